@@ -1,0 +1,18 @@
+"""lstmkit: the long short-term memory family, complete, correct and fast, on PyTorch.
+
+Public API only; see the README for a tour.
+
+Example:
+    >>> import torch, lstmkit
+    >>> lstm = lstmkit.LSTM(4, 8, variant="vanilla")
+    >>> out, (h, c) = lstm(torch.randn(10, 2, 4))
+    >>> out.shape
+    torch.Size([10, 2, 8])
+"""
+
+from .layers import GRU, LSTM, RNN, GRUCell, LSTMCell, RNNCell
+from .variants import PRESETS, LSTMVariant
+
+__version__ = "0.1.0"
+
+__all__ = ["LSTM", "GRU", "RNN", "LSTMCell", "GRUCell", "RNNCell", "LSTMVariant", "PRESETS", "__version__"]

@@ -1,0 +1,8 @@
+"""One time step of each cell family: pure math, no loop, no masking."""
+
+from .base import CellSpec
+from .elman import ElmanCellSpec
+from .gru import GRUCellSpec
+from .lstm import LSTMCellSpec
+
+__all__ = ["CellSpec", "LSTMCellSpec", "GRUCellSpec", "ElmanCellSpec"]

@@ -1,0 +1,104 @@
+"""The one generic time loop: any cell spec over a sequence.
+
+It owns what is about time and nothing else: the hoisted input projection, the direction,
+variable lengths (a sequence's state stops at its own last step; outputs past it are
+zero), zoneout, and state in and out. Cells know one step; layers know depth and direction.
+"""
+
+from __future__ import annotations
+
+from typing import Mapping, Sequence
+
+import torch
+from torch import Tensor
+
+from .cells.base import CellSpec
+
+__all__ = ["run_recurrence"]
+
+
+def run_recurrence(
+    spec: CellSpec,
+    params: Mapping[str, Tensor],
+    x: Tensor,
+    state: Sequence[Tensor],
+    *,
+    lengths: Tensor | None = None,
+    reverse: bool = False,
+    recurrent_mask: Tensor | None = None,
+    zoneout: Sequence[float] | None = None,
+    training: bool = False,
+) -> tuple[Tensor, tuple[Tensor, ...]]:
+    """Run ``spec``'s cell over time-major ``x``; the reference loop.
+
+    Args:
+        spec: the cell's one-step math (:class:`lstmkit.cells.CellSpec`).
+        params: the cell's parameters by short name (``weight_ih``, ...).
+        x: (T, B, I) inputs, time-major.
+        state: initial state, one (B, n_k) tensor per entry of ``spec.state_sizes()``.
+        lengths: optional (B,) int tensor, 1 <= lengths <= T. Sequence b is
+            ``x[:lengths[b], b]``; its final state is the state after its own last step,
+            and outputs at t >= lengths[b] are zero (as torch's pad_packed_sequence).
+        reverse: run from the last valid step of each sequence to the first.
+        recurrent_mask: optional (B, H_out) mask on h_{t-1} inside the recurrent weights,
+            the same at every step (variational dropout, Gal & Ghahramani 2016).
+        zoneout: optional rate per state entry (Krueger et al. 2016). In training each
+            unit keeps its previous value with that probability; in evaluation the new
+            value is rate * previous + (1 - rate) * computed.
+        training: selects zoneout's training or evaluation form.
+
+    Returns:
+        ``(output, final_state)``: output (T, B, H_out), the state's first entry at every
+        step; final_state a tuple like ``state``.
+
+    Example:
+        >>> import torch
+        >>> from lstmkit.cells import LSTMCellSpec
+        >>> from lstmkit.recurrent import run_recurrence
+        >>> spec = LSTMCellSpec(2, 3, "vanilla")
+        >>> p = {k: torch.randn(s) for k, s in spec.param_shapes().items()}
+        >>> x = torch.randn(5, 4, 2)
+        >>> out, (h, c) = run_recurrence(spec, p, x, spec.zero_state(4), lengths=torch.tensor([5, 3, 1, 2]))
+        >>> out.shape, bool((out[3:, 1] == 0).all()), torch.equal(h[1], out[2, 1])
+        (torch.Size([5, 4, 3]), True, True)
+    """
+    T = x.shape[0]
+    state = tuple(state)
+    xp = spec.input_projection(x, params)
+    min_len = T
+    valid = None
+    if lengths is not None:
+        min_len = int(lengths.min())
+        if min_len < T:
+            steps = torch.arange(T, device=x.device)
+            valid = (steps[:, None] < lengths.to(x.device)[None, :]).unsqueeze(-1)  # (T, B, 1)
+    rates = None
+    if zoneout is not None and any(r > 0 for r in zoneout):
+        rates = tuple(zoneout)
+
+    outputs: list[Tensor] = [x.new_empty(0)] * T
+    for t in range(T - 1, -1, -1) if reverse else range(T):
+        new = spec.step(xp[t], state, params, recurrent_mask)
+        if rates is not None:
+            new = _zoneout(new, state, rates, training)
+        if valid is not None and t >= min_len:
+            m = valid[t]
+            new = tuple(torch.where(m, n, s) for n, s in zip(new, state))
+            outputs[t] = new[0] * m
+        else:
+            outputs[t] = new[0]
+        state = new
+    return torch.stack(outputs), state
+
+
+def _zoneout(new: tuple[Tensor, ...], old: tuple[Tensor, ...], rates, training: bool):
+    out = []
+    for n, o, r in zip(new, old, rates):
+        if r <= 0:
+            out.append(n)
+        elif training:
+            keep = torch.rand_like(n) < r
+            out.append(torch.where(keep, o, n))
+        else:
+            out.append(torch.lerp(n, o, r))
+    return tuple(out)
