@@ -31,12 +31,18 @@ def _check_rate(name: str, value) -> float:
     return float(value)
 
 
-def _default_forget_bias(variant: LSTMVariant, forget_bias: float | None) -> float | None:
-    """+1 for every variant except "standard", which keeps torch's initialisation."""
+def _default_forget_bias(variant: "str | LSTMVariant", forget_bias: float | None) -> float | None:
+    """+1 for every variant except "standard", which keeps torch's initialisation.
+
+    "np" is the same cell as "standard" but, named as Greff's variant, gets +1 like the
+    rest of Greff's study; an LSTMVariant equal to "standard" counts as "standard".
+    """
     if forget_bias is not None:
         if isinstance(forget_bias, bool) or not isinstance(forget_bias, numbers.Real):
             raise TypeError(f"forget_bias must be a float or None, got {type(forget_bias).__name__}")
         return float(forget_bias)
+    if isinstance(variant, str):
+        return None if variant == "standard" else 1.0
     return None if variant == LSTMVariant.preset("standard") else 1.0
 
 
@@ -445,7 +451,7 @@ class LSTM(_RecurrentBase):
     ) -> None:
         self.variant = LSTMVariant.coerce(variant)
         self.proj_size = proj_size
-        self.forget_bias = _default_forget_bias(self.variant, forget_bias)
+        self.forget_bias = _default_forget_bias(variant, forget_bias)
         super().__init__(
             lambda n_in: LSTMCellSpec(n_in, hidden_size, self.variant, bias, proj_size),
             input_size,
@@ -766,7 +772,7 @@ class LSTMCell(_CellBase):
         v = LSTMVariant.coerce(variant)
         super().__init__(LSTMCellSpec(input_size, hidden_size, v, bias), device, dtype)
         self.variant = v
-        self.forget_bias = _default_forget_bias(v, forget_bias)
+        self.forget_bias = _default_forget_bias(variant, forget_bias)
         self.reset_parameters()
 
     def reset_parameters(self) -> None:

@@ -24,10 +24,10 @@ class _Regressor(nn.Module):
 
     def forward(self, x, lengths):
         _, (h, _) = self.lstm(x, lengths=lengths)
-        return torch.sigmoid(self.head(h[-1])).squeeze(-1)
+        return self.head(h[-1]).squeeze(-1)
 
 
-def run_demo(T: int = 50, steps: int = 1200, batch: int = 32, hidden: int = 16,
+def run_demo(T: int = 30, steps: int = 1500, batch: int = 32, hidden: int = 32,
              variant: str = "vanilla", seed: int = 0, progress: bool = True) -> dict:
     """Train on the adding problem and evaluate on 1,000 fresh sequences.
 
@@ -37,7 +37,7 @@ def run_demo(T: int = 50, steps: int = 1200, batch: int = 32, hidden: int = 16,
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
     model = _Regressor(variant, hidden)
-    opt = torch.optim.Adam(model.parameters(), lr=1e-2)
+    opt = torch.optim.Adam(model.parameters(), lr=3e-3)
     start = time.perf_counter()
     bar = None
     if progress:
@@ -91,8 +91,8 @@ def _cmd(args) -> int:
 
 def register(sub) -> None:
     p = sub.add_parser("demo", help="train a peephole LSTM on the adding problem (a 1-minute end-to-end run)")
-    p.add_argument("-T", type=int, default=50, help="minimal sequence length (default 50)")
-    p.add_argument("--steps", type=int, default=1200, help="training batches of 32 (default 1200)")
+    p.add_argument("-T", type=int, default=30, help="minimal sequence length (default 30)")
+    p.add_argument("--steps", type=int, default=1500, help="training batches of 32 (default 1500)")
     p.add_argument("--variant", default="vanilla", help="LSTM variant preset (default vanilla)")
     p.add_argument("--seed", type=int, default=0)
     p.set_defaults(func=_cmd)

@@ -1,0 +1,26 @@
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+from lstmkit import PRESETS  # noqa: E402
+
+ALL_PRESETS = list(PRESETS)
+
+
+@pytest.fixture(autouse=True)
+def _seed():
+    torch.manual_seed(0)
+    yield
+
+
+def randomize(module: torch.nn.Module, scale: float = 0.5, seed: int = 0) -> None:
+    """Fill every parameter with N(0, scale^2) (layer-norm gains around 1)."""
+    g = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for name, p in module.named_parameters():
+            noise = torch.randn(p.shape, generator=g, dtype=torch.float64).to(p.dtype) * scale
+            p.copy_(noise + 1.0 if name.startswith("weight_ln") else noise)
