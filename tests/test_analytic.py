@@ -222,3 +222,18 @@ def test_recurrent_dropout_mask_is_fixed_per_sequence():
     torch.testing.assert_close(out[-1][~zero[-1]], torch.full_like(out[-1][~zero[-1]], 2.0 ** 6))
     out_eval, _ = m.eval()(torch.zeros(6, 3, 1), h0)
     assert torch.equal(out_eval, torch.ones_like(out_eval))
+
+
+@pytest.mark.parametrize("name", ["vanilla", "fgr", "nog"])
+def test_gates_of_every_layer_and_direction_match_the_forward_pass(name):
+    m = lstmkit.LSTM(I, H, num_layers=2, bidirectional=True, variant=name, dtype=torch.float64)
+    randomize(m)
+    x = torch.randn(T, B, I, dtype=torch.float64)
+    out, (h_n, c_n, *_) = m(x)
+    for direction in (0, 1):
+        g = m.gates(x, layer=1, direction=direction)
+        torch.testing.assert_close(g["output"], out[:, :, direction * H:(direction + 1) * H])
+        last = 0 if direction else -1
+        torch.testing.assert_close(g["cell_state"][last], c_n[2 + direction])
+    with pytest.raises(ValueError, match="layer, direction"):
+        m.gates(x, layer=2)

@@ -18,6 +18,7 @@ from torch.nn.utils.rnn import PackedSequence, pack_padded_sequence, pad_packed_
 
 from .cells import CellSpec, ElmanCellSpec, GRUCellSpec, LSTMCellSpec
 from .kernels import run_direction
+from .recurrent import run_recurrence
 from .variants import LSTMVariant
 
 __all__ = ["LSTM", "GRU", "RNN", "LSTMCell", "GRUCell", "RNNCell"]
@@ -487,9 +488,10 @@ class LSTM(_RecurrentBase):
     def gates(self, input: Tensor, hx=None, layer: int = 0, direction: int = 0) -> dict[str, Tensor]:
         """Gate activations of one (layer, direction) at every step, for inspection.
 
-        Runs the layers below ``layer`` as usual, then steps through ``layer`` recording
-        ``input_gate``, ``forget_gate``, ``block_input``, ``output_gate``, ``cell_state``
-        and ``output``, each (T, B, H) (time-major; no lengths, no dropout).
+        Runs the layers below ``layer`` as usual (no dropout), then ``layer`` itself, and
+        returns ``input_gate``, ``forget_gate``, ``block_input``, ``output_gate``,
+        ``cell_state`` and ``output``, each (T, B, H) time-major (a gate the variant lacks
+        is all ones). Full-length sequences only (no ``lengths``).
 
         Example:
             >>> import torch, lstmkit
@@ -498,34 +500,36 @@ class LSTM(_RecurrentBase):
             True
         """
         if not 0 <= layer < self.num_layers or not 0 <= direction < self.num_directions:
-            raise ValueError(f"no (layer, direction) = ({layer}, {direction}) in this module")
-        x = input.transpose(0, 1) if self.batch_first and input.dim() == 3 else input
-        if x.dim() != 3:
-            raise ValueError(f"gates() takes batched 3-D input, got {x.dim()}-D")
+            raise ValueError(
+                f"(layer, direction) must be within ({self.num_layers}, {self.num_directions}), "
+                f"got ({layer}, {direction})"
+            )
+        if not isinstance(input, Tensor) or input.dim() != 3:
+            raise ValueError("gates() takes a batched 3-D input tensor")
+        x = input.transpose(0, 1) if self.batch_first else input
         self._check_input(x)
         state = self._initial_state(hx, x.shape[1], x, True)
-        if layer > 0:
-            training = self.training
-            self.train(False)
-            try:
+        training = self.training
+        self.train(False)
+        try:
+            if layer > 0:
                 x, _ = self._run_layers(x, state, None, layer)
-            finally:
-                self.train(training)
-        idx = layer * self.num_directions + direction
-        spec = self.specs[idx]
-        p = self.cell_params(layer, direction)
-        state = tuple(s[idx] for s in state)
-        xp = spec.input_projection(x, p)
-        steps = range(x.shape[0] - 1, -1, -1) if direction == 1 else range(x.shape[0])
-        record: dict[str, list[Tensor]] = {}
-        for t in steps:
-            acts = spec.gates(xp[t], state, p)
-            state = spec.step(xp[t], state, p)
-            for k, v in acts.items():
-                record.setdefault(k, []).append(v)
-        if direction == 1:
-            record = {k: v[::-1] for k, v in record.items()}
-        return {k: torch.stack(v) for k, v in record.items()}
+            idx = layer * self.num_directions + direction
+            spec, p = self.specs[idx], self.cell_params(layer, direction)
+            state0 = tuple(s[idx] for s in state)
+            _, _, states = run_recurrence(spec, p, x, state0, reverse=direction == 1, return_states=True)
+        finally:
+            self.train(training)
+        # The state before step t, for every t at once: the gates are row-wise, so time
+        # folds into the batch and one call of the cell's math recomputes them all.
+        T, B = x.shape[0], x.shape[1]
+        before = []
+        for s0, s in zip(state0, states):
+            # forward: before step t is after step t-1; reverse: after step t+1
+            prev = torch.cat([s[1:], s0[None]]) if direction == 1 else torch.cat([s0[None], s[:-1]])
+            before.append(prev.reshape(T * B, -1))
+        acts = spec.gates(spec.input_projection(x, p).reshape(T * B, -1), tuple(before), p)
+        return {k: v.reshape(T, B, -1) for k, v in acts.items()}
 
     def _torch_kwargs(self):
         return {**super()._torch_kwargs(), "proj_size": self.proj_size}

@@ -28,7 +28,8 @@ def run_recurrence(
     recurrent_mask: Tensor | None = None,
     zoneout: Sequence[float] | None = None,
     training: bool = False,
-) -> tuple[Tensor, tuple[Tensor, ...]]:
+    return_states: bool = False,
+):
     """Run ``spec``'s cell over time-major ``x``; the reference loop.
 
     Args:
@@ -46,10 +47,13 @@ def run_recurrence(
             unit keeps its previous value with that probability; in evaluation the new
             value is rate * previous + (1 - rate) * computed.
         training: selects zoneout's training or evaluation form.
+        return_states: also return every state entry at every step.
 
     Returns:
         ``(output, final_state)``: output (T, B, H_out), the state's first entry at every
-        step; final_state a tuple like ``state``.
+        step; final_state a tuple like ``state``. With ``return_states``, a third item:
+        a tuple of (T, B, n_k) tensors, the state after each step (held past a
+        sequence's end, unlike the output).
 
     Example:
         >>> import torch
@@ -77,6 +81,7 @@ def run_recurrence(
         rates = tuple(zoneout)
 
     outputs: list[Tensor] = [x.new_empty(0)] * T
+    trace: list[tuple[Tensor, ...]] = [()] * T
     for t in range(T - 1, -1, -1) if reverse else range(T):
         new = spec.step(xp[t], state, params, recurrent_mask)
         if rates is not None:
@@ -88,6 +93,11 @@ def run_recurrence(
         else:
             outputs[t] = new[0]
         state = new
+        if return_states:
+            trace[t] = new
+    if return_states:
+        states = tuple(torch.stack([step[k] for step in trace]) for k in range(len(state)))
+        return torch.stack(outputs), state, states
     return torch.stack(outputs), state
 
 
