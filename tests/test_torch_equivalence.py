@@ -204,3 +204,13 @@ def test_cells_match_torch(ref_cls, our_cls, kw):
     r1, o1 = ref(x[0], hx1), ours(x[0], hx1)
     for a, b in zip(o1 if isinstance(o1, tuple) else (o1,), r1 if isinstance(r1, tuple) else (r1,)):
         torch.testing.assert_close(a, b, atol=TOL, rtol=0)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+@pytest.mark.parametrize("variant", ["standard", "vanilla", "fgr", "layer_norm"])
+def test_cuda_runs_and_matches_cpu(variant):
+    m = lstmkit.LSTM(I, H, 2, bidirectional=True, variant=variant)
+    x = torch.randn(T, B, I)
+    out_cpu, _ = m(x, lengths=LENGTHS)
+    out_gpu, _ = m.cuda()(x.cuda(), lengths=LENGTHS)
+    torch.testing.assert_close(out_gpu.cpu(), out_cpu, atol=1e-4, rtol=1e-4)

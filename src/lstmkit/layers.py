@@ -68,9 +68,8 @@ class _RecurrentBase(nn.Module):
         dtype=None,
     ) -> None:
         super().__init__()
-        for name, value in (("num_layers", num_layers),):
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"{name} must be a positive int, got {value!r}")
+        if isinstance(num_layers, bool) or not isinstance(num_layers, int) or num_layers < 1:
+            raise ValueError(f"num_layers must be a positive int, got {num_layers!r}")
         for name, value in (("batch_first", batch_first), ("bidirectional", bidirectional), ("bias", bias)):
             if not isinstance(value, bool):
                 raise TypeError(f"{name} must be a bool, got {type(value).__name__}")
