@@ -1,0 +1,479 @@
+"""The speed benchmark: lstmkit's layers against torch.nn.LSTM, measured in one process.
+
+For each model (LSTM presets and the GRU) and shape (B, T, I, H) it measures the
+inference forward and the training step (forward + backward), and for streaming use
+(B=1, one step per call) the time per step. Every figure is the median of ``reps``
+repetitions after warm-up, and each is paired with torch.nn.LSTM measured in the same
+process with its repetitions interleaved (so that load from other processes hits both
+alike): the ratio ours/torch is the number to read. A large matmul is timed in the same
+run; each row also says which fraction of that matmul's GFLOP/s its own matmul work
+reaches. When jax and flax are importable, flax's LSTM (``nn.RNN`` over
+``OptimizedLSTMCell``, lax.scan under jit) is measured on the same shapes.
+
+Run ``lstmkit bench`` or ``python -m lstmkit.bench`` (``--quick`` for a ~30 s run).
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as _dt
+import json
+import os
+import platform
+import statistics
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Sequence
+
+import torch
+
+__all__ = [
+    "SHAPES",
+    "QUICK_SHAPES",
+    "MODELS",
+    "STREAM_SHAPE",
+    "run_bench",
+    "format_table",
+    "matmul_gflops",
+    "add_arguments",
+    "main",
+]
+
+#: (B, T, I, H) of the issue's four shapes.
+SHAPES: tuple[tuple[int, int, int, int], ...] = ((32, 100, 2, 64), (32, 1000, 2, 64), (64, 100, 128, 256), (16, 500, 64, 512))
+#: a shorter set for ``--quick``.
+QUICK_SHAPES: tuple[tuple[int, int, int, int], ...] = ((32, 100, 2, 64), (64, 25, 128, 256))
+#: (I, H) of the streaming rows (B=1, one step per call).
+STREAM_SHAPE = (32, 128)
+#: models benchmarked by default: LSTM presets, the same preset forced onto the fused
+#: kernel ("standard/fused", as a check of the dispatch rule), and the GRU.
+MODELS: tuple[str, ...] = ("standard", "standard/fused", "vanilla", "hochreiter1997", "cifg", "fgr", "layer_norm", "gru")
+
+
+@dataclass
+class _Timer:
+    """Median seconds of callables measured with interleaved repetitions.
+
+    At least ``reps`` repetitions each; cheap rows get more (up to ``max_reps``, about
+    ``budget_s`` seconds per callable), so that a burst of load from another process
+    moves the median less.
+    """
+
+    reps: int
+    warmup: int = 2
+    budget_s: float = 0.5
+    max_reps: int = 200
+
+    def paired(self, fns: Sequence[Callable[[], object]]) -> list[float]:
+        slowest = 0.0
+        for f in fns:
+            for _ in range(self.warmup):
+                t0 = time.perf_counter()
+                f()
+                slowest = max(slowest, time.perf_counter() - t0)
+        n = self.reps
+        if slowest > 0:
+            n = max(self.reps, min(self.max_reps, int(self.budget_s / slowest)))
+        self.last_reps = n
+        times: list[list[float]] = [[] for _ in fns]
+        for _ in range(n):
+            for k, f in enumerate(fns):
+                t0 = time.perf_counter()
+                f()
+                times[k].append(time.perf_counter() - t0)
+        return [statistics.median(t) for t in times]
+
+
+def matmul_gflops(n: int = 1024, reps: int = 10) -> float:
+    """GFLOP/s of an (n x n) @ (n x n) float32 matmul on this machine, median of ``reps``."""
+    if n <= 0 or reps <= 0:
+        raise ValueError(f"n and reps must be positive, got n={n}, reps={reps}")
+    a, b = torch.randn(n, n), torch.randn(n, n)
+    out = torch.empty(n, n)
+    (t,) = _Timer(reps, budget_s=0.0).paired([lambda: torch.mm(a, b, out=out)])
+    return 2 * n**3 / t / 1e9
+
+
+def _make_model(name: str, I: int, H: int):
+    import lstmkit
+
+    base = name.split("/")[0]
+    if base == "gru":
+        return lstmkit.GRU(I, H)
+    return lstmkit.LSTM(I, H, variant=base)
+
+
+def _matmul_flops(name: str, B: int, T: int, I: int, H: int) -> float:
+    """Multiply-add FLOPs of one forward (input and recurrent matmuls; FGR's too)."""
+    from lstmkit import LSTMVariant
+
+    base = name.split("/")[0]
+    if base == "gru":
+        G, extra = 3, 0
+    else:
+        v = LSTMVariant.preset(base)
+        G = v.num_gate_blocks
+        Q = len(v.recurrent_gates)
+        extra = (Q * H) ** 2 if v.full_gate_recurrence else 0
+    return 2.0 * T * B * (G * H * (I + H) + extra)
+
+
+class _Env:
+    """Set LSTMKIT_BACKEND for the duration of a call (the "/fused" rows)."""
+
+    def __init__(self, backend: str | None):
+        self.backend = backend
+
+    def __enter__(self):
+        self.old = os.environ.get("LSTMKIT_BACKEND")
+        if self.backend is not None:
+            os.environ["LSTMKIT_BACKEND"] = self.backend
+
+    def __exit__(self, *exc):
+        if self.backend is not None:
+            if self.old is None:
+                os.environ.pop("LSTMKIT_BACKEND", None)
+            else:
+                os.environ["LSTMKIT_BACKEND"] = self.old
+
+
+def _backend_of(name: str) -> str | None:
+    return name.split("/")[1] if "/" in name else None
+
+
+def _bench_shape(name: str, shape, timer: _Timer, flax_fns=None) -> list[dict]:
+    B, T, I, H = shape
+    torch.manual_seed(0)
+    x = torch.randn(T, B, I)
+    ours = _make_model(name, I, H)
+    ref = torch.nn.LSTM(I, H)
+    env = _Env(_backend_of(name))
+
+    def ours_infer():
+        with env, torch.no_grad():
+            ours(x)
+
+    def ref_infer():
+        with torch.no_grad():
+            ref(x)
+
+    def ours_train():
+        with env:
+            out, _ = ours(x)
+            out.sum().backward()
+
+    def ref_train():
+        out, _ = ref(x)
+        out.sum().backward()
+
+    rows = []
+    flops = _matmul_flops(name, B, T, I, H)
+    for mode, fo, fr, mult in (("inference", ours_infer, ref_infer, 1.0), ("training", ours_train, ref_train, 3.0)):
+        ours.eval() if mode == "inference" else ours.train()
+        fns = [fo, fr]
+        if flax_fns is not None and name in ("standard", "vanilla") and mode in flax_fns:
+            fns.append(flax_fns[mode])
+        times = timer.paired(fns)
+        row = {
+            "model": name,
+            "shape": {"B": B, "T": T, "I": I, "H": H},
+            "mode": mode,
+            "ms": times[0] * 1e3,
+            "torch_ms": times[1] * 1e3,
+            "ratio": times[0] / times[1],
+            "gflops": mult * flops / times[0] / 1e9,
+            "reps": timer.last_reps,
+        }
+        if len(times) > 2:
+            row["flax_ms"] = times[2] * 1e3
+        rows.append(row)
+        for p in ours.parameters():
+            p.grad = None
+        for p in ref.parameters():
+            p.grad = None
+    return rows
+
+
+def _bench_stream(name: str, timer: _Timer, steps: int) -> dict:
+    I, H = STREAM_SHAPE
+    torch.manual_seed(0)
+    xs = torch.randn(steps, 1, 1, I)
+    ours = _make_model(name, I, H).eval()
+    ref = torch.nn.LSTM(I, H).eval()
+    env = _Env(_backend_of(name))
+
+    def run(model):
+        def f():
+            state = None
+            with torch.no_grad():
+                for t in range(steps):
+                    _, state = model(xs[t], state)
+
+        return f
+
+    def ours_run():
+        with env:
+            run(ours)()
+
+    # The same steps one level down: the dispatcher the layers call, without the
+    # layer module's own Python (argument checks, state stacking).
+    from .kernels import run_direction
+
+    spec, params = ours.specs[0], ours.cell_params(0)
+
+    def kernel_run():
+        with env, torch.no_grad():
+            state = spec.zero_state(1)
+            for t in range(steps):
+                _, state = run_direction(spec, params, xs[t], state)
+
+    t_ours, t_ref, t_kernel = timer.paired([ours_run, run(ref), kernel_run])
+    return {
+        "model": name,
+        "shape": {"B": 1, "T": 1, "I": I, "H": H},
+        "mode": "streaming",
+        "us_per_step": t_ours / steps * 1e6,
+        "torch_us_per_step": t_ref / steps * 1e6,
+        "ratio": t_ours / t_ref,
+        "kernel_us_per_step": t_kernel / steps * 1e6,
+        "reps": timer.last_reps,
+    }
+
+
+def _flax_functions(shape):
+    """jit-compiled flax LSTM forward and training step for ``shape``, or None."""
+    try:
+        import jax
+        import jax.numpy as jnp
+        from flax import linen as nn
+    except ImportError:
+        return None
+    B, T, I, H = shape
+    model = nn.RNN(nn.OptimizedLSTMCell(H))
+    x = jnp.asarray(torch.randn(B, T, I).numpy())
+    params = model.init(jax.random.PRNGKey(0), x)
+    fwd = jax.jit(lambda p, x: model.apply(p, x))
+    grad = jax.jit(jax.grad(lambda p, x: model.apply(p, x).sum()))
+    return {
+        "inference": lambda: jax.block_until_ready(fwd(params, x)),
+        "training": lambda: jax.block_until_ready(grad(params, x)),
+    }
+
+
+def run_bench(
+    *,
+    quick: bool = False,
+    models: Sequence[str] | None = None,
+    shapes: Sequence[tuple[int, int, int, int]] | None = None,
+    reps: int = 10,
+    stream_steps: int = 200,
+    progress: bool = True,
+) -> dict:
+    """Measure every (model, shape, mode) row; returns a JSON-serialisable dict.
+
+    Args:
+        quick: the short run (QUICK_SHAPES, 50 streaming steps).
+        models: names from :data:`MODELS` (default: all).
+        shapes: (B, T, I, H) tuples (default: :data:`SHAPES`, or QUICK_SHAPES if quick).
+        reps: timed repetitions per row (after 2 warm-up runs); the median is reported.
+        stream_steps: steps per streaming repetition.
+        progress: show a progress bar (tqdm) on the terminal.
+
+    Returns:
+        ``{"meta": {...}, "rows": [...]}``; each row has model, shape, mode, ms (or
+        us_per_step), torch_ms, ratio (ours / torch.nn.LSTM), gflops and matmul_fraction.
+
+    Example:
+        >>> r = run_bench(models=["vanilla"], shapes=[(4, 5, 2, 8)], reps=1, stream_steps=2, progress=False)  # doctest: +SKIP
+        >>> sorted({row["mode"] for row in r["rows"]})  # doctest: +SKIP
+        ['inference', 'streaming', 'training']
+    """
+    models = list(MODELS if models is None else models)
+    for m in models:
+        base = m.split("/")[0]
+        from lstmkit import PRESETS
+
+        if base != "gru" and base not in PRESETS:
+            raise ValueError(f"models: unknown model {m!r}; expected 'gru' or a preset name from {sorted(PRESETS)}")
+        if _backend_of(m) not in (None, "fused", "reference"):
+            raise ValueError(f"models: {m!r}: the part after '/' must be 'fused' or 'reference'")
+    if isinstance(reps, bool) or not isinstance(reps, int) or reps < 1:
+        raise ValueError(f"reps must be a positive int, got {reps!r}")
+    shapes = list(shapes if shapes is not None else (QUICK_SHAPES if quick else SHAPES))
+    if quick:
+        stream_steps = min(stream_steps, 50)
+    # --quick keeps the minimum of `reps` but spends less on extra repetitions.
+    timer = _Timer(reps, budget_s=0.05 if quick else 0.5)
+    started = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
+    from .kernels._build import extension_error, load_extension
+
+    t0 = time.perf_counter()
+    ext_ok = load_extension() is not None  # the first build is not part of any figure
+    build_s = time.perf_counter() - t0
+    load_before = os.getloadavg() if hasattr(os, "getloadavg") else None
+    peak = matmul_gflops()
+    tasks = [("shape", m, s) for s in shapes for m in models] + [("stream", m, None) for m in models]
+    bar = None
+    if progress:
+        try:
+            from tqdm import tqdm
+
+            bar = tqdm(total=len(tasks), desc="lstmkit bench", unit="row", file=sys.stderr)
+        except ImportError:
+            bar = None
+    flax_cache: dict = {}
+    rows = []
+    for kind, m, s in tasks:
+        if bar is not None:
+            bar.set_postfix_str(f"{m} {'x'.join(map(str, s)) if s else 'streaming'}")
+        if kind == "shape":
+            if s not in flax_cache:
+                flax_cache[s] = _flax_functions(s)
+            rows.extend(_bench_shape(m, s, timer, flax_cache[s]))
+        else:
+            rows.append(_bench_stream(m, timer, stream_steps))
+        if bar is not None:
+            bar.update()
+    if bar is not None:
+        bar.close()
+    peak_after = matmul_gflops()
+    peak = max(peak, peak_after)
+    for r in rows:
+        if "gflops" in r:
+            r["matmul_fraction"] = r["gflops"] / peak
+    meta = {
+        "date": started,
+        "finished": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        "command": _command_line(),
+        "torch": torch.__version__,
+        "threads": torch.get_num_threads(),
+        "cpu": platform.processor() or platform.machine(),
+        "cpu_count": os.cpu_count(),
+        "matmul_gflops": peak,
+        "matmul_size": 1024,
+        "reps": reps,
+        "stream_steps": stream_steps,
+        "fused_extension": ext_ok,
+        "fused_extension_error": extension_error(),
+        "first_build_or_load_s": build_s,
+        "loadavg_before": load_before,
+        "loadavg_after": os.getloadavg() if hasattr(os, "getloadavg") else None,
+        "flax": any(v is not None for v in flax_cache.values()),
+        "backend_env": os.environ.get("LSTMKIT_BACKEND", "auto"),
+    }
+    return {"meta": meta, "rows": rows}
+
+
+def _command_line() -> str:
+    argv = list(sys.argv)
+    if argv and Path(argv[0]).name == "lstmkit":
+        return " ".join(["lstmkit", *argv[1:]])
+    return " ".join(["python -m lstmkit.bench", *argv[1:]])
+
+
+def format_table(result: dict) -> str:
+    """The result of :func:`run_bench` as a Markdown table (also readable on a terminal)."""
+    rows = result["rows"]
+    meta = result["meta"]
+    flax = any("flax_ms" in r for r in rows)
+    lines = [
+        f"matmul (1024^3 float32, {meta['threads']} threads): {meta['matmul_gflops']:.0f} GFLOP/s; "
+        f"ratio = lstmkit / torch.nn.LSTM, same process, interleaved, median of >= {meta['reps']} reps "
+        "(more for cheap rows, ~0.5 s each); "
+        "streaming: the layer module per step (kernel: run_direction per step, no module overhead)",
+        "",
+        "| model | B | T | I | H | mode | lstmkit | torch.nn.LSTM | ratio | GFLOP/s | of matmul |"
+        + (" flax |" if flax else ""),
+        "|---|---|---|---|---|---|---|---|---|---|---|" + ("---|" if flax else ""),
+    ]
+    for r in rows:
+        s = r["shape"]
+        if r["mode"] == "streaming":
+            cells = [r["model"], "1", "1/call", s["I"], s["H"], "streaming",
+                     f"{r['us_per_step']:.1f} µs/step (kernel {r['kernel_us_per_step']:.1f})",
+                     f"{r['torch_us_per_step']:.1f} µs/step", f"{r['ratio']:.2f}x", "", ""]
+        else:
+            cells = [r["model"], s["B"], s["T"], s["I"], s["H"], r["mode"], f"{r['ms']:.1f} ms",
+                     f"{r['torch_ms']:.1f} ms", f"{r['ratio']:.2f}x", f"{r['gflops']:.1f}",
+                     f"{100 * r['matmul_fraction']:.0f}%"]
+        if flax:
+            cells.append(f"{r['flax_ms']:.1f} ms" if "flax_ms" in r else "")
+        lines.append("| " + " | ".join(str(c) for c in cells) + " |")
+    return "\n".join(lines)
+
+
+def _write_json_atomic(path: Path, data: dict) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=path.name, suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w") as f:
+            json.dump(data, f, indent=2)
+            f.write("\n")
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def _parse_shape(text: str) -> tuple[int, int, int, int]:
+    try:
+        parts = tuple(int(p) for p in text.lower().split("x"))
+    except ValueError:
+        parts = ()
+    if len(parts) != 4 or min(parts) <= 0:
+        raise argparse.ArgumentTypeError(f"--shape must be BxTxIxH with positive ints (e.g. 32x100x2x64), got {text!r}")
+    return parts  # type: ignore[return-value]
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    """The benchmark's command-line options (shared by ``lstmkit bench`` and ``python -m lstmkit.bench``)."""
+    p.add_argument("--quick", action="store_true", help="a ~30 s run: two small shapes, fewer streaming steps")
+    p.add_argument("--models", default=",".join(MODELS),
+                   help=f"comma-separated models (default: {','.join(MODELS)}); 'NAME/fused' forces the fused kernel")
+    p.add_argument("--shape", action="append", type=_parse_shape, metavar="BxTxIxH",
+                   help="a shape to run instead of the default set (repeatable)")
+    p.add_argument("--reps", type=int, default=10, help="timed repetitions per row, median reported (default 10)")
+    p.add_argument("--stream-steps", type=int, default=200, help="steps per streaming repetition (default 200)")
+    p.add_argument("--json", default="lstmkit-bench.json", metavar="PATH",
+                   help="where to write the JSON results (default ./lstmkit-bench.json)")
+    p.add_argument("--threads", type=int, default=None,
+                   help="torch intra-op threads for every row, ours and torch's alike (default: torch's default)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+
+def run_from_args(args: argparse.Namespace) -> int:
+    """Run the benchmark for parsed ``args``, print the table, write the JSON; exit code 0."""
+    if args.reps < 1:
+        raise ValueError(f"--reps must be >= 1, got {args.reps}")
+    if args.threads is not None:
+        if args.threads < 1:
+            raise ValueError(f"--threads must be >= 1, got {args.threads}")
+        torch.set_num_threads(args.threads)
+    models = [m.strip() for m in args.models.split(",") if m.strip()]
+    result = run_bench(quick=args.quick, models=models, shapes=args.shape, reps=args.reps,
+                       stream_steps=args.stream_steps, progress=not args.no_progress)
+    print(format_table(result))
+    path = Path(args.json)
+    _write_json_atomic(path, result)
+    print(f"\nwrote {path}")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m lstmkit.bench``: the same as ``lstmkit bench``."""
+    parser = argparse.ArgumentParser(prog="python -m lstmkit.bench", description=__doc__.split("\n\n")[0])
+    add_arguments(parser)
+    args = parser.parse_args(argv)
+    try:
+        return run_from_args(args)
+    except (ValueError, TypeError) as e:
+        print(f"lstmkit bench: error: {e}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,1425 @@
+// Fused CPU time loops for the LSTM family, the GRU and the Elman RNN.
+//
+// Each *_forward runs the whole time loop: one matrix product per step (h_{t-1} R^T,
+// plus a_{t-1} R_gg^T for full gate recurrence and the projection for LSTMP) and one
+// element-wise pass that is the only variant-specific code. The input projection
+// W x_t + b of every step arrives precomputed (xp, time-major), so its gradient is
+// plain ATen autograd in Python. Each *_backward is the hand-written backpropagation
+// through time; the weight gradients are one large matrix product after the loop.
+//
+// Semantics are those of lstmkit.recurrent.run_recurrence: step t of row b is valid iff
+// t < lengths[b]; an invalid step keeps the state and emits zeros. reverse processes
+// t = T-1 ... 0, so a row's state starts at its own last valid step.
+//
+// Saved per-step state ("prev" buffers) is indexed by time t, not by processing order,
+// so that dW = dPre^T @ Hprev is one matrix product in either direction.
+
+#include <torch/extension.h>
+
+#include <cmath>
+#include <cstdlib>
+#include <memory>
+#include <cstring>
+#include <vector>
+
+extern "C" {
+void sgemm_(const char*, const char*, const int*, const int*, const int*, const float*, const float*,
+            const int*, const float*, const int*, const float*, float*, const int*) __attribute__((weak));
+void dgemm_(const char*, const char*, const int*, const int*, const int*, const double*, const double*,
+            const int*, const double*, const int*, const double*, double*, const int*) __attribute__((weak));
+// MKL's packed GEMM: the recurrent weight is packed once per call and reused every step.
+size_t SGEMM_PACK_GET_SIZE(const char*, const int*, const int*, const int*) __attribute__((weak));
+void SGEMM_PACK(const char*, const char*, const int*, const int*, const int*, const float*, const float*, const int*,
+                float*) __attribute__((weak));
+void SGEMM_COMPUTE(const char*, const char*, const int*, const int*, const int*, const float*, const int*,
+                   const float*, const int*, const float*, float*, const int*) __attribute__((weak));
+}
+
+
+namespace {
+
+using at::Tensor;
+using OptTensor = c10::optional<Tensor>;
+
+// ---- element-wise math ----------------------------------------------------------------
+// float: a branch-free exp (Cephes' range reduction and polynomial, ~1 ulp) that the
+// compiler vectorises inside plain loops; double: libm (only gradcheck uses double).
+inline float exp_fast(float x) {
+  x = x > 88.3762626647949f ? 88.3762626647949f : x;
+  x = x < -87.3365447504019f ? -87.3365447504019f : x;
+  // Round x / ln2 to the nearest integer by adding 1.5 * 2^23: no rounding instruction,
+  // and the integer sits in the low mantissa bits of the sum.
+  const float big = 12582912.0f;
+  const float t = x * 1.44269504088896341f + big;
+  const float fx = t - big;
+  float r = x - fx * 0.693359375f;
+  r = r + fx * 2.12194440e-4f;
+  float y = 1.9875691500e-4f;
+  y = y * r + 1.3981999507e-3f;
+  y = y * r + 8.3334519073e-3f;
+  y = y * r + 4.1665795894e-2f;
+  y = y * r + 1.6666665459e-1f;
+  y = y * r + 5.0000001201e-1f;
+  y = y * r * r + r + 1.0f;
+  int32_t tb;
+  std::memcpy(&tb, &t, sizeof(float));
+  const int32_t n = tb - 0x4B400000;
+  const int32_t bits = (n + 127) << 23;
+  float pow2n;
+  std::memcpy(&pow2n, &bits, sizeof(float));
+  return y * pow2n;
+}
+
+template <typename T>
+struct M;
+
+template <>
+struct M<float> {
+  static inline float sigmoid(float x) { return 1.0f / (1.0f + exp_fast(-x)); }
+  static inline float tanh(float x) {
+    // tanh(x) = 1 - 2 / (exp(2x) + 1); absolute error ~1e-7 near 0.
+    return 1.0f - 2.0f / (exp_fast(2.0f * x) + 1.0f);
+  }
+};
+
+template <>
+struct M<double> {
+  static inline double sigmoid(double x) { return 1.0 / (1.0 + std::exp(-x)); }
+  static inline double tanh(double x) { return std::tanh(x); }
+};
+
+template <typename T>
+inline void sigmoid_inplace(T* __restrict a, int64_t n) {
+  for (int64_t j = 0; j < n; ++j) a[j] = M<T>::sigmoid(a[j]);
+}
+
+template <typename T>
+inline void tanh_inplace(T* __restrict a, int64_t n) {
+  for (int64_t j = 0; j < n; ++j) a[j] = M<T>::tanh(a[j]);
+}
+
+// Row reductions in double with 16 independent accumulators: vectorised without
+// -ffast-math, and as accurate as torch's layer norm.
+template <typename T>
+inline double sum_row(const T* __restrict x, int64_t n) {
+  double acc[16] = {0};
+  int64_t j = 0;
+  for (; j + 16 <= n; j += 16)
+    for (int l = 0; l < 16; ++l) acc[l] += static_cast<double>(x[j + l]);
+  double s = 0;
+  for (; j < n; ++j) s += x[j];
+  for (int l = 0; l < 16; ++l) s += acc[l];
+  return s;
+}
+
+template <typename T>
+inline double dot_row(const T* __restrict x, const T* __restrict y, int64_t n) {
+  double acc[16] = {0};
+  int64_t j = 0;
+  for (; j + 16 <= n; j += 16)
+    for (int l = 0; l < 16; ++l) acc[l] += static_cast<double>(x[j + l]) * static_cast<double>(y[j + l]);
+  double s = 0;
+  for (; j < n; ++j) s += static_cast<double>(x[j]) * y[j];
+  for (int l = 0; l < 16; ++l) s += acc[l];
+  return s;
+}
+
+template <typename T>
+inline double sqdev_row(const T* __restrict x, double mean, int64_t n) {
+  double acc[16] = {0};
+  int64_t j = 0;
+  for (; j + 16 <= n; j += 16)
+    for (int l = 0; l < 16; ++l) {
+      const double d = static_cast<double>(x[j + l]) - mean;
+      acc[l] += d * d;
+    }
+  double s = 0;
+  for (; j < n; ++j) s += (x[j] - mean) * (x[j] - mean);
+  for (int l = 0; l < 16; ++l) s += acc[l];
+  return s;
+}
+
+// Layer norm of one row: xhat = (x - mean) * rstd; returns rstd.
+template <typename T>
+inline T layer_norm_row(const T* __restrict x, T* __restrict xhat, int64_t n, double eps) {
+  const double mean = sum_row(x, n) / static_cast<double>(n);
+  const double v = sqdev_row(x, mean, n);
+  const T rstd = static_cast<T>(1.0 / std::sqrt(v / static_cast<double>(n) + eps));
+  const T m = static_cast<T>(mean);
+  for (int64_t j = 0; j < n; ++j) xhat[j] = (x[j] - m) * rstd;
+  return rstd;
+}
+
+// Backward of xhat = LN(x) (no affine): dx = rstd * (dxhat - mean(dxhat) - xhat * mean(dxhat * xhat)).
+template <typename T>
+inline void layer_norm_backward_row(const T* __restrict dxhat, const T* __restrict xhat, T rstd,
+                                    T* __restrict dx, int64_t n) {
+  const T m1 = static_cast<T>(sum_row(dxhat, n) / static_cast<double>(n));
+  const T m2 = static_cast<T>(dot_row(dxhat, xhat, n) / static_cast<double>(n));
+  for (int64_t j = 0; j < n; ++j) dx[j] = rstd * (dxhat[j] - m1 - xhat[j] * m2);
+}
+
+// ---- helpers ----------------------------------------------------------------------------
+inline bool defined(const OptTensor& t) { return t.has_value() && t->defined() && t->numel() > 0; }
+
+template <typename T>
+inline const T* ptr_or_null(const OptTensor& t) {
+  return defined(t) ? t->data_ptr<T>() : nullptr;
+}
+
+// Rows valid at time t, and whether all of them are.
+struct Validity {
+  const int64_t* len = nullptr;
+  int64_t min_len = 0;
+  bool row(int64_t b, int64_t t) const { return len == nullptr || t < len[b]; }
+  bool all(int64_t t) const { return len == nullptr || t < min_len; }
+};
+
+Validity make_validity(const OptTensor& lengths, int64_t T) {
+  Validity v;
+  v.min_len = T;
+  if (defined(lengths)) {
+    TORCH_CHECK(lengths->scalar_type() == at::kLong && lengths->is_contiguous(),
+                "lengths must be a contiguous int64 tensor");
+    v.len = lengths->data_ptr<int64_t>();
+    const int64_t n = lengths->numel();
+    int64_t m = T;
+    for (int64_t b = 0; b < n; ++b) m = std::min(m, v.len[b]);
+    v.min_len = m;
+    if (m >= T) v.len = nullptr;
+  }
+  return v;
+}
+
+// State storage: with save, a (T, B, n) buffer of the state entering each step (indexed
+// by t) plus the final state; without, two ping-pong buffers. Pointers, not tensors, in
+// the loop: a tensor view per step costs about a microsecond.
+template <typename T>
+struct StateSeq {
+  Tensor all;  // (T, B, n) when saving, (2, B, n) otherwise
+  Tensor final_;
+  T* base = nullptr;
+  T* fin = nullptr;
+  bool save = false, reverse = false;
+  int64_t Tn = 0, step = 0;
+  T* prev(int64_t k) const {  // state entering processing step k
+    const int64_t t = reverse ? Tn - 1 - k : k;
+    return base + (save ? t : k % 2) * step;
+  }
+  T* next(int64_t k) const {  // state leaving processing step k
+    if (k == Tn - 1) return fin;
+    const int64_t t = reverse ? Tn - 2 - k : k + 1;
+    return base + (save ? t : (k + 1) % 2) * step;
+  }
+  static StateSeq make(const Tensor& init, int64_t Tn, bool save, bool reverse) {
+    StateSeq s;
+    s.save = save;
+    s.reverse = reverse;
+    s.Tn = Tn;
+    const auto B = init.size(0), n = init.size(1);
+    s.step = B * n;
+    s.final_ = at::empty({B, n}, init.options());
+    s.all = at::empty({save ? Tn : 2, B, n}, init.options());
+    s.base = s.all.data_ptr<T>();
+    s.fin = s.final_.data_ptr<T>();
+    std::memcpy(s.prev(0), init.data_ptr<T>(), sizeof(T) * s.step);
+    return s;
+  }
+};
+
+// ---- matrix product -------------------------------------------------------------------
+// The BLAS torch itself links (MKL's Fortran interface) is called directly when present:
+// the dispatcher and tensor views of at::mm_out cost more than the product at small sizes.
+inline bool have_blas() { return sgemm_ != nullptr && dgemm_ != nullptr; }
+
+template <typename T>
+inline void blas(const char* ta, int m, int n, int k, const T* a, int lda, const T* b, int ldb, T beta, T* c,
+                 int ldc);
+
+template <>
+inline void blas<float>(const char* ta, int m, int n, int k, const float* a, int lda, const float* b, int ldb,
+                        float beta, float* c, int ldc) {
+  const float one = 1.0f;
+  sgemm_(ta, "N", &m, &n, &k, &one, a, &lda, b, &ldb, &beta, c, &ldc);
+}
+
+template <>
+inline void blas<double>(const char* ta, int m, int n, int k, const double* a, int lda, const double* b, int ldb,
+                         double beta, double* c, int ldc) {
+  const double one = 1.0;
+  dgemm_(ta, "N", &m, &n, &k, &one, a, &lda, b, &ldb, &beta, c, &ldc);
+}
+
+inline bool packing_enabled() {
+  static const bool on = [] {
+    const char* e = std::getenv("LSTMKIT_PACKED_GEMM");
+    return !(e && e[0] == '0');
+  }();
+  return on;
+}
+
+// A fixed weight multiplied every step by a changing A (M x K), all row-major and
+// contiguous: C (M x N) = A @ op(W) + beta * C, where op(W) = W^T for W stored (N x K)
+// (``transposed``, the forward's h R^T) or W itself for W stored (K x N) (the backward's
+// dRec R). For a long enough loop the weight is packed once (MKL, float).
+template <typename T>
+struct StepGemm {
+  const T* w = nullptr;
+  bool transposed = false;
+  int64_t M = 0, N = 0, K = 0;
+  at::TensorOptions opt;
+  std::unique_ptr<float[]> packed;  // uninitialised storage: MKL writes all of it
+
+  StepGemm(const T* w_, bool transposed_, int64_t M_, int64_t N_, int64_t K_, int64_t steps,
+           const at::TensorOptions& opt_)
+      : w(w_), transposed(transposed_), M(M_), N(N_), K(K_), opt(opt_) {
+    if (steps >= 8) maybe_pack();
+  }
+
+  bool small() const { return M < (1LL << 30) && N < (1LL << 30) && K < (1LL << 30); }
+
+  void maybe_pack();
+
+  void run(const T* A, T* C, T beta) const {
+    // Column-major view: C^T (N x M) = op(W)^T (N x K) @ A^T (K x M).
+    const int m = static_cast<int>(N), n = static_cast<int>(M), k = static_cast<int>(K);
+    if (packed) {
+      run_packed(A, C, beta);
+    } else if (have_blas() && small()) {
+      if (transposed) {
+        blas<T>("T", m, n, k, w, k, A, k, beta, C, m);  // W (N x K) row-major = (K x N) col-major
+      } else {
+        blas<T>("N", m, n, k, w, m, A, k, beta, C, m);  // W (K x N) row-major = (N x K) col-major
+      }
+    } else {
+      Tensor a = at::from_blob(const_cast<T*>(A), {M, K}, opt);
+      Tensor wt = transposed ? at::from_blob(const_cast<T*>(w), {N, K}, opt).t()
+                             : at::from_blob(const_cast<T*>(w), {K, N}, opt);
+      Tensor c = at::from_blob(C, {M, N}, opt);
+      if (beta == T(0)) {
+        at::mm_out(c, a, wt);
+      } else {
+        c.addmm_(a, wt);
+      }
+    }
+  }
+
+  void run_packed(const T* A, T* C, T beta) const;
+};
+
+template <>
+inline void StepGemm<double>::maybe_pack() {}
+
+template <>
+inline void StepGemm<float>::maybe_pack() {
+  if (!packing_enabled() || SGEMM_PACK_GET_SIZE == nullptr || SGEMM_PACK == nullptr || SGEMM_COMPUTE == nullptr ||
+      !small())
+    return;
+  const int m = static_cast<int>(N), n = static_cast<int>(M), k = static_cast<int>(K);
+  const size_t bytes = SGEMM_PACK_GET_SIZE("A", &m, &n, &k);
+  if (bytes == 0) return;
+  packed.reset(new float[bytes / sizeof(float) + 16]);
+  const float one = 1.0f;
+  if (transposed) {
+    SGEMM_PACK("A", "T", &m, &n, &k, &one, w, &k, packed.get());
+  } else {
+    SGEMM_PACK("A", "N", &m, &n, &k, &one, w, &m, packed.get());
+  }
+}
+
+template <>
+inline void StepGemm<double>::run_packed(const double*, double*, double) const {}
+
+template <>
+inline void StepGemm<float>::run_packed(const float* A, float* C, float beta) const {
+  const int m = static_cast<int>(N), n = static_cast<int>(M), k = static_cast<int>(K);
+  SGEMM_COMPUTE("P", "N", &m, &n, &k, packed.get(), &m, A, &k, &beta, C, &m);
+}
+
+// The projected input W x_t + b of each step: either precomputed for all steps (training,
+// where autograd owns the projection), or computed here chunk by chunk (inference): a
+// chunk of a few steps stays in cache, and no (T, B, G*H) tensor is ever allocated.
+template <typename T>
+struct XSource {
+  int64_t Tn = 0, B = 0, K = 0;
+  const T* full = nullptr;
+  const T* x = nullptr;   // (T, B, I) contiguous
+  const T* w = nullptr;   // (K, I) contiguous
+  const T* ln = nullptr;  // layer-norm gain of W x (K,), or null
+  int64_t I = 0;
+  std::vector<T> bias;    // (K,) or empty
+  bool reverse = false;
+  int64_t Tc = 1, c0 = 0, c1 = 0;
+  double eps = 1e-5;
+  std::unique_ptr<T[]> buf;  // uninitialised: every chunk is written before it is read
+  std::vector<T> tmp;
+  at::TensorOptions opt;
+
+  static XSource precomputed(const Tensor& xp) {
+    XSource s;
+    s.Tn = xp.size(0);
+    s.B = xp.size(1);
+    s.K = xp.size(2);
+    s.full = xp.data_ptr<T>();
+    s.opt = xp.options();
+    return s;
+  }
+
+  static XSource project(const Tensor& x, const Tensor& w, const OptTensor& b1, const OptTensor& b2,
+                         const OptTensor& ln, bool reverse, double eps) {
+    TORCH_CHECK(x.dim() == 3 && x.is_contiguous(), "x must be a contiguous (T, B, I) tensor");
+    TORCH_CHECK(w.dim() == 2 && w.is_contiguous() && w.size(1) == x.size(2), "weight_ih must be (K, I), I = ",
+                x.size(2));
+    XSource s;
+    s.Tn = x.size(0);
+    s.B = x.size(1);
+    s.I = x.size(2);
+    s.K = w.size(0);
+    s.x = x.data_ptr<T>();
+    s.w = w.data_ptr<T>();
+    s.ln = ptr_or_null<T>(ln);
+    s.reverse = reverse;
+    s.eps = eps;
+    s.opt = x.options();
+    if (defined(b1) || defined(b2)) {
+      s.bias.assign(s.K, T(0));
+      for (const OptTensor* b : {&b1, &b2}) {
+        if (!defined(*b)) continue;
+        TORCH_CHECK((*b)->numel() == s.K && (*b)->is_contiguous(), "bias must have ", s.K, " entries");
+        const T* pb = (*b)->data_ptr<T>();
+        for (int64_t j = 0; j < s.K; ++j) s.bias[j] += pb[j];
+      }
+    }
+    const int64_t per_step = std::max<int64_t>(1, s.B * s.K * static_cast<int64_t>(sizeof(T)));
+    int64_t budget = 512 * 1024;  // bytes of projected input per chunk: a few steps, in L2
+    if (const char* e = std::getenv("LSTMKIT_PROJ_CHUNK_BYTES")) budget = std::max<int64_t>(1, std::atoll(e));
+    s.Tc = std::max<int64_t>(1, std::min<int64_t>(s.Tn, budget / per_step));
+    s.buf.reset(new T[s.Tc * s.B * s.K]);
+    if (s.ln) s.tmp.resize(s.K);
+    s.c0 = s.c1 = 0;
+    return s;
+  }
+
+  const T* at(int64_t t) {
+    if (full) return full + t * B * K;
+    if (t < c0 || t >= c1) fill(t);
+    return buf.get() + (t - c0) * B * K;
+  }
+
+  void fill(int64_t t) {
+    if (!reverse) {
+      c0 = t;
+      c1 = std::min(Tn, t + Tc);
+    } else {
+      c1 = t + 1;
+      c0 = std::max<int64_t>(0, t + 1 - Tc);
+    }
+    const int64_t rows = (c1 - c0) * B;
+    T* out = buf.get();
+    const bool bias_first = !bias.empty() && ln == nullptr;
+    if (bias_first) {
+      for (int64_t r = 0; r < rows; ++r) std::memcpy(out + r * K, bias.data(), sizeof(T) * K);
+    }
+    StepGemm<T>(w, true, rows, K, I, 0, opt).run(x + c0 * B * I, out, bias_first ? T(1) : T(0));
+    if (ln) {
+      for (int64_t r = 0; r < rows; ++r) {
+        T* row = out + r * K;
+        layer_norm_row<T>(row, tmp.data(), K, eps);
+        if (bias.empty()) {
+          for (int64_t j = 0; j < K; ++j) row[j] = tmp[j] * ln[j];
+        } else {
+          for (int64_t j = 0; j < K; ++j) row[j] = tmp[j] * ln[j] + bias[j];
+        }
+      }
+    }
+  }
+};
+
+// Variant switches, in the order Python passes them.
+struct LSTMFlags {
+  bool input_gate, own_forget, cifg, output_gate, peepholes, tanh_g, tanh_h, fgr, layer_norm;
+  int64_t H, G, Q;
+  int64_t ki = -1, kf = -1, kg = -1, ko = -1;  // block index in the G*H pre-activation
+  int64_t qi = -1, qf = -1, qo = -1;           // index among the recurrent gates (peepholes, FGR)
+  double eps;
+  // The common cells run a single-pass row kernel (below): tanh/tanh, input and output
+  // gates, no layer norm, no FGR; kind 1 = (i, f, g, o), 2 = CIFG (i, g, o), 3 = no
+  // forget gate (i, g, o). 0 = the general path.
+  int fast = 0;
+};
+
+LSTMFlags parse_flags(const std::vector<int64_t>& f, int64_t H, double eps) {
+  TORCH_CHECK(f.size() == 9, "flags must have 9 entries, got ", f.size());
+  LSTMFlags L;
+  L.input_gate = f[0];
+  L.own_forget = f[1];
+  L.cifg = f[2];
+  L.output_gate = f[3];
+  L.peepholes = f[4];
+  L.tanh_g = f[5];
+  L.tanh_h = f[6];
+  L.fgr = f[7];
+  L.layer_norm = f[8];
+  L.H = H;
+  L.eps = eps;
+  int64_t k = 0, q = 0;
+  if (L.input_gate) { L.ki = k++; L.qi = q++; }
+  if (L.own_forget) { L.kf = k++; L.qf = q++; }
+  L.kg = k++;
+  if (L.output_gate) { L.ko = k++; L.qo = q++; }
+  L.G = k;
+  L.Q = q;
+  if (L.tanh_g && L.tanh_h && L.input_gate && L.output_gate && !L.fgr && !L.layer_norm)
+    L.fast = L.own_forget ? 1 : (L.cifg ? 2 : 3);
+  return L;
+}
+
+// ---- single-pass rows for the common cells ------------------------------------------
+// KIND as LSTMFlags::fast. Blocks: 1: (i, f, g, o), peepholes (i, f, o); 2 and 3:
+// (i, g, o), peepholes (i, o). One loop over the H units of a row does the whole step.
+// noinline: the __restrict promises hold inside the function, which the vectoriser needs.
+template <typename T, int KIND, bool PEEP>
+__attribute__((noinline)) void lstm_row_forward(const T* __restrict x, const T* __restrict r, const T* __restrict cp,
+                             const T* __restrict pch, T* __restrict g, T* __restrict cn, T* __restrict y,
+                             T* __restrict h, int64_t H) {
+  constexpr int KG = KIND == 1 ? 2 : 1, KO = KIND == 1 ? 3 : 2, PO = KIND == 1 ? 2 : 1;
+#pragma omp simd
+  for (int64_t j = 0; j < H; ++j) {
+    T pi = x[j] + r[j];
+    if (PEEP) pi += pch[j] * cp[j];
+    const T i = M<T>::sigmoid(pi);
+    T f = T(1);
+    if (KIND == 1) {
+      T pf = x[H + j] + r[H + j];
+      if (PEEP) pf += pch[H + j] * cp[j];
+      f = M<T>::sigmoid(pf);
+    } else if (KIND == 2) {
+      f = T(1) - i;
+    }
+    const T z = M<T>::tanh(x[KG * H + j] + r[KG * H + j]);
+    const T c = KIND == 3 ? z * i + cp[j] : z * i + cp[j] * f;
+    T po = x[KO * H + j] + r[KO * H + j];
+    if (PEEP) po += pch[PO * H + j] * c;
+    const T o = M<T>::sigmoid(po);
+    const T yv = M<T>::tanh(c);
+    const T hv = yv * o;
+    g[j] = i;
+    if (KIND == 1) g[H + j] = f;
+    g[KG * H + j] = z;
+    g[KO * H + j] = o;
+    cn[j] = c;
+    y[j] = yv;
+    h[j] = hv;
+  }
+}
+
+template <typename T>
+inline void lstm_row_forward_any(int kind, bool peep, const T* x, const T* r, const T* cp, const T* pch, T* g,
+                                 T* cn, T* y, T* h, int64_t H) {
+  if (kind == 1) {
+    peep ? lstm_row_forward<T, 1, true>(x, r, cp, pch, g, cn, y, h, H)
+         : lstm_row_forward<T, 1, false>(x, r, cp, pch, g, cn, y, h, H);
+  } else if (kind == 2) {
+    peep ? lstm_row_forward<T, 2, true>(x, r, cp, pch, g, cn, y, h, H)
+         : lstm_row_forward<T, 2, false>(x, r, cp, pch, g, cn, y, h, H);
+  } else {
+    peep ? lstm_row_forward<T, 3, true>(x, r, cp, pch, g, cn, y, h, H)
+         : lstm_row_forward<T, 3, false>(x, r, cp, pch, g, cn, y, h, H);
+  }
+}
+
+// Backward of one row: dh (of h = tanh(c) * o) and dc (in: from later steps; out: dL/dc_{t-1})
+// -> dpre (the row's pre-activation gradient); peephole gradients accumulated in acc.
+template <typename T, int KIND, bool PEEP>
+__attribute__((noinline)) void lstm_row_backward(const T* __restrict g, const T* __restrict y, const T* __restrict cp,
+                              const T* __restrict cn, const T* __restrict dh, const T* __restrict pch,
+                              T* __restrict dc, T* __restrict dpre, double* __restrict acc, int64_t H) {
+  constexpr int KG = KIND == 1 ? 2 : 1, KO = KIND == 1 ? 3 : 2, PO = KIND == 1 ? 2 : 1;
+#pragma omp simd
+  for (int64_t j = 0; j < H; ++j) {
+    const T i = g[j];
+    const T f = KIND == 1 ? g[H + j] : (KIND == 2 ? T(1) - i : T(1));
+    const T z = g[KG * H + j];
+    const T o = g[KO * H + j];
+    const T yv = y[j];
+    const T d = dh[j];
+    const T dpo = d * yv * o * (T(1) - o);
+    T dcv = dc[j] + d * o * (T(1) - yv * yv);
+    if (PEEP) dcv += dpo * pch[PO * H + j];
+    const T dpz = dcv * i * (T(1) - z * z);
+    const T di = KIND == 2 ? dcv * (z - cp[j]) : dcv * z;
+    const T dpi = di * i * (T(1) - i);
+    T dcp = KIND == 3 ? dcv : dcv * f;
+    dpre[j] = dpi;
+    if (KIND == 1) {
+      const T dpf = dcv * cp[j] * f * (T(1) - f);
+      dpre[H + j] = dpf;
+      if (PEEP) {
+        dcp += dpf * pch[H + j];
+        acc[H + j] += static_cast<double>(dpf) * cp[j];
+      }
+    }
+    if (PEEP) {
+      dcp += dpi * pch[j];
+      acc[j] += static_cast<double>(dpi) * cp[j];
+      acc[PO * H + j] += static_cast<double>(dpo) * cn[j];
+    }
+    dpre[KG * H + j] = dpz;
+    dpre[KO * H + j] = dpo;
+    dc[j] = dcp;
+  }
+}
+
+template <typename T>
+inline void lstm_row_backward_any(int kind, bool peep, const T* g, const T* y, const T* cp, const T* cn,
+                                  const T* dh, const T* pch, T* dc, T* dpre, double* acc, int64_t H) {
+  if (kind == 1) {
+    peep ? lstm_row_backward<T, 1, true>(g, y, cp, cn, dh, pch, dc, dpre, acc, H)
+         : lstm_row_backward<T, 1, false>(g, y, cp, cn, dh, pch, dc, dpre, acc, H);
+  } else if (kind == 2) {
+    peep ? lstm_row_backward<T, 2, true>(g, y, cp, cn, dh, pch, dc, dpre, acc, H)
+         : lstm_row_backward<T, 2, false>(g, y, cp, cn, dh, pch, dc, dpre, acc, H);
+  } else {
+    peep ? lstm_row_backward<T, 3, true>(g, y, cp, cn, dh, pch, dc, dpre, acc, H)
+         : lstm_row_backward<T, 3, false>(g, y, cp, cn, dh, pch, dc, dpre, acc, H);
+  }
+}
+
+// ======================================================================================
+// LSTM
+// ======================================================================================
+template <typename T>
+std::vector<Tensor> lstm_forward_impl(XSource<T>& src, const Tensor& w_hh, const OptTensor& w_ch,
+                                      const OptTensor& w_gg, const OptTensor& w_ln_hh,
+                                      const OptTensor& w_ln_c, const OptTensor& b_ln_c,
+                                      const OptTensor& w_hr, const Tensor& h0, const Tensor& c0,
+                                      const OptTensor& a0, const OptTensor& lengths, bool reverse,
+                                      const LSTMFlags& L, bool save) {
+  const int64_t Tn = src.Tn, B = src.B, H = L.H, G = L.G, Q = L.Q, GH = G * H;
+  const int64_t Hout = h0.size(1);
+  const bool proj = defined(w_hr);
+  const auto opt = h0.options();
+  const Validity V = make_validity(lengths, Tn);
+
+  Tensor out = at::empty({Tn, B, Hout}, opt);
+  auto hs = StateSeq<T>::make(h0, Tn, save, reverse);
+  auto cs = StateSeq<T>::make(c0, Tn, save, reverse);
+  StateSeq<T> as;
+  if (L.fgr) as = StateSeq<T>::make(*a0, Tn, save, reverse);
+
+  // Per-step buffers: saved for backward, or one reusable step otherwise.
+  const int64_t S = save ? Tn : 1;
+  Tensor gates = at::empty({S, B, GH}, opt);
+  Tensor ys = at::empty({S, B, H}, opt);
+  Tensor hh = proj ? (V.len ? at::zeros({S, B, H}, opt) : at::empty({S, B, H}, opt)) : Tensor();
+  Tensor rec_hat = L.layer_norm ? at::empty({S, B, GH}, opt) : Tensor();
+  Tensor rec_rstd = L.layer_norm ? at::empty({S, B}, opt) : Tensor();
+  Tensor c_hat = L.layer_norm ? at::empty({S, B, H}, opt) : Tensor();
+  Tensor c_rstd = L.layer_norm ? at::empty({S, B}, opt) : Tensor();
+  Tensor rec = at::empty({B, GH}, opt);
+  Tensor fg = L.fgr ? at::empty({B, Q * H}, opt) : Tensor();
+  Tensor hproj = proj ? at::empty({B, Hout}, opt) : Tensor();
+
+  const Tensor w_hh_c = w_hh.contiguous();
+  const Tensor w_gg_c = L.fgr ? w_gg->contiguous() : Tensor();
+  const Tensor w_hr_c = proj ? w_hr->contiguous() : Tensor();
+  const T* pch = ptr_or_null<T>(w_ch);
+  const T* plnhh = ptr_or_null<T>(w_ln_hh);
+  const T* plnc = ptr_or_null<T>(w_ln_c);
+  const T* pblnc = ptr_or_null<T>(b_ln_c);
+  T* pout = out.data_ptr<T>();
+  StepGemm<T> mm_hh(w_hh_c.data_ptr<T>(), true, B, GH, Hout, Tn, opt);
+  std::unique_ptr<StepGemm<T>> mm_gg, mm_hr;
+  if (L.fgr) mm_gg.reset(new StepGemm<T>(w_gg_c.data_ptr<T>(), true, B, Q * H, Q * H, Tn, opt));
+  if (proj) mm_hr.reset(new StepGemm<T>(w_hr_c.data_ptr<T>(), true, B, Hout, H, Tn, opt));
+
+  for (int64_t k = 0; k < Tn; ++k) {
+    const int64_t t = reverse ? Tn - 1 - k : k;
+    const int64_t s = save ? t : 0;
+    const T* php = hs.prev(k);
+    T* phn = hs.next(k);
+    const T* pcp = cs.prev(k);
+    T* pcn = cs.next(k);
+    T* prec = rec.data_ptr<T>();
+    mm_hh.run(php, prec, T(0));
+    const T* pap = L.fgr ? as.prev(k) : nullptr;
+    T* pan = L.fgr ? as.next(k) : nullptr;
+    T* pfg = L.fgr ? fg.data_ptr<T>() : nullptr;
+    if (L.fgr) mm_gg->run(pap, pfg, T(0));
+    T* pg_all = gates.data_ptr<T>() + s * B * GH;
+    T* py_all = ys.data_ptr<T>() + s * B * H;
+    T* phh_all = proj ? hh.data_ptr<T>() + s * B * H : nullptr;
+    T* prh_all = L.layer_norm ? rec_hat.data_ptr<T>() + s * B * GH : nullptr;
+    T* prr_all = L.layer_norm ? rec_rstd.data_ptr<T>() + s * B : nullptr;
+    T* pch_all = L.layer_norm ? c_hat.data_ptr<T>() + s * B * H : nullptr;
+    T* pcr_all = L.layer_norm ? c_rstd.data_ptr<T>() + s * B : nullptr;
+    T* pout_t = pout + t * B * Hout;
+    const T* pxp_t = src.at(t);
+
+    for (int64_t b = 0; b < B; ++b) {
+      const T* cp = pcp + b * H;
+      T* cn = pcn + b * H;
+      if (!V.row(b, t)) {
+        std::memcpy(cn, cp, sizeof(T) * H);
+        if (!proj) std::memcpy(phn + b * Hout, php + b * Hout, sizeof(T) * Hout);
+        std::memset(pout_t + b * Hout, 0, sizeof(T) * Hout);
+        if (L.fgr) std::memcpy(pan + b * Q * H, pap + b * Q * H, sizeof(T) * Q * H);
+        continue;
+      }
+      T* g = pg_all + b * GH;
+      const T* x = pxp_t + b * GH;
+      const T* r = prec + b * GH;
+      if (L.fast) {
+        T* y = py_all + b * H;
+        T* hdst = proj ? phh_all + b * H : phn + b * Hout;
+        lstm_row_forward_any<T>(L.fast, L.peepholes, x, r, cp, pch, g, cn, y, hdst, H);
+        if (!proj) std::memcpy(pout_t + b * Hout, hdst, sizeof(T) * Hout);
+        continue;
+      }
+      if (L.layer_norm) {
+        T* rh = prh_all + b * GH;
+        prr_all[b] = layer_norm_row<T>(r, rh, GH, L.eps);
+        for (int64_t j = 0; j < GH; ++j) g[j] = x[j] + rh[j] * plnhh[j];
+      } else {
+        for (int64_t j = 0; j < GH; ++j) g[j] = x[j] + r[j];
+      }
+      if (L.fgr) {
+        const T* f = pfg + b * Q * H;
+        const int64_t kq[3] = {L.ki, L.kf, L.ko}, qq[3] = {L.qi, L.qf, L.qo};
+        for (int m = 0; m < 3; ++m) {
+          if (kq[m] < 0) continue;
+          T* gk = g + kq[m] * H;
+          const T* fk = f + qq[m] * H;
+          for (int64_t j = 0; j < H; ++j) gk[j] += fk[j];
+        }
+      }
+      T* gi = L.ki >= 0 ? g + L.ki * H : nullptr;
+      T* gf = L.kf >= 0 ? g + L.kf * H : nullptr;
+      T* gz = g + L.kg * H;
+      T* go = L.ko >= 0 ? g + L.ko * H : nullptr;
+      if (L.peepholes) {
+        if (gi) {
+          const T* p = pch + L.qi * H;
+          for (int64_t j = 0; j < H; ++j) gi[j] += p[j] * cp[j];
+        }
+        if (gf) {
+          const T* p = pch + L.qf * H;
+          for (int64_t j = 0; j < H; ++j) gf[j] += p[j] * cp[j];
+        }
+      }
+      if (gi) sigmoid_inplace(gi, H);
+      if (gf) sigmoid_inplace(gf, H);
+      if (L.tanh_g) tanh_inplace(gz, H);
+      // c_t = z * i + c_{t-1} * f; a missing gate is 1, CIFG's f is 1 - i.
+      if (gi && gf) {
+        for (int64_t j = 0; j < H; ++j) cn[j] = gz[j] * gi[j] + cp[j] * gf[j];
+      } else if (gi && L.cifg) {
+        for (int64_t j = 0; j < H; ++j) cn[j] = gz[j] * gi[j] + cp[j] * (T(1) - gi[j]);
+      } else if (gi) {
+        for (int64_t j = 0; j < H; ++j) cn[j] = gz[j] * gi[j] + cp[j];
+      } else if (gf) {
+        for (int64_t j = 0; j < H; ++j) cn[j] = gz[j] + cp[j] * gf[j];
+      } else {
+        for (int64_t j = 0; j < H; ++j) cn[j] = gz[j] + cp[j];
+      }
+      if (go) {
+        if (L.peepholes) {
+          const T* p = pch + L.qo * H;
+          for (int64_t j = 0; j < H; ++j) go[j] += p[j] * cn[j];
+        }
+        sigmoid_inplace(go, H);
+      }
+      T* y = py_all + b * H;
+      if (L.layer_norm) {
+        T* chat = pch_all + b * H;
+        pcr_all[b] = layer_norm_row<T>(cn, chat, H, L.eps);
+        if (pblnc) {
+          for (int64_t j = 0; j < H; ++j) y[j] = chat[j] * plnc[j] + pblnc[j];
+        } else {
+          for (int64_t j = 0; j < H; ++j) y[j] = chat[j] * plnc[j];
+        }
+        if (L.tanh_h) tanh_inplace(y, H);
+      } else if (L.tanh_h) {
+        for (int64_t j = 0; j < H; ++j) y[j] = M<T>::tanh(cn[j]);
+      } else {
+        std::memcpy(y, cn, sizeof(T) * H);
+      }
+      // h = y * o, into the projection's input or straight into the state and output.
+      if (proj) {
+        T* dst = phh_all + b * H;
+        if (go) {
+          for (int64_t j = 0; j < H; ++j) dst[j] = y[j] * go[j];
+        } else {
+          std::memcpy(dst, y, sizeof(T) * H);
+        }
+      } else {
+        T* __restrict dst = phn + b * Hout;
+        T* __restrict o = pout_t + b * Hout;
+        if (go) {
+          for (int64_t j = 0; j < H; ++j) {
+            const T v = y[j] * go[j];
+            dst[j] = v;
+            o[j] = v;
+          }
+        } else {
+          std::memcpy(dst, y, sizeof(T) * H);
+          std::memcpy(o, y, sizeof(T) * H);
+        }
+      }
+      if (L.fgr) {
+        T* an = pan + b * Q * H;
+        if (gi) std::memcpy(an + L.qi * H, gi, sizeof(T) * H);
+        if (gf) std::memcpy(an + L.qf * H, gf, sizeof(T) * H);
+        if (go) std::memcpy(an + L.qo * H, go, sizeof(T) * H);
+      }
+    }
+    if (proj) {
+      if (V.all(t)) {
+        mm_hr->run(phh_all, phn, T(0));
+        std::memcpy(pout_t, phn, sizeof(T) * B * Hout);
+      } else {
+        T* hp = hproj.data_ptr<T>();
+        mm_hr->run(phh_all, hp, T(0));
+        for (int64_t b = 0; b < B; ++b) {
+          if (V.row(b, t)) {
+            std::memcpy(phn + b * Hout, hp + b * Hout, sizeof(T) * Hout);
+            std::memcpy(pout_t + b * Hout, hp + b * Hout, sizeof(T) * Hout);
+          } else {
+            std::memcpy(phn + b * Hout, php + b * Hout, sizeof(T) * Hout);
+          }
+        }
+      }
+    }
+  }
+  Tensor none = at::empty({0}, opt);
+  std::vector<Tensor> res = {out, hs.final_, cs.final_, L.fgr ? as.final_ : none};  // NOLINT
+  if (save) {
+    res.push_back(hs.all);
+    res.push_back(cs.all);
+    res.push_back(L.fgr ? as.all : none);
+    res.push_back(gates);
+    res.push_back(ys);
+    res.push_back(proj ? hh : none);
+    res.push_back(L.layer_norm ? rec_hat : none);
+    res.push_back(L.layer_norm ? rec_rstd : none);
+    res.push_back(L.layer_norm ? c_hat : none);
+    res.push_back(L.layer_norm ? c_rstd : none);
+  }
+  return res;
+}
+
+std::vector<Tensor> lstm_forward(const Tensor& xp, const Tensor& w_hh, const OptTensor& w_ch,
+                                 const OptTensor& w_gg, const OptTensor& w_ln_hh,
+                                 const OptTensor& w_ln_c, const OptTensor& b_ln_c,
+                                 const OptTensor& w_hr, const Tensor& h0, const Tensor& c0,
+                                 const OptTensor& a0, const OptTensor& lengths, bool reverse,
+                                 std::vector<int64_t> flags, int64_t hidden_size, double eps,
+                                 bool save) {
+  TORCH_CHECK(xp.dim() == 3 && xp.is_contiguous(), "xp must be a contiguous (T, B, G*H) tensor");
+  const LSTMFlags L = parse_flags(flags, hidden_size, eps);
+  TORCH_CHECK(xp.size(2) == L.G * L.H, "xp has ", xp.size(2), " features, expected G*H = ", L.G * L.H);
+  TORCH_CHECK(!L.fgr || defined(a0), "full gate recurrence needs a0");
+  std::vector<Tensor> res;
+  AT_DISPATCH_FLOATING_TYPES(xp.scalar_type(), "lstm_forward", [&] {
+    auto src = XSource<scalar_t>::precomputed(xp);
+    res = lstm_forward_impl<scalar_t>(src, w_hh, w_ch, w_gg, w_ln_hh, w_ln_c, b_ln_c, w_hr, h0, c0, a0,
+                                      lengths, reverse, L, save);
+  });
+  return res;
+}
+
+// Inference: the input projection LN(W x_t) * g + b_ih + b_hh is computed inside, by chunks.
+std::vector<Tensor> lstm_infer(const Tensor& x, const Tensor& w_ih, const OptTensor& b_ih, const OptTensor& b_hh,
+                               const OptTensor& w_ln_ih, const Tensor& w_hh, const OptTensor& w_ch,
+                               const OptTensor& w_gg, const OptTensor& w_ln_hh, const OptTensor& w_ln_c,
+                               const OptTensor& b_ln_c, const OptTensor& w_hr, const Tensor& h0, const Tensor& c0,
+                               const OptTensor& a0, const OptTensor& lengths, bool reverse,
+                               std::vector<int64_t> flags, int64_t hidden_size, double eps) {
+  const LSTMFlags L = parse_flags(flags, hidden_size, eps);
+  TORCH_CHECK(w_ih.size(0) == L.G * L.H, "weight_ih has ", w_ih.size(0), " rows, expected G*H = ", L.G * L.H);
+  TORCH_CHECK(!L.fgr || defined(a0), "full gate recurrence needs a0");
+  std::vector<Tensor> res;
+  AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "lstm_infer", [&] {
+    auto src = XSource<scalar_t>::project(x, w_ih, b_ih, b_hh, L.layer_norm ? w_ln_ih : OptTensor(), reverse, eps);
+    res = lstm_forward_impl<scalar_t>(src, w_hh, w_ch, w_gg, w_ln_hh, w_ln_c, b_ln_c, w_hr, h0, c0, a0,
+                                      lengths, reverse, L, false);
+  });
+  return res;
+}
+
+// Returns: grad_xp, grad_w_hh, grad_w_ch, grad_w_gg, grad_w_ln_hh, grad_w_ln_c, grad_b_ln_c,
+// grad_w_hr, grad_h0, grad_c0, grad_a0 (empty tensors where absent).
+template <typename T>
+std::vector<Tensor> lstm_backward_impl(const Tensor& grad_out, const Tensor& grad_hT, const Tensor& grad_cT,
+                                       const OptTensor& grad_aT, const Tensor& hprev, const Tensor& cprev,
+                                       const OptTensor& aprev, const Tensor& cT, const Tensor& gates,
+                                       const Tensor& ys, const OptTensor& hh, const OptTensor& rec_hat,
+                                       const OptTensor& rec_rstd, const OptTensor& c_hat,
+                                       const OptTensor& c_rstd, const Tensor& w_hh, const OptTensor& w_ch,
+                                       const OptTensor& w_gg, const OptTensor& w_ln_hh,
+                                       const OptTensor& w_ln_c, const OptTensor& b_ln_c,
+                                       const OptTensor& w_hr, const OptTensor& lengths, bool reverse,
+                                       const LSTMFlags& L) {
+  const int64_t Tn = gates.size(0), B = gates.size(1), H = L.H, G = L.G, Q = L.Q, GH = G * H;
+  const int64_t QH = Q * H;
+  const int64_t Hout = hprev.size(2);
+  const bool proj = defined(w_hr);
+  const auto opt = gates.options();
+  const Validity V = make_validity(lengths, Tn);
+
+  Tensor grad_xp = at::empty({Tn, B, GH}, opt);
+  Tensor dRec = L.layer_norm ? at::empty({Tn, B, GH}, opt) : grad_xp;
+  Tensor dA = L.fgr ? at::empty({Tn, B, QH}, opt) : Tensor();
+  Tensor dH = proj ? at::empty({Tn, B, Hout}, opt) : Tensor();
+  Tensor dhh = proj ? at::empty({B, H}, opt) : Tensor();
+  Tensor dh_carry = grad_hT.clone();
+  Tensor dc_carry = grad_cT.clone();
+  Tensor da_carry = L.fgr ? grad_aT->clone() : Tensor();
+  Tensor dh_row = at::empty({B, Hout}, opt);  // dh of the step, before the projection
+  std::vector<T> scratch(4 * std::max(GH, H) + 8);
+  // Per-step accumulators of the diagonal parameters (peepholes, layer-norm gains).
+  Tensor g_ch = L.peepholes ? at::zeros({QH}, opt.dtype(at::kDouble)) : Tensor();
+  Tensor g_lnhh = L.layer_norm ? at::zeros({GH}, opt.dtype(at::kDouble)) : Tensor();
+  Tensor g_lnc = L.layer_norm ? at::zeros({H}, opt.dtype(at::kDouble)) : Tensor();
+  Tensor g_blnc = L.layer_norm ? at::zeros({H}, opt.dtype(at::kDouble)) : Tensor();
+  double* acc_ch = L.peepholes ? g_ch.data_ptr<double>() : nullptr;
+  double* acc_lnhh = L.layer_norm ? g_lnhh.data_ptr<double>() : nullptr;
+  double* acc_lnc = L.layer_norm ? g_lnc.data_ptr<double>() : nullptr;
+  double* acc_blnc = L.layer_norm ? g_blnc.data_ptr<double>() : nullptr;
+
+  const T* pch = ptr_or_null<T>(w_ch);
+  const T* plnhh = ptr_or_null<T>(w_ln_hh);
+  const T* plnc = ptr_or_null<T>(w_ln_c);
+  const T* pgo = grad_out.data_ptr<T>();
+  const T* pcprev = cprev.data_ptr<T>();
+  const T* pcT = cT.data_ptr<T>();
+  const T* pgates = gates.data_ptr<T>();
+  const T* pys = ys.data_ptr<T>();
+  const T* prh = L.layer_norm ? rec_hat->data_ptr<T>() : nullptr;
+  const T* prr = L.layer_norm ? rec_rstd->data_ptr<T>() : nullptr;
+  const T* pchat = L.layer_norm ? c_hat->data_ptr<T>() : nullptr;
+  const T* pcr = L.layer_norm ? c_rstd->data_ptr<T>() : nullptr;
+  T* pgxp = grad_xp.data_ptr<T>();
+  T* pdrec = dRec.data_ptr<T>();
+  T* pdA = L.fgr ? dA.data_ptr<T>() : nullptr;
+  T* pdH = proj ? dH.data_ptr<T>() : nullptr;
+  T* pdhc = dh_carry.data_ptr<T>();
+  T* pdcc = dc_carry.data_ptr<T>();
+  T* pdac = L.fgr ? da_carry.data_ptr<T>() : nullptr;
+  T* pdhr = dh_row.data_ptr<T>();
+  const Tensor w_hh_c = w_hh.contiguous();
+  const Tensor w_gg_c = L.fgr ? w_gg->contiguous() : Tensor();
+  const Tensor w_hr_c = proj ? w_hr->contiguous() : Tensor();
+  const T* pwhh = w_hh_c.data_ptr<T>();
+  const T* pwgg = L.fgr ? w_gg_c.data_ptr<T>() : nullptr;
+  const T* pwhr = proj ? w_hr_c.data_ptr<T>() : nullptr;
+  StepGemm<T> mm_hh(pwhh, false, B, Hout, GH, Tn, opt);
+  std::unique_ptr<StepGemm<T>> mm_gg, mm_hr;
+  if (L.fgr) mm_gg.reset(new StepGemm<T>(pwgg, false, B, QH, QH, Tn, opt));
+  if (proj) mm_hr.reset(new StepGemm<T>(pwhr, false, B, H, Hout, Tn, opt));
+
+  for (int64_t k = Tn - 1; k >= 0; --k) {
+    const int64_t t = reverse ? Tn - 1 - k : k;
+    const int64_t tn = reverse ? t - 1 : t + 1;  // time of the next processed step
+    const T* c_new_base = (k == Tn - 1) ? pcT : pcprev + tn * B * H;
+    const bool all_valid = V.all(t);
+    // dh of this step's output: carried gradient plus the output's own gradient.
+    const T* go_t = pgo + t * B * Hout;
+    for (int64_t b = 0; b < B; ++b) {
+      T* dst = pdhr + b * Hout;
+      if (V.row(b, t)) {
+        const T* a = pdhc + b * Hout;
+        const T* o = go_t + b * Hout;
+        for (int64_t j = 0; j < Hout; ++j) dst[j] = a[j] + o[j];
+      } else {
+        std::memset(dst, 0, sizeof(T) * Hout);
+      }
+    }
+    const T* dhh_base;
+    if (proj) {
+      std::memcpy(pdH + t * B * Hout, pdhr, sizeof(T) * B * Hout);
+      mm_hr->run(pdhr, dhh.data_ptr<T>(), T(0));
+      dhh_base = dhh.data_ptr<T>();
+    } else {
+      dhh_base = pdhr;
+    }
+    for (int64_t b = 0; b < B; ++b) {
+      T* dpre = pgxp + (t * B + b) * GH;
+      if (!V.row(b, t)) {
+        std::memset(dpre, 0, sizeof(T) * GH);
+        if (L.layer_norm) std::memset(pdrec + (t * B + b) * GH, 0, sizeof(T) * GH);
+        if (L.fgr) std::memset(pdA + (t * B + b) * QH, 0, sizeof(T) * QH);
+        continue;
+      }
+      const T* g = pgates + (t * B + b) * GH;
+      if (L.fast) {
+        lstm_row_backward_any<T>(L.fast, L.peepholes, g, pys + (t * B + b) * H, pcprev + (t * B + b) * H,
+                                 c_new_base + b * H, dhh_base + b * (proj ? H : Hout), pch, pdcc + b * H, dpre,
+                                 acc_ch, H);
+        std::memset(pdhc + b * Hout, 0, sizeof(T) * Hout);
+        continue;
+      }
+      const T* gi = L.ki >= 0 ? g + L.ki * H : nullptr;
+      const T* gf = L.kf >= 0 ? g + L.kf * H : nullptr;
+      const T* gz = g + L.kg * H;
+      const T* go = L.ko >= 0 ? g + L.ko * H : nullptr;
+      const T* y = pys + (t * B + b) * H;
+      const T* cp = pcprev + (t * B + b) * H;
+      const T* cn = c_new_base + b * H;
+      const T* dhh_b = dhh_base + b * (proj ? H : Hout);
+      T* dc = pdcc + b * H;  // in: dL/dc_t from later steps; out: dL/dc_{t-1}
+      T* dcn = scratch.data();  // dL/d(output activation input)
+      T* tmp = dcn + H;
+      T* dpi = L.ki >= 0 ? dpre + L.ki * H : nullptr;
+      T* dpf = L.kf >= 0 ? dpre + L.kf * H : nullptr;
+      T* dpz = dpre + L.kg * H;
+      T* dpo = L.ko >= 0 ? dpre + L.ko * H : nullptr;
+      const T* da = L.fgr ? pdac + b * QH : nullptr;
+
+      // Through h = act_h(cn) * o.
+      if (go) {
+        for (int64_t j = 0; j < H; ++j) {
+          const T d = dhh_b[j];
+          dpo[j] = d * y[j];
+          dcn[j] = d * go[j];
+        }
+      } else {
+        std::memcpy(dcn, dhh_b, sizeof(T) * H);
+      }
+      if (L.tanh_h) {
+        for (int64_t j = 0; j < H; ++j) dcn[j] *= T(1) - y[j] * y[j];
+      }
+      if (L.layer_norm) {
+        const T* chat = pchat + (t * B + b) * H;
+        for (int64_t j = 0; j < H; ++j) {
+          acc_lnc[j] += static_cast<double>(dcn[j]) * chat[j];
+          acc_blnc[j] += dcn[j];
+          tmp[j] = dcn[j] * plnc[j];
+        }
+        layer_norm_backward_row<T>(tmp, chat, pcr[t * B + b], dcn, H);
+      }
+      for (int64_t j = 0; j < H; ++j) dc[j] += dcn[j];
+      if (go) {
+        if (L.fgr) {
+          const T* dq = da + L.qo * H;
+          for (int64_t j = 0; j < H; ++j) dpo[j] += dq[j];
+        }
+        for (int64_t j = 0; j < H; ++j) dpo[j] *= go[j] * (T(1) - go[j]);
+        if (L.peepholes) {
+          const T* p = pch + L.qo * H;
+          double* acc = acc_ch + L.qo * H;
+          for (int64_t j = 0; j < H; ++j) {
+            dc[j] += dpo[j] * p[j];
+            acc[j] += static_cast<double>(dpo[j]) * cn[j];
+          }
+        }
+      }
+      // Through c_t = z * i + c_{t-1} * f.
+      if (gi) {
+        for (int64_t j = 0; j < H; ++j) {
+          dpz[j] = dc[j] * gi[j];
+          dpi[j] = dc[j] * gz[j];
+        }
+      } else {
+        std::memcpy(dpz, dc, sizeof(T) * H);
+      }
+      if (L.cifg) {
+        for (int64_t j = 0; j < H; ++j) {
+          const T df = dc[j] * cp[j];
+          dpi[j] -= df;
+          dc[j] *= T(1) - gi[j];
+        }
+      } else if (gf) {
+        for (int64_t j = 0; j < H; ++j) {
+          dpf[j] = dc[j] * cp[j];
+          dc[j] *= gf[j];
+        }
+      }
+      if (L.fgr) {
+        if (gi) {
+          const T* dq = da + L.qi * H;
+          for (int64_t j = 0; j < H; ++j) dpi[j] += dq[j];
+        }
+        if (gf) {
+          const T* dq = da + L.qf * H;
+          for (int64_t j = 0; j < H; ++j) dpf[j] += dq[j];
+        }
+      }
+      if (gi) {
+        for (int64_t j = 0; j < H; ++j) dpi[j] *= gi[j] * (T(1) - gi[j]);
+      }
+      if (gf) {
+        for (int64_t j = 0; j < H; ++j) dpf[j] *= gf[j] * (T(1) - gf[j]);
+      }
+      if (L.tanh_g) {
+        for (int64_t j = 0; j < H; ++j) dpz[j] *= T(1) - gz[j] * gz[j];
+      }
+      if (L.peepholes) {
+        if (gi) {
+          const T* p = pch + L.qi * H;
+          double* acc = acc_ch + L.qi * H;
+          for (int64_t j = 0; j < H; ++j) {
+            dc[j] += dpi[j] * p[j];
+            acc[j] += static_cast<double>(dpi[j]) * cp[j];
+          }
+        }
+        if (gf) {
+          const T* p = pch + L.qf * H;
+          double* acc = acc_ch + L.qf * H;
+          for (int64_t j = 0; j < H; ++j) {
+            dc[j] += dpf[j] * p[j];
+            acc[j] += static_cast<double>(dpf[j]) * cp[j];
+          }
+        }
+      }
+      if (L.fgr) {
+        T* dq = pdA + (t * B + b) * QH;
+        if (dpi) std::memcpy(dq + L.qi * H, dpi, sizeof(T) * H);
+        if (dpf) std::memcpy(dq + L.qf * H, dpf, sizeof(T) * H);
+        if (dpo) std::memcpy(dq + L.qo * H, dpo, sizeof(T) * H);
+        std::memset(pdac + b * QH, 0, sizeof(T) * QH);
+      }
+      if (L.layer_norm) {
+        const T* rh = prh + (t * B + b) * GH;
+        T* dr = pdrec + (t * B + b) * GH;
+        T* drh = scratch.data() + 2 * std::max(GH, H);
+        for (int64_t j = 0; j < GH; ++j) {
+          acc_lnhh[j] += static_cast<double>(dpre[j]) * rh[j];
+          drh[j] = dpre[j] * plnhh[j];
+        }
+        layer_norm_backward_row<T>(drh, rh, prr[t * B + b], dr, GH);
+      }
+      std::memset(pdhc + b * Hout, 0, sizeof(T) * Hout);
+    }
+    (void)all_valid;
+    // dL/dh_{t-1} (valid rows; invalid rows keep their carried gradient, dRec is 0 there).
+    mm_hh.run(pdrec + t * B * GH, pdhc, T(1));
+    if (L.fgr) mm_gg->run(pdA + t * B * QH, pdac, T(1));
+  }
+
+  Tensor none = at::empty({0}, opt);
+  const int64_t TB = Tn * B;
+  Tensor g_whh = at::mm(dRec.view({TB, GH}).t(), hprev.view({TB, Hout}));
+  Tensor g_wgg = L.fgr ? at::mm(dA.view({TB, QH}).t(), aprev->view({TB, QH})) : none;
+  Tensor g_whr = proj ? at::mm(dH.view({TB, Hout}).t(), hh->view({TB, H})) : none;
+  return {grad_xp,
+          g_whh,
+          L.peepholes ? g_ch.to(gates.scalar_type()) : none,
+          g_wgg,
+          L.layer_norm ? g_lnhh.to(gates.scalar_type()) : none,
+          L.layer_norm ? g_lnc.to(gates.scalar_type()) : none,
+          (L.layer_norm && defined(b_ln_c)) ? g_blnc.to(gates.scalar_type()) : none,
+          g_whr,
+          dh_carry,
+          dc_carry,
+          L.fgr ? da_carry : none};
+}
+
+std::vector<Tensor> lstm_backward(const Tensor& grad_out, const Tensor& grad_hT, const Tensor& grad_cT,
+                                  const OptTensor& grad_aT, const Tensor& hprev, const Tensor& cprev,
+                                  const OptTensor& aprev, const Tensor& cT, const Tensor& gates,
+                                  const Tensor& ys, const OptTensor& hh, const OptTensor& rec_hat,
+                                  const OptTensor& rec_rstd, const OptTensor& c_hat, const OptTensor& c_rstd,
+                                  const Tensor& w_hh, const OptTensor& w_ch, const OptTensor& w_gg,
+                                  const OptTensor& w_ln_hh, const OptTensor& w_ln_c, const OptTensor& b_ln_c,
+                                  const OptTensor& w_hr, const OptTensor& lengths, bool reverse,
+                                  std::vector<int64_t> flags, int64_t hidden_size, double eps) {
+  const LSTMFlags L = parse_flags(flags, hidden_size, eps);
+  TORCH_CHECK(grad_out.is_contiguous() && grad_hT.is_contiguous() && grad_cT.is_contiguous(),
+              "gradients must be contiguous");
+  std::vector<Tensor> res;
+  AT_DISPATCH_FLOATING_TYPES(gates.scalar_type(), "lstm_backward", [&] {
+    res = lstm_backward_impl<scalar_t>(grad_out, grad_hT, grad_cT, grad_aT, hprev, cprev, aprev, cT, gates,
+                                       ys, hh, rec_hat, rec_rstd, c_hat, c_rstd, w_hh, w_ch, w_gg, w_ln_hh,
+                                       w_ln_c, b_ln_c, w_hr, lengths, reverse, L);
+  });
+  return res;
+}
+
+// ======================================================================================
+// GRU (torch.nn.GRU's form): r, u = sigma(xp + h R^T + b_hh); n = tanh(xp_n + r * (R_n h + b_hn))
+// ======================================================================================
+template <typename T>
+std::vector<Tensor> gru_forward_impl(XSource<T>& src, const Tensor& w_hh, const OptTensor& b_hh,
+                                     const Tensor& h0, const OptTensor& lengths, bool reverse, bool save) {
+  const int64_t Tn = src.Tn, B = src.B, H = h0.size(1), H3 = 3 * H;
+  const auto opt = h0.options();
+  const Validity V = make_validity(lengths, Tn);
+  Tensor out = at::empty({Tn, B, H}, opt);
+  auto hs = StateSeq<T>::make(h0, Tn, save, reverse);
+  const int64_t S = save ? Tn : 1;
+  Tensor gates = at::empty({S, B, H3}, opt);  // r, u, n activations
+  Tensor hn = at::empty({S, B, H}, opt);      // R_n h + b_hn
+  Tensor hp = at::empty({B, H3}, opt);
+  const Tensor w_hh_c = w_hh.contiguous();
+  StepGemm<T> mm_hh(w_hh_c.data_ptr<T>(), true, B, H3, H, Tn, opt);
+  const T* pb = ptr_or_null<T>(b_hh);
+  T* pout = out.data_ptr<T>();
+  for (int64_t k = 0; k < Tn; ++k) {
+    const int64_t t = reverse ? Tn - 1 - k : k;
+    const int64_t s = save ? t : 0;
+    const T* php = hs.prev(k);
+    T* phn = hs.next(k);
+    T* pp = hp.data_ptr<T>();
+    mm_hh.run(php, pp, T(0));
+    const T* pxp_t = src.at(t);
+    for (int64_t b = 0; b < B; ++b) {
+      const T* h = php + b * H;
+      T* hnx = phn + b * H;
+      T* o = pout + (t * B + b) * H;
+      if (!V.row(b, t)) {
+        std::memcpy(hnx, h, sizeof(T) * H);
+        std::memset(o, 0, sizeof(T) * H);
+        continue;
+      }
+      const T* x = pxp_t + b * H3;
+      const T* p = pp + b * H3;
+      T* g = gates.data_ptr<T>() + (s * B + b) * H3;
+      T* hnb = hn.data_ptr<T>() + (s * B + b) * H;
+      if (pb) {
+        for (int64_t j = 0; j < 2 * H; ++j) g[j] = x[j] + p[j] + pb[j];
+        for (int64_t j = 0; j < H; ++j) hnb[j] = p[2 * H + j] + pb[2 * H + j];
+      } else {
+        for (int64_t j = 0; j < 2 * H; ++j) g[j] = x[j] + p[j];
+        for (int64_t j = 0; j < H; ++j) hnb[j] = p[2 * H + j];
+      }
+      sigmoid_inplace(g, 2 * H);
+      T* n = g + 2 * H;
+      for (int64_t j = 0; j < H; ++j) n[j] = M<T>::tanh(x[2 * H + j] + g[j] * hnb[j]);
+      const T* u = g + H;
+      for (int64_t j = 0; j < H; ++j) {
+        const T v = n[j] + u[j] * (h[j] - n[j]);
+        hnx[j] = v;
+        o[j] = v;
+      }
+    }
+  }
+  Tensor none = at::empty({0}, opt);
+  std::vector<Tensor> res = {out, hs.final_};
+  if (save) {
+    res.push_back(hs.all);
+    res.push_back(gates);
+    res.push_back(hn);
+  }
+  return res;
+}
+
+template <typename T>
+std::vector<Tensor> gru_backward_impl(const Tensor& grad_out, const Tensor& grad_hT, const Tensor& hprev,
+                                      const Tensor& gates, const Tensor& hn, const Tensor& w_hh,
+                                      bool has_bias, const OptTensor& lengths, bool reverse) {
+  const int64_t Tn = gates.size(0), B = gates.size(1), H = hprev.size(2), H3 = 3 * H;
+  const auto opt = gates.options();
+  const Validity V = make_validity(lengths, Tn);
+  Tensor grad_xp = at::empty({Tn, B, H3}, opt);
+  Tensor dHP = at::empty({Tn, B, H3}, opt);  // gradient of h R^T + b_hh
+  Tensor dh_carry = grad_hT.clone();
+  const Tensor w_hh_c = w_hh.contiguous();
+  StepGemm<T> mm_hh(w_hh_c.data_ptr<T>(), false, B, H, H3, Tn, opt);
+  T* pdh = dh_carry.data_ptr<T>();
+  const T* pgo = grad_out.data_ptr<T>();
+  for (int64_t k = Tn - 1; k >= 0; --k) {
+    const int64_t t = reverse ? Tn - 1 - k : k;
+    for (int64_t b = 0; b < B; ++b) {
+      T* dx = grad_xp.data_ptr<T>() + (t * B + b) * H3;
+      T* dp = dHP.data_ptr<T>() + (t * B + b) * H3;
+      if (!V.row(b, t)) {
+        std::memset(dx, 0, sizeof(T) * H3);
+        std::memset(dp, 0, sizeof(T) * H3);
+        continue;
+      }
+      const T* g = gates.data_ptr<T>() + (t * B + b) * H3;
+      const T* r = g;
+      const T* u = g + H;
+      const T* n = g + 2 * H;
+      const T* hnb = hn.data_ptr<T>() + (t * B + b) * H;
+      const T* h = hprev.data_ptr<T>() + (t * B + b) * H;
+      const T* go = pgo + (t * B + b) * H;
+      T* dh = pdh + b * H;
+      for (int64_t j = 0; j < H; ++j) {
+        const T d = dh[j] + go[j];
+        const T dn = d * (T(1) - u[j]) * (T(1) - n[j] * n[j]);
+        const T du = d * (h[j] - n[j]) * u[j] * (T(1) - u[j]);
+        const T dr = dn * hnb[j] * r[j] * (T(1) - r[j]);
+        dx[j] = dr;
+        dx[H + j] = du;
+        dx[2 * H + j] = dn;
+        dp[j] = dr;
+        dp[H + j] = du;
+        dp[2 * H + j] = dn * r[j];
+        dh[j] = d * u[j];  // the direct path; the recurrent one is added by the matmul
+      }
+    }
+    mm_hh.run(dHP.data_ptr<T>() + t * B * H3, pdh, T(1));
+  }
+  const int64_t TB = Tn * B;
+  Tensor g_whh = at::mm(dHP.view({TB, H3}).t(), hprev.view({TB, H}));
+  Tensor g_bhh = has_bias ? dHP.view({TB, H3}).sum(0) : at::empty({0}, opt);
+  return {grad_xp, g_whh, g_bhh, dh_carry};
+}
+
+// ======================================================================================
+// Elman: h = phi(xp + h R^T), phi in {tanh, relu}
+// ======================================================================================
+template <typename T>
+std::vector<Tensor> elman_forward_impl(XSource<T>& src, const Tensor& w_hh, const Tensor& h0,
+                                       const OptTensor& lengths, bool reverse, bool relu, bool save) {
+  const int64_t Tn = src.Tn, B = src.B, H = h0.size(1);
+  const auto opt = h0.options();
+  const Validity V = make_validity(lengths, Tn);
+  Tensor out = at::empty({Tn, B, H}, opt);
+  auto hs = StateSeq<T>::make(h0, Tn, save, reverse);
+  Tensor rec = at::empty({B, H}, opt);
+  const Tensor w_hh_c = w_hh.contiguous();
+  StepGemm<T> mm_hh(w_hh_c.data_ptr<T>(), true, B, H, H, Tn, opt);
+  T* pout = out.data_ptr<T>();
+  for (int64_t k = 0; k < Tn; ++k) {
+    const int64_t t = reverse ? Tn - 1 - k : k;
+    const T* php = hs.prev(k);
+    T* phn = hs.next(k);
+    T* pr = rec.data_ptr<T>();
+    mm_hh.run(php, pr, T(0));
+    const T* pxp_t = src.at(t);
+    for (int64_t b = 0; b < B; ++b) {
+      T* hnx = phn + b * H;
+      T* o = pout + (t * B + b) * H;
+      if (!V.row(b, t)) {
+        std::memcpy(hnx, php + b * H, sizeof(T) * H);
+        std::memset(o, 0, sizeof(T) * H);
+        continue;
+      }
+      const T* x = pxp_t + b * H;
+      const T* r = pr + b * H;
+      if (relu) {
+        for (int64_t j = 0; j < H; ++j) {
+          const T v = x[j] + r[j];
+          hnx[j] = v > T(0) ? v : T(0);
+        }
+      } else {
+        for (int64_t j = 0; j < H; ++j) hnx[j] = M<T>::tanh(x[j] + r[j]);
+      }
+      std::memcpy(o, hnx, sizeof(T) * H);
+    }
+  }
+  std::vector<Tensor> res = {out, hs.final_};
+  if (save) res.push_back(hs.all);
+  return res;
+}
+
+template <typename T>
+std::vector<Tensor> elman_backward_impl(const Tensor& grad_out, const Tensor& grad_hT, const Tensor& hprev,
+                                        const Tensor& out, const Tensor& w_hh, const OptTensor& lengths,
+                                        bool reverse, bool relu) {
+  // h_t of a valid step is out[t]; the activation's derivative is read from it.
+  const int64_t Tn = out.size(0), B = out.size(1), H = out.size(2);
+  const auto opt = out.options();
+  const Validity V = make_validity(lengths, Tn);
+  Tensor grad_xp = at::empty({Tn, B, H}, opt);
+  Tensor dh_carry = grad_hT.clone();
+  const Tensor w_hh_c = w_hh.contiguous();
+  StepGemm<T> mm_hh(w_hh_c.data_ptr<T>(), false, B, H, H, Tn, opt);
+  T* pdh = dh_carry.data_ptr<T>();
+  const T* pgo = grad_out.data_ptr<T>();
+  const T* po = out.data_ptr<T>();
+  for (int64_t k = Tn - 1; k >= 0; --k) {
+    const int64_t t = reverse ? Tn - 1 - k : k;
+    for (int64_t b = 0; b < B; ++b) {
+      T* dx = grad_xp.data_ptr<T>() + (t * B + b) * H;
+      if (!V.row(b, t)) {
+        std::memset(dx, 0, sizeof(T) * H);
+        continue;
+      }
+      const T* h = po + (t * B + b) * H;
+      const T* go = pgo + (t * B + b) * H;
+      T* dh = pdh + b * H;
+      if (relu) {
+        for (int64_t j = 0; j < H; ++j) dx[j] = h[j] > T(0) ? dh[j] + go[j] : T(0);
+      } else {
+        for (int64_t j = 0; j < H; ++j) dx[j] = (dh[j] + go[j]) * (T(1) - h[j] * h[j]);
+      }
+      std::memset(dh, 0, sizeof(T) * H);
+    }
+    mm_hh.run(grad_xp.data_ptr<T>() + t * B * H, pdh, T(1));
+  }
+  const int64_t TB = Tn * B;
+  Tensor g_whh = at::mm(grad_xp.view({TB, H}).t(), hprev.view({TB, H}));
+  return {grad_xp, g_whh, dh_carry};
+}
+
+std::vector<Tensor> gru_forward(const Tensor& xp, const Tensor& w_hh, const OptTensor& b_hh, const Tensor& h0,
+                                const OptTensor& lengths, bool reverse, bool save) {
+  TORCH_CHECK(xp.dim() == 3 && xp.is_contiguous(), "xp must be a contiguous (T, B, 3H) tensor");
+  std::vector<Tensor> res;
+  AT_DISPATCH_FLOATING_TYPES(xp.scalar_type(), "gru_forward", [&] {
+    auto src = XSource<scalar_t>::precomputed(xp);
+    res = gru_forward_impl<scalar_t>(src, w_hh, b_hh, h0, lengths, reverse, save);
+  });
+  return res;
+}
+
+std::vector<Tensor> gru_infer(const Tensor& x, const Tensor& w_ih, const OptTensor& b_ih, const Tensor& w_hh,
+                              const OptTensor& b_hh, const Tensor& h0, const OptTensor& lengths, bool reverse) {
+  std::vector<Tensor> res;
+  AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "gru_infer", [&] {
+    auto src = XSource<scalar_t>::project(x, w_ih, b_ih, OptTensor(), OptTensor(), reverse, 0.0);
+    res = gru_forward_impl<scalar_t>(src, w_hh, b_hh, h0, lengths, reverse, false);
+  });
+  return res;
+}
+
+std::vector<Tensor> gru_backward(const Tensor& grad_out, const Tensor& grad_hT, const Tensor& hprev,
+                                 const Tensor& gates, const Tensor& hn, const Tensor& w_hh, bool has_bias,
+                                 const OptTensor& lengths, bool reverse) {
+  std::vector<Tensor> res;
+  AT_DISPATCH_FLOATING_TYPES(gates.scalar_type(), "gru_backward", [&] {
+    res = gru_backward_impl<scalar_t>(grad_out, grad_hT, hprev, gates, hn, w_hh, has_bias, lengths, reverse);
+  });
+  return res;
+}
+
+std::vector<Tensor> elman_forward(const Tensor& xp, const Tensor& w_hh, const Tensor& h0,
+                                  const OptTensor& lengths, bool reverse, bool relu, bool save) {
+  TORCH_CHECK(xp.dim() == 3 && xp.is_contiguous(), "xp must be a contiguous (T, B, H) tensor");
+  std::vector<Tensor> res;
+  AT_DISPATCH_FLOATING_TYPES(xp.scalar_type(), "elman_forward", [&] {
+    auto src = XSource<scalar_t>::precomputed(xp);
+    res = elman_forward_impl<scalar_t>(src, w_hh, h0, lengths, reverse, relu, save);
+  });
+  return res;
+}
+
+std::vector<Tensor> elman_infer(const Tensor& x, const Tensor& w_ih, const OptTensor& b_ih, const OptTensor& b_hh,
+                                const Tensor& w_hh, const Tensor& h0, const OptTensor& lengths, bool reverse,
+                                bool relu) {
+  std::vector<Tensor> res;
+  AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "elman_infer", [&] {
+    auto src = XSource<scalar_t>::project(x, w_ih, b_ih, b_hh, OptTensor(), reverse, 0.0);
+    res = elman_forward_impl<scalar_t>(src, w_hh, h0, lengths, reverse, relu, false);
+  });
+  return res;
+}
+
+std::vector<Tensor> elman_backward(const Tensor& grad_out, const Tensor& grad_hT, const Tensor& hprev,
+                                   const Tensor& out, const Tensor& w_hh, const OptTensor& lengths, bool reverse,
+                                   bool relu) {
+  std::vector<Tensor> res;
+  AT_DISPATCH_FLOATING_TYPES(out.scalar_type(), "elman_backward", [&] {
+    res = elman_backward_impl<scalar_t>(grad_out, grad_hT, hprev, out, w_hh, lengths, reverse, relu);
+  });
+  return res;
+}
+
+}  // namespace
+
+PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
+  m.doc() = "lstmkit fused CPU time loops (forward and hand-written BPTT backward)";
+  m.def("lstm_forward", &lstm_forward, "LSTM family forward over time");
+  m.def("lstm_backward", &lstm_backward, "LSTM family backward through time");
+  m.def("lstm_infer", &lstm_infer, "LSTM family inference: input projection and time loop");
+  m.def("gru_infer", &gru_infer, "GRU inference: input projection and time loop");
+  m.def("elman_infer", &elman_infer, "Elman RNN inference: input projection and time loop");
+  m.def("gru_forward", &gru_forward, "GRU forward over time");
+  m.def("gru_backward", &gru_backward, "GRU backward through time");
+  m.def("elman_forward", &elman_forward, "Elman RNN forward over time");
+  m.def("elman_backward", &elman_backward, "Elman RNN backward through time");
+}

@@ -1,0 +1,317 @@
+"""The fused CPU time loops as autograd Functions, for LSTM (every variant), GRU and Elman.
+
+Training (some input needs a gradient): the input projection of all steps (W x_t + b,
+with layer norm where the variant has it) stays in ATen autograd as one large matmul;
+the time loop and its hand-written backpropagation through time run in C++
+(``csrc/fused_rnn.cpp``), wrapped in an autograd Function. The backward is not itself
+differentiable (no double backward).
+
+Inference (no gradient needed): one C++ call does everything, the input projection
+included, computed a few steps at a time so that it stays in cache; nothing is saved.
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import Mapping, Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+from torch.autograd.function import once_differentiable
+
+from ..cells.elman import ElmanCellSpec
+from ..cells.gru import GRUCellSpec
+from ..cells.lstm import LAYER_NORM_EPS, LSTMCellSpec
+from ._build import load_extension
+
+__all__ = ["supports", "run_fused", "run_checked", "lstm_flags"]
+
+_DTYPES = (torch.float32, torch.float64)
+
+
+def supports(spec, x: Tensor) -> bool:
+    """Whether the fused CPU kernels can run ``spec`` on ``x`` (a CPU float32/float64 tensor).
+
+    Only the exact cell specs shipped with lstmkit qualify (a subclass may change the
+    step); an empty batch goes to the reference loop.
+    """
+    return (
+        type(spec) in (LSTMCellSpec, GRUCellSpec, ElmanCellSpec)
+        and x.device.type == "cpu"
+        and x.dtype in _DTYPES
+        and x.dim() == 3
+        and x.shape[0] > 0
+        and x.shape[1] > 0
+    )
+
+
+def lstm_flags(spec: LSTMCellSpec) -> tuple[int, ...]:
+    """The variant's switches in the order the C++ kernel reads them."""
+    return _variant_flags(spec.variant)
+
+
+@functools.lru_cache(maxsize=None)
+def _variant_flags(v) -> tuple[int, ...]:
+    return (
+        int(v.input_gate),
+        int(v.forget_gate and not v.coupled_input_forget),
+        int(v.coupled_input_forget),
+        int(v.output_gate),
+        int(v.peepholes),
+        int(v.input_activation == "tanh"),
+        int(v.output_activation == "tanh"),
+        int(v.full_gate_recurrence),
+        int(v.layer_norm),
+    )
+
+
+def _needs_grad(*tensors) -> bool:
+    return torch.is_grad_enabled() and any(t is not None and t.requires_grad for t in tensors)
+
+
+def _zeros_if_none(g: Tensor | None, like: Tensor) -> Tensor:
+    return torch.zeros_like(like) if g is None else g.contiguous()
+
+
+def _project(spec, x: Tensor, p: Mapping[str, Tensor]) -> Tensor:
+    """The hoisted input projection of every step, contiguous (T, B, K).
+
+    The same function as ``spec.input_projection``, computed as one addmm (bias folded
+    in) where the cell allows: one pass over the (T, B, K) result instead of two.
+    """
+    T, B, I = x.shape
+    w = p["weight_ih"]
+    if isinstance(spec, LSTMCellSpec) and spec.variant.layer_norm:
+        # LN(W x) * gain + b in one layer_norm call (its affine bias is our b).
+        bias = (p["bias_ih"] + p["bias_hh"]) if spec.bias else None
+        xp = torch.mm(x.reshape(T * B, I), w.t())
+        return F.layer_norm(xp, xp.shape[-1:], p["weight_ln_ih"], bias, LAYER_NORM_EPS).view(T, B, -1)
+    if not spec.bias:
+        return torch.mm(x.reshape(T * B, I), w.t()).view(T, B, -1)
+    if isinstance(spec, GRUCellSpec):
+        bias = p["bias_ih"]  # bias_hh's n block sits inside r * (...): the kernel adds it
+    else:
+        bias = p["bias_ih"] + p["bias_hh"]
+    return torch.addmm(bias, x.reshape(T * B, I), w.t()).view(T, B, -1)
+
+
+def _c(t: Tensor | None) -> Tensor | None:
+    return None if t is None else t.contiguous()
+
+
+def _opt(t: Tensor | None) -> Tensor | None:
+    """None for an absent or empty optional tensor (the C++ side treats both alike)."""
+    return None if t is None or t.numel() == 0 else t
+
+
+# ---- LSTM -------------------------------------------------------------------------------
+class _LSTMFunction(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, cfg, xp, w_hh, w_ch, w_gg, w_ln_hh, w_ln_c, b_ln_c, w_hr, h0, c0, a0):
+        ext, lengths, reverse, flags, H = cfg
+        res = ext.lstm_forward(
+            xp, w_hh, w_ch, w_gg, w_ln_hh, w_ln_c, b_ln_c, w_hr, h0, c0, a0,
+            lengths, reverse, flags, H, LAYER_NORM_EPS, True,
+        )
+        out, hT, cT, aT = res[:4]
+        hprev, cprev, aprev, gates, ys, hh, rec_hat, rec_rstd, c_hat, c_rstd = res[4:]
+        ctx.cfg = cfg
+        ctx.save_for_backward(
+            hprev, cprev, aprev, cT, gates, ys, hh, rec_hat, rec_rstd, c_hat, c_rstd,
+            w_hh, w_ch, w_gg, w_ln_hh, w_ln_c, b_ln_c, w_hr,
+        )
+        if aT.numel() == 0:
+            ctx.mark_non_differentiable(aT)
+        return out, hT, cT, aT
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, g_out, g_h, g_c, g_a):
+        ext, lengths, reverse, flags, H = ctx.cfg
+        (hprev, cprev, aprev, cT, gates, ys, hh, rec_hat, rec_rstd, c_hat, c_rstd,
+         w_hh, w_ch, w_gg, w_ln_hh, w_ln_c, b_ln_c, w_hr) = ctx.saved_tensors
+        T, B = gates.shape[0], gates.shape[1]
+        g_out = _zeros_if_none(g_out, torch.empty(T, B, hprev.shape[2], dtype=gates.dtype))
+        g_h = _zeros_if_none(g_h, hprev[0])
+        g_c = _zeros_if_none(g_c, cT)
+        fgr = flags[7] == 1
+        g_a = _zeros_if_none(g_a, aprev[0]) if fgr else None
+        (g_xp, g_whh, g_ch, g_wgg, g_lnhh, g_lnc, g_blnc, g_whr, g_h0, g_c0, g_a0) = ext.lstm_backward(
+            g_out, g_h, g_c, g_a, hprev, cprev, _opt(aprev), cT, gates, ys, _opt(hh), _opt(rec_hat),
+            _opt(rec_rstd), _opt(c_hat), _opt(c_rstd), w_hh, w_ch, w_gg, w_ln_hh, w_ln_c, b_ln_c, w_hr,
+            lengths, reverse, flags, H, LAYER_NORM_EPS,
+        )
+
+        def present(g, p):
+            return g if p is not None else None
+
+        return (
+            None, g_xp, g_whh, present(g_ch, w_ch), present(g_wgg, w_gg), present(g_lnhh, w_ln_hh),
+            present(g_lnc, w_ln_c), present(g_blnc, b_ln_c), present(g_whr, w_hr), g_h0, g_c0,
+            g_a0 if fgr else None,
+        )
+
+
+def _run_lstm(ext, spec: LSTMCellSpec, p, x, state, lengths, reverse):
+    flags = lstm_flags(spec)
+    fgr = spec.variant.full_gate_recurrence
+    h0 = state[0].contiguous()
+    c0 = state[1].contiguous()
+    a0 = state[2].contiguous() if fgr else None
+    w_hh = p["weight_hh"].contiguous()
+    opt = [p.get(k) for k in ("weight_ch", "weight_gg", "weight_ln_hh", "weight_ln_c", "bias_ln_c", "weight_hr")]
+    opt = [None if t is None else t.contiguous() for t in opt]
+    tail = (lengths, reverse, flags, spec.hidden_size, LAYER_NORM_EPS)
+    if not _needs_grad(x, *p.values(), h0, c0, a0):
+        # Inference: the projection runs inside the kernel, chunk by chunk.
+        out, hT, cT, aT = ext.lstm_infer(
+            x.contiguous(), p["weight_ih"].contiguous(), _c(p.get("bias_ih")), _c(p.get("bias_hh")),
+            _c(p.get("weight_ln_ih")), w_hh, *opt, h0, c0, a0, *tail,
+        )
+    else:
+        xp = _project(spec, x, p)
+        cfg = (ext, lengths, reverse, flags, spec.hidden_size)
+        out, hT, cT, aT = _LSTMFunction.apply(cfg, xp, w_hh, *opt, h0, c0, a0)
+    return out, ((hT, cT, aT) if fgr else (hT, cT))
+
+
+# ---- GRU --------------------------------------------------------------------------------
+class _GRUFunction(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, cfg, xp, w_hh, b_hh, h0):
+        ext, lengths, reverse = cfg
+        out, hT, hprev, gates, hn = ext.gru_forward(xp, w_hh, b_hh, h0, lengths, reverse, True)
+        ctx.cfg = cfg
+        ctx.has_bias = b_hh is not None
+        ctx.save_for_backward(hprev, gates, hn, w_hh)
+        return out, hT
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, g_out, g_h):
+        ext, lengths, reverse = ctx.cfg
+        hprev, gates, hn, w_hh = ctx.saved_tensors
+        g_out = _zeros_if_none(g_out, hprev)
+        g_h = _zeros_if_none(g_h, hprev[0])
+        g_xp, g_whh, g_bhh, g_h0 = ext.gru_backward(g_out, g_h, hprev, gates, hn, w_hh, ctx.has_bias, lengths, reverse)
+        return None, g_xp, g_whh, (g_bhh if ctx.has_bias else None), g_h0
+
+
+def _run_gru(ext, spec: GRUCellSpec, p, x, state, lengths, reverse):
+    w_hh = p["weight_hh"].contiguous()
+    b_hh = p.get("bias_hh")
+    b_hh = None if b_hh is None else b_hh.contiguous()
+    h0 = state[0].contiguous()
+    if not _needs_grad(x, *p.values(), h0):
+        out, hT = ext.gru_infer(x.contiguous(), p["weight_ih"].contiguous(), _c(p.get("bias_ih")), w_hh, b_hh, h0,
+                                lengths, reverse)
+    else:
+        xp = _project(spec, x, p)
+        out, hT = _GRUFunction.apply((ext, lengths, reverse), xp, w_hh, b_hh, h0)
+    return out, (hT,)
+
+
+# ---- Elman ------------------------------------------------------------------------------
+class _ElmanFunction(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, cfg, xp, w_hh, h0):
+        ext, lengths, reverse, relu = cfg
+        out, hT, hprev = ext.elman_forward(xp, w_hh, h0, lengths, reverse, relu, True)
+        ctx.cfg = cfg
+        ctx.save_for_backward(hprev, out, w_hh)
+        return out, hT
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, g_out, g_h):
+        ext, lengths, reverse, relu = ctx.cfg
+        hprev, out, w_hh = ctx.saved_tensors
+        g_out = _zeros_if_none(g_out, out)
+        g_h = _zeros_if_none(g_h, hprev[0])
+        g_xp, g_whh, g_h0 = ext.elman_backward(g_out, g_h, hprev, out, w_hh, lengths, reverse, relu)
+        return None, g_xp, g_whh, g_h0
+
+
+def _run_elman(ext, spec: ElmanCellSpec, p, x, state, lengths, reverse):
+    w_hh = p["weight_hh"].contiguous()
+    h0 = state[0].contiguous()
+    relu = spec.nonlinearity == "relu"
+    if not _needs_grad(x, *p.values(), h0):
+        out, hT = ext.elman_infer(x.contiguous(), p["weight_ih"].contiguous(), _c(p.get("bias_ih")),
+                                  _c(p.get("bias_hh")), w_hh, h0, lengths, reverse, relu)
+    else:
+        xp = _project(spec, x, p)
+        out, hT = _ElmanFunction.apply((ext, lengths, reverse, relu), xp, w_hh, h0)
+    return out, (hT,)
+
+
+_RUNNERS = {LSTMCellSpec: _run_lstm, GRUCellSpec: _run_gru, ElmanCellSpec: _run_elman}
+
+
+def run_fused(
+    spec,
+    params: Mapping[str, Tensor],
+    x: Tensor,
+    state: Sequence[Tensor],
+    *,
+    lengths: Tensor | None = None,
+    reverse: bool = False,
+    ext=None,
+) -> tuple[Tensor, tuple[Tensor, ...]]:
+    """Run one (layer, direction) on the fused CPU kernel; same result as ``run_recurrence``.
+
+    Args:
+        spec: an :class:`~lstmkit.cells.LSTMCellSpec`, :class:`~lstmkit.cells.GRUCellSpec`
+            or :class:`~lstmkit.cells.ElmanCellSpec` (see :func:`supports`).
+        params: the cell's parameters by short name.
+        x: (T, B, I) CPU float32/float64 inputs, time-major.
+        state: initial state, one (B, n) tensor per entry of ``spec.state_sizes()``.
+        lengths: optional (B,) integer tensor, 1 <= lengths <= T.
+        reverse: run from each sequence's last valid step back to the first.
+        ext: the compiled extension (default: :func:`~lstmkit.kernels._build.load_extension`).
+
+    Returns:
+        ``(output, final_state)`` as :func:`lstmkit.recurrent.run_recurrence`.
+
+    Raises:
+        ValueError: ``spec``/``x`` are not supported by the fused kernels.
+        RuntimeError: the extension could not be built.
+
+    Example:
+        >>> import torch
+        >>> from lstmkit.cells import LSTMCellSpec
+        >>> spec = LSTMCellSpec(2, 3, "cifg")
+        >>> p = {k: torch.randn(s) for k, s in spec.param_shapes().items()}
+        >>> out, (h, c) = run_fused(spec, p, torch.randn(5, 4, 2), spec.zero_state(4))  # doctest: +SKIP
+        >>> out.shape  # doctest: +SKIP
+        torch.Size([5, 4, 3])
+    """
+    if not supports(spec, x):
+        raise ValueError(
+            f"run_fused supports LSTMCellSpec/GRUCellSpec/ElmanCellSpec on non-empty 3-D CPU float32/float64 "
+            f"input; got spec {type(spec).__name__} and x of shape {tuple(x.shape)}, dtype {x.dtype}, "
+            f"device {x.device}"
+        )
+    if ext is None:
+        ext = load_extension()
+        if ext is None:
+            from ._build import extension_error
+
+            raise RuntimeError(f"the fused CPU extension is unavailable: {extension_error()}")
+    state = tuple(state)
+    if len(state) != len(spec.state_sizes()):
+        raise ValueError(f"state must have {len(spec.state_sizes())} entries ({spec.state_names}), got {len(state)}")
+    if lengths is not None:
+        if not isinstance(lengths, Tensor) or lengths.dim() != 1 or lengths.shape[0] != x.shape[1]:
+            raise ValueError(f"lengths must be a ({x.shape[1]},) tensor, got {lengths!r}")
+    return run_checked(ext, spec, params, x, state, lengths, reverse)
+
+
+def run_checked(ext, spec, params, x, state, lengths, reverse):
+    """:func:`run_fused` without its argument checks, for the dispatcher (which has made them)."""
+    if lengths is not None:
+        lengths = lengths.to(device="cpu", dtype=torch.long).contiguous()
+        if int(lengths.min()) >= x.shape[0]:
+            lengths = None  # every sequence is full: the plain loop
+    return _RUNNERS[type(spec)](ext, spec, params, x, state, lengths, bool(reverse))

@@ -1,0 +1,402 @@
+"""The fused CPU kernels against the reference loop, float64 gradcheck, and dispatch.
+
+The extension is built once per test session (first build ~30-60 s, cached afterwards).
+Sizes are tiny: what is tested is the math of every switch, not speed (speed is
+``lstmkit bench``'s job).
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import pytest
+import torch
+
+import lstmkit
+from lstmkit import PRESETS
+from lstmkit.cells import ElmanCellSpec, GRUCellSpec, LSTMCellSpec
+import lstmkit.kernels as kernels
+from lstmkit.kernels import _build, fused, run_direction
+from lstmkit.kernels import torch_lstm as torch_lstm_mod
+from lstmkit.recurrent import run_recurrence
+
+from conftest import randomize
+
+pytestmark = pytest.mark.filterwarnings("ignore:lstmkit. LSTMKIT_BACKEND=reference:RuntimeWarning")
+
+ALL = list(PRESETS)
+OUT_TOL = 1e-5
+GRAD_TOL = 1e-4
+
+
+@pytest.fixture(scope="session")
+def ext():
+    """The compiled extension, built once for the whole session."""
+    e = _build.load_extension()
+    if e is None:
+        pytest.skip(f"fused extension unavailable here: {_build.extension_error()}")
+    return e
+
+
+def _weights(n: int, seed: int) -> torch.Tensor:
+    g = torch.Generator().manual_seed(seed)
+    return torch.randn(n, generator=g)
+
+
+def _run_module(make, x, hx, lengths, backend, monkeypatch):
+    """Forward + backward of a freshly built module under ``backend``; outputs and grads."""
+    monkeypatch.setenv("LSTMKIT_BACKEND", backend)
+    m = make()
+    x = x.clone().requires_grad_(True)
+    hx = None if hx is None else tuple(h.clone().requires_grad_(True) for h in hx)
+    arg = hx if hx is None or isinstance(m, lstmkit.LSTM) else hx[0]
+    out, state = m(x, arg, lengths=lengths)
+    state = state if isinstance(state, tuple) else (state,)
+    loss = (out * _weights(out.numel(), 1).view_as(out)).sum()
+    loss = loss + sum((s * _weights(s.numel(), 2 + k).view_as(s)).sum() for k, s in enumerate(state))
+    inputs = [x, *m.parameters(), *(hx or ())]
+    grads = torch.autograd.grad(loss, inputs)
+    names = ["input", *(n for n, _ in m.named_parameters()), *(f"hx[{k}]" for k in range(len(hx or ())))]
+    return out.detach(), [s.detach() for s in state], dict(zip(names, grads))
+
+
+def _assert_same(a, b):
+    out_a, st_a, g_a = a
+    out_b, st_b, g_b = b
+    assert out_a.shape == out_b.shape
+    assert (out_a - out_b).abs().max().item() <= OUT_TOL, "output differs"
+    for k, (s, t) in enumerate(zip(st_a, st_b)):
+        assert (s - t).abs().max().item() <= OUT_TOL, f"final state {k} differs"
+    assert g_a.keys() == g_b.keys()
+    for name in g_a:
+        diff = (g_a[name] - g_b[name]).abs().max().item()
+        assert diff <= GRAD_TOL, f"gradient of {name} differs by {diff:.2e}"
+        assert g_a[name].abs().max().item() > 0 or name.startswith("bias_ln"), f"gradient of {name} is all zero"
+
+
+CONFIGS = {
+    "lengths": dict(lengths=True),
+    "bidirectional": dict(bidirectional=True, lengths=True),
+    "3 layers": dict(num_layers=3),
+    "proj_size": dict(proj_size=2, lengths=True, bidirectional=True),
+    "initial state": dict(hx=True, bidirectional=True),
+}
+
+
+@pytest.mark.parametrize("config", list(CONFIGS))
+@pytest.mark.parametrize("preset", ALL)
+def test_lstm_module_fused_equals_reference(ext, preset, config, monkeypatch):
+    c = CONFIGS[config]
+    T, B, I, H = 9, 3, 3, 4  # T >= 8: the kernels pack the recurrent weight (MKL) from 8 steps on
+    L, D = c.get("num_layers", 1), 2 if c.get("bidirectional") else 1
+    proj = c.get("proj_size", 0)
+
+    def make():
+        torch.manual_seed(0)
+        m = lstmkit.LSTM(I, H, num_layers=L, bidirectional=D == 2, proj_size=proj, variant=preset)
+        randomize(m, scale=0.4)
+        return m
+
+    x = torch.randn(T, B, I)
+    lengths = torch.tensor([9, 2, 6]) if c.get("lengths") else None
+    hx = None
+    if c.get("hx"):
+        sizes = make().specs[0].state_sizes()
+        hx = tuple(torch.randn(L * D, B, n) * 0.5 for n in sizes)
+    ref = _run_module(make, x, hx, lengths, "reference", monkeypatch)
+    fast = _run_module(make, x, hx, lengths, "fused", monkeypatch)
+    _assert_same(fast, ref)
+
+
+@pytest.mark.parametrize("preset", ALL)
+@pytest.mark.parametrize("reverse", [False, True])
+def test_run_fused_equals_reference_reverse_lengths(ext, preset, reverse):
+    spec = LSTMCellSpec(3, 4, preset, proj_size=2 if preset == "vanilla" else 0)
+    _check_direction(spec, reverse)
+
+
+@pytest.mark.parametrize(
+    "spec",
+    [GRUCellSpec(3, 4), GRUCellSpec(3, 4, bias=False), ElmanCellSpec(3, 4), ElmanCellSpec(3, 4, nonlinearity="relu"),
+     LSTMCellSpec(3, 4, "layer_norm", bias=False), LSTMCellSpec(3, 4, "fgr", proj_size=2)],
+    ids=repr,
+)
+@pytest.mark.parametrize("reverse", [False, True])
+def test_run_fused_other_cells_equal_reference(ext, spec, reverse):
+    _check_direction(spec, reverse)
+
+
+def _check_direction(spec, reverse):
+    torch.manual_seed(1)
+    p = {k: (torch.randn(s) * 0.4 + (1.0 if k.startswith("weight_ln") else 0.0)).requires_grad_()
+         for k, s in spec.param_shapes().items()}
+    T, B = 10, 4
+    x = torch.randn(T, B, spec.input_size, requires_grad=True)
+    state = tuple((torch.randn(B, n) * 0.5).requires_grad_() for n in spec.state_sizes())
+    lengths = torch.tensor([10, 3, 1, 8])
+    results = []
+    for fn in (run_recurrence, fused.run_fused):
+        out, fin = fn(spec, p, x, state, lengths=lengths, reverse=reverse)
+        loss = (out * _weights(out.numel(), 3).view_as(out)).sum()
+        loss = loss + sum((f * _weights(f.numel(), 4).view_as(f)).sum() for f in fin)
+        results.append((out, fin, torch.autograd.grad(loss, [x, *p.values(), *state])))
+    (o1, f1, g1), (o2, f2, g2) = results
+    assert (o1 - o2).abs().max().item() <= OUT_TOL
+    assert bool((o2[3:, 1] == 0).all()) and bool((o2[1:, 2] == 0).all()), "outputs past a length must be zero"
+    for a, b in zip(f1, f2):
+        assert (a - b).abs().max().item() <= OUT_TOL
+    names = ["x", *p, *(f"state[{k}]" for k in range(len(state)))]
+    for name, a, b in zip(names, g1, g2):
+        assert (a - b).abs().max().item() <= GRAD_TOL, f"gradient of {name} differs"
+
+
+@pytest.mark.parametrize("make", [lambda: lstmkit.GRU(3, 4, num_layers=2, bidirectional=True),
+                                  lambda: lstmkit.RNN(3, 4, num_layers=2, bidirectional=True),
+                                  lambda: lstmkit.RNN(3, 4, nonlinearity="relu", bidirectional=True)],
+                         ids=["gru", "elman-tanh", "elman-relu"])
+def test_gru_elman_modules_fused_equal_reference(ext, make, monkeypatch):
+    def build():
+        torch.manual_seed(0)
+        m = make()
+        randomize(m, scale=0.4)
+        return m
+
+    x = torch.randn(9, 3, 3)
+    lengths = torch.tensor([9, 2, 4])
+    ref = _run_module(build, x, None, lengths, "reference", monkeypatch)
+    fast = _run_module(build, x, None, lengths, "fused", monkeypatch)
+    _assert_same(fast, ref)
+
+
+# ---- float64 gradcheck on the fused path ------------------------------------------------
+def _gradcheck_spec(spec, lengths, reverse):
+    torch.manual_seed(2)
+    names = list(spec.param_shapes())
+    params = [(torch.randn(s, dtype=torch.float64) * 0.5 + (1.0 if k.startswith("weight_ln") else 0.0)).requires_grad_()
+              for k, s in spec.param_shapes().items()]
+    T, B = 3, 2
+    x = torch.randn(T, B, spec.input_size, dtype=torch.float64, requires_grad=True)
+    state = [(torch.randn(B, n, dtype=torch.float64) * 0.5).requires_grad_() for n in spec.state_sizes()]
+    ns = len(state)
+
+    def f(x, *rest):
+        p = dict(zip(names, rest[: len(names)]))
+        out, fin = fused.run_fused(spec, p, x, rest[len(names):], lengths=lengths, reverse=reverse)
+        return (out, *fin)
+
+    assert torch.autograd.gradcheck(f, (x, *params, *state), eps=1e-6, atol=1e-5, rtol=1e-4)
+    assert ns == len(spec.state_sizes())
+
+
+@pytest.mark.parametrize("preset", ALL)
+def test_gradcheck_fused_every_preset(ext, preset):
+    _gradcheck_spec(LSTMCellSpec(2, 3, preset), torch.tensor([3, 2]), reverse=preset in ("vanilla", "cifg", "fgr"))
+
+
+@pytest.mark.parametrize(
+    "spec",
+    [LSTMCellSpec(2, 3, "vanilla", proj_size=2), LSTMCellSpec(2, 3, "layer_norm", proj_size=1), GRUCellSpec(2, 3),
+     ElmanCellSpec(2, 3), ElmanCellSpec(2, 3, nonlinearity="relu")],
+    ids=repr,
+)
+def test_gradcheck_fused_proj_gru_elman(ext, spec):
+    _gradcheck_spec(spec, torch.tensor([2, 3]), reverse=True)
+
+
+# ---- dispatch and fallback -------------------------------------------------------------
+def _spy(monkeypatch, module, name):
+    calls = []
+    real = getattr(module, name)
+
+    def wrapper(*a, **k):
+        calls.append(name)
+        return real(*a, **k)
+
+    monkeypatch.setattr(module, name, wrapper)
+    return calls
+
+
+def test_dispatch_uses_fused_kernel_by_default(ext, monkeypatch):
+    monkeypatch.delenv("LSTMKIT_BACKEND", raising=False)
+    calls = _spy(monkeypatch, fused, "run_checked")
+    out, (h, c) = lstmkit.LSTM(3, 4, variant="vanilla")(torch.randn(5, 2, 3))
+    assert calls == ["run_checked"]
+    out, h = lstmkit.GRU(3, 4)(torch.randn(5, 2, 3))
+    assert calls == ["run_checked"] * 2
+
+
+def test_dispatch_reference_for_dropout_and_zoneout(ext, monkeypatch):
+    monkeypatch.delenv("LSTMKIT_BACKEND", raising=False)
+    calls = _spy(monkeypatch, fused, "run_checked")
+    m = lstmkit.LSTM(3, 4, variant="cifg", recurrent_dropout=0.3).train()
+    m(torch.randn(5, 2, 3))
+    m = lstmkit.LSTM(3, 4, variant="cifg", zoneout=0.2).train()
+    m(torch.randn(5, 2, 3))
+    assert calls == []
+
+
+def test_standard_variant_uses_torch_kernel_when_faster(monkeypatch):
+    monkeypatch.delenv("LSTMKIT_BACKEND", raising=False)
+    calls = []
+    real = torch_lstm_mod.run_torch_lstm
+    monkeypatch.setattr(kernels, "run_torch_lstm", lambda *a, **k: calls.append(1) or real(*a, **k))
+    with torch.no_grad():
+        lstmkit.LSTM(3, 4)(torch.randn(5, 2, 3))
+    assert calls == [1]
+
+
+@pytest.mark.parametrize("proj", [0, 2])
+def test_torch_kernel_path_equals_reference(proj):
+    spec = LSTMCellSpec(3, 4, "standard", proj_size=proj)
+    torch.manual_seed(3)
+    p = {k: (torch.randn(s) * 0.4).requires_grad_() for k, s in spec.param_shapes().items()}
+    x = torch.randn(6, 4, 3, requires_grad=True)
+    state = tuple((torch.randn(4, n) * 0.5).requires_grad_() for n in spec.state_sizes())
+    for lengths in (None, torch.tensor([6, 3, 1, 5])):
+        for reverse in (False, True):
+            res = []
+            for fn in (run_recurrence, torch_lstm_mod.run_torch_lstm):
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore")  # oneDNN: "projections not supported"
+                    out, fin = fn(spec, p, x, state, lengths=lengths, reverse=reverse)
+                loss = (out * _weights(out.numel(), 5).view_as(out)).sum() + fin[0].sum() + (fin[1] ** 2).sum()
+                res.append((out, fin, torch.autograd.grad(loss, [x, *p.values(), *state])))
+            (o1, f1, g1), (o2, f2, g2) = res
+            assert (o1 - o2).abs().max().item() <= OUT_TOL
+            assert all((a - b).abs().max().item() <= OUT_TOL for a, b in zip(f1, f2))
+            assert all((a - b).abs().max().item() <= GRAD_TOL for a, b in zip(g1, g2))
+
+
+def test_backend_reference_forced_by_env_warns_once(monkeypatch):
+    monkeypatch.setenv("LSTMKIT_BACKEND", "reference")
+    monkeypatch.setattr(_build, "_warned", set())
+    calls = _spy(monkeypatch, fused, "run_checked")
+    ref_calls = _spy(monkeypatch, kernels, "run_recurrence")
+    m = lstmkit.LSTM(3, 4, variant="vanilla")
+    with pytest.warns(RuntimeWarning, match="LSTMKIT_BACKEND=reference"):
+        m(torch.randn(5, 2, 3))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        m(torch.randn(5, 2, 3))  # no second warning
+    assert calls == [] and len(ref_calls) == 2
+
+
+def test_backend_env_rejects_unknown_value(monkeypatch):
+    monkeypatch.setenv("LSTMKIT_BACKEND", "turbo")
+    with pytest.raises(ValueError, match="LSTMKIT_BACKEND"):
+        lstmkit.LSTM(3, 4)(torch.randn(5, 2, 3))
+
+
+def test_build_failure_falls_back_with_one_warning(monkeypatch):
+    import torch.utils.cpp_extension as cpp
+
+    def broken(*a, **k):
+        raise RuntimeError("Error building extension: no compiler found")
+
+    monkeypatch.delenv("LSTMKIT_BACKEND", raising=False)
+    monkeypatch.setattr(_build, "_ext", None)
+    monkeypatch.setattr(_build, "_error", None)
+    monkeypatch.setattr(_build, "_warned", set())
+    monkeypatch.setattr(cpp, "load", broken)
+    calls = _spy(monkeypatch, fused, "run_checked")
+    m = lstmkit.LSTM(3, 4, variant="cifg")
+    x = torch.randn(5, 2, 3)
+    with pytest.warns(RuntimeWarning, match="could not build the fused CPU kernels"):
+        out, (h, c) = m(x)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        out2, _ = m(x)  # the failure is remembered: no rebuild, no second warning
+    assert calls == []
+    assert torch.equal(out, out2)
+    assert "no compiler" in _build.extension_error()
+    monkeypatch.setenv("LSTMKIT_BACKEND", "fused")
+    with pytest.raises(RuntimeError, match="unavailable"):
+        m(x)
+
+
+def test_run_fused_rejects_bad_arguments(ext):
+    spec = LSTMCellSpec(3, 4)
+    p = {k: torch.randn(s) for k, s in spec.param_shapes().items()}
+    with pytest.raises(ValueError, match="lengths"):
+        fused.run_fused(spec, p, torch.randn(5, 2, 3), spec.zero_state(2), lengths=torch.tensor([1, 2, 3]))
+    with pytest.raises(ValueError, match="state"):
+        fused.run_fused(spec, p, torch.randn(5, 2, 3), spec.zero_state(2)[:1])
+    with pytest.raises(ValueError, match="float32"):
+        fused.run_fused(spec, p, torch.randn(5, 2, 3, dtype=torch.float16), spec.zero_state(2))
+
+
+@pytest.mark.parametrize("chunk_bytes", ["200", "1000000"])
+@pytest.mark.parametrize(
+    "spec",
+    [LSTMCellSpec(3, 4, p, proj_size=2 if p in ("vanilla", "fgr") else 0) for p in ALL]
+    + [GRUCellSpec(3, 4), ElmanCellSpec(3, 4, nonlinearity="relu"), LSTMCellSpec(3, 4, "layer_norm", bias=False)],
+    ids=repr,
+)
+def test_inference_path_equals_reference(ext, spec, chunk_bytes, monkeypatch):
+    """Without gradients the kernel projects the input itself, in chunks of steps."""
+    monkeypatch.setenv("LSTMKIT_PROJ_CHUNK_BYTES", chunk_bytes)  # 200 bytes: one step per chunk
+    torch.manual_seed(4)
+    p = {k: torch.randn(s) * 0.4 + (1.0 if k.startswith("weight_ln") else 0.0) for k, s in spec.param_shapes().items()}
+    x = torch.randn(11, 4, 3)
+    state = tuple(torch.randn(4, n) * 0.5 for n in spec.state_sizes())
+    for lengths in (None, torch.tensor([11, 3, 1, 8])):
+        for reverse in (False, True):
+            with torch.no_grad():
+                # The reference in float64: layer norm of a 4-wide row is ill-conditioned
+                # enough that float32 torch itself is 1e-5 off here (the kernel is closer).
+                ref, rfin = run_recurrence(spec, {k: v.double() for k, v in p.items()}, x.double(),
+                                           tuple(t.double() for t in state), lengths=lengths, reverse=reverse)
+                out, fin = fused.run_fused(spec, p, x, state, lengths=lengths, reverse=reverse)
+            assert (out.double() - ref).abs().max().item() <= OUT_TOL
+            assert all((a.double() - b).abs().max().item() <= OUT_TOL for a, b in zip(fin, rfin))
+
+
+def test_no_grad_forward_matches_and_saves_nothing(ext):
+    spec = LSTMCellSpec(3, 4, "fgr")
+    p = {k: torch.randn(s) * 0.4 for k, s in spec.param_shapes().items()}
+    x = torch.randn(5, 2, 3)
+    with torch.no_grad():
+        out, fin = fused.run_fused(spec, p, x, spec.zero_state(2), reverse=True)
+    ref, rfin = run_recurrence(spec, p, x, spec.zero_state(2), reverse=True)
+    assert out.grad_fn is None
+    assert (out - ref).abs().max().item() <= OUT_TOL
+    assert all((a - b).abs().max().item() <= OUT_TOL for a, b in zip(fin, rfin))
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_cuda_dispatch_does_not_crash():
+    for variant in ("standard", "vanilla"):
+        m = lstmkit.LSTM(3, 4, variant=variant).cuda()
+        out, (h, c) = m(torch.randn(5, 2, 3, device="cuda"), lengths=torch.tensor([5, 3]))
+        assert out.is_cuda and out.shape == (5, 2, 4)
+
+
+def test_run_direction_same_signature_as_reference(ext):
+    spec = ElmanCellSpec(2, 3)
+    p = {k: torch.randn(s) for k, s in spec.param_shapes().items()}
+    x = torch.randn(4, 2, 2)
+    a = run_direction(spec, p, x, spec.zero_state(2), lengths=torch.tensor([4, 2]), reverse=True,
+                      recurrent_mask=None, zoneout=(0.0,), training=False)
+    b = run_recurrence(spec, p, x, spec.zero_state(2), lengths=torch.tensor([4, 2]), reverse=True)
+    assert (a[0] - b[0]).abs().max().item() <= OUT_TOL
+
+
+def test_bench_harness_smoke(tmp_path):
+    """The benchmark runs end to end on a tiny shape and writes its JSON (numbers not checked)."""
+    import json
+
+    from lstmkit.cli import main
+
+    path = tmp_path / "bench.json"
+    code = main(["bench", "--models", "vanilla,standard/fused,gru", "--shape", "2x3x2x4", "--reps", "1",
+                 "--stream-steps", "2", "--no-progress", "--json", str(path)])
+    assert code == 0
+    data = json.loads(path.read_text())
+    modes = {(r["model"], r["mode"]) for r in data["rows"]}
+    assert ("vanilla", "training") in modes and ("gru", "streaming") in modes and len(modes) == 9
+    assert all(r["ratio"] > 0 for r in data["rows"])
+    assert data["meta"]["matmul_gflops"] > 0
+    with pytest.raises(ValueError, match="models"):
+        from lstmkit.bench import run_bench
+
+        run_bench(models=["nonsense"], shapes=[(2, 3, 2, 4)], reps=1, progress=False)
