@@ -1,0 +1,88 @@
+"""``lstmkit experiment``: rerun a classic LSTM experiment and print ours beside the paper's.
+
+    lstmkit experiment list
+    lstmkit experiment reber --seeds 10
+    lstmkit experiment adding100 --variant vanilla,elman --seeds 3
+    lstmkit experiment cerg --quick
+
+Every run writes ``result.json`` + ``curve.png`` (and a resumable checkpoint) under
+``runs/<experiment>/<variant>/seed<k>/`` and the summary under ``runs/<experiment>/``.
+Threads default to 1 (the machine is shared); ``--threads`` changes it.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import torch
+
+from ..tasks.registry import EXPERIMENTS
+
+
+def _list(args) -> int:
+    width = max(len(n) for n in EXPERIMENTS)
+    print("Experiments (lstmkit experiment NAME [--variant V[,V2]] [--seeds N] [--quick]):")
+    for name, e in EXPERIMENTS.items():
+        print(f"  {name:<{width}}  {e.summary}  [default: {', '.join(e.variants)}]")
+    return 0
+
+
+def _run(args) -> int:
+    from ..train.experiment import format_table, run_experiment
+
+    if args.name == "list":
+        return _list(args)
+    if args.threads < 1:
+        raise ValueError(f"--threads must be >= 1, got {args.threads}")
+    torch.set_num_threads(args.threads)
+    overrides = {}
+    if args.online:
+        overrides.update(batch_size=1, optimizer="sgd", momentum=0.0, lr=args.lr or 0.1, clip_norm=None,
+                         log_every=100, eval_every=1000)
+    for key in ("lr", "batch_size", "max_seconds", "max_sequences", "optimizer", "eval_every"):
+        value = getattr(args, key)
+        if value is not None:
+            overrides[key] = value
+    variants = [v.strip() for v in args.variant.split(",") if v.strip()] if args.variant else None
+    from ..train.distributed import world_info
+
+    if args.name in EXPERIMENTS and world_info()[0] == 0:
+        print(f"lstmkit experiment {args.name}{' --quick' if args.quick else ''}: {EXPERIMENTS[args.name].summary}",
+              flush=True)
+    summary = run_experiment(args.name, variants=variants, seeds=args.seeds, first_seed=args.first_seed,
+                             quick=args.quick, out_dir=args.out, progress=not args.no_progress and sys.stderr.isatty(),
+                             resume=args.resume, hidden=args.hidden, overrides=overrides,
+                             forget_bias=args.forget_bias)
+    if world_info()[0] != 0:
+        return 0
+    print()
+    print(format_table(summary))
+    if "dir" in summary:
+        print(f"\nwritten: {summary['dir']}/summary.json, summary.png and one directory per run")
+    return 0
+
+
+def register(sub) -> None:
+    p = sub.add_parser("experiment", help="rerun a classic LSTM experiment ('experiment list' for the names)",
+                       description=__doc__.split("\n\n")[0])
+    p.add_argument("name", help="experiment name, or 'list'")
+    p.add_argument("--variant", help="comma-separated models: LSTM presets (vanilla, hochreiter1997, cifg, ...), "
+                                     "'elman' or 'gru' (default: the experiment's)")
+    p.add_argument("--seeds", type=int, default=1, help="number of seeds (default 1)")
+    p.add_argument("--first-seed", type=int, default=0, help="first seed (default 0)")
+    p.add_argument("--quick", action="store_true", help="the <= 1 minute configuration")
+    p.add_argument("--threads", type=int, default=1, help="torch threads (default 1: the machine is shared)")
+    p.add_argument("--out", default="runs", help="output root (default runs/)")
+    p.add_argument("--resume", action="store_true", help="continue each run from its checkpoint")
+    p.add_argument("--hidden", type=int, help="override the hidden size")
+    p.add_argument("--forget-bias", dest="forget_bias", type=float,
+                   help="initial forget-gate bias (default: the experiment's)")
+    p.add_argument("--online", action="store_true", help="online training as in 1997: batch 1, plain SGD")
+    p.add_argument("--optimizer", choices=("adam", "sgd"))
+    p.add_argument("--lr", type=float)
+    p.add_argument("--batch-size", dest="batch_size", type=int)
+    p.add_argument("--max-seconds", dest="max_seconds", type=float)
+    p.add_argument("--max-sequences", dest="max_sequences", type=int)
+    p.add_argument("--eval-every", dest="eval_every", type=int)
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.set_defaults(func=_run)

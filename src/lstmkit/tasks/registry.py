@@ -1,0 +1,148 @@
+"""The configured experiments ``lstmkit experiment NAME`` runs.
+
+Each :class:`Experiment` names a task (kind and parameters), the model (hidden size,
+variants to run), the training configuration (plain dicts of
+:class:`lstmkit.train.TrainConfig` fields, so tasks do not import the trainer) and the
+``--quick`` overrides (<= 1 minute; CI uses them to assert learning happened).
+
+Our defaults are minibatch Adam, not the papers' online SGD with the 1997 truncated
+gradient: "sequences seen" is comparable in kind, not in value.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+__all__ = ["Experiment", "EXPERIMENTS", "get_experiment"]
+
+
+@dataclass(frozen=True)
+class Experiment:
+    """One runnable experiment.
+
+    Attributes:
+        name: the command's NAME. kind: the task kind (:data:`lstmkit.tasks.TASKS`).
+        task: the task's parameters. hidden: units per layer. variants: models run by
+            default (LSTM presets, or ``"elman"`` / ``"gru"``). train: TrainConfig fields.
+        quick: ``{"task": {...}, "train": {...}}`` overrides for ``--quick``.
+        summary: one line for ``experiment list``.
+        forget_bias: initial forget-gate bias (None: the layer's default).
+
+    Example:
+        >>> e = get_experiment("reber")
+        >>> e.kind, e.variants
+        ('reber', ('vanilla',))
+    """
+
+    name: str
+    kind: str
+    summary: str
+    task: dict = field(default_factory=dict)
+    hidden: int = 8
+    variants: tuple = ("vanilla",)
+    train: dict = field(default_factory=dict)
+    quick: dict = field(default_factory=dict)
+    forget_bias: float | None = None
+
+    def make_task(self, quick: bool = False):
+        """The task object, with the quick overrides if asked."""
+        from . import get_task
+
+        params = dict(self.task)
+        if quick:
+            params.update(self.quick.get("task", {}))
+        return get_task(self.kind, **params)
+
+    def train_fields(self, quick: bool = False) -> dict:
+        """TrainConfig fields of this experiment (quick overrides applied if asked)."""
+        d = dict(self.train)
+        if quick:
+            d.update(self.quick.get("train", {}))
+        return d
+
+
+_QUICK = {"max_seconds": 25.0}  # per model: two default models stay under a minute
+
+
+def _e(name, kind, summary, task=None, hidden=8, variants=("vanilla",), train=None, quick=None, **kw):
+    q = {"task": (quick or {}).get("task", {}), "train": {**_QUICK, **(quick or {}).get("train", {})}}
+    return Experiment(name, kind, summary, dict(task or {}), hidden, tuple(variants), dict(train or {}), q, **kw)
+
+
+_LIST = [
+    _e("reber", "reber", "embedded Reber grammar (1997 Exp. 1): next-symbol prediction, 256+256 strings",
+       hidden=12, train=dict(lr=0.02, batch_size=16, eval_every=10, max_sequences=200_000, max_seconds=170,
+                            schedule="inverse", decay_every=1000)),
+    _e("adding100", "adding", "adding problem T=100 (1997 Exp. 4)", task={"T": 100}, hidden=16,
+       train=dict(lr=0.003, batch_size=32, eval_every=50, max_sequences=1_000_000, max_seconds=540),
+       quick={"task": {"T": 100}}, forget_bias=5.0),
+    _e("adding500", "adding", "adding problem T=500 (1997 Exp. 4)", task={"T": 500}, hidden=16,
+       train=dict(lr=0.003, batch_size=32, eval_every=50, max_sequences=1_000_000, max_seconds=570),
+       quick={"task": {"T": 100}}, forget_bias=5.0),
+    _e("adding1000", "adding", "adding problem T=1000 (1997 Exp. 4)", task={"T": 1000}, hidden=16,
+       train=dict(lr=0.003, batch_size=32, eval_every=50, max_sequences=1_000_000, max_seconds=590),
+       quick={"task": {"T": 100}}, forget_bias=5.0),
+    _e("multiplication", "multiplication", "multiplication problem T=100 (1997 Exp. 5)", task={"T": 100},
+       hidden=16, train=dict(lr=0.003, batch_size=32, eval_every=50, max_sequences=1_000_000, max_seconds=540), forget_bias=5.0),
+    _e("order6a", "order", "temporal order 6a, 4 classes (1997 Exp. 6)", task={"version": "6a"}, hidden=16,
+       train=dict(lr=0.01, batch_size=32, eval_every=50, max_sequences=500_000, max_seconds=540), forget_bias=5.0),
+    _e("order6b", "order", "temporal order 6b, 8 classes (1997 Exp. 6)", task={"version": "6b"}, hidden=16,
+       train=dict(lr=0.01, batch_size=32, eval_every=50, max_sequences=500_000, max_seconds=570), forget_bias=5.0),
+    _e("twoseq100", "twoseq", "two-sequence problem 3a, T=100, N=3 (1997 Exp. 3)", task={"T": 100, "N": 3},
+       hidden=8, train=dict(lr=0.01, batch_size=32, eval_every=25, max_sequences=200_000, max_seconds=300), forget_bias=5.0),
+    _e("twoseq1000", "twoseq", "two-sequence problem 3a, T=1000, N=3 (1997 Exp. 3)", task={"T": 1000, "N": 3},
+       hidden=8, train=dict(lr=0.01, batch_size=32, eval_every=25, max_sequences=200_000, max_seconds=570),
+       quick={"task": {"T": 100}}, forget_bias=5.0),
+    _e("longlag2a", "longlag2a", "noise-free long lag 2a, p=100 (1997 Exp. 2)", task={"p": 100}, hidden=8,
+       variants=("vanilla", "elman"),
+       train=dict(lr=0.01, batch_size=16, eval_every=10, max_sequences=100_000, max_seconds=240),
+       quick={"task": {"p": 20}}, forget_bias=5.0),
+    _e("longlag2c", "longlag2c", "very long lag 2c, q=p=100 (1997 Exp. 2)", task={"q": 100, "p": 100}, hidden=8,
+       variants=("vanilla", "elman"),
+       train=dict(lr=0.01, batch_size=32, eval_every=25, max_sequences=500_000, max_seconds=150),
+       quick={"task": {"q": 20, "p": 20}}, forget_bias=5.0),
+    _e("longlag2c-1000", "longlag2c", "very long lag 2c, q=p=1000 (1997 Exp. 2)", task={"q": 1000, "p": 1000},
+       hidden=8, train=dict(lr=0.01, batch_size=32, eval_every=25, max_sequences=500_000, max_seconds=590),
+       quick={"task": {"q": 50, "p": 50}}, forget_bias=5.0),
+    _e("cerg", "cerg", "continual embedded Reber grammar, forget gate vs the 1997 cell (Gers 2000)",
+       variants=("vanilla", "hochreiter1997"), hidden=8,
+       task={"test_streams": 10, "test_length": 100_000, "check_length": 10_000},
+       train=dict(lr=0.01, batch_size=16, tbptt=40, eval_every=100, max_sequences=5_000_000, max_seconds=120),
+       quick={"task": {"test_length": 2000, "check_length": 1000}}),
+    _e("anbn", "counting", "a^n b^n, trained on n <= 10, generalisation (Gers & Schmidhuber 2001)",
+       task={"letters": 2, "train_max": 10, "test_max": 1000}, hidden=2,
+       train=dict(lr=0.01, batch_size=32, eval_every=20, max_sequences=300_000, max_seconds=120,
+                  stop_on_success=False), quick={"task": {"test_max": 100}, "train": {"max_seconds": 30}}),
+    _e("anbncn", "counting", "a^n b^n c^n, trained on n <= 10, generalisation (Gers & Schmidhuber 2001)",
+       task={"letters": 3, "train_max": 10, "test_max": 1000}, hidden=2,
+       train=dict(lr=0.01, batch_size=32, eval_every=20, max_sequences=300_000, max_seconds=120,
+                  stop_on_success=False), quick={"task": {"test_max": 100}, "train": {"max_seconds": 30}}),
+    _e("msd", "msd", "measuring spike delays, with and without peepholes (Gers 2002)",
+       task={"F": 10, "I_max": 4}, hidden=4, variants=("vanilla", "np"),
+       train=dict(lr=0.01, batch_size=32, eval_every=25, max_sequences=200_000, max_seconds=240)),
+    _e("gts", "gts", "generating timed spikes, with and without peepholes (Gers 2002)",
+       task={"F": 10, "I_max": 4}, hidden=4, variants=("vanilla", "np"),
+       train=dict(lr=0.01, batch_size=32, eval_every=25, max_sequences=200_000, max_seconds=240)),
+    _e("copy", "copy", "copy task, T=50 blanks (Arjovsky 2016), LSTM vs Elman", task={"T": 50}, hidden=32,
+       variants=("vanilla", "elman"),
+       train=dict(lr=0.005, batch_size=32, eval_every=50, max_sequences=500_000, max_seconds=240),
+       quick={"task": {"T": 10}}),
+    _e("parity", "parity", "parity of bit strings of length 1..30, LSTM vs Elman", task={"L": 30}, hidden=16,
+       variants=("vanilla", "elman"),
+       train=dict(lr=0.01, batch_size=32, eval_every=50, max_sequences=500_000, max_seconds=240),
+       quick={"task": {"L": 10}}),
+]
+
+EXPERIMENTS: dict[str, Experiment] = {e.name: e for e in _LIST}
+"""Every configured experiment by name, in the order ``experiment list`` prints them."""
+
+
+def get_experiment(name: str) -> Experiment:
+    """The experiment called ``name``.
+
+    Raises:
+        ValueError: unknown name (the message lists the known ones).
+    """
+    if name not in EXPERIMENTS:
+        raise ValueError(f"unknown experiment {name!r}; expected one of {list(EXPERIMENTS)}")
+    return EXPERIMENTS[name]

@@ -1,0 +1,19 @@
+"""Training: the trainer, checkpoints, data parallelism, and the experiment runner.
+
+Example:
+    >>> import torch
+    >>> from lstmkit.models import SequenceModel
+    >>> from lstmkit.tasks import get_task
+    >>> from lstmkit.train import TrainConfig, train
+    >>> torch.manual_seed(0) and None
+    >>> result = train(SequenceModel(1, 8, 2, readout="last"), get_task("parity", L=5),
+    ...                TrainConfig(max_sequences=320, eval_every=0, progress=False))
+    >>> sorted(result)[:3]
+    ['checks', 'config', 'history']
+"""
+
+from .checkpoint import atomic_write_text, load_checkpoint, save_checkpoint
+from .trainer import TrainConfig, Trainer, learning_rate, train
+
+__all__ = ["TrainConfig", "Trainer", "train", "learning_rate", "save_checkpoint", "load_checkpoint",
+           "atomic_write_text"]

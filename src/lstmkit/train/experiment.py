@@ -1,0 +1,209 @@
+"""Run a configured experiment (:mod:`lstmkit.tasks.registry`) over variants and seeds.
+
+For each (variant, seed): seed torch, build the model, train to the task's criterion or
+the budget, test on fresh data; then summarise beside the paper's figures. Every run
+writes ``result.json``, ``curve.png`` and its checkpoint under
+``<out>/<experiment>/<variant>/seed<k>/``; the summary goes to
+``<out>/<experiment>/summary.json`` and ``summary.png``.
+"""
+
+from __future__ import annotations
+
+import json
+import statistics
+import time
+from pathlib import Path
+
+import torch
+
+from ..models.sequence import SequenceModel, describe_model, parse_model_name
+from ..tasks.registry import get_experiment
+from .checkpoint import atomic_write_text
+from .distributed import world_info
+from .trainer import TrainConfig, Trainer
+
+__all__ = ["run_experiment", "summarise", "format_table"]
+
+
+def run_experiment(name: str, variants=None, seeds: int = 1, first_seed: int = 0, quick: bool = False,
+                   out_dir: str | Path | None = "runs", progress: bool = True, resume: bool = False,
+                   hidden: int | None = None, overrides: dict | None = None, log=print,
+                   forget_bias: float | None = None) -> dict:
+    """Train and test experiment ``name`` for each variant and seed; return the summary.
+
+    Args:
+        name: an experiment of :data:`lstmkit.tasks.EXPERIMENTS`.
+        variants: model names (LSTM presets, ``"elman"``, ``"gru"``); default: the
+            experiment's own.
+        seeds: how many seeds (``first_seed``, ``first_seed + 1``, ...).
+        quick: the <= 1 minute configuration.
+        out_dir: root of the run directories (None: write nothing).
+        resume: continue each run from its checkpoint, if any.
+        hidden: override the hidden size.
+        forget_bias: override the experiment's initial forget-gate bias.
+        overrides: TrainConfig fields to override.
+        log: where one line per finished run goes (None: silent).
+
+    Returns:
+        ``{"experiment", "quick", "rows": [per-variant summary], "runs": [per-run
+        results without their curves], "published": [...]}``.
+
+    Example:
+        >>> s = run_experiment("parity", variants=["vanilla"], quick=True, out_dir=None, progress=False,
+        ...                    overrides={"max_seconds": 2}, log=None)
+        >>> s["rows"][0]["model"], s["rows"][0]["seeds"]
+        ('LSTM (vanilla)', 1)
+    """
+    exp = get_experiment(name)
+    variants = list(variants) if variants else list(exp.variants)
+    if isinstance(seeds, bool) or not isinstance(seeds, int) or seeds < 1:
+        raise ValueError(f"seeds must be a positive int, got {seeds!r}")
+    task = exp.make_task(quick)
+    # A checkpoint every 500 updates: a killed run loses little and `--resume` continues it.
+    fields = {"checkpoint_every": 500, **exp.train_fields(quick), "progress": progress, **(overrides or {})}
+    root = Path(out_dir) / (name + ("-quick" if quick else "")) if out_dir is not None else None
+    main_process = world_info()[0] == 0  # under torchrun only rank 0 logs and writes the summary
+    if not main_process:
+        log = None
+    results = []
+    for v in variants:
+        cell, preset = parse_model_name(v)
+        for k in range(seeds):
+            seed = first_seed + k
+            cfg = TrainConfig.from_dict({**fields, "seed": seed})
+            torch.manual_seed(seed)
+            model = SequenceModel(task.input_size, hidden or exp.hidden, task.output_size, cell=cell,
+                                  variant=preset or "vanilla", readout=task.readout,
+                                  forget_bias=exp.forget_bias if forget_bias is None else forget_bias)
+            run_dir = root / v / f"seed{seed}" if root is not None else None
+            meta = {"experiment": name, "variant": v, "model": describe_model(cell, preset),
+                    "hidden": hidden or exp.hidden, "forget_bias": model_fb(exp, forget_bias), "label": f"{v} seed {seed}", "quick": quick,
+                    "threads": torch.get_num_threads()}
+            r = Trainer(model, task, cfg, run_dir=run_dir, meta=meta).fit(resume=resume)
+            results.append(r)
+            if log is not None:
+                log(_one_line(r))
+    summary = summarise(name, task, results, quick)
+    if root is not None and main_process:
+        atomic_write_text(root / "summary.json", json.dumps(summary, indent=1, default=str))
+        try:
+            from ..viz.curves import plot_learning_curve
+
+            plot_learning_curve(results, root / "summary.png", title=f"{name}: {task.title}")
+        except ImportError:
+            pass
+        summary["dir"] = str(root)
+    return summary
+
+
+def model_fb(exp, forget_bias):
+    """The initial forget-gate bias a run uses (None: the layer's default)."""
+    return exp.forget_bias if forget_bias is None else forget_bias
+
+
+def _one_line(r: dict) -> str:
+    test = r.get("test") or {}
+    extra = ""
+    if "generalisation" in test:
+        extra = f", generalises to n={test['generalisation']}"
+    elif "mean_error_free_length" in test:
+        extra = f", mean error-free length {test['mean_error_free_length']:,.0f}"
+    met = (f"criterion met after {r['solved_at']['sequences']:,} {r['units']}" if r["solved"]
+           else "criterion not met")
+    return (f"  {r['meta']['variant']:>14s} seed {r['seed']}: {met}; trained on {r['sequences']:,} "
+            f"({r['stop_reason']}), {r['wall_seconds']:.0f} s; test {test.get('wrong', '?')}/{test.get('n', '?')} "
+            f"wrong{extra}")
+
+
+def _median(xs):
+    return statistics.median(xs) if xs else None
+
+
+def summarise(name: str, task, results: list[dict], quick: bool = False) -> dict:
+    """Per-variant summary rows (success rate, median sequences to success, wall time,
+    test figures) and the paper's rows.
+
+    Example:
+        >>> from lstmkit.tasks import get_task
+        >>> r = {"meta": {"variant": "vanilla", "model": "LSTM (vanilla)"}, "solved": True, "seed": 0,
+        ...      "solved_at": {"sequences": 100}, "sequences": 100, "wall_seconds": 2.0, "units": "sequences",
+        ...      "test": {"wrong": 0, "n": 10, "right": 1.0}, "parameters": 10}
+        >>> summarise("parity", get_task("parity"), [r])["rows"][0]["success"]
+        '1/1'
+    """
+    rows = []
+    by_variant: dict[str, list[dict]] = {}
+    for r in results:
+        by_variant.setdefault(r["meta"]["variant"], []).append(r)
+    for v, rs in by_variant.items():
+        solved = [r for r in rs if r["solved"]]
+        tests = [r.get("test") or {} for r in rs]
+        row = {
+            "variant": v, "model": rs[0]["meta"]["model"], "seeds": len(rs),
+            "success": f"{len(solved)}/{len(rs)}",
+            "median_to_success": _median([r["solved_at"]["sequences"] for r in solved]),
+            "median_seconds": _median([r["wall_seconds"] for r in rs]),
+            "median_test_wrong": _median([t["wrong"] for t in tests if "wrong" in t]),
+            "test_n": tests[0].get("n") if tests else None,
+            "units": rs[0]["units"], "parameters": rs[0].get("parameters"),
+            "training": _training(rs[0].get("config", {})),
+            "per_seed": [{"seed": r["seed"], "solved": r["solved"], "sequences": r["sequences"],
+                          "to_success": r["solved_at"]["sequences"] if r["solved"] else None,
+                          "seconds": r["wall_seconds"],
+                          "test": {k: x for k, x in (r.get("test") or {}).items() if not isinstance(x, list)}}
+                         for r in rs],
+        }
+        if any("generalisation" in t for t in tests):
+            row["generalisation"] = [t.get("generalisation") for t in tests]
+        if any("mean_error_free_length" in t for t in tests):
+            row["perfect"] = sum(bool(t.get("perfect")) for t in tests)
+            row["good"] = sum(bool(t.get("good")) for t in tests)
+            row["mean_error_free_length"] = [t.get("mean_error_free_length") for t in tests]
+        rows.append(row)
+    return {
+        "experiment": name, "title": task.title, "paper": task.paper, "task": task.config(), "quick": quick,
+        "criterion": task.criterion, "rows": rows,
+        "published": [p.__dict__ for p in task.published],
+        "runs": [{k: x for k, x in r.items() if k not in ("history",)} for r in results],
+        "written": time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime()),
+    }
+
+
+def _training(cfg: dict) -> str:
+    """``"minibatch 16, Adam"`` / ``"online, SGD"``: how a run was trained, in words."""
+    opt = "Adam" if cfg.get("optimizer") == "adam" else "SGD"
+    b = cfg.get("batch_size", 1)
+    return f"online, {opt}" if b == 1 else f"minibatch {b}, {opt}"
+
+
+def _fmt_int(x) -> str:
+    return "-" if x is None else f"{int(round(x)):,}"
+
+
+def format_table(summary: dict) -> str:
+    """The summary as a Markdown table: our rows, then the paper's.
+
+    Example:
+        >>> print(format_table({"title": "T", "paper": "P", "criterion": "c", "rows": [], "published": []}).splitlines()[0])
+        ### T (P)
+    """
+    lines = [f"### {summary['title']} ({summary['paper']})", "", f"Criterion: {summary['criterion']}.", ""]
+    lines.append("| who | model | success | sequences to success (median) | wall time (median) | test wrong | notes |")
+    lines.append("|---|---|---|---|---|---|---|")
+    for r in summary["rows"]:
+        notes = []
+        if "generalisation" in r:
+            notes.append("generalises to n = " + ", ".join(str(g) for g in r["generalisation"]))
+        if "perfect" in r:
+            notes.append(f"perfect {r['perfect']}/{r['seeds']}, good {r['good']}/{r['seeds']}; mean error-free "
+                         "length " + ", ".join(_fmt_int(x) for x in r["mean_error_free_length"]))
+        units = r.get("units", "sequences")
+        to = _fmt_int(r["median_to_success"]) + ("" if units == "sequences" else f" {units}")
+        secs = "-" if r["median_seconds"] is None else f"{r['median_seconds']:.0f} s"
+        wrong = "-" if r["median_test_wrong"] is None else f"{_fmt_int(r['median_test_wrong'])}/{r['test_n']}"
+        lines.append(f"| ours ({r.get('training', 'minibatch, Adam')}) | {r['model']} | {r['success']} seeds | {to} | "
+                     f"{secs} | {wrong} | "
+                     f"{'; '.join(notes)} |")
+    for p in summary["published"]:
+        lines.append(f"| paper | {p['setting']} | {p['success']} | {p['sequences']} | | | {p['note']} |")
+    return "\n".join(lines)

@@ -1,0 +1,480 @@
+"""The trainer: one loop for every task, minibatch or online, single process or DDP.
+
+Determinism is by construction: the data of update ``k`` is drawn from
+``numpy.random.default_rng([seed, 0, k])`` and the check after update ``k`` from
+``[seed, 1, k]``, so a resumed run sees exactly the data an uninterrupted one would, and
+every data-parallel process can draw the same global batch and keep its own shard.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import time
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+
+from .checkpoint import CHECKPOINT_JSON, atomic_write_text, load_checkpoint, optimizer_from_flat, optimizer_to_flat, save_checkpoint
+from .distributed import distributed_context
+
+__all__ = ["TrainConfig", "Trainer", "train", "learning_rate"]
+
+_OPTIMIZERS = ("adam", "sgd")
+_SCHEDULES = ("constant", "cosine", "step", "inverse")
+# Changing any of these changes the trajectory: a resume must keep them.
+_TRAJECTORY = ("optimizer", "lr", "momentum", "weight_decay", "batch_size", "clip_norm", "schedule",
+               "warmup_updates", "decay_every", "decay_gamma", "tbptt", "seed", "eval_every", "stop_on_success")
+
+
+@dataclass
+class TrainConfig:
+    """Everything that decides a training run (recorded in its result and checkpoints).
+
+    Attributes:
+        optimizer: ``"adam"`` or ``"sgd"`` (with ``momentum``; 0 gives plain SGD).
+        lr: base learning rate. momentum: SGD momentum. weight_decay: L2 penalty.
+        batch_size: GLOBAL sequences per update (1 = online training, as in 1997); with
+            data parallelism each of W processes takes batch_size / W of them.
+        clip_norm: clip the global gradient norm to this (None: no clipping).
+        schedule: ``"constant"``, ``"cosine"`` (to 0 at the budget), ``"step"``
+            (times ``decay_gamma`` every ``decay_every`` updates) or ``"inverse"``
+            (lr / (1 + k / decay_every)); after ``warmup_updates`` of linear warm-up.
+        max_sequences: budget of training sequences (stream tasks: of symbols).
+        max_updates: optional budget of updates. max_seconds: optional wall-time budget.
+        eval_every: updates between checks of the task's success criterion (0: none).
+        stop_on_success: stop at the first check that meets the criterion.
+        tbptt: chunk length of truncated BPTT for stream tasks (state carried across
+            chunks, gradient cut at their borders).
+        checkpoint_every: updates between checkpoints (0: only at the end).
+        log_every: updates between learning-curve records.
+        seed: the run's seed (data, checks and, through the caller, the initial weights).
+        progress: show a tqdm progress bar.
+        final_test: evaluate on fresh test data at the end.
+
+    Example:
+        >>> cfg = TrainConfig(optimizer="sgd", lr=0.1, batch_size=1, max_sequences=1000)
+        >>> cfg.total_updates()
+        1000
+        >>> TrainConfig(optimizer="rmsprop")
+        Traceback (most recent call last):
+        ...
+        ValueError: optimizer must be one of ('adam', 'sgd'), got 'rmsprop'
+    """
+
+    optimizer: str = "adam"
+    lr: float = 1e-2
+    momentum: float = 0.9
+    weight_decay: float = 0.0
+    batch_size: int = 32
+    clip_norm: float | None = 1.0
+    schedule: str = "constant"
+    warmup_updates: int = 0
+    decay_every: int = 1000
+    decay_gamma: float = 0.5
+    max_sequences: int = 100_000
+    max_updates: int | None = None
+    max_seconds: float | None = None
+    eval_every: int = 50
+    stop_on_success: bool = True
+    tbptt: int = 50
+    checkpoint_every: int = 0
+    log_every: int = 10
+    seed: int = 0
+    progress: bool = True
+    final_test: bool = True
+
+    def __post_init__(self) -> None:
+        if self.optimizer not in _OPTIMIZERS:
+            raise ValueError(f"optimizer must be one of {_OPTIMIZERS}, got {self.optimizer!r}")
+        if self.schedule not in _SCHEDULES:
+            raise ValueError(f"schedule must be one of {_SCHEDULES}, got {self.schedule!r}")
+        for name in ("batch_size", "max_sequences", "decay_every", "tbptt", "log_every"):
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, int) or v < 1:
+                raise ValueError(f"{name} must be a positive int, got {v!r}")
+        for name in ("eval_every", "checkpoint_every", "warmup_updates"):
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, int) or v < 0:
+                raise ValueError(f"{name} must be an int >= 0, got {v!r}")
+        if not (isinstance(self.lr, (int, float)) and self.lr > 0):
+            raise ValueError(f"lr must be a positive number, got {self.lr!r}")
+        if self.clip_norm is not None and not self.clip_norm > 0:
+            raise ValueError(f"clip_norm must be positive or None, got {self.clip_norm!r}")
+        if self.max_updates is not None and self.max_updates < 1:
+            raise ValueError(f"max_updates must be positive or None, got {self.max_updates!r}")
+        if self.max_seconds is not None and not self.max_seconds > 0:
+            raise ValueError(f"max_seconds must be positive or None, got {self.max_seconds!r}")
+
+    def total_updates(self, units_per_update: int | None = None) -> int:
+        """Updates the budget allows (the horizon of the cosine schedule)."""
+        per = units_per_update or self.batch_size
+        n = math.ceil(self.max_sequences / per)
+        return min(n, self.max_updates) if self.max_updates else n
+
+    def to_dict(self) -> dict:
+        """JSON-ready copy."""
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "TrainConfig":
+        """Inverse of :meth:`to_dict`; unknown keys raise ValueError."""
+        known = {f.name for f in fields(cls)}
+        bad = set(d) - known
+        if bad:
+            raise ValueError(f"unknown TrainConfig fields {sorted(bad)}")
+        return cls(**d)
+
+
+def learning_rate(cfg: TrainConfig, update: int, total: int) -> float:
+    """The learning rate of update ``update`` (0-based) under ``cfg``'s schedule.
+
+    Example:
+        >>> cfg = TrainConfig(lr=1.0, schedule="step", decay_every=10, decay_gamma=0.5)
+        >>> learning_rate(cfg, 0, 100), learning_rate(cfg, 25, 100)
+        (1.0, 0.25)
+    """
+    lr = cfg.lr
+    if cfg.warmup_updates and update < cfg.warmup_updates:
+        return lr * (update + 1) / cfg.warmup_updates
+    k = update - cfg.warmup_updates
+    if cfg.schedule == "cosine":
+        span = max(1, total - cfg.warmup_updates)
+        return lr * 0.5 * (1.0 + math.cos(math.pi * min(1.0, k / span)))
+    if cfg.schedule == "step":
+        return lr * cfg.decay_gamma ** (k // cfg.decay_every)
+    if cfg.schedule == "inverse":
+        return lr / (1.0 + k / cfg.decay_every)
+    return lr
+
+
+def _make_optimizer(cfg: TrainConfig, params) -> torch.optim.Optimizer:
+    if cfg.optimizer == "adam":
+        return torch.optim.Adam(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+    return torch.optim.SGD(params, lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
+
+
+def _detach_state(state):
+    if state is None:
+        return None
+    if isinstance(state, Tensor):
+        return state.detach()
+    return tuple(s.detach() for s in state)
+
+
+def _reset_state(state, reset: Tensor | None):
+    """Zero the carried state of the streams flagged in ``reset`` ((B,) bool)."""
+    if state is None or reset is None or not bool(reset.any()):
+        return state
+    keep = (~reset).to(torch.float32)
+
+    def one(s):
+        return s * keep.to(s.dtype).view(1, -1, 1)
+
+    return one(state) if isinstance(state, Tensor) else tuple(one(s) for s in state)
+
+
+class Trainer:
+    """Trains ``model`` on ``task`` under ``config``; see :func:`train` for the short form.
+
+    The model must be called as ``model(x, lengths, state) -> (output, state)`` (a
+    :class:`lstmkit.models.SequenceModel`); the task provides batches, the loss and the
+    success criterion (:class:`lstmkit.tasks.Task`).
+
+    Args:
+        model: the network (its initial weights are the caller's: seed before building).
+        task: the task.
+        config: a :class:`TrainConfig`.
+        run_dir: where checkpoints, ``result.json`` and ``curve.png`` go (None: nowhere).
+        meta: extra JSON-ready data recorded in the result (model description, ...).
+        callback: called as ``callback(trainer)`` after every update (tests use it to
+            simulate a crash).
+
+    Example:
+        >>> from lstmkit.models import SequenceModel
+        >>> from lstmkit.tasks import get_task
+        >>> task = get_task("parity", L=6)
+        >>> torch.manual_seed(0) and None
+        >>> model = SequenceModel(1, 8, 2, readout="last")
+        >>> cfg = TrainConfig(max_sequences=640, eval_every=0, progress=False, final_test=False)
+        >>> result = Trainer(model, task, cfg).fit()
+        >>> result["updates"], result["sequences"]
+        (20, 640)
+    """
+
+    def __init__(self, model: nn.Module, task, config: TrainConfig, run_dir: str | os.PathLike | None = None,
+                 meta: dict | None = None, callback: Callable[["Trainer"], None] | None = None) -> None:
+        if not isinstance(model, nn.Module):
+            raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
+        if not isinstance(config, TrainConfig):
+            raise TypeError(f"config must be a TrainConfig, got {type(config).__name__}")
+        self.model = model
+        self.task = task
+        self.config = config
+        self.run_dir = Path(run_dir) if run_dir is not None else None
+        self.meta = dict(meta or {})
+        self.callback = callback
+        self.optimizer = _make_optimizer(config, model.parameters())
+        self.update = 0
+        self.sequences = 0
+        self.elapsed = 0.0
+        self.history: list[dict] = []
+        self.checks: list[dict] = []
+        self.stop_reason: str | None = None
+        self.solved_at: dict | None = None
+        self._loss_sum = 0.0
+        self._loss_n = 0
+        self.stream = None
+        self.carry = None
+        self._is_main = True
+
+    # ---- state ----------------------------------------------------------------------
+    def _unit(self) -> int:
+        return self.config.batch_size * (self.config.tbptt if self.task.stream else 1)
+
+    def state_tensors(self) -> dict[str, Tensor]:
+        """Model, optimizer, RNG and carried state as named tensors."""
+        t = {f"model/{k}": v for k, v in self.model.state_dict().items()}
+        opt_t, _ = optimizer_to_flat(self.optimizer)
+        t.update(opt_t)
+        t["rng/torch"] = torch.get_rng_state()
+        if self.carry is not None:
+            carry = (self.carry,) if isinstance(self.carry, Tensor) else self.carry
+            for i, c in enumerate(carry):
+                t[f"carry/{i}"] = c
+        return t
+
+    def state_meta(self) -> dict:
+        """Counters, history and config as JSON-ready data."""
+        _, opt_meta = optimizer_to_flat(self.optimizer)
+        return {
+            "update": self.update, "sequences": self.sequences, "elapsed": self.elapsed,
+            "history": self.history, "checks": self.checks, "loss_sum": self._loss_sum, "loss_n": self._loss_n,
+            "config": self.config.to_dict(), "task": self.task.config(), "optimizer": opt_meta,
+            "stream": self.stream.state_dict() if self.stream is not None else None,
+            "carry_is_tensor": isinstance(self.carry, Tensor), "meta": self.meta,
+        }
+
+    def save(self) -> None:
+        """Write a checkpoint to ``run_dir`` (rank 0 only under DDP)."""
+        if self.run_dir is None or not self._is_main:
+            return
+        save_checkpoint(self.run_dir, self.update, self.state_tensors(), self.state_meta())
+
+    def load(self) -> bool:
+        """Restore the checkpoint in ``run_dir``; False if there is none."""
+        if self.run_dir is None or not (self.run_dir / CHECKPOINT_JSON).exists():
+            return False
+        tensors, meta = load_checkpoint(self.run_dir)
+        old = meta["config"]
+        mine = self.config.to_dict()
+        diff = [k for k in _TRAJECTORY if old.get(k) != mine.get(k)]
+        if diff:
+            raise ValueError(f"cannot resume: the checkpoint was trained with different {diff} "
+                             f"({ {k: old.get(k) for k in diff} } vs { {k: mine.get(k) for k in diff} })")
+        self.model.load_state_dict({k[6:]: v for k, v in tensors.items() if k.startswith("model/")})
+        optimizer_from_flat(self.optimizer, tensors, meta["optimizer"])
+        torch.set_rng_state(tensors["rng/torch"])
+        self.update, self.sequences, self.elapsed = meta["update"], meta["sequences"], meta["elapsed"]
+        self.history, self.checks = meta["history"], meta["checks"]
+        self._loss_sum, self._loss_n = meta["loss_sum"], meta["loss_n"]
+        if meta.get("stream") is not None:
+            self.stream = self.task.make_stream(self.config.batch_size, self.config.seed)
+            self.stream.load_state_dict(meta["stream"])
+        carry = [tensors[f"carry/{i}"] for i in range(8) if f"carry/{i}" in tensors]
+        if carry:
+            self.carry = carry[0] if meta.get("carry_is_tensor") else tuple(carry)
+        return True
+
+    # ---- the loop -------------------------------------------------------------------
+    def _budget_left(self, started: float) -> bool:
+        cfg = self.config
+        if self.sequences >= cfg.max_sequences:
+            self.stop_reason = "sequence budget"
+            return False
+        if cfg.max_updates is not None and self.update >= cfg.max_updates:
+            self.stop_reason = "update budget"
+            return False
+        if cfg.max_seconds is not None and self.elapsed + (time.perf_counter() - started) >= cfg.max_seconds:
+            self.stop_reason = "time budget"
+            return False
+        return True
+
+    def _step_batch(self, net: nn.Module, rank: int, world: int):
+        cfg, task = self.config, self.task
+        if task.stream:
+            if self.stream is None:
+                self.stream = task.make_stream(cfg.batch_size, cfg.seed)
+            batch = self.stream.next(cfg.tbptt)
+            self.carry = _reset_state(self.carry, batch.reset)
+            out, carry = net(batch.x, None, self.carry)
+            loss = task.loss(out, batch)
+            return batch, out, loss, carry
+        rng = np.random.default_rng([cfg.seed, 0, self.update])
+        batch = task.sample(cfg.batch_size, rng)
+        if world > 1:
+            b = cfg.batch_size // world
+            batch = batch.slice(rank * b, (rank + 1) * b)
+        out, _ = net(batch.x, batch.lengths)
+        return batch, out, task.loss(out, batch), None
+
+    def fit(self, resume: bool = False) -> dict:
+        """Train until the criterion, the budget or the time runs out; return the result.
+
+        Args:
+            resume: continue from ``run_dir``'s checkpoint if there is one.
+
+        Returns:
+            The result dict (also written to ``run_dir/result.json``): config, seed,
+            sequences seen, updates, wall seconds, whether and when the criterion was
+            met, the checks, the final test metrics and the learning curve.
+        """
+        cfg, task = self.config, self.task
+        with distributed_context() as (rank, world):
+            self._is_main = rank == 0
+            if world > 1 and task.stream:
+                raise ValueError("stream tasks (truncated BPTT) run in one process; launch without torchrun")
+            if cfg.batch_size % world:
+                raise ValueError(f"batch_size={cfg.batch_size} must be divisible by the world size {world}")
+            torch.manual_seed(cfg.seed)
+            if resume:
+                self.load()
+            net = self.model
+            if world > 1:
+                net = nn.parallel.DistributedDataParallel(self.model)
+            self.model.train()
+            total = cfg.total_updates(self._unit())
+            bar = self._progress_bar(total) if cfg.progress and self._is_main else None
+            started = time.perf_counter()
+            try:
+                while self.stop_reason is None and self._budget_left(started):
+                    lr = learning_rate(cfg, self.update, total)
+                    for g in self.optimizer.param_groups:
+                        g["lr"] = lr
+                    batch, out, loss, carry = self._step_batch(net, rank, world)
+                    self.optimizer.zero_grad(set_to_none=True)
+                    loss.backward()
+                    if cfg.clip_norm is not None:
+                        nn.utils.clip_grad_norm_(self.model.parameters(), cfg.clip_norm)
+                    self.optimizer.step()
+                    if task.stream:
+                        self.carry = _detach_state(carry)
+                        with torch.no_grad():
+                            right = task.judge(out.detach(), batch)["right"]
+                        self.stream.restart((~right).tolist())
+                    self.update += 1
+                    self.sequences += self._unit()
+                    self._loss_sum += float(loss.detach())
+                    self._loss_n += 1
+                    now = self.elapsed + (time.perf_counter() - started)
+                    if self.update % cfg.log_every == 0:
+                        self.history.append({"update": self.update, "sequences": self.sequences, "seconds": round(now, 3),
+                                             "loss": self._loss_sum / self._loss_n, "lr": lr})
+                        self._loss_sum, self._loss_n = 0.0, 0
+                    if cfg.eval_every and self.update % cfg.eval_every == 0:
+                        self._check(now)
+                    if bar is not None:
+                        bar.update(1)
+                        if self.history:
+                            right = self.checks[-1]["right"] if self.checks else float("nan")
+                            bar.set_postfix(loss=f"{self.history[-1]['loss']:.4f}", right=f"{right:.3f}", refresh=False)
+                    if cfg.checkpoint_every and self.update % cfg.checkpoint_every == 0:
+                        self.elapsed = self.elapsed + (time.perf_counter() - started)
+                        started = time.perf_counter()
+                        self.save()
+                    if self.callback is not None:
+                        self.callback(self)
+            finally:
+                if bar is not None:
+                    bar.close()
+            self.elapsed += time.perf_counter() - started
+            self.save()
+            result = self._result()
+            if self._is_main and self.run_dir is not None:
+                self.write_outputs(result)
+            return result
+
+    def _check(self, now: float) -> None:
+        rng = np.random.default_rng([self.config.seed, 1, self.update])
+        m = self.task.evaluate(self.model, rng)
+        rec = {"update": self.update, "sequences": self.sequences, "seconds": round(now, 3)}
+        rec.update({k: v for k, v in m.items() if not isinstance(v, list)})
+        self.checks.append(rec)
+        if m["solved"] and self.solved_at is None:
+            self.solved_at = {"update": self.update, "sequences": self.sequences, "seconds": round(now, 3)}
+            if self.config.stop_on_success:
+                self.stop_reason = "solved"
+
+    def _progress_bar(self, total: int):
+        try:
+            from tqdm.auto import tqdm
+        except ImportError:
+            return None
+        return tqdm(total=total, initial=self.update, desc=getattr(self.task, "name", "train"), unit="upd",
+                    dynamic_ncols=True, leave=False)
+
+    def _result(self) -> dict:
+        cfg = self.config
+        if self.solved_at is None:
+            for c in self.checks:  # a resumed run finds its solution in the restored checks
+                if c.get("solved"):
+                    self.solved_at = {k: c[k] for k in ("update", "sequences", "seconds")}
+                    break
+        test = None
+        if cfg.final_test:
+            test = self.task.evaluate(self.model, np.random.default_rng([cfg.seed, 2]), test=True)
+        units = "symbols" if self.task.stream else "sequences"
+        return {
+            "task": self.task.config(), "seed": cfg.seed, "config": cfg.to_dict(), "meta": self.meta,
+            "units": units, "sequences": self.sequences, "updates": self.update, "wall_seconds": round(self.elapsed, 3),
+            "stop_reason": self.stop_reason, "solved": self.solved_at is not None, "solved_at": self.solved_at,
+            "checks": self.checks, "test": test, "history": self.history,
+            "parameters": sum(p.numel() for p in self.model.parameters()),
+        }
+
+    def write_outputs(self, result: dict) -> None:
+        """``result.json`` and ``curve.png`` (if matplotlib is there) in ``run_dir``."""
+        atomic_write_text(self.run_dir / "result.json", json.dumps(result, indent=1, default=str))
+        try:
+            from ..viz.curves import plot_learning_curve
+
+            plot_learning_curve(result, self.run_dir / "curve.png")
+        except ImportError:
+            pass
+
+
+def train(model: nn.Module, task, config: TrainConfig | None = None, run_dir=None, resume: bool = False,
+          **overrides: Any) -> dict:
+    """Train ``model`` on ``task``; the short form of :class:`Trainer`.
+
+    Args:
+        model: ``model(x, lengths, state) -> (output, state)``.
+        task: a :class:`lstmkit.tasks.Task`.
+        config: a :class:`TrainConfig` (default: ``TrainConfig(**overrides)``).
+        run_dir: directory for checkpoints and results (None: keep nothing on disk).
+        resume: continue from ``run_dir``'s checkpoint.
+        **overrides: TrainConfig fields, applied on top of ``config``.
+
+    Returns:
+        The result dict (see :meth:`Trainer.fit`).
+
+    Example:
+        >>> import torch
+        >>> from lstmkit.models import SequenceModel
+        >>> from lstmkit.tasks import get_task
+        >>> torch.manual_seed(0) and None
+        >>> task = get_task("adding", T=20)
+        >>> model = SequenceModel(2, 8, 1, readout="last")
+        >>> r = train(model, task, max_sequences=320, eval_every=0, progress=False)
+        >>> r["sequences"], r["test"]["n"]
+        (320, 2560)
+    """
+    cfg = config or TrainConfig()
+    if overrides:
+        cfg = TrainConfig.from_dict({**cfg.to_dict(), **overrides})
+    return Trainer(model, task, cfg, run_dir=run_dir).fit(resume=resume)

@@ -1,0 +1,108 @@
+"""The experiment, gradient-flow and odyssey commands, end to end on tiny budgets."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+
+from lstmkit.cli import main
+from lstmkit.cli.gradient_flow import gradient_norms
+from lstmkit.cli.odyssey import VARIANTS, format_odyssey, run_odyssey
+from lstmkit.tasks import EXPERIMENTS
+from lstmkit.train.experiment import format_table, run_experiment
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
+def test_experiment_list_names_every_experiment(capsys):
+    assert main(["experiment", "list"]) == 0
+    out = capsys.readouterr().out
+    for name in EXPERIMENTS:
+        assert name in out
+
+
+def test_experiment_runs_and_prints_beside_the_paper(tmp_path, capsys):
+    code = main(["experiment", "parity", "--quick", "--variant", "vanilla,elman", "--max-seconds", "2",
+                 "--out", str(tmp_path), "--no-progress"])
+    assert code == 0
+    out = capsys.readouterr().out
+    assert "ours (minibatch 32, Adam)" in out and "| paper |" in out
+    assert "LSTM (vanilla)" in out and "Elman RNN" in out
+    root = tmp_path / "parity-quick"
+    summary = json.loads((root / "summary.json").read_text())
+    assert [r["variant"] for r in summary["rows"]] == ["vanilla", "elman"]
+    assert (root / "summary.png").exists()
+    for v in ("vanilla", "elman"):
+        r = json.loads((root / v / "seed0" / "result.json").read_text())
+        assert r["seed"] == 0 and r["meta"]["variant"] == v and r["test"]["n"] > 0
+        assert (root / v / "seed0" / "curve.png").exists()
+
+
+def test_experiment_resume_continues(tmp_path):
+    kw = dict(variants=["vanilla"], quick=True, out_dir=tmp_path, progress=False, log=None)
+    a = run_experiment("parity", overrides={"max_sequences": 320, "eval_every": 0}, **kw)
+    b = run_experiment("parity", overrides={"max_sequences": 640, "eval_every": 0}, resume=True, **kw)
+    assert a["runs"][0]["updates"] == 10 and b["runs"][0]["updates"] == 20
+
+
+@pytest.mark.parametrize("argv,msg", [(["experiment", "nope"], "unknown experiment"),
+                                      (["experiment", "reber", "--variant", "bogus", "--quick"], "unknown variant"),
+                                      (["experiment", "reber", "--seeds", "0"], "seeds")])
+def test_experiment_bad_arguments(argv, msg, capsys, tmp_path):
+    assert main(argv + ["--out", str(tmp_path)]) == 1
+    assert msg in capsys.readouterr().err
+
+
+def test_format_table_has_both_sides():
+    s = run_experiment("longlag2a", variants=["vanilla"], quick=True, out_dir=None, progress=False, log=None,
+                       overrides={"max_sequences": 64, "eval_every": 0})
+    table = format_table(s)
+    assert "5,040" in table and "LSTM (vanilla)" in table
+
+
+def test_gradient_flow_shows_vanishing_in_elman_not_in_the_1997_cell(tmp_path, capsys):
+    elman = gradient_norms("elman", None, T=60, hidden=8, batch=4)
+    cec = gradient_norms("lstm", "hochreiter1997", T=60, hidden=8, batch=4)
+    # Ratio of the gradient 50 steps back to the gradient at the last step.
+    assert cec[-51] / cec[-1] > 100 * (elman[-51] / elman[-1])
+    assert main(["gradient-flow", "-T", "30", "--seeds", "1", "--hidden", "4", "--out", str(tmp_path)]) == 0
+    assert "1997 LSTM" in capsys.readouterr().out
+    data = json.loads((tmp_path / "gradient_flow.json").read_text())
+    assert set(data["curves"]) == {"Elman RNN", "standard LSTM", "1997 LSTM"}
+    assert (tmp_path / "gradient_flow.png").exists()
+
+
+def test_odyssey_runs_every_variant(tmp_path):
+    res = run_odyssey(("reber",), seeds=1, out_dir=tmp_path, budgets={"reber": 32}, log=None)
+    assert set(res["reber"]) == set(VARIANTS)
+    assert all(len(v["loss"]) == 1 for v in res["reber"].values())
+    table = format_odyssey(res)
+    assert "cifg" in table and "1.00x" in table
+
+
+# ---- the papers' criteria (slow: not in CI; `pytest -m slow`) ------------------------------
+@pytest.mark.slow
+def test_reber_meets_the_1997_criterion_on_every_seed():
+    s = run_experiment("reber", seeds=5, out_dir=None, progress=False, log=None)
+    assert s["rows"][0]["success"] == "5/5"
+
+
+@pytest.mark.slow
+def test_adding_t100_meets_the_1997_criterion():
+    s = run_experiment("adding100", seeds=1, out_dir=None, progress=False, log=None)
+    assert s["rows"][0]["success"] == "1/1"
+    assert s["runs"][0]["test"]["wrong"] <= 26  # <= 1% of the 2,560 test sequences
+
+
+@pytest.mark.slow
+def test_continual_reber_forget_gate_is_perfect():
+    s = run_experiment("cerg", variants=["vanilla"], seeds=1, out_dir=None, progress=False, log=None)
+    assert s["rows"][0]["perfect"] == 1
