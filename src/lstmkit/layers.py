@@ -7,7 +7,6 @@ the time loop in :mod:`lstmkit.recurrent` with the one-step math of :mod:`lstmki
 
 from __future__ import annotations
 
-import math
 import numbers
 from typing import Any, Callable
 

@@ -35,7 +35,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from ..variants import LSTMVariant
-from .base import CellSpec, _check_positive_int
+from .base import CellSpec
 
 __all__ = ["LSTMCellSpec", "LAYER_NORM_EPS"]
 

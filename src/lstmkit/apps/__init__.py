@@ -1,0 +1,1 @@
+"""Applications on real data: each a data pipeline, a model from models/, and a report."""

@@ -1,0 +1,160 @@
+"""Handwritten digit lines read by a BiLSTM trained with CTC (Graves et al. 2006, 2009).
+
+Lines of 3–8 MNIST digits (:mod:`lstmkit.data.mnist_lines`) are read column by column;
+the network emits a label or blank per column; decoding turns that into the digit string.
+Test lines are built from images never seen in training.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ..data.mnist_lines import line_features, load_mnist_5k, make_lines, split_images
+from ..models import CTCRecognizer, load_model, save_model
+from ..train.checkpoint import atomic_write_text
+from ..train.ctc import ctc_loss, label_error_rate
+from ..train.supervised import fit_supervised, pad_sequences
+from .common import compare_decoders, decode_batch, fit_standardizer, standardize
+
+__all__ = ["train_handwriting", "evaluate_model_dir", "recognize_images", "load_recognizer",
+           "PRETRAINED"]
+
+PRETRAINED = Path(__file__).resolve().parent.parent / "pretrained" / "handwriting"
+"""The model that ships with the package (rebuilt by ``lstmkit handwriting train``)."""
+
+MAX_JITTER = 3
+LINE_HEIGHT = 28 + 2 * MAX_JITTER
+POOL = 2
+
+
+def _dataset(seed: int, n_train: int, n_val: int, n_test: int):
+    images, labels = load_mnist_5k()
+    train_pool, test_pool = split_images(labels, 0.2, seed)
+    rng = np.random.default_rng([seed, 1])
+    tr_lines, tr_str = make_lines(images, labels, train_pool, n_train + n_val, rng, max_jitter=MAX_JITTER)
+    te_lines, te_str = make_lines(images, labels, test_pool, n_test, np.random.default_rng([seed, 2]),
+                                  max_jitter=MAX_JITTER)
+    # Training and test lines go through the same normalisation as a user's image.
+    feats = [line_features(image_to_line(x), POOL) for x in tr_lines]
+    test_feats = [line_features(image_to_line(x), POOL) for x in te_lines]
+    return (feats[:n_train], tr_str[:n_train]), (feats[n_train:], tr_str[n_train:]), (test_feats, te_str)
+
+
+def train_handwriting(
+    out_dir: str | os.PathLike = PRETRAINED,
+    epochs: int = 20,
+    n_train: int = 8000,
+    hidden_size: int = 96,
+    num_layers: int = 2,
+    variant: str = "vanilla",
+    seed: int = 0,
+    progress: bool = True,
+    run_dir: str | os.PathLike | None = "runs/handwriting",
+    resume: bool = False,
+) -> dict:
+    """Train the line recognizer and write it to ``out_dir`` (a model directory).
+
+    ``n_train`` lines from 80% of the images; 500 validation lines (same images, other
+    lines) choose the best epoch by label error rate; 1,000 test lines from the other
+    20% of the images are decoded at the end. Returns the result (also written as
+    ``result.json`` in ``run_dir``).
+    """
+    torch.manual_seed(seed)
+    (tr_x, tr_y), (va_x, va_y), (te_x, te_y) = _dataset(seed, n_train, 500, 1000)
+    norm = fit_standardizer(tr_x)
+    tr_x, va_x, te_x = (standardize(f, norm) for f in (tr_x, va_x, te_x))
+    model = CTCRecognizer(tr_x[0].shape[1], num_labels=10, hidden_size=hidden_size, num_layers=num_layers,
+                          variant=variant)
+
+    def loss_fn(m, idx):
+        x, n = pad_sequences([tr_x[i] for i in idx])
+        return ctc_loss(m(x, n), [[d + 1 for d in tr_y[i]] for i in idx], n)
+
+    fit = fit_supervised(model, loss_fn, len(tr_x), epochs=epochs, batch_size=32, lr=3e-3, seed=seed,
+                         evaluate=lambda m: -label_error_rate(decode_batch(m, va_x, "best_path"), va_y),
+                         run_dir=Path(run_dir) / "checkpoints" if run_dir else None, resume=resume,
+                         progress=progress, desc="handwriting BiLSTM-CTC")
+    save_model(model, out_dir, extra={"line_height": LINE_HEIGHT, "pool": POOL, "max_jitter": MAX_JITTER,
+                                      "normalisation": norm, "trained_by": "lstmkit handwriting train",
+                                      "seed": seed, "epochs": epochs, "n_train": n_train})
+    result = {"fit": fit, **compare_decoders(model, te_x, te_y)}
+    if run_dir:
+        atomic_write_text(Path(run_dir) / "result.json", json.dumps(result, indent=2))
+    return result
+
+
+def evaluate_model_dir(directory: str | os.PathLike = PRETRAINED, n_lines: int = 1000, beam_width: int = 8) -> dict:
+    """Decode ``n_lines`` test lines (images unseen in training, the same lines as
+    ``train_handwriting`` tests on) with the model in ``directory``; see
+    :func:`lstmkit.apps.common.compare_decoders`."""
+    model, extra = load_recognizer(directory)
+    _, _, (te_x, te_y) = _dataset(int(extra.get("seed", 0)), 0, 0, n_lines)
+    return compare_decoders(model, standardize(te_x, extra["normalisation"]), te_y, beam_width=beam_width)
+
+
+def load_recognizer(directory: str | os.PathLike = PRETRAINED) -> tuple[CTCRecognizer, dict]:
+    """The recognizer in ``directory`` (default: the one shipped with lstmkit)."""
+    if not (Path(directory) / "config.json").is_file():
+        raise FileNotFoundError(
+            f"no handwriting model in {directory}; build one with `lstmkit handwriting train`"
+        )
+    return load_model(CTCRecognizer, directory)
+
+
+def image_to_line(image: np.ndarray, height: int = LINE_HEIGHT) -> np.ndarray:
+    """A grayscale image (2-D, values 0–255 or 0–1) -> a (height, width) line, light ink on
+    dark, in [0, 1], as the recognizer was trained on.
+
+    Dark-on-light images (paper) are inverted; the ink's bounding box is cropped and
+    scaled to MNIST's ink height (20 px) with the training margin around it.
+    """
+    a = np.asarray(image, dtype=np.float32)
+    if a.ndim != 2 or min(a.shape) < 2:
+        raise ValueError(f"expected a 2-D grayscale image, got shape {a.shape}")
+    if a.max() > 1.0:
+        a = a / 255.0
+    if np.median(a) > 0.5:  # dark ink on a light background
+        a = 1.0 - a
+    rows = np.flatnonzero(a.max(axis=1) > 0.2)
+    cols = np.flatnonzero(a.max(axis=0) > 0.2)
+    if len(rows) == 0:
+        raise ValueError("the image is blank: no ink found")
+    a = a[rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1]
+    from PIL import Image
+
+    scale = 20.0 / a.shape[0]  # MNIST digits are ~20 px tall inside their 28 px box
+    w = max(1, int(round(a.shape[1] * scale)))
+    small = np.asarray(Image.fromarray((a * 255).astype(np.uint8)).resize((w, 20), Image.BILINEAR),
+                       dtype=np.float32) / 255.0
+    out = np.zeros((height, w + 12), np.float32)
+    top = (height - 20) // 2
+    out[top : top + 20, 6 : 6 + w] = small
+    return out
+
+
+def recognize_images(paths, directory: str | os.PathLike = PRETRAINED, method: str = "best_path"):
+    """Yield ``(path, digits or None, error or None)`` for each image file."""
+    model, extra = load_recognizer(directory)
+    from PIL import Image, UnidentifiedImageError
+
+    for p in paths:
+        try:
+            with Image.open(p) as im:
+                rgba = im.convert("RGBA")
+            # transparent pixels count as white paper
+            white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+            line = image_to_line(np.asarray(Image.alpha_composite(white, rgba).convert("L")))
+        except (UnidentifiedImageError, OSError) as e:
+            yield p, None, f"not a readable image ({e.__class__.__name__})"
+            continue
+        except ValueError as e:
+            yield p, None, str(e)
+            continue
+        feats = standardize([line_features(line, extra.get("pool", POOL))], extra["normalisation"])
+        digits = decode_batch(model, feats, method)[0]
+        yield p, "".join(map(str, digits)), None

