@@ -21,6 +21,13 @@ EXTRA_VARIANTS = {
 }
 
 
+@pytest.fixture(params=["auto", "reference"], autouse=True)
+def backend(request, monkeypatch):
+    """Both the dispatched (fused) path and the reference loop answer to the equations."""
+    monkeypatch.setenv("LSTMKIT_BACKEND", request.param)
+    return request.param
+
+
 def _check(variant, proj_size, bidirectional, num_layers, bias=True):
     I, H, T, B = 3, 4, 5, 3
     m = lstmkit.LSTM(I, H, num_layers, bias=bias, bidirectional=bidirectional, proj_size=proj_size,
