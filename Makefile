@@ -23,7 +23,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 run: $(STAMP)
-	$(VENV)/bin/lstmkit demo
+	$(VENV)/bin/lstmkit experiment reber --seeds 10
 
 test: $(STAMP)
 	$(PY) -m pytest -q

@@ -83,6 +83,7 @@ class _RecurrentBase(nn.Module):
         self.num_directions = 2 if bidirectional else 1
 
         self.specs: list[CellSpec] = []
+        self._names: list[list[tuple[str, str]]] = []  # per (layer, direction): (short, full) names
         factory = {"device": device, "dtype": dtype}
         for layer in range(num_layers):
             # Layer k > 0 reads the concatenated directions of layer k-1.
@@ -91,8 +92,10 @@ class _RecurrentBase(nn.Module):
                 spec = make_spec(layer_input)
                 self.specs.append(spec)
                 suffix = self._suffix(layer, direction)
-                for short, shape in spec.param_shapes().items():
-                    self.register_parameter(f"{short}_l{layer}{suffix}", nn.Parameter(torch.empty(shape, **factory)))
+                names = [(short, f"{short}_l{layer}{suffix}") for short in spec.param_shapes()]
+                self._names.append(names)
+                for (short, full), shape in zip(names, spec.param_shapes().values()):
+                    self.register_parameter(full, nn.Parameter(torch.empty(shape, **factory)))
         self.zoneout = self._zoneout_rates(zoneout)
 
     @staticmethod
@@ -115,9 +118,9 @@ class _RecurrentBase(nn.Module):
     # ---- parameters -----------------------------------------------------------------
     def cell_params(self, layer: int, direction: int = 0) -> dict[str, Tensor]:
         """The parameters of one (layer, direction) by their short names (``weight_ih``, ...)."""
-        spec = self.specs[layer * self.num_directions + direction]
-        suffix = self._suffix(layer, direction)
-        return {short: getattr(self, f"{short}_l{layer}{suffix}") for short in spec.param_shapes()}
+        names = self._names[layer * self.num_directions + direction]
+        # _parameters directly: this runs on every call, and streaming pays for every µs
+        return {short: self._parameters[full] for short, full in names}
 
     @property
     def all_weights(self) -> list[list[Tensor]]:
@@ -212,7 +215,10 @@ class _RecurrentBase(nn.Module):
             layer_input = outs[0] if len(outs) == 1 else torch.cat(outs, dim=-1)
             if self.dropout > 0 and self.training and layer < num_layers - 1:
                 layer_input = F.dropout(layer_input, self.dropout, training=True)
-        final_state = tuple(torch.stack([f[k] for f in finals]) for k in range(len(finals[0])))
+        if len(finals) == 1:
+            final_state = tuple(f.unsqueeze(0) for f in finals[0])
+        else:
+            final_state = tuple(torch.stack([f[k] for f in finals]) for k in range(len(finals[0])))
         return layer_input, final_state
 
     @staticmethod
@@ -273,10 +279,8 @@ class _RecurrentBase(nn.Module):
         spec = self.specs[0]  # every (layer, direction) has the same state sizes
         LD = self.num_layers * self.num_directions
         given = self._state_tuple(hx)
-        names = spec.state_names
         out = []
-        for k, name in enumerate(names):
-            n = spec.state_sizes()[k]
+        for k, (name, n) in enumerate(zip(spec.state_names, spec.state_sizes())):
             t = None if given is None or k >= len(given) else given[k]
             if t is None:
                 out.append(torch.zeros(LD, B, n, dtype=x.dtype, device=x.device))
