@@ -17,9 +17,7 @@ import torch
 from ..data.mnist_lines import line_features, load_mnist_5k, make_lines, split_images
 from ..models import CTCRecognizer, load_model, save_model
 from ..train.checkpoint import atomic_write_text
-from ..train.ctc import ctc_loss, label_error_rate
-from ..train.supervised import fit_supervised, pad_sequences
-from .common import compare_decoders, decode_batch, fit_standardizer, standardize
+from .common import compare_decoders, decode_batch, fit_standardizer, standardize, train_ctc
 
 __all__ = ["train_handwriting", "evaluate_model_dir", "recognize_images", "load_recognizer",
            "PRETRAINED"]
@@ -71,14 +69,8 @@ def train_handwriting(
     model = CTCRecognizer(tr_x[0].shape[1], num_labels=10, hidden_size=hidden_size, num_layers=num_layers,
                           variant=variant)
 
-    def loss_fn(m, idx):
-        x, n = pad_sequences([tr_x[i] for i in idx])
-        return ctc_loss(m(x, n), [[d + 1 for d in tr_y[i]] for i in idx], n)
-
-    fit = fit_supervised(model, loss_fn, len(tr_x), epochs=epochs, batch_size=32, lr=3e-3, seed=seed,
-                         evaluate=lambda m: -label_error_rate(decode_batch(m, va_x, "best_path"), va_y),
-                         run_dir=Path(run_dir) / "checkpoints" if run_dir else None, resume=resume,
-                         progress=progress, desc="handwriting BiLSTM-CTC")
+    fit = train_ctc(model, (tr_x, tr_y), (va_x, va_y), epochs=epochs, seed=seed, run_dir=run_dir,
+                    resume=resume, progress=progress, desc="handwriting BiLSTM-CTC")
     save_model(model, out_dir, extra={"line_height": LINE_HEIGHT, "pool": POOL, "max_jitter": MAX_JITTER,
                                       "normalisation": norm, "trained_by": "lstmkit handwriting train",
                                       "seed": seed, "epochs": epochs, "n_train": n_train})
@@ -150,10 +142,10 @@ def recognize_images(paths, directory: str | os.PathLike = PRETRAINED, method: s
             white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
             line = image_to_line(np.asarray(Image.alpha_composite(white, rgba).convert("L")))
         except (UnidentifiedImageError, OSError) as e:
-            yield p, None, f"not a readable image ({e.__class__.__name__})"
+            yield p, None, f"{p}: not a readable image ({e.__class__.__name__})"
             continue
         except ValueError as e:
-            yield p, None, str(e)
+            yield p, None, f"{p}: {e}"
             continue
         feats = standardize([line_features(line, extra.get("pool", POOL))], extra["normalisation"])
         digits = decode_batch(model, feats, method)[0]

@@ -19,9 +19,7 @@ import torch
 from ..data.espeak_digits import VARIANTS, synthesize
 from ..models import CTCRecognizer, load_model, save_model
 from ..train.checkpoint import atomic_write_text
-from ..train.ctc import ctc_loss, label_error_rate
-from ..train.supervised import fit_supervised, pad_sequences
-from .common import compare_decoders, decode_batch, fit_standardizer, standardize
+from .common import compare_decoders, decode_batch, fit_standardizer, standardize, train_ctc
 
 __all__ = ["audio_features", "train_speech", "recognize_files", "evaluate_model_dir", "PRETRAINED",
            "TEST_VARIANTS"]
@@ -93,14 +91,8 @@ def train_speech(
     tr_x, va_x, t1_x, t2_x = (standardize(f, norm) for f in (tr_x, va_x, t1_x, t2_x))
     model = CTCRecognizer(78, num_labels=10, hidden_size=hidden_size, num_layers=num_layers, variant=variant)
 
-    def loss_fn(m, idx):
-        x, n = pad_sequences([tr_x[i] for i in idx])
-        return ctc_loss(m(x, n), [[d + 1 for d in tr_y[i]] for i in idx], n)
-
-    fit = fit_supervised(model, loss_fn, len(tr_x), epochs=epochs, batch_size=32, lr=3e-3, seed=seed,
-                         evaluate=lambda m: -label_error_rate(decode_batch(m, va_x, "best_path"), va_y),
-                         run_dir=Path(run_dir) / "checkpoints" if run_dir else None, resume=resume,
-                         progress=progress, desc="speech BiLSTM-CTC")
+    fit = train_ctc(model, (tr_x, tr_y), (va_x, va_y), epochs=epochs, seed=seed, run_dir=run_dir,
+                    resume=resume, progress=progress, desc="speech BiLSTM-CTC")
     save_model(model, out_dir, extra={"normalisation": norm, "sample_rate": SAMPLE_RATE,
                                       "test_variants": list(TEST_VARIANTS), "trained_by": "lstmkit speech train",
                                       "seed": seed, "epochs": epochs, "n_train": n_train})

@@ -20,17 +20,23 @@ def _print_decoders(r: dict, unit: str = "lines") -> None:
         print(f"{name:12s}{row['label_error_rate']:18.2%}{row['sequence_accuracy']:18.1%}{row['seconds']:9.1f}")
 
 
+def print_recognized(results, prog: str) -> int:
+    """Print ``FILE<TAB>text`` per result, errors to stderr; exit status 1 if any failed
+    (shared with ``lstmkit speech recognize``)."""
+    status = 0
+    for path, text, error in results:
+        if error is None:
+            print(f"{path}\t{text}")
+        else:
+            print(f"{prog}: {error}", file=sys.stderr)
+            status = 1
+    return status
+
+
 def _recognize(args) -> int:
     from ..apps.handwriting import recognize_images
 
-    status = 0
-    for path, digits, error in recognize_images(args.images, args.model, args.decoder):
-        if error is None:
-            print(f"{path}\t{digits}")
-        else:
-            print(f"lstmkit handwriting: {path}: {error}", file=sys.stderr)
-            status = 1
-    return status
+    return print_recognized(recognize_images(args.images, args.model, args.decoder), "lstmkit handwriting")
 
 
 def _train(args) -> int:

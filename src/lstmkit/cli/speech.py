@@ -10,22 +10,13 @@
 
 from __future__ import annotations
 
-import sys
-
-from .handwriting import _print_decoders
+from .handwriting import _print_decoders, print_recognized
 
 
 def _recognize(args) -> int:
     from ..apps.speech import recognize_files
 
-    status = 0
-    for path, digits, error in recognize_files(args.files, args.model, args.decoder):
-        if error is None:
-            print(f"{path}\t{digits}")
-        else:
-            print(f"lstmkit speech: {error}", file=sys.stderr)
-            status = 1
-    return status
+    return print_recognized(recognize_files(args.files, args.model, args.decoder), "lstmkit speech")
 
 
 def _print_speech(r: dict) -> None:
