@@ -12,7 +12,7 @@ from __future__ import annotations
 import sys
 
 
-def _print_decoders(r: dict, unit: str = "lines") -> None:
+def print_decoders(r: dict, unit: str = "lines") -> None:
     """The decoder comparison as a table (shared with ``lstmkit speech``)."""
     print(f"\n{'decoder':12s}{'label error rate':>18s}{unit + ' right':>18s}{'seconds':>9s}   "
           f"({r['n_sequences']} test {unit})")
@@ -47,7 +47,7 @@ def _train(args) -> int:
     torch.set_num_threads(args.threads)
     r = train_handwriting(out_dir=args.model, epochs=args.epochs, n_train=args.lines, variant=args.variant,
                           seed=args.seed, run_dir=args.run_dir, resume=args.resume)
-    _print_decoders(r)
+    print_decoders(r)
     print(f"model written to {args.model}")
     return 0
 
@@ -55,7 +55,7 @@ def _train(args) -> int:
 def _evaluate(args) -> int:
     from ..apps.handwriting import evaluate_model_dir
 
-    _print_decoders(evaluate_model_dir(args.model, args.lines, args.beam_width))
+    print_decoders(evaluate_model_dir(args.model, args.lines, args.beam_width))
     return 0
 
 

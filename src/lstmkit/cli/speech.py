@@ -10,7 +10,7 @@
 
 from __future__ import annotations
 
-from .handwriting import _print_decoders, print_recognized
+from .handwriting import print_decoders, print_recognized
 
 
 def _recognize(args) -> int:
@@ -23,7 +23,7 @@ def _print_speech(r: dict) -> None:
     for name, title in (("held_out_voices", "held-out voice variants, training speed/pitch ranges"),
                         ("held_out_voices_faster_higher", "held-out voice variants, faster and higher")):
         print(f"\n{title}:", end="")
-        _print_decoders(r[name], unit="utterances")
+        print_decoders(r[name], unit="utterances")
 
 
 def _train(args) -> int:
