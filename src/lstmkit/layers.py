@@ -16,7 +16,11 @@ from torch import Tensor, nn
 from torch.nn.utils.rnn import PackedSequence, pack_padded_sequence, pad_packed_sequence
 
 from .cells import CellSpec, ElmanCellSpec, GRUCellSpec, LSTMCellSpec
+from .kernels import backend as _kernel_backend
+from .kernels import fused as _fused
 from .kernels import run_direction
+from .kernels._build import load_extension as _load_extension
+from .kernels.torch_lstm import is_standard_lstm as _is_standard_lstm
 from .recurrent import run_recurrence
 from .variants import LSTMVariant
 
@@ -146,6 +150,146 @@ class _RecurrentBase(nn.Module):
 
     # ---- forward --------------------------------------------------------------------
     def forward(self, input, hx=None, lengths=None):
+        if lengths is None and type(input) is Tensor:
+            res = self._fast_forward(input, hx)
+            if res is not None:
+                return res
+        return self._general_forward(input, hx, lengths)
+
+    # The per-call fast path: inference (no gradient) on the fused kernels with no lengths.
+    # Decisions that depend only on the module's configuration are made once and kept in
+    # a plan, rebuilt whenever anything it was made from changes (training mode, dropout
+    # rates, zoneout, the specs); everything that can change between calls (parameters,
+    # which are looked up by name on every call, input dtype/device/shape, the backend
+    # variable, the extension) is checked per call. Any doubt: None, and the general path
+    # (which makes every check and raises the errors) runs instead.
+    _fast_plan = None
+    _fast_enabled = True  # tests switch it off to compare against the general path
+
+    def __getstate__(self):
+        state = super().__getstate__()
+        state.pop("_fast_plan", None)  # holds closures; rebuilt on the next call
+        return state
+
+    def _fast_plan_key(self) -> tuple:
+        return (self.training, self.dropout, self.recurrent_dropout, self.zoneout, self.batch_first)
+
+    def _make_fast_plan(self, key: tuple):
+        ok = (
+            not any(r > 0 for r in self.zoneout)
+            and not (self.training and (self.recurrent_dropout > 0 or (self.dropout > 0 and self.num_layers > 1)))
+            and all(type(s) in (LSTMCellSpec, GRUCellSpec, ElmanCellSpec) for s in self.specs)
+        )
+        runners = None
+        if ok:
+            runners = [_fused.infer_runner(s, dict(names)) for s, names in zip(self.specs, self._names)]
+        spec = self.specs[0]
+        plan = (
+            key,
+            list(self.specs),
+            runners,
+            # the dispatcher prefers torch's own kernel here (see kernels.prefer_torch)
+            _is_standard_lstm(spec) and getattr(spec, "proj_size", 0) == 0,
+            tuple(spec.state_sizes()),
+            self._names[0][0][1],  # weight_ih_l0's full name
+        )
+        self._fast_plan = plan
+        return plan
+
+    def _fast_forward(self, input: Tensor, hx):
+        if not self._fast_enabled or torch.is_grad_enabled() and (
+            input.requires_grad or any(p.requires_grad for p in self._parameters.values())
+        ):
+            return None
+        plan = self._fast_plan
+        key = self._fast_plan_key()
+        if plan is None or plan[0] != key or plan[1] != self.specs:
+            plan = self._make_fast_plan(key)
+        _, _, runners, standard, sizes, w_name = plan
+        if runners is None:
+            return None
+        dim = input.dim()
+        if dim == 3:
+            x = input.transpose(0, 1) if self.batch_first else input
+        elif dim == 2:
+            x = input.unsqueeze(1)
+        else:
+            return None
+        T, B, I = x.shape
+        w = self._parameters.get(w_name)
+        if (
+            I != self.input_size
+            or T == 0
+            or B == 0
+            or w is None
+            or x.dtype != w.dtype
+            or x.dtype not in (torch.float32, torch.float64)
+            or not x.is_cpu
+            or not w.is_cpu
+        ):
+            return None
+        mode = _kernel_backend()
+        if mode == "reference" or (standard and mode == "auto" and T != 1):
+            return None
+        ext = _load_extension()
+        if ext is None:
+            return None
+        LD = len(runners)
+        if hx is None:
+            given = None
+        else:
+            given = hx if len(sizes) > 1 else (hx,)
+            if type(given) not in (tuple, list) or len(given) != len(sizes):
+                return None
+            for t, n in zip(given, sizes):
+                if (
+                    type(t) is not Tensor
+                    or t.shape != ((LD, B, n) if dim == 3 else (LD, n))
+                    or t.dtype != x.dtype
+                    or not t.is_cpu
+                    or (torch.is_grad_enabled() and t.requires_grad)
+                ):
+                    return None
+            if dim == 2:
+                given = [t.unsqueeze(1) for t in given]
+        P = self._parameters
+        if LD == 1 and dim == 3:
+            # One (layer, direction): the kernel takes and returns (1, B, n) states.
+            state = tuple(x.new_zeros(1, B, n) for n in sizes) if given is None else given
+            output, final_state = runners[0](ext, P, x, state, False)
+            if self.batch_first:
+                output = output.transpose(0, 1)
+            return output, self._pack_state(final_state)
+        D = self.num_directions
+        finals = []
+        layer_input = x
+        idx = 0
+        for _ in range(self.num_layers):
+            outs = []
+            for d in range(D):
+                if given is None:
+                    state = tuple(x.new_zeros(B, n) for n in sizes)
+                else:
+                    state = tuple(t[idx] for t in given)
+                out, final = runners[idx](ext, P, layer_input, state, d == 1)
+                outs.append(out)
+                finals.append(final)
+                idx += 1
+            layer_input = outs[0] if D == 1 else torch.cat(outs, dim=-1)
+        if LD == 1:
+            final_state = tuple(f.unsqueeze(0) for f in finals[0])
+        else:
+            final_state = tuple(torch.stack([f[k] for f in finals]) for k in range(len(sizes)))
+        output = layer_input
+        if dim == 3:
+            if self.batch_first:
+                output = output.transpose(0, 1)
+        else:
+            output = output.squeeze(1)
+            final_state = tuple(s.squeeze(1) for s in final_state)
+        return output, self._pack_state(final_state)
+
+    def _general_forward(self, input, hx=None, lengths=None):
         packed = isinstance(input, PackedSequence)
         if packed:
             if lengths is not None:

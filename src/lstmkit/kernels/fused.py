@@ -25,7 +25,7 @@ from ..cells.gru import GRUCellSpec
 from ..cells.lstm import LAYER_NORM_EPS, LSTMCellSpec
 from ._build import load_extension
 
-__all__ = ["supports", "run_fused", "run_checked", "lstm_flags"]
+__all__ = ["supports", "run_fused", "run_checked", "lstm_flags", "infer_runner"]
 
 _DTYPES = (torch.float32, torch.float64)
 
@@ -315,3 +315,76 @@ def run_checked(ext, spec, params, x, state, lengths, reverse):
         if int(lengths.min()) >= x.shape[0]:
             lengths = None  # every sequence is full: the plain loop
     return _RUNNERS[type(spec)](ext, spec, params, x, state, lengths, bool(reverse))
+
+
+# ---- lean inference calls (the layer modules' per-call fast path) -----------------------
+_LSTM_INFER_PARAMS = ("weight_ih", "bias_ih", "bias_hh", "weight_ln_ih", "weight_hh", "weight_ch", "weight_gg",
+                      "weight_ln_hh", "weight_ln_c", "bias_ln_c", "weight_hr")
+_GRU_INFER_PARAMS = ("weight_ih", "bias_ih", "weight_hh", "bias_hh")
+_ELMAN_INFER_PARAMS = ("weight_ih", "bias_ih", "bias_hh", "weight_hh")
+
+
+def infer_runner(spec, names: Mapping[str, str]):
+    """A lean inference call of one (layer, direction) for a module that owns the parameters.
+
+    ``names`` maps the cell's short parameter names to the module's full names. Returns
+    ``run(ext, P, x, state, reverse) -> (output, final_state)``, where ``P`` is the
+    module's ``_parameters`` dict (looked up on every call, so a replaced or modified
+    parameter is always seen), ``x`` a (T, B, I) CPU float tensor of the parameters'
+    dtype, ``state`` a tuple of (B, n) tensors, no lengths, and no gradient needed. It
+    computes what :func:`run_fused` computes (the same C++ entry points) without the
+    per-call argument processing; the C++ side makes every tensor contiguous.
+
+    Example:
+        >>> from lstmkit.cells import LSTMCellSpec
+        >>> run = infer_runner(LSTMCellSpec(2, 3), {"weight_ih": "weight_ih_l0"})
+        >>> callable(run)
+        True
+    """
+    if type(spec) is LSTMCellSpec:
+        order = _LSTM_INFER_PARAMS
+    elif type(spec) is GRUCellSpec:
+        order = _GRU_INFER_PARAMS
+    elif type(spec) is ElmanCellSpec:
+        order = _ELMAN_INFER_PARAMS
+    else:
+        raise ValueError(f"infer_runner supports the LSTM, GRU and Elman cell specs, got {type(spec).__name__}")
+    # "" is never a parameter name: P.get("") is None for an absent optional tensor.
+    keys = tuple(names.get(k, "") for k in order)
+
+    if type(spec) is LSTMCellSpec:
+        flags = list(lstm_flags(spec))
+        H = spec.hidden_size
+        if spec.variant.full_gate_recurrence:
+
+            def run(ext, P, x, state, reverse):
+                get = P.get
+                out, hT, cT, aT = ext.lstm_infer(x, *[get(k) for k in keys], state[0], state[1], state[2], None,
+                                                 reverse, flags, H, LAYER_NORM_EPS)
+                return out, (hT, cT, aT)
+
+        else:
+
+            def run(ext, P, x, state, reverse):
+                get = P.get
+                out, hT, cT, _ = ext.lstm_infer(x, *[get(k) for k in keys], state[0], state[1], None, None,
+                                                reverse, flags, H, LAYER_NORM_EPS)
+                return out, (hT, cT)
+
+    elif type(spec) is GRUCellSpec:
+
+        def run(ext, P, x, state, reverse):
+            get = P.get
+            w_ih, b_ih, w_hh, b_hh = [get(k) for k in keys]
+            out, hT = ext.gru_infer(x, w_ih, b_ih, w_hh, b_hh, state[0], None, reverse)
+            return out, (hT,)
+
+    else:
+        relu = spec.nonlinearity == "relu"
+
+        def run(ext, P, x, state, reverse):
+            get = P.get
+            out, hT = ext.elman_infer(x, *[get(k) for k in keys], state[0], None, reverse, relu)
+            return out, (hT,)
+
+    return run

@@ -25,7 +25,17 @@ _STANDARD = LSTMVariant()
 
 def is_standard_lstm(spec) -> bool:
     """Whether ``spec`` is exactly torch.nn.LSTM's cell (variant "standard", any proj_size)."""
-    return type(spec) is LSTMCellSpec and spec.variant == _STANDARD
+    if type(spec) is not LSTMCellSpec:
+        return False
+    # Called per step when streaming: the dataclass comparison is remembered per spec,
+    # keyed on the variant object itself (a reassigned spec.variant is seen).
+    v = spec.variant
+    memo = spec.__dict__.get("_is_standard_memo")
+    if memo is not None and memo[0] is v:
+        return memo[1]
+    result = v == _STANDARD
+    spec.__dict__["_is_standard_memo"] = (v, result)
+    return result
 
 
 def _flip_within_lengths(x: Tensor, lengths: Tensor) -> Tensor:

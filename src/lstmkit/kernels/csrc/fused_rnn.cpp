@@ -167,6 +167,24 @@ inline const T* ptr_or_null(const OptTensor& t) {
   return defined(t) ? t->data_ptr<T>() : nullptr;
 }
 
+inline OptTensor cont(const OptTensor& t) { return defined(t) ? OptTensor(t->contiguous()) : OptTensor(); }
+
+// The inference entry points also take an initial state of shape (1, B, n) (one layer and
+// direction of a module's (L*D, B, n) state) and then return the final state in that
+// shape, which saves the Python caller two tensor views per entry and call.
+inline Tensor state_2d(const Tensor& t) {
+  if (t.dim() != 3) return t.contiguous();
+  TORCH_CHECK(t.size(0) == 1, "a 3-D initial state must have size 1 in its first dimension, got ", t.sizes());
+  return t.contiguous().view({t.size(1), t.size(2)});
+}
+
+inline OptTensor state_2d(const OptTensor& t) { return defined(t) ? OptTensor(state_2d(*t)) : OptTensor(); }
+
+inline void states_3d(std::vector<Tensor>& res, int64_t first, int64_t last) {
+  for (int64_t k = first; k < last; ++k)
+    if (res[k].numel() > 0 && res[k].dim() == 2) res[k] = res[k].unsqueeze(0);
+}
+
 // Rows valid at time t, and whether all of them are.
 struct Validity {
   const int64_t* len = nullptr;
@@ -829,21 +847,26 @@ std::vector<Tensor> lstm_forward(const Tensor& xp, const Tensor& w_hh, const Opt
 }
 
 // Inference: the input projection LN(W x_t) * g + b_ih + b_hh is computed inside, by chunks.
-std::vector<Tensor> lstm_infer(const Tensor& x, const Tensor& w_ih, const OptTensor& b_ih, const OptTensor& b_hh,
-                               const OptTensor& w_ln_ih, const Tensor& w_hh, const OptTensor& w_ch,
-                               const OptTensor& w_gg, const OptTensor& w_ln_hh, const OptTensor& w_ln_c,
-                               const OptTensor& b_ln_c, const OptTensor& w_hr, const Tensor& h0, const Tensor& c0,
-                               const OptTensor& a0, const OptTensor& lengths, bool reverse,
-                               std::vector<int64_t> flags, int64_t hidden_size, double eps) {
+std::vector<Tensor> lstm_infer(const Tensor& x_, const Tensor& w_ih_, const OptTensor& b_ih_,
+                               const OptTensor& b_hh_, const OptTensor& w_ln_ih_, const Tensor& w_hh,
+                               const OptTensor& w_ch_, const OptTensor& w_gg, const OptTensor& w_ln_hh_,
+                               const OptTensor& w_ln_c_, const OptTensor& b_ln_c_, const OptTensor& w_hr,
+                               const Tensor& h0_, const Tensor& c0_, const OptTensor& a0_, const OptTensor& lengths,
+                               bool reverse, std::vector<int64_t> flags, int64_t hidden_size, double eps) {
   const LSTMFlags L = parse_flags(flags, hidden_size, eps);
-  TORCH_CHECK(w_ih.size(0) == L.G * L.H, "weight_ih has ", w_ih.size(0), " rows, expected G*H = ", L.G * L.H);
-  TORCH_CHECK(!L.fgr || defined(a0), "full gate recurrence needs a0");
+  TORCH_CHECK(w_ih_.size(0) == L.G * L.H, "weight_ih has ", w_ih_.size(0), " rows, expected G*H = ", L.G * L.H);
+  TORCH_CHECK(!L.fgr || defined(a0_), "full gate recurrence needs a0");
+  // Any layout in: the element-wise code reads raw pointers (a no-op when contiguous).
+  const Tensor x = x_.contiguous(), w_ih = w_ih_.contiguous(), h0 = state_2d(h0_), c0 = state_2d(c0_);
+  const OptTensor b_ih = cont(b_ih_), b_hh = cont(b_hh_), w_ln_ih = cont(w_ln_ih_), w_ch = cont(w_ch_),
+                  w_ln_hh = cont(w_ln_hh_), w_ln_c = cont(w_ln_c_), b_ln_c = cont(b_ln_c_), a0 = state_2d(a0_);
   std::vector<Tensor> res;
   AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "lstm_infer", [&] {
     auto src = XSource<scalar_t>::project(x, w_ih, b_ih, b_hh, L.layer_norm ? w_ln_ih : OptTensor(), reverse, eps);
     res = lstm_forward_impl<scalar_t>(src, w_hh, w_ch, w_gg, w_ln_hh, w_ln_c, b_ln_c, w_hr, h0, c0, a0,
                                       lengths, reverse, L, false);
   });
+  if (h0_.dim() == 3) states_3d(res, 1, 4);
   return res;
 }
 
@@ -1359,11 +1382,15 @@ std::vector<Tensor> gru_forward(const Tensor& xp, const Tensor& w_hh, const OptT
 
 std::vector<Tensor> gru_infer(const Tensor& x, const Tensor& w_ih, const OptTensor& b_ih, const Tensor& w_hh,
                               const OptTensor& b_hh, const Tensor& h0, const OptTensor& lengths, bool reverse) {
+  // Contiguous copies held here: XSource keeps raw pointers into them.
+  const Tensor xc = x.contiguous(), w_ihc = w_ih.contiguous(), h0c = state_2d(h0);
+  const OptTensor b_ihc = cont(b_ih), b_hhc = cont(b_hh);
   std::vector<Tensor> res;
   AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "gru_infer", [&] {
-    auto src = XSource<scalar_t>::project(x, w_ih, b_ih, OptTensor(), OptTensor(), reverse, 0.0);
-    res = gru_forward_impl<scalar_t>(src, w_hh, b_hh, h0, lengths, reverse, false);
+    auto src = XSource<scalar_t>::project(xc, w_ihc, b_ihc, OptTensor(), OptTensor(), reverse, 0.0);
+    res = gru_forward_impl<scalar_t>(src, w_hh, b_hhc, h0c, lengths, reverse, false);
   });
+  if (h0.dim() == 3) states_3d(res, 1, 2);
   return res;
 }
 
@@ -1391,11 +1418,14 @@ std::vector<Tensor> elman_forward(const Tensor& xp, const Tensor& w_hh, const Te
 std::vector<Tensor> elman_infer(const Tensor& x, const Tensor& w_ih, const OptTensor& b_ih, const OptTensor& b_hh,
                                 const Tensor& w_hh, const Tensor& h0, const OptTensor& lengths, bool reverse,
                                 bool relu) {
+  const Tensor xc = x.contiguous(), w_ihc = w_ih.contiguous(), h0c = state_2d(h0);
+  const OptTensor b_ihc = cont(b_ih), b_hhc = cont(b_hh);
   std::vector<Tensor> res;
   AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "elman_infer", [&] {
-    auto src = XSource<scalar_t>::project(x, w_ih, b_ih, b_hh, OptTensor(), reverse, 0.0);
-    res = elman_forward_impl<scalar_t>(src, w_hh, h0, lengths, reverse, relu, false);
+    auto src = XSource<scalar_t>::project(xc, w_ihc, b_ihc, b_hhc, OptTensor(), reverse, 0.0);
+    res = elman_forward_impl<scalar_t>(src, w_hh, h0c, lengths, reverse, relu, false);
   });
+  if (h0.dim() == 3) states_3d(res, 1, 2);
   return res;
 }
 

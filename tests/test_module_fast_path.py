@@ -1,0 +1,232 @@
+"""The layer modules' per-call fast path (inference on the fused kernels, no lengths)
+against the general path, including after everything its cached plan depends on changes."""
+
+from __future__ import annotations
+
+import copy
+import pickle
+
+import pytest
+import torch
+
+import lstmkit
+from lstmkit import PRESETS
+from lstmkit.kernels import _build
+from lstmkit.kernels.torch_lstm import is_standard_lstm
+
+from conftest import randomize
+
+TOL = 1e-6
+
+
+@pytest.fixture(scope="module", autouse=True)
+def ext():
+    e = _build.load_extension()
+    if e is None:
+        pytest.skip(f"fused extension unavailable here: {_build.extension_error()}")
+    return e
+
+
+@pytest.fixture(autouse=True)
+def _auto_backend(monkeypatch):
+    monkeypatch.delenv("LSTMKIT_BACKEND", raising=False)
+
+
+def _general(m, *args):
+    """The same call through the general path only."""
+    m._fast_enabled = False
+    try:
+        return m(*args)
+    finally:
+        m._fast_enabled = True
+
+
+def _expect_fast(m, monkeypatch):
+    """Make the general path fail for ``m``: a call that returns went the fast way."""
+
+    def boom(*a, **k):
+        raise AssertionError("general path taken")
+
+    monkeypatch.setattr(m, "_general_forward", boom)
+
+
+def _states(s):
+    return s if isinstance(s, tuple) else (s,)
+
+
+def _same(a, b, tol=TOL):
+    (out_a, st_a), (out_b, st_b) = a, b
+    assert out_a.shape == out_b.shape and out_a.dtype == out_b.dtype
+    assert (out_a - out_b).abs().max().item() <= tol
+    st_a, st_b = _states(st_a), _states(st_b)
+    assert len(st_a) == len(st_b)
+    for s, t in zip(st_a, st_b):
+        assert s.shape == t.shape and (s - t).abs().max().item() <= tol
+
+
+def _make(kind, **kw):
+    torch.manual_seed(0)
+    if kind == "gru":
+        m = lstmkit.GRU(3, 5, **kw)
+    elif kind == "rnn":
+        m = lstmkit.RNN(3, 5, nonlinearity="relu", **kw)
+    else:
+        m = lstmkit.LSTM(3, 5, variant=kind, **kw)
+    randomize(m, scale=0.4)
+    return m.eval()
+
+
+def _hx(m, batch_shape):
+    LD = m.num_layers * m.num_directions
+    sizes = m.specs[0].state_sizes()
+    hx = tuple(torch.randn(LD, *batch_shape, n) * 0.5 for n in sizes)
+    return hx if isinstance(m, lstmkit.LSTM) else hx[0]
+
+
+KINDS = list(PRESETS) + ["gru", "rnn"]
+CONFIGS = {
+    "1 layer": dict(),
+    "2 layers bidirectional": dict(num_layers=2, bidirectional=True),
+    "batch_first": dict(batch_first=True),
+}
+
+
+@pytest.mark.parametrize("config", list(CONFIGS))
+@pytest.mark.parametrize("kind", KINDS)
+@pytest.mark.parametrize("T", [1, 4])
+def test_fast_path_equals_general_path(kind, config, T, monkeypatch):
+    m = _make(kind, **CONFIGS[config])
+    x = torch.randn(T, 2, 3)
+    if m.batch_first:
+        x = x.transpose(0, 1)
+    for hx in (None, _hx(m, (2,))):
+        with torch.no_grad():
+            want = _general(m, x, hx)
+            got = m(x, hx)
+        _same(got, want)
+    # torch's cell ("standard", "np") over T > 1 steps without gradients goes to torch's
+    # own kernel, by the general path; everything else here takes the fast path.
+    if not (is_standard_lstm(m.specs[0]) and T > 1):
+        _expect_fast(m, monkeypatch)
+        with torch.no_grad():
+            m(x)
+
+
+@pytest.mark.parametrize("kind", ["vanilla", "fgr", "gru"])
+def test_fast_path_unbatched_and_proj(kind, monkeypatch):
+    m = _make(kind, num_layers=2)
+    x = torch.randn(4, 3)
+    hx = _hx(m, ())
+    with torch.no_grad():
+        want = _general(m, x, hx)
+        _expect_fast(m, monkeypatch)
+        got = m(x, hx)
+    _same(got, want)
+    if kind == "vanilla":
+        p = lstmkit.LSTM(3, 5, proj_size=2, variant="vanilla").eval()
+        x = torch.randn(1, 2, 3)
+        with torch.no_grad():
+            _same(p(x), _general(p, x))
+
+
+@pytest.mark.parametrize("kind", ["standard", "vanilla", "layer_norm", "fgr", "gru"])
+def test_streaming_step_by_step_equals_whole_sequence(kind):
+    m = _make(kind)
+    x = torch.randn(7, 2, 3)
+    with torch.no_grad():
+        want_out, want_state = _general(m, x)
+        state, outs = None, []
+        for t in range(7):
+            o, state = m(x[t : t + 1], state)
+            outs.append(o)
+    _same((torch.cat(outs), state), (want_out, want_state), tol=1e-5)
+
+
+def test_plan_follows_parameter_changes():
+    m = _make("vanilla")
+    x = torch.randn(1, 2, 3)
+    with torch.no_grad():
+        before, _ = m(x)
+        m.weight_hh_l0.add_(0.3)  # in place
+        m.bias_ih_l0.zero_()
+        after, _ = m(x)
+        assert (after - before).abs().max().item() > 1e-3
+        _same(m(x), _general(m, x))
+        m.weight_ch_l0 = torch.nn.Parameter(torch.randn_like(m.weight_ch_l0))  # replaced
+        _same(m(x), _general(m, x))
+        m.weight_ih_l0.data = m.weight_ih_l0.data.t().contiguous().t()  # non-contiguous, same values
+        assert not m.weight_ih_l0.is_contiguous()
+        _same(m(x), _general(m, x))
+        m.load_state_dict(_make("vanilla").state_dict())
+        _same(m(x), _general(m, x))
+        _same(m(x), _make("vanilla")(x))
+
+
+def test_plan_follows_dtype_and_mode(monkeypatch):
+    m = _make("cifg", recurrent_dropout=0.5, num_layers=2, dropout=0.5)
+    x = torch.randn(1, 2, 3)
+    with torch.no_grad():
+        m(x)
+        m.double()
+        xd = x.double()
+        got = m(xd)
+        assert got[0].dtype == torch.float64
+        _same(got, _general(m, xd))
+        with pytest.raises(TypeError, match="dtype"):
+            m(x)  # float32 input, float64 parameters: the general path's error
+        m.float()
+        m.train()  # recurrent dropout and inter-layer dropout now apply: not the fast path
+        calls = []
+        real = m._general_forward
+        monkeypatch.setattr(m, "_general_forward", lambda *a, **k: calls.append(1) or real(*a, **k))
+        torch.manual_seed(1)
+        a, _ = m(x)
+        torch.manual_seed(2)
+        b, _ = m(x)
+        assert calls == [1, 1] and (a - b).abs().max().item() > 0  # random masks
+        m.eval()
+        m(x)
+        assert calls == [1, 1]  # fast again
+        m.zoneout = (0.2, 0.2)  # zoneout applies in eval too: general path
+        m(x)
+        assert calls == [1, 1, 1]
+
+
+def test_gradients_and_backend_go_to_general_path(monkeypatch):
+    m = _make("vanilla")
+    x = torch.randn(1, 2, 3)
+    out, _ = m(x)  # grad enabled, parameters require grad
+    assert out.grad_fn is not None
+    monkeypatch.setenv("LSTMKIT_BACKEND", "reference")
+    monkeypatch.setattr(_build, "_warned", set())  # the warning is once per process
+    with pytest.warns(RuntimeWarning, match="reference"):
+        with torch.no_grad():
+            ref, _ = m(x)
+    monkeypatch.setenv("LSTMKIT_BACKEND", "auto")
+    with torch.no_grad():
+        assert (m(x)[0] - ref).abs().max().item() <= 1e-5
+        hx = tuple(torch.zeros(1, 2, 5).requires_grad_() for _ in range(2))
+    out, _ = m(x, hx)
+    assert out.grad_fn is not None  # state needs a gradient: autograd path
+
+
+def test_bad_inputs_still_rejected_by_general_path():
+    m = _make("vanilla")
+    with torch.no_grad():
+        with pytest.raises(ValueError, match="features"):
+            m(torch.randn(1, 2, 4))
+        with pytest.raises(ValueError, match="shape"):
+            m(torch.randn(1, 2, 3), (torch.zeros(1, 3, 5), torch.zeros(1, 3, 5)))
+        with pytest.raises(TypeError, match="hx"):
+            m(torch.randn(1, 2, 3), torch.zeros(1, 2, 5))
+        with pytest.raises(TypeError, match="floating"):
+            m(torch.ones(1, 2, 3, dtype=torch.long))
+
+
+def test_pickle_and_deepcopy_after_a_call():
+    m = _make("fgr")
+    x = torch.randn(1, 2, 3)
+    with torch.no_grad():
+        want = m(x)
+        for other in (copy.deepcopy(m), pickle.loads(pickle.dumps(m))):
+            _same(other(x), want)
