@@ -400,3 +400,28 @@ def test_bench_harness_smoke(tmp_path):
         from lstmkit.bench import run_bench
 
         run_bench(models=["nonsense"], shapes=[(2, 3, 2, 4)], reps=1, progress=False)
+
+
+@pytest.mark.parametrize(
+    "variant, bias",
+    [
+        ("layer_norm", False),  # the single-pass layer-norm rows without the c bias
+        (lstmkit.LSTMVariant(layer_norm=True, peepholes=True), True),  # the general layer-norm code
+        (lstmkit.LSTMVariant(layer_norm=True, coupled_input_forget=True), True),
+    ],
+    ids=["layer_norm-nobias", "layer_norm+peepholes", "layer_norm+cifg"],
+)
+def test_layer_norm_fast_and_general_rows_equal_reference(ext, variant, bias, monkeypatch):
+    def make():
+        torch.manual_seed(0)
+        m = lstmkit.LSTM(3, 6, bias=bias, bidirectional=True, variant=variant)
+        randomize(m, scale=0.4)
+        return m
+
+    x = torch.randn(9, 3, 3)
+    lengths = torch.tensor([9, 2, 6])
+    ref = _run_module(make, x, None, lengths, "reference", monkeypatch)
+    fast = _run_module(make, x, None, lengths, "fused", monkeypatch)
+    _assert_same(fast, ref)
+    spec = make().specs[0]
+    _gradcheck_spec(spec, torch.tensor([4, 2]), True)

@@ -464,6 +464,9 @@ struct LSTMFlags {
   // gates, no layer norm, no FGR; kind 1 = (i, f, g, o), 2 = CIFG (i, g, o), 3 = no
   // forget gate (i, g, o). 0 = the general path.
   int fast = 0;
+  // The layer-norm cell of the "layer_norm" preset (i, f, g, o; tanh/tanh; no peepholes,
+  // CIFG or FGR): single-pass-per-stage row kernels (lstm_ln_row_*).
+  bool ln_fast = false;
 };
 
 LSTMFlags parse_flags(const std::vector<int64_t>& f, int64_t H, double eps) {
@@ -489,6 +492,8 @@ LSTMFlags parse_flags(const std::vector<int64_t>& f, int64_t H, double eps) {
   L.Q = q;
   if (L.tanh_g && L.tanh_h && L.input_gate && L.output_gate && !L.fgr && !L.layer_norm)
     L.fast = L.own_forget ? 1 : (L.cifg ? 2 : 3);
+  L.ln_fast = L.layer_norm && L.tanh_g && L.tanh_h && L.input_gate && L.own_forget && L.output_gate &&
+              !L.peepholes && !L.fgr;
   return L;
 }
 
@@ -603,6 +608,147 @@ inline void lstm_row_backward_any(int kind, bool peep, const T* g, const T* y, c
   }
 }
 
+// ---- the layer-norm cell, one row ---------------------------------------------------------
+// Forward of one row of the "layer_norm" preset (blocks i, f, g, o):
+//   pre = x + LN(r) * g_hh;  i, f, o = sigmoid, z = tanh;  c = z i + c_prev f;
+//   y = tanh(LN(c) * g_c + b_c);  h = y o.
+// Four short passes instead of one or more per operation: (1) the statistics of r (one
+// pass in double, shifted by r[0] so that E[d^2] - E[d]^2 does not cancel), (2) LN(r),
+// the gates and c, (3) the variance of c, (4) LN(c) and the output. c_t is rounded to T
+// as the state, but LN(c) is computed from the unrounded z i + c_prev f (in double, cd):
+// with few units the normalisation amplifies c's rounding error by rstd_c.
+template <typename T>
+__attribute__((noinline)) void lstm_ln_row_forward(const T* __restrict x, const T* __restrict r,
+                                                   const T* __restrict cp, const T* __restrict lnhh,
+                                                   const T* __restrict lnc, const T* __restrict blnc,
+                                                   T* __restrict g, T* __restrict rh, T* __restrict rstd_r,
+                                                   T* __restrict cn, T* __restrict chat, T* __restrict rstd_c,
+                                                   T* __restrict y, T* __restrict h, double* __restrict cd,
+                                                   int64_t H, double eps) {
+  const int64_t GH = 4 * H;
+  // (1) statistics of r
+  const double sh = r[0];
+  double s1 = 0, s2 = 0;
+#pragma omp simd reduction(+ : s1, s2)
+  for (int64_t j = 0; j < GH; ++j) {
+    const double d = static_cast<double>(r[j]) - sh;
+    s1 += d;
+    s2 += d * d;
+  }
+  const double dm = s1 / static_cast<double>(GH);
+  const T rs = static_cast<T>(1.0 / std::sqrt(std::max(0.0, s2 / static_cast<double>(GH) - dm * dm) + eps));
+  const T mr = static_cast<T>(sh + dm);
+  *rstd_r = rs;
+  // (2) LN(r), gates, c
+  double c1 = 0;
+#pragma omp simd reduction(+ : c1)
+  for (int64_t j = 0; j < H; ++j) {
+    const T ai = (r[j] - mr) * rs, af = (r[H + j] - mr) * rs;
+    const T az = (r[2 * H + j] - mr) * rs, ao = (r[3 * H + j] - mr) * rs;
+    rh[j] = ai;
+    rh[H + j] = af;
+    rh[2 * H + j] = az;
+    rh[3 * H + j] = ao;
+    const T i = M<T>::sigmoid(x[j] + ai * lnhh[j]);
+    const T f = M<T>::sigmoid(x[H + j] + af * lnhh[H + j]);
+    const T z = M<T>::tanh(x[2 * H + j] + az * lnhh[2 * H + j]);
+    const T o = M<T>::sigmoid(x[3 * H + j] + ao * lnhh[3 * H + j]);
+    g[j] = i;
+    g[H + j] = f;
+    g[2 * H + j] = z;
+    g[3 * H + j] = o;
+    const double c = static_cast<double>(z) * i + static_cast<double>(cp[j]) * f;
+    cd[j] = c;
+    cn[j] = static_cast<T>(c);
+    c1 += c;
+  }
+  // (3) variance of c
+  const double mean = c1 / static_cast<double>(H);
+  double c2 = 0;
+#pragma omp simd reduction(+ : c2)
+  for (int64_t j = 0; j < H; ++j) {
+    const double d = cd[j] - mean;
+    c2 += d * d;
+  }
+  const double rstd = 1.0 / std::sqrt(c2 / static_cast<double>(H) + eps);
+  *rstd_c = static_cast<T>(rstd);
+  // (4) LN(c), output
+#pragma omp simd
+  for (int64_t j = 0; j < H; ++j) {
+    const T ch = static_cast<T>((cd[j] - mean) * rstd);
+    chat[j] = ch;
+    const T yv = M<T>::tanh(ch * lnc[j] + (blnc ? blnc[j] : T(0)));
+    y[j] = yv;
+    h[j] = yv * g[3 * H + j];
+  }
+}
+
+// Backward of one row of the layer-norm cell: dh (of h) and dc (in: from later steps; out:
+// dL/dc_{t-1}) -> dpre (gradient of the pre-activations, = dL/dxp) and dr (of R h_{t-1});
+// the gains' gradients are accumulated in acc_* (float, per step; the caller folds them).
+template <typename T>
+__attribute__((noinline)) void lstm_ln_row_backward(const T* __restrict g, const T* __restrict y,
+                                                    const T* __restrict cp, const T* __restrict chat, T rstd_c,
+                                                    const T* __restrict rh, T rstd_r, const T* __restrict dh,
+                                                    const T* __restrict lnc, const T* __restrict lnhh,
+                                                    T* __restrict dc, T* __restrict dpre, T* __restrict dr,
+                                                    T* __restrict tmp, T* __restrict acc_lnc,
+                                                    T* __restrict acc_blnc, T* __restrict acc_lnhh, int64_t H) {
+  const int64_t GH = 4 * H;
+  // (A) through h = y o and y = tanh(LN(c) g_c + b_c): the gradient at LN(c)'s output
+  double m1 = 0, m2 = 0;
+#pragma omp simd reduction(+ : m1, m2)
+  for (int64_t j = 0; j < H; ++j) {
+    const T o = g[3 * H + j];
+    const T yv = y[j];
+    const T d = dh[j];
+    dpre[3 * H + j] = d * yv * o * (T(1) - o);
+    const T dyy = d * o * (T(1) - yv * yv);
+    const T ch = chat[j];
+    acc_lnc[j] += dyy * ch;
+    acc_blnc[j] += dyy;
+    const T tj = dyy * lnc[j];
+    tmp[j] = tj;
+    m1 += tj;
+    m2 += static_cast<double>(tj) * ch;
+  }
+  const T a1 = static_cast<T>(m1 / static_cast<double>(H));
+  const T a2 = static_cast<T>(m2 / static_cast<double>(H));
+  // (B) through LN(c), c = z i + c_prev f and the gate activations; LN(r)'s input gradient
+  double q1 = 0, q2 = 0;
+#pragma omp simd reduction(+ : q1, q2)
+  for (int64_t j = 0; j < H; ++j) {
+    const T i = g[j], f = g[H + j], z = g[2 * H + j];
+    const T dcv = dc[j] + rstd_c * (tmp[j] - a1 - chat[j] * a2);
+    const T dpi = dcv * z * i * (T(1) - i);
+    const T dpf = dcv * cp[j] * f * (T(1) - f);
+    const T dpz = dcv * i * (T(1) - z * z);
+    const T dpo = dpre[3 * H + j];
+    dc[j] = dcv * f;
+    dpre[j] = dpi;
+    dpre[H + j] = dpf;
+    dpre[2 * H + j] = dpz;
+    const T ri = rh[j], rf = rh[H + j], rz = rh[2 * H + j], ro = rh[3 * H + j];
+    acc_lnhh[j] += dpi * ri;
+    acc_lnhh[H + j] += dpf * rf;
+    acc_lnhh[2 * H + j] += dpz * rz;
+    acc_lnhh[3 * H + j] += dpo * ro;
+    const T ei = dpi * lnhh[j], ef = dpf * lnhh[H + j], ez = dpz * lnhh[2 * H + j], eo = dpo * lnhh[3 * H + j];
+    dr[j] = ei;
+    dr[H + j] = ef;
+    dr[2 * H + j] = ez;
+    dr[3 * H + j] = eo;
+    q1 += static_cast<double>(ei) + static_cast<double>(ef) + static_cast<double>(ez) + static_cast<double>(eo);
+    q2 += static_cast<double>(ei) * ri + static_cast<double>(ef) * rf + static_cast<double>(ez) * rz +
+          static_cast<double>(eo) * ro;
+  }
+  const T b1 = static_cast<T>(q1 / static_cast<double>(GH));
+  const T b2 = static_cast<T>(q2 / static_cast<double>(GH));
+  // (C) LN(r)'s input gradient
+#pragma omp simd
+  for (int64_t j = 0; j < GH; ++j) dr[j] = rstd_r * (dr[j] - b1 - rh[j] * b2);
+}
+
 // ======================================================================================
 // LSTM
 // ======================================================================================
@@ -637,6 +783,7 @@ std::vector<Tensor> lstm_forward_impl(XSource<T>& src, const Tensor& w_hh, const
   Tensor rec = at::empty({B, GH}, opt);
   Tensor fg = L.fgr ? at::empty({B, Q * H}, opt) : Tensor();
   Tensor hproj = proj ? at::empty({B, Hout}, opt) : Tensor();
+  std::vector<double> ln_cd(L.ln_fast ? H : 0);  // the layer-norm rows' unrounded c
 
   const Tensor w_hh_c = w_hh.contiguous();
   const Tensor w_gg_c = L.fgr ? w_gg->contiguous() : Tensor();
@@ -691,6 +838,14 @@ std::vector<Tensor> lstm_forward_impl(XSource<T>& src, const Tensor& w_hh, const
         T* y = py_all + b * H;
         T* hdst = proj ? phh_all + b * H : phn + b * Hout;
         lstm_row_forward_any<T>(L.fast, L.peepholes, x, r, cp, pch, g, cn, y, hdst, H);
+        if (!proj) std::memcpy(pout_t + b * Hout, hdst, sizeof(T) * Hout);
+        continue;
+      }
+      if (L.ln_fast) {
+        T* y = py_all + b * H;
+        T* hdst = proj ? phh_all + b * H : phn + b * Hout;
+        lstm_ln_row_forward<T>(x, r, cp, plnhh, plnc, pblnc, g, prh_all + b * GH, prr_all + b, cn, pch_all + b * H,
+                               pcr_all + b, y, hdst, ln_cd.data(), H, L.eps);
         if (!proj) std::memcpy(pout_t + b * Hout, hdst, sizeof(T) * Hout);
         continue;
       }
@@ -940,6 +1095,12 @@ std::vector<Tensor> lstm_backward_impl(const Tensor& grad_out, const Tensor& gra
   std::unique_ptr<StepGemm<T>> mm_gg, mm_hr;
   if (L.fgr) mm_gg.reset(new StepGemm<T>(pwgg, false, B, QH, QH, Tn, opt));
   if (proj) mm_hr.reset(new StepGemm<T>(pwhr, false, B, H, Hout, Tn, opt));
+  // Layer-norm fast rows: the gains' gradients of one step in T, folded into the double
+  // accumulators once per step.
+  std::vector<T> st_ln(L.ln_fast ? 2 * H + GH : 0, T(0));
+  T* st_lnc = L.ln_fast ? st_ln.data() : nullptr;
+  T* st_blnc = L.ln_fast ? st_ln.data() + H : nullptr;
+  T* st_lnhh = L.ln_fast ? st_ln.data() + 2 * H : nullptr;
 
   for (int64_t k = Tn - 1; k >= 0; --k) {
     const int64_t t = reverse ? Tn - 1 - k : k;
@@ -975,6 +1136,14 @@ std::vector<Tensor> lstm_backward_impl(const Tensor& grad_out, const Tensor& gra
         continue;
       }
       const T* g = pgates + (t * B + b) * GH;
+      if (L.ln_fast) {
+        const int64_t tb = t * B + b;
+        lstm_ln_row_backward<T>(g, pys + tb * H, pcprev + tb * H, pchat + tb * H, pcr[tb], prh + tb * GH, prr[tb],
+                                dhh_base + b * (proj ? H : Hout), plnc, plnhh, pdcc + b * H, dpre, pdrec + tb * GH,
+                                scratch.data(), st_lnc, st_blnc, st_lnhh, H);
+        std::memset(pdhc + b * Hout, 0, sizeof(T) * Hout);
+        continue;
+      }
       if (L.fast) {
         lstm_row_backward_any<T>(L.fast, L.peepholes, g, pys + (t * B + b) * H, pcprev + (t * B + b) * H,
                                  c_new_base + b * H, dhh_base + b * (proj ? H : Hout), pch, pdcc + b * H, dpre,
@@ -1115,6 +1284,14 @@ std::vector<Tensor> lstm_backward_impl(const Tensor& grad_out, const Tensor& gra
       std::memset(pdhc + b * Hout, 0, sizeof(T) * Hout);
     }
     (void)all_valid;
+    if (L.ln_fast) {
+      for (int64_t j = 0; j < H; ++j) {
+        acc_lnc[j] += st_lnc[j];
+        acc_blnc[j] += st_blnc[j];
+      }
+      for (int64_t j = 0; j < GH; ++j) acc_lnhh[j] += st_lnhh[j];
+      std::fill(st_ln.begin(), st_ln.end(), T(0));
+    }
     // dL/dh_{t-1} (valid rows; invalid rows keep their carried gradient, dRec is 0 there).
     mm_hh.run(pdrec + t * B * GH, pdhc, T(1));
     if (L.fgr) mm_gg->run(pdA + t * B * QH, pdac, T(1));
