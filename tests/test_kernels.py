@@ -425,3 +425,19 @@ def test_layer_norm_fast_and_general_rows_equal_reference(ext, variant, bias, mo
     _assert_same(fast, ref)
     spec = make().specs[0]
     _gradcheck_spec(spec, torch.tensor([4, 2]), True)
+
+
+@pytest.mark.parametrize("I", [1, 4, 5, 9])  # <= 4 features: the projection without BLAS
+@pytest.mark.parametrize("preset", ["vanilla", "layer_norm", "standard"])
+def test_inference_projection_small_and_large_inputs(ext, preset, I):
+    spec = LSTMCellSpec(I, 5, preset, proj_size=2 if preset == "standard" else 0)
+    torch.manual_seed(5)
+    p = {k: torch.randn(s) * 0.4 + (1.0 if k.startswith("weight_ln") else 0.0) for k, s in spec.param_shapes().items()}
+    x = torch.randn(7, 3, I)
+    state = tuple(torch.randn(3, n) * 0.5 for n in spec.state_sizes())
+    with torch.no_grad():
+        ref, rfin = run_recurrence(spec, {k: v.double() for k, v in p.items()}, x.double(),
+                                   tuple(t.double() for t in state))
+        out, fin = fused.run_fused(spec, p, x, state)
+    assert (out.double() - ref).abs().max().item() <= OUT_TOL
+    assert all((a.double() - b).abs().max().item() <= OUT_TOL for a, b in zip(fin, rfin))

@@ -371,6 +371,7 @@ struct XSource {
   double eps = 1e-5;
   std::unique_ptr<T[]> buf;  // uninitialised: every chunk is written before it is read
   std::vector<T> tmp;
+  std::vector<T> wt;         // W^T (I, K) when I is small (see fill), else empty
   at::TensorOptions opt;
 
   static XSource precomputed(const Tensor& xp) {
@@ -414,6 +415,11 @@ struct XSource {
     s.Tc = std::max<int64_t>(1, std::min<int64_t>(s.Tn, budget / per_step));
     s.buf.reset(new T[s.Tc * s.B * s.K]);
     if (s.ln) s.tmp.resize(s.K);
+    if (s.I <= 4) {
+      s.wt.resize(s.I * s.K);
+      for (int64_t k = 0; k < s.K; ++k)
+        for (int64_t i = 0; i < s.I; ++i) s.wt[i * s.K + k] = s.w[k * s.I + i];
+    }
     s.c0 = s.c1 = 0;
     return s;
   }
@@ -435,18 +441,57 @@ struct XSource {
     const int64_t rows = (c1 - c0) * B;
     T* out = buf.get();
     const bool bias_first = !bias.empty() && ln == nullptr;
-    if (bias_first) {
+    if (bias_first && wt.empty()) {
       for (int64_t r = 0; r < rows; ++r) std::memcpy(out + r * K, bias.data(), sizeof(T) * K);
     }
-    StepGemm<T>(w, true, rows, K, I, 0, opt).run(x + c0 * B * I, out, bias_first ? T(1) : T(0));
-    if (ln) {
-      for (int64_t r = 0; r < rows; ++r) {
-        T* row = out + r * K;
-        layer_norm_row<T>(row, tmp.data(), K, eps);
-        if (bias.empty()) {
-          for (int64_t j = 0; j < K; ++j) row[j] = tmp[j] * ln[j];
+    if (!wt.empty()) {
+      // Few input features: rows of K outputs as I vector updates each (no BLAS call, no
+      // bias copy; a GEMM with tiny K is mostly overhead).
+      const T* xs = x + c0 * B * I;
+      const T* pw = wt.data();
+      const T* pb = bias.empty() || ln != nullptr ? nullptr : bias.data();
+      for (int64_t rr = 0; rr < rows; ++rr) {
+        T* __restrict o = out + rr * K;
+        const T* xr = xs + rr * I;
+        if (pb) {
+          std::memcpy(o, pb, sizeof(T) * K);
         } else {
-          for (int64_t j = 0; j < K; ++j) row[j] = tmp[j] * ln[j] + bias[j];
+          std::memset(o, 0, sizeof(T) * K);
+        }
+        for (int64_t i = 0; i < I; ++i) {
+          const T xv = xr[i];
+          const T* __restrict wi = pw + i * K;
+#pragma omp simd
+          for (int64_t j = 0; j < K; ++j) o[j] += xv * wi[j];
+        }
+      }
+    } else {
+      StepGemm<T>(w, true, rows, K, I, 0, opt).run(x + c0 * B * I, out, bias_first ? T(1) : T(0));
+    }
+    if (ln) {
+      // LN(W x) * gain + bias in place, two passes per row: the statistics (one pass in
+      // double, shifted by the row's first value so that E[d^2] - E[d]^2 does not
+      // cancel), then normalise, scale and shift.
+      const T* pb = bias.empty() ? nullptr : bias.data();
+      for (int64_t r = 0; r < rows; ++r) {
+        T* __restrict row = out + r * K;
+        const double sh = row[0];
+        double s1 = 0, s2 = 0;
+#pragma omp simd reduction(+ : s1, s2)
+        for (int64_t j = 0; j < K; ++j) {
+          const double d = static_cast<double>(row[j]) - sh;
+          s1 += d;
+          s2 += d * d;
+        }
+        const double dm = s1 / static_cast<double>(K);
+        const T rs = static_cast<T>(1.0 / std::sqrt(std::max(0.0, s2 / static_cast<double>(K) - dm * dm) + eps));
+        const T m = static_cast<T>(sh + dm);
+        if (pb) {
+#pragma omp simd
+          for (int64_t j = 0; j < K; ++j) row[j] = (row[j] - m) * rs * ln[j] + pb[j];
+        } else {
+#pragma omp simd
+          for (int64_t j = 0; j < K; ++j) row[j] = (row[j] - m) * rs * ln[j];
         }
       }
     }
@@ -504,7 +549,7 @@ LSTMFlags parse_flags(const std::vector<int64_t>& f, int64_t H, double eps) {
 template <typename T, int KIND, bool PEEP>
 __attribute__((noinline)) void lstm_row_forward(const T* __restrict x, const T* __restrict r, const T* __restrict cp,
                              const T* __restrict pch, T* __restrict g, T* __restrict cn, T* __restrict y,
-                             T* __restrict h, int64_t H) {
+                             T* __restrict h, T* __restrict h2, int64_t H) {
   constexpr int KG = KIND == 1 ? 2 : 1, KO = KIND == 1 ? 3 : 2, PO = KIND == 1 ? 2 : 1;
 #pragma omp simd
   for (int64_t j = 0; j < H; ++j) {
@@ -533,21 +578,22 @@ __attribute__((noinline)) void lstm_row_forward(const T* __restrict x, const T* 
     cn[j] = c;
     y[j] = yv;
     h[j] = hv;
+    h2[j] = hv;  // the state and the output: two stores instead of a copy afterwards
   }
 }
 
 template <typename T>
 inline void lstm_row_forward_any(int kind, bool peep, const T* x, const T* r, const T* cp, const T* pch, T* g,
-                                 T* cn, T* y, T* h, int64_t H) {
+                                 T* cn, T* y, T* h, T* h2, int64_t H) {
   if (kind == 1) {
-    peep ? lstm_row_forward<T, 1, true>(x, r, cp, pch, g, cn, y, h, H)
-         : lstm_row_forward<T, 1, false>(x, r, cp, pch, g, cn, y, h, H);
+    peep ? lstm_row_forward<T, 1, true>(x, r, cp, pch, g, cn, y, h, h2, H)
+         : lstm_row_forward<T, 1, false>(x, r, cp, pch, g, cn, y, h, h2, H);
   } else if (kind == 2) {
-    peep ? lstm_row_forward<T, 2, true>(x, r, cp, pch, g, cn, y, h, H)
-         : lstm_row_forward<T, 2, false>(x, r, cp, pch, g, cn, y, h, H);
+    peep ? lstm_row_forward<T, 2, true>(x, r, cp, pch, g, cn, y, h, h2, H)
+         : lstm_row_forward<T, 2, false>(x, r, cp, pch, g, cn, y, h, h2, H);
   } else {
-    peep ? lstm_row_forward<T, 3, true>(x, r, cp, pch, g, cn, y, h, H)
-         : lstm_row_forward<T, 3, false>(x, r, cp, pch, g, cn, y, h, H);
+    peep ? lstm_row_forward<T, 3, true>(x, r, cp, pch, g, cn, y, h, h2, H)
+         : lstm_row_forward<T, 3, false>(x, r, cp, pch, g, cn, y, h, h2, H);
   }
 }
 
@@ -639,9 +685,8 @@ __attribute__((noinline)) void lstm_ln_row_forward(const T* __restrict x, const 
   const T rs = static_cast<T>(1.0 / std::sqrt(std::max(0.0, s2 / static_cast<double>(GH) - dm * dm) + eps));
   const T mr = static_cast<T>(sh + dm);
   *rstd_r = rs;
-  // (2) LN(r), gates, c
-  double c1 = 0;
-#pragma omp simd reduction(+ : c1)
+  // (2) LN(r), gates, c: T only, so that the loop vectorises at T's full width
+#pragma omp simd
   for (int64_t j = 0; j < H; ++j) {
     const T ai = (r[j] - mr) * rs, af = (r[H + j] - mr) * rs;
     const T az = (r[2 * H + j] - mr) * rs, ao = (r[3 * H + j] - mr) * rs;
@@ -657,12 +702,16 @@ __attribute__((noinline)) void lstm_ln_row_forward(const T* __restrict x, const 
     g[H + j] = f;
     g[2 * H + j] = z;
     g[3 * H + j] = o;
-    const double c = static_cast<double>(z) * i + static_cast<double>(cp[j]) * f;
+    cn[j] = z * i + cp[j] * f;
+  }
+  // (3) c in double and its mean, (4) its variance and LN(c)
+  double c1 = 0;
+#pragma omp simd reduction(+ : c1)
+  for (int64_t j = 0; j < H; ++j) {
+    const double c = static_cast<double>(g[2 * H + j]) * g[j] + static_cast<double>(cp[j]) * g[H + j];
     cd[j] = c;
-    cn[j] = static_cast<T>(c);
     c1 += c;
   }
-  // (3) variance of c
   const double mean = c1 / static_cast<double>(H);
   double c2 = 0;
 #pragma omp simd reduction(+ : c2)
@@ -672,12 +721,12 @@ __attribute__((noinline)) void lstm_ln_row_forward(const T* __restrict x, const 
   }
   const double rstd = 1.0 / std::sqrt(c2 / static_cast<double>(H) + eps);
   *rstd_c = static_cast<T>(rstd);
-  // (4) LN(c), output
+#pragma omp simd
+  for (int64_t j = 0; j < H; ++j) chat[j] = static_cast<T>((cd[j] - mean) * rstd);
+  // (5) output
 #pragma omp simd
   for (int64_t j = 0; j < H; ++j) {
-    const T ch = static_cast<T>((cd[j] - mean) * rstd);
-    chat[j] = ch;
-    const T yv = M<T>::tanh(ch * lnc[j] + (blnc ? blnc[j] : T(0)));
+    const T yv = M<T>::tanh(chat[j] * lnc[j] + (blnc ? blnc[j] : T(0)));
     y[j] = yv;
     h[j] = yv * g[3 * H + j];
   }
@@ -784,6 +833,7 @@ std::vector<Tensor> lstm_forward_impl(XSource<T>& src, const Tensor& w_hh, const
   Tensor fg = L.fgr ? at::empty({B, Q * H}, opt) : Tensor();
   Tensor hproj = proj ? at::empty({B, Hout}, opt) : Tensor();
   std::vector<double> ln_cd(L.ln_fast ? H : 0);  // the layer-norm rows' unrounded c
+  std::vector<T> hdup(proj && L.fast ? H : 0);     // the fast rows' second h store, with a projection
 
   const Tensor w_hh_c = w_hh.contiguous();
   const Tensor w_gg_c = L.fgr ? w_gg->contiguous() : Tensor();
@@ -837,8 +887,9 @@ std::vector<Tensor> lstm_forward_impl(XSource<T>& src, const Tensor& w_hh, const
       if (L.fast) {
         T* y = py_all + b * H;
         T* hdst = proj ? phh_all + b * H : phn + b * Hout;
-        lstm_row_forward_any<T>(L.fast, L.peepholes, x, r, cp, pch, g, cn, y, hdst, H);
-        if (!proj) std::memcpy(pout_t + b * Hout, hdst, sizeof(T) * Hout);
+        // h goes to the state and the output (with a projection: the state and a scratch row)
+        T* h2 = proj ? hdup.data() : pout_t + b * Hout;
+        lstm_row_forward_any<T>(L.fast, L.peepholes, x, r, cp, pch, g, cn, y, hdst, h2, H);
         continue;
       }
       if (L.ln_fast) {
