@@ -1,8 +1,9 @@
 """Heads on top of the recurrent layers: a sequence model that reads out every step or the
 last, a sequence classifier, a CTC recognizer; and the model-directory format."""
 
+from .forecaster import Forecaster
 from .io import load_model, save_model
 from .recognizers import CTCRecognizer, SequenceClassifier
 from .sequence import CELLS, SequenceModel
 
-__all__ = ["SequenceModel", "CELLS", "SequenceClassifier", "CTCRecognizer", "save_model", "load_model"]
+__all__ = ["SequenceModel", "CELLS", "SequenceClassifier", "CTCRecognizer", "save_model", "load_model", "Forecaster"]

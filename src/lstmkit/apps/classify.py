@@ -1,0 +1,529 @@
+"""Sequence classification on the user's own files: metrics, report, and the pipeline behind
+``lstmkit classify train`` / ``predict``.
+
+The metrics (:func:`confusion_matrix`, :func:`classification_report`, :func:`format_report`)
+are numpy only and are shared with the text classifier.
+
+The pipeline (:func:`train_classifier`, :func:`predict_file`): optional averaging of
+``downsample`` consecutive frames, per-channel standardisation fitted on the training part,
+a stratified validation split of the training file (it picks the number of epochs; small
+training files are then refit on all their sequences), a bidirectional LSTM whose outputs are averaged over each sequence's valid steps (masking by
+lengths: padding never changes a prediction), class-weighted cross entropy, and a test
+report beside two baselines: the majority class and a 1-nearest-neighbour classifier on
+per-channel summary statistics.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import shutil
+import time
+from pathlib import Path
+
+import numpy as np
+
+__all__ = ["confusion_matrix", "classification_report", "format_report", "train_classifier", "predict_file",
+           "predict_proba", "downsample", "summary_features", "nearest_neighbour_baseline", "EXAMPLE_DEFAULTS",
+           "DEFAULTS"]
+
+
+def _as_labels(y, name: str) -> np.ndarray:
+    y = np.asarray(y)
+    if y.ndim != 1:
+        raise ValueError(f"{name} must be a 1-D sequence of class indices, got shape {tuple(y.shape)}")
+    if y.size and not np.issubdtype(y.dtype, np.integer):
+        if np.issubdtype(y.dtype, np.floating) and np.all(np.mod(y, 1) == 0):
+            y = y.astype(np.int64)
+        else:
+            raise TypeError(f"{name} must hold integer class indices, got dtype {y.dtype}")
+    return y.astype(np.int64)
+
+
+def confusion_matrix(y_true, y_pred, n_classes: int) -> np.ndarray:
+    """Counts ``cm[i, j]`` = number of examples of true class ``i`` predicted as ``j``.
+
+    Args:
+        y_true, y_pred: integer class indices in ``[0, n_classes)``, same length.
+        n_classes: number of classes (rows and columns of the matrix).
+
+    Returns:
+        an int64 array of shape (n_classes, n_classes); rows = true class.
+
+    Example:
+        >>> confusion_matrix([0, 0, 1, 2], [0, 1, 1, 2], 3).tolist()
+        [[1, 1, 0], [0, 1, 0], [0, 0, 1]]
+    """
+    t, p = _as_labels(y_true, "y_true"), _as_labels(y_pred, "y_pred")
+    if t.shape != p.shape:
+        raise ValueError(f"y_true and y_pred must have the same length, got {t.size} and {p.size}")
+    if not isinstance(n_classes, (int, np.integer)) or n_classes < 1:
+        raise ValueError(f"n_classes must be a positive int, got {n_classes!r}")
+    for name, y in (("y_true", t), ("y_pred", p)):
+        if y.size and (y.min() < 0 or y.max() >= n_classes):
+            raise ValueError(f"{name} holds class indices outside [0, {n_classes}): "
+                             f"min {y.min()}, max {y.max()}; pass the right n_classes")
+    cm = np.zeros((n_classes, n_classes), dtype=np.int64)
+    np.add.at(cm, (t, p), 1)
+    return cm
+
+
+def classification_report(y_true, y_pred, class_names) -> dict:
+    """Accuracy, balanced accuracy, per-class precision/recall/F1/support and macro F1.
+
+    Precision, recall or F1 with a zero denominator count as 0 (as scikit-learn's
+    ``zero_division=0``). Balanced accuracy is the mean recall over classes that occur in
+    ``y_true``; macro F1 is the mean F1 over all ``class_names``.
+
+    Args:
+        y_true, y_pred: integer class indices into ``class_names``.
+        class_names: one name per class (strings or anything ``str()`` accepts).
+
+    Returns:
+        a JSON-ready dict: ``accuracy``, ``balanced_accuracy``, ``macro_f1``, ``n``,
+        ``per_class`` (list of dicts: name, precision, recall, f1, support) and
+        ``confusion_matrix`` (list of lists).
+
+    Example:
+        >>> r = classification_report([0, 0, 1, 1], [0, 1, 1, 1], ["a", "b"])
+        >>> r["accuracy"], round(r["per_class"][1]["precision"], 3), r["per_class"][0]["recall"]
+        (0.75, 0.667, 0.5)
+    """
+    names = [str(c) for c in class_names]
+    k = len(names)
+    cm = confusion_matrix(y_true, y_pred, k)
+    tp = np.diag(cm).astype(np.float64)
+    support = cm.sum(1)
+    predicted = cm.sum(0)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        precision = np.where(predicted > 0, tp / np.maximum(predicted, 1), 0.0)
+        recall = np.where(support > 0, tp / np.maximum(support, 1), 0.0)
+        denom = precision + recall
+        f1 = np.where(denom > 0, 2 * precision * recall / np.where(denom > 0, denom, 1), 0.0)
+    n = int(cm.sum())
+    present = support > 0
+    return {
+        "n": n,
+        "accuracy": float(tp.sum() / n) if n else 0.0,
+        "balanced_accuracy": float(recall[present].mean()) if present.any() else 0.0,
+        "macro_f1": float(f1.mean()),
+        "per_class": [{"name": names[i], "precision": float(precision[i]), "recall": float(recall[i]),
+                       "f1": float(f1[i]), "support": int(support[i])} for i in range(k)],
+        "confusion_matrix": cm.tolist(),
+    }
+
+
+def format_report(report: dict) -> str:
+    """A compact text table of a :func:`classification_report` result.
+
+    Example:
+        >>> print(format_report(classification_report([0, 1, 1], [0, 1, 0], ["no", "yes"])))
+        class  precision  recall     f1  support
+        no         0.500   1.000  0.667        1
+        yes        1.000   0.500  0.667        2
+        accuracy 0.667  balanced accuracy 0.750  macro F1 0.667  (n=3)
+    """
+    rows = report["per_class"]
+    w = max([len("class")] + [len(r["name"]) for r in rows])
+    lines = [f"{'class':<{w}}  precision  recall     f1  support"]
+    for r in rows:
+        lines.append(f"{r['name']:<{w}}  {r['precision']:9.3f}  {r['recall']:6.3f}  {r['f1']:5.3f}  {r['support']:7d}")
+    lines.append(f"accuracy {report['accuracy']:.3f}  balanced accuracy {report['balanced_accuracy']:.3f}  "
+                 f"macro F1 {report['macro_f1']:.3f}  (n={report['n']})")
+    return "\n".join(lines)
+
+
+# ============================================================================ pipeline
+
+DEFAULTS = {"epochs": 40, "hidden_size": 64, "num_layers": 2, "lr": 3e-3, "batch_size": 32, "dropout": 0.2,
+            "downsample": 1, "val_fraction": 0.15, "test_fraction": 0.2, "refit": "auto"}
+"""Training defaults for the user's own files."""
+
+REFIT_BELOW = 1000
+"""``refit="auto"`` retrains on the whole training file when it has fewer sequences than this."""
+
+EXAMPLE_DEFAULTS = {
+    "japanese-vowels": {"epochs": 60},
+    "watch": {"epochs": 100, "downsample": 5},
+    "peptides": {"epochs": 20, "batch_size": 64},
+}
+"""Per-example overrides of :data:`DEFAULTS` (any explicit argument wins)."""
+
+
+def downsample(seqs: list[np.ndarray], k: int) -> list[np.ndarray]:
+    """Average every ``k`` consecutive frames (the last block may be shorter).
+
+    Example:
+        >>> downsample([np.arange(5.).reshape(5, 1)], 2)[0][:, 0].tolist()
+        [0.5, 2.5, 4.0]
+    """
+    if isinstance(k, bool) or not isinstance(k, int) or k < 1:
+        raise ValueError(f"downsample must be a positive int, got {k!r}")
+    if k == 1:
+        return [np.asarray(s, dtype=np.float32) for s in seqs]
+    out = []
+    for s in seqs:
+        n = s.shape[0]
+        m = -(-n // k)
+        pad = np.zeros((m * k - n, s.shape[1]), dtype=np.float64)
+        full = np.concatenate([s.astype(np.float64), pad]).reshape(m, k, s.shape[1]).sum(1)
+        counts = np.full(m, k, dtype=np.float64)
+        counts[-1] = n - (m - 1) * k
+        out.append((full / counts[:, None]).astype(np.float32))
+    return out
+
+
+def summary_features(seqs: list[np.ndarray]) -> np.ndarray:
+    """Per channel: mean, standard deviation, min, max, first and last value; (N, 6 C).
+
+    Example:
+        >>> summary_features([np.array([[1.], [3.]])]).tolist()
+        [[2.0, 1.0, 1.0, 3.0, 1.0, 3.0]]
+    """
+    return np.stack([np.concatenate([s.mean(0), s.std(0), s.min(0), s.max(0), s[0], s[-1]]) for s in seqs])
+
+
+def nearest_neighbour_baseline(train_x, train_y, test_x) -> np.ndarray:
+    """1-nearest-neighbour (Euclidean) on :func:`summary_features`, standardised with the
+    training set's statistics: the predicted class index of each test sequence.
+
+    Example:
+        >>> a = [np.zeros((3, 1)), np.ones((3, 1)) * 5]
+        >>> nearest_neighbour_baseline(a, np.array([0, 1]), [np.ones((2, 1)) * 4]).tolist()
+        [1]
+    """
+    ftr, fte = summary_features(train_x), summary_features(test_x)
+    mu, sd = ftr.mean(0), ftr.std(0) + 1e-8
+    ftr, fte = (ftr - mu) / sd, (fte - mu) / sd
+    pred = np.empty(len(fte), dtype=np.int64)
+    sq = (ftr ** 2).sum(1)
+    for k in range(0, len(fte), 512):
+        d = sq[None, :] - 2 * fte[k : k + 512] @ ftr.T
+        pred[k : k + 512] = np.asarray(train_y)[d.argmin(1)]
+    return pred
+
+
+def _standardize(seqs, norm) -> list[np.ndarray]:
+    mean, std = np.asarray(norm["mean"], np.float32), np.asarray(norm["std"], np.float32)
+    return [((s - mean) / std).astype(np.float32) for s in seqs]
+
+
+def predict_proba(model, seqs: list[np.ndarray], batch_size: int = 128):
+    """Class probabilities (N, K) of already preprocessed sequences, batched by length
+    (sequences of similar length together), returned in the input order.
+
+    Example:
+        >>> import torch
+        >>> from lstmkit.models import SequenceClassifier
+        >>> m = SequenceClassifier(2, 3, hidden_size=4).eval()
+        >>> p = predict_proba(m, [np.ones((5, 2), np.float32), np.ones((2, 2), np.float32)])
+        >>> p.shape, bool(np.allclose(p.sum(1), 1))
+        ((2, 3), True)
+    """
+    import torch
+
+    from ..train.supervised import pad_sequences
+
+    order = np.argsort([s.shape[0] for s in seqs], kind="stable")
+    out = np.empty((len(seqs), model.config["num_classes"]), dtype=np.float64)
+    was = model.training
+    model.eval()
+    with torch.no_grad():
+        for k in range(0, len(seqs), batch_size):
+            idx = order[k : k + batch_size]
+            x, n = pad_sequences([seqs[i] for i in idx])
+            out[idx] = torch.softmax(model(x, n).double(), -1).numpy()
+    model.train(was)
+    return out
+
+
+def _check_model_dir(d: Path) -> None:
+    """Refuse, before any training, a model directory save_model would refuse at the end."""
+    if d.exists() and not d.is_dir():
+        raise ValueError(f"--model {d}: a file of that name exists; name a new or empty directory")
+    if d.is_dir() and any(d.iterdir()):
+        try:
+            ok = "class" in json.loads((d / "config.json").read_text())
+        except (OSError, ValueError):
+            ok = False
+        if not ok or any(p.is_dir() for p in d.iterdir()):
+            raise ValueError(f"--model {d}: not empty and not a model directory; name a new or empty directory")
+
+
+def _labels_to_index(y, classes, source, what="label") -> np.ndarray:
+    pos = {c: i for i, c in enumerate(classes)}
+    missing = [v for v in y if v not in pos]
+    if missing:
+        raise ValueError(f"{source}: {what} {missing[0]!r} does not occur in the training data "
+                         f"(classes: {', '.join(classes)}); remove those sequences or add training examples")
+    return np.array([pos[v] for v in y], dtype=np.int64)
+
+
+def train_classifier(
+    train,
+    test=None,
+    *,
+    model_dir: str | os.PathLike | None,
+    epochs: int | None = None,
+    hidden_size: int | None = None,
+    num_layers: int | None = None,
+    variant: str = "vanilla",
+    seed: int = 0,
+    class_weights: str = "balanced",
+    downsample_by: int | None = None,
+    lr: float | None = None,
+    batch_size: int | None = None,
+    val_fraction: float | None = None,
+    test_fraction: float | None = None,
+    refit: str | None = None,
+    example: str | None = None,
+    read_options: dict | None = None,
+    resume: bool = False,
+    progress: bool = True,
+) -> dict:
+    """Train a BiLSTM classifier on ``train`` and report on ``test``.
+
+    Args:
+        train: a :class:`lstmkit.data.sequences.LabelledSequences` with labels.
+        test: the test sequences (labelled); ``None``: a stratified ``test_fraction`` of
+            ``train`` is held out (seeded).
+        model_dir: where the model directory goes (config.json, model.safetensors,
+            report.json, confusion.png); ``None``: nowhere. Per-epoch checkpoints go to
+            ``<model_dir>.checkpoints`` while training (``resume`` continues from them)
+            and are removed when the model is saved.
+        class_weights: ``"balanced"`` (cross entropy weighted by ``n / (K n_k)``) or ``"none"``.
+        refit: ``"yes"``: after the validation split has picked the number of epochs, train
+            a fresh model (same seed) on the whole training file for that many epochs;
+            ``"no"``: keep the best-epoch model trained without the validation part;
+            ``"auto"`` (default): yes below :data:`REFIT_BELOW` training sequences, where the
+            held-out sixth matters and the second run is cheap.
+        downsample_by: average this many consecutive frames first.
+        example: name of a shipped example whose :data:`EXAMPLE_DEFAULTS` apply.
+        read_options: how the file was read (format, csv columns); stored for ``predict``.
+        Other arguments default to :data:`DEFAULTS`.
+
+    Returns:
+        the report dict (also saved as report.json).
+    """
+    import torch
+    import torch.nn.functional as F
+
+    from ..data.sequences import check_label_counts, sort_labels, stratified_split
+    from ..models import SequenceClassifier, save_model
+    from ..train.supervised import fit_supervised, pad_sequences
+    from ..variants import PRESETS
+    from ..viz.confusion import confusion_matrix_png
+
+    cfg = dict(DEFAULTS)
+    cfg.update(EXAMPLE_DEFAULTS.get(example, {}))
+    for k, v in (("epochs", epochs), ("hidden_size", hidden_size), ("num_layers", num_layers), ("lr", lr),
+                 ("batch_size", batch_size), ("downsample", downsample_by), ("val_fraction", val_fraction),
+                 ("test_fraction", test_fraction), ("refit", refit)):
+        if v is not None:
+            cfg[k] = v
+    if variant not in PRESETS:
+        raise ValueError(f"--variant {variant!r} is not an LSTM preset; choose one of {', '.join(sorted(PRESETS))}")
+    if cfg["refit"] not in ("auto", "yes", "no"):
+        raise ValueError(f"--refit must be auto, yes or no, got {cfg['refit']!r}")
+    if class_weights not in ("balanced", "none"):
+        raise ValueError(f"--class-weights must be 'balanced' or 'none', got {class_weights!r}")
+    for k in ("epochs", "hidden_size", "num_layers", "batch_size"):
+        if cfg[k] < 1:
+            raise ValueError(f"--{k.replace('_size', '').replace('_', '-')} must be >= 1, got {cfg[k]}")
+    model_dir = Path(model_dir) if model_dir is not None else None
+    if model_dir is not None:
+        _check_model_dir(model_dir)
+    check_label_counts(train.y, train.source)
+    split_note = test.info.get("split") if test is not None else None
+    if test is None:
+        keep, held = stratified_split(train.y, cfg["test_fraction"], seed)
+        train, test = train.subset(keep), train.subset(held)
+        split_note = f"held-out stratified {cfg['test_fraction']:.0%} of {train.source} (seed {seed})"
+    elif test.y is None:
+        raise ValueError(f"{test.source}: the test file has no labels; give a labelled test file "
+                         f"(or use classify predict for unlabelled data)")
+    if test.n_channels != train.n_channels:
+        raise ValueError(f"{test.source}: {test.n_channels} channels but the training file {train.source} has "
+                         f"{train.n_channels}; the test file needs the same channels")
+    classes = sort_labels(set(train.y))
+    y_train = _labels_to_index(train.y, classes, train.source)
+    y_test = _labels_to_index(test.y, classes, test.source, "test label")
+    fit_idx, val_idx = stratified_split(train.y, cfg["val_fraction"], seed + 1)
+    if len(val_idx) == 0:
+        raise ValueError(f"{train.source}: too few sequences for a validation split; add examples")
+
+    k = cfg["downsample"]
+    Xtr, Xte = downsample(train.X, k), downsample(test.X, k)
+    frames = np.concatenate(Xtr).astype(np.float64)
+    norm = {"mean": frames.mean(0).tolist(), "std": (frames.std(0) + 1e-6).tolist()}
+    Xtr, Xte = _standardize(Xtr, norm), _standardize(Xte, norm)
+    K = len(classes)
+    refit = {"yes": True, "no": False}.get(cfg["refit"], len(train) < REFIT_BELOW)
+    labels = torch.as_tensor(y_train)
+
+    def new_model():
+        torch.manual_seed(seed)
+        return SequenceClassifier(train.n_channels, K, hidden_size=cfg["hidden_size"],
+                                  num_layers=cfg["num_layers"], variant=variant, bidirectional=True,
+                                  dropout=cfg["dropout"] if cfg["num_layers"] > 1 else 0.0, pooling="mean")
+
+    def make_loss(part):
+        counts = np.bincount(y_train[part], minlength=K)
+        w = torch.as_tensor(len(part) / (K * np.maximum(counts, 1)) if class_weights == "balanced" else np.ones(K),
+                            dtype=torch.float32)
+
+        def loss_fn(m, idx):
+            ids = part[idx]
+            x, n = pad_sequences([Xtr[i] for i in ids])
+            return F.cross_entropy(m(x, n), labels[ids], weight=w)
+        return loss_fn
+
+    val_x, val_y = [Xtr[i] for i in val_idx], y_train[val_idx]
+    raw_scores: list[float] = []
+
+    def evaluate(m):
+        # A validation set of a few dozen sequences moves by one sequence from epoch to epoch; the
+        # balanced accuracy averaged over the last 5 epochs picks a stable epoch (ties: the later).
+        p = predict_proba(m, val_x)
+        raw_scores.append(classification_report(val_y, p.argmax(1), classes)["balanced_accuracy"])
+        return float(np.mean(raw_scores[-5:]))
+
+    run_dir = model_dir.with_name(model_dir.name + ".checkpoints") if model_dir is not None else None
+    desc = f"classify {example or Path(train.source).name}"
+    t0 = time.perf_counter()
+    model = new_model()
+    fit = fit_supervised(model, make_loss(fit_idx), len(fit_idx), epochs=cfg["epochs"],
+                         batch_size=cfg["batch_size"], lr=cfg["lr"], seed=seed, evaluate=evaluate,
+                         run_dir=run_dir / "select" if run_dir else None, resume=resume, progress=progress,
+                         desc=desc + (" (pick epochs)" if refit else ""))
+    fit_summary = {"best_epoch": fit["best_epoch"], "best_validation_score": fit["best_score"],
+                   "validation_balanced_accuracy": raw_scores, "history": fit["history"], "refit": None}
+    if refit:
+        all_idx = np.arange(len(train))
+        model = new_model()
+        re = fit_supervised(model, make_loss(all_idx), len(all_idx), epochs=fit["best_epoch"],
+                            batch_size=cfg["batch_size"], lr=cfg["lr"], seed=seed,
+                            run_dir=run_dir / "refit" if run_dir else None, resume=resume, progress=progress,
+                            desc=desc + " (refit on all)")
+        fit_summary["refit"] = {"epochs": fit["best_epoch"], "n_train": len(all_idx), "history": re["history"]}
+    train_seconds = time.perf_counter() - t0
+    proba = predict_proba(model, Xte)
+    pred = proba.argmax(1)
+    report = classification_report(y_test, pred, classes)
+    majority = int(np.argmax(np.bincount(y_train, minlength=K)))
+    knn = nearest_neighbour_baseline(Xtr, y_train, Xte)
+    result = {
+        "task": "sequence classification",
+        "data": {"train": train.source, "test": test.source, "example": example, "split": split_note,
+                 "classes": classes, "channels": train.channels, "n_train": int(len(fit_idx)),
+                 "n_val": int(len(val_idx)), "n_test": len(test),
+                 "train_lengths": [int(train.lengths.min()), int(train.lengths.max())],
+                 "train_class_counts": {c: int(n) for c, n in zip(classes, np.bincount(y_train, minlength=K))}},
+        "config": {**model.config, "epochs": cfg["epochs"], "lr": cfg["lr"], "batch_size": cfg["batch_size"],
+                   "downsample": k, "val_fraction": cfg["val_fraction"], "class_weights": class_weights, "refit": refit,
+                   "seed": seed, "threads": torch.get_num_threads()},
+        "test": report,
+        "baselines": {
+            "majority_class": {"class": classes[majority], "accuracy": float(np.mean(y_test == majority))},
+            "nearest_neighbour_summary": {"accuracy": float(np.mean(knn == y_test)),
+                                          "balanced_accuracy": classification_report(y_test, knn, classes)[
+                                              "balanced_accuracy"],
+                                          "what": "1-NN, Euclidean, on per-channel mean/std/min/max/first/last"}},
+        "fit": fit_summary,
+        "train_seconds": train_seconds,
+    }
+    if model_dir is not None:
+        title = f"{example or Path(train.source).name}: test accuracy {report['accuracy']:.1%}"
+        png = confusion_matrix_png(np.array(report["confusion_matrix"]), classes, title)
+        extra = {"classes": classes, "norm": norm, "downsample": k, "channels": train.channels,
+                 "read_options": read_options or {}, "example": example}
+        save_model(model, model_dir, extra=extra,
+                   files={"report.json": json.dumps(result, indent=2), "confusion.png": png})
+        result["model_dir"] = str(model_dir)
+        if run_dir is not None and run_dir.exists():
+            shutil.rmtree(run_dir, ignore_errors=True)
+    return result
+
+
+def format_train_report(r: dict) -> str:
+    """The one-screen summary printed by ``lstmkit classify train``."""
+    d, c, t, b = r["data"], r["config"], r["test"], r["baselines"]
+    lines = [
+        f"{d['example'] or d['train']}: {len(d['classes'])} classes, {len(d['channels'])} channels, "
+        f"lengths {d['train_lengths'][0]}-{d['train_lengths'][1]}"
+        + (f" (averaged in blocks of {c['downsample']} steps)" if c["downsample"] > 1 else ""),
+        f"split: {d['split']}; {d['n_train']} train, {d['n_val']} validation, {d['n_test']} test",
+        f"model: BiLSTM ({c['variant']}) {c['num_layers']}x{c['hidden_size']}, mean over steps; "
+        f"{c['epochs']} epochs, best {r['fit']['best_epoch']} on validation"
+        + (f", then refit on all {r['fit']['refit']['n_train']} training sequences" if r["fit"]["refit"] else "")
+        + f"; class weights {c['class_weights']}; seed {c['seed']}; {r['train_seconds']:.0f} s on "
+        f"{c['threads']} thread(s)",
+        "",
+        format_report(t),
+        "",
+        f"test accuracy   LSTM {t['accuracy']:.2%}   1-NN on summary stats "
+        f"{b['nearest_neighbour_summary']['accuracy']:.2%}   majority class {b['majority_class']['accuracy']:.2%}",
+    ]
+    if r.get("model_dir"):
+        lines.append(f"model, report.json and confusion.png in {r['model_dir']}")
+    return "\n".join(lines)
+
+
+def predict_file(model_dir: str | os.PathLike, path: str | os.PathLike, out: str | os.PathLike | None = None,
+                 format: str | None = None, **read_options) -> dict:
+    """Classify every sequence of a .ts/.npz/.csv file with a model from :func:`train_classifier`.
+
+    The file is read like the training file (the CSV column names stored in the model are
+    used unless given); its labels, if any, are scored. Writes ``out`` (CSV: id,
+    predicted, one probability column per class) atomically.
+
+    Returns:
+        ``{"n", "out", "accuracy" (None without labels), "report", "predictions"}``.
+    """
+    import torch
+
+    from ..data.sequences import read_sequences
+    from ..models import SequenceClassifier, load_model
+    from ..train.checkpoint import atomic_write_text
+
+    model_dir = Path(model_dir)
+    model, extra = load_model(SequenceClassifier, model_dir)
+    saved = dict(extra.get("read_options") or {})
+    fmt = format or None
+    opts = {k: saved.get(k) for k in ("id_column", "time_column", "label_column", "channels") if saved.get(k)}
+    opts.update({k: v for k, v in read_options.items() if v is not None})
+    path = Path(path)
+    if (fmt or path.suffix.lower().lstrip(".")) != "csv":
+        opts = {}
+    data = read_sequences(path, fmt, **opts)
+    C = model.config["input_size"]
+    if data.n_channels != C:
+        raise ValueError(f"{path}: {data.n_channels} channels but the model in {model_dir} was trained on {C} "
+                         f"({', '.join(extra.get('channels', []))}); give a file with the same channels")
+    classes = extra["classes"]
+    X = _standardize(downsample(data.X, int(extra.get("downsample", 1))), extra["norm"])
+    proba = predict_proba(model, X)
+    pred = proba.argmax(1)
+    import csv
+    import io
+
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow(["id", "predicted"] + [f"p_{c}" for c in classes] + (["label"] if data.y is not None else []))
+    for i in range(len(data)):
+        w.writerow([data.ids[i], classes[pred[i]]] + [f"{p:.6f}" for p in proba[i]]
+                   + ([data.y[i]] if data.y is not None else []))
+    if out is not None:
+        atomic_write_text(out, buf.getvalue())
+    result = {"n": len(data), "out": str(out) if out is not None else None, "accuracy": None, "report": None,
+              "predictions": [classes[p] for p in pred], "ids": data.ids}
+    if data.y is not None:
+        known = {c: i for i, c in enumerate(classes)}
+        truth = np.array([known.get(v, -1) for v in data.y])
+        result["accuracy"] = float(np.mean(truth == pred))
+        result["unknown_labels"] = sorted({v for v in data.y if v not in known})
+        ok = truth >= 0
+        if ok.any():
+            result["report"] = classification_report(truth[ok], pred[ok], classes)
+    return result

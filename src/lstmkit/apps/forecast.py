@@ -1,0 +1,620 @@
+"""Forecasting a univariate series with an LSTM, beside the baselines a forecaster should
+beat: seasonal naive, exponential smoothing (ETS) and ARIMA, all scored on the same
+held-out tail with MASE and sMAPE.
+
+The pipeline (:func:`train_forecaster`):
+
+1. the series (a :class:`~lstmkit.data.series.TimeSeries`, gaps filled) is split in time:
+   ``fit | validation (horizon points) | test (the last horizon points)``; the test tail
+   is never seen in training, scaling or epoch selection;
+2. transform: ``log`` for a positive series (multiplicative season and growth become
+   additive; ``--transform none`` to switch off);
+3. windowing: an input window of ``window`` past values, each expressed relative to the
+   window's level (mean of its last season) and divided by a scale fitted on the fit part
+   only, plus the season's phase as sin/cos. Targets, in one of two forms: relative to
+   the same level (``"level"``: the LSTM learns shapes and local growth, not absolute
+   levels it has never seen) or relative to the same phase of the last season
+   (``"seasonal"``: a correction of the seasonal naive forecast). For a seasonal series
+   both are trained and the one with the lower validation MAE is kept;
+4. a :class:`~lstmkit.models.Forecaster` (quantiles 0.1/0.5/0.9, pinball loss, a few
+   members averaged) is trained with :func:`~lstmkit.train.supervised.fit_supervised`,
+   keeping the epoch whose forecast of the validation part has the lowest MAE; then the
+   same recipe runs for that many epochs on fit + validation (``refit``), and the saved
+   forecaster averages the members of both runs (``combine``: steadier across seeds);
+5. test: forecast the tail from the point just before it, compare with the baselines;
+6. the future: forecast ``horizon`` steps beyond the series' end from its last window.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import shutil
+import time
+import warnings
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ..data.series import TimeSeries, future_index, season_for_freq
+from ..models import Forecaster, load_model, save_model
+from ..models.forecaster import pinball_loss
+from ..train.supervised import fit_supervised
+
+__all__ = ["mase", "smape", "seasonal_naive", "fit_ets", "fit_arima", "train_forecaster", "forecast_future",
+           "load_forecaster", "forecast_table", "DEFAULTS"]
+
+DEFAULTS = {"hidden_size": 32, "num_layers": 1, "members": 5, "epochs": None, "lr": 3e-3, "batch_size": 32,
+            "quantiles": [0.1, 0.5, 0.9], "transform": "auto", "calendar": True,
+            "reference": "auto", "refit": True, "combine": True}
+"""Model and training defaults (``epochs`` None: chosen from the number of windows)."""
+
+
+# ---------------------------------------------------------------- metrics and baselines
+def mase(actual, forecast, insample, season: int) -> float:
+    """Mean absolute scaled error: the forecast's MAE over the in-sample MAE of the
+    seasonal naive forecast (``y_t = y_{t-s}``; ``s = 1``: the naive one).
+
+    Example:
+        >>> mase([3, 4], [3, 5], insample=[1, 2, 3, 4], season=1)
+        0.5
+    """
+    a, f, x = (np.asarray(v, float) for v in (actual, forecast, insample))
+    s = max(int(season), 1)
+    if len(x) <= s:
+        raise ValueError(f"mase needs more than season={s} in-sample points, got {len(x)}")
+    scale = np.mean(np.abs(x[s:] - x[:-s]))
+    if scale == 0:
+        raise ValueError("mase: the in-sample seasonal naive error is 0 (a periodic series); use another metric")
+    return float(np.mean(np.abs(a - f)) / scale)
+
+
+def smape(actual, forecast) -> float:
+    """Symmetric mean absolute percentage error, in percent (0-200):
+    ``100/H sum 2|F-A| / (|A|+|F|)`` (a term with A = F = 0 counts 0).
+
+    Example:
+        >>> round(smape([100, 200], [110, 200]), 3)
+        4.762
+    """
+    a, f = np.asarray(actual, float), np.asarray(forecast, float)
+    den = np.abs(a) + np.abs(f)
+    return float(100 * np.mean(np.where(den == 0, 0.0, 2 * np.abs(f - a) / np.where(den == 0, 1, den))))
+
+
+def seasonal_naive(history, horizon: int, season: int) -> np.ndarray:
+    """Repeat the last season: ``F_{T+h} = y_{T+h-s*ceil(h/s)}`` (``s = 1``: the last value).
+
+    Example:
+        >>> seasonal_naive([1, 2, 3, 4, 5], 3, season=2).tolist()
+        [4.0, 5.0, 4.0]
+    """
+    x = np.asarray(history, float)
+    s = max(int(season), 1)
+    if len(x) < s:
+        raise ValueError(f"seasonal naive needs at least one season ({s} points), got {len(x)}")
+    return np.array([x[len(x) - s + (h % s)] for h in range(horizon)])
+
+
+def _positive(x) -> bool:
+    return bool(np.all(np.asarray(x) > 0))
+
+
+def fit_ets(history, horizon: int, season: int, log: bool = False) -> np.ndarray:
+    """Holt-Winters exponential smoothing with additive trend and additive season
+    (statsmodels ``ExponentialSmoothing``, fitted by maximum likelihood), optionally on
+    the log of the series; no season when ``season < 2`` or the history has fewer than two
+    seasons."""
+    from statsmodels.tsa.holtwinters import ExponentialSmoothing
+
+    x = np.log(history) if log else np.asarray(history, float)
+    seasonal = "add" if season >= 2 and len(x) >= 2 * season + 2 else None
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        fit = ExponentialSmoothing(x, trend="add", seasonal=seasonal,
+                                   seasonal_periods=season if seasonal else None).fit()
+        f = np.asarray(fit.forecast(horizon), float)
+    return np.exp(f) if log else f
+
+
+def _fourier(t: np.ndarray, period: float, k: int) -> np.ndarray:
+    return np.column_stack([fn(2 * np.pi * j * t / period) for j in range(1, k + 1) for fn in (np.sin, np.cos)])
+
+
+def fit_arima(history, horizon: int, season: int, log: bool = False, time_limit: float = 60.0) -> tuple[np.ndarray, str]:
+    """A tiny automatic ARIMA: a few orders fitted by maximum likelihood (statsmodels
+    SARIMAX), the lowest AIC kept. Seasons up to 24: SARIMA(p,1,q)(0,1,1)_s for
+    (p,q) in (0,1), (1,0), (1,1), (2,1) -- (0,1,1)(0,1,1) is Box & Jenkins' airline model.
+    Longer seasons (weekly data, s = 52: a seasonal state of 52 lags is slow) use
+    ARIMA(p,1,q) with drift and 4 Fourier pairs of the season as regressors (dynamic
+    harmonic regression). Stops trying orders after ``time_limit`` seconds.
+
+    Returns:
+        (forecast, a description of the chosen model).
+    """
+    from statsmodels.tsa.statespace.sarimax import SARIMAX
+
+    x = np.log(history) if log else np.asarray(history, float)
+    n = len(x)
+    orders = [(0, 1, 1), (1, 1, 0), (1, 1, 1), (2, 1, 1)]
+    best, t0, tried = None, time.perf_counter(), 0
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for order in orders:
+            if best is not None and time.perf_counter() - t0 > time_limit:
+                break
+            try:
+                if 2 <= season <= 24 and n >= 3 * season:
+                    m = SARIMAX(x, order=order, seasonal_order=(0, 1, 1, season)).fit(disp=False)
+                    f, name = m.forecast(horizon), f"SARIMA{order}(0,1,1){season}"
+                elif season > 24:
+                    t = np.arange(n + horizon, dtype=float)
+                    period = 365.25 / 7 if season == 52 else season
+                    X = np.column_stack([_fourier(t, period, 4), t])
+                    m = SARIMAX(x, exog=X[:n], order=order).fit(disp=False)
+                    f, name = m.forecast(horizon, exog=X[n:]), f"ARIMA{order}+drift+4 Fourier pairs"
+                else:
+                    m = SARIMAX(x, order=order, trend="t").fit(disp=False)
+                    f, name = m.forecast(horizon), f"ARIMA{order}+drift"
+            except (ValueError, np.linalg.LinAlgError):
+                continue
+            tried += 1
+            if np.all(np.isfinite(f)) and (best is None or m.aic < best[0]):
+                best = (m.aic, np.asarray(f, float), name)
+    if best is None:
+        raise ValueError("no ARIMA order could be fitted to this series")
+    f = np.exp(best[1]) if log else best[1]
+    return f, best[2] + (" on log" if log else "") + f" (best AIC of {tried} orders tried)"
+
+
+def run_baselines(history, horizon: int, season: int, log: bool) -> dict:
+    """Forecasts of ``horizon`` steps after ``history`` by every baseline:
+    name -> {"forecast": array, "seconds": float, "model": description}. ETS and ARIMA are
+    fitted on the original scale and, for a positive series, on the log scale too (the
+    best of them is the one the LSTM is compared with)."""
+    try:  # statsmodels' linear algebra on many BLAS threads thrashes a busy machine
+        from threadpoolctl import threadpool_limits
+    except ImportError:  # pragma: no cover
+        return _run_baselines(history, horizon, season, log)
+    with threadpool_limits(1):
+        return _run_baselines(history, horizon, season, log)
+
+
+def _run_baselines(history, horizon: int, season: int, log: bool) -> dict:
+    out = {}
+    t = time.perf_counter()
+    out["seasonal naive"] = {"forecast": seasonal_naive(history, horizon, season), "model": f"s={season}"}
+    out["seasonal naive"]["seconds"] = time.perf_counter() - t
+    scales = [False, True] if log else [False]
+    for lg in scales:
+        tag = " (log)" if lg else ""
+        t = time.perf_counter()
+        try:
+            out["ETS" + tag] = {"forecast": fit_ets(history, horizon, season, log=lg),
+                                "model": "additive trend + additive season" + (" on log" if lg else "")}
+        except (ValueError, np.linalg.LinAlgError) as e:  # pragma: no cover - statsmodels failure
+            out["ETS" + tag] = {"error": str(e)}
+        out["ETS" + tag]["seconds"] = time.perf_counter() - t
+        t = time.perf_counter()
+        try:
+            f, name = fit_arima(history, horizon, season, log=lg, time_limit=25.0)
+            out["ARIMA" + tag] = {"forecast": f, "model": name}
+        except ValueError as e:
+            out["ARIMA" + tag] = {"error": str(e)}
+        out["ARIMA" + tag]["seconds"] = time.perf_counter() - t
+    return out
+
+
+# ---------------------------------------------------------------- windowing
+def _phase(series: TimeSeries, positions: np.ndarray, season: int) -> np.ndarray:
+    """The season's phase in [0, 1) at each position, the same for a timestamp wherever
+    the series starts: the fraction of the year for weekly/monthly/quarterly/yearly
+    timestamps (so 52.18 weeks a year do not drift), the count of steps since 1970 modulo
+    the season for other regular timestamps (days, hours, business days), else the
+    position (counted from the first row of the training series) modulo the season."""
+    s = max(season, 1)
+    if series.index is not None and series.freq and s > 1:
+        import pandas as pd
+
+        idx = series.index
+        if len(idx) and positions.max(initial=0) >= len(idx):
+            idx = pd.date_range(idx[0], periods=int(positions.max()) + 1, freq=series.freq)
+        ts = idx[positions]
+        f = series.freq.upper().lstrip("0123456789")
+        if f[:1] in "WMQY" or f[:2] in ("BM", "BQ", "BY", "BA") or f[:1] == "A":
+            return np.asarray((ts.dayofyear - 1) / 365.25 % 1.0)
+        if f[:1] == "B":
+            steps = np.busday_count(np.datetime64("1970-01-01"), ts.values.astype("datetime64[D]"))
+        else:
+            t0 = pd.Timestamp("2000-01-01")
+            step = (t0 + pd.tseries.frequencies.to_offset(series.freq) - t0).value
+            steps = ts.as_unit("ns").asi8 // step
+        return (np.asarray(steps) % s) / s
+    return ((positions + series.offset) % s) / s
+
+
+class Windows:
+    """Turns a transformed series ``z`` into (input window, target) pairs and back.
+
+    Per input step: ``(z_t - level) / scale`` where the level is the mean of the window's
+    last season (the shape of the season, whatever the level); with ``reference
+    "seasonal"`` also the standardised seasonal difference ``(z_t - z_{t-s} - mean) / sd``
+    (the year-on-year growth); with ``calendar`` sin and cos of the season's phase.
+
+    Targets: with ``"seasonal"``, the standardised seasonal differences of the next
+    ``horizon`` steps: the forecast is the same phase of the last season plus the
+    predicted growth (beyond one season the forecast's own earlier values are the base);
+    with ``"level"`` (no season), ``(z_{t+h} - level) / scale``.
+    """
+
+    def __init__(self, prep: dict, series: TimeSeries):
+        self.p, self.series = prep, series
+        self.seasonal = prep["reference"] == "seasonal"
+        self.s = max(prep["season"], 1)
+        self.diff_inputs = bool(self.seasonal and prep.get("diff_inputs", True))
+
+    @property
+    def n_features(self) -> int:
+        return 1 + self.diff_inputs + 2 * bool(self.p["calendar"] and self.p["season"] > 1)
+
+    @property
+    def history(self) -> int:
+        """Points needed before an origin."""
+        return self.p["window"] + (self.s if self.diff_inputs else 0)
+
+    def z(self, values) -> np.ndarray:
+        v = np.asarray(values, float)
+        return np.log(v) if self.p["transform"] == "log" else v
+
+    def unz(self, z) -> np.ndarray:
+        return np.exp(z) if self.p["transform"] == "log" else z
+
+    def level(self, z: np.ndarray, origin: int) -> float:
+        k = min(self.s, self.p["window"])
+        return float(z[origin - k : origin].mean())
+
+    def fit_scales(self, z: np.ndarray, origins) -> None:
+        """Scale (and seasonal-difference mean/sd) from the training windows only."""
+        W = self.p["window"]
+        dev = np.concatenate([z[o - W : o] - self.level(z, o) for o in origins])
+        self.p["scale"] = float(np.std(dev)) or 1.0
+        if self.diff_inputs:
+            last = int(max(origins)) + self.p["horizon"]
+            d = z[self.s : last] - z[: last - self.s]
+            self.p["diff_mean"], self.p["diff_sd"] = float(d.mean()), float(d.std()) or 1.0
+
+    def inputs(self, z: np.ndarray, origins) -> tuple[torch.Tensor, np.ndarray]:
+        """(window, B, features) inputs for forecasts starting at each origin, and the levels."""
+        W, sc, s = self.p["window"], self.p["scale"], self.s
+        origins = np.asarray(origins)
+        lv = np.array([self.level(z, o) for o in origins])
+        feats = [np.stack([(z[o - W : o] - l) / sc for o, l in zip(origins, lv)], 1)]  # (W, B)
+        if self.diff_inputs:
+            feats.append(np.stack([(z[o - W : o] - z[o - W - s : o - s] - self.p["diff_mean"]) / self.p["diff_sd"]
+                                   for o in origins], 1))
+        if self.p["calendar"] and self.p["season"] > 1:
+            pos = origins[None, :] - W + np.arange(W)[:, None]
+            ph = _phase(self.series, pos.ravel(), self.p["season"]).reshape(pos.shape) * 2 * np.pi
+            feats += [np.sin(ph), np.cos(ph)]
+        return torch.tensor(np.stack(feats, -1), dtype=torch.float32), lv
+
+    def targets(self, z: np.ndarray, origins, levels) -> torch.Tensor:
+        H, s = self.p["horizon"], self.s
+        if self.seasonal:
+            t = [(z[o : o + H] - z[o - s : o + H - s]) / self.p["scale"] for o in origins]
+        else:
+            t = [(z[o : o + H] - l) / self.p["scale"] for o, l in zip(origins, levels)]
+        return torch.tensor(np.stack(t), dtype=torch.float32)
+
+    def decode(self, q: torch.Tensor, z: np.ndarray, origins, levels) -> np.ndarray:
+        """(B, H, Q) model output -> quantiles on the original scale."""
+        q = q.detach().numpy().astype(float)
+        if not self.seasonal:
+            return self.unz(q * self.p["scale"] + np.asarray(levels)[:, None, None])
+        H, s = self.p["horizon"], self.s
+        out = np.empty_like(q)
+        growth = q * self.p["scale"]
+        for b, o in enumerate(origins):
+            for h in range(H):
+                # beyond one season the base is this forecast's own value (each quantile
+                # on its own: an approximation for the outer ones)
+                base = z[o + h - s] if h < s else out[b, h - s]
+                out[b, h] = base + growth[b, h]
+        return self.unz(out)
+
+
+def _forecast(model: Forecaster, win: Windows, z: np.ndarray, origins) -> np.ndarray:
+    x, lv = win.inputs(z, origins)
+    with torch.no_grad():
+        return win.decode(model.eval()(x), z, origins, lv)
+
+
+# ---------------------------------------------------------------- the pipeline
+def _default_window(season: int, horizon: int) -> int:
+    return max(2 * season, 2 * horizon, 8) if season > 1 else max(3 * horizon, 16)
+
+
+def _check_length(series: TimeSeries, history: int, horizon: int, what: str = "train") -> None:
+    """``history``: points before a forecast's origin (the window, plus a season when the
+    inputs hold seasonal differences)."""
+    need = history + 3 * horizon + 8 if what == "train" else history
+    if len(series) < need:
+        tail = (f"{history} for the first input window + 8 training windows + the {horizon}-point validation and "
+                f"test tails" if what == "train" else "the input window")
+        raise ValueError(f"{series.source}: column {series.name!r} has {len(series)} points (after filling gaps), "
+                         f"fewer than the {need} needed for {tail}: "
+                         + ("use a longer series or a smaller --window/--horizon" if what == "train" else
+                            f"give at least the last {need} points of the series"))
+
+
+def train_forecaster(
+    series: TimeSeries,
+    horizon: int,
+    *,
+    window: int | None = None,
+    season: int | None = None,
+    epochs: int | None = None,
+    variant: str = "vanilla",
+    hidden_size: int = DEFAULTS["hidden_size"],
+    num_layers: int = DEFAULTS["num_layers"],
+    members: int = DEFAULTS["members"],
+    transform: str = DEFAULTS["transform"],
+    calendar: bool = DEFAULTS["calendar"],
+    reference: str = DEFAULTS["reference"],
+    diff_inputs: bool = False,
+    refit: bool = DEFAULTS["refit"],
+    combine: bool = DEFAULTS["combine"],
+    lr: float = DEFAULTS["lr"],
+    seed: int = 0,
+    baselines: bool = True,
+    model_dir: str | os.PathLike | None = None,
+    run_dir: str | os.PathLike | None = None,
+    resume: bool = False,
+    progress: bool = True,
+) -> dict:
+    """Train, test on the held-out tail against the baselines, forecast the future, and
+    (with ``model_dir``) write the model directory: the model, the preprocessing state,
+    the last window of the series, report.json, forecast.csv and forecast.png.
+
+    Args:
+        series: the data (see :func:`lstmkit.data.series.read_series`).
+        horizon: steps to forecast (and the length of the validation and test tails).
+        window: input steps (default: ``max(2 season, 2 horizon)``).
+        season: season length (default: from the frequency; 1 = none).
+        epochs: passes over the windows (default: ~2,000 updates but at most ~32,000
+            windows shown; 16-400 epochs).
+        members: LSTMs averaged in the forecaster.
+        transform: ``"log"``, ``"none"`` or ``"auto"`` (log when every value is positive).
+        calendar: add sin/cos of the season's phase to the inputs.
+        reference: the target form: ``"level"``, ``"seasonal"`` or ``"auto"`` (both for a
+            seasonal series, the better on validation kept).
+        diff_inputs: with seasonal targets, also feed the standardised seasonal
+            differences (off by default: it made airline worse).
+        refit: after choosing the epoch count, train again on fit + validation.
+        combine: average the chosen run's members with the refit's.
+        lr: Adam's learning rate. seed: seeds initialisation and batch order.
+        baselines: also fit seasonal naive, ETS and ARIMA on the same tail.
+        run_dir: per-epoch checkpoints (``resume`` continues from them); removed once the
+            model directory is written.
+
+    Returns:
+        the report (a JSON-ready dict) with the test forecasts and the future forecast.
+
+    Example:
+        >>> import numpy as np
+        >>> from lstmkit.data.series import TimeSeries
+        >>> t = np.arange(120.0)
+        >>> s = TimeSeries(values=10 + np.sin(2 * np.pi * t / 12), name="y", source="sine")
+        >>> r = train_forecaster(s, 6, season=12, epochs=2, members=1, hidden_size=4, baselines=False,
+        ...                      progress=False)
+        >>> len(r["future"]["point"]), r["preprocessing"]["window"]
+        (6, 24)
+    """
+    t_start = time.perf_counter()
+    if isinstance(horizon, bool) or not isinstance(horizon, int) or horizon < 1:
+        raise ValueError(f"--horizon must be a positive int, got {horizon!r}")
+    season = season_for_freq(series.freq) if season is None else int(season)
+    if season < 1:
+        raise ValueError(f"--season must be >= 1 (1: no season), got {season}")
+    window = _default_window(season, horizon) if window is None else int(window)
+    if window < 2:
+        raise ValueError(f"--window must be >= 2, got {window}")
+    if transform not in ("auto", "log", "none"):
+        raise ValueError(f"--transform must be auto, log or none, got {transform!r}")
+    if reference not in ("auto", "seasonal", "level"):
+        raise ValueError(f"reference must be auto, seasonal or level, got {reference!r}")
+    if reference == "seasonal" and season < 2:
+        raise ValueError("reference 'seasonal' needs a season: pass --season")
+    candidates = (["level", "seasonal"] if season > 1 else ["level"]) if reference == "auto" else [reference]
+    _check_length(series, window + (season if "seasonal" in candidates and diff_inputs else 0), horizon)
+    y = series.values
+    if transform == "log" and not _positive(y):
+        raise ValueError(f"{series.source}: column {series.name!r} has values <= 0: --transform log needs a positive "
+                         f"series; use --transform none")
+    transform = ("log" if _positive(y) else "none") if transform == "auto" else transform
+    n = len(y)
+    test_start, val_start = n - horizon, n - 2 * horizon
+    q = DEFAULTS["quantiles"]
+    tried = {}
+    for ref in candidates:
+        prep = {"transform": transform, "season": season, "window": window, "horizon": horizon,
+                "calendar": bool(calendar), "reference": ref, "diff_inputs": diff_inputs, "scale": 1.0,
+                "freq": series.freq}
+        win = Windows(prep, series)
+        z = win.z(y)
+        fit_origins = np.arange(win.history, val_start - horizon + 1)
+        win.fit_scales(z, fit_origins)
+        X, lv = win.inputs(z, fit_origins)
+        Y = win.targets(z, fit_origins, lv)
+        n_train = len(fit_origins)
+        batch = min(DEFAULTS["batch_size"], max(8, n_train // 4))
+        if epochs is None:
+            # ~2,000 updates, but at most ~32,000 windows shown: 16-400 epochs
+            epochs = int(min(400, max(16, math.ceil(2000 / math.ceil(n_train / batch))),
+                             max(16, math.ceil(32000 / n_train))))
+        torch.manual_seed(seed)
+        model = Forecaster(win.n_features, horizon, hidden_size=hidden_size, num_layers=num_layers,
+                           quantiles=q, variant=variant, members=members)
+
+        def loss_fn(m, idx, X=X, Y=Y):
+            return pinball_loss(m(X[:, idx], per_member=True), Y[idx], q)
+
+        def val_score(m, win=win, z=z):
+            f = _forecast(m, win, z, [val_start])[0, :, m.mid]
+            return -float(np.mean(np.abs(f - y[val_start:test_start])))
+
+        fit = fit_supervised(model, loss_fn, n_train, epochs=epochs, batch_size=batch, lr=lr, seed=seed,
+                             evaluate=val_score, run_dir=Path(run_dir) / f"select-{ref}" if run_dir else None,
+                             resume=resume, progress=progress, desc=f"forecast {series.name} ({ref}, choosing epochs)")
+        tried[ref] = {"model": model, "fit": fit, "win": win, "z": z, "batch": batch, "n_train": n_train}
+    # the reference whose best epoch forecast the validation part best
+    ref = min(tried, key=lambda r: -tried[r]["fit"]["best_score"])
+    model, fit, win, z, batch, n_train = (tried[ref][k] for k in ("model", "fit", "win", "z", "batch", "n_train"))
+    prep = win.p
+    refit_info = None
+    if refit:
+        # the same recipe for the chosen number of epochs on everything before the test tail:
+        # the validation part is the most recent data, and the test forecast starts right after it
+        all_origins = np.arange(win.history, test_start - horizon + 1)
+        X, lv = win.inputs(z, all_origins)
+        Y = win.targets(z, all_origins, lv)
+        torch.manual_seed(seed)
+        model = Forecaster(win.n_features, horizon, hidden_size=hidden_size, num_layers=num_layers,
+                           quantiles=q, variant=variant, members=members)
+        refit_info = fit_supervised(model, lambda m, idx: pinball_loss(m(X[:, idx], per_member=True), Y[idx], q),
+                                    len(all_origins), epochs=fit["best_epoch"], batch_size=batch,
+                                    lr=lr, seed=seed, run_dir=Path(run_dir) / "refit" if run_dir else None,
+                                    resume=resume, progress=progress, desc=f"forecast {series.name} ({ref}, refit)")
+        if combine:
+            both = Forecaster(win.n_features, horizon, hidden_size=hidden_size, num_layers=num_layers,
+                              quantiles=q, variant=variant, members=2 * members)
+            both.rnns = torch.nn.ModuleList([*tried[ref]["model"].rnns, *model.rnns])
+            both.heads = torch.nn.ModuleList([*tried[ref]["model"].heads, *model.heads])
+            model = both.eval()
+    train_seconds = time.perf_counter() - t_start
+    test_q = _forecast(model, win, z, [test_start])[0]
+    history = y[:test_start]
+    actual = y[test_start:]
+    rows = {"LSTM": {"forecast": test_q[:, model.mid], "lower": test_q[:, 0], "upper": test_q[:, -1],
+                     "model": f"{model.config['members']} x {variant} LSTM {num_layers}x{hidden_size}, window {window}, {ref} reference",
+                     "seconds": train_seconds}}
+    if baselines:
+        rows.update(run_baselines(history, horizon, season, log=_positive(y)))
+    else:
+        rows["seasonal naive"] = {"forecast": seasonal_naive(history, horizon, season), "model": f"s={season}",
+                                  "seconds": 0.0}
+    table = {}
+    for name, r in rows.items():
+        if "forecast" not in r:
+            table[name] = {"error": r.get("error"), "seconds": r["seconds"]}
+            continue
+        table[name] = {"mase": mase(actual, r["forecast"], history, season), "smape": smape(actual, r["forecast"]),
+                       "seconds": r["seconds"], "model": r["model"]}
+    inside = (actual >= test_q[:, 0]) & (actual <= test_q[:, -1])
+    future = _future(model, win, series, z)
+    report = {
+        "data": series.summary(),
+        "split": {"fit": int(val_start), "validation": horizon, "test": horizon,
+                  "test_start": _stamp(series, test_start), "training_windows": n_train},
+        "preprocessing": prep,
+        "model": model.config,
+        "training": {"epochs": epochs, "best_epoch": fit["best_epoch"], "batch_size": batch, "lr": lr,
+                     "seed": seed, "seconds": fit["seconds"], "validation_mae": -fit["best_score"],
+                     "refit_seconds": refit_info["seconds"] if refit_info else None,
+                     "seconds_total": train_seconds, "history": fit["history"],
+                     "validation_mae_by_reference": {r: -t["fit"]["best_score"] for r, t in tried.items()}},
+        "test": {"metrics": table, "interval_coverage": float(inside.mean()),
+                 "interval": f"{q[0]:.0%}-{q[-1]:.0%}", "actual": actual.tolist(),
+                 "forecasts": {k: np.asarray(r["forecast"]).tolist() for k, r in rows.items() if "forecast" in r},
+                 "lower": test_q[:, 0].tolist(), "upper": test_q[:, -1].tolist()},
+        "future": future,
+        "seconds": time.perf_counter() - t_start,
+    }
+    if model_dir is not None:
+        _write_model_dir(model, prep, series, report, model_dir)
+        if run_dir is not None:
+            shutil.rmtree(run_dir, ignore_errors=True)
+    return report
+
+
+def _stamp(series: TimeSeries, i: int) -> str | int:
+    return str(series.index[i]) if series.index is not None else int(i)
+
+
+def _future(model: Forecaster, win: Windows, series: TimeSeries, z: np.ndarray) -> dict:
+    q = _forecast(model, win, z, [len(z)])[0]
+    idx = future_index(series, win.p["horizon"])
+    return {"time": [str(t) for t in idx], "point": q[:, model.mid].tolist(), "lower": q[:, 0].tolist(),
+            "upper": q[:, -1].tolist(), "quantiles": model.quantiles}
+
+
+def forecast_table(future: dict) -> str:
+    """The future forecast as CSV text: ``time,forecast,lower,upper`` (lower/upper: the
+    outer quantiles).
+
+    Example:
+        >>> print(forecast_table({"time": ["2020-01-01"], "point": [1.5], "lower": [1.0], "upper": [2.0]}), end="")
+        time,forecast,lower,upper
+        2020-01-01,1.5,1,2
+    """
+    lines = ["time,forecast,lower,upper"]
+    for t, p, lo, hi in zip(future["time"], future["point"], future["lower"], future["upper"]):
+        lines.append(f"{t},{p:.6g},{lo:.6g},{hi:.6g}")
+    return "\n".join(lines) + "\n"
+
+
+def _plot_bytes(series: TimeSeries, report: dict) -> bytes:
+    import tempfile
+
+    from ..viz.forecast import plot_forecast
+
+    with tempfile.TemporaryDirectory() as d:
+        p = plot_forecast(series, report, Path(d) / "f.png")
+        return p.read_bytes()
+
+
+def _write_model_dir(model, prep, series, report, model_dir) -> None:
+    tail = series.values[-(prep["window"] + max(prep["season"], 1) + prep["horizon"]):]
+    extra = {"preprocessing": prep, "series": {"name": series.name, "source": series.source, "freq": series.freq,
+                                               "length": len(series), "last_values": tail.tolist(),
+                                               "last_times": ([str(t) for t in series.index[-len(tail):]]
+                                                              if series.index is not None else None)}}
+    files = {"report.json": json.dumps(report, indent=2), "forecast.csv": forecast_table(report["future"]),
+             "forecast.png": _plot_bytes(series, report)}
+    save_model(model, model_dir, extra=extra, files=files)
+
+
+def load_forecaster(model_dir: str | os.PathLike) -> tuple[Forecaster, dict]:
+    """The model and the ``extra`` state (preprocessing, the end of the training series)."""
+    return load_model(Forecaster, model_dir)
+
+
+def stored_series(extra: dict) -> TimeSeries:
+    """The end of the training series, as stored in the model directory."""
+    import pandas as pd
+
+    s = extra["series"]
+    idx = pd.DatetimeIndex(pd.to_datetime(s["last_times"])) if s.get("last_times") else None
+    if idx is not None and s.get("freq"):
+        idx = pd.date_range(idx[0], periods=len(idx), freq=s["freq"])
+    return TimeSeries(values=np.asarray(s["last_values"], float), name=s["name"], source=s["source"] + " (stored)",
+                      index=idx, freq=s.get("freq"), n_rows=len(s["last_values"]),
+                      offset=s["length"] - len(s["last_values"]))
+
+
+def forecast_future(model_dir: str | os.PathLike, series: TimeSeries | None = None) -> tuple[dict, TimeSeries]:
+    """Forecast ``horizon`` steps beyond the end of ``series`` (default: the end of the
+    series the model was trained on) with a saved model: ``(future dict, series used)``."""
+    model, extra = load_forecaster(model_dir)
+    prep = extra["preprocessing"]
+    if series is None:
+        series = stored_series(extra)
+    win = Windows(prep, series)
+    _check_length(series, win.history, prep["horizon"], what="predict")
+    if prep["transform"] == "log" and not _positive(series.values):
+        raise ValueError(f"{series.source}: column {series.name!r} has values <= 0, but the model was trained on the "
+                         f"log of a positive series: forecast a positive series")
+    win = Windows(prep, series)
+    return _future(model, win, series, win.z(series.values)), series

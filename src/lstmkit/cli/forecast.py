@@ -1,0 +1,164 @@
+"""``lstmkit forecast``: forecast a column of a CSV (or a shipped example) with an LSTM,
+beside seasonal naive, ETS and ARIMA on the same held-out tail.
+
+- ``lstmkit forecast train DATA.csv --column NAME [--time-column T] --horizon H``
+  (or ``--example co2|airline``): train, report MASE/sMAPE of every model on the last
+  ``H`` points, and write the model directory (model, preprocessing state, report.json,
+  forecast.csv, forecast.png).
+- ``lstmkit forecast predict --model DIR [DATA.csv] [--out forecast.csv]``: forecast
+  ``H`` steps beyond the end of the given series (default: the training series) and
+  write the CSV (time, forecast, lower, upper) and a PNG beside it.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+EXAMPLE_HORIZONS = {"co2": 52, "airline": 12}
+
+
+def _load(args):
+    from ..data.series import load_example, read_series
+
+    if args.example and args.data:
+        raise ValueError("give a CSV file or --example, not both")
+    if args.example:
+        return load_example(args.example)
+    if not args.data:
+        raise ValueError("give a CSV file (with --column NAME) or --example co2|airline")
+    if not args.column:
+        raise ValueError(f"{args.data}: say which column to forecast with --column NAME")
+    return read_series(args.data, args.column, args.time_column)
+
+
+def print_report(r: dict, model_dir: str | None = None) -> None:
+    """The one-screen summary of a training report."""
+    d = r["data"]
+    span = f", {d['start'][:10]} to {d['end'][:10]}" if d.get("start") else ""
+    print(f"\ndata: {d['source']}, column {d['column']!r}: {d['points']} points{span}, frequency "
+          f"{d['frequency'] or 'none (steps)'}; missing values filled: {d['missing_filled']}"
+          + (f" (of which {d['timestamps_added']} absent timestamps)" if d.get("timestamps_added") else ""))
+    for note in d.get("notes", []):
+        print(f"  note: {note}")
+    p, sp, t = r["preprocessing"], r["split"], r["training"]
+    print(f"split: {sp['fit']} fit | {sp['validation']} validation | {sp['test']} held-out test (from "
+          f"{str(sp['test_start'])[:10]}); season {p['season']}, window {p['window']}, horizon {p['horizon']}, "
+          f"transform {p['transform']}")
+    by_ref = t.get("validation_mae_by_reference", {})
+    print(f"targets relative to the {'last season (seasonal)' if p['reference'] == 'seasonal' else 'window level'}"
+          + (" -- chosen on validation MAE: " + ", ".join(f"{k} {v:.4g}" for k, v in by_ref.items())
+             if len(by_ref) > 1 else ""))
+    print(f"\nheld-out tail ({sp['test']} points), lower is better:")
+    print(f"  {'model':<16} {'MASE':>7} {'sMAPE %':>8} {'seconds':>8}  details")
+    for name, m in r["test"]["metrics"].items():
+        if "mase" not in m:
+            print(f"  {name:<16} {'-':>7} {'-':>8} {m['seconds']:>8.1f}  failed: {m.get('error')}")
+            continue
+        print(f"  {name:<16} {m['mase']:>7.3f} {m['smape']:>8.2f} {m['seconds']:>8.1f}  {m.get('model', '')}")
+    print(f"  LSTM {r['test']['interval']} interval covers {r['test']['interval_coverage']:.0%} of the tail")
+    print(f"training: best epoch {t['best_epoch']} of {t['epochs']} on validation"
+          + (", then refit on fit + validation (the saved model averages both runs)"
+             if t.get("refit_seconds") is not None else "")
+          + f"; {t['seconds_total']:.0f} s training, {r['seconds']:.0f} s in all (seed {t['seed']})")
+    if model_dir:
+        print(f"model, report.json, forecast.csv ({p['horizon']} steps ahead) and forecast.png in {model_dir}")
+
+
+def _train(args) -> int:
+    import torch
+
+    from ..apps.forecast import train_forecaster
+
+    torch.set_num_threads(args.threads)
+    series = _load(args)
+    horizon = args.horizon or EXAMPLE_HORIZONS.get(args.example)
+    if horizon is None:
+        raise ValueError(f"{args.data}: say how many steps to forecast with --horizon H")
+    model_dir = args.model or (f"runs/forecast/{args.example}" if args.example else
+                               f"runs/forecast/{Path(args.data).stem}-{args.column}")
+    d = Path(model_dir)
+    if d.exists() and (not d.is_dir() or (any(d.iterdir()) and not (d / "config.json").is_file())):
+        raise ValueError(f"refusing to write the model to {d}: it exists and is not a model directory; "
+                         f"name a new directory with --model")
+    run_dir = args.run_dir or f"{model_dir}.checkpoints"
+    r = train_forecaster(series, horizon, window=args.window, season=args.season, epochs=args.epochs,
+                         variant=args.variant, members=args.members, hidden_size=args.hidden,
+                         transform=args.transform, seed=args.seed, baselines=not args.no_baselines,
+                         model_dir=model_dir, run_dir=run_dir, resume=args.resume, progress=not args.quiet)
+    print_report(r, model_dir)
+    return 0
+
+
+def _predict(args) -> int:
+    from ..apps.forecast import forecast_future, forecast_table, load_forecaster
+    from ..data.series import read_series
+    from ..train.checkpoint import atomic_write_text
+    from ..viz.forecast import plot_forecast
+
+    if not (Path(args.model) / "config.json").is_file():
+        raise FileNotFoundError(f"{args.model} is not a forecast model directory (no config.json): "
+                                f"train one with `lstmkit forecast train`")
+    series = None
+    if args.data:
+        _, extra = load_forecaster(args.model)
+        column = args.column or extra["series"]["name"]
+        series = read_series(args.data, column, args.time_column)
+    future, used = forecast_future(args.model, series)
+    out = Path(args.out or Path(args.model) / "forecast.csv")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(out, forecast_table(future))
+    png = out.with_suffix(".png")
+    plot_forecast(used, {"future": future, "preprocessing": load_forecaster(args.model)[1]["preprocessing"]}, png)
+    print(f"{len(future['point'])} steps after {used.source} ({len(used)} points): {out} and {png}")
+    for t, p, lo, hi in list(zip(future["time"], future["point"], future["lower"], future["upper"]))[:6]:
+        print(f"  {t[:19]:<19} {p:>10.4g}  [{lo:.4g}, {hi:.4g}]")
+    if len(future["point"]) > 6:
+        print(f"  ... ({len(future['point']) - 6} more in the CSV)")
+    return 0
+
+
+def register(sub) -> None:
+    from ..data.series import EXAMPLES
+
+    p = sub.add_parser("forecast", help="forecast a CSV column with an LSTM, beside seasonal naive, ETS and ARIMA")
+    s = p.add_subparsers(dest="forecast_command", metavar="SUBCOMMAND", required=True)
+    t = s.add_parser("train", help="train on a series, compare with the baselines on its tail, forecast the future")
+    t.add_argument("data", nargs="?", help="a CSV file with a header row (UTF-8)")
+    t.add_argument("--example", choices=sorted(EXAMPLES), help="a shipped series instead of a CSV: "
+                   + "; ".join(f"{k}: {v}" for k, v in EXAMPLES.items()))
+    t.add_argument("--column", help="the column to forecast")
+    t.add_argument("--time-column", help="a column of dates/times (sorted, frequency inferred, gaps filled)")
+    t.add_argument("--horizon", type=int, help="steps to forecast; also the length of the held-out tail "
+                   "(examples: co2 52, airline 12)")
+    t.add_argument("--window", type=int, help="input steps (default max(2 x season, 2 x horizon))")
+    t.add_argument("--season", type=int, help="season length (default from the frequency: 52 weekly, 12 monthly, "
+                   "...; 1 = none)")
+    t.add_argument("--epochs", type=int, help="passes over the training windows (default: ~2,000 updates)")
+    t.add_argument("--members", type=int, default=5, help="LSTMs averaged (default 5)")
+    t.add_argument("--hidden", type=int, default=32, help="LSTM units (default 32)")
+    t.add_argument("--transform", choices=["auto", "log", "none"], default="auto",
+                   help="auto (default): log for a positive series")
+    t.add_argument("--variant", default="vanilla", help="LSTM variant preset (default vanilla)")
+    t.add_argument("--seed", type=int, default=0)
+    t.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
+    t.add_argument("--model", help="output model directory (default runs/forecast/NAME)")
+    t.add_argument("--run-dir", help="per-epoch checkpoints (default MODEL.checkpoints; removed at the end)")
+    t.add_argument("--resume", action="store_true", help="continue a killed run from its checkpoints")
+    t.add_argument("--no-baselines", action="store_true", help="skip ETS and ARIMA (seasonal naive is kept)")
+    t.add_argument("--quiet", action="store_true", help="no progress bar")
+    t.set_defaults(func=_train)
+    r = s.add_parser("predict", help="forecast beyond the end of a series with a trained model")
+    r.add_argument("data", nargs="?", help="a CSV holding the series (default: the end of the training series, "
+                   "stored in the model directory)")
+    r.add_argument("--model", required=True, help="the model directory written by `forecast train`")
+    r.add_argument("--column", help="the column (default: the training column's name)")
+    r.add_argument("--time-column", help="a column of dates/times")
+    r.add_argument("--out", help="the CSV to write (default MODEL/forecast.csv); a PNG goes beside it")
+    r.set_defaults(func=_predict)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    from . import main
+
+    sys.exit(main(["forecast", *sys.argv[1:]]))

@@ -1,0 +1,302 @@
+"""One numeric time series for forecasting: read from a user's CSV, or one of the examples
+that ship inside installed packages (statsmodels' weekly Mauna Loa co2, the Box & Jenkins
+airline passengers in pmdarima).
+
+Reading is strict about what it cannot repair and lenient about what it can: missing
+values (empty cells, ``NA``/``NaN`` and timestamps absent from a regular time grid) are
+filled by linear interpolation and counted; everything else (a missing column, text in a
+number column, an unparseable date, a constant series, an empty file, a file that is not
+UTF-8) is a one-line error naming the file, the row or column and what to do.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from .packaged import package_dir
+
+__all__ = ["TimeSeries", "read_series", "load_example", "EXAMPLES", "season_for_freq", "future_index"]
+
+EXAMPLES = {
+    "co2": "weekly Mauna Loa CO2 (ppm), 1958-2001, 2,284 weeks with 59 missing (statsmodels)",
+    "airline": "monthly international airline passengers (thousands), 1949-1960, 144 months (pmdarima)",
+}
+"""The shipped example series: name -> description."""
+
+# Cells that mean "no value here" (pandas' defaults, minus the ones that could be real text).
+_NA = {"", "na", "nan", "n/a", "#n/a", "null", "none", "-nan", "nat", "#na", "<na>"}
+
+
+@dataclass
+class TimeSeries:
+    """A regular, gap-free numeric series (gaps already filled).
+
+    Attributes:
+        values: (N,) float64, no NaN.
+        name: the column's name.
+        source: the file (or example) it came from.
+        index: a ``pandas.DatetimeIndex`` (regular when ``freq`` is set) or None (positions).
+        freq: the pandas frequency string (``"W-SAT"``, ``"MS"``) or None.
+        n_missing: values filled by interpolation (missing cells + timestamps absent from
+            the grid).
+        n_gaps: of those, timestamps that were absent from the grid (rows added).
+        n_rows: data rows in the file.
+        notes: remarks for the report (rows sorted, irregular timestamps).
+        offset: the position of the first value in a longer series this is the end of
+            (a model directory stores the end of its training series).
+    """
+
+    values: np.ndarray
+    name: str
+    source: str
+    index: object = None
+    freq: str | None = None
+    n_missing: int = 0
+    n_gaps: int = 0
+    n_rows: int = 0
+    notes: list = field(default_factory=list)
+    offset: int = 0
+
+    def __len__(self) -> int:
+        return len(self.values)
+
+    def summary(self) -> dict:
+        """JSON-ready facts for the report."""
+        d = {"source": self.source, "column": self.name, "points": len(self), "rows_in_file": self.n_rows,
+             "missing_filled": self.n_missing, "timestamps_added": self.n_gaps, "frequency": self.freq,
+             "notes": list(self.notes)}
+        if self.index is not None:
+            d["start"], d["end"] = str(self.index[0]), str(self.index[-1])
+        return d
+
+
+def season_for_freq(freq: str | None) -> int:
+    """The usual season length for a pandas frequency: 52 weekly, 12 monthly, 4 quarterly,
+    7 daily, 24 hourly, 5 business-daily; 1 (no season) otherwise.
+
+    Example:
+        >>> season_for_freq("W-SAT"), season_for_freq("MS"), season_for_freq(None)
+        (52, 12, 1)
+    """
+    if not freq:
+        return 1
+    f = freq.upper().lstrip("0123456789")
+    for prefix, s in (("W", 52), ("MS", 12), ("ME", 12), ("M", 12), ("QS", 4), ("QE", 4), ("Q", 4),
+                      ("BQ", 4), ("BM", 12), ("B", 5), ("D", 7), ("H", 24), ("h", 24)):
+        if f.startswith(prefix.upper()):
+            return s
+    return 1
+
+
+def future_index(series: TimeSeries, steps: int):
+    """The ``steps`` timestamps after the series' end (a ``DatetimeIndex``), or the next
+    positions (a numpy int array) when the series has no regular time index."""
+    if series.index is not None and series.freq:
+        import pandas as pd
+
+        return pd.date_range(series.index[-1], periods=steps + 1, freq=series.freq)[1:]
+    return np.arange(len(series), len(series) + steps)
+
+
+def _decode(path: Path) -> str:
+    raw = path.read_bytes()
+    if not raw.strip():
+        raise ValueError(f"{path} is empty: expected a CSV with a header row and one row per time step")
+    try:
+        return raw.decode("utf-8-sig")
+    except UnicodeDecodeError as e:
+        line = raw[: e.start].count(b"\n") + 1
+        raise ValueError(f"{path}: line {line} is not UTF-8 (byte 0x{raw[e.start]:02x}): save the file as UTF-8, "
+                         f"e.g. `iconv -f latin1 -t utf-8 {path.name} > fixed.csv`") from None
+
+
+def _infer_freq(times) -> str | None:
+    """A pandas frequency for sorted timestamps that may have gaps, or None if irregular."""
+    import pandas as pd
+
+    if len(times) < 3:
+        return None
+    f = pd.infer_freq(times)
+    if f:
+        return f
+    times = times.as_unit("ns")
+    diffs = np.diff(times.asi8)
+    uniq, counts = np.unique(diffs, return_counts=True)
+    step, day = int(uniq[counts.argmax()]), 86400 * 10**9
+    if 28 * day <= step <= 31 * day:
+        candidates = ["MS", "ME"]
+    elif 90 * day <= step <= 92 * day:
+        candidates = ["QS", "QE"]
+    elif 365 * day <= step <= 366 * day:
+        candidates = ["YS", "YE"]
+    elif step == 7 * day:
+        candidates = [f"W-{times[0].day_name()[:3].upper()}"]
+    elif step % day == 0:
+        candidates = ["D" if step == day else f"{step // day}D"]
+    else:
+        candidates = [pd.tseries.frequencies.to_offset(pd.Timedelta(step, unit="ns")).freqstr]
+    for c in candidates:
+        grid = pd.date_range(times[0], times[-1], freq=c)
+        if len(grid) and times.isin(grid).all():
+            return c
+    return None
+
+
+def read_series(path: str | os.PathLike, column: str, time_column: str | None = None) -> TimeSeries:
+    """Read one numeric column of a CSV as a gap-free series.
+
+    With ``time_column``, the rows are sorted by that column (parsed as dates), the
+    frequency is inferred when the timestamps sit on a regular grid (missing timestamps
+    are added and filled), and duplicates are an error. Missing values are filled by
+    linear interpolation (the ends by the nearest value) and counted.
+
+    Args:
+        path: the CSV (UTF-8, a header row).
+        column: the column to forecast.
+        time_column: optional column of dates/times.
+
+    Raises:
+        FileNotFoundError: no such file.
+        ValueError: empty file, not UTF-8, missing column, a non-numeric value, an
+            unparseable or duplicate date, no values at all, a constant series.
+
+    Example:
+        >>> import tempfile, os
+        >>> p = os.path.join(tempfile.mkdtemp(), "s.csv")
+        >>> _ = open(p, "w").write("month,sales\\n2020-01,1\\n2020-02,\\n2020-04,4\\n")
+        >>> s = read_series(p, "sales", time_column="month")
+        >>> s.values.tolist(), s.freq, s.n_missing, s.n_gaps
+        ([1.0, 2.0, 3.0, 4.0], 'MS', 2, 1)
+    """
+    import pandas as pd
+
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no such file")
+    text = _decode(path)
+    try:
+        df = pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False, skipinitialspace=True)
+    except pd.errors.EmptyDataError:
+        raise ValueError(f"{path} is empty: expected a CSV with a header row and one row per time step") from None
+    except pd.errors.ParserError as e:
+        raise ValueError(f"{path} is not a well-formed CSV ({str(e).strip().splitlines()[-1]}): "
+                         f"fix the row it names") from None
+    df.columns = [str(c).strip() for c in df.columns]
+    for col, what in ((column, "--column"), (time_column, "--time-column")):
+        if col is not None and col not in df.columns:
+            raise ValueError(f"{path}: no column {col!r} (for {what}); the columns are "
+                             f"{', '.join(map(repr, df.columns))}")
+    if len(df) == 0:
+        raise ValueError(f"{path} has a header but no data rows: add one row per time step")
+    cells = df[column].str.strip()
+    missing = cells.str.lower().isin(_NA)
+    values = pd.to_numeric(cells.where(~missing), errors="coerce")
+    bad = (~missing) & (values.isna() | ~np.isfinite(values.astype(float).fillna(0)))
+    if bad.any():
+        i = int(np.flatnonzero(bad.to_numpy())[0])
+        raise ValueError(f"{path}: column {column!r}, row {i + 1} (line {i + 2}) holds {cells.iloc[i]!r}, "
+                         f"not a number: fix it, or leave the cell empty to have it interpolated")
+    values = values.astype(float)
+    index, freq, n_gaps, notes = None, None, 0, []
+    if time_column is not None:
+        tcells = df[time_column].str.strip()
+        with _quiet():
+            times = pd.to_datetime(tcells, errors="coerce")
+            if times.isna().any() and tcells.str.fullmatch(r"\d{8}").all():
+                times = pd.to_datetime(tcells, format="%Y%m%d", errors="coerce")
+            elif times.isna().any():  # pandas infers one format from the first row; allow a mix
+                times = pd.to_datetime(tcells, format="mixed", errors="coerce")
+        if times.isna().any():
+            i = int(np.flatnonzero(times.isna().to_numpy())[0])
+            raise ValueError(f"{path}: column {time_column!r}, row {i + 1} (line {i + 2}) holds {tcells.iloc[i]!r}, "
+                             f"not a date: use one format such as 2020-01-31 or 2020-01-31 13:00 in every row")
+        dup = times.duplicated()
+        if dup.any():
+            i = int(np.flatnonzero(dup.to_numpy())[0])
+            raise ValueError(f"{path}: column {time_column!r}, row {i + 1} (line {i + 2}) repeats the date "
+                             f"{tcells.iloc[i]!r}: keep one row per time step")
+        order = np.argsort(times.to_numpy(), kind="stable")
+        if (order != np.arange(len(order))).any():
+            notes.append("rows sorted by time")
+        times = pd.DatetimeIndex(times.to_numpy()[order])
+        values = pd.Series(values.to_numpy()[order], index=times)
+        freq = _infer_freq(times)
+        if freq is not None:
+            grid = pd.date_range(times[0], times[-1], freq=freq)
+            n_gaps = len(grid) - len(times)
+            values = values.reindex(grid)
+            index = grid
+        else:
+            index = times
+            notes.append("timestamps are irregular: treated as equally spaced steps")
+    values = pd.Series(values.to_numpy(dtype=float))
+    n_missing = int(values.isna().sum())
+    if n_missing == len(values):
+        raise ValueError(f"{path}: column {column!r} has no values (all {len(values)} cells are empty): "
+                         f"pick the column that holds the numbers")
+    filled = values.interpolate(method="linear", limit_direction="both").to_numpy()
+    if np.ptp(filled) == 0:
+        raise ValueError(f"{path}: column {column!r} is constant ({filled[0]:g} in all {len(filled)} rows): "
+                         f"there is nothing to forecast; check the column")
+    return TimeSeries(values=filled, name=column, source=str(path), index=index, freq=freq, n_missing=n_missing,
+                      n_gaps=n_gaps, n_rows=len(df), notes=notes)
+
+
+class _quiet:
+    """Silence pandas' 'could not infer format' warnings while parsing dates."""
+
+    def __enter__(self):
+        import warnings
+
+        self._w = warnings.catch_warnings()
+        self._w.__enter__()
+        warnings.simplefilter("ignore")
+
+    def __exit__(self, *exc):
+        return self._w.__exit__(*exc)
+
+
+def _airline_values() -> list[float]:
+    """The 144 monthly totals, read from pmdarima's source file without importing it
+    (importing pmdarima takes ~2 s; the numbers sit in an array literal)."""
+    import ast
+
+    src = (package_dir("pmdarima", "forecast") / "datasets" / "airpassengers.py").read_text()
+    for node in ast.walk(ast.parse(src)):
+        if isinstance(node, ast.List) and len(node.elts) == 144:
+            return [float(ast.literal_eval(e)) for e in node.elts]
+    from pmdarima.datasets import load_airpassengers  # pragma: no cover - layout changed
+
+    return [float(v) for v in load_airpassengers()]  # pragma: no cover
+
+
+def load_example(name: str) -> TimeSeries:
+    """One of the shipped example series (:data:`EXAMPLES`).
+
+    - ``"co2"``: statsmodels' weekly Mauna Loa CO2, 1958-03-29 to 2001-12-29, 2,284 weeks of
+      which 59 are missing (filled and counted, like a user's CSV).
+    - ``"airline"``: Box & Jenkins' monthly airline passengers, 1949-01 to 1960-12.
+
+    Example:
+        >>> s = load_example("airline")
+        >>> len(s), s.freq, s.values[:3].tolist()
+        (144, 'MS', [112.0, 118.0, 132.0])
+    """
+    import pandas as pd
+
+    if name == "co2":
+        path = package_dir("statsmodels", "forecast") / "datasets" / "co2" / "co2.csv"
+        s = read_series(path, "co2", time_column="date")
+        s.source = "statsmodels co2 (example)"
+        return s
+    if name == "airline":
+        vals = np.array(_airline_values())
+        index = pd.date_range("1949-01-01", periods=len(vals), freq="MS")
+        return TimeSeries(values=vals, name="passengers", source="pmdarima airline passengers (example)",
+                          index=index, freq="MS", n_rows=len(vals))
+    raise ValueError(f"unknown example {name!r}; expected one of {sorted(EXAMPLES)}")
