@@ -276,3 +276,35 @@ def test_quick_stream_learning_beats_chance():
     assert r["units"] == "symbols" and r["sequences"] == 250 * 8 * 30
     assert r["history"][-1]["loss"] < 0.8 * task.chance_loss()
     assert r["test"]["mean_error_free_length"] >= 1
+
+
+def test_training_flushes_denormals_inside_and_restores_them_after():
+    """Denormals slow long CPU runs many times over; both trainers flush them, and only while training."""
+    from lstmkit.train.denormals import flush_denormals
+    from lstmkit.train.supervised import fit_supervised
+
+    tiny = torch.tensor([1e-39])
+    seen = []
+
+    def loss_fn(m, idx):
+        seen.append(float(tiny * 1))
+        return (m(torch.ones(len(idx), 1)) ** 2).mean()
+
+    fit_supervised(torch.nn.Linear(1, 1), loss_fn, 4, epochs=1, batch_size=2, progress=False)
+    assert seen == [0.0, 0.0]
+    assert float(tiny * 1) > 0
+    with flush_denormals():
+        with flush_denormals():
+            pass
+        assert float(tiny * 1) == 0.0  # re-entrant: the inner exit leaves it on
+    assert float(tiny * 1) > 0
+
+    class Spy(SequenceModel):
+        def forward(self, x, lengths=None):
+            seen.append(float(tiny * 1))
+            return super().forward(x, lengths)
+
+    seen.clear()
+    train(Spy(1, 4, 2, readout="last"), get_task("parity", L=3), TrainConfig(max_sequences=64, eval_every=0, progress=False))
+    assert seen and set(seen) == {0.0}
+    assert float(tiny * 1) > 0

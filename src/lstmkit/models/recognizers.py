@@ -78,40 +78,86 @@ class SequenceClassifier(nn.Module):
     """A stacked (bi)LSTM whose outputs are pooled over each sequence, then a linear layer.
 
     ``pooling="mean"`` averages the outputs over the valid steps; ``"last"`` takes the
-    final state of each direction (forward: last valid step; reverse: first step).
+    final state of each direction (forward: last valid step; reverse: first step);
+    ``"max"`` takes the maximum of each output feature over the valid steps.
+
+    With ``vocab_size`` the input is token ids (T, B) (int64, 0 = padding) and a learned
+    embedding of ``input_size`` features per token comes first (text classification).
+
+    Args:
+        input_size: I, features per step (with ``vocab_size``: the embedding dimension).
+        num_classes: K >= 2. hidden_size: H per direction. num_layers: stacked layers.
+        variant: LSTM preset. bidirectional: both directions. dropout: between layers.
+        pooling: "mean", "last" or "max".
+        vocab_size: number of token ids (None: the input is already features).
+        embedding_dropout: dropout on the embedded tokens (training only).
+        output_dropout: dropout on the pooled features before the linear layer.
 
     Example:
         >>> import torch
         >>> m = SequenceClassifier(13, num_classes=10, hidden_size=8)
         >>> m(torch.randn(20, 3, 13), torch.tensor([20, 9, 4])).shape
         torch.Size([3, 10])
+        >>> t = SequenceClassifier(16, num_classes=2, hidden_size=8, vocab_size=100)
+        >>> t(torch.randint(1, 100, (7, 3)), torch.tensor([7, 5, 2])).shape
+        torch.Size([3, 2])
     """
 
     def __init__(self, input_size: int, num_classes: int, hidden_size: int = 64, num_layers: int = 2,
                  variant: str = "vanilla", bidirectional: bool = True, dropout: float = 0.0,
-                 pooling: str = "mean") -> None:
+                 pooling: str = "mean", vocab_size: int | None = None, embedding_dropout: float = 0.0,
+                 output_dropout: float = 0.0) -> None:
         super().__init__()
-        if pooling not in ("mean", "last"):
-            raise ValueError(f"pooling must be 'mean' or 'last', got {pooling!r}")
+        if pooling not in ("mean", "last", "max"):
+            raise ValueError(f"pooling must be 'mean', 'last' or 'max', got {pooling!r}")
         if isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 2:
             raise ValueError(f"num_classes must be an int >= 2, got {num_classes!r}")
+        if vocab_size is not None and (isinstance(vocab_size, bool) or not isinstance(vocab_size, int)
+                                       or vocab_size < 2):
+            raise ValueError(f"vocab_size must be None or an int >= 2, got {vocab_size!r}")
+        for name, rate in (("embedding_dropout", embedding_dropout), ("output_dropout", output_dropout)):
+            if not 0.0 <= rate < 1.0:
+                raise ValueError(f"{name} must be in [0, 1), got {rate!r}")
         self.config = dict(input_size=input_size, num_classes=num_classes, hidden_size=hidden_size,
                            num_layers=num_layers, variant=variant, bidirectional=bidirectional,
                            dropout=dropout, pooling=pooling)
+        if vocab_size is not None:  # only then, so that older model directories load unchanged
+            self.config.update(vocab_size=vocab_size, embedding_dropout=embedding_dropout)
+        if output_dropout:
+            self.config.update(output_dropout=output_dropout)
+        self.embedding = nn.Embedding(vocab_size, input_size, padding_idx=0) if vocab_size is not None else None
+        self.embedding_dropout = embedding_dropout
+        self.output_dropout = output_dropout
         self.lstm = LSTM(input_size, hidden_size, num_layers, bidirectional=bidirectional, variant=variant,
                          dropout=dropout)
         self.pooling = pooling
         self.output = nn.Linear(hidden_size * (2 if bidirectional else 1), num_classes)
 
     def forward(self, x: Tensor, lengths: Tensor | None = None) -> Tensor:
-        """Class scores (B, num_classes) (logits)."""
+        """Class scores (B, num_classes) (logits). ``x``: (T, B, I) features, or (T, B)
+        token ids when the model has an embedding; ``lengths``: (B,) or None (full length)."""
+        if self.embedding is not None:
+            if x.dim() != 2 or x.dtype != torch.long:
+                raise TypeError(f"this classifier embeds tokens: x must be (T, B) int64 token ids, got "
+                                f"{x.dtype} of shape {tuple(x.shape)}")
+            x = self.embedding(x)
+            if self.training and self.embedding_dropout > 0:
+                x = F.dropout(x, self.embedding_dropout, training=True)
         out, (h, _) = self.lstm(x, lengths=lengths)
         if self.pooling == "last":
             D = 2 if self.lstm.bidirectional else 1
             feat = torch.cat([h[-D + d] for d in range(D)], dim=-1)
+        elif self.pooling == "max":
+            if lengths is not None:
+                n = torch.as_tensor(lengths, device=out.device)
+                pad = torch.arange(out.shape[0], device=out.device).unsqueeze(1) >= n.unsqueeze(0)
+                out = out.masked_fill(pad.unsqueeze(-1), float("-inf"))
+            feat = out.max(0).values
         elif lengths is None:
             feat = out.mean(0)
         else:
             n = torch.as_tensor(lengths, device=out.device).to(out.dtype).unsqueeze(-1)
             feat = out.sum(0) / n  # outputs are zero past each length
+        if self.training and self.output_dropout > 0:
+            feat = F.dropout(feat, self.output_dropout, training=True)
         return self.output(feat)

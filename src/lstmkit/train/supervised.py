@@ -19,6 +19,7 @@ import torch
 from torch import Tensor, nn
 
 from .checkpoint import CHECKPOINT_JSON, load_checkpoint, optimizer_from_flat, optimizer_to_flat, save_checkpoint
+from .denormals import flush_denormals
 
 __all__ = ["pad_sequences", "fit_supervised"]
 
@@ -98,6 +99,13 @@ def fit_supervised(
         >>> len(r["history"])
         3
     """
+    with flush_denormals():
+        return _fit(model, loss_fn, n_train, epochs, batch_size, lr, clip, seed, evaluate, run_dir, resume,
+                    progress, desc)
+
+
+def _fit(model, loss_fn, n_train, epochs, batch_size, lr, clip, seed, evaluate, run_dir, resume, progress,
+         desc) -> dict:
     if n_train < 1:
         raise ValueError(f"n_train must be >= 1, got {n_train}")
     if epochs < 1 or batch_size < 1:

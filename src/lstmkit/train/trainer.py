@@ -21,6 +21,7 @@ import torch
 from torch import Tensor, nn
 
 from .checkpoint import CHECKPOINT_JSON, atomic_write_text, load_checkpoint, optimizer_from_flat, optimizer_to_flat, save_checkpoint
+from .denormals import flush_denormals
 from .distributed import distributed_context
 
 __all__ = ["TrainConfig", "Trainer", "train", "learning_rate"]
@@ -334,6 +335,10 @@ class Trainer:
             sequences seen, updates, wall seconds, whether and when the criterion was
             met, the checks, the final test metrics and the learning curve.
         """
+        with flush_denormals():  # long CPU runs otherwise slow down as values go denormal
+            return self._fit(resume)
+
+    def _fit(self, resume: bool) -> dict:
         cfg, task = self.config, self.task
         with distributed_context() as (rank, world):
             self._is_main = rank == 0

