@@ -252,7 +252,7 @@ def test_classify_bad_input(tmp_path, capsys, case):
                  "--out", str(out)]) == 1
     err = _one_error_line(capsys, str(p))
     expect = {"missing_column": "no column 'review'", "label_once": "row 12: label 'neutral'",
-              "empty": "is empty", "latin1": "line 3: not valid UTF-8", "blank_text": "row 6",
+              "empty": "is empty", "latin1": "line 3 is not UTF-8", "blank_text": "row 6",
               "no_rows": "no rows", "one_class": "only one class",
               "too_few": "too few to hold out"}[case]
     assert expect in err
@@ -271,7 +271,7 @@ def test_lm_bad_input(tmp_path, capsys, case):
     out = tmp_path / "lm"
     assert main(["text", "lm", "train", str(p), "--out", str(out)]) == 1
     err = _one_error_line(capsys, str(p))
-    assert {"short": "sequence length", "empty": "is empty", "latin1": "line 2: not valid UTF-8",
+    assert {"short": "sequence length", "empty": "is empty", "latin1": "line 2 is not UTF-8",
             "missing": "no such file"}[case] in err
     assert not out.exists()
 

@@ -16,7 +16,6 @@ per-channel summary statistics.
 from __future__ import annotations
 
 import json
-import math
 import os
 import shutil
 import time
@@ -481,8 +480,6 @@ def predict_file(model_dir: str | os.PathLike, path: str | os.PathLike, out: str
     Returns:
         ``{"n", "out", "accuracy" (None without labels), "report", "predictions"}``.
     """
-    import torch
-
     from ..data.sequences import read_sequences
     from ..models import SequenceClassifier, load_model
     from ..train.checkpoint import atomic_write_text

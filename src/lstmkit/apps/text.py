@@ -16,7 +16,6 @@ averaged over every held-out character, with the state carried through the held-
 
 from __future__ import annotations
 
-import io
 import json
 import math
 import os
@@ -37,7 +36,7 @@ from ..train.checkpoint import (CHECKPOINT_JSON, atomic_write_text, load_checkpo
                                 optimizer_to_flat, save_checkpoint)
 from ..train.denormals import flush_denormals
 from ..train.supervised import fit_supervised
-from .classify import classification_report, format_report
+from .classify import classification_report
 
 __all__ = [
     "encode_labels", "tfidf_baseline", "train_text_classifier", "run_rotten_tomatoes", "run_text_csv",
@@ -293,6 +292,7 @@ def _lr_factor(progress: float, floor: float = 0.1) -> float:
     return floor + (1 - floor) * 0.5 * (1 + math.cos(math.pi * p))
 
 
+@flush_denormals()
 def train_char_lm(
     model: CharLM,
     train_ids: np.ndarray,
@@ -330,30 +330,6 @@ def train_char_lm(
         ``{"steps", "epochs", "seconds", "stopped_by", "history": [{step, loss_bpc,
         val_bpc, seconds}], "seed"}``.
     """
-    with flush_denormals():
-        return _train_char_lm(model, train_ids, val_ids, steps=steps, minutes=minutes, seq_len=seq_len,
-                              batch_size=batch_size, lr=lr, clip=clip, seed=seed, eval_every=eval_every,
-                              checkpoint_every=checkpoint_every, run_dir=run_dir, resume=resume, progress=progress)
-
-
-def _train_char_lm(
-    model: CharLM,
-    train_ids: np.ndarray,
-    val_ids: np.ndarray | None = None,
-    *,
-    steps: int = 2000,
-    minutes: float | None = None,
-    seq_len: int = 100,
-    batch_size: int = 64,
-    lr: float = 3e-3,
-    clip: float = 1.0,
-    seed: int = 0,
-    eval_every: int = 500,
-    checkpoint_every: int = 100,
-    run_dir: str | os.PathLike | None = None,
-    resume: bool = False,
-    progress: bool = True,
-) -> dict:
     train_ids = np.asarray(train_ids, dtype=np.int64)
     n = len(train_ids) - 1
     B = max(1, min(batch_size, n // seq_len))

@@ -40,6 +40,8 @@ from pathlib import Path
 
 import numpy as np
 
+from .files import read_user_text
+
 __all__ = ["LabelledSequences", "read_ts", "read_npz", "read_csv_long", "read_sequences", "load_example",
            "EXAMPLES", "check_label_counts", "stratified_split", "one_hot_protein", "AMINO_ACIDS", "FORMATS"]
 
@@ -110,23 +112,6 @@ def _label_str(v) -> str:
 
 
 # ----------------------------------------------------------------------------- checks
-
-
-def _read_text(path: Path) -> str:
-    """The file as UTF-8 text, with one-line errors for missing, empty or non-UTF-8 files."""
-    if not path.exists():
-        raise FileNotFoundError(f"{path}: no such file; check the path")
-    if path.is_dir():
-        raise ValueError(f"{path}: is a directory; name a data file")
-    data = path.read_bytes()
-    if not data.strip():
-        raise ValueError(f"{path}: the file is empty; give a file with a header and data rows")
-    try:
-        return data.decode("utf-8-sig")
-    except UnicodeDecodeError as e:
-        line = data[: e.start].count(b"\n") + 1
-        raise ValueError(f"{path}: line {line} is not UTF-8 (byte 0x{data[e.start]:02x}); "
-                         f"re-save the file as UTF-8 (e.g. iconv -f latin1 -t utf-8)") from None
 
 
 def _check(X: list[np.ndarray], path, what=lambda k: f"sequence {k}") -> None:
@@ -276,7 +261,7 @@ def read_ts(path: str | os.PathLike) -> LabelledSequences:
         ([(3, 2), (1, 2)], ['x', 'y'])
     """
     path = Path(path)
-    text = _read_text(path)
+    text = read_user_text(path, "a data file with a header and data rows")
     try:
         from aeon.datasets import load_from_ts_file
     except ImportError:
@@ -422,7 +407,7 @@ def read_csv_long(path: str | os.PathLike, id_column: str = "id", time_column: s
         (['s1', 's2'], [[0.10000000149011612, 0.5], [3.0]], ['up', 'down'], ['x'])
     """
     path = Path(path)
-    text = _read_text(path)
+    text = read_user_text(path, "a data file with a header and data rows")
     reader = csv.reader(io.StringIO(text))
     try:
         header = [h.strip() for h in next(reader)]

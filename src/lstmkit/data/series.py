@@ -18,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .files import read_user_text
 from .packaged import package_dir
 
 __all__ = ["TimeSeries", "read_series", "load_example", "EXAMPLES", "season_for_freq", "future_index"]
@@ -103,18 +104,6 @@ def future_index(series: TimeSeries, steps: int):
     return np.arange(len(series), len(series) + steps)
 
 
-def _decode(path: Path) -> str:
-    raw = path.read_bytes()
-    if not raw.strip():
-        raise ValueError(f"{path} is empty: expected a CSV with a header row and one row per time step")
-    try:
-        return raw.decode("utf-8-sig")
-    except UnicodeDecodeError as e:
-        line = raw[: e.start].count(b"\n") + 1
-        raise ValueError(f"{path}: line {line} is not UTF-8 (byte 0x{raw[e.start]:02x}): save the file as UTF-8, "
-                         f"e.g. `iconv -f latin1 -t utf-8 {path.name} > fixed.csv`") from None
-
-
 def _infer_freq(times) -> str | None:
     """A pandas frequency for sorted timestamps that may have gaps, or None if irregular."""
     import pandas as pd
@@ -176,9 +165,7 @@ def read_series(path: str | os.PathLike, column: str, time_column: str | None = 
     import pandas as pd
 
     path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"{path}: no such file")
-    text = _decode(path)
+    text = read_user_text(path, "a CSV with a header row and one row per time step")
     try:
         df = pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False, skipinitialspace=True)
     except pd.errors.EmptyDataError:

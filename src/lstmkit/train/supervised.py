@@ -51,6 +51,7 @@ def pad_sequences(seqs: Sequence[np.ndarray | Tensor], dtype=torch.float32) -> t
     return x, lengths
 
 
+@flush_denormals()  # long CPU runs otherwise slow down as values go denormal
 def fit_supervised(
     model: nn.Module,
     loss_fn: Callable[[nn.Module, list[int]], Tensor],
@@ -99,13 +100,6 @@ def fit_supervised(
         >>> len(r["history"])
         3
     """
-    with flush_denormals():
-        return _fit(model, loss_fn, n_train, epochs, batch_size, lr, clip, seed, evaluate, run_dir, resume,
-                    progress, desc)
-
-
-def _fit(model, loss_fn, n_train, epochs, batch_size, lr, clip, seed, evaluate, run_dir, resume, progress,
-         desc) -> dict:
     if n_train < 1:
         raise ValueError(f"n_train must be >= 1, got {n_train}")
     if epochs < 1 or batch_size < 1:

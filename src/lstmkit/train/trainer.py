@@ -324,6 +324,7 @@ class Trainer:
         out, _ = net(batch.x, batch.lengths)
         return batch, out, task.loss(out, batch), None
 
+    @flush_denormals()  # long CPU runs otherwise slow down as values go denormal
     def fit(self, resume: bool = False) -> dict:
         """Train until the criterion, the budget or the time runs out; return the result.
 
@@ -335,10 +336,6 @@ class Trainer:
             sequences seen, updates, wall seconds, whether and when the criterion was
             met, the checks, the final test metrics and the learning curve.
         """
-        with flush_denormals():  # long CPU runs otherwise slow down as values go denormal
-            return self._fit(resume)
-
-    def _fit(self, resume: bool) -> dict:
         cfg, task = self.config, self.task
         with distributed_context() as (rank, world):
             self._is_main = rank == 0
