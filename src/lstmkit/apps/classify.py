@@ -203,11 +203,6 @@ def nearest_neighbour_baseline(train_x, train_y, test_x) -> np.ndarray:
     return pred
 
 
-def _standardize(seqs, norm) -> list[np.ndarray]:
-    mean, std = np.asarray(norm["mean"], np.float32), np.asarray(norm["std"], np.float32)
-    return [((s - mean) / std).astype(np.float32) for s in seqs]
-
-
 def predict_proba(model, seqs: list[np.ndarray], batch_size: int = 128):
     """Class probabilities (N, K) of already preprocessed sequences, batched by length
     (sequences of similar length together), returned in the input order.
@@ -313,6 +308,7 @@ def train_classifier(
     from ..train.supervised import fit_supervised, pad_sequences
     from ..variants import PRESETS
     from ..viz.confusion import confusion_matrix_png
+    from .common import fit_standardizer, standardize
 
     cfg = dict(DEFAULTS)
     cfg.update(EXAMPLE_DEFAULTS.get(example, {}))
@@ -354,9 +350,8 @@ def train_classifier(
 
     k = cfg["downsample"]
     Xtr, Xte = downsample(train.X, k), downsample(test.X, k)
-    frames = np.concatenate(Xtr).astype(np.float64)
-    norm = {"mean": frames.mean(0).tolist(), "std": (frames.std(0) + 1e-6).tolist()}
-    Xtr, Xte = _standardize(Xtr, norm), _standardize(Xte, norm)
+    norm = fit_standardizer(Xtr, eps=1e-6)
+    Xtr, Xte = standardize(Xtr, norm), standardize(Xte, norm)
     K = len(classes)
     refit = {"yes": True, "no": False}.get(cfg["refit"], len(train) < REFIT_BELOW)
     labels = torch.as_tensor(y_train)
@@ -483,6 +478,7 @@ def predict_file(model_dir: str | os.PathLike, path: str | os.PathLike, out: str
     from ..data.sequences import read_sequences
     from ..models import SequenceClassifier, load_model
     from ..train.checkpoint import atomic_write_text
+    from .common import standardize
 
     model_dir = Path(model_dir)
     model, extra = load_model(SequenceClassifier, model_dir)
@@ -499,7 +495,7 @@ def predict_file(model_dir: str | os.PathLike, path: str | os.PathLike, out: str
         raise ValueError(f"{path}: {data.n_channels} channels but the model in {model_dir} was trained on {C} "
                          f"({', '.join(extra.get('channels', []))}); give a file with the same channels")
     classes = extra["classes"]
-    X = _standardize(downsample(data.X, int(extra.get("downsample", 1))), extra["norm"])
+    X = standardize(downsample(data.X, int(extra.get("downsample", 1))), extra["norm"])
     proba = predict_proba(model, X)
     pred = proba.argmax(1)
     import csv

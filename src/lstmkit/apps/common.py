@@ -3,12 +3,11 @@ decoder comparison table (Graves et al. 2006, Table 1 style)."""
 
 from __future__ import annotations
 
+import os
 import time
+from pathlib import Path
 
 import numpy as np
-
-import os
-from pathlib import Path
 
 from ..models import CTCRecognizer
 from ..train.ctc import ctc_loss, label_error_rate
@@ -17,8 +16,9 @@ from ..train.supervised import fit_supervised, pad_sequences
 __all__ = ["fit_standardizer", "standardize", "decode_batch", "compare_decoders", "train_ctc"]
 
 
-def fit_standardizer(feats: list[np.ndarray]) -> dict:
-    """Per-feature mean and standard deviation of the training frames (JSON-ready).
+def fit_standardizer(feats: list[np.ndarray], eps: float = 1e-3) -> dict:
+    """Per-feature mean and standard deviation (+ ``eps``, so constant features stay finite)
+    of the training frames, computed in float64 (JSON-ready).
 
     Example:
         >>> import numpy as np
@@ -26,8 +26,8 @@ def fit_standardizer(feats: list[np.ndarray]) -> dict:
         >>> s["mean"], [round(v, 3) for v in s["std"]]
         ([1.0, 2.0], [1.001, 0.001])
     """
-    frames = np.concatenate(feats)
-    return {"mean": frames.mean(0).tolist(), "std": (frames.std(0) + 1e-3).tolist()}
+    frames = np.concatenate(feats).astype(np.float64)
+    return {"mean": frames.mean(0).tolist(), "std": (frames.std(0) + eps).tolist()}
 
 
 def standardize(feats: list[np.ndarray], norm: dict) -> list[np.ndarray]:
