@@ -663,28 +663,46 @@ inline void lstm_row_backward_any(int kind, bool peep, const T* g, const T* y, c
 // the gates and c, (3) the variance of c, (4) LN(c) and the output. c_t is rounded to T
 // as the state, but LN(c) is computed from the unrounded z i + c_prev f (in double, cd):
 // with few units the normalisation amplifies c's rounding error by rstd_c.
-template <typename T>
+// XLN (training): x is the raw projection W x_t, normalised here as LN(x) * lnih + bih
+// (its statistics in pass (1), next to r's; mean and rstd saved for the backward).
+template <typename T, bool XLN>
 __attribute__((noinline)) void lstm_ln_row_forward(const T* __restrict x, const T* __restrict r,
                                                    const T* __restrict cp, const T* __restrict lnhh,
                                                    const T* __restrict lnc, const T* __restrict blnc,
+                                                   const T* __restrict lnih, const T* __restrict bih,
+                                                   T* __restrict xmean, T* __restrict xrstd,
                                                    T* __restrict g, T* __restrict rh, T* __restrict rstd_r,
                                                    T* __restrict cn, T* __restrict chat, T* __restrict rstd_c,
                                                    T* __restrict y, T* __restrict h, double* __restrict cd,
                                                    int64_t H, double eps) {
   const int64_t GH = 4 * H;
-  // (1) statistics of r
+  // (1) statistics of r (and of x)
   const double sh = r[0];
-  double s1 = 0, s2 = 0;
-#pragma omp simd reduction(+ : s1, s2)
+  const double shx = XLN ? static_cast<double>(x[0]) : 0.0;
+  double s1 = 0, s2 = 0, u1 = 0, u2 = 0;
+#pragma omp simd reduction(+ : s1, s2, u1, u2)
   for (int64_t j = 0; j < GH; ++j) {
     const double d = static_cast<double>(r[j]) - sh;
     s1 += d;
     s2 += d * d;
+    if (XLN) {
+      const double e = static_cast<double>(x[j]) - shx;
+      u1 += e;
+      u2 += e * e;
+    }
   }
   const double dm = s1 / static_cast<double>(GH);
   const T rs = static_cast<T>(1.0 / std::sqrt(std::max(0.0, s2 / static_cast<double>(GH) - dm * dm) + eps));
   const T mr = static_cast<T>(sh + dm);
   *rstd_r = rs;
+  T mx = T(0), rx = T(1);
+  if (XLN) {
+    const double dmx = u1 / static_cast<double>(GH);
+    rx = static_cast<T>(1.0 / std::sqrt(std::max(0.0, u2 / static_cast<double>(GH) - dmx * dmx) + eps));
+    mx = static_cast<T>(shx + dmx);
+    *xmean = mx;
+    *xrstd = rx;
+  }
   // (2) LN(r), gates, c: T only, so that the loop vectorises at T's full width
 #pragma omp simd
   for (int64_t j = 0; j < H; ++j) {
@@ -694,10 +712,17 @@ __attribute__((noinline)) void lstm_ln_row_forward(const T* __restrict x, const 
     rh[H + j] = af;
     rh[2 * H + j] = az;
     rh[3 * H + j] = ao;
-    const T i = M<T>::sigmoid(x[j] + ai * lnhh[j]);
-    const T f = M<T>::sigmoid(x[H + j] + af * lnhh[H + j]);
-    const T z = M<T>::tanh(x[2 * H + j] + az * lnhh[2 * H + j]);
-    const T o = M<T>::sigmoid(x[3 * H + j] + ao * lnhh[3 * H + j]);
+    T xi = x[j], xf = x[H + j], xz = x[2 * H + j], xo = x[3 * H + j];
+    if (XLN) {
+      xi = (xi - mx) * rx * lnih[j] + bih[j];
+      xf = (xf - mx) * rx * lnih[H + j] + bih[H + j];
+      xz = (xz - mx) * rx * lnih[2 * H + j] + bih[2 * H + j];
+      xo = (xo - mx) * rx * lnih[3 * H + j] + bih[3 * H + j];
+    }
+    const T i = M<T>::sigmoid(xi + ai * lnhh[j]);
+    const T f = M<T>::sigmoid(xf + af * lnhh[H + j]);
+    const T z = M<T>::tanh(xz + az * lnhh[2 * H + j]);
+    const T o = M<T>::sigmoid(xo + ao * lnhh[3 * H + j]);
     g[j] = i;
     g[H + j] = f;
     g[2 * H + j] = z;
@@ -798,6 +823,53 @@ __attribute__((noinline)) void lstm_ln_row_backward(const T* __restrict g, const
   for (int64_t j = 0; j < GH; ++j) dr[j] = rstd_r * (dr[j] - b1 - rh[j] * b2);
 }
 
+// The input projection's layer norm in training, xp = LN(xw) * gain + bias, one row of n:
+// forward into xp (mean and rstd returned), and backward: dxp (in) -> dxw (out, in place),
+// the gain's and bias's gradients accumulated in acc_g / acc_b (T, per step).
+template <typename T>
+inline void input_ln_forward_row(const T* __restrict xw, const T* __restrict gain, const T* __restrict bias,
+                                 T* __restrict xp, T* mean, T* rstd, int64_t n, double eps) {
+  const double sh = xw[0];
+  double s1 = 0, s2 = 0;
+#pragma omp simd reduction(+ : s1, s2)
+  for (int64_t j = 0; j < n; ++j) {
+    const double d = static_cast<double>(xw[j]) - sh;
+    s1 += d;
+    s2 += d * d;
+  }
+  const double dm = s1 / static_cast<double>(n);
+  const T rs = static_cast<T>(1.0 / std::sqrt(std::max(0.0, s2 / static_cast<double>(n) - dm * dm) + eps));
+  const T m = static_cast<T>(sh + dm);
+  *mean = m;
+  *rstd = rs;
+#pragma omp simd
+  for (int64_t j = 0; j < n; ++j) xp[j] = (xw[j] - m) * rs * gain[j] + bias[j];
+}
+
+template <typename T>
+__attribute__((noinline)) void input_ln_backward_row(T* __restrict d, const T* __restrict xw, T m, T rs,
+                                                     const T* __restrict gain, T* __restrict acc_g,
+                                                     T* __restrict acc_b, int64_t n) {
+  double p1 = 0, p2 = 0;
+#pragma omp simd reduction(+ : p1, p2)
+  for (int64_t j = 0; j < n; ++j) {
+    const T xh = (xw[j] - m) * rs;
+    const T dv = d[j];
+    acc_g[j] += dv * xh;
+    acc_b[j] += dv;
+    const T e = dv * gain[j];
+    p1 += e;
+    p2 += static_cast<double>(e) * xh;
+  }
+  const T a1 = static_cast<T>(p1 / static_cast<double>(n));
+  const T a2 = static_cast<T>(p2 / static_cast<double>(n));
+#pragma omp simd
+  for (int64_t j = 0; j < n; ++j) {
+    const T xh = (xw[j] - m) * rs;
+    d[j] = rs * (d[j] * gain[j] - a1 - xh * a2);
+  }
+}
+
 // ======================================================================================
 // LSTM
 // ======================================================================================
@@ -807,7 +879,8 @@ std::vector<Tensor> lstm_forward_impl(XSource<T>& src, const Tensor& w_hh, const
                                       const OptTensor& w_ln_c, const OptTensor& b_ln_c,
                                       const OptTensor& w_hr, const Tensor& h0, const Tensor& c0,
                                       const OptTensor& a0, const OptTensor& lengths, bool reverse,
-                                      const LSTMFlags& L, bool save) {
+                                      const LSTMFlags& L, bool save, const OptTensor& w_ln_ih = OptTensor(),
+                                      const OptTensor& b_x = OptTensor()) {
   const int64_t Tn = src.Tn, B = src.B, H = L.H, G = L.G, Q = L.Q, GH = G * H;
   const int64_t Hout = h0.size(1);
   const bool proj = defined(w_hr);
@@ -833,6 +906,17 @@ std::vector<Tensor> lstm_forward_impl(XSource<T>& src, const Tensor& w_hh, const
   Tensor fg = L.fgr ? at::empty({B, Q * H}, opt) : Tensor();
   Tensor hproj = proj ? at::empty({B, Hout}, opt) : Tensor();
   std::vector<double> ln_cd(L.ln_fast ? H : 0);  // the layer-norm rows' unrounded c
+  // Training with layer norm: src holds the raw W x_t; LN(W x_t) * gain + bias is done here.
+  const bool xln = L.layer_norm && defined(w_ln_ih);
+  Tensor x_mean = xln ? at::empty({S, B}, opt) : Tensor();
+  Tensor x_rstd = xln ? at::empty({S, B}, opt) : Tensor();
+  const T* plnih = xln ? w_ln_ih->data_ptr<T>() : nullptr;
+  std::vector<T> xbias(xln ? GH : 0, T(0));
+  if (xln && defined(b_x)) {
+    TORCH_CHECK(b_x->numel() == GH && b_x->is_contiguous(), "the input bias must have ", GH, " entries");
+    std::memcpy(xbias.data(), b_x->data_ptr<T>(), sizeof(T) * GH);
+  }
+  std::vector<T> xrow(xln && !L.ln_fast ? GH : 0);  // the general rows' normalised input
   std::vector<T> hdup(proj && L.fast ? H : 0);     // the fast rows' second h store, with a projection
 
   const Tensor w_hh_c = w_hh.contiguous();
@@ -870,6 +954,8 @@ std::vector<Tensor> lstm_forward_impl(XSource<T>& src, const Tensor& w_hh, const
     T* pcr_all = L.layer_norm ? c_rstd.data_ptr<T>() + s * B : nullptr;
     T* pout_t = pout + t * B * Hout;
     const T* pxp_t = src.at(t);
+    T* pxm_all = xln ? x_mean.data_ptr<T>() + s * B : nullptr;
+    T* pxr_all = xln ? x_rstd.data_ptr<T>() + s * B : nullptr;
 
     for (int64_t b = 0; b < B; ++b) {
       const T* cp = pcp + b * H;
@@ -895,10 +981,21 @@ std::vector<Tensor> lstm_forward_impl(XSource<T>& src, const Tensor& w_hh, const
       if (L.ln_fast) {
         T* y = py_all + b * H;
         T* hdst = proj ? phh_all + b * H : phn + b * Hout;
-        lstm_ln_row_forward<T>(x, r, cp, plnhh, plnc, pblnc, g, prh_all + b * GH, prr_all + b, cn, pch_all + b * H,
-                               pcr_all + b, y, hdst, ln_cd.data(), H, L.eps);
+        if (xln) {
+          lstm_ln_row_forward<T, true>(x, r, cp, plnhh, plnc, pblnc, plnih, xbias.data(), pxm_all + b, pxr_all + b, g,
+                                       prh_all + b * GH, prr_all + b, cn, pch_all + b * H, pcr_all + b, y, hdst,
+                                       ln_cd.data(), H, L.eps);
+        } else {
+          lstm_ln_row_forward<T, false>(x, r, cp, plnhh, plnc, pblnc, nullptr, nullptr, nullptr, nullptr, g,
+                                        prh_all + b * GH, prr_all + b, cn, pch_all + b * H, pcr_all + b, y, hdst,
+                                        ln_cd.data(), H, L.eps);
+        }
         if (!proj) std::memcpy(pout_t + b * Hout, hdst, sizeof(T) * Hout);
         continue;
+      }
+      if (xln) {
+        input_ln_forward_row<T>(x, plnih, xbias.data(), xrow.data(), pxm_all + b, pxr_all + b, GH, L.eps);
+        x = xrow.data();
       }
       if (L.layer_norm) {
         T* rh = prh_all + b * GH;
@@ -1028,6 +1125,8 @@ std::vector<Tensor> lstm_forward_impl(XSource<T>& src, const Tensor& w_hh, const
     res.push_back(L.layer_norm ? rec_rstd : none);
     res.push_back(L.layer_norm ? c_hat : none);
     res.push_back(L.layer_norm ? c_rstd : none);
+    res.push_back(xln ? x_mean : none);
+    res.push_back(xln ? x_rstd : none);
   }
   return res;
 }
@@ -1038,7 +1137,9 @@ std::vector<Tensor> lstm_forward(const Tensor& xp, const Tensor& w_hh, const Opt
                                  const OptTensor& w_hr, const Tensor& h0, const Tensor& c0,
                                  const OptTensor& a0, const OptTensor& lengths, bool reverse,
                                  std::vector<int64_t> flags, int64_t hidden_size, double eps,
-                                 bool save) {
+                                 bool save, const OptTensor& w_ln_ih, const OptTensor& b_x) {
+  // With layer norm and w_ln_ih given, xp is the raw W x_t: the kernel computes
+  // LN(W x_t) * w_ln_ih + b_x itself and returns its mean and rstd per row (last two).
   TORCH_CHECK(xp.dim() == 3 && xp.is_contiguous(), "xp must be a contiguous (T, B, G*H) tensor");
   const LSTMFlags L = parse_flags(flags, hidden_size, eps);
   TORCH_CHECK(xp.size(2) == L.G * L.H, "xp has ", xp.size(2), " features, expected G*H = ", L.G * L.H);
@@ -1047,7 +1148,7 @@ std::vector<Tensor> lstm_forward(const Tensor& xp, const Tensor& w_hh, const Opt
   AT_DISPATCH_FLOATING_TYPES(xp.scalar_type(), "lstm_forward", [&] {
     auto src = XSource<scalar_t>::precomputed(xp);
     res = lstm_forward_impl<scalar_t>(src, w_hh, w_ch, w_gg, w_ln_hh, w_ln_c, b_ln_c, w_hr, h0, c0, a0,
-                                      lengths, reverse, L, save);
+                                      lengths, reverse, L, save, cont(w_ln_ih), cont(b_x));
   });
   return res;
 }
@@ -1077,7 +1178,7 @@ std::vector<Tensor> lstm_infer(const Tensor& x_, const Tensor& w_ih_, const OptT
 }
 
 // Returns: grad_xp, grad_w_hh, grad_w_ch, grad_w_gg, grad_w_ln_hh, grad_w_ln_c, grad_b_ln_c,
-// grad_w_hr, grad_h0, grad_c0, grad_a0 (empty tensors where absent).
+// grad_w_hr, grad_h0, grad_c0, grad_a0, grad_w_ln_ih, grad_b_x (empty tensors where absent).
 template <typename T>
 std::vector<Tensor> lstm_backward_impl(const Tensor& grad_out, const Tensor& grad_hT, const Tensor& grad_cT,
                                        const OptTensor& grad_aT, const Tensor& hprev, const Tensor& cprev,
@@ -1088,7 +1189,8 @@ std::vector<Tensor> lstm_backward_impl(const Tensor& grad_out, const Tensor& gra
                                        const OptTensor& w_gg, const OptTensor& w_ln_hh,
                                        const OptTensor& w_ln_c, const OptTensor& b_ln_c,
                                        const OptTensor& w_hr, const OptTensor& lengths, bool reverse,
-                                       const LSTMFlags& L) {
+                                       const LSTMFlags& L, const OptTensor& xw, const OptTensor& x_mean,
+                                       const OptTensor& x_rstd, const OptTensor& w_ln_ih) {
   const int64_t Tn = gates.size(0), B = gates.size(1), H = L.H, G = L.G, Q = L.Q, GH = G * H;
   const int64_t QH = Q * H;
   const int64_t Hout = hprev.size(2);
@@ -1152,6 +1254,21 @@ std::vector<Tensor> lstm_backward_impl(const Tensor& grad_out, const Tensor& gra
   T* st_lnc = L.ln_fast ? st_ln.data() : nullptr;
   T* st_blnc = L.ln_fast ? st_ln.data() + H : nullptr;
   T* st_lnhh = L.ln_fast ? st_ln.data() + 2 * H : nullptr;
+  // The input projection's layer norm (training): grad_xp becomes dL/d(W x_t); the gain's
+  // and the bias's gradients per step in T, folded into double once per step.
+  const bool xln = L.layer_norm && defined(xw);
+  if (xln) {
+    TORCH_CHECK(xw->is_contiguous() && xw->numel() == Tn * B * GH && defined(x_mean) && defined(x_rstd) &&
+                    defined(w_ln_ih),
+                "the input layer norm's saved tensors are missing or malformed");
+  }
+  const T* pxw = xln ? xw->data_ptr<T>() : nullptr;
+  const T* pxm = xln ? x_mean->data_ptr<T>() : nullptr;
+  const T* pxr = xln ? x_rstd->data_ptr<T>() : nullptr;
+  const T* plnih = xln ? w_ln_ih->data_ptr<T>() : nullptr;
+  Tensor g_lnih = xln ? at::zeros({GH}, opt.dtype(at::kDouble)) : Tensor();
+  Tensor g_bx = xln ? at::zeros({GH}, opt.dtype(at::kDouble)) : Tensor();
+  std::vector<T> st_x(xln ? 2 * GH : 0, T(0));
 
   for (int64_t k = Tn - 1; k >= 0; --k) {
     const int64_t t = reverse ? Tn - 1 - k : k;
@@ -1192,6 +1309,8 @@ std::vector<Tensor> lstm_backward_impl(const Tensor& grad_out, const Tensor& gra
         lstm_ln_row_backward<T>(g, pys + tb * H, pcprev + tb * H, pchat + tb * H, pcr[tb], prh + tb * GH, prr[tb],
                                 dhh_base + b * (proj ? H : Hout), plnc, plnhh, pdcc + b * H, dpre, pdrec + tb * GH,
                                 scratch.data(), st_lnc, st_blnc, st_lnhh, H);
+        if (xln) input_ln_backward_row<T>(dpre, pxw + tb * GH, pxm[tb], pxr[tb], plnih, st_x.data(),
+                                          st_x.data() + GH, GH);
         std::memset(pdhc + b * Hout, 0, sizeof(T) * Hout);
         continue;
       }
@@ -1332,6 +1451,10 @@ std::vector<Tensor> lstm_backward_impl(const Tensor& grad_out, const Tensor& gra
         }
         layer_norm_backward_row<T>(drh, rh, prr[t * B + b], dr, GH);
       }
+      if (xln) {
+        const int64_t tb = t * B + b;
+        input_ln_backward_row<T>(dpre, pxw + tb * GH, pxm[tb], pxr[tb], plnih, st_x.data(), st_x.data() + GH, GH);
+      }
       std::memset(pdhc + b * Hout, 0, sizeof(T) * Hout);
     }
     (void)all_valid;
@@ -1342,6 +1465,15 @@ std::vector<Tensor> lstm_backward_impl(const Tensor& grad_out, const Tensor& gra
       }
       for (int64_t j = 0; j < GH; ++j) acc_lnhh[j] += st_lnhh[j];
       std::fill(st_ln.begin(), st_ln.end(), T(0));
+    }
+    if (xln) {
+      double* ag = g_lnih.data_ptr<double>();
+      double* ab = g_bx.data_ptr<double>();
+      for (int64_t j = 0; j < GH; ++j) {
+        ag[j] += st_x[j];
+        ab[j] += st_x[GH + j];
+      }
+      std::fill(st_x.begin(), st_x.end(), T(0));
     }
     // dL/dh_{t-1} (valid rows; invalid rows keep their carried gradient, dRec is 0 there).
     mm_hh.run(pdrec + t * B * GH, pdhc, T(1));
@@ -1363,7 +1495,9 @@ std::vector<Tensor> lstm_backward_impl(const Tensor& grad_out, const Tensor& gra
           g_whr,
           dh_carry,
           dc_carry,
-          L.fgr ? da_carry : none};
+          L.fgr ? da_carry : none,
+          xln ? g_lnih.to(gates.scalar_type()) : none,
+          xln ? g_bx.to(gates.scalar_type()) : none};
 }
 
 std::vector<Tensor> lstm_backward(const Tensor& grad_out, const Tensor& grad_hT, const Tensor& grad_cT,
@@ -1374,7 +1508,11 @@ std::vector<Tensor> lstm_backward(const Tensor& grad_out, const Tensor& grad_hT,
                                   const Tensor& w_hh, const OptTensor& w_ch, const OptTensor& w_gg,
                                   const OptTensor& w_ln_hh, const OptTensor& w_ln_c, const OptTensor& b_ln_c,
                                   const OptTensor& w_hr, const OptTensor& lengths, bool reverse,
-                                  std::vector<int64_t> flags, int64_t hidden_size, double eps) {
+                                  std::vector<int64_t> flags, int64_t hidden_size, double eps,
+                                  const OptTensor& xw, const OptTensor& x_mean, const OptTensor& x_rstd,
+                                  const OptTensor& w_ln_ih) {
+  // xw (the raw W x_t of lstm_forward's in-kernel input layer norm) given: grad_xp is
+  // dL/d(W x_t), and the gain's and bias's gradients come last.
   const LSTMFlags L = parse_flags(flags, hidden_size, eps);
   TORCH_CHECK(grad_out.is_contiguous() && grad_hT.is_contiguous() && grad_cT.is_contiguous(),
               "gradients must be contiguous");
@@ -1382,7 +1520,8 @@ std::vector<Tensor> lstm_backward(const Tensor& grad_out, const Tensor& grad_hT,
   AT_DISPATCH_FLOATING_TYPES(gates.scalar_type(), "lstm_backward", [&] {
     res = lstm_backward_impl<scalar_t>(grad_out, grad_hT, grad_cT, grad_aT, hprev, cprev, aprev, cT, gates,
                                        ys, hh, rec_hat, rec_rstd, c_hat, c_rstd, w_hh, w_ch, w_gg, w_ln_hh,
-                                       w_ln_c, b_ln_c, w_hr, lengths, reverse, L);
+                                       w_ln_c, b_ln_c, w_hr, lengths, reverse, L, xw, x_mean, x_rstd,
+                                       cont(w_ln_ih));
   });
   return res;
 }
