@@ -474,3 +474,30 @@ def test_layer_norm_training_normalises_input_in_kernel(ext, bias, monkeypatch):
     for name, a, b in zip(names, g, ref_g):
         assert (a - b).abs().max().item() <= GRAD_TOL, name
         assert a.abs().max().item() > 0 or name == "bias_ln_c", name
+
+
+@pytest.mark.parametrize("which", ["input only", "parameters only"])
+def test_layer_norm_training_partial_gradients(ext, which):
+    """The layer-norm Function's own W x_t: gradients when only x or only the parameters need them."""
+    spec = LSTMCellSpec(3, 4, "layer_norm")
+    torch.manual_seed(0)
+    p = {k: torch.randn(s) * 0.4 + (1.0 if k.startswith("weight_ln") else 0.0) for k, s in spec.param_shapes().items()}
+    x = torch.randn(6, 2, 3).requires_grad_(which == "input only")
+    p = {k: v.requires_grad_(which == "parameters only") for k, v in p.items()}
+    inputs = [x] if which == "input only" else list(p.values())
+    out_f, _ = fused.run_fused(spec, p, x, spec.zero_state(2))
+    out_r, _ = run_recurrence(spec, p, x, spec.zero_state(2))
+    for a, b in zip(torch.autograd.grad(out_f.sum(), inputs), torch.autograd.grad(out_r.sum(), inputs)):
+        assert (a - b).abs().max().item() <= GRAD_TOL
+
+
+def test_buffer_cache_tensors_are_ordinary(ext):
+    """Large per-call buffers come from the extension's cache: plain, resizable CPU tensors."""
+    a, b = torch.randn(300, 7), torch.randn(7, 400)  # 480 KB: from the cache
+    for _ in range(3):  # the second and third reuse the freed block
+        c = ext.buffer_mm(a, b)
+        assert torch.allclose(c, a @ b, atol=1e-5) and c.is_contiguous()
+    c.resize_(500, 500).fill_(1.0)  # grows through the allocator
+    assert c.sum().item() == 250000.0
+    del c
+    ext.clear_buffer_cache()

@@ -15,10 +15,14 @@
 // so that dW = dPre^T @ Hprev is one matrix product in either direction.
 
 #include <torch/extension.h>
+#include <ATen/EmptyTensor.h>
+#include <c10/core/Allocator.h>
 
 #include <cmath>
 #include <cstdlib>
+#include <map>
 #include <memory>
+#include <mutex>
 #include <cstring>
 #include <vector>
 
@@ -159,6 +163,90 @@ inline void layer_norm_backward_row(const T* __restrict dxhat, const T* __restri
   for (int64_t j = 0; j < n; ++j) dx[j] = rstd * (dxhat[j] - m1 - xhat[j] * m2);
 }
 
+// ---- a cache of large buffers --------------------------------------------------------------
+// A training step allocates and frees the same (T, B, n) buffers every call (saved
+// activations, gradients). Through malloc, blocks of megabytes are returned to the kernel
+// and faulted in again page by page each call (perf, 32x100x2x64 layer-norm training: ~20%
+// of the time in the kernel's page-fault path). Buffers of >= 256 KiB come from this
+// allocator instead: a freed block is kept (at most LSTMKIT_BUFFER_CACHE_MB, default
+// 1024; 0 turns the cache off) and handed out again for a request of up to its size.
+// The tensors are ordinary CPU tensors (resizable, freed through the allocator).
+class BufferCache final : public c10::Allocator {
+ public:
+  static BufferCache& get() {
+    static BufferCache* c = new BufferCache();  // never destroyed: tensors may outlive static destruction
+    return *c;
+  }
+  size_t limit() const { return limit_; }
+
+  c10::DataPtr allocate(size_t n) override {
+    const size_t bytes = (std::max<size_t>(n, 1) + 4095) / 4096 * 4096;
+    char* base = nullptr;
+    {
+      std::lock_guard<std::mutex> g(mu_);
+      auto it = free_.lower_bound(bytes);
+      if (it != free_.end() && it->first <= bytes + bytes / 4) {
+        base = it->second;
+        cached_ -= it->first;
+        free_.erase(it);
+      }
+    }
+    if (base == nullptr) {
+      base = static_cast<char*>(std::aligned_alloc(kHeader, bytes + kHeader));
+      TORCH_CHECK(base != nullptr, "lstmkit: out of memory allocating ", bytes, " bytes");
+      *reinterpret_cast<size_t*>(base) = bytes;
+    }
+    void* data = base + kHeader;
+    return {data, data, &BufferCache::release, c10::Device(c10::DeviceType::CPU)};
+  }
+  c10::DeleterFnPtr raw_deleter() const override { return &BufferCache::release; }
+  void copy_data(void* dest, const void* src, std::size_t count) const override {
+    default_copy_data(dest, src, count);
+  }
+  void clear() {
+    std::lock_guard<std::mutex> g(mu_);
+    for (auto& kv : free_) std::free(kv.second);
+    free_.clear();
+    cached_ = 0;
+  }
+
+ private:
+  static constexpr size_t kHeader = 64;
+  BufferCache() {
+    int64_t mb = 1024;
+    if (const char* e = std::getenv("LSTMKIT_BUFFER_CACHE_MB")) mb = std::max<int64_t>(0, std::atoll(e));
+    limit_ = static_cast<size_t>(mb) << 20;
+  }
+  static void release(void* data) {
+    char* base = static_cast<char*>(data) - kHeader;
+    const size_t bytes = *reinterpret_cast<size_t*>(base);
+    BufferCache& c = get();
+    {
+      std::lock_guard<std::mutex> g(c.mu_);
+      if (c.cached_ + bytes <= c.limit_) {
+        c.free_.emplace(bytes, base);
+        c.cached_ += bytes;
+        return;
+      }
+    }
+    std::free(base);
+  }
+  std::mutex mu_;
+  std::multimap<size_t, char*> free_;
+  size_t cached_ = 0, limit_ = 0;
+};
+
+// at::empty for the per-call (T, B, n) buffers: large ones from the cache.
+inline Tensor buffer(at::IntArrayRef sizes, const at::TensorOptions& opt) {
+  int64_t n = 1;
+  for (auto v : sizes) n *= v;
+  const size_t bytes = static_cast<size_t>(n) * opt.dtype().itemsize();
+  BufferCache& c = BufferCache::get();
+  if (bytes < (256u << 10) || c.limit() == 0) return at::empty(sizes, opt);
+  return Tensor(at::detail::empty_generic(sizes, &c, c10::DispatchKeySet(c10::DispatchKey::CPU),
+                                          c10::typeMetaToScalarType(opt.dtype()), c10::nullopt));
+}
+
 // ---- helpers ----------------------------------------------------------------------------
 inline bool defined(const OptTensor& t) { return t.has_value() && t->defined() && t->numel() > 0; }
 
@@ -237,7 +325,7 @@ struct StateSeq {
     const auto B = init.size(0), n = init.size(1);
     s.step = B * n;
     s.final_ = at::empty({B, n}, init.options());
-    s.all = at::empty({save ? Tn : 2, B, n}, init.options());
+    s.all = buffer({save ? Tn : 2, B, n}, init.options());
     s.base = s.all.data_ptr<T>();
     s.fin = s.final_.data_ptr<T>();
     std::memcpy(s.prev(0), init.data_ptr<T>(), sizeof(T) * s.step);
@@ -887,7 +975,7 @@ std::vector<Tensor> lstm_forward_impl(XSource<T>& src, const Tensor& w_hh, const
   const auto opt = h0.options();
   const Validity V = make_validity(lengths, Tn);
 
-  Tensor out = at::empty({Tn, B, Hout}, opt);
+  Tensor out = buffer({Tn, B, Hout}, opt);
   auto hs = StateSeq<T>::make(h0, Tn, save, reverse);
   auto cs = StateSeq<T>::make(c0, Tn, save, reverse);
   StateSeq<T> as;
@@ -895,12 +983,12 @@ std::vector<Tensor> lstm_forward_impl(XSource<T>& src, const Tensor& w_hh, const
 
   // Per-step buffers: saved for backward, or one reusable step otherwise.
   const int64_t S = save ? Tn : 1;
-  Tensor gates = at::empty({S, B, GH}, opt);
-  Tensor ys = at::empty({S, B, H}, opt);
-  Tensor hh = proj ? (V.len ? at::zeros({S, B, H}, opt) : at::empty({S, B, H}, opt)) : Tensor();
-  Tensor rec_hat = L.layer_norm ? at::empty({S, B, GH}, opt) : Tensor();
+  Tensor gates = buffer({S, B, GH}, opt);
+  Tensor ys = buffer({S, B, H}, opt);
+  Tensor hh = proj ? (V.len ? buffer({S, B, H}, opt).zero_() : buffer({S, B, H}, opt)) : Tensor();
+  Tensor rec_hat = L.layer_norm ? buffer({S, B, GH}, opt) : Tensor();
   Tensor rec_rstd = L.layer_norm ? at::empty({S, B}, opt) : Tensor();
-  Tensor c_hat = L.layer_norm ? at::empty({S, B, H}, opt) : Tensor();
+  Tensor c_hat = L.layer_norm ? buffer({S, B, H}, opt) : Tensor();
   Tensor c_rstd = L.layer_norm ? at::empty({S, B}, opt) : Tensor();
   Tensor rec = at::empty({B, GH}, opt);
   Tensor fg = L.fgr ? at::empty({B, Q * H}, opt) : Tensor();
@@ -1198,10 +1286,10 @@ std::vector<Tensor> lstm_backward_impl(const Tensor& grad_out, const Tensor& gra
   const auto opt = gates.options();
   const Validity V = make_validity(lengths, Tn);
 
-  Tensor grad_xp = at::empty({Tn, B, GH}, opt);
-  Tensor dRec = L.layer_norm ? at::empty({Tn, B, GH}, opt) : grad_xp;
-  Tensor dA = L.fgr ? at::empty({Tn, B, QH}, opt) : Tensor();
-  Tensor dH = proj ? at::empty({Tn, B, Hout}, opt) : Tensor();
+  Tensor grad_xp = buffer({Tn, B, GH}, opt);
+  Tensor dRec = L.layer_norm ? buffer({Tn, B, GH}, opt) : grad_xp;
+  Tensor dA = L.fgr ? buffer({Tn, B, QH}, opt) : Tensor();
+  Tensor dH = proj ? buffer({Tn, B, Hout}, opt) : Tensor();
   Tensor dhh = proj ? at::empty({B, H}, opt) : Tensor();
   Tensor dh_carry = grad_hT.clone();
   Tensor dc_carry = grad_cT.clone();
@@ -1806,6 +1894,14 @@ std::vector<Tensor> elman_backward(const Tensor& grad_out, const Tensor& grad_hT
   return res;
 }
 
+// a @ b into a cached buffer: the training input projection W x_t of all steps.
+Tensor buffer_mm(const Tensor& a, const Tensor& b) {
+  TORCH_CHECK(a.dim() == 2 && b.dim() == 2 && a.size(1) == b.size(0), "buffer_mm needs (m, k) @ (k, n)");
+  Tensor c = buffer({a.size(0), b.size(1)}, a.options());
+  at::mm_out(c, a, b);
+  return c;
+}
+
 }  // namespace
 
 PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
@@ -1819,4 +1915,6 @@ PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
   m.def("gru_backward", &gru_backward, "GRU backward through time");
   m.def("elman_forward", &elman_forward, "Elman RNN forward over time");
   m.def("elman_backward", &elman_backward, "Elman RNN backward through time");
+  m.def("clear_buffer_cache", [] { BufferCache::get().clear(); }, "free the cached per-call buffers");
+  m.def("buffer_mm", &buffer_mm, "a @ b (2-D), the result in a cached buffer");
 }
