@@ -9,6 +9,11 @@ differentiable (no double backward).
 
 Inference (no gradient needed): one C++ call does everything, the input projection
 included, computed a few steps at a time so that it stays in cache; nothing is saved.
+
+The kernels' per-call (T, B, n) buffers of >= 256 KiB come from a cache in the extension
+(freed blocks are kept for the next call instead of going back to the OS and being faulted
+in again); ``LSTMKIT_BUFFER_CACHE_MB`` caps it (default 1024, 0 turns it off, read once per
+process) and ``load_extension().clear_buffer_cache()`` empties it.
 """
 
 from __future__ import annotations

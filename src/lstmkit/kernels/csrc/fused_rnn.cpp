@@ -4,7 +4,8 @@
 // plus a_{t-1} R_gg^T for full gate recurrence and the projection for LSTMP) and one
 // element-wise pass that is the only variant-specific code. The input projection
 // W x_t + b of every step arrives precomputed (xp, time-major), so its gradient is
-// plain ATen autograd in Python. Each *_backward is the hand-written backpropagation
+// plain ATen autograd in Python; with layer norm, xp is the raw W x_t and the kernel
+// applies LN(W x_t) * gain + b per row (and its backward) itself. Each *_backward is the hand-written backpropagation
 // through time; the weight gradients are one large matrix product after the loop.
 //
 // Semantics are those of lstmkit.recurrent.run_recurrence: step t of row b is valid iff
