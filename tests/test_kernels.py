@@ -195,7 +195,8 @@ def test_gradcheck_fused_every_preset(ext, preset):
 
 @pytest.mark.parametrize(
     "spec",
-    [LSTMCellSpec(2, 3, "vanilla", proj_size=2), LSTMCellSpec(2, 3, "layer_norm", proj_size=1), GRUCellSpec(2, 3),
+    [LSTMCellSpec(2, 3, "vanilla", proj_size=2), LSTMCellSpec(2, 3, "layer_norm", proj_size=1),
+     LSTMCellSpec(6, 3, "layer_norm"), GRUCellSpec(2, 3),
      ElmanCellSpec(2, 3), ElmanCellSpec(2, 3, nonlinearity="relu")],
     ids=repr,
 )
@@ -443,17 +444,20 @@ def test_inference_projection_small_and_large_inputs(ext, preset, I):
     assert all((a.double() - b).abs().max().item() <= OUT_TOL for a, b in zip(fin, rfin))
 
 
+@pytest.mark.parametrize("I", [3, 6])  # W x_t per row in the kernel (I <= 4), or one product before it
+@pytest.mark.parametrize("variant", ["layer_norm", lstmkit.LSTMVariant(layer_norm=True, peepholes=True)],
+                         ids=["layer_norm", "layer_norm+peepholes"])
 @pytest.mark.parametrize("bias", [True, False])
-def test_layer_norm_training_normalises_input_in_kernel(ext, bias, monkeypatch):
-    """Training with layer norm: only W x_t is in autograd; LN(W x_t) * gain + b and its
-    gradient (input, weight_ih, the gain, both biases) come from the kernel; compared with
-    the float64 reference."""
+def test_layer_norm_training_normalises_input_in_kernel(ext, bias, variant, I, monkeypatch):
+    """Training with layer norm: ATen's layer norm is not used; LN(W x_t) * gain + b and its
+    gradient (input, weight_ih, the gain, both biases) come from the Function and the
+    kernel (single-pass rows and the general rows); compared with the float64 reference."""
     import torch.nn.functional as F
 
-    spec = LSTMCellSpec(3, 5, "layer_norm", bias=bias, proj_size=2)
+    spec = LSTMCellSpec(I, 5, variant, bias=bias, proj_size=2)
     torch.manual_seed(0)  # a well-conditioned draw (some make the float32 reference itself ~1e-2 off float64)
     p = {k: torch.randn(s) * 0.4 + (1.0 if k.startswith("weight_ln") else 0.0) for k, s in spec.param_shapes().items()}
-    x = torch.randn(9, 3, 3)
+    x = torch.randn(9, 3, I)
     state = tuple(torch.randn(3, n) * 0.5 for n in spec.state_sizes())
     lengths = torch.tensor([9, 4, 7])
 

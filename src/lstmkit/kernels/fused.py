@@ -109,21 +109,30 @@ def _opt(t: Tensor | None) -> Tensor | None:
 
 # ---- LSTM -------------------------------------------------------------------------------
 class _LSTMFunction(torch.autograd.Function):
-    # With w_ih and w_ln_ih (layer norm): xp is the input x (T, B, I); W x_t is computed
-    # here (into the extension's buffer cache) and the kernel applies LN(.) * w_ln_ih + b_x
-    # per row. Otherwise xp is the finished projection.
+    # With w_ih and w_ln_ih (layer norm): xp is the input x (T, B, I) and the kernel applies
+    # LN(W x_t) * w_ln_ih + b_x per row. W x_t itself: for I <= SMALL_I computed per row in
+    # the kernel (forward and backward: no (T, B, G*H) tensor), else here, into the
+    # extension's buffer cache. Otherwise xp is the finished projection.
+    SMALL_I = 4
+
     @staticmethod
     def forward(ctx, cfg, xp, w_hh, w_ch, w_gg, w_ln_hh, w_ln_c, b_ln_c, w_hr, h0, c0, a0, w_ln_ih, b_x, w_ih):
         ext, lengths, reverse, flags, H = cfg
         x_in = None
+        ctx.small = False
         if w_ih is not None:
             x_in = xp.contiguous()
             T, B, I = x_in.shape
-            # (I, G*H) @ layout: its backward x^T @ dxw measured 2-3x faster than dxw^T @ x
-            xp = ext.buffer_mm(x_in.view(T * B, I), w_ih.t().contiguous()).view(T, B, -1)
+            if I <= _LSTMFunction.SMALL_I:
+                ctx.small = True
+                xp = x_in
+            else:
+                # (I, G*H) layout: its backward x^T @ dxw measured 2-3x faster than dxw^T @ x
+                xp = ext.buffer_mm(x_in.view(T * B, I), w_ih.t().contiguous()).view(T, B, -1)
+        w_small = w_ih.contiguous() if ctx.small else None
         res = ext.lstm_forward(
             xp, w_hh, w_ch, w_gg, w_ln_hh, w_ln_c, b_ln_c, w_hr, h0, c0, a0,
-            lengths, reverse, flags, H, LAYER_NORM_EPS, True, w_ln_ih, b_x,
+            lengths, reverse, flags, H, LAYER_NORM_EPS, True, w_ln_ih, b_x, w_small,
         )
         out, hT, cT, aT = res[:4]
         hprev, cprev, aprev, gates, ys, hh, rec_hat, rec_rstd, c_hat, c_rstd, x_mean, x_rstd = res[4:]
@@ -151,17 +160,21 @@ class _LSTMFunction(torch.autograd.Function):
         fgr = flags[7] == 1
         g_a = _zeros_if_none(g_a, aprev[0]) if fgr else None
         (g_xp, g_whh, g_ch, g_wgg, g_lnhh, g_lnc, g_blnc, g_whr, g_h0, g_c0, g_a0, g_lnih,
-         g_bx) = ext.lstm_backward(
+         g_bx, g_wih_small) = ext.lstm_backward(
             g_out, g_h, g_c, g_a, hprev, cprev, _opt(aprev), cT, gates, ys, _opt(hh), _opt(rec_hat),
             _opt(rec_rstd), _opt(c_hat), _opt(c_rstd), w_hh, w_ch, w_gg, w_ln_hh, w_ln_c, b_ln_c, w_hr,
             lengths, reverse, flags, H, LAYER_NORM_EPS, xw, _opt(x_mean), _opt(x_rstd), w_ln_ih,
+            w_ih.contiguous() if ctx.small else None,
         )
 
         def present(g, p):
             return g if p is not None else None
 
         g_wih = None
-        if w_ih is not None:
+        if ctx.small:  # the kernel returned dL/dx and dL/dW_ih
+            g_wih = g_wih_small if ctx.needs_input_grad[14] else None
+            g_xp = g_xp if ctx.needs_input_grad[1] else None
+        elif w_ih is not None:
             T, B, I = x_in.shape
             g2 = g_xp.view(T * B, -1)
             g_wih = torch.mm(x_in.view(T * B, I).t(), g2).t() if ctx.needs_input_grad[14] else None

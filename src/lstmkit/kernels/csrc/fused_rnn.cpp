@@ -935,6 +935,39 @@ inline void input_ln_forward_row(const T* __restrict xw, const T* __restrict gai
   for (int64_t j = 0; j < n; ++j) xp[j] = (xw[j] - m) * rs * gain[j] + bias[j];
 }
 
+// W x_t of one row for few inputs (I <= 4): I vector updates with W^T (I, n) contiguous.
+template <typename T>
+inline void small_projection_row(const T* __restrict x, const T* __restrict wt, T* __restrict out, int64_t I,
+                                 int64_t n) {
+  const T x0 = x[0];
+#pragma omp simd
+  for (int64_t j = 0; j < n; ++j) out[j] = x0 * wt[j];
+  for (int64_t i = 1; i < I; ++i) {
+    const T xi = x[i];
+    const T* __restrict w = wt + i * n;
+#pragma omp simd
+    for (int64_t j = 0; j < n; ++j) out[j] += xi * w[j];
+  }
+}
+
+// Its backward: dx (I) = W^T-rows . d, and the weight's gradient accumulated in acc (I, n).
+template <typename T>
+inline void small_projection_backward_row(const T* __restrict d, const T* __restrict x, const T* __restrict wt,
+                                          T* __restrict dx, T* __restrict acc, int64_t I, int64_t n) {
+  for (int64_t i = 0; i < I; ++i) {
+    const T xi = x[i];
+    const T* __restrict w = wt + i * n;
+    T* __restrict a = acc + i * n;
+    T s = 0;
+#pragma omp simd reduction(+ : s)
+    for (int64_t j = 0; j < n; ++j) {
+      s += d[j] * w[j];
+      a[j] += xi * d[j];
+    }
+    dx[i] = s;
+  }
+}
+
 template <typename T>
 __attribute__((noinline)) void input_ln_backward_row(T* __restrict d, const T* __restrict xw, T m, T rs,
                                                      const T* __restrict gain, T* __restrict acc_g,
@@ -969,7 +1002,7 @@ std::vector<Tensor> lstm_forward_impl(XSource<T>& src, const Tensor& w_hh, const
                                       const OptTensor& w_hr, const Tensor& h0, const Tensor& c0,
                                       const OptTensor& a0, const OptTensor& lengths, bool reverse,
                                       const LSTMFlags& L, bool save, const OptTensor& w_ln_ih = OptTensor(),
-                                      const OptTensor& b_x = OptTensor()) {
+                                      const OptTensor& b_x = OptTensor(), const OptTensor& w_ih = OptTensor()) {
   const int64_t Tn = src.Tn, B = src.B, H = L.H, G = L.G, Q = L.Q, GH = G * H;
   const int64_t Hout = h0.size(1);
   const bool proj = defined(w_hr);
@@ -1006,6 +1039,17 @@ std::vector<Tensor> lstm_forward_impl(XSource<T>& src, const Tensor& w_hh, const
     std::memcpy(xbias.data(), b_x->data_ptr<T>(), sizeof(T) * GH);
   }
   std::vector<T> xrow(xln && !L.ln_fast ? GH : 0);  // the general rows' normalised input
+  // Few inputs (w_ih given): src holds x itself (T, B, I) and each row's W x_t is computed
+  // here (no (T, B, G*H) projection in memory; recomputed in the backward).
+  const bool xsmall = xln && defined(w_ih);
+  const int64_t In = xsmall ? w_ih->size(1) : 0;
+  std::vector<T> wt_ih(xsmall ? In * GH : 0), xraw(xsmall ? GH : 0);
+  if (xsmall) {
+    TORCH_CHECK(w_ih->size(0) == GH && src.K == In, "weight_ih must be (G*H, I) for x of ", src.K, " features");
+    const T* pw = w_ih->data_ptr<T>();
+    for (int64_t j = 0; j < GH; ++j)
+      for (int64_t i = 0; i < In; ++i) wt_ih[i * GH + j] = pw[j * In + i];
+  }
   std::vector<T> hdup(proj && L.fast ? H : 0);     // the fast rows' second h store, with a projection
 
   const Tensor w_hh_c = w_hh.contiguous();
@@ -1057,7 +1101,13 @@ std::vector<Tensor> lstm_forward_impl(XSource<T>& src, const Tensor& w_hh, const
         continue;
       }
       T* g = pg_all + b * GH;
-      const T* x = pxp_t + b * GH;
+      const T* x;
+      if (xsmall) {
+        small_projection_row<T>(pxp_t + b * In, wt_ih.data(), xraw.data(), In, GH);
+        x = xraw.data();
+      } else {
+        x = pxp_t + b * GH;
+      }
       const T* r = prec + b * GH;
       if (L.fast) {
         T* y = py_all + b * H;
@@ -1226,18 +1276,22 @@ std::vector<Tensor> lstm_forward(const Tensor& xp, const Tensor& w_hh, const Opt
                                  const OptTensor& w_hr, const Tensor& h0, const Tensor& c0,
                                  const OptTensor& a0, const OptTensor& lengths, bool reverse,
                                  std::vector<int64_t> flags, int64_t hidden_size, double eps,
-                                 bool save, const OptTensor& w_ln_ih, const OptTensor& b_x) {
+                                 bool save, const OptTensor& w_ln_ih, const OptTensor& b_x,
+                                 const OptTensor& w_ih) {
   // With layer norm and w_ln_ih given, xp is the raw W x_t: the kernel computes
   // LN(W x_t) * w_ln_ih + b_x itself and returns its mean and rstd per row (last two).
   TORCH_CHECK(xp.dim() == 3 && xp.is_contiguous(), "xp must be a contiguous (T, B, G*H) tensor");
   const LSTMFlags L = parse_flags(flags, hidden_size, eps);
-  TORCH_CHECK(xp.size(2) == L.G * L.H, "xp has ", xp.size(2), " features, expected G*H = ", L.G * L.H);
+  // w_ih given too (layer norm, few inputs): xp is x itself, W x_t is computed per row.
+  TORCH_CHECK(defined(w_ih) || xp.size(2) == L.G * L.H, "xp has ", xp.size(2), " features, expected G*H = ",
+              L.G * L.H);
+  TORCH_CHECK(!defined(w_ih) || (L.layer_norm && defined(w_ln_ih)), "w_ih is for the layer-norm input path only");
   TORCH_CHECK(!L.fgr || defined(a0), "full gate recurrence needs a0");
   std::vector<Tensor> res;
   AT_DISPATCH_FLOATING_TYPES(xp.scalar_type(), "lstm_forward", [&] {
     auto src = XSource<scalar_t>::precomputed(xp);
     res = lstm_forward_impl<scalar_t>(src, w_hh, w_ch, w_gg, w_ln_hh, w_ln_c, b_ln_c, w_hr, h0, c0, a0,
-                                      lengths, reverse, L, save, cont(w_ln_ih), cont(b_x));
+                                      lengths, reverse, L, save, cont(w_ln_ih), cont(b_x), cont(w_ih));
   });
   return res;
 }
@@ -1267,7 +1321,8 @@ std::vector<Tensor> lstm_infer(const Tensor& x_, const Tensor& w_ih_, const OptT
 }
 
 // Returns: grad_xp, grad_w_hh, grad_w_ch, grad_w_gg, grad_w_ln_hh, grad_w_ln_c, grad_b_ln_c,
-// grad_w_hr, grad_h0, grad_c0, grad_a0, grad_w_ln_ih, grad_b_x (empty tensors where absent).
+// grad_w_hr, grad_h0, grad_c0, grad_a0, grad_w_ln_ih, grad_b_x, grad_w_ih (empty tensors where
+// absent). With w_ih (the few-inputs layer-norm path) xw is x and grad_xp is dL/dx.
 template <typename T>
 std::vector<Tensor> lstm_backward_impl(const Tensor& grad_out, const Tensor& grad_hT, const Tensor& grad_cT,
                                        const OptTensor& grad_aT, const Tensor& hprev, const Tensor& cprev,
@@ -1279,7 +1334,8 @@ std::vector<Tensor> lstm_backward_impl(const Tensor& grad_out, const Tensor& gra
                                        const OptTensor& w_ln_c, const OptTensor& b_ln_c,
                                        const OptTensor& w_hr, const OptTensor& lengths, bool reverse,
                                        const LSTMFlags& L, const OptTensor& xw, const OptTensor& x_mean,
-                                       const OptTensor& x_rstd, const OptTensor& w_ln_ih) {
+                                       const OptTensor& x_rstd, const OptTensor& w_ln_ih,
+                                       const OptTensor& w_ih) {
   const int64_t Tn = gates.size(0), B = gates.size(1), H = L.H, G = L.G, Q = L.Q, GH = G * H;
   const int64_t QH = Q * H;
   const int64_t Hout = hprev.size(2);
@@ -1287,7 +1343,11 @@ std::vector<Tensor> lstm_backward_impl(const Tensor& grad_out, const Tensor& gra
   const auto opt = gates.options();
   const Validity V = make_validity(lengths, Tn);
 
-  Tensor grad_xp = buffer({Tn, B, GH}, opt);
+  // Few inputs (w_ih given, xw is then x (T, B, I)): dL/dx and dL/dW_ih come out
+  // directly; the pre-activation gradient of a row lives in a scratch row only.
+  const bool xsmall = L.layer_norm && defined(xw) && defined(w_ih);
+  const int64_t In = xsmall ? w_ih->size(1) : 0;
+  Tensor grad_xp = xsmall ? at::empty({Tn, B, In}, opt) : buffer({Tn, B, GH}, opt);
   Tensor dRec = L.layer_norm ? buffer({Tn, B, GH}, opt) : grad_xp;
   Tensor dA = L.fgr ? buffer({Tn, B, QH}, opt) : Tensor();
   Tensor dH = proj ? buffer({Tn, B, Hout}, opt) : Tensor();
@@ -1347,9 +1407,17 @@ std::vector<Tensor> lstm_backward_impl(const Tensor& grad_out, const Tensor& gra
   // and the bias's gradients per step in T, folded into double once per step.
   const bool xln = L.layer_norm && defined(xw);
   if (xln) {
-    TORCH_CHECK(xw->is_contiguous() && xw->numel() == Tn * B * GH && defined(x_mean) && defined(x_rstd) &&
-                    defined(w_ln_ih),
+    TORCH_CHECK(xw->is_contiguous() && xw->numel() == Tn * B * (xsmall ? In : GH) && defined(x_mean) &&
+                    defined(x_rstd) && defined(w_ln_ih),
                 "the input layer norm's saved tensors are missing or malformed");
+  }
+  std::vector<T> wt_ih(xsmall ? In * GH : 0), xraw(xsmall ? GH : 0), drow(xsmall ? GH : 0);
+  std::vector<T> st_w(xsmall ? In * GH : 0, T(0));
+  Tensor g_wih_t = xsmall ? at::zeros({In, GH}, opt.dtype(at::kDouble)) : Tensor();
+  if (xsmall) {
+    const T* pw = w_ih->data_ptr<T>();
+    for (int64_t j = 0; j < GH; ++j)
+      for (int64_t i = 0; i < In; ++i) wt_ih[i * GH + j] = pw[j * In + i];
   }
   const T* pxw = xln ? xw->data_ptr<T>() : nullptr;
   const T* pxm = xln ? x_mean->data_ptr<T>() : nullptr;
@@ -1385,8 +1453,9 @@ std::vector<Tensor> lstm_backward_impl(const Tensor& grad_out, const Tensor& gra
       dhh_base = pdhr;
     }
     for (int64_t b = 0; b < B; ++b) {
-      T* dpre = pgxp + (t * B + b) * GH;
+      T* dpre = xsmall ? drow.data() : pgxp + (t * B + b) * GH;
       if (!V.row(b, t)) {
+        if (xsmall) std::memset(pgxp + (t * B + b) * In, 0, sizeof(T) * In);
         std::memset(dpre, 0, sizeof(T) * GH);
         if (L.layer_norm) std::memset(pdrec + (t * B + b) * GH, 0, sizeof(T) * GH);
         if (L.fgr) std::memset(pdA + (t * B + b) * QH, 0, sizeof(T) * QH);
@@ -1398,8 +1467,14 @@ std::vector<Tensor> lstm_backward_impl(const Tensor& grad_out, const Tensor& gra
         lstm_ln_row_backward<T>(g, pys + tb * H, pcprev + tb * H, pchat + tb * H, pcr[tb], prh + tb * GH, prr[tb],
                                 dhh_base + b * (proj ? H : Hout), plnc, plnhh, pdcc + b * H, dpre, pdrec + tb * GH,
                                 scratch.data(), st_lnc, st_blnc, st_lnhh, H);
-        if (xln) input_ln_backward_row<T>(dpre, pxw + tb * GH, pxm[tb], pxr[tb], plnih, st_x.data(),
-                                          st_x.data() + GH, GH);
+        if (xsmall) {
+          small_projection_row<T>(pxw + tb * In, wt_ih.data(), xraw.data(), In, GH);
+          input_ln_backward_row<T>(dpre, xraw.data(), pxm[tb], pxr[tb], plnih, st_x.data(), st_x.data() + GH, GH);
+          small_projection_backward_row<T>(dpre, pxw + tb * In, wt_ih.data(), pgxp + tb * In, st_w.data(), In, GH);
+        } else if (xln) {
+          input_ln_backward_row<T>(dpre, pxw + tb * GH, pxm[tb], pxr[tb], plnih, st_x.data(), st_x.data() + GH,
+                                   GH);
+        }
         std::memset(pdhc + b * Hout, 0, sizeof(T) * Hout);
         continue;
       }
@@ -1542,7 +1617,14 @@ std::vector<Tensor> lstm_backward_impl(const Tensor& grad_out, const Tensor& gra
       }
       if (xln) {
         const int64_t tb = t * B + b;
-        input_ln_backward_row<T>(dpre, pxw + tb * GH, pxm[tb], pxr[tb], plnih, st_x.data(), st_x.data() + GH, GH);
+        if (xsmall) {
+          small_projection_row<T>(pxw + tb * In, wt_ih.data(), xraw.data(), In, GH);
+          input_ln_backward_row<T>(dpre, xraw.data(), pxm[tb], pxr[tb], plnih, st_x.data(), st_x.data() + GH, GH);
+          small_projection_backward_row<T>(dpre, pxw + tb * In, wt_ih.data(), pgxp + tb * In, st_w.data(), In, GH);
+        } else {
+          input_ln_backward_row<T>(dpre, pxw + tb * GH, pxm[tb], pxr[tb], plnih, st_x.data(), st_x.data() + GH,
+                                   GH);
+        }
       }
       std::memset(pdhc + b * Hout, 0, sizeof(T) * Hout);
     }
@@ -1563,6 +1645,11 @@ std::vector<Tensor> lstm_backward_impl(const Tensor& grad_out, const Tensor& gra
         ab[j] += st_x[GH + j];
       }
       std::fill(st_x.begin(), st_x.end(), T(0));
+    }
+    if (xsmall) {
+      double* aw = g_wih_t.data_ptr<double>();
+      for (int64_t j = 0; j < In * GH; ++j) aw[j] += st_w[j];
+      std::fill(st_w.begin(), st_w.end(), T(0));
     }
     // dL/dh_{t-1} (valid rows; invalid rows keep their carried gradient, dRec is 0 there).
     mm_hh.run(pdrec + t * B * GH, pdhc, T(1));
@@ -1586,7 +1673,8 @@ std::vector<Tensor> lstm_backward_impl(const Tensor& grad_out, const Tensor& gra
           dc_carry,
           L.fgr ? da_carry : none,
           xln ? g_lnih.to(gates.scalar_type()) : none,
-          xln ? g_bx.to(gates.scalar_type()) : none};
+          xln ? g_bx.to(gates.scalar_type()) : none,
+          xsmall ? g_wih_t.t().contiguous().to(gates.scalar_type()) : none};
 }
 
 std::vector<Tensor> lstm_backward(const Tensor& grad_out, const Tensor& grad_hT, const Tensor& grad_cT,
@@ -1599,7 +1687,7 @@ std::vector<Tensor> lstm_backward(const Tensor& grad_out, const Tensor& grad_hT,
                                   const OptTensor& w_hr, const OptTensor& lengths, bool reverse,
                                   std::vector<int64_t> flags, int64_t hidden_size, double eps,
                                   const OptTensor& xw, const OptTensor& x_mean, const OptTensor& x_rstd,
-                                  const OptTensor& w_ln_ih) {
+                                  const OptTensor& w_ln_ih, const OptTensor& w_ih) {
   // xw (the raw W x_t of lstm_forward's in-kernel input layer norm) given: grad_xp is
   // dL/d(W x_t), and the gain's and bias's gradients come last.
   const LSTMFlags L = parse_flags(flags, hidden_size, eps);
@@ -1610,7 +1698,7 @@ std::vector<Tensor> lstm_backward(const Tensor& grad_out, const Tensor& grad_hT,
     res = lstm_backward_impl<scalar_t>(grad_out, grad_hT, grad_cT, grad_aT, hprev, cprev, aprev, cT, gates,
                                        ys, hh, rec_hat, rec_rstd, c_hat, c_rstd, w_hh, w_ch, w_gg, w_ln_hh,
                                        w_ln_c, b_ln_c, w_hr, lengths, reverse, L, xw, x_mean, x_rstd,
-                                       cont(w_ln_ih));
+                                       cont(w_ln_ih), cont(w_ih));
   });
   return res;
 }
