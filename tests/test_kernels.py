@@ -195,7 +195,8 @@ def test_gradcheck_fused_every_preset(ext, preset):
 
 @pytest.mark.parametrize(
     "spec",
-    [LSTMCellSpec(2, 3, "vanilla", proj_size=2), LSTMCellSpec(2, 3, "layer_norm", proj_size=1), GRUCellSpec(2, 3),
+    [LSTMCellSpec(2, 3, "vanilla", proj_size=2), LSTMCellSpec(2, 3, "layer_norm", proj_size=1),
+     LSTMCellSpec(6, 3, "layer_norm"), GRUCellSpec(2, 3),
      ElmanCellSpec(2, 3), ElmanCellSpec(2, 3, nonlinearity="relu")],
     ids=repr,
 )
@@ -441,3 +442,66 @@ def test_inference_projection_small_and_large_inputs(ext, preset, I):
         out, fin = fused.run_fused(spec, p, x, state)
     assert (out.double() - ref).abs().max().item() <= OUT_TOL
     assert all((a.double() - b).abs().max().item() <= OUT_TOL for a, b in zip(fin, rfin))
+
+
+@pytest.mark.parametrize("I", [3, 6])  # W x_t per row in the kernel (I <= 4), or one product before it
+@pytest.mark.parametrize("variant", ["layer_norm", lstmkit.LSTMVariant(layer_norm=True, peepholes=True)],
+                         ids=["layer_norm", "layer_norm+peepholes"])
+@pytest.mark.parametrize("bias", [True, False])
+def test_layer_norm_training_normalises_input_in_kernel(ext, bias, variant, I, monkeypatch):
+    """Training with layer norm: ATen's layer norm is not used; LN(W x_t) * gain + b and its
+    gradient (input, weight_ih, the gain, both biases) come from the Function and the
+    kernel (single-pass rows and the general rows); compared with the float64 reference."""
+    import torch.nn.functional as F
+
+    spec = LSTMCellSpec(I, 5, variant, bias=bias, proj_size=2)
+    torch.manual_seed(0)  # a well-conditioned draw (some make the float32 reference itself ~1e-2 off float64)
+    p = {k: torch.randn(s) * 0.4 + (1.0 if k.startswith("weight_ln") else 0.0) for k, s in spec.param_shapes().items()}
+    x = torch.randn(9, 3, I)
+    state = tuple(torch.randn(3, n) * 0.5 for n in spec.state_sizes())
+    lengths = torch.tensor([9, 4, 7])
+
+    def grads(fn, dtype):
+        pp = {k: v.to(dtype).requires_grad_(True) for k, v in p.items()}
+        xx = x.to(dtype).requires_grad_(True)
+        ss = tuple(s.to(dtype).requires_grad_(True) for s in state)
+        out, fin = fn(spec, pp, xx, ss, lengths=lengths, reverse=True)
+        loss = (out * _weights(out.numel(), 1).view_as(out).to(dtype)).sum() + sum(f.sum() for f in fin)
+        return out.detach().double(), [g.double() for g in torch.autograd.grad(loss, [xx, *pp.values(), *ss])]
+
+    ref_out, ref_g = grads(run_recurrence, torch.float64)
+    calls = _spy(monkeypatch, F, "layer_norm")
+    out, g = grads(fused.run_fused, torch.float32)
+    assert calls == []  # the fused training path does not call ATen's layer norm
+    assert (out - ref_out).abs().max().item() <= OUT_TOL
+    names = ["x", *p, "h0", "c0"]
+    for name, a, b in zip(names, g, ref_g):
+        assert (a - b).abs().max().item() <= GRAD_TOL, name
+        assert a.abs().max().item() > 0 or name == "bias_ln_c", name
+
+
+@pytest.mark.parametrize("which", ["input only", "parameters only"])
+def test_layer_norm_training_partial_gradients(ext, which):
+    """The layer-norm Function's own W x_t: gradients when only x or only the parameters need them."""
+    spec = LSTMCellSpec(3, 4, "layer_norm")
+    torch.manual_seed(0)
+    p = {k: torch.randn(s) * 0.4 + (1.0 if k.startswith("weight_ln") else 0.0) for k, s in spec.param_shapes().items()}
+    x = torch.randn(6, 2, 3).requires_grad_(which == "input only")
+    p = {k: v.requires_grad_(which == "parameters only") for k, v in p.items()}
+    inputs = [x] if which == "input only" else list(p.values())
+    out_f, _ = fused.run_fused(spec, p, x, spec.zero_state(2))
+    out_r, _ = run_recurrence(spec, p, x, spec.zero_state(2))
+    for a, b in zip(torch.autograd.grad(out_f.sum(), inputs), torch.autograd.grad(out_r.sum(), inputs)):
+        assert (a - b).abs().max().item() <= GRAD_TOL
+
+
+def test_buffer_cache_tensors_are_ordinary(ext):
+    """Large per-call buffers come from the extension's cache: plain, resizable CPU tensors."""
+    a, b = torch.randn(300, 7), torch.randn(7, 400)  # 480 KB: from the cache
+    for _ in range(3):  # the second and third reuse the freed block
+        c = ext.buffer_mm(a, b)
+        assert torch.allclose(c, a @ b, atol=1e-5) and c.is_contiguous()
+    c.resize_(500, 500).fill_(1.0)  # grows through the allocator
+    assert c.sum().item() == 250000.0
+    del c
+    ext.clear_buffer_cache()

@@ -4,7 +4,8 @@
 // plus a_{t-1} R_gg^T for full gate recurrence and the projection for LSTMP) and one
 // element-wise pass that is the only variant-specific code. The input projection
 // W x_t + b of every step arrives precomputed (xp, time-major), so its gradient is
-// plain ATen autograd in Python. Each *_backward is the hand-written backpropagation
+// plain ATen autograd in Python; with layer norm, xp is the raw W x_t and the kernel
+// applies LN(W x_t) * gain + b per row (and its backward) itself. Each *_backward is the hand-written backpropagation
 // through time; the weight gradients are one large matrix product after the loop.
 //
 // Semantics are those of lstmkit.recurrent.run_recurrence: step t of row b is valid iff
@@ -15,10 +16,14 @@
 // so that dW = dPre^T @ Hprev is one matrix product in either direction.
 
 #include <torch/extension.h>
+#include <ATen/EmptyTensor.h>
+#include <c10/core/Allocator.h>
 
 #include <cmath>
 #include <cstdlib>
+#include <map>
 #include <memory>
+#include <mutex>
 #include <cstring>
 #include <vector>
 
@@ -159,6 +164,90 @@ inline void layer_norm_backward_row(const T* __restrict dxhat, const T* __restri
   for (int64_t j = 0; j < n; ++j) dx[j] = rstd * (dxhat[j] - m1 - xhat[j] * m2);
 }
 
+// ---- a cache of large buffers --------------------------------------------------------------
+// A training step allocates and frees the same (T, B, n) buffers every call (saved
+// activations, gradients). Through malloc, blocks of megabytes are returned to the kernel
+// and faulted in again page by page each call (perf, 32x100x2x64 layer-norm training: ~20%
+// of the time in the kernel's page-fault path). Buffers of >= 256 KiB come from this
+// allocator instead: a freed block is kept (at most LSTMKIT_BUFFER_CACHE_MB, default
+// 1024; 0 turns the cache off) and handed out again for a request of up to its size.
+// The tensors are ordinary CPU tensors (resizable, freed through the allocator).
+class BufferCache final : public c10::Allocator {
+ public:
+  static BufferCache& get() {
+    static BufferCache* c = new BufferCache();  // never destroyed: tensors may outlive static destruction
+    return *c;
+  }
+  size_t limit() const { return limit_; }
+
+  c10::DataPtr allocate(size_t n) override {
+    const size_t bytes = (std::max<size_t>(n, 1) + 4095) / 4096 * 4096;
+    char* base = nullptr;
+    {
+      std::lock_guard<std::mutex> g(mu_);
+      auto it = free_.lower_bound(bytes);
+      if (it != free_.end() && it->first <= bytes + bytes / 4) {
+        base = it->second;
+        cached_ -= it->first;
+        free_.erase(it);
+      }
+    }
+    if (base == nullptr) {
+      base = static_cast<char*>(std::aligned_alloc(kHeader, bytes + kHeader));
+      TORCH_CHECK(base != nullptr, "lstmkit: out of memory allocating ", bytes, " bytes");
+      *reinterpret_cast<size_t*>(base) = bytes;
+    }
+    void* data = base + kHeader;
+    return {data, data, &BufferCache::release, c10::Device(c10::DeviceType::CPU)};
+  }
+  c10::DeleterFnPtr raw_deleter() const override { return &BufferCache::release; }
+  void copy_data(void* dest, const void* src, std::size_t count) const override {
+    default_copy_data(dest, src, count);
+  }
+  void clear() {
+    std::lock_guard<std::mutex> g(mu_);
+    for (auto& kv : free_) std::free(kv.second);
+    free_.clear();
+    cached_ = 0;
+  }
+
+ private:
+  static constexpr size_t kHeader = 64;
+  BufferCache() {
+    int64_t mb = 1024;
+    if (const char* e = std::getenv("LSTMKIT_BUFFER_CACHE_MB")) mb = std::max<int64_t>(0, std::atoll(e));
+    limit_ = static_cast<size_t>(mb) << 20;
+  }
+  static void release(void* data) {
+    char* base = static_cast<char*>(data) - kHeader;
+    const size_t bytes = *reinterpret_cast<size_t*>(base);
+    BufferCache& c = get();
+    {
+      std::lock_guard<std::mutex> g(c.mu_);
+      if (c.cached_ + bytes <= c.limit_) {
+        c.free_.emplace(bytes, base);
+        c.cached_ += bytes;
+        return;
+      }
+    }
+    std::free(base);
+  }
+  std::mutex mu_;
+  std::multimap<size_t, char*> free_;
+  size_t cached_ = 0, limit_ = 0;
+};
+
+// at::empty for the per-call (T, B, n) buffers: large ones from the cache.
+inline Tensor buffer(at::IntArrayRef sizes, const at::TensorOptions& opt) {
+  int64_t n = 1;
+  for (auto v : sizes) n *= v;
+  const size_t bytes = static_cast<size_t>(n) * opt.dtype().itemsize();
+  BufferCache& c = BufferCache::get();
+  if (bytes < (256u << 10) || c.limit() == 0) return at::empty(sizes, opt);
+  return Tensor(at::detail::empty_generic(sizes, &c, c10::DispatchKeySet(c10::DispatchKey::CPU),
+                                          c10::typeMetaToScalarType(opt.dtype()), c10::nullopt));
+}
+
 // ---- helpers ----------------------------------------------------------------------------
 inline bool defined(const OptTensor& t) { return t.has_value() && t->defined() && t->numel() > 0; }
 
@@ -237,7 +326,7 @@ struct StateSeq {
     const auto B = init.size(0), n = init.size(1);
     s.step = B * n;
     s.final_ = at::empty({B, n}, init.options());
-    s.all = at::empty({save ? Tn : 2, B, n}, init.options());
+    s.all = buffer({save ? Tn : 2, B, n}, init.options());
     s.base = s.all.data_ptr<T>();
     s.fin = s.final_.data_ptr<T>();
     std::memcpy(s.prev(0), init.data_ptr<T>(), sizeof(T) * s.step);
@@ -663,28 +752,46 @@ inline void lstm_row_backward_any(int kind, bool peep, const T* g, const T* y, c
 // the gates and c, (3) the variance of c, (4) LN(c) and the output. c_t is rounded to T
 // as the state, but LN(c) is computed from the unrounded z i + c_prev f (in double, cd):
 // with few units the normalisation amplifies c's rounding error by rstd_c.
-template <typename T>
+// XLN (training): x is the raw projection W x_t, normalised here as LN(x) * lnih + bih
+// (its statistics in pass (1), next to r's; mean and rstd saved for the backward).
+template <typename T, bool XLN>
 __attribute__((noinline)) void lstm_ln_row_forward(const T* __restrict x, const T* __restrict r,
                                                    const T* __restrict cp, const T* __restrict lnhh,
                                                    const T* __restrict lnc, const T* __restrict blnc,
+                                                   const T* __restrict lnih, const T* __restrict bih,
+                                                   T* __restrict xmean, T* __restrict xrstd,
                                                    T* __restrict g, T* __restrict rh, T* __restrict rstd_r,
                                                    T* __restrict cn, T* __restrict chat, T* __restrict rstd_c,
                                                    T* __restrict y, T* __restrict h, double* __restrict cd,
                                                    int64_t H, double eps) {
   const int64_t GH = 4 * H;
-  // (1) statistics of r
+  // (1) statistics of r (and of x)
   const double sh = r[0];
-  double s1 = 0, s2 = 0;
-#pragma omp simd reduction(+ : s1, s2)
+  const double shx = XLN ? static_cast<double>(x[0]) : 0.0;
+  double s1 = 0, s2 = 0, u1 = 0, u2 = 0;
+#pragma omp simd reduction(+ : s1, s2, u1, u2)
   for (int64_t j = 0; j < GH; ++j) {
     const double d = static_cast<double>(r[j]) - sh;
     s1 += d;
     s2 += d * d;
+    if (XLN) {
+      const double e = static_cast<double>(x[j]) - shx;
+      u1 += e;
+      u2 += e * e;
+    }
   }
   const double dm = s1 / static_cast<double>(GH);
   const T rs = static_cast<T>(1.0 / std::sqrt(std::max(0.0, s2 / static_cast<double>(GH) - dm * dm) + eps));
   const T mr = static_cast<T>(sh + dm);
   *rstd_r = rs;
+  T mx = T(0), rx = T(1);
+  if (XLN) {
+    const double dmx = u1 / static_cast<double>(GH);
+    rx = static_cast<T>(1.0 / std::sqrt(std::max(0.0, u2 / static_cast<double>(GH) - dmx * dmx) + eps));
+    mx = static_cast<T>(shx + dmx);
+    *xmean = mx;
+    *xrstd = rx;
+  }
   // (2) LN(r), gates, c: T only, so that the loop vectorises at T's full width
 #pragma omp simd
   for (int64_t j = 0; j < H; ++j) {
@@ -694,10 +801,17 @@ __attribute__((noinline)) void lstm_ln_row_forward(const T* __restrict x, const 
     rh[H + j] = af;
     rh[2 * H + j] = az;
     rh[3 * H + j] = ao;
-    const T i = M<T>::sigmoid(x[j] + ai * lnhh[j]);
-    const T f = M<T>::sigmoid(x[H + j] + af * lnhh[H + j]);
-    const T z = M<T>::tanh(x[2 * H + j] + az * lnhh[2 * H + j]);
-    const T o = M<T>::sigmoid(x[3 * H + j] + ao * lnhh[3 * H + j]);
+    T xi = x[j], xf = x[H + j], xz = x[2 * H + j], xo = x[3 * H + j];
+    if (XLN) {
+      xi = (xi - mx) * rx * lnih[j] + bih[j];
+      xf = (xf - mx) * rx * lnih[H + j] + bih[H + j];
+      xz = (xz - mx) * rx * lnih[2 * H + j] + bih[2 * H + j];
+      xo = (xo - mx) * rx * lnih[3 * H + j] + bih[3 * H + j];
+    }
+    const T i = M<T>::sigmoid(xi + ai * lnhh[j]);
+    const T f = M<T>::sigmoid(xf + af * lnhh[H + j]);
+    const T z = M<T>::tanh(xz + az * lnhh[2 * H + j]);
+    const T o = M<T>::sigmoid(xo + ao * lnhh[3 * H + j]);
     g[j] = i;
     g[H + j] = f;
     g[2 * H + j] = z;
@@ -798,6 +912,86 @@ __attribute__((noinline)) void lstm_ln_row_backward(const T* __restrict g, const
   for (int64_t j = 0; j < GH; ++j) dr[j] = rstd_r * (dr[j] - b1 - rh[j] * b2);
 }
 
+// The input projection's layer norm in training, xp = LN(xw) * gain + bias, one row of n:
+// forward into xp (mean and rstd returned), and backward: dxp (in) -> dxw (out, in place),
+// the gain's and bias's gradients accumulated in acc_g / acc_b (T, per step).
+template <typename T>
+inline void input_ln_forward_row(const T* __restrict xw, const T* __restrict gain, const T* __restrict bias,
+                                 T* __restrict xp, T* mean, T* rstd, int64_t n, double eps) {
+  const double sh = xw[0];
+  double s1 = 0, s2 = 0;
+#pragma omp simd reduction(+ : s1, s2)
+  for (int64_t j = 0; j < n; ++j) {
+    const double d = static_cast<double>(xw[j]) - sh;
+    s1 += d;
+    s2 += d * d;
+  }
+  const double dm = s1 / static_cast<double>(n);
+  const T rs = static_cast<T>(1.0 / std::sqrt(std::max(0.0, s2 / static_cast<double>(n) - dm * dm) + eps));
+  const T m = static_cast<T>(sh + dm);
+  *mean = m;
+  *rstd = rs;
+#pragma omp simd
+  for (int64_t j = 0; j < n; ++j) xp[j] = (xw[j] - m) * rs * gain[j] + bias[j];
+}
+
+// W x_t of one row for few inputs (I <= 4): I vector updates with W^T (I, n) contiguous.
+template <typename T>
+inline void small_projection_row(const T* __restrict x, const T* __restrict wt, T* __restrict out, int64_t I,
+                                 int64_t n) {
+  const T x0 = x[0];
+#pragma omp simd
+  for (int64_t j = 0; j < n; ++j) out[j] = x0 * wt[j];
+  for (int64_t i = 1; i < I; ++i) {
+    const T xi = x[i];
+    const T* __restrict w = wt + i * n;
+#pragma omp simd
+    for (int64_t j = 0; j < n; ++j) out[j] += xi * w[j];
+  }
+}
+
+// Its backward: dx (I) = W^T-rows . d, and the weight's gradient accumulated in acc (I, n).
+template <typename T>
+inline void small_projection_backward_row(const T* __restrict d, const T* __restrict x, const T* __restrict wt,
+                                          T* __restrict dx, T* __restrict acc, int64_t I, int64_t n) {
+  for (int64_t i = 0; i < I; ++i) {
+    const T xi = x[i];
+    const T* __restrict w = wt + i * n;
+    T* __restrict a = acc + i * n;
+    T s = 0;
+#pragma omp simd reduction(+ : s)
+    for (int64_t j = 0; j < n; ++j) {
+      s += d[j] * w[j];
+      a[j] += xi * d[j];
+    }
+    dx[i] = s;
+  }
+}
+
+template <typename T>
+__attribute__((noinline)) void input_ln_backward_row(T* __restrict d, const T* __restrict xw, T m, T rs,
+                                                     const T* __restrict gain, T* __restrict acc_g,
+                                                     T* __restrict acc_b, int64_t n) {
+  double p1 = 0, p2 = 0;
+#pragma omp simd reduction(+ : p1, p2)
+  for (int64_t j = 0; j < n; ++j) {
+    const T xh = (xw[j] - m) * rs;
+    const T dv = d[j];
+    acc_g[j] += dv * xh;
+    acc_b[j] += dv;
+    const T e = dv * gain[j];
+    p1 += e;
+    p2 += static_cast<double>(e) * xh;
+  }
+  const T a1 = static_cast<T>(p1 / static_cast<double>(n));
+  const T a2 = static_cast<T>(p2 / static_cast<double>(n));
+#pragma omp simd
+  for (int64_t j = 0; j < n; ++j) {
+    const T xh = (xw[j] - m) * rs;
+    d[j] = rs * (d[j] * gain[j] - a1 - xh * a2);
+  }
+}
+
 // ======================================================================================
 // LSTM
 // ======================================================================================
@@ -807,14 +1001,15 @@ std::vector<Tensor> lstm_forward_impl(XSource<T>& src, const Tensor& w_hh, const
                                       const OptTensor& w_ln_c, const OptTensor& b_ln_c,
                                       const OptTensor& w_hr, const Tensor& h0, const Tensor& c0,
                                       const OptTensor& a0, const OptTensor& lengths, bool reverse,
-                                      const LSTMFlags& L, bool save) {
+                                      const LSTMFlags& L, bool save, const OptTensor& w_ln_ih = OptTensor(),
+                                      const OptTensor& b_x = OptTensor(), const OptTensor& w_ih = OptTensor()) {
   const int64_t Tn = src.Tn, B = src.B, H = L.H, G = L.G, Q = L.Q, GH = G * H;
   const int64_t Hout = h0.size(1);
   const bool proj = defined(w_hr);
   const auto opt = h0.options();
   const Validity V = make_validity(lengths, Tn);
 
-  Tensor out = at::empty({Tn, B, Hout}, opt);
+  Tensor out = buffer({Tn, B, Hout}, opt);
   auto hs = StateSeq<T>::make(h0, Tn, save, reverse);
   auto cs = StateSeq<T>::make(c0, Tn, save, reverse);
   StateSeq<T> as;
@@ -822,17 +1017,39 @@ std::vector<Tensor> lstm_forward_impl(XSource<T>& src, const Tensor& w_hh, const
 
   // Per-step buffers: saved for backward, or one reusable step otherwise.
   const int64_t S = save ? Tn : 1;
-  Tensor gates = at::empty({S, B, GH}, opt);
-  Tensor ys = at::empty({S, B, H}, opt);
-  Tensor hh = proj ? (V.len ? at::zeros({S, B, H}, opt) : at::empty({S, B, H}, opt)) : Tensor();
-  Tensor rec_hat = L.layer_norm ? at::empty({S, B, GH}, opt) : Tensor();
+  Tensor gates = buffer({S, B, GH}, opt);
+  Tensor ys = buffer({S, B, H}, opt);
+  Tensor hh = proj ? (V.len ? buffer({S, B, H}, opt).zero_() : buffer({S, B, H}, opt)) : Tensor();
+  Tensor rec_hat = L.layer_norm ? buffer({S, B, GH}, opt) : Tensor();
   Tensor rec_rstd = L.layer_norm ? at::empty({S, B}, opt) : Tensor();
-  Tensor c_hat = L.layer_norm ? at::empty({S, B, H}, opt) : Tensor();
+  Tensor c_hat = L.layer_norm ? buffer({S, B, H}, opt) : Tensor();
   Tensor c_rstd = L.layer_norm ? at::empty({S, B}, opt) : Tensor();
   Tensor rec = at::empty({B, GH}, opt);
   Tensor fg = L.fgr ? at::empty({B, Q * H}, opt) : Tensor();
   Tensor hproj = proj ? at::empty({B, Hout}, opt) : Tensor();
   std::vector<double> ln_cd(L.ln_fast ? H : 0);  // the layer-norm rows' unrounded c
+  // Training with layer norm: src holds the raw W x_t; LN(W x_t) * gain + bias is done here.
+  const bool xln = L.layer_norm && defined(w_ln_ih);
+  Tensor x_mean = xln ? at::empty({S, B}, opt) : Tensor();
+  Tensor x_rstd = xln ? at::empty({S, B}, opt) : Tensor();
+  const T* plnih = xln ? w_ln_ih->data_ptr<T>() : nullptr;
+  std::vector<T> xbias(xln ? GH : 0, T(0));
+  if (xln && defined(b_x)) {
+    TORCH_CHECK(b_x->numel() == GH && b_x->is_contiguous(), "the input bias must have ", GH, " entries");
+    std::memcpy(xbias.data(), b_x->data_ptr<T>(), sizeof(T) * GH);
+  }
+  std::vector<T> xrow(xln && !L.ln_fast ? GH : 0);  // the general rows' normalised input
+  // Few inputs (w_ih given): src holds x itself (T, B, I) and each row's W x_t is computed
+  // here (no (T, B, G*H) projection in memory; recomputed in the backward).
+  const bool xsmall = xln && defined(w_ih);
+  const int64_t In = xsmall ? w_ih->size(1) : 0;
+  std::vector<T> wt_ih(xsmall ? In * GH : 0), xraw(xsmall ? GH : 0);
+  if (xsmall) {
+    TORCH_CHECK(w_ih->size(0) == GH && src.K == In, "weight_ih must be (G*H, I) for x of ", src.K, " features");
+    const T* pw = w_ih->data_ptr<T>();
+    for (int64_t j = 0; j < GH; ++j)
+      for (int64_t i = 0; i < In; ++i) wt_ih[i * GH + j] = pw[j * In + i];
+  }
   std::vector<T> hdup(proj && L.fast ? H : 0);     // the fast rows' second h store, with a projection
 
   const Tensor w_hh_c = w_hh.contiguous();
@@ -870,6 +1087,8 @@ std::vector<Tensor> lstm_forward_impl(XSource<T>& src, const Tensor& w_hh, const
     T* pcr_all = L.layer_norm ? c_rstd.data_ptr<T>() + s * B : nullptr;
     T* pout_t = pout + t * B * Hout;
     const T* pxp_t = src.at(t);
+    T* pxm_all = xln ? x_mean.data_ptr<T>() + s * B : nullptr;
+    T* pxr_all = xln ? x_rstd.data_ptr<T>() + s * B : nullptr;
 
     for (int64_t b = 0; b < B; ++b) {
       const T* cp = pcp + b * H;
@@ -882,7 +1101,13 @@ std::vector<Tensor> lstm_forward_impl(XSource<T>& src, const Tensor& w_hh, const
         continue;
       }
       T* g = pg_all + b * GH;
-      const T* x = pxp_t + b * GH;
+      const T* x;
+      if (xsmall) {
+        small_projection_row<T>(pxp_t + b * In, wt_ih.data(), xraw.data(), In, GH);
+        x = xraw.data();
+      } else {
+        x = pxp_t + b * GH;
+      }
       const T* r = prec + b * GH;
       if (L.fast) {
         T* y = py_all + b * H;
@@ -895,10 +1120,21 @@ std::vector<Tensor> lstm_forward_impl(XSource<T>& src, const Tensor& w_hh, const
       if (L.ln_fast) {
         T* y = py_all + b * H;
         T* hdst = proj ? phh_all + b * H : phn + b * Hout;
-        lstm_ln_row_forward<T>(x, r, cp, plnhh, plnc, pblnc, g, prh_all + b * GH, prr_all + b, cn, pch_all + b * H,
-                               pcr_all + b, y, hdst, ln_cd.data(), H, L.eps);
+        if (xln) {
+          lstm_ln_row_forward<T, true>(x, r, cp, plnhh, plnc, pblnc, plnih, xbias.data(), pxm_all + b, pxr_all + b, g,
+                                       prh_all + b * GH, prr_all + b, cn, pch_all + b * H, pcr_all + b, y, hdst,
+                                       ln_cd.data(), H, L.eps);
+        } else {
+          lstm_ln_row_forward<T, false>(x, r, cp, plnhh, plnc, pblnc, nullptr, nullptr, nullptr, nullptr, g,
+                                        prh_all + b * GH, prr_all + b, cn, pch_all + b * H, pcr_all + b, y, hdst,
+                                        ln_cd.data(), H, L.eps);
+        }
         if (!proj) std::memcpy(pout_t + b * Hout, hdst, sizeof(T) * Hout);
         continue;
+      }
+      if (xln) {
+        input_ln_forward_row<T>(x, plnih, xbias.data(), xrow.data(), pxm_all + b, pxr_all + b, GH, L.eps);
+        x = xrow.data();
       }
       if (L.layer_norm) {
         T* rh = prh_all + b * GH;
@@ -1028,6 +1264,8 @@ std::vector<Tensor> lstm_forward_impl(XSource<T>& src, const Tensor& w_hh, const
     res.push_back(L.layer_norm ? rec_rstd : none);
     res.push_back(L.layer_norm ? c_hat : none);
     res.push_back(L.layer_norm ? c_rstd : none);
+    res.push_back(xln ? x_mean : none);
+    res.push_back(xln ? x_rstd : none);
   }
   return res;
 }
@@ -1038,16 +1276,22 @@ std::vector<Tensor> lstm_forward(const Tensor& xp, const Tensor& w_hh, const Opt
                                  const OptTensor& w_hr, const Tensor& h0, const Tensor& c0,
                                  const OptTensor& a0, const OptTensor& lengths, bool reverse,
                                  std::vector<int64_t> flags, int64_t hidden_size, double eps,
-                                 bool save) {
+                                 bool save, const OptTensor& w_ln_ih, const OptTensor& b_x,
+                                 const OptTensor& w_ih) {
+  // With layer norm and w_ln_ih given, xp is the raw W x_t: the kernel computes
+  // LN(W x_t) * w_ln_ih + b_x itself and returns its mean and rstd per row (last two).
   TORCH_CHECK(xp.dim() == 3 && xp.is_contiguous(), "xp must be a contiguous (T, B, G*H) tensor");
   const LSTMFlags L = parse_flags(flags, hidden_size, eps);
-  TORCH_CHECK(xp.size(2) == L.G * L.H, "xp has ", xp.size(2), " features, expected G*H = ", L.G * L.H);
+  // w_ih given too (layer norm, few inputs): xp is x itself, W x_t is computed per row.
+  TORCH_CHECK(defined(w_ih) || xp.size(2) == L.G * L.H, "xp has ", xp.size(2), " features, expected G*H = ",
+              L.G * L.H);
+  TORCH_CHECK(!defined(w_ih) || (L.layer_norm && defined(w_ln_ih)), "w_ih is for the layer-norm input path only");
   TORCH_CHECK(!L.fgr || defined(a0), "full gate recurrence needs a0");
   std::vector<Tensor> res;
   AT_DISPATCH_FLOATING_TYPES(xp.scalar_type(), "lstm_forward", [&] {
     auto src = XSource<scalar_t>::precomputed(xp);
     res = lstm_forward_impl<scalar_t>(src, w_hh, w_ch, w_gg, w_ln_hh, w_ln_c, b_ln_c, w_hr, h0, c0, a0,
-                                      lengths, reverse, L, save);
+                                      lengths, reverse, L, save, cont(w_ln_ih), cont(b_x), cont(w_ih));
   });
   return res;
 }
@@ -1077,7 +1321,8 @@ std::vector<Tensor> lstm_infer(const Tensor& x_, const Tensor& w_ih_, const OptT
 }
 
 // Returns: grad_xp, grad_w_hh, grad_w_ch, grad_w_gg, grad_w_ln_hh, grad_w_ln_c, grad_b_ln_c,
-// grad_w_hr, grad_h0, grad_c0, grad_a0 (empty tensors where absent).
+// grad_w_hr, grad_h0, grad_c0, grad_a0, grad_w_ln_ih, grad_b_x, grad_w_ih (empty tensors where
+// absent). With w_ih (the few-inputs layer-norm path) xw is x and grad_xp is dL/dx.
 template <typename T>
 std::vector<Tensor> lstm_backward_impl(const Tensor& grad_out, const Tensor& grad_hT, const Tensor& grad_cT,
                                        const OptTensor& grad_aT, const Tensor& hprev, const Tensor& cprev,
@@ -1088,7 +1333,9 @@ std::vector<Tensor> lstm_backward_impl(const Tensor& grad_out, const Tensor& gra
                                        const OptTensor& w_gg, const OptTensor& w_ln_hh,
                                        const OptTensor& w_ln_c, const OptTensor& b_ln_c,
                                        const OptTensor& w_hr, const OptTensor& lengths, bool reverse,
-                                       const LSTMFlags& L) {
+                                       const LSTMFlags& L, const OptTensor& xw, const OptTensor& x_mean,
+                                       const OptTensor& x_rstd, const OptTensor& w_ln_ih,
+                                       const OptTensor& w_ih) {
   const int64_t Tn = gates.size(0), B = gates.size(1), H = L.H, G = L.G, Q = L.Q, GH = G * H;
   const int64_t QH = Q * H;
   const int64_t Hout = hprev.size(2);
@@ -1096,10 +1343,14 @@ std::vector<Tensor> lstm_backward_impl(const Tensor& grad_out, const Tensor& gra
   const auto opt = gates.options();
   const Validity V = make_validity(lengths, Tn);
 
-  Tensor grad_xp = at::empty({Tn, B, GH}, opt);
-  Tensor dRec = L.layer_norm ? at::empty({Tn, B, GH}, opt) : grad_xp;
-  Tensor dA = L.fgr ? at::empty({Tn, B, QH}, opt) : Tensor();
-  Tensor dH = proj ? at::empty({Tn, B, Hout}, opt) : Tensor();
+  // Few inputs (w_ih given, xw is then x (T, B, I)): dL/dx and dL/dW_ih come out
+  // directly; the pre-activation gradient of a row lives in a scratch row only.
+  const bool xsmall = L.layer_norm && defined(xw) && defined(w_ih);
+  const int64_t In = xsmall ? w_ih->size(1) : 0;
+  Tensor grad_xp = xsmall ? at::empty({Tn, B, In}, opt) : buffer({Tn, B, GH}, opt);
+  Tensor dRec = L.layer_norm ? buffer({Tn, B, GH}, opt) : grad_xp;
+  Tensor dA = L.fgr ? buffer({Tn, B, QH}, opt) : Tensor();
+  Tensor dH = proj ? buffer({Tn, B, Hout}, opt) : Tensor();
   Tensor dhh = proj ? at::empty({B, H}, opt) : Tensor();
   Tensor dh_carry = grad_hT.clone();
   Tensor dc_carry = grad_cT.clone();
@@ -1152,6 +1403,29 @@ std::vector<Tensor> lstm_backward_impl(const Tensor& grad_out, const Tensor& gra
   T* st_lnc = L.ln_fast ? st_ln.data() : nullptr;
   T* st_blnc = L.ln_fast ? st_ln.data() + H : nullptr;
   T* st_lnhh = L.ln_fast ? st_ln.data() + 2 * H : nullptr;
+  // The input projection's layer norm (training): grad_xp becomes dL/d(W x_t); the gain's
+  // and the bias's gradients per step in T, folded into double once per step.
+  const bool xln = L.layer_norm && defined(xw);
+  if (xln) {
+    TORCH_CHECK(xw->is_contiguous() && xw->numel() == Tn * B * (xsmall ? In : GH) && defined(x_mean) &&
+                    defined(x_rstd) && defined(w_ln_ih),
+                "the input layer norm's saved tensors are missing or malformed");
+  }
+  std::vector<T> wt_ih(xsmall ? In * GH : 0), xraw(xsmall ? GH : 0), drow(xsmall ? GH : 0);
+  std::vector<T> st_w(xsmall ? In * GH : 0, T(0));
+  Tensor g_wih_t = xsmall ? at::zeros({In, GH}, opt.dtype(at::kDouble)) : Tensor();
+  if (xsmall) {
+    const T* pw = w_ih->data_ptr<T>();
+    for (int64_t j = 0; j < GH; ++j)
+      for (int64_t i = 0; i < In; ++i) wt_ih[i * GH + j] = pw[j * In + i];
+  }
+  const T* pxw = xln ? xw->data_ptr<T>() : nullptr;
+  const T* pxm = xln ? x_mean->data_ptr<T>() : nullptr;
+  const T* pxr = xln ? x_rstd->data_ptr<T>() : nullptr;
+  const T* plnih = xln ? w_ln_ih->data_ptr<T>() : nullptr;
+  Tensor g_lnih = xln ? at::zeros({GH}, opt.dtype(at::kDouble)) : Tensor();
+  Tensor g_bx = xln ? at::zeros({GH}, opt.dtype(at::kDouble)) : Tensor();
+  std::vector<T> st_x(xln ? 2 * GH : 0, T(0));
 
   for (int64_t k = Tn - 1; k >= 0; --k) {
     const int64_t t = reverse ? Tn - 1 - k : k;
@@ -1179,8 +1453,9 @@ std::vector<Tensor> lstm_backward_impl(const Tensor& grad_out, const Tensor& gra
       dhh_base = pdhr;
     }
     for (int64_t b = 0; b < B; ++b) {
-      T* dpre = pgxp + (t * B + b) * GH;
+      T* dpre = xsmall ? drow.data() : pgxp + (t * B + b) * GH;
       if (!V.row(b, t)) {
+        if (xsmall) std::memset(pgxp + (t * B + b) * In, 0, sizeof(T) * In);
         std::memset(dpre, 0, sizeof(T) * GH);
         if (L.layer_norm) std::memset(pdrec + (t * B + b) * GH, 0, sizeof(T) * GH);
         if (L.fgr) std::memset(pdA + (t * B + b) * QH, 0, sizeof(T) * QH);
@@ -1192,6 +1467,14 @@ std::vector<Tensor> lstm_backward_impl(const Tensor& grad_out, const Tensor& gra
         lstm_ln_row_backward<T>(g, pys + tb * H, pcprev + tb * H, pchat + tb * H, pcr[tb], prh + tb * GH, prr[tb],
                                 dhh_base + b * (proj ? H : Hout), plnc, plnhh, pdcc + b * H, dpre, pdrec + tb * GH,
                                 scratch.data(), st_lnc, st_blnc, st_lnhh, H);
+        if (xsmall) {
+          small_projection_row<T>(pxw + tb * In, wt_ih.data(), xraw.data(), In, GH);
+          input_ln_backward_row<T>(dpre, xraw.data(), pxm[tb], pxr[tb], plnih, st_x.data(), st_x.data() + GH, GH);
+          small_projection_backward_row<T>(dpre, pxw + tb * In, wt_ih.data(), pgxp + tb * In, st_w.data(), In, GH);
+        } else if (xln) {
+          input_ln_backward_row<T>(dpre, pxw + tb * GH, pxm[tb], pxr[tb], plnih, st_x.data(), st_x.data() + GH,
+                                   GH);
+        }
         std::memset(pdhc + b * Hout, 0, sizeof(T) * Hout);
         continue;
       }
@@ -1332,6 +1615,17 @@ std::vector<Tensor> lstm_backward_impl(const Tensor& grad_out, const Tensor& gra
         }
         layer_norm_backward_row<T>(drh, rh, prr[t * B + b], dr, GH);
       }
+      if (xln) {
+        const int64_t tb = t * B + b;
+        if (xsmall) {
+          small_projection_row<T>(pxw + tb * In, wt_ih.data(), xraw.data(), In, GH);
+          input_ln_backward_row<T>(dpre, xraw.data(), pxm[tb], pxr[tb], plnih, st_x.data(), st_x.data() + GH, GH);
+          small_projection_backward_row<T>(dpre, pxw + tb * In, wt_ih.data(), pgxp + tb * In, st_w.data(), In, GH);
+        } else {
+          input_ln_backward_row<T>(dpre, pxw + tb * GH, pxm[tb], pxr[tb], plnih, st_x.data(), st_x.data() + GH,
+                                   GH);
+        }
+      }
       std::memset(pdhc + b * Hout, 0, sizeof(T) * Hout);
     }
     (void)all_valid;
@@ -1342,6 +1636,20 @@ std::vector<Tensor> lstm_backward_impl(const Tensor& grad_out, const Tensor& gra
       }
       for (int64_t j = 0; j < GH; ++j) acc_lnhh[j] += st_lnhh[j];
       std::fill(st_ln.begin(), st_ln.end(), T(0));
+    }
+    if (xln) {
+      double* ag = g_lnih.data_ptr<double>();
+      double* ab = g_bx.data_ptr<double>();
+      for (int64_t j = 0; j < GH; ++j) {
+        ag[j] += st_x[j];
+        ab[j] += st_x[GH + j];
+      }
+      std::fill(st_x.begin(), st_x.end(), T(0));
+    }
+    if (xsmall) {
+      double* aw = g_wih_t.data_ptr<double>();
+      for (int64_t j = 0; j < In * GH; ++j) aw[j] += st_w[j];
+      std::fill(st_w.begin(), st_w.end(), T(0));
     }
     // dL/dh_{t-1} (valid rows; invalid rows keep their carried gradient, dRec is 0 there).
     mm_hh.run(pdrec + t * B * GH, pdhc, T(1));
@@ -1363,7 +1671,10 @@ std::vector<Tensor> lstm_backward_impl(const Tensor& grad_out, const Tensor& gra
           g_whr,
           dh_carry,
           dc_carry,
-          L.fgr ? da_carry : none};
+          L.fgr ? da_carry : none,
+          xln ? g_lnih.to(gates.scalar_type()) : none,
+          xln ? g_bx.to(gates.scalar_type()) : none,
+          xsmall ? g_wih_t.t().contiguous().to(gates.scalar_type()) : none};
 }
 
 std::vector<Tensor> lstm_backward(const Tensor& grad_out, const Tensor& grad_hT, const Tensor& grad_cT,
@@ -1374,7 +1685,11 @@ std::vector<Tensor> lstm_backward(const Tensor& grad_out, const Tensor& grad_hT,
                                   const Tensor& w_hh, const OptTensor& w_ch, const OptTensor& w_gg,
                                   const OptTensor& w_ln_hh, const OptTensor& w_ln_c, const OptTensor& b_ln_c,
                                   const OptTensor& w_hr, const OptTensor& lengths, bool reverse,
-                                  std::vector<int64_t> flags, int64_t hidden_size, double eps) {
+                                  std::vector<int64_t> flags, int64_t hidden_size, double eps,
+                                  const OptTensor& xw, const OptTensor& x_mean, const OptTensor& x_rstd,
+                                  const OptTensor& w_ln_ih, const OptTensor& w_ih) {
+  // xw (the raw W x_t of lstm_forward's in-kernel input layer norm) given: grad_xp is
+  // dL/d(W x_t), and the gain's and bias's gradients come last.
   const LSTMFlags L = parse_flags(flags, hidden_size, eps);
   TORCH_CHECK(grad_out.is_contiguous() && grad_hT.is_contiguous() && grad_cT.is_contiguous(),
               "gradients must be contiguous");
@@ -1382,7 +1697,8 @@ std::vector<Tensor> lstm_backward(const Tensor& grad_out, const Tensor& grad_hT,
   AT_DISPATCH_FLOATING_TYPES(gates.scalar_type(), "lstm_backward", [&] {
     res = lstm_backward_impl<scalar_t>(grad_out, grad_hT, grad_cT, grad_aT, hprev, cprev, aprev, cT, gates,
                                        ys, hh, rec_hat, rec_rstd, c_hat, c_rstd, w_hh, w_ch, w_gg, w_ln_hh,
-                                       w_ln_c, b_ln_c, w_hr, lengths, reverse, L);
+                                       w_ln_c, b_ln_c, w_hr, lengths, reverse, L, xw, x_mean, x_rstd,
+                                       cont(w_ln_ih), cont(w_ih));
   });
   return res;
 }
@@ -1667,6 +1983,14 @@ std::vector<Tensor> elman_backward(const Tensor& grad_out, const Tensor& grad_hT
   return res;
 }
 
+// a @ b into a cached buffer: the training input projection W x_t of all steps.
+Tensor buffer_mm(const Tensor& a, const Tensor& b) {
+  TORCH_CHECK(a.dim() == 2 && b.dim() == 2 && a.size(1) == b.size(0), "buffer_mm needs (m, k) @ (k, n)");
+  Tensor c = buffer({a.size(0), b.size(1)}, a.options());
+  at::mm_out(c, a, b);
+  return c;
+}
+
 }  // namespace
 
 PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
@@ -1680,4 +2004,6 @@ PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
   m.def("gru_backward", &gru_backward, "GRU backward through time");
   m.def("elman_forward", &elman_forward, "Elman RNN forward over time");
   m.def("elman_backward", &elman_backward, "Elman RNN backward through time");
+  m.def("clear_buffer_cache", [] { BufferCache::get().clear(); }, "free the cached per-call buffers");
+  m.def("buffer_mm", &buffer_mm, "a @ b (2-D), the result in a cached buffer");
 }
