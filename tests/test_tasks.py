@@ -116,30 +116,36 @@ def test_reber_stream_is_a_concatenation_of_strings_and_resumable():
 
 
 # ---- adding and multiplication ---------------------------------------------------------
-def _recompute(x, lengths, combine, T):
+def _recompute(x, lengths, combine, T, neutral):
+    """The target from the input alone: combine the two marked values (the paper's rule:
+    a marked first pair carries the neutral value, 0 for adding, 1 for multiplication)."""
     out = []
+    first_marked = 0
     for b, n in enumerate(lengths.tolist()):
         v, m = x[:n, b, 0].double(), x[:n, b, 1]
         marked = torch.nonzero(m == 1).flatten().tolist()
         assert len(marked) == 2 and marked[0] < 10 and marked[1] < max(10, T // 2 - 1)
         assert (m[0] == -1 or marked[0] == 0) and m[n - 1] == -1
         assert int((m != 0).sum()) in (3, 4) and bool((x[n:, b] == 0).all())
-        a, b2 = (0.0 if k == 0 else float(v[k]) for k in marked)
-        out.append(combine(a, b2))
+        if marked[0] == 0:
+            first_marked += 1
+            assert float(v[0]) == neutral
+        out.append(combine(float(v[marked[0]]), float(v[marked[1]])))
+    assert first_marked > 0  # the batch exercises the rule
     return torch.tensor(out)
 
 
 @pytest.mark.parametrize("T", [20, 100])
 def test_adding_targets_recomputed(T):
-    x, lengths, y = adding_batch(64, T, np.random.default_rng(T))
+    x, lengths, y = adding_batch(200, T, np.random.default_rng(T))
     assert bool(((lengths >= T) & (lengths <= T + T // 10)).all())
-    torch.testing.assert_close(_recompute(x, lengths, lambda a, b: 0.5 + (a + b) / 4, T).float(), y)
+    torch.testing.assert_close(_recompute(x, lengths, lambda a, b: 0.5 + (a + b) / 4, T, 0.0).float(), y)
 
 
 def test_multiplication_targets_recomputed():
-    x, lengths, y = multiplication_batch(64, 100, np.random.default_rng(0))
+    x, lengths, y = multiplication_batch(200, 100, np.random.default_rng(0))
     assert bool((x[..., 0] >= 0).all())
-    torch.testing.assert_close(_recompute(x, lengths, lambda a, b: a * b, 100).float(), y)
+    torch.testing.assert_close(_recompute(x, lengths, lambda a, b: a * b, 100, 1.0).float(), y)
 
 
 def test_adding_criterion_and_errors():

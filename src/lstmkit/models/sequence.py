@@ -26,7 +26,9 @@ class SequenceModel(nn.Module):
     """A recurrent stack and a linear read-out, time-major.
 
     ``y_t = W h_t + b`` at every step (``readout="every"``) or only at each sequence's
-    last valid step (``readout="last"``).
+    last valid step (``readout="last"``). With ``skip=True`` the output also sees the
+    input directly, ``y_t = W h_t + V x_t + b`` (the 1997 nets: "each layer has
+    connections from all layers below").
 
     Args:
         input_size: I, features per step.
@@ -37,6 +39,7 @@ class SequenceModel(nn.Module):
         num_layers: stacked layers.
         readout: ``"every"`` or ``"last"``.
         forget_bias: initial forget-gate bias (lstm only; ``None``: the layer's default).
+        skip: add direct input-to-output connections ``V`` (no bias).
 
     Inputs: ``x`` (T, B, I), ``lengths`` optional (B,) ints, ``state`` optional
     (the recurrent layer's state, to continue a stream).
@@ -64,6 +67,7 @@ class SequenceModel(nn.Module):
         num_layers: int = 1,
         readout: str = "every",
         forget_bias: float | None = None,
+        skip: bool = False,
     ) -> None:
         super().__init__()
         for name, v in (("input_size", input_size), ("hidden_size", hidden_size), ("output_size", output_size)):
@@ -82,17 +86,25 @@ class SequenceModel(nn.Module):
         else:
             self.rnn = RNN(input_size, hidden_size, num_layers)
         self.head = nn.Linear(hidden_size, output_size)
+        self.skip = nn.Linear(input_size, output_size, bias=False) if skip else None
 
     def forward(self, x: Tensor, lengths: Tensor | None = None, state=None):
         out, state = self.rnn(x, state, lengths=lengths)
         if self.readout == "every":
-            return self.head(out), state
+            y = self.head(out)
+            if self.skip is not None:
+                y = y + self.skip(x)  # padded steps have x = 0: nothing added there
+            return y, state
         if lengths is None:
-            last = out[-1]
+            last, last_x = out[-1], x[-1]
         else:
-            idx = (lengths.to(out.device).long() - 1).view(1, -1, 1).expand(1, -1, out.shape[-1])
-            last = out.gather(0, idx).squeeze(0)
-        return self.head(last), state
+            idx = (lengths.to(out.device).long() - 1).view(1, -1, 1)
+            last = out.gather(0, idx.expand(1, -1, out.shape[-1])).squeeze(0)
+            last_x = x.gather(0, idx.expand(1, -1, x.shape[-1])).squeeze(0)
+        y = self.head(last)
+        if self.skip is not None:
+            y = y + self.skip(last_x)
+        return y, state
 
 
 def describe_model(cell: str, variant) -> str:

@@ -3,13 +3,15 @@
 Each step is a pair (value, marker). Values are U[-1, 1]. Sequences have random lengths
 in [T, T + T/10]. One of the first ten pairs is marked (marker 1.0; its value is X1),
 then one of the first T/2 - 1 still unmarked pairs (X2). All other markers are 0 except
-the first and the last pair's, which are -1. If the first pair is the one marked, X1 is
-taken as 0 (the paper's rule; we apply it to X2 too, in the rare case the second mark
-falls on the first pair, so that the target is always a function of the input). The target, given at the end only, is 0.5 + (X1 + X2) / 4. A sequence is
-right if the absolute error at its end is below 0.04.
+the first and the last pair's, which are -1. "In the rare case where the first pair of
+the sequence gets marked, we set X1 to zero": the marked first pair's VALUE is set to 0
+in the input, so the target, given at the end only, is always 0.5 + (sum of the marked
+values) / 4, as the paper states the task ("output the sum of the first components of
+those pairs that are marked"). A sequence is right if the absolute error at its end is
+below 0.04.
 
-Multiplication is the same with values in [0, 1] and target X1 * X2 (X1 = 0 again when
-the first pair is marked).
+Multiplication is the same with values in [0, 1] and target X1 * X2; there the paper sets
+X1 to 1.0 when the first pair is marked (the product's neutral element, as 0 is the sum's).
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ CRITERION = 0.04
 """A sequence is right if |output - target| < CRITERION (the paper's threshold)."""
 
 
-def _marked_pairs(batch: int, T: int, rng: np.random.Generator, low: float):
+def _marked_pairs(batch: int, T: int, rng: np.random.Generator, low: float, neutral: float):
     if isinstance(T, bool) or not isinstance(T, int) or T < 20:
         raise ValueError(f"T must be an int >= 20, got {T!r}")
     if isinstance(batch, bool) or not isinstance(batch, int) or batch < 1:
@@ -41,10 +43,13 @@ def _marked_pairs(batch: int, T: int, rng: np.random.Generator, low: float):
         first = rng.integers(0, 10)
         second = rng.choice([k for k in range(T // 2 - 1) if k != first])
         x[first, b, 1] = x[second, b, 1] = 1.0
-        # A marked first pair counts as 0, whichever of the two marks it carries: its
-        # marker replaces the -1 start marker, and this keeps the target a function of the input.
-        x1[b] = 0.0 if first == 0 else x[first, b, 0]
-        x2[b] = 0.0 if second == 0 else x[second, b, 0]
+        # A marked first pair (its marker replaces the -1 start marker) gets the neutral
+        # value (paper: X1 = 0 for adding, 1.0 for multiplication), in the input itself, so
+        # the target is always the sum / product of the marked values.
+        if first == 0 or second == 0:
+            x[0, b, 0] = neutral
+        x1[b] = x[first, b, 0]
+        x2[b] = x[second, b, 0]
     return x, lengths, x1, x2
 
 
@@ -68,7 +73,7 @@ def adding_batch(batch: int, T: int, rng: np.random.Generator, dtype=torch.float
         >>> bool(((x[:, :, 1] == 1).sum(0) == 2).all())
         True
     """
-    x, lengths, x1, x2 = _marked_pairs(batch, T, rng, -1.0)
+    x, lengths, x1, x2 = _marked_pairs(batch, T, rng, -1.0, 0.0)
     target = 0.5 + (x1 + x2) / 4.0
     return (
         torch.as_tensor(x, dtype=dtype),
@@ -88,7 +93,7 @@ def multiplication_batch(batch: int, T: int, rng: np.random.Generator, dtype=tor
         >>> bool((x[:, :, 0] >= 0).all()), bool(((y >= 0) & (y <= 1)).all())
         (True, True)
     """
-    x, lengths, x1, x2 = _marked_pairs(batch, T, rng, 0.0)
+    x, lengths, x1, x2 = _marked_pairs(batch, T, rng, 0.0, 1.0)
     return (
         torch.as_tensor(x, dtype=dtype),
         torch.as_tensor(lengths, dtype=torch.long),
@@ -195,5 +200,5 @@ class MultiplicationProblem(_Regression):
         return m["wrong"] * 2000 < self.n_seq * m["n"]
 
     def chance_loss(self) -> float:
-        # Var(X1 X2): E[(X1X2)^2] = 0.9/9, E[X1X2] = 0.9/4.
-        return 0.9 / 9 - (0.9 / 4) ** 2
+        # Var(X1 X2), X1 = 1 one time in ten: E[(X1X2)^2] = (0.9/3 + 0.1)/3, E[X1X2] = (0.9/2 + 0.1)/2.
+        return (0.9 / 3 + 0.1) / 3 - ((0.9 / 2 + 0.1) / 2) ** 2

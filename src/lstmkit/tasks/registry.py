@@ -27,6 +27,10 @@ class Experiment:
         quick: ``{"task": {...}, "train": {...}}`` overrides for ``--quick``.
         summary: one line for ``experiment list``.
         forget_bias: initial forget-gate bias (None: the layer's default).
+        input_bias: initial input-gate bias (None: the layer's default); the 1997 remedy
+            for internal state drift (Sec. 4; Exp. 4 used -3 and -6).
+        skip: direct input-to-output connections (the paper's net had them; see
+            :class:`lstmkit.models.SequenceModel`).
 
     Example:
         >>> e = get_experiment("reber")
@@ -43,6 +47,8 @@ class Experiment:
     train: dict = field(default_factory=dict)
     quick: dict = field(default_factory=dict)
     forget_bias: float | None = None
+    skip: bool = False
+    input_bias: float | None = None
 
     def make_task(self, quick: bool = False):
         """The task object, with the quick overrides if asked."""
@@ -76,12 +82,17 @@ _LIST = [
     _e("adding100", "adding", "adding problem T=100 (1997 Exp. 4)", task={"T": 100}, hidden=16,
        train=dict(lr=0.003, batch_size=32, eval_every=50, max_sequences=1_000_000, max_seconds=540),
        quick={"task": {"T": 100}}, forget_bias=5.0),
+    # T >= 500: forget bias +10 (sigmoid(5)^500 = 0.03 would forget X1 before the end), input-gate
+    # bias -3 (the 1997 remedy for internal state drift: the cell must not integrate every value)
+    # and lr / (1 + k/3000) for the fine tuning that the all-2,000-right rule needs.
     _e("adding500", "adding", "adding problem T=500 (1997 Exp. 4)", task={"T": 500}, hidden=16,
-       train=dict(lr=0.003, batch_size=32, eval_every=50, max_sequences=1_000_000, max_seconds=570),
-       quick={"task": {"T": 100}}, forget_bias=5.0),
+       train=dict(lr=0.003, batch_size=32, eval_every=50, max_sequences=1_000_000, max_seconds=570,
+                  schedule="inverse", decay_every=3000),
+       quick={"task": {"T": 100}}, forget_bias=10.0, input_bias=-3.0),
     _e("adding1000", "adding", "adding problem T=1000 (1997 Exp. 4)", task={"T": 1000}, hidden=16,
-       train=dict(lr=0.003, batch_size=32, eval_every=50, max_sequences=1_000_000, max_seconds=590),
-       quick={"task": {"T": 100}}, forget_bias=5.0),
+       train=dict(lr=0.003, batch_size=32, eval_every=50, max_sequences=1_000_000, max_seconds=590,
+                  schedule="inverse", decay_every=3000),
+       quick={"task": {"T": 100}}, forget_bias=10.0, input_bias=-3.0),
     _e("multiplication", "multiplication", "multiplication problem T=100 (1997 Exp. 5)", task={"T": 100},
        hidden=16, train=dict(lr=0.003, batch_size=32, eval_every=50, max_sequences=1_000_000, max_seconds=540), forget_bias=5.0),
     _e("order6a", "order", "temporal order 6a, 4 classes (1997 Exp. 6)", task={"version": "6a"}, hidden=16,
@@ -90,13 +101,19 @@ _LIST = [
        train=dict(lr=0.01, batch_size=32, eval_every=50, max_sequences=500_000, max_seconds=570), forget_bias=5.0),
     _e("twoseq100", "twoseq", "two-sequence problem 3a, T=100, N=3 (1997 Exp. 3)", task={"T": 100, "N": 3},
        hidden=8, train=dict(lr=0.01, batch_size=32, eval_every=25, max_sequences=200_000, max_seconds=300), forget_bias=5.0),
+    # T=1000: as adding500 (forget bias +10: sigmoid(5)^1000 ~ 0.001; input-gate bias -3: the 1997 net used
+    # -1, -3, -5 so that the cell does not integrate 1,000 noise values).
     _e("twoseq1000", "twoseq", "two-sequence problem 3a, T=1000, N=3 (1997 Exp. 3)", task={"T": 1000, "N": 3},
-       hidden=8, train=dict(lr=0.01, batch_size=32, eval_every=25, max_sequences=200_000, max_seconds=570),
-       quick={"task": {"T": 100}}, forget_bias=5.0),
+       hidden=8, train=dict(lr=0.01, batch_size=32, eval_every=25, max_sequences=600_000, max_seconds=570,
+                            schedule="inverse", decay_every=3000),
+       quick={"task": {"T": 100}}, forget_bias=10.0, input_bias=-3.0),
+    # 2a: the 1997 net's output units see the input directly (10,504 weights = 101 x 101 input->output
+    # + 101 cell inputs + 101 input-gate inputs + 101 cell->output) and its cell output is not squashed
+    # (h = identity, our "noaf" preset); "vanilla" shows what tanh on the cell output does here.
     _e("longlag2a", "longlag2a", "noise-free long lag 2a, p=100 (1997 Exp. 2)", task={"p": 100}, hidden=8,
-       variants=("vanilla", "elman"),
+       variants=("noaf", "vanilla", "elman"), skip=True,
        train=dict(lr=0.01, batch_size=16, eval_every=10, max_sequences=100_000, max_seconds=240),
-       quick={"task": {"p": 20}}, forget_bias=5.0),
+       quick={"task": {"p": 20}, "train": {"max_seconds": 15.0}}, forget_bias=5.0),  # 3 models <= 1 min
     _e("longlag2c", "longlag2c", "very long lag 2c, q=p=100 (1997 Exp. 2)", task={"q": 100, "p": 100}, hidden=8,
        variants=("vanilla", "elman"),
        train=dict(lr=0.01, batch_size=32, eval_every=25, max_sequences=500_000, max_seconds=150),

@@ -22,7 +22,7 @@ from .checkpoint import atomic_write_text
 from .distributed import world_info
 from .trainer import TrainConfig, Trainer
 
-__all__ = ["run_experiment", "summarise", "format_table"]
+__all__ = ["run_experiment", "summarise", "format_table", "set_input_gate_bias"]
 
 
 def run_experiment(name: str, variants=None, seeds: int = 1, first_seed: int = 0, quick: bool = False,
@@ -74,10 +74,14 @@ def run_experiment(name: str, variants=None, seeds: int = 1, first_seed: int = 0
             torch.manual_seed(seed)
             model = SequenceModel(task.input_size, hidden or exp.hidden, task.output_size, cell=cell,
                                   variant=preset or "vanilla", readout=task.readout,
-                                  forget_bias=exp.forget_bias if forget_bias is None else forget_bias)
+                                  forget_bias=exp.forget_bias if forget_bias is None else forget_bias,
+                                  skip=exp.skip)
+            if cell == "lstm" and exp.input_bias is not None:
+                set_input_gate_bias(model.rnn, exp.input_bias)
             run_dir = root / v / f"seed{seed}" if root is not None else None
             meta = {"experiment": name, "variant": v, "model": describe_model(cell, preset),
-                    "hidden": hidden or exp.hidden, "forget_bias": model_fb(exp, forget_bias), "label": f"{v} seed {seed}", "quick": quick,
+                    "hidden": hidden or exp.hidden, "forget_bias": model_fb(exp, forget_bias), "skip": exp.skip, "input_bias": exp.input_bias if cell == "lstm" else None,
+                    "label": f"{v} seed {seed}", "quick": quick,
                     "threads": torch.get_num_threads()}
             r = Trainer(model, task, cfg, run_dir=run_dir, meta=meta).fit(resume=resume)
             results.append(r)
@@ -94,6 +98,30 @@ def run_experiment(name: str, variants=None, seeds: int = 1, first_seed: int = 0
             pass
         summary["dir"] = str(root)
     return summary
+
+
+def set_input_gate_bias(lstm, value: float) -> None:
+    """Set the input-gate bias of every layer of ``lstm`` (an :class:`lstmkit.LSTM`) to
+    ``value`` (bias_ih's i block = value, bias_hh's = 0); variants without an input gate,
+    or whose forget gate is 1 - input gate (cifg), are left alone.
+
+    Example:
+        >>> from lstmkit import LSTM
+        >>> m = LSTM(2, 3, variant="vanilla")
+        >>> set_input_gate_bias(m, -3.0)
+        >>> m.bias_ih_l0[m.specs[0].gate_slice("i")].tolist()
+        [-3.0, -3.0, -3.0]
+    """
+    with torch.no_grad():
+        for spec, names in zip(lstm.specs, lstm._names):
+            if "i" not in getattr(spec, "_block", {}) or spec.variant.coupled_input_forget:
+                continue
+            full = dict(names)
+            if "bias_ih" not in full:
+                continue
+            s = spec.gate_slice("i")
+            getattr(lstm, full["bias_ih"])[s] = value
+            getattr(lstm, full["bias_hh"])[s] = 0.0
 
 
 def model_fb(exp, forget_bias):
