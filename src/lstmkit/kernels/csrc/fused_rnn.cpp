@@ -446,6 +446,28 @@ inline void StepGemm<float>::run_packed(const float* A, float* C, float beta) co
 // The projected input W x_t + b of each step: either precomputed for all steps (training,
 // where autograd owns the projection), or computed here chunk by chunk (inference): a
 // chunk of a few steps stays in cache, and no (T, B, G*H) tensor is ever allocated.
+// Layer-norm statistics of one row: mean and 1/sqrt(var + eps), from sums taken in double
+// and shifted by the row's first value (so that E[d^2] - E[d]^2 does not cancel).
+template <typename T>
+inline void ln_stats_from_sums(double s1, double s2, double shift, int64_t n, double eps, T* mean, T* rstd) {
+  const double dm = s1 / static_cast<double>(n);
+  *rstd = static_cast<T>(1.0 / std::sqrt(std::max(0.0, s2 / static_cast<double>(n) - dm * dm) + eps));
+  *mean = static_cast<T>(shift + dm);
+}
+
+template <typename T>
+inline void ln_stats(const T* __restrict x, int64_t n, double eps, T* mean, T* rstd) {
+  const double sh = x[0];
+  double s1 = 0, s2 = 0;
+#pragma omp simd reduction(+ : s1, s2)
+  for (int64_t j = 0; j < n; ++j) {
+    const double d = static_cast<double>(x[j]) - sh;
+    s1 += d;
+    s2 += d * d;
+  }
+  ln_stats_from_sums(s1, s2, sh, n, eps, mean, rstd);
+}
+
 template <typename T>
 struct XSource {
   int64_t Tn = 0, B = 0, K = 0;
@@ -558,23 +580,13 @@ struct XSource {
       StepGemm<T>(w, true, rows, K, I, 0, opt).run(x + c0 * B * I, out, bias_first ? T(1) : T(0));
     }
     if (ln) {
-      // LN(W x) * gain + bias in place, two passes per row: the statistics (one pass in
-      // double, shifted by the row's first value so that E[d^2] - E[d]^2 does not
-      // cancel), then normalise, scale and shift.
+      // LN(W x) * gain + bias in place, two passes per row: the statistics (ln_stats),
+      // then normalise, scale and shift.
       const T* pb = bias.empty() ? nullptr : bias.data();
       for (int64_t r = 0; r < rows; ++r) {
         T* __restrict row = out + r * K;
-        const double sh = row[0];
-        double s1 = 0, s2 = 0;
-#pragma omp simd reduction(+ : s1, s2)
-        for (int64_t j = 0; j < K; ++j) {
-          const double d = static_cast<double>(row[j]) - sh;
-          s1 += d;
-          s2 += d * d;
-        }
-        const double dm = s1 / static_cast<double>(K);
-        const T rs = static_cast<T>(1.0 / std::sqrt(std::max(0.0, s2 / static_cast<double>(K) - dm * dm) + eps));
-        const T m = static_cast<T>(sh + dm);
+        T m, rs;
+        ln_stats(row, K, eps, &m, &rs);
         if (pb) {
 #pragma omp simd
           for (int64_t j = 0; j < K; ++j) row[j] = (row[j] - m) * rs * ln[j] + pb[j];
@@ -780,15 +792,12 @@ __attribute__((noinline)) void lstm_ln_row_forward(const T* __restrict x, const 
       u2 += e * e;
     }
   }
-  const double dm = s1 / static_cast<double>(GH);
-  const T rs = static_cast<T>(1.0 / std::sqrt(std::max(0.0, s2 / static_cast<double>(GH) - dm * dm) + eps));
-  const T mr = static_cast<T>(sh + dm);
+  T mr, rs;
+  ln_stats_from_sums(s1, s2, sh, GH, eps, &mr, &rs);
   *rstd_r = rs;
   T mx = T(0), rx = T(1);
   if (XLN) {
-    const double dmx = u1 / static_cast<double>(GH);
-    rx = static_cast<T>(1.0 / std::sqrt(std::max(0.0, u2 / static_cast<double>(GH) - dmx * dmx) + eps));
-    mx = static_cast<T>(shx + dmx);
+    ln_stats_from_sums(u1, u2, shx, GH, eps, &mx, &rx);
     *xmean = mx;
     *xrstd = rx;
   }
@@ -918,17 +927,8 @@ __attribute__((noinline)) void lstm_ln_row_backward(const T* __restrict g, const
 template <typename T>
 inline void input_ln_forward_row(const T* __restrict xw, const T* __restrict gain, const T* __restrict bias,
                                  T* __restrict xp, T* mean, T* rstd, int64_t n, double eps) {
-  const double sh = xw[0];
-  double s1 = 0, s2 = 0;
-#pragma omp simd reduction(+ : s1, s2)
-  for (int64_t j = 0; j < n; ++j) {
-    const double d = static_cast<double>(xw[j]) - sh;
-    s1 += d;
-    s2 += d * d;
-  }
-  const double dm = s1 / static_cast<double>(n);
-  const T rs = static_cast<T>(1.0 / std::sqrt(std::max(0.0, s2 / static_cast<double>(n) - dm * dm) + eps));
-  const T m = static_cast<T>(sh + dm);
+  T m, rs;
+  ln_stats(xw, n, eps, &m, &rs);
   *mean = m;
   *rstd = rs;
 #pragma omp simd
