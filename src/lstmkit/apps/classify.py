@@ -203,9 +203,11 @@ def nearest_neighbour_baseline(train_x, train_y, test_x) -> np.ndarray:
     return pred
 
 
-def predict_proba(model, seqs: list[np.ndarray], batch_size: int = 128):
+def predict_proba(model, seqs: list, batch_size: int = 128, pad=None):
     """Class probabilities (N, K) of already preprocessed sequences, batched by length
-    (sequences of similar length together), returned in the input order.
+    (sequences of similar length together), returned in the input order. ``pad`` turns a
+    list of sequences into ``(x, lengths)``: default :func:`lstmkit.train.supervised.pad_sequences`
+    for (n, features) arrays; the text classifier passes its token-id padder.
 
     Example:
         >>> import torch
@@ -217,16 +219,17 @@ def predict_proba(model, seqs: list[np.ndarray], batch_size: int = 128):
     """
     import torch
 
-    from ..train.supervised import pad_sequences
+    if pad is None:
+        from ..train.supervised import pad_sequences as pad
 
-    order = np.argsort([s.shape[0] for s in seqs], kind="stable")
+    order = np.argsort([len(s) for s in seqs], kind="stable")
     out = np.empty((len(seqs), model.config["num_classes"]), dtype=np.float64)
     was = model.training
     model.eval()
     with torch.no_grad():
         for k in range(0, len(seqs), batch_size):
             idx = order[k : k + batch_size]
-            x, n = pad_sequences([seqs[i] for i in idx])
+            x, n = pad([seqs[i] for i in idx])
             out[idx] = torch.softmax(model(x, n).double(), -1).numpy()
     model.train(was)
     return out

@@ -36,7 +36,7 @@ from ..train.checkpoint import (CHECKPOINT_JSON, load_checkpoint, optimizer_from
                                 optimizer_to_flat, save_checkpoint)
 from ..train.denormals import flush_denormals
 from ..train.supervised import fit_supervised
-from .classify import classification_report
+from .classify import classification_report, predict_proba
 
 __all__ = [
     "encode_labels", "tfidf_baseline", "train_text_classifier", "run_rotten_tomatoes", "run_text_csv",
@@ -101,15 +101,7 @@ def tfidf_baseline(texts: Sequence[str], y: np.ndarray, split, seed: int = 0,
 
 def _predict_ids(model: SequenceClassifier, ids: list[list[int]], batch: int = 256) -> np.ndarray:
     """Class probabilities (N, K) for token-id lists, batched by similar length."""
-    order = np.argsort([len(s) for s in ids], kind="stable")
-    out = np.zeros((len(ids), model.config["num_classes"]), dtype=np.float64)
-    model.eval()
-    with torch.no_grad():
-        for k in range(0, len(ids), batch):
-            idx = order[k : k + batch]
-            x, n = pad_token_ids([ids[i] for i in idx])
-            out[idx] = torch.softmax(model(x, n).double(), -1).numpy()
-    return out
+    return predict_proba(model, ids, batch, pad=pad_token_ids)
 
 
 def train_text_classifier(
