@@ -130,11 +130,12 @@ def test_longlag2a_runs_the_1997_net_and_solves_the_task():
     # output is not squashed (h = identity: our "noaf").
     exp = EXPERIMENTS["longlag2a"]
     assert exp.skip and exp.variants[0] == "noaf" and "elman" in exp.variants
-    # The paper's p = 100. Seed 4 met the criterion after 6,080 sequences (~2 s) when this was
-    # written; without the direct path it needed 14,720, and vanilla (tanh on the cell output)
-    # stays at 0.5 on the last step for 100,000.
+    # The paper's p = 100. Seed 4 met the criterion after 6,080 sequences on an Intel Xeon and
+    # after 11,200 on an AMD EPYC (the kernels round differently, so trajectories differ by
+    # CPU); seeds 0-4 needed 7,040-11,200 there. Vanilla (tanh on the cell output) stays at
+    # 0.5 on the last step for 100,000, so a 20,000 budget still separates the two.
     s = run_experiment("longlag2a", variants=["noaf"], first_seed=4, out_dir=None, progress=False, log=None,
-                       overrides={"max_seconds": 15, "max_sequences": 10_000})
+                       overrides={"max_seconds": 30, "max_sequences": 20_000})
     assert s["task"]["p"] == 100 and s["rows"][0]["success"] == "1/1", s["runs"][0]["test"]
 
 

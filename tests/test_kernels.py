@@ -70,7 +70,11 @@ def _assert_same(a, b):
     assert g_a.keys() == g_b.keys()
     for name in g_a:
         diff = (g_a[name] - g_b[name]).abs().max().item()
-        assert diff <= GRAD_TOL, f"gradient of {name} differs by {diff:.2e}"
+        # Absolute for gradients up to 1, relative to the largest entry beyond: float32 cannot
+        # resolve 1e-4 in a gradient of 400 (layer norm over a near-constant gate vector gives
+        # such gradients, and there the reference itself is ~1e-5 relative off float64).
+        scale = max(1.0, g_b[name].abs().max().item())
+        assert diff <= GRAD_TOL * scale, f"gradient of {name} differs by {diff:.2e} (largest entry {scale:.3g})"
         assert g_a[name].abs().max().item() > 0 or name.startswith("bias_ln"), f"gradient of {name} is all zero"
 
 
@@ -97,6 +101,7 @@ def test_lstm_module_fused_equals_reference(ext, preset, config, monkeypatch):
         randomize(m, scale=0.4)
         return m
 
+    torch.manual_seed(1234)  # the inputs must not depend on which tests ran before
     x = torch.randn(T, B, I)
     lengths = torch.tensor([9, 2, 6]) if c.get("lengths") else None
     hx = None

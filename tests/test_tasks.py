@@ -277,7 +277,7 @@ def test_every_experiment_builds_and_runs_a_step(name):
     assert task.published and task.criterion and task.paper
     b = task.make_stream(2, 0).next(12) if task.stream else task.sample(3, np.random.default_rng(0))
     torch.manual_seed(0)
-    model = SequenceModel(task.input_size, 4, task.output_size, readout=task.readout)
+    model = SequenceModel(task.input_size, 4, task.output_size, readout=task.readout, embed=exp.embed)
     out, _ = model(b.x, b.lengths)
     loss = task.loss(out, b)
     assert torch.isfinite(loss)

@@ -30,6 +30,18 @@ class SequenceModel(nn.Module):
     input directly, ``y_t = W h_t + V x_t + b`` (the 1997 nets: "each layer has
     connections from all layers below").
 
+    With ``embed=E`` the input is a sequence of symbols: ``x`` is (T, B) int64 indices
+    in ``[0, input_size)`` and an ``nn.Embedding(input_size, E)`` turns each into E
+    features before the recurrent layer. This is exactly the same function as feeding
+    the one-hot vectors ``x_t`` through ``x_t @ embedding.weight`` (the model accepts
+    those too, float (T, B, input_size)), without building or multiplying a
+    (T, B, input_size) tensor: for 1,004 symbols that is the difference between a tenth
+    of a second and milliseconds per batch. The recurrent layer's input weights then act
+    on E features; with ``E >= 4 * hidden_size`` (LSTM) their product with the embedding
+    can be any input-weight matrix of the one-hot network, so the function class is
+    unchanged (only the parametrisation is factorised). The embedding starts as
+    N(0, 1/E), so that the composed input weights start at the one-hot network's scale.
+
     Args:
         input_size: I, features per step.
         hidden_size: H, units per layer (LSTM: cells; 1997's "blocks x cells" is H here).
@@ -40,8 +52,10 @@ class SequenceModel(nn.Module):
         readout: ``"every"`` or ``"last"``.
         forget_bias: initial forget-gate bias (lstm only; ``None``: the layer's default).
         skip: add direct input-to-output connections ``V`` (no bias).
+        embed: E, embed symbol indices into E features first (None: ``x`` is features).
 
-    Inputs: ``x`` (T, B, I), ``lengths`` optional (B,) ints, ``state`` optional
+    Inputs: ``x`` (T, B, I) (with ``embed``: (T, B) int64 symbols, or their one-hot
+    (T, B, I) floats), ``lengths`` optional (B,) ints, ``state`` optional
     (the recurrent layer's state, to continue a stream).
 
     Outputs: ``(y, state)``: y (T, B, O) for "every" (zero past each length) or (B, O)
@@ -55,6 +69,9 @@ class SequenceModel(nn.Module):
         >>> y, (h, c) = m(torch.randn(7, 4, 3), lengths=torch.tensor([7, 5, 2, 1]))
         >>> y.shape
         torch.Size([4, 2])
+        >>> e = SequenceModel(5, 8, 2, readout="last", embed=16)
+        >>> e(torch.tensor([[4, 1], [0, 2]]))[0].shape  # (T=2, B=2) symbols
+        torch.Size([2, 2])
     """
 
     def __init__(
@@ -68,41 +85,74 @@ class SequenceModel(nn.Module):
         readout: str = "every",
         forget_bias: float | None = None,
         skip: bool = False,
+        embed: int | None = None,
     ) -> None:
         super().__init__()
         for name, v in (("input_size", input_size), ("hidden_size", hidden_size), ("output_size", output_size)):
             if isinstance(v, bool) or not isinstance(v, int) or v < 1:
                 raise ValueError(f"{name} must be a positive int, got {v!r}")
+        if embed is not None and (isinstance(embed, bool) or not isinstance(embed, int) or embed < 1):
+            raise ValueError(f"embed must be a positive int or None, got {embed!r}")
+        if embed is not None and skip:
+            raise ValueError("skip=True needs feature inputs; it cannot be combined with embed")
         if cell not in CELLS:
             raise ValueError(f"cell must be one of {CELLS}, got {cell!r}")
         if readout not in _READOUTS:
             raise ValueError(f"readout must be one of {_READOUTS}, got {readout!r}")
         self.cell = cell
         self.readout = readout
+        self.input_size = input_size
+        self.embed = None
+        if embed is not None:
+            self.embed = nn.Embedding(input_size, embed)
+            # N(0, 1/E), not torch's N(0, 1): then W_ih @ e_s has the scale of the one-hot
+            # network's W_ih[:, s] (torch's init gives it sqrt(E) times that, and long
+            # sequences of distractor symbols would drive the cells into saturation).
+            nn.init.normal_(self.embed.weight, std=embed ** -0.5)
+        rnn_in = embed if embed is not None else input_size
         if cell == "lstm":
-            self.rnn = LSTM(input_size, hidden_size, num_layers, variant=variant, forget_bias=forget_bias)
+            self.rnn = LSTM(rnn_in, hidden_size, num_layers, variant=variant, forget_bias=forget_bias)
         elif cell == "gru":
-            self.rnn = GRU(input_size, hidden_size, num_layers)
+            self.rnn = GRU(rnn_in, hidden_size, num_layers)
         else:
-            self.rnn = RNN(input_size, hidden_size, num_layers)
+            self.rnn = RNN(rnn_in, hidden_size, num_layers)
         self.head = nn.Linear(hidden_size, output_size)
         self.skip = nn.Linear(input_size, output_size, bias=False) if skip else None
 
+    def _embed(self, x: Tensor) -> Tensor:
+        """Symbols (T, B) int, or their one-hot (T, B, I) floats, -> (T, B, E) features."""
+        if not x.is_floating_point():
+            if x.dim() != 2:
+                raise ValueError(f"symbol input must be 2-D (T, B) ints, got shape {tuple(x.shape)}")
+            if x.numel() and (int(x.min()) < 0 or int(x.max()) >= self.input_size):
+                raise ValueError(f"symbols must lie in [0, {self.input_size}), got values in "
+                                 f"[{int(x.min())}, {int(x.max())}]")
+            return self.embed(x)
+        if x.dim() != 3 or x.shape[-1] != self.input_size:
+            raise ValueError(f"one-hot input must be (T, B, {self.input_size}), got shape {tuple(x.shape)}")
+        return x @ self.embed.weight
+
     def forward(self, x: Tensor, lengths: Tensor | None = None, state=None):
-        out, state = self.rnn(x, state, lengths=lengths)
+        if self.embed is not None:
+            out, state = self.rnn(self._embed(x), state, lengths=lengths)
+        else:
+            out, state = self.rnn(x, state, lengths=lengths)
         if self.readout == "every":
             y = self.head(out)
             if self.skip is not None:
                 y = y + self.skip(x)  # padded steps have x = 0: nothing added there
             return y, state
         if lengths is None:
-            last, last_x = out[-1], x[-1]
+            last = out[-1]
         else:
             idx = (lengths.to(out.device).long() - 1).view(1, -1, 1)
             last = out.gather(0, idx.expand(1, -1, out.shape[-1])).squeeze(0)
-            last_x = x.gather(0, idx.expand(1, -1, x.shape[-1])).squeeze(0)
         y = self.head(last)
         if self.skip is not None:
+            if lengths is None:
+                last_x = x[-1]
+            else:
+                last_x = x.gather(0, idx.expand(1, -1, x.shape[-1])).squeeze(0)
             y = y + self.skip(last_x)
         return y, state
 

@@ -10,7 +10,10 @@ successive sequences; the two sequences are the only ones, so checking both suff
 sequence is b, then x or y, then q distractors; then each step is e with probability
 1/10, else a distractor; after e the net must output the x or y it saw at position 2.
 Minimal length q + 4 (counting the final x/y, which is the target and not an input).
-Success: both outputs' error < 0.2.
+Success: both outputs' error < 0.2. With ``indices=True`` the task yields the symbols
+as (T, B) int64 indices instead of one-hot vectors (the same sequences for the same
+seed), for a model that embeds them (:class:`lstmkit.models.SequenceModel` ``embed``):
+at p = 1000 a one-hot batch is T x B x 1,004 floats.
 """
 
 from __future__ import annotations
@@ -86,17 +89,20 @@ class NoiseFreeLongLag(Task):
         return float(np.log(2.0) / self.p)
 
 
-def very_long_lag_batch(batch: int, q: int, p: int, rng: np.random.Generator):
+def very_long_lag_batch(batch: int, q: int, p: int, rng: np.random.Generator, indices: bool = False):
     """A batch of 2c sequences: ``(x (T_max, B, p+4), lengths (B,), label (B,) 0=x 1=y)``.
 
     Inputs: 0..p-1 distractors, p = e, p+1 = b, p+2 = x, p+3 = y. The last input of each
-    sequence is e.
+    sequence is e. With ``indices=True``, x is the (T_max, B) int64 symbols instead
+    (padding: 0; the same sequences as the one-hot form for the same ``rng`` state).
 
     Example:
         >>> import numpy as np
         >>> x, lengths, y = very_long_lag_batch(3, 10, 5, np.random.default_rng(0))
         >>> bool((lengths >= 13).all()), bool((x[0, :, 6] == 1).all())
         (True, True)
+        >>> very_long_lag_batch(3, 10, 5, np.random.default_rng(0), indices=True)[0][:2].tolist()
+        [[6, 6, 6], [8, 8, 8]]
     """
     check_positive_int("q", q)
     check_positive_int("p", p)
@@ -112,6 +118,11 @@ def very_long_lag_batch(batch: int, q: int, p: int, rng: np.random.Generator):
             s.append(int(rng.integers(0, p)))
         seqs.append(s)
     lengths = np.array([len(s) for s in seqs])
+    sym = np.zeros((int(lengths.max()), batch), dtype=np.int64)
+    for b, s in enumerate(seqs):
+        sym[: len(s), b] = s
+    if indices:
+        return torch.from_numpy(sym), torch.from_numpy(lengths), torch.from_numpy(label)
     x = np.zeros((int(lengths.max()), batch, p + 4), dtype=np.float32)
     for b, s in enumerate(seqs):
         x[np.arange(len(s)), b, s] = 1.0
@@ -125,6 +136,8 @@ class VeryLongLag(Task):
         >>> import numpy as np
         >>> VeryLongLag(q=10, p=10).sample(2, np.random.default_rng(0)).x.shape[-1]
         14
+        >>> VeryLongLag(q=10, p=10, indices=True).sample(2, np.random.default_rng(0)).x.dtype
+        torch.int64
     """
 
     name = "longlag2c"
@@ -138,19 +151,23 @@ class VeryLongLag(Task):
                   (1000, 1000): "49,000", (1000, 500): "49,000", (1000, 200): "75,000",
                   (1000, 100): "135,000", (1000, 50): "203,000"}
 
-    def __init__(self, q: int = 100, p: int = 100) -> None:
+    def __init__(self, q: int = 100, p: int = 100, indices: bool = False) -> None:
         self.q = check_positive_int("q", q)
         self.p = check_positive_int("p", p)
+        if not isinstance(indices, bool):
+            raise TypeError(f"indices must be a bool, got {type(indices).__name__} {indices!r}")
+        self.indices = indices
         self.input_size = p + 4
         rows = self._PUBLISHED if (q, p) not in self._PUBLISHED else {(q, p): self._PUBLISHED[(q, p)]}
         self.published = tuple(Published(f"q={a}, p={b}, 2 cells, lr 0.01", "100% (20 trials)", s)
                                for (a, b), s in rows.items())
 
     def config(self):
-        return {"name": self.name, "q": self.q, "p": self.p}
+        d = {"name": self.name, "q": self.q, "p": self.p}
+        return {**d, "indices": True} if self.indices else d
 
     def sample(self, batch_size, rng):
-        x, lengths, y = very_long_lag_batch(batch_size, self.q, self.p, rng)
+        x, lengths, y = very_long_lag_batch(batch_size, self.q, self.p, rng, indices=self.indices)
         return Batch(x, y, lengths)
 
     def sequence_loss(self, out, batch):

@@ -31,6 +31,8 @@ class Experiment:
             for internal state drift (Sec. 4; Exp. 4 used -3 and -6).
         skip: direct input-to-output connections (the paper's net had them; see
             :class:`lstmkit.models.SequenceModel`).
+        embed: the task yields symbol indices and the model embeds them into this many
+            features (``SequenceModel(embed=...)``; None: one-hot/feature inputs).
 
     Example:
         >>> e = get_experiment("reber")
@@ -49,6 +51,7 @@ class Experiment:
     forget_bias: float | None = None
     skip: bool = False
     input_bias: float | None = None
+    embed: int | None = None
 
     def make_task(self, quick: bool = False):
         """The task object, with the quick overrides if asked."""
@@ -118,8 +121,9 @@ _LIST = [
        variants=("vanilla", "elman"),
        train=dict(lr=0.01, batch_size=32, eval_every=25, max_sequences=500_000, max_seconds=150),
        quick={"task": {"q": 20, "p": 20}}, forget_bias=5.0),
-    _e("longlag2c-1000", "longlag2c", "very long lag 2c, q=p=1000 (1997 Exp. 2)", task={"q": 1000, "p": 1000},
-       hidden=8, train=dict(lr=0.01, batch_size=32, eval_every=25, max_sequences=500_000, max_seconds=590),
+    _e("longlag2c-1000", "longlag2c", "very long lag 2c, q=p=1000 (1997 Exp. 2)",
+       task={"q": 1000, "p": 1000, "indices": True}, hidden=8, embed=32,
+       train=dict(lr=0.01, batch_size=32, eval_every=25, max_sequences=2_000_000, max_seconds=590),
        quick={"task": {"q": 50, "p": 50}}, forget_bias=5.0),
     _e("cerg", "cerg", "continual embedded Reber grammar, forget gate vs the 1997 cell (Gers 2000)",
        variants=("vanilla", "hochreiter1997"), hidden=8,

@@ -75,12 +75,12 @@ def run_experiment(name: str, variants=None, seeds: int = 1, first_seed: int = 0
             model = SequenceModel(task.input_size, hidden or exp.hidden, task.output_size, cell=cell,
                                   variant=preset or "vanilla", readout=task.readout,
                                   forget_bias=exp.forget_bias if forget_bias is None else forget_bias,
-                                  skip=exp.skip)
+                                  skip=exp.skip, embed=exp.embed)
             if cell == "lstm" and exp.input_bias is not None:
                 set_input_gate_bias(model.rnn, exp.input_bias)
             run_dir = root / v / f"seed{seed}" if root is not None else None
             meta = {"experiment": name, "variant": v, "model": describe_model(cell, preset),
-                    "hidden": hidden or exp.hidden, "forget_bias": model_fb(exp, forget_bias), "skip": exp.skip, "input_bias": exp.input_bias if cell == "lstm" else None,
+                    "hidden": hidden or exp.hidden, "forget_bias": model_fb(exp, forget_bias), "skip": exp.skip, "embed": exp.embed, "input_bias": exp.input_bias if cell == "lstm" else None,
                     "label": f"{v} seed {seed}", "quick": quick,
                     "threads": torch.get_num_threads()}
             r = Trainer(model, task, cfg, run_dir=run_dir, meta=meta).fit(resume=resume)
