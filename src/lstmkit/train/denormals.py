@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import threading
 
+import numpy as np
 import torch
 
 __all__ = ["flush_denormals"]
@@ -34,6 +35,10 @@ class flush_denormals(contextlib.ContextDecorator):
     def __enter__(self) -> "flush_denormals":
         depth = getattr(_state, "depth", 0)
         if depth == 0:
+            # numpy computes (and caches) its float limits on first use; computed while
+            # denormals are flushed it warns "smallest subnormal ... is zero" (matplotlib,
+            # pandas and statsmodels all ask). Ask first, with the flag still off.
+            np.finfo(np.float32), np.finfo(np.float64)
             torch.set_flush_denormal(True)
         _state.depth = depth + 1
         return self
