@@ -132,6 +132,8 @@ def test_quick_longlag2c_1000_runs_and_writes(tmp_path, capsys):
     r = json.loads((tmp_path / "longlag2c-1000-quick" / "vanilla" / "seed0" / "result.json").read_text())
     assert r["meta"]["embed"] == EXPERIMENTS["longlag2c-1000"].embed and r["test"]["n"] == 2560
     assert r["task"]["indices"] is True
+    # the two initialisations that made q=p=1000 solvable reach the model (docs/results.md)
+    assert r["meta"]["forget_bias"] == 10.0 and r["meta"]["input_bias"] == -3.0
 
 
 def test_quick_index_path_learns_beyond_chance():
