@@ -11,6 +11,15 @@ from lstmkit import PRESETS  # noqa: E402
 ALL_PRESETS = list(PRESETS)
 
 
+@pytest.fixture
+def one_thread():
+    """torch on one thread for the test (training tests: results as on the shared machine)."""
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
 @pytest.fixture(autouse=True)
 def _seed():
     torch.manual_seed(0)

@@ -14,12 +14,7 @@ from lstmkit.tasks import EXPERIMENTS
 from lstmkit.train.experiment import format_table, run_experiment
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def test_experiment_list_names_every_experiment(capsys):

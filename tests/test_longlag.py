@@ -16,12 +16,7 @@ from lstmkit.tasks.longlag import very_long_lag_batch
 from lstmkit.train.experiment import run_experiment
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def test_index_batch_is_the_one_hot_batch():
