@@ -246,8 +246,10 @@ def test_standard_variant_uses_torch_kernel_when_faster(monkeypatch):
     calls = []
     real = torch_lstm_mod.run_torch_lstm
     monkeypatch.setattr(kernels, "run_torch_lstm", lambda *a, **k: calls.append(1) or real(*a, **k))
+    m = lstmkit.LSTM(3, 4)
+    m._fast_enabled = False  # the dispatcher, by the general path (the fast path calls torch itself)
     with torch.no_grad():
-        lstmkit.LSTM(3, 4)(torch.randn(5, 2, 3))
+        m(torch.randn(5, 2, 3))
     assert calls == [1]
 
 

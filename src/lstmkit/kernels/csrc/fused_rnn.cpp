@@ -422,10 +422,123 @@ inline bool packing_enabled() {
   return on;
 }
 
+
+// The per-step product of a long loop, C (M x N) (+)= A (M x K) @ op(W), with op(W)
+// (K x N) packed once per call into panels of 16 columns (k-major inside a panel) and a
+// 6 x 16 register-blocked AVX2 kernel (12 accumulators). Used on AVX2 CPUs without
+// AVX-512, where MKL runs its generic code path on AMD and copies the weight on every call
+// (perf, 16x500x64x512 inference: 23% of the time in mkl_blas_def_sgemm_scopy_down16,
+// even with MKL's packed-weight API). Measured on a 2-core AMD EPYC (AVX2), one thread,
+// MKL / this, us per product: 16x512 @ 512x2048 545-600 / 390 (86 GFLOP/s; a 1024^3
+// matmul reaches 89), the backward's 16x2048 @ 2048x512 520 / 388, 64x256 @ 256x1024
+// 408 / 353, 32x64 @ 64x256 13.3 / 11.5. With AVX-512 MKL's own kernels stay in use
+// (measured faster there in earlier sessions); LSTMKIT_OWN_GEMM=0/1 forces the choice.
+#ifdef LSTMKIT_SMALL_GEMM
+constexpr int64_t kNR = 16;
+inline int64_t packed_size(int64_t N, int64_t K) { return ((N + kNR - 1) / kNR) * K * kNR; }
+// transposed: W stored (N x K) (op = ^T); else W stored (K x N).
+inline void pack_panels(const float* w, bool transposed, int64_t N, int64_t K, float* out) {
+  const int64_t P = (N + kNR - 1) / kNR;
+  for (int64_t p = 0; p < P; ++p) {
+    float* o = out + p * K * kNR;
+    const int64_t n0 = p * kNR, nn = std::min<int64_t>(kNR, N - n0);
+    if (transposed) {
+      for (int64_t j = 0; j < kNR; ++j) {
+        if (j < nn) {
+          const float* wr = w + (n0 + j) * K;
+          for (int64_t k = 0; k < K; ++k) o[k * kNR + j] = wr[k];
+        } else {
+          for (int64_t k = 0; k < K; ++k) o[k * kNR + j] = 0.f;
+        }
+      }
+    } else {
+      for (int64_t k = 0; k < K; ++k) {
+        const float* wr = w + k * N + n0;
+        for (int64_t j = 0; j < kNR; ++j) o[k * kNR + j] = j < nn ? wr[j] : 0.f;
+      }
+    }
+  }
+}
+template <int MR>
+__attribute__((always_inline)) inline void panel_kernel(const float* __restrict A, int64_t K, const float* __restrict pw,
+                                                        float* __restrict C, int64_t ldc, int64_t nn, bool accumulate) {
+  __m256 c0[MR], c1[MR];
+#pragma GCC unroll 8
+  for (int r = 0; r < MR; ++r) { c0[r] = _mm256_setzero_ps(); c1[r] = _mm256_setzero_ps(); }
+  for (int64_t k = 0; k < K; ++k) {
+    const __m256 w0 = _mm256_loadu_ps(pw + k * kNR), w1 = _mm256_loadu_ps(pw + k * kNR + 8);
+#pragma GCC unroll 8
+    for (int r = 0; r < MR; ++r) {
+      const __m256 a = _mm256_broadcast_ss(A + r * K + k);
+      c0[r] = _mm256_fmadd_ps(a, w0, c0[r]);
+      c1[r] = _mm256_fmadd_ps(a, w1, c1[r]);
+    }
+  }
+  if (nn == kNR) {
+#pragma GCC unroll 8
+    for (int r = 0; r < MR; ++r) {
+      float* c = C + r * ldc;
+      if (accumulate) {
+        c0[r] = _mm256_add_ps(c0[r], _mm256_loadu_ps(c));
+        c1[r] = _mm256_add_ps(c1[r], _mm256_loadu_ps(c + 8));
+      }
+      _mm256_storeu_ps(c, c0[r]);
+      _mm256_storeu_ps(c + 8, c1[r]);
+    }
+  } else {
+    alignas(32) float t[kNR];
+#pragma GCC unroll 8
+    for (int r = 0; r < MR; ++r) {
+      _mm256_store_ps(t, c0[r]);
+      _mm256_store_ps(t + 8, c1[r]);
+      float* c = C + r * ldc;
+      for (int64_t j = 0; j < nn; ++j) c[j] = accumulate ? c[j] + t[j] : t[j];
+    }
+  }
+}
+__attribute__((noinline)) void packed_gemm(const float* __restrict A, const float* __restrict packed, float* __restrict C,
+                                           int64_t M, int64_t N, int64_t K, bool accumulate) {
+  const int64_t P = (N + kNR - 1) / kNR;
+  for (int64_t p = 0; p < P; ++p) {
+    const float* pw = packed + p * K * kNR;
+    const int64_t n0 = p * kNR, nn = std::min<int64_t>(kNR, N - n0);
+    int64_t m = 0;
+    for (; m + 6 <= M; m += 6) panel_kernel<6>(A + m * K, K, pw, C + m * N + n0, N, nn, accumulate);
+    switch (M - m) {
+      case 5: panel_kernel<5>(A + m * K, K, pw, C + m * N + n0, N, nn, accumulate); break;
+      case 4: panel_kernel<4>(A + m * K, K, pw, C + m * N + n0, N, nn, accumulate); break;
+      case 3: panel_kernel<3>(A + m * K, K, pw, C + m * N + n0, N, nn, accumulate); break;
+      case 2: panel_kernel<2>(A + m * K, K, pw, C + m * N + n0, N, nn, accumulate); break;
+      case 1: panel_kernel<1>(A + m * K, K, pw, C + m * N + n0, N, nn, accumulate); break;
+      default: break;
+    }
+  }
+}
+#endif
+
+inline bool own_gemm_enabled() {
+  static const bool on = [] {
+    const char* e = std::getenv("LSTMKIT_OWN_GEMM");
+    if (e && e[0] == '0') return false;
+    if (e && e[0] == '1') return true;
+#if defined(__AVX512F__)
+    return false;
+#else
+    return true;
+#endif
+  }();
+#ifdef LSTMKIT_SMALL_GEMM
+  return on;
+#else
+  return false;
+#endif
+}
+
 // A fixed weight multiplied every step by a changing A (M x K), all row-major and
 // contiguous: C (M x N) = A @ op(W) + beta * C, where op(W) = W^T for W stored (N x K)
 // (``transposed``, the forward's h R^T) or W itself for W stored (K x N) (the backward's
-// dRec R). For a long enough loop the weight is packed once (MKL, float).
+// dRec R). For a long enough loop the weight is packed once (float: our panels, see
+// packed_gemm, or MKL's packed format).
 template <typename T>
 struct StepGemm {
   const T* w = nullptr;
@@ -433,12 +546,16 @@ struct StepGemm {
   int64_t M = 0, N = 0, K = 0;
   at::TensorOptions opt;
   std::unique_ptr<float[]> packed;  // uninitialised storage: MKL writes all of it
+  std::unique_ptr<float[]> panels;  // op(W) for packed_gemm (every entry written by pack_panels)
 
   StepGemm(const T* w_, bool transposed_, int64_t M_, int64_t N_, int64_t K_, int64_t steps,
            const at::TensorOptions& opt_)
       : w(w_), transposed(transposed_), M(M_), N(N_), K(K_), opt(opt_) {
-    if (steps >= 8 && !use_small()) maybe_pack();
+    if (steps >= 4 && !use_small()) pack_panels_if_own();
+    if (steps >= 8 && !use_small() && !panels) maybe_pack();
   }
+
+  void pack_panels_if_own();
 
   // B <= 2 rows, W^T: small_gemm_nt (float, AVX2) instead of BLAS.
   bool use_small() const;
@@ -447,12 +564,18 @@ struct StepGemm {
 
   void maybe_pack();
 
-  void run(const T* A, T* C, T beta) const {
-    // Column-major view: C^T (N x M) = op(W)^T (N x K) @ A^T (K x M).
-    const int m = static_cast<int>(N), n = static_cast<int>(M), k = static_cast<int>(K);
+  void run(const T* A, T* C, T beta) const { run_rows(A, C, beta, M); }
+
+  // The same product for the first ``rows`` rows of A and C (rows <= M): the inference
+  // projection's last chunk of steps.
+  void run_rows(const T* A, T* C, T beta, int64_t rows) const {
+    // Column-major view: C^T (N x rows) = op(W)^T (N x K) @ A^T (K x rows).
+    const int m = static_cast<int>(N), n = static_cast<int>(rows), k = static_cast<int>(K);
     if (use_small()) {
-      run_small(A, C, beta);
-    } else if (packed) {
+      run_small(A, C, beta, rows);
+    } else if (panels && (beta == T(0) || beta == T(1))) {
+      run_panels(A, C, beta, rows);
+    } else if (packed && rows == M) {
       run_packed(A, C, beta);
     } else if (have_blas() && small()) {
       if (transposed) {
@@ -461,10 +584,10 @@ struct StepGemm {
         blas<T>("N", m, n, k, w, m, A, k, beta, C, m);  // W (K x N) row-major = (N x K) col-major
       }
     } else {
-      Tensor a = at::from_blob(const_cast<T*>(A), {M, K}, opt);
+      Tensor a = at::from_blob(const_cast<T*>(A), {rows, K}, opt);
       Tensor wt = transposed ? at::from_blob(const_cast<T*>(w), {N, K}, opt).t()
                              : at::from_blob(const_cast<T*>(w), {K, N}, opt);
-      Tensor c = at::from_blob(C, {M, N}, opt);
+      Tensor c = at::from_blob(C, {rows, N}, opt);
       if (beta == T(0)) {
         at::mm_out(c, a, wt);
       } else {
@@ -474,8 +597,31 @@ struct StepGemm {
   }
 
   void run_packed(const T* A, T* C, T beta) const;
-  void run_small(const T* A, T* C, T beta) const;
+  void run_small(const T* A, T* C, T beta, int64_t rows) const;
+  void run_panels(const T* A, T* C, T beta, int64_t rows) const;
 };
+
+template <>
+inline void StepGemm<double>::pack_panels_if_own() {}
+
+template <>
+inline void StepGemm<float>::pack_panels_if_own() {
+#ifdef LSTMKIT_SMALL_GEMM
+  if (!own_gemm_enabled()) return;
+  panels.reset(new float[packed_size(N, K)]);
+  pack_panels(w, transposed, N, K, panels.get());
+#endif
+}
+
+template <>
+inline void StepGemm<double>::run_panels(const double*, double*, double, int64_t) const {}
+
+template <>
+inline void StepGemm<float>::run_panels(const float* A, float* C, float beta, int64_t rows) const {
+#ifdef LSTMKIT_SMALL_GEMM
+  packed_gemm(A, panels.get(), C, rows, N, K, beta != 0.f);
+#endif
+}
 
 template <>
 inline bool StepGemm<double>::use_small() const { return false; }
@@ -494,12 +640,12 @@ inline bool StepGemm<float>::use_small() const {
 }
 
 template <>
-inline void StepGemm<double>::run_small(const double*, double*, double) const {}
+inline void StepGemm<double>::run_small(const double*, double*, double, int64_t) const {}
 
 template <>
-inline void StepGemm<float>::run_small(const float* A, float* C, float beta) const {
+inline void StepGemm<float>::run_small(const float* A, float* C, float beta, int64_t rows) const {
 #ifdef LSTMKIT_SMALL_GEMM
-  small_gemm_nt(A, w, C, M, N, K, beta);
+  small_gemm_nt(A, w, C, rows, N, K, beta);
 #endif
 }
 
@@ -573,6 +719,9 @@ struct XSource {
   std::vector<T> tmp;
   std::vector<T> wt;         // W^T (I, K) when I is small (see fill), else empty
   at::TensorOptions opt;
+  // W x for a chunk of Tc steps: the weight packed once per call for all chunks (when the
+  // product runs on packed_gemm), the last chunk through run_rows.
+  std::shared_ptr<StepGemm<T>> mm;
 
   static XSource precomputed(const Tensor& xp) {
     XSource s;
@@ -615,6 +764,11 @@ struct XSource {
     s.Tc = std::max<int64_t>(1, std::min<int64_t>(s.Tn, budget / per_step));
     s.buf.reset(new T[s.Tc * s.B * s.K]);
     if (s.ln) s.tmp.resize(s.K);
+    if (s.I > 4) {
+      const int64_t chunks = (s.Tn + s.Tc - 1) / s.Tc;
+      // (no MKL packing here: its packed format is for one row count only)
+      s.mm = std::make_shared<StepGemm<T>>(s.w, true, s.Tc * s.B, s.K, s.I, own_gemm_enabled() ? chunks : 0, s.opt);
+    }
     if (s.I <= 4) {
       s.wt.resize(s.I * s.K);
       for (int64_t k = 0; k < s.K; ++k)
@@ -666,7 +820,7 @@ struct XSource {
         }
       }
     } else {
-      StepGemm<T>(w, true, rows, K, I, 0, opt).run(x + c0 * B * I, out, bias_first ? T(1) : T(0));
+      mm->run_rows(x + c0 * B * I, out, bias_first ? T(1) : T(0), rows);
     }
     if (ln) {
       // LN(W x) * gain + bias in place, two passes per row: the statistics (ln_stats),
