@@ -306,8 +306,9 @@ Validity make_validity(const OptTensor& lengths, int64_t T) {
 // the loop: a tensor view per step costs about a microsecond.
 template <typename T>
 struct StateSeq {
-  Tensor all;  // (T, B, n) when saving, (2, B, n) otherwise
+  Tensor all;  // (T, B, n) when saving, else undefined (the two buffers live in ping)
   Tensor final_;
+  std::vector<T> ping;  // without save: (2, B, n), a malloc instead of a tensor (streaming)
   T* base = nullptr;
   T* fin = nullptr;
   bool save = false, reverse = false;
@@ -321,16 +322,23 @@ struct StateSeq {
     const int64_t t = reverse ? Tn - 2 - k : k + 1;
     return base + (save ? t : (k + 1) % 2) * step;
   }
-  static StateSeq make(const Tensor& init, int64_t Tn, bool save, bool reverse) {
+  // final3d: the final state as (1, B, n) (the inference entry points' 3-D states; an
+  // unsqueeze afterwards costs a dispatcher call per state).
+  static StateSeq make(const Tensor& init, int64_t Tn, bool save, bool reverse, bool final3d = false) {
     StateSeq s;
     s.save = save;
     s.reverse = reverse;
     s.Tn = Tn;
     const auto B = init.size(0), n = init.size(1);
     s.step = B * n;
-    s.final_ = at::empty({B, n}, init.options());
-    s.all = buffer({save ? Tn : 2, B, n}, init.options());
-    s.base = s.all.data_ptr<T>();
+    s.final_ = final3d ? at::empty({1, B, n}, init.options()) : at::empty({B, n}, init.options());
+    if (save) {
+      s.all = buffer({Tn, B, n}, init.options());
+      s.base = s.all.data_ptr<T>();
+    } else {
+      s.ping.resize(2 * s.step);
+      s.base = s.ping.data();
+    }
     s.fin = s.final_.data_ptr<T>();
     std::memcpy(s.prev(0), init.data_ptr<T>(), sizeof(T) * s.step);
     return s;
@@ -856,6 +864,8 @@ struct LSTMFlags {
   // The layer-norm cell of the "layer_norm" preset (i, f, g, o; tanh/tanh; no peepholes,
   // CIFG or FGR): single-pass-per-stage row kernels (lstm_ln_row_*).
   bool ln_fast = false;
+  // Inference with 3-D (1, B, n) states: the final states are returned in that shape.
+  bool state3d = false;
 };
 
 LSTMFlags parse_flags(const std::vector<int64_t>& f, int64_t H, double eps) {
@@ -1253,21 +1263,26 @@ std::vector<Tensor> lstm_forward_impl(XSource<T>& src, const Tensor& w_hh, const
   const Validity V = make_validity(lengths, Tn);
 
   Tensor out = buffer({Tn, B, Hout}, opt);
-  auto hs = StateSeq<T>::make(h0, Tn, save, reverse);
-  auto cs = StateSeq<T>::make(c0, Tn, save, reverse);
+  auto hs = StateSeq<T>::make(h0, Tn, save, reverse, L.state3d);
+  auto cs = StateSeq<T>::make(c0, Tn, save, reverse, L.state3d);
   StateSeq<T> as;
-  if (L.fgr) as = StateSeq<T>::make(*a0, Tn, save, reverse);
+  if (L.fgr) as = StateSeq<T>::make(*a0, Tn, save, reverse, L.state3d);
 
   // Per-step buffers: saved for backward, or one reusable step otherwise.
   const int64_t S = save ? Tn : 1;
-  Tensor gates = buffer({S, B, GH}, opt);
-  Tensor ys = buffer({S, B, H}, opt);
+  // Without save, one step's gates and y are scratch (malloc, not tensors: streaming pays
+  // ~0.5 us per tensor allocation).
+  Tensor gates = save ? buffer({S, B, GH}, opt) : Tensor();
+  Tensor ys = save ? buffer({S, B, H}, opt) : Tensor();
+  std::vector<T> step_scratch(save ? B * GH : B * (2 * GH + H));
+  T* const pgates = save ? gates.data_ptr<T>() : step_scratch.data() + B * GH;
+  T* const pys = save ? ys.data_ptr<T>() : step_scratch.data() + 2 * B * GH;
+  T* const prec = step_scratch.data();
   Tensor hh = proj ? (V.len ? buffer({S, B, H}, opt).zero_() : buffer({S, B, H}, opt)) : Tensor();
   Tensor rec_hat = L.layer_norm ? buffer({S, B, GH}, opt) : Tensor();
   Tensor rec_rstd = L.layer_norm ? at::empty({S, B}, opt) : Tensor();
   Tensor c_hat = L.layer_norm ? buffer({S, B, H}, opt) : Tensor();
   Tensor c_rstd = L.layer_norm ? at::empty({S, B}, opt) : Tensor();
-  Tensor rec = at::empty({B, GH}, opt);
   Tensor fg = L.fgr ? at::empty({B, Q * H}, opt) : Tensor();
   Tensor hproj = proj ? at::empty({B, Hout}, opt) : Tensor();
   std::vector<double> ln_cd(L.ln_fast ? H : 0);  // the layer-norm rows' unrounded c
@@ -1315,14 +1330,13 @@ std::vector<Tensor> lstm_forward_impl(XSource<T>& src, const Tensor& w_hh, const
     T* phn = hs.next(k);
     const T* pcp = cs.prev(k);
     T* pcn = cs.next(k);
-    T* prec = rec.data_ptr<T>();
     mm_hh.run(php, prec, T(0));
     const T* pap = L.fgr ? as.prev(k) : nullptr;
     T* pan = L.fgr ? as.next(k) : nullptr;
     T* pfg = L.fgr ? fg.data_ptr<T>() : nullptr;
     if (L.fgr) mm_gg->run(pap, pfg, T(0));
-    T* pg_all = gates.data_ptr<T>() + s * B * GH;
-    T* py_all = ys.data_ptr<T>() + s * B * H;
+    T* pg_all = pgates + s * B * GH;
+    T* py_all = pys + s * B * H;
     T* phh_all = proj ? hh.data_ptr<T>() + s * B * H : nullptr;
     T* prh_all = L.layer_norm ? rec_hat.data_ptr<T>() + s * B * GH : nullptr;
     T* prr_all = L.layer_norm ? rec_rstd.data_ptr<T>() + s * B : nullptr;
@@ -1546,7 +1560,8 @@ std::vector<Tensor> lstm_infer(const Tensor& x_, const Tensor& w_ih_, const OptT
                                const OptTensor& w_ln_c_, const OptTensor& b_ln_c_, const OptTensor& w_hr,
                                const Tensor& h0_, const Tensor& c0_, const OptTensor& a0_, const OptTensor& lengths,
                                bool reverse, std::vector<int64_t> flags, int64_t hidden_size, double eps) {
-  const LSTMFlags L = parse_flags(flags, hidden_size, eps);
+  LSTMFlags L = parse_flags(flags, hidden_size, eps);
+  L.state3d = h0_.dim() == 3;
   TORCH_CHECK(w_ih_.size(0) == L.G * L.H, "weight_ih has ", w_ih_.size(0), " rows, expected G*H = ", L.G * L.H);
   TORCH_CHECK(!L.fgr || defined(a0_), "full gate recurrence needs a0");
   // Any layout in: the element-wise code reads raw pointers (a no-op when contiguous).
