@@ -32,15 +32,31 @@ __all__ = ["run_direction", "backend", "prefer_torch", "BACKENDS"]
 BACKENDS = ("auto", "fused", "reference")
 
 
+# Read on every module call (streaming: every step). os.environ.get costs ~1 us when the
+# variable is unset (a KeyError inside os.environ); the mapping's own storage is what
+# os.environ reads and writes (also from monkeypatch.setenv), so the lookup goes there.
+_ENV_DATA = getattr(os.environ, "_data", None)
+try:
+    _ENV_KEY = os.environ.encodekey("LSTMKIT_BACKEND") if _ENV_DATA is not None else None
+except Exception:  # another os.environ implementation: the plain lookup below
+    _ENV_DATA = None
+
+
 def backend() -> str:
     """The backend requested by ``LSTMKIT_BACKEND`` (``auto`` when unset).
 
     Raises:
         ValueError: the variable holds something other than one of :data:`BACKENDS`.
     """
-    value = os.environ.get("LSTMKIT_BACKEND")
-    if value is None:
-        return "auto"
+    if _ENV_DATA is not None:
+        raw = _ENV_DATA.get(_ENV_KEY)
+        if raw is None:
+            return "auto"
+        value = os.environ.decodevalue(raw)
+    else:
+        value = os.environ.get("LSTMKIT_BACKEND")
+        if value is None:
+            return "auto"
     value = value.strip().lower() or "auto"
     if value not in BACKENDS:
         raise ValueError(f"LSTMKIT_BACKEND must be one of {BACKENDS}, got {value!r}")
