@@ -512,3 +512,41 @@ def test_buffer_cache_tensors_are_ordinary(ext):
     assert c.sum().item() == 250000.0
     del c
     ext.clear_buffer_cache()
+
+
+# The per-step matrix products: B <= 2 rows (streaming; hand-written dot products on AVX2
+# CPUs), and the packed-panel product of long loops (6-row blocks, 16-column panels, on
+# AVX2 CPUs without AVX-512) with row remainders (7 = 6 + 1, 13 = 6 + 6 + 1), a partial
+# last panel (4H = 20) or several (4H = 80), K not a multiple of 8 (H = 5, 20), and the
+# inference projection (I = 9 > 4) packed once for chunks of 1 or 3 steps (the last one short).
+@pytest.mark.parametrize("B", [1, 2, 7, 13])
+@pytest.mark.parametrize("H", [5, 20])
+@pytest.mark.parametrize("kind", ["vanilla", "layer_norm", "gru"])
+def test_step_products_every_row_and_column_split(ext, kind, H, B, monkeypatch):
+    T, I = 10, 9
+    G = 3 if kind == "gru" else 4
+    spec = GRUCellSpec(I, H) if kind == "gru" else LSTMCellSpec(I, H, kind)
+    torch.manual_seed(6)
+    p = {k: torch.randn(s) * 0.4 + (1.0 if k.startswith("weight_ln") else 0.0) for k, s in spec.param_shapes().items()}
+    x = torch.randn(T, B, I)
+    state = tuple(torch.randn(B, n) * 0.5 for n in spec.state_sizes())
+    for chunk_steps in (1, 3):
+        monkeypatch.setenv("LSTMKIT_PROJ_CHUNK_BYTES", str(chunk_steps * B * G * H * 4))
+        for reverse in (False, True):
+            with torch.no_grad():
+                ref, rfin = run_recurrence(spec, {k: v.double() for k, v in p.items()}, x.double(),
+                                           tuple(t.double() for t in state), reverse=reverse)
+                out, fin = fused.run_fused(spec, p, x, state, reverse=reverse)
+            assert (out.double() - ref).abs().max().item() <= OUT_TOL
+            assert all((a.double() - b).abs().max().item() <= OUT_TOL for a, b in zip(fin, rfin))
+
+    def make():
+        torch.manual_seed(0)
+        m = lstmkit.GRU(I, H) if kind == "gru" else lstmkit.LSTM(I, H, variant=kind)
+        randomize(m, scale=0.4)
+        return m
+
+    hx = tuple(torch.randn(1, B, n) * 0.5 for n in spec.state_sizes())
+    ref = _run_module(make, x, hx, None, "reference", monkeypatch)
+    fast = _run_module(make, x, hx, None, "fused", monkeypatch)
+    _assert_same(fast, ref)
