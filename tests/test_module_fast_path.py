@@ -208,9 +208,29 @@ def test_standard_fast_path_uses_torch_kernel(config, dtype, monkeypatch):
         raise AssertionError("the fused extension was asked for")
 
     monkeypatch.setattr(lstmkit.layers, "_load_extension", no_ext)
+    monkeypatch.setattr(lstmkit.layers, "_own_gemm", lambda: False)  # else float32 runs ours
     with torch.no_grad():
         for h, w in zip((None, hx), want):
             _same(m(x, h), w, tol=1e-12 if dtype == torch.float64 else TOL)
+
+
+def test_standard_fast_path_uses_our_kernel_with_own_gemm(monkeypatch):
+    # With our own matrix product (AVX2 CPUs without AVX-512) float32 "standard" inference
+    # over T > 1 steps runs our kernel from the fast path, not torch's.
+    m = _make("standard", num_layers=2, bidirectional=True)
+    x = torch.randn(6, 3, 3)
+    hx = _hx(m, (3,))
+    with torch.no_grad():
+        want = _general(m, x, hx)
+    _expect_fast(m, monkeypatch)
+    monkeypatch.setattr(lstmkit.layers, "_own_gemm", lambda: True)
+
+    def no_torch(*a, **k):
+        raise AssertionError("torch's kernel was called")
+
+    monkeypatch.setattr(m, "_torch_forward", no_torch)
+    with torch.no_grad():
+        _same(m(x, hx), want, tol=1e-5)
 
 
 def test_gradients_and_backend_go_to_general_path(monkeypatch):

@@ -2264,4 +2264,6 @@ PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
   m.def("elman_backward", &elman_backward, "Elman RNN backward through time");
   m.def("clear_buffer_cache", [] { BufferCache::get().clear(); }, "free the cached per-call buffers");
   m.def("buffer_mm", &buffer_mm, "a @ b (2-D), the result in a cached buffer");
+  m.def("own_gemm", [] { return own_gemm_enabled(); },
+        "whether float32 loops use the packed-panel AVX2 product instead of MKL's (see packed_gemm)");
 }
