@@ -374,9 +374,10 @@ inline void blas<double>(const char* ta, int m, int n, int k, const double* a, i
 // its gemv, which on AMD CPUs runs the generic "def" code path (perf, streaming at H=128:
 // ~28% of the call in mkl_blas_def_xsgemv); these dot products, 8 rows of W at a time
 // (8 independent accumulators hide the FMA latency) reduced with one hadd tree, measured
-// 1x512x128: 6.1 -> 2.8 us, 1x512x32: 2.25 -> 0.68 us, 1x2048x512: 160 -> 85 us.
+// 1x512x128: 6.1 -> 2.8 us, 1x512x32: 2.25 -> 0.68 us, 1x2048x512: 160 -> 85 us (AMD
+// EPYC, one thread). Used where packed_gemm is (own_gemm_enabled, below).
 #if defined(__AVX2__) && defined(__FMA__)
-#define LSTMKIT_SMALL_GEMM 1
+#define LSTMKIT_AVX2_GEMM 1
 __attribute__((noinline)) void small_gemm_nt(const float* __restrict A, const float* __restrict W,
                                              float* __restrict C, int64_t M, int64_t N, int64_t K, float beta) {
   const int64_t K8 = K & ~int64_t(7);
@@ -441,7 +442,7 @@ inline bool packing_enabled() {
 // matmul reaches 89), the backward's 16x2048 @ 2048x512 520 / 388, 64x256 @ 256x1024
 // 408 / 353, 32x64 @ 64x256 13.3 / 11.5. With AVX-512 MKL's own kernels stay in use
 // (measured faster there in earlier sessions); LSTMKIT_OWN_GEMM=0/1 forces the choice.
-#ifdef LSTMKIT_SMALL_GEMM
+#ifdef LSTMKIT_AVX2_GEMM
 constexpr int64_t kNR = 16;
 inline int64_t packed_size(int64_t N, int64_t K) { return ((N + kNR - 1) / kNR) * K * kNR; }
 // transposed: W stored (N x K) (op = ^T); else W stored (K x N).
@@ -535,7 +536,7 @@ inline bool own_gemm_enabled() {
     return true;
 #endif
   }();
-#ifdef LSTMKIT_SMALL_GEMM
+#ifdef LSTMKIT_AVX2_GEMM
   return on;
 #else
   return false;
@@ -614,7 +615,7 @@ inline void StepGemm<double>::pack_panels_if_own() {}
 
 template <>
 inline void StepGemm<float>::pack_panels_if_own() {
-#ifdef LSTMKIT_SMALL_GEMM
+#ifdef LSTMKIT_AVX2_GEMM
   if (!own_gemm_enabled()) return;
   panels.reset(new float[packed_size(N, K)]);
   pack_panels(w, transposed, N, K, panels.get());
@@ -626,7 +627,7 @@ inline void StepGemm<double>::run_panels(const double*, double*, double, int64_t
 
 template <>
 inline void StepGemm<float>::run_panels(const float* A, float* C, float beta, int64_t rows) const {
-#ifdef LSTMKIT_SMALL_GEMM
+#ifdef LSTMKIT_AVX2_GEMM
   packed_gemm(A, panels.get(), C, rows, N, K, beta != 0.f);
 #endif
 }
@@ -636,12 +637,8 @@ inline bool StepGemm<double>::use_small() const { return false; }
 
 template <>
 inline bool StepGemm<float>::use_small() const {
-#ifdef LSTMKIT_SMALL_GEMM
-  static const bool on = [] {
-    const char* e = std::getenv("LSTMKIT_SMALL_GEMM");
-    return !(e && e[0] == '0');
-  }();
-  return on && transposed && M <= 2;
+#ifdef LSTMKIT_AVX2_GEMM
+  return own_gemm_enabled() && transposed && M <= 2;
 #else
   return false;
 #endif
@@ -652,7 +649,7 @@ inline void StepGemm<double>::run_small(const double*, double*, double, int64_t)
 
 template <>
 inline void StepGemm<float>::run_small(const float* A, float* C, float beta, int64_t rows) const {
-#ifdef LSTMKIT_SMALL_GEMM
+#ifdef LSTMKIT_AVX2_GEMM
   small_gemm_nt(A, w, C, rows, N, K, beta);
 #endif
 }
