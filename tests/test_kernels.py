@@ -552,6 +552,10 @@ def test_step_products_every_row_and_column_split(ext, kind, H, B, monkeypatch):
         return m
 
     hx = tuple(torch.randn(1, B, n) * 0.5 for n in spec.state_sizes())
-    ref = _run_module(make, x, hx, None, "reference", monkeypatch)
+    # The reference in float64: with H = 5 the layer norm of c is ill-conditioned enough
+    # that float32 references computed with different thread counts differ by ~1e-4 in
+    # dL/dc_0 (the kernel computes LN(c) in double and is closer to float64).
+    ref = _run_module(lambda: make().double(), x.double(), tuple(h.double() for h in hx), None, "reference",
+                      monkeypatch)
     fast = _run_module(make, x, hx, None, "fused", monkeypatch)
     _assert_same(fast, ref)
