@@ -12,7 +12,6 @@ import torch
 import lstmkit
 from lstmkit import PRESETS
 from lstmkit.kernels import _build
-from lstmkit.kernels.torch_lstm import is_standard_lstm
 
 from conftest import randomize
 
@@ -104,15 +103,14 @@ def test_fast_path_equals_general_path(kind, config, T, monkeypatch):
             want = _general(m, x, hx)
             got = m(x, hx)
         _same(got, want)
-    # torch's cell ("standard", "np") over T > 1 steps without gradients goes to torch's
-    # own kernel, by the general path; everything else here takes the fast path.
-    if not (is_standard_lstm(m.specs[0]) and T > 1):
-        _expect_fast(m, monkeypatch)
-        with torch.no_grad():
-            m(x)
+    # Everything here takes the fast path: torch's cell ("standard", "np") over T > 1
+    # steps without gradients goes to torch's own kernel from it, the rest to ours.
+    _expect_fast(m, monkeypatch)
+    with torch.no_grad():
+        _same(m(x, hx), want)
 
 
-@pytest.mark.parametrize("kind", ["vanilla", "fgr", "gru"])
+@pytest.mark.parametrize("kind", ["vanilla", "fgr", "gru", "standard"])
 def test_fast_path_unbatched_and_proj(kind, monkeypatch):
     m = _make(kind, num_layers=2)
     x = torch.randn(4, 3)
@@ -190,6 +188,49 @@ def test_plan_follows_dtype_and_mode(monkeypatch):
         m.zoneout = (0.2, 0.2)  # zoneout applies in eval too: general path
         m(x)
         assert calls == [1, 1, 1]
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize("config", list(CONFIGS))
+def test_standard_fast_path_uses_torch_kernel(config, dtype, monkeypatch):
+    # "standard" over T > 1 steps: torch's kernel straight from the fast path (neither
+    # our extension nor the general path is touched), same result as the general path.
+    m = _make("standard", **CONFIGS[config]).to(dtype)
+    x = torch.randn(6, 3, 3, dtype=dtype)
+    if m.batch_first:
+        x = x.transpose(0, 1)
+    hx = tuple(t.to(dtype) for t in _hx(m, (3,)))
+    with torch.no_grad():
+        want = [_general(m, x, h) for h in (None, hx)]
+    _expect_fast(m, monkeypatch)
+
+    def no_ext():
+        raise AssertionError("the fused extension was asked for")
+
+    monkeypatch.setattr(lstmkit.layers, "_load_extension", no_ext)
+    monkeypatch.setattr(lstmkit.layers, "_own_gemm", lambda: False)  # else float32 runs ours
+    with torch.no_grad():
+        for h, w in zip((None, hx), want):
+            _same(m(x, h), w, tol=1e-12 if dtype == torch.float64 else TOL)
+
+
+def test_standard_fast_path_uses_our_kernel_with_own_gemm(monkeypatch):
+    # With our own matrix product (AVX2 CPUs without AVX-512) float32 "standard" inference
+    # over T > 1 steps runs our kernel from the fast path, not torch's.
+    m = _make("standard", num_layers=2, bidirectional=True)
+    x = torch.randn(6, 3, 3)
+    hx = _hx(m, (3,))
+    with torch.no_grad():
+        want = _general(m, x, hx)
+    _expect_fast(m, monkeypatch)
+    monkeypatch.setattr(lstmkit.layers, "_own_gemm", lambda: True)
+
+    def no_torch(*a, **k):
+        raise AssertionError("torch's kernel was called")
+
+    monkeypatch.setattr(m, "_torch_forward", no_torch)
+    with torch.no_grad():
+        _same(m(x, hx), want, tol=1e-5)
 
 
 def test_gradients_and_backend_go_to_general_path(monkeypatch):
