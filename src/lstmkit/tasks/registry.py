@@ -152,7 +152,7 @@ _LIST = [
        variants=("standard", "hochreiter1997"), hidden=8,
        task={"test_streams": 10, "test_length": 100_000, "check_length": 10_000},
        train=dict(lr=0.01, batch_size=16, tbptt=40, eval_every=100, max_sequences=5_000_000, max_seconds=150),
-       quick={"task": {"test_length": 2000, "check_length": 1000}},
+       quick={"task": {"test_length": 2000, "check_length": 1000}, "train": {"max_seconds": 20.0}},
        gate_biases=CERG_GATE_BIASES, truncated_gradient=True),
     _e("anbn", "counting", "a^n b^n, trained on n <= 10, generalisation (Gers & Schmidhuber 2001)",
        task={"letters": 2, "train_max": 10, "test_max": 1000}, hidden=2,

@@ -238,7 +238,8 @@ def summarise(name: str, task, results: list[dict], quick: bool = False) -> dict
             "median_test_wrong": _median([t["wrong"] for t in tests if "wrong" in t]),
             "test_n": tests[0].get("n") if tests else None,
             "units": rs[0]["units"], "parameters": rs[0].get("parameters"),
-            "training": _training(rs[0].get("config", {})),
+            "training": _training(rs[0].get("config", {}))
+                        + (", truncated gradient" if rs[0]["meta"].get("truncated_gradient") else ""),
             "per_seed": [{"seed": r["seed"], "solved": r["solved"], "sequences": r["sequences"],
                           "to_success": r["solved_at"]["sequences"] if r["solved"] else None,
                           "seconds": r["wall_seconds"],
