@@ -152,3 +152,70 @@ def test_input_gate_bias_is_applied_for_the_adding_problem():
     s = run_experiment("adding500", variants=["vanilla"], quick=True, out_dir=None, progress=False, log=None,
                        overrides={"max_sequences": 32, "eval_every": 0, "final_test": False})
     assert s["runs"][0]["meta"]["input_bias"] == -3.0
+
+
+# ---- the continual embedded Reber grammar under the paper's protocol ------------------------
+def test_set_gate_bias_gives_each_block_its_value():
+    from lstmkit import LSTM
+    from lstmkit.train.experiment import set_gate_bias
+
+    m = LSTM(7, 8, variant="standard")
+    s = m.specs[0]
+    assert set_gate_bias(m, "i", [-0.5, -1.0, -1.5, -2.0])
+    assert set_gate_bias(m, "f", 2.0)
+    assert (m.bias_ih_l0[s.gate_slice("i")] + m.bias_hh_l0[s.gate_slice("i")]).tolist() == [
+        -0.5, -0.5, -1.0, -1.0, -1.5, -1.5, -2.0, -2.0]
+    assert (m.bias_ih_l0[s.gate_slice("f")] + m.bias_hh_l0[s.gate_slice("f")]).tolist() == [2.0] * 8
+    old = m.bias_ih_l0[s.gate_slice("o")].detach().clone()
+    assert torch.equal(m.bias_ih_l0[s.gate_slice("o")], old)  # other gates untouched
+    assert not set_gate_bias(LSTM(7, 8, variant="hochreiter1997"), "f", 1.0)  # it has no forget gate
+    with pytest.raises(ValueError, match="divide"):
+        set_gate_bias(m, "o", [1.0, 2.0, 3.0])
+    with pytest.raises(ValueError, match="gate"):
+        set_gate_bias(m, "z", 1.0)
+    with pytest.raises(TypeError, match="value"):
+        set_gate_bias(m, "o", True)
+
+
+def test_truncated_gradient_flows_back_only_through_the_cell_state():
+    from lstmkit.models import SequenceModel
+
+    torch.manual_seed(0)
+    full = SequenceModel(7, 4, 7, variant="hochreiter1997")
+    cut = SequenceModel(7, 4, 7, variant="hochreiter1997", truncated_gradient=True)
+    cut.load_state_dict(full.state_dict())
+    x = torch.randn(6, 3, 7)
+    h0, c0 = torch.randn(1, 3, 4, requires_grad=True), torch.randn(1, 3, 4, requires_grad=True)
+    y_full, _ = full(x, None, (h0, c0))
+    y_cut, (h, c) = cut(x, None, (h0, c0))
+    torch.testing.assert_close(y_cut, y_full)  # the same function, only the gradient differs
+    assert h.shape == c.shape == (1, 3, 4)
+    g_h, g_c = torch.autograd.grad(y_cut[-1].sum(), (h0, c0), allow_unused=True)
+    assert g_h is None and float(g_c.abs().max()) > 0  # the error reaches c_0, never h_0
+    g_h, _ = torch.autograd.grad(y_full[-1].sum(), (h0, c0))
+    assert float(g_h.abs().max()) > 0
+    with pytest.raises(ValueError, match="truncated_gradient"):
+        SequenceModel(7, 4, 7, cell="gru", truncated_gradient=True)
+
+
+def test_cerg_truncated_runs_the_paper_protocol_and_learns_beyond_chance():
+    from lstmkit.tasks.registry import CERG_GATE_BIASES
+
+    exp = EXPERIMENTS["cerg-truncated"]
+    assert exp.variants == ("standard", "hochreiter1997") and exp.truncated_gradient
+    assert exp.gate_biases == CERG_GATE_BIASES and exp.gate_biases["f"] == (0.5, 1.0, 1.5, 2.0)
+    s = run_experiment("cerg-truncated", quick=True, out_dir=None, progress=False, log=None,
+                       overrides={"max_updates": 300, "eval_every": 0, "max_seconds": 60})
+    chance = EXPERIMENTS["cerg"].make_task().chance_loss()
+    for r in s["runs"]:
+        assert r["meta"]["truncated_gradient"] and r["meta"]["gate_biases"] == CERG_GATE_BIASES
+        assert r["updates"] == 300 and r["config"]["batch_size"] == 16 and r["config"]["tbptt"] == 40
+        assert r["test"]["stream_length"] == 2000  # the quick test
+        assert r["test"]["max_abs_cell_state"] >= r["test"]["cell_state_at_1000"] > 0
+    fg, old = s["runs"]
+    assert fg["test"]["loss"] < 0.8 * chance  # the forget-gate net learnt the grammar's local structure
+    # the 1997 cell's state drifts along the 2,000 test symbols; the forget-gate cell's does not
+    assert old["test"]["max_abs_cell_state"] > 10 * fg["test"]["max_abs_cell_state"]
+    assert old["test"]["max_abs_cell_state"] > 1.5 * old["test"]["cell_state_at_1000"]
+    assert [row["variant"] for row in s["rows"]] == ["standard", "hochreiter1997"]
+    assert "max abs cell state" in format_table(s) and "truncated gradient" in format_table(s)

@@ -269,6 +269,49 @@ def test_parity_targets():
         assert int((x[:n, b, 0] > 0).sum()) % 2 == int(y[b]) and bool((x[n:, b] == 0).all())
 
 
+def _constant_cell_model(variant: str, f_bias: float | None = None) -> SequenceModel:
+    """A net whose cells ignore their input: i = 1 (bias +30), g = tanh(30) = 1, and, if
+    the variant has one, f = sigmoid(f_bias). c_t = f c_{t-1} + 1, known by hand."""
+    m = SequenceModel(7, 3, 7, variant=variant)
+    with torch.no_grad():
+        for p in m.rnn.parameters():
+            p.zero_()
+        spec = m.rnn.specs[0]
+        for gate, b in (("i", 30.0), ("g", 30.0), ("f", f_bias)):
+            if b is not None:
+                m.rnn.bias_ih_l0[spec.gate_slice(gate)] = b
+    return m
+
+
+def test_cell_state_drift_of_a_hand_built_1997_cell_grows_by_one_per_symbol():
+    from lstmkit.tasks.reber import ContinualReber
+
+    task = ContinualReber(test_streams=2, test_length=350)
+    rng = np.random.default_rng(0)
+    # no forget gate: c_t = c_{t-1} + 1 = t after t symbols, on every stream and cell
+    drift = task.cell_state_drift(_constant_cell_model("hochreiter1997"), rng, every=100)
+    assert drift == pytest.approx([100.0, 200.0, 300.0, 350.0], rel=1e-5)
+    # forget gate f = sigmoid(ln 3) = 0.75: c_t -> 1 / (1 - 0.75) = 4, bounded
+    drift = task.cell_state_drift(_constant_cell_model("standard", math.log(3.0)), rng, length=300, every=100)
+    assert drift == pytest.approx([4.0, 4.0, 4.0], rel=1e-5)
+    with pytest.raises(ValueError, match="every"):
+        task.cell_state_drift(_constant_cell_model("standard", 0.0), rng, every=0)
+
+
+def test_cerg_test_records_the_state_drift():
+    from lstmkit.tasks.reber import ContinualReber, max_abs_cell_state
+
+    task = ContinualReber(test_streams=2, test_length=2500)
+    res = task.evaluate(_constant_cell_model("hochreiter1997"), np.random.default_rng(0), test=True)
+    assert res["cell_state_drift"] == pytest.approx([1000.0, 2000.0, 2500.0], rel=1e-5)
+    assert res["cell_state_at_1000"] == pytest.approx(1000.0, rel=1e-5)
+    assert res["max_abs_cell_state"] == pytest.approx(2500.0, rel=1e-5)
+    gru = SequenceModel(7, 3, 7, cell="gru")  # no cell state: no drift record
+    assert "max_abs_cell_state" not in task.evaluate(gru, np.random.default_rng(0), n=50, test=True)
+    with pytest.raises(TypeError, match="state"):
+        max_abs_cell_state(torch.zeros(1, 2, 3))
+
+
 # ---- registry and batches ---------------------------------------------------------------
 @pytest.mark.parametrize("name", list(EXPERIMENTS))
 def test_every_experiment_builds_and_runs_a_step(name):

@@ -29,6 +29,7 @@ def run_recurrence(
     zoneout: Sequence[float] | None = None,
     training: bool = False,
     return_states: bool = False,
+    truncate_gradient: bool = False,
 ):
     """Run ``spec``'s cell over time-major ``x``; the reference loop.
 
@@ -48,6 +49,12 @@ def run_recurrence(
             value is rate * previous + (1 - rate) * computed.
         training: selects zoneout's training or evaluation form.
         return_states: also return every state entry at every step.
+        truncate_gradient: the 1997 truncated gradient (Hochreiter & Schmidhuber 1997,
+            Sec. 4; Gers et al. 2000): the state's first entry (h_{t-1}) enters each step
+            detached, so the error reaches the gates' and cell input's weights but flows
+            back in time only through the other entries (an LSTM's cell state c, the
+            constant error carousel). Forward values are unchanged. A GRU's or Elman
+            net's whole state is h: with it no error flows back in time at all.
 
     Returns:
         ``(output, final_state)``: output (T, B, H_out), the state's first entry at every
@@ -83,7 +90,8 @@ def run_recurrence(
     outputs: list[Tensor] = [x.new_empty(0)] * T
     trace: list[tuple[Tensor, ...]] = [()] * T
     for t in range(T - 1, -1, -1) if reverse else range(T):
-        new = spec.step(xp[t], state, params, recurrent_mask)
+        given = (state[0].detach(),) + state[1:] if truncate_gradient else state
+        new = spec.step(xp[t], given, params, recurrent_mask)
         if rates is not None:
             new = _zoneout(new, state, rates, training)
         if valid is not None and t >= min_len:

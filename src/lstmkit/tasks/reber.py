@@ -21,7 +21,7 @@ from .base import Batch, Published, Task, check_positive_int, cross_entropy_step
 
 __all__ = [
     "SYMBOLS", "reber_string", "embedded_reber_string", "accepts_embedded_reber", "EmbeddedReber",
-    "ReberStream", "ContinualReber",
+    "ReberStream", "ContinualReber", "max_abs_cell_state",
 ]
 
 SYMBOLS = "BTPSXVE"
@@ -283,6 +283,27 @@ class ReberStream:
         self.fresh = list(d["fresh"])
 
 
+def max_abs_cell_state(state) -> float:
+    """The largest |c| of an LSTM state ``(h, c)`` (any shapes): the size of the memory.
+
+    Args:
+        state: a model's or layer's LSTM state, a tuple whose second entry is the cell
+            state c.
+
+    Raises:
+        TypeError: ``state`` is not a tuple of at least two tensors (a GRU's or Elman's
+            state has no cell).
+
+    Example:
+        >>> import torch
+        >>> max_abs_cell_state((torch.zeros(1, 2, 3), torch.tensor([[[0.5, -4.0, 1.0]]])))
+        4.0
+    """
+    if not isinstance(state, (tuple, list)) or len(state) < 2 or not all(isinstance(s, torch.Tensor) for s in state):
+        raise TypeError(f"state must be an LSTM state (h, c) of tensors, got {type(state).__name__}")
+    return float(state[1].detach().abs().max())
+
+
 class ContinualReber(Task):
     """Gers, Schmidhuber & Cummins 2000: the continual embedded Reber grammar (CERG).
 
@@ -346,9 +367,61 @@ class ContinualReber(Task):
         return float(np.log(2.0))
 
     @torch.no_grad()
+    def cell_state_drift(self, model, rng: np.random.Generator, length: int | None = None,
+                         streams: int | None = None, every: int = 1000) -> list[float]:
+        """Why a cell without a forget gate fails the continual stream: the size of its
+        memory along one long stream, errors or not (no reset, no stopping).
+
+        Runs ``streams`` (default ``test_streams``) fresh streams of ``length`` (default
+        ``test_length``) symbols through ``model`` in chunks of ``every`` symbols and
+        records, after each chunk, the largest |c| over streams and cells
+        (:func:`max_abs_cell_state`). A 1997 cell that keeps integrating its input
+        drifts (the list grows with the stream); a forget gate can empty the cell, so a
+        net that has learnt to use it stays bounded.
+
+        Args:
+            model: an LSTM :class:`lstmkit.models.SequenceModel` (its state is ``(h, c)``).
+            rng: draws the streams' seed.
+            length, streams: the stream (default: the test's).
+            every: symbols between two records (the chunk length).
+
+        Returns:
+            ``ceil(length / every)`` floats: max |c| after ``every``, ``2 * every``, ...
+            symbols (the last after ``length``).
+
+        Example:
+            >>> import numpy as np, torch
+            >>> from lstmkit.models import SequenceModel
+            >>> task = ContinualReber(test_streams=2, test_length=300)
+            >>> torch.manual_seed(0) and None
+            >>> drift = task.cell_state_drift(SequenceModel(7, 4, 7), np.random.default_rng(0), every=100)
+            >>> len(drift), all(d > 0 for d in drift)
+            (3, True)
+        """
+        length = self.test_length if length is None else check_positive_int("length", length)
+        streams = self.test_streams if streams is None else check_positive_int("streams", streams)
+        every = check_positive_int("every", every)
+        stream = ReberStream(streams, int(rng.integers(2**31)))
+        was = model.training
+        model.eval()
+        out, state, done = [], None, 0
+        try:
+            while done < length:
+                k = min(every, length - done)
+                _, state = model(stream.next(k).x, None, state)
+                out.append(max_abs_cell_state(state))
+                done += k
+        finally:
+            model.train(was)
+        return out
+
+    @torch.no_grad()
     def evaluate(self, model, rng, n=None, test=False):
         """Error-free length of ``test_streams`` streams of ``n`` symbols (default
-        ``test_length`` for the test, ``check_length`` for a check)."""
+        ``test_length`` for the test, ``check_length`` for a check). The test also
+        records :meth:`cell_state_drift` along ``test_length`` symbols (LSTM models:
+        ``max_abs_cell_state``, the largest |c| on it, ``cell_state_at_1000`` after the
+        first 1,000 symbols, and the whole record every 1,000 symbols)."""
         length = n if n is not None else (self.test_length if test else self.check_length)
         stream = ReberStream(self.test_streams, int(rng.integers(2**31)))
         was = model.training
@@ -375,7 +448,11 @@ class ContinualReber(Task):
         error_free = np.where(first_error < 0, length, first_error)
         perfect = bool((first_error < 0).all()) and done >= length
         mean_len = float(error_free.mean())
-        return {"n": self.test_streams, "stream_length": length, "wrong": int((first_error >= 0).sum()),
-                "right": float((first_error < 0).mean()), "error_free_lengths": error_free.tolist(),
-                "mean_error_free_length": mean_len, "loss": loss_sum / max(done, 1), "perfect": perfect, "good": (not perfect) and mean_len > 1000,
-                "solved": perfect}
+        res = {"n": self.test_streams, "stream_length": length, "wrong": int((first_error >= 0).sum()),
+               "right": float((first_error < 0).mean()), "error_free_lengths": error_free.tolist(),
+               "mean_error_free_length": mean_len, "loss": loss_sum / max(done, 1), "perfect": perfect,
+               "good": (not perfect) and mean_len > 1000, "solved": perfect}
+        if test and isinstance(state, tuple) and len(state) >= 2:  # an LSTM: it has a cell state
+            drift = self.cell_state_drift(model, rng, length, every=1000)
+            res.update(cell_state_drift=drift, max_abs_cell_state=max(drift), cell_state_at_1000=drift[0])
+        return res

@@ -22,7 +22,7 @@ from .checkpoint import atomic_write_text
 from .distributed import world_info
 from .trainer import TrainConfig, Trainer
 
-__all__ = ["run_experiment", "summarise", "format_table", "set_input_gate_bias"]
+__all__ = ["run_experiment", "summarise", "format_table", "set_input_gate_bias", "set_gate_bias"]
 
 
 def run_experiment(name: str, variants=None, seeds: int = 1, first_seed: int = 0, quick: bool = False,
@@ -75,12 +75,18 @@ def run_experiment(name: str, variants=None, seeds: int = 1, first_seed: int = 0
             model = SequenceModel(task.input_size, hidden or exp.hidden, task.output_size, cell=cell,
                                   variant=preset or "vanilla", readout=task.readout,
                                   forget_bias=exp.forget_bias if forget_bias is None else forget_bias,
-                                  skip=exp.skip, embed=exp.embed)
+                                  skip=exp.skip, embed=exp.embed,
+                                  truncated_gradient=exp.truncated_gradient and cell == "lstm")
             if cell == "lstm" and exp.input_bias is not None:
                 set_input_gate_bias(model.rnn, exp.input_bias)
+            if cell == "lstm" and exp.gate_biases:
+                for gate, value in exp.gate_biases.items():
+                    set_gate_bias(model.rnn, gate, value)
             run_dir = root / v / f"seed{seed}" if root is not None else None
             meta = {"experiment": name, "variant": v, "model": describe_model(cell, preset),
                     "hidden": hidden or exp.hidden, "forget_bias": model_fb(exp, forget_bias), "skip": exp.skip, "embed": exp.embed, "input_bias": exp.input_bias if cell == "lstm" else None,
+                    "gate_biases": exp.gate_biases if cell == "lstm" else None,
+                    "truncated_gradient": exp.truncated_gradient and cell == "lstm",
                     "label": f"{v} seed {seed}", "quick": quick,
                     "threads": torch.get_num_threads()}
             r = Trainer(model, task, cfg, run_dir=run_dir, meta=meta).fit(resume=resume)
@@ -122,6 +128,64 @@ def set_input_gate_bias(lstm, value: float) -> None:
             s = spec.gate_slice("i")
             getattr(lstm, full["bias_ih"])[s] = value
             getattr(lstm, full["bias_hh"])[s] = 0.0
+
+
+def set_gate_bias(lstm, gate: str, value) -> bool:
+    """Set the initial bias of ``gate`` (``"i"``, ``"f"``, ``"o"`` or ``"g"``) in every
+    layer of ``lstm`` (an :class:`lstmkit.LSTM`): bias_ih's block = ``value``, bias_hh's = 0.
+
+    ``value`` is one number for every unit, or a sequence of numbers, one per *block* of
+    adjacent units: with hidden size H and k values, each value covers H / k units (k must
+    divide H). This is how Gers et al. 2000 initialised their 4 blocks of 2 cells: input
+    and output gate biases -0.5, -1, -1.5, -2 and forget-gate biases +0.5, +1, +1.5, +2,
+    one per block (a cell's gates are per unit here, so a block's two units share the
+    value). Returns False, and changes nothing, if the variant has no such gate (the 1997
+    cell has no forget gate) or the gate is tied to another (cifg's f = 1 - i).
+
+    Raises:
+        ValueError: unknown ``gate``, or ``value``'s length does not divide the hidden size.
+        TypeError: ``value`` is not a number or a sequence of numbers.
+
+    Example:
+        >>> from lstmkit import LSTM
+        >>> m = LSTM(2, 4, variant="standard")
+        >>> set_gate_bias(m, "o", [-0.5, -1.0])
+        True
+        >>> m.bias_ih_l0[m.specs[0].gate_slice("o")].tolist()
+        [-0.5, -0.5, -1.0, -1.0]
+        >>> set_gate_bias(LSTM(2, 4, variant="hochreiter1997"), "f", 1.0)
+        False
+    """
+    if gate not in ("i", "f", "g", "o"):
+        raise ValueError(f"gate must be one of 'i', 'f', 'g', 'o', got {gate!r}")
+    if isinstance(value, bool):
+        raise TypeError(f"value must be a number or a sequence of numbers, got {value!r}")
+    if isinstance(value, (int, float)):
+        values = [float(value)]
+    elif isinstance(value, (list, tuple)) and value and all(
+            isinstance(v, (int, float)) and not isinstance(v, bool) for v in value):
+        values = [float(v) for v in value]
+    else:
+        raise TypeError(f"value must be a number or a non-empty sequence of numbers, got {value!r}")
+    changed = False
+    with torch.no_grad():
+        for spec, names in zip(lstm.specs, lstm._names):
+            block = getattr(spec, "_block", {})
+            if gate not in block or (gate in "if" and spec.variant.coupled_input_forget):
+                continue
+            full = dict(names)
+            if "bias_ih" not in full:
+                continue
+            H = spec.hidden_size
+            if H % len(values):
+                raise ValueError(f"value has {len(values)} entries (one per block), which must divide the "
+                                 f"hidden size {H}")
+            per = torch.tensor(values).repeat_interleave(H // len(values))
+            s = spec.gate_slice(gate)
+            getattr(lstm, full["bias_ih"])[s] = per
+            getattr(lstm, full["bias_hh"])[s] = 0.0
+            changed = True
+    return changed
 
 
 def model_fb(exp, forget_bias):
@@ -174,7 +238,8 @@ def summarise(name: str, task, results: list[dict], quick: bool = False) -> dict
             "median_test_wrong": _median([t["wrong"] for t in tests if "wrong" in t]),
             "test_n": tests[0].get("n") if tests else None,
             "units": rs[0]["units"], "parameters": rs[0].get("parameters"),
-            "training": _training(rs[0].get("config", {})),
+            "training": _training(rs[0].get("config", {}))
+                        + (", truncated gradient" if rs[0]["meta"].get("truncated_gradient") else ""),
             "per_seed": [{"seed": r["seed"], "solved": r["solved"], "sequences": r["sequences"],
                           "to_success": r["solved_at"]["sequences"] if r["solved"] else None,
                           "seconds": r["wall_seconds"],
@@ -187,6 +252,11 @@ def summarise(name: str, task, results: list[dict], quick: bool = False) -> dict
             row["perfect"] = sum(bool(t.get("perfect")) for t in tests)
             row["good"] = sum(bool(t.get("good")) for t in tests)
             row["mean_error_free_length"] = [t.get("mean_error_free_length") for t in tests]
+        if any("max_abs_cell_state" in t for t in tests):
+            # the state-drift diagnostic (ContinualReber.cell_state_drift): max |c| after the
+            # first 1,000 test symbols and over the whole test stream, per seed
+            row["cell_state_at_1000"] = [t.get("cell_state_at_1000") for t in tests]
+            row["max_abs_cell_state"] = [t.get("max_abs_cell_state") for t in tests]
         rows.append(row)
     return {
         "experiment": name, "title": task.title, "paper": task.paper, "task": task.config(), "quick": quick,
@@ -208,6 +278,10 @@ def _fmt_int(x) -> str:
     return "-" if x is None else f"{int(round(x)):,}"
 
 
+def _fmt_c(x) -> str:
+    return "-" if x is None else f"{x:,.1f}"
+
+
 def format_table(summary: dict) -> str:
     """The summary as a Markdown table: our rows, then the paper's.
 
@@ -225,6 +299,9 @@ def format_table(summary: dict) -> str:
         if "perfect" in r:
             notes.append(f"perfect {r['perfect']}/{r['seeds']}, good {r['good']}/{r['seeds']}; mean error-free "
                          "length " + ", ".join(_fmt_int(x) for x in r["mean_error_free_length"]))
+        if "max_abs_cell_state" in r:
+            notes.append("max abs cell state after 1,000 -> over all test symbols: " + ", ".join(
+                f"{_fmt_c(a)} -> {_fmt_c(b)}" for a, b in zip(r["cell_state_at_1000"], r["max_abs_cell_state"])))
         units = r.get("units", "sequences")
         to = _fmt_int(r["median_to_success"]) + ("" if units == "sequences" else f" {units}")
         secs = "-" if r["median_seconds"] is None else f"{r['median_seconds']:.0f} s"
