@@ -166,6 +166,7 @@ class _RecurrentBase(nn.Module):
     # (which makes every check and raises the errors) runs instead.
     _fast_plan = None
     _fast_enabled = True  # tests switch it off to compare against the general path
+    truncated_gradient = False  # LSTM only (see LSTM's docstring)
 
     def __getstate__(self):
         state = super().__getstate__()
@@ -388,6 +389,7 @@ class _RecurrentBase(nn.Module):
                     recurrent_mask=mask,
                     zoneout=self.zoneout,
                     training=self.training,
+                    truncate_gradient=self.truncated_gradient,
                 )
                 outs.append(out)
                 finals.append(final)
@@ -573,6 +575,12 @@ class LSTM(_RecurrentBase):
         recurrent_dropout: variational dropout on h_{t-1} inside the recurrent weights,
             one mask per sequence and layer (Gal & Ghahramani 2016), training only.
         zoneout: zoneout rate (Krueger et al. 2016) for h and c, or a (cell, hidden) pair.
+        truncated_gradient: train with the truncated gradient of Hochreiter & Schmidhuber
+            (1997, Sec. 4), as Gers et al. (2000) did: h_{t-1} enters each step detached,
+            so the error flows back in time only through the cell state (the constant
+            error carousel) while the weights still get their gradients. Outputs are
+            unchanged; with a gradient recorded it runs the reference loop (no fused
+            backward for it yet).
         device, dtype: factory arguments, as in torch.nn.
 
     Inputs: ``input, hx=None, lengths=None``
@@ -628,9 +636,12 @@ class LSTM(_RecurrentBase):
         forget_bias: float | None = None,
         recurrent_dropout: float = 0.0,
         zoneout: float | tuple[float, float] = 0.0,
+        truncated_gradient: bool = False,
         device=None,
         dtype=None,
     ) -> None:
+        if not isinstance(truncated_gradient, bool):
+            raise TypeError(f"truncated_gradient must be a bool, got {type(truncated_gradient).__name__}")
         self.variant = LSTMVariant.coerce(variant)
         self.proj_size = proj_size
         self.forget_bias = _default_forget_bias(variant, forget_bias)
@@ -648,6 +659,7 @@ class LSTM(_RecurrentBase):
             device,
             dtype,
         )
+        self.truncated_gradient = truncated_gradient
         self.reset_parameters()
 
     def _reset_spec_parameters(self, spec, params):
@@ -731,6 +743,8 @@ class LSTM(_RecurrentBase):
             s += f", variant={name!r}" if name else f", variant={self.variant}"
         if self.proj_size:
             s += f", proj_size={self.proj_size}"
+        if self.truncated_gradient:
+            s += ", truncated_gradient=True"
         return s
 
 

@@ -116,6 +116,7 @@ def run_direction(
     recurrent_mask=None,
     zoneout=None,
     training: bool = False,
+    truncate_gradient: bool = False,
 ):
     """Run one (layer, direction): same arguments and result as ``run_recurrence``.
 
@@ -132,6 +133,10 @@ def run_direction(
         torch.Size([5, 4, 3])
     """
     kwargs = dict(lengths=lengths, reverse=reverse, recurrent_mask=recurrent_mask, zoneout=zoneout, training=training)
+    if truncate_gradient and torch.is_grad_enabled():
+        # The 1997 truncated gradient has no fused backward (yet): the reference loop.
+        # Without a gradient the forward is the same function, so the fast paths serve.
+        return run_recurrence(spec, params, x, state, truncate_gradient=True, **kwargs)
     mode = backend()
     if mode == "reference":
         warn_once("env", "lstmkit: LSTMKIT_BACKEND=reference: every recurrence runs on the reference loop")

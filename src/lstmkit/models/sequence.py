@@ -12,7 +12,6 @@ import torch
 from torch import Tensor, nn
 
 from ..layers import GRU, LSTM, RNN
-from ..recurrent import run_recurrence
 from ..variants import PRESETS
 
 __all__ = ["SequenceModel", "CELLS"]
@@ -54,11 +53,9 @@ class SequenceModel(nn.Module):
         forget_bias: initial forget-gate bias (lstm only; ``None``: the layer's default).
         skip: add direct input-to-output connections ``V`` (no bias).
         embed: E, embed symbol indices into E features first (None: ``x`` is features).
-        truncated_gradient: train with the 1997 truncated gradient (lstm, one layer
-            only): while gradients are recorded, h_{t-1} enters each step detached, so
-            the error flows back in time only through the cell states (see
-            :func:`lstmkit.recurrent.run_recurrence`); outputs are unchanged. This runs
-            the reference loop, not the fused kernels.
+        truncated_gradient: train with the 1997 truncated gradient (lstm only; see
+            :class:`lstmkit.LSTM`): h_{t-1} enters each step detached, so the error flows
+            back in time only through the cell states; outputs are unchanged.
 
     Inputs: ``x`` (T, B, I) (with ``embed``: (T, B) int64 symbols, or their one-hot
     (T, B, I) floats), ``lengths`` optional (B,) ints, ``state`` optional
@@ -108,10 +105,9 @@ class SequenceModel(nn.Module):
             raise ValueError(f"readout must be one of {_READOUTS}, got {readout!r}")
         if not isinstance(truncated_gradient, bool):
             raise TypeError(f"truncated_gradient must be a bool, got {type(truncated_gradient).__name__}")
-        if truncated_gradient and (cell != "lstm" or num_layers != 1):
-            raise ValueError(f"truncated_gradient needs cell='lstm' and num_layers=1, got cell={cell!r}, "
-                             f"num_layers={num_layers}")
-        self.truncated_gradient = truncated_gradient
+        if truncated_gradient and cell != "lstm":
+            raise ValueError(f"truncated_gradient needs cell='lstm' (a GRU's or Elman net's whole state "
+                             f"is h: no error would flow back in time), got cell={cell!r}")
         self.cell = cell
         self.readout = readout
         self.input_size = input_size
@@ -124,7 +120,8 @@ class SequenceModel(nn.Module):
             nn.init.normal_(self.embed.weight, std=embed ** -0.5)
         rnn_in = embed if embed is not None else input_size
         if cell == "lstm":
-            self.rnn = LSTM(rnn_in, hidden_size, num_layers, variant=variant, forget_bias=forget_bias)
+            self.rnn = LSTM(rnn_in, hidden_size, num_layers, variant=variant, forget_bias=forget_bias,
+                            truncated_gradient=truncated_gradient)
         elif cell == "gru":
             self.rnn = GRU(rnn_in, hidden_size, num_layers)
         else:
@@ -145,25 +142,11 @@ class SequenceModel(nn.Module):
             raise ValueError(f"one-hot input must be (T, B, {self.input_size}), got shape {tuple(x.shape)}")
         return x @ self.embed.weight
 
-    def _recur(self, x: Tensor, lengths, state):
-        if not (self.truncated_gradient and torch.is_grad_enabled()):
-            return self.rnn(x, state, lengths=lengths)
-        rnn = self.rnn
-        if x.dim() != 3:
-            raise ValueError(f"truncated_gradient needs a batched (T, B, I) input, got shape {tuple(x.shape)}")
-        rnn._check_input(x)
-        if lengths is not None:
-            lengths = rnn._check_lengths(lengths, x.shape[0], x.shape[1])
-        state0 = tuple(s[0] for s in rnn._initial_state(state, x.shape[1], x, True))
-        out, final = run_recurrence(rnn.specs[0], rnn.cell_params(0, 0), x, state0, lengths=lengths,
-                                    truncate_gradient=True)
-        return out, tuple(s.unsqueeze(0) for s in final)
-
     def forward(self, x: Tensor, lengths: Tensor | None = None, state=None):
         if self.embed is not None:
-            out, state = self._recur(self._embed(x), lengths, state)
+            out, state = self.rnn(self._embed(x), state, lengths=lengths)
         else:
-            out, state = self._recur(x, lengths, state)
+            out, state = self.rnn(x, state, lengths=lengths)
         if self.readout == "every":
             y = self.head(out)
             if self.skip is not None:
