@@ -524,9 +524,13 @@ def test_buffer_cache_tensors_are_ordinary(ext):
 # AVX2 CPUs without AVX-512) with row remainders (7 = 6 + 1, 13 = 6 + 6 + 1), a partial
 # last panel (4H = 20) or several (4H = 80), K not a multiple of 8 (H = 5, 20), and the
 # inference projection (I = 9 > 4) packed once for chunks of 1 or 3 steps (the last one short).
+# layer_norm at H = 6, not 5: the layer norm of a 5-unit cell state is ill-conditioned on
+# these inputs, and there the float32 gradients of equally valid summation orders (MKL's,
+# ours) differ from float64 by up to ~1e-4 relative (5.4e-4 in a gradient of 4.9 with MKL on
+# an AMD EPYC), beyond GRAD_TOL; H = 6 and 7 sit at the float32 reference's own error.
 @pytest.mark.parametrize("B", [1, 2, 7, 13])
-@pytest.mark.parametrize("H", [5, 20])
-@pytest.mark.parametrize("kind", ["vanilla", "layer_norm", "gru"])
+@pytest.mark.parametrize("kind,H", [("vanilla", 5), ("vanilla", 20), ("layer_norm", 6), ("layer_norm", 20),
+                                    ("gru", 5), ("gru", 20)])
 def test_step_products_every_row_and_column_split(ext, kind, H, B, monkeypatch):
     T, I = 10, 9
     G = 3 if kind == "gru" else 4
@@ -575,11 +579,7 @@ def test_the_other_matrix_product_path_equals_reference(ext):
         pytest.skip("extension without a switchable matrix product")
     other = "0" if kernels.own_gemm() else "1"
     env = {**os.environ, "LSTMKIT_OWN_GEMM": other}
-    # Not layer_norm at H = 5: the layer norm of a 5-unit cell state is ill-conditioned
-    # enough on these inputs that float32 results of equally valid summation orders differ
-    # by up to ~1e-4 relative (float32 reference vs float64: up to 2.6e-3 at some seeds).
     cmd = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-m", "not slow",
-           "-k", "not layer_norm-5-",
            f"{Path(__file__)}::test_step_products_every_row_and_column_split",
            f"{Path(__file__)}::test_lstm_module_fused_equals_reference"]
     r = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600, cwd=Path(__file__).parent.parent)
