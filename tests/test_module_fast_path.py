@@ -208,7 +208,7 @@ def test_standard_fast_path_uses_torch_kernel(config, dtype, monkeypatch):
         raise AssertionError("the fused extension was asked for")
 
     monkeypatch.setattr(lstmkit.layers, "_load_extension", no_ext)
-    monkeypatch.setattr(lstmkit.layers, "_own_gemm", lambda: False)  # else float32 runs ours
+    monkeypatch.setattr(lstmkit.kernels, "own_gemm", lambda: False)  # else float32 runs ours
     with torch.no_grad():
         for h, w in zip((None, hx), want):
             _same(m(x, h), w, tol=1e-12 if dtype == torch.float64 else TOL)
@@ -223,7 +223,7 @@ def test_standard_fast_path_uses_our_kernel_with_own_gemm(monkeypatch):
     with torch.no_grad():
         want = _general(m, x, hx)
     _expect_fast(m, monkeypatch)
-    monkeypatch.setattr(lstmkit.layers, "_own_gemm", lambda: True)
+    monkeypatch.setattr(lstmkit.kernels, "own_gemm", lambda: True)
 
     def no_torch(*a, **k):
         raise AssertionError("torch's kernel was called")

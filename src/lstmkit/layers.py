@@ -17,7 +17,7 @@ from torch.nn.utils.rnn import PackedSequence, pack_padded_sequence, pad_packed_
 
 from .cells import CellSpec, ElmanCellSpec, GRUCellSpec, LSTMCellSpec
 from .kernels import backend as _kernel_backend
-from .kernels import own_gemm as _own_gemm
+from .kernels import prefer_torch as _prefer_torch
 from .kernels import fused as _fused
 from .kernels import run_direction
 from .kernels._build import load_extension as _load_extension
@@ -241,10 +241,9 @@ class _RecurrentBase(nn.Module):
         mode = _kernel_backend()
         if mode == "reference":
             return None
-        # torch's kernel for the standard cell over T > 1 steps (one step: ours, torch
-        # pays a set-up cost per call), unless ours runs on its own matrix product (the
-        # dispatcher's rule, kernels.prefer_torch)
-        use_torch = standard and mode == "auto" and T != 1 and not (x.dtype == torch.float32 and _own_gemm())
+        # The dispatcher's rule (kernels.prefer_torch) decides between torch's kernel and
+        # ours; a single step is always ours, checked first so streaming skips the call (~1 us).
+        use_torch = standard and mode == "auto" and T != 1 and _prefer_torch(self.specs[0], x, None, False)
         ext = None
         if not use_torch:
             ext = _load_extension()

@@ -118,16 +118,7 @@ def set_input_gate_bias(lstm, value: float) -> None:
         >>> m.bias_ih_l0[m.specs[0].gate_slice("i")].tolist()
         [-3.0, -3.0, -3.0]
     """
-    with torch.no_grad():
-        for spec, names in zip(lstm.specs, lstm._names):
-            if "i" not in getattr(spec, "_block", {}) or spec.variant.coupled_input_forget:
-                continue
-            full = dict(names)
-            if "bias_ih" not in full:
-                continue
-            s = spec.gate_slice("i")
-            getattr(lstm, full["bias_ih"])[s] = value
-            getattr(lstm, full["bias_hh"])[s] = 0.0
+    set_gate_bias(lstm, "i", value)
 
 
 def set_gate_bias(lstm, gate: str, value) -> bool:
