@@ -66,7 +66,12 @@ def backend() -> str:
 def own_gemm() -> bool:
     """Whether the fused kernels run their float32 loops on their own packed AVX2 matrix
     product (CPUs with AVX2 and without AVX-512; ``LSTMKIT_OWN_GEMM`` overrides) rather
-    than on MKL's. False when the extension is unavailable."""
+    than on MKL's. False when the extension is unavailable.
+
+    Example:
+        >>> isinstance(own_gemm(), bool)
+        True
+    """
     ext = load_extension()
     if ext is None:
         return False
