@@ -209,7 +209,7 @@ def test_save_model_replaces_a_model_dir_whole_and_refuses_other_dirs(tmp_path):
     m = SequenceClassifier(3, 2, hidden_size=4)
     save_model(m, tmp_path / "m", extra={"k": 1}, files={"report.txt": "first"})
     save_model(m, tmp_path / "m", extra={"k": 2})
-    assert sorted(p.name for p in (tmp_path / "m").iterdir()) == ["config.json", "model.safetensors"]
+    assert sorted(p.name for p in (tmp_path / "m").iterdir()) == ["config.json", "lstmkit.json", "model.safetensors"]
     assert load_model(SequenceClassifier, tmp_path / "m")[1] == {"k": 2}
     assert [p.name for p in tmp_path.iterdir()] == ["m"]  # no temporary folders left
     (tmp_path / "notes.txt").write_text("mine")

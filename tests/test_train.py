@@ -71,7 +71,7 @@ def test_checkpoint_round_trip_is_atomic_and_keeps_one(tmp_path):
     tensors, meta = load_checkpoint(tmp_path)
     assert meta["x"] == 2 and tensors["a"].tolist() == [0, 1, 2, 3] and float(tensors["s"]) == 5.0
     names = sorted(p.name for p in tmp_path.iterdir())
-    assert names == ["checkpoint.json", "ckpt-000000002.safetensors"]  # no temporaries, old file gone
+    assert names == ["checkpoint.json", "ckpt-000000002.safetensors", "lstmkit.json"]  # no temporaries, old file gone
     with pytest.raises(FileNotFoundError):
         load_checkpoint(tmp_path / "nothing")
 

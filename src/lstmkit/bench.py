@@ -318,12 +318,9 @@ def run_bench(
     tasks = [("shape", m, s) for s in shapes for m in models] + [("stream", m, None) for m in models]
     bar = None
     if progress:
-        try:
-            from tqdm import tqdm
+        from .progress import progress_bar
 
-            bar = tqdm(total=len(tasks), desc="lstmkit bench", unit="row", file=sys.stderr)
-        except ImportError:
-            bar = None
+        bar = progress_bar(len(tasks), "lstmkit bench", "row")
     flax_cache: dict = {}
     rows = []
     for kind, m, s in tasks:

@@ -468,7 +468,7 @@ def predict_file(model_dir: str | os.PathLike, path: str | os.PathLike, out: str
     """
     from ..data.sequences import read_sequences
     from ..models import SequenceClassifier, load_model
-    from ..train.checkpoint import atomic_write_text
+    from ..io import atomic_write_text
     from .common import standardize
 
     model_dir = Path(model_dir)

@@ -17,7 +17,7 @@ import torch.nn.functional as F
 
 from ..data.fsdd import load_fsdd
 from ..models import SequenceClassifier, save_model
-from ..train.checkpoint import atomic_write_text
+from ..io import atomic_write_text
 from ..train.supervised import fit_supervised, pad_sequences
 
 __all__ = ["run_fsdd", "random_split"]

@@ -16,7 +16,7 @@ import torch
 
 from ..data.mnist_lines import line_features, load_mnist_5k, make_lines, split_images
 from ..models import CTCRecognizer, load_model, save_model
-from ..train.checkpoint import atomic_write_text
+from ..io import atomic_write_text
 from .common import compare_decoders, decode_batch, fit_standardizer, standardize, train_ctc
 
 __all__ = ["train_handwriting", "evaluate_model_dir", "recognize_images", "load_recognizer",

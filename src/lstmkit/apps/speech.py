@@ -18,7 +18,7 @@ import torch
 
 from ..data.espeak_digits import VARIANTS, synthesize
 from ..models import CTCRecognizer, load_model, save_model
-from ..train.checkpoint import atomic_write_text
+from ..io import atomic_write_text
 from .common import compare_decoders, decode_batch, fit_standardizer, standardize, train_ctc
 
 __all__ = ["audio_features", "train_speech", "recognize_files", "evaluate_model_dir", "PRETRAINED",

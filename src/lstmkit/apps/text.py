@@ -374,9 +374,9 @@ def train_char_lm(
     budget = minutes * 60 if minutes else math.inf
     bar = None
     if progress:
-        from tqdm import tqdm
+        from ..progress import progress_bar
 
-        bar = tqdm(total=steps, initial=step, desc="char LM", unit="step")
+        bar = progress_bar(steps, "char LM", "step", initial=step)
     X, Y = stream_arrays(epoch)
     cpu0 = time.process_time()
     window_loss, window_n = 0.0, 0

@@ -41,12 +41,9 @@ def run_demo(T: int = 30, steps: int = 1500, batch: int = 32, hidden: int = 32,
     start = time.perf_counter()
     bar = None
     if progress:
-        try:
-            from tqdm import tqdm
+        from ..progress import progress_bar
 
-            bar = tqdm(total=steps, desc=f"adding T={T} ({variant})", unit="batch")
-        except ImportError:
-            bar = None
+        bar = progress_bar(steps, f"adding T={T} ({variant})", "batch")
     for step in range(steps):
         x, lengths, y = adding_batch(batch, T, rng)
         loss = ((model(x, lengths) - y) ** 2).mean()

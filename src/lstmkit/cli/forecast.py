@@ -91,7 +91,7 @@ def _train(args) -> int:
 def _predict(args) -> int:
     from ..apps.forecast import forecast_future, forecast_table, load_forecaster
     from ..data.series import read_series
-    from ..train.checkpoint import atomic_write_text
+    from ..io import atomic_write_text
     from ..viz.forecast import plot_forecast
 
     if not (Path(args.model) / "config.json").is_file():

@@ -78,7 +78,7 @@ def _cmd(args) -> int:
     print("| ratio lag " + str(marks[-1]) + " / lag 0 | " + " | ".join(f"{table[k][marks[-1]] / table[k][0]:.1e}" for k in table) + " |")
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    from ..train.checkpoint import atomic_write_text
+    from ..io import atomic_write_text
 
     atomic_write_text(out / "gradient_flow.json", json.dumps(
         {"T": T, "hidden": args.hidden, "seeds": args.seeds, "train_steps": args.train_steps,

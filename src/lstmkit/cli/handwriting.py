@@ -28,7 +28,7 @@ def print_recognized(results, prog: str) -> int:
         if error is None:
             print(f"{path}\t{text}")
         else:
-            print(f"{prog}: {error}", file=sys.stderr)
+            print(f"{prog}: error: {error}", file=sys.stderr)
             status = 1
     return status
 
@@ -36,7 +36,7 @@ def print_recognized(results, prog: str) -> int:
 def _recognize(args) -> int:
     from ..apps.handwriting import recognize_images
 
-    return print_recognized(recognize_images(args.images, args.model, args.decoder), "lstmkit handwriting")
+    return print_recognized(recognize_images(args.images, args.model, args.decoder), args._prog)
 
 
 def _train(args) -> int:

@@ -86,7 +86,7 @@ def _cmd(args) -> int:
     print()
     print(format_odyssey(res))
     out = Path(args.out)
-    from ..train.checkpoint import atomic_write_text
+    from ..io import atomic_write_text
 
     atomic_write_text(out / "odyssey.json", json.dumps(res, indent=1))
     try:

@@ -16,7 +16,7 @@ from .handwriting import print_decoders, print_recognized
 def _recognize(args) -> int:
     from ..apps.speech import recognize_files
 
-    return print_recognized(recognize_files(args.files, args.model, args.decoder), "lstmkit speech")
+    return print_recognized(recognize_files(args.files, args.model, args.decoder), args._prog)
 
 
 def _print_speech(r: dict) -> None:

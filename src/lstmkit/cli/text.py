@@ -80,7 +80,7 @@ def _classify_predict(args) -> int:
 
     from ..apps.text import predict_texts
     from ..data.text import read_text_csv
-    from ..train.checkpoint import atomic_write_text
+    from ..io import atomic_write_text
 
     _threads(args)
     if (args.file is None) == (args.text is None):

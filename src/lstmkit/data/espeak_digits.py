@@ -90,7 +90,7 @@ def synthesize(
         if proc.returncode != 0:
             raise RuntimeError(f"espeak-ng failed on {text!r}: {proc.stderr.strip()}")
         utts.append(Utterance(str(path), digits, variant, speed, pitch))
-    from ..train.checkpoint import atomic_write_text
+    from ..io import atomic_write_text
 
     atomic_write_text(index, json.dumps({"spec": spec, "utterances": [asdict(u) for u in utts]}))
     return utts

@@ -10,16 +10,18 @@ No pickle anywhere.
 
 from __future__ import annotations
 
-import json
 import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import torch
 from torch import Tensor
 
-__all__ = ["atomic_write_text", "atomic_write_bytes", "save_checkpoint", "load_checkpoint", "CHECKPOINT_JSON"]
+from ..io import (LstmkitFileError, atomic_write_bytes, atomic_write_text, claim_dir, read_json, read_manifest,
+                  register_files, remove_owned, write_json)
+
+__all__ = ["atomic_write_text", "atomic_write_bytes", "save_checkpoint", "load_checkpoint", "remove_checkpoints",
+           "CHECKPOINT_JSON"]
 
 CHECKPOINT_JSON = "checkpoint.json"
 _FORMAT = "lstmkit-checkpoint-1"
@@ -31,47 +33,6 @@ def _need_safetensors():
     except ImportError as e:  # pragma: no cover - exercised only without the extra
         raise ImportError("checkpoints need safetensors: pip install 'lstmkit[train]'") from e
     return st
-
-
-def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
-    """Write ``data`` to ``path`` through a temporary file in the same directory and
-    ``os.replace``: readers see the old file or the new one, never a partial one.
-
-    Example:
-        >>> import tempfile, os
-        >>> d = tempfile.mkdtemp()
-        >>> atomic_write_bytes(os.path.join(d, "a.bin"), b"xyz")
-        >>> open(os.path.join(d, "a.bin"), "rb").read()
-        b'xyz'
-    """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-
-
-def atomic_write_text(path: str | os.PathLike, text: str) -> None:
-    """:func:`atomic_write_bytes` for UTF-8 text (JSON results, tables)."""
-    atomic_write_bytes(path, text.encode("utf-8"))
-
-
-def _json_default(o):
-    if isinstance(o, Tensor) and o.numel() == 1:
-        return o.item()
-    if hasattr(o, "item"):
-        return o.item()
-    if isinstance(o, (set, frozenset, tuple)):
-        return list(o)
-    raise TypeError(f"{type(o).__name__} is not JSON-serialisable")
 
 
 def save_checkpoint(run_dir: str | os.PathLike, tag: int, tensors: dict[str, Tensor], meta: dict[str, Any],
@@ -97,17 +58,30 @@ def save_checkpoint(run_dir: str | os.PathLike, tag: int, tensors: dict[str, Ten
         (3, [1.0, 1.0])
     """
     st = _need_safetensors()
-    run_dir = Path(run_dir)
-    run_dir.mkdir(parents=True, exist_ok=True)
+    run_dir, _ = claim_dir(run_dir, "run", "run directory")
     name = f"ckpt-{int(tag):09d}.safetensors"
     payload = {k: v.detach().cpu().contiguous() for k, v in tensors.items()}
     atomic_write_bytes(run_dir / name, st.save(payload))
     meta = dict(meta, tensors=name, format=_FORMAT)
-    atomic_write_text(run_dir / CHECKPOINT_JSON, json.dumps(meta, default=_json_default))
-    old = sorted(p for p in run_dir.glob("ckpt-*.safetensors") if p.name != name)
-    for p in old[: max(0, len(old) - (keep - 1))]:
-        p.unlink(missing_ok=True)
+    write_json(run_dir / CHECKPOINT_JSON, meta, indent=None)
+    register_files(run_dir, [name, CHECKPOINT_JSON])
+    # Only tensor files lstmkit registered here are ever deleted.
+    ours = read_manifest(run_dir)["files"]
+    old = sorted(n for n in ours if n.startswith("ckpt-") and n.endswith(".safetensors") and n != name)
+    drop = old[: max(0, len(old) - (keep - 1))]
+    if drop:
+        remove_owned(run_dir, drop)
     return run_dir / CHECKPOINT_JSON
+
+
+def remove_checkpoints(run_dir: str | os.PathLike) -> None:
+    """Remove the checkpoint files lstmkit wrote in ``run_dir`` (nothing else), and the
+    directory if that leaves it empty; a no-op where there are none."""
+    d = Path(run_dir)
+    doc = read_manifest(d) if d.is_dir() else None
+    if doc is not None:
+        remove_owned(d, [n for n in doc["files"] if n == CHECKPOINT_JSON or
+                         (n.startswith("ckpt-") and n.endswith(".safetensors"))])
 
 
 def load_checkpoint(run_dir: str | os.PathLike) -> tuple[dict[str, Tensor], dict[str, Any]]:
@@ -122,11 +96,24 @@ def load_checkpoint(run_dir: str | os.PathLike) -> tuple[dict[str, Tensor], dict
     path = run_dir / CHECKPOINT_JSON
     if not path.exists():
         raise FileNotFoundError(f"no checkpoint in {run_dir} (expected {CHECKPOINT_JSON})")
-    meta = json.loads(path.read_text())
-    if meta.get("format") != _FORMAT:
-        raise ValueError(f"{path} is not an lstmkit checkpoint (format {meta.get('format')!r})")
-    tensors = st.load_file(str(run_dir / meta["tensors"]))
+    meta = read_json(path, "an lstmkit checkpoint")
+    if not isinstance(meta, dict) or meta.get("format") != _FORMAT or not isinstance(meta.get("tensors"), str):
+        fmt = meta.get("format") if isinstance(meta, dict) else None
+        raise LstmkitFileError(f"{path} is not an lstmkit checkpoint (format {fmt!r})")
+    tpath = run_dir / Path(meta["tensors"]).name
+    if not tpath.is_file():
+        raise FileNotFoundError(f"{tpath} is missing (named by {path}); the checkpoint is incomplete")
+    try:
+        tensors = st.load_file(str(tpath))
+    except Exception as e:  # safetensors raises its own error type for corrupt files
+        raise LstmkitFileError(f"{tpath} is not a readable safetensors file ({_first_line(e)}): "
+                               f"truncated or corrupt; remove the run directory's checkpoint to start over") from None
     return tensors, meta
+
+
+def _first_line(e: BaseException) -> str:
+    text = str(e).strip()
+    return f"{type(e).__name__}: {text.splitlines()[0]}" if text else type(e).__name__
 
 
 def optimizer_to_flat(opt: torch.optim.Optimizer) -> tuple[dict[str, Tensor], dict]:

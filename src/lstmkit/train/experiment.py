@@ -18,7 +18,7 @@ import torch
 
 from ..models.sequence import SequenceModel, describe_model, parse_model_name
 from ..tasks.registry import get_experiment
-from .checkpoint import atomic_write_text
+from ..io import atomic_write_text
 from .distributed import world_info
 from .trainer import TrainConfig, Trainer
 

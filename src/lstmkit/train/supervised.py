@@ -121,10 +121,10 @@ def fit_supervised(
             best_state = {k[5:]: v for k, v in tensors.items() if k.startswith("best/")}
     bar = None
     if progress:
-        from tqdm import tqdm
+        from ..progress import progress_bar
 
-        bar = tqdm(total=epochs * math.ceil(n_train / batch_size), initial=start_epoch * math.ceil(n_train / batch_size),
-                   desc=desc, unit="batch")
+        bar = progress_bar(epochs * math.ceil(n_train / batch_size), desc, "batch",
+                           initial=start_epoch * math.ceil(n_train / batch_size))
     started = time.perf_counter()
     for epoch in range(start_epoch, epochs):
         model.train()

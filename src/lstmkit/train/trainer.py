@@ -20,7 +20,8 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from .checkpoint import CHECKPOINT_JSON, atomic_write_text, load_checkpoint, optimizer_from_flat, optimizer_to_flat, save_checkpoint
+from ..io import atomic_write_text
+from .checkpoint import CHECKPOINT_JSON, load_checkpoint, optimizer_from_flat, optimizer_to_flat, save_checkpoint
 from .denormals import flush_denormals
 from .distributed import distributed_context
 
@@ -413,12 +414,9 @@ class Trainer:
                 self.stop_reason = "solved"
 
     def _progress_bar(self, total: int):
-        try:
-            from tqdm.auto import tqdm
-        except ImportError:
-            return None
-        return tqdm(total=total, initial=self.update, desc=getattr(self.task, "name", "train"), unit="upd",
-                    dynamic_ncols=True, leave=False)
+        from ..progress import progress_bar
+
+        return progress_bar(total, getattr(self.task, "name", "train"), "upd", initial=self.update, leave=False)
 
     def _result(self) -> dict:
         cfg = self.config

@@ -49,7 +49,7 @@ def plot_confusion_matrix(cm, class_names, path: str | os.PathLike, title: str =
         >>> p.exists()
         True
     """
-    from ..train.checkpoint import atomic_write_bytes
+    from ..io import atomic_write_bytes
 
     atomic_write_bytes(path, confusion_matrix_png(cm, class_names, title))
     return Path(path)

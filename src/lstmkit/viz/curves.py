@@ -20,7 +20,7 @@ def _plt():
 
 
 def _save(fig, path) -> Path:
-    from ..train.checkpoint import atomic_write_bytes
+    from ..io import atomic_write_bytes
     import io
 
     buf = io.BytesIO()

@@ -1,0 +1,190 @@
+"""The options every command shares, in one place: argparse types that validate at parse
+time (so a bad value stops the command before any work, with exit status 2), and parent
+parsers for ``--threads``, ``--seed``, ``--no-progress`` and ``--model``.
+
+A type raises :class:`argparse.ArgumentTypeError` with what was expected; argparse turns it
+into ``lstmkit CMD: error: argument --x: ...`` and exit 2.
+
+Example:
+    >>> import argparse
+    >>> p = argparse.ArgumentParser(prog="lstmkit x", parents=[runtime_parent()])
+    >>> p.parse_args(["--threads", "2"]).threads
+    2
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import os
+from pathlib import Path
+
+__all__ = [
+    "positive_int", "nonneg_int", "positive_float", "nonneg_float", "finite_float", "probability",
+    "fraction", "temperature", "threads", "existing_file", "existing_path", "comma_list",
+    "runtime_parent", "seed_parent", "threads_parent", "progress_parent", "DEFAULT_THREADS",
+    "apply_threads",
+]
+
+#: One default for every command: one thread. The models here are small and step by step;
+#: on the 2-core machines we measure, one thread per process is rarely slower and leaves the
+#: other core free. ``--threads N`` to use more.
+DEFAULT_THREADS = 1
+
+
+def _int(text: str) -> int:
+    try:
+        return int(text, 10)
+    except (TypeError, ValueError):
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+
+
+def _float(text: str) -> float:
+    try:
+        v = float(text)
+    except (TypeError, ValueError):
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not math.isfinite(v):
+        raise argparse.ArgumentTypeError(f"expected a finite number, got {text!r}")
+    return v
+
+
+def positive_int(text: str) -> int:
+    """A whole number >= 1.
+
+    Example:
+        >>> positive_int("3")
+        3
+    """
+    v = _int(text)
+    if v < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got {text}")
+    return v
+
+
+def nonneg_int(text: str) -> int:
+    """A whole number >= 0."""
+    v = _int(text)
+    if v < 0:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 0, got {text}")
+    return v
+
+
+def finite_float(text: str) -> float:
+    """Any finite number (not nan, not inf)."""
+    return _float(text)
+
+
+def positive_float(text: str) -> float:
+    """A finite number > 0."""
+    v = _float(text)
+    if v <= 0:
+        raise argparse.ArgumentTypeError(f"expected a number > 0, got {text}")
+    return v
+
+
+def nonneg_float(text: str) -> float:
+    """A finite number >= 0."""
+    v = _float(text)
+    if v < 0:
+        raise argparse.ArgumentTypeError(f"expected a number >= 0, got {text}")
+    return v
+
+
+def probability(text: str) -> float:
+    """A number in [0, 1] (a dropout rate, a share)."""
+    v = _float(text)
+    if not 0 <= v <= 1:
+        raise argparse.ArgumentTypeError(f"expected a number between 0 and 1, got {text}")
+    return v
+
+
+def fraction(text: str) -> float:
+    """A number strictly between 0 and 1 (a held-out share of the data)."""
+    v = _float(text)
+    if not 0 < v < 1:
+        raise argparse.ArgumentTypeError(f"expected a number strictly between 0 and 1, got {text}")
+    return v
+
+
+def temperature(text: str) -> float:
+    """A sampling temperature: a finite number >= 0 (0: greedy)."""
+    v = _float(text)
+    if v < 0:
+        raise argparse.ArgumentTypeError(f"expected a temperature >= 0 (0: greedy), got {text}")
+    return v
+
+
+def threads(text: str) -> int:
+    """A torch thread count: 1 .. 4 x the CPUs this process may use."""
+    v = _int(text)
+    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    if not 1 <= v <= 4 * cpus:
+        raise argparse.ArgumentTypeError(f"expected a thread count from 1 to {4 * cpus} (this machine has "
+                                         f"{cpus} CPUs), got {text}")
+    return v
+
+
+def existing_file(text: str) -> str:
+    """A path to a file that exists (not a directory)."""
+    p = Path(text)
+    if not p.exists():
+        raise argparse.ArgumentTypeError(f"{text}: no such file")
+    if p.is_dir():
+        raise argparse.ArgumentTypeError(f"{text} is a directory; expected a file")
+    return text
+
+
+def existing_path(text: str) -> str:
+    """A path (file or directory) that exists."""
+    if not Path(text).exists():
+        raise argparse.ArgumentTypeError(f"{text}: no such file or directory")
+    return text
+
+
+def comma_list(text: str) -> list[str]:
+    """A comma-separated list of non-empty names."""
+    items = [s.strip() for s in text.split(",")]
+    if not items or any(not s for s in items):
+        raise argparse.ArgumentTypeError(f"expected comma-separated names, got {text!r}")
+    return items
+
+
+def threads_parent() -> argparse.ArgumentParser:
+    """``--threads N`` (default :data:`DEFAULT_THREADS`)."""
+    p = argparse.ArgumentParser(add_help=False)
+    p.add_argument("--threads", type=threads, default=DEFAULT_THREADS,
+                   help=f"torch threads (default {DEFAULT_THREADS})")
+    return p
+
+
+def seed_parent() -> argparse.ArgumentParser:
+    """``--seed N`` (default 0)."""
+    p = argparse.ArgumentParser(add_help=False)
+    p.add_argument("--seed", type=nonneg_int, default=0, help="random seed (default 0)")
+    return p
+
+
+def progress_parent() -> argparse.ArgumentParser:
+    """``--no-progress`` (``--quiet`` is accepted as the same): no progress bar. Bars are
+    drawn on a terminal; to a file or a pipe they write one line every 30 s at most."""
+    p = argparse.ArgumentParser(add_help=False)
+    p.add_argument("--no-progress", "--quiet", dest="no_progress", action="store_true",
+                   help="no progress bar")
+    return p
+
+
+def runtime_parent(seed: bool = True, progress: bool = True) -> argparse.ArgumentParser:
+    """``--threads`` and, by default, ``--seed`` and ``--no-progress``: the options of any
+    command that trains or runs a model."""
+    parents = [threads_parent()] + ([seed_parent()] if seed else []) + ([progress_parent()] if progress else [])
+    return argparse.ArgumentParser(add_help=False, parents=parents)
+
+
+def apply_threads(args: argparse.Namespace) -> None:
+    """Set torch's thread count from ``args.threads`` (if the command has the option)."""
+    n = getattr(args, "threads", None)
+    if n is not None:
+        import torch
+
+        torch.set_num_threads(int(n))
