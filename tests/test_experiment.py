@@ -49,11 +49,30 @@ def test_experiment_resume_continues(tmp_path):
 
 
 @pytest.mark.parametrize("argv,msg", [(["experiment", "nope"], "unknown experiment"),
-                                      (["experiment", "reber", "--variant", "bogus", "--quick"], "unknown variant"),
-                                      (["experiment", "reber", "--seeds", "0"], "seeds")])
+                                      (["experiment", "reber", "--variant", "bogus", "--quick"], "unknown variant")])
 def test_experiment_bad_arguments(argv, msg, capsys, tmp_path):
     assert main(argv + ["--out", str(tmp_path)]) == 1
     assert msg in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("argv,msg", [(["experiment", "reber", "--seeds", "0"], "--seeds"),
+                                      (["experiment", "reber", "--hidden", "0"], "--hidden-size/--hidden"),
+                                      (["experiment", "reber", "--threads", "0"], "--threads"),
+                                      (["experiment", "reber", "--forget-bias", "nan"], "--forget-bias"),
+                                      (["demo", "--steps", "-1"], "--steps"),
+                                      (["gradient-flow", "--seeds", "0"], "--seeds"),
+                                      (["speech", "fsdd", "--threads", "0"], "--threads"),
+                                      (["forecast", "train", "--example", "airline", "--horizon", "0"], "--horizon"),
+                                      (["text", "generate", "--model", "m", "--temperature", "nan"], "--temperature"),
+                                      (["text", "lm", "train", "--temperature", "-1"], "--temperature")])
+def test_bad_arguments_stop_at_parse_time(argv, msg, capsys):
+    """Usage errors (issue 11): exit 2 before any work, naming the option; these were
+    silently ignored, reported after training, or a traceback."""
+    with pytest.raises(SystemExit) as e:
+        main(argv)
+    assert e.value.code == 2
+    err = capsys.readouterr().err
+    assert f"error: argument {msg}" in err and "Traceback" not in err
 
 
 def test_format_table_has_both_sides():

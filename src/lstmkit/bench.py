@@ -15,6 +15,8 @@ Run ``lstmkit bench`` or ``python -m lstmkit.bench`` (``--quick`` for a ~30 s ru
 
 from __future__ import annotations
 
+from .cli.options import add_common, positive_int
+
 import argparse
 import datetime as _dt
 import json
@@ -433,13 +435,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help=f"comma-separated models (default: {','.join(MODELS)}); 'NAME/fused' forces the fused kernel")
     p.add_argument("--shape", action="append", type=_parse_shape, metavar="BxTxIxH",
                    help="a shape to run instead of the default set (repeatable)")
-    p.add_argument("--reps", type=int, default=10, help="timed repetitions per row, median reported (default 10)")
-    p.add_argument("--stream-steps", type=int, default=200, help="steps per streaming repetition (default 200)")
+    p.add_argument("--reps", type=positive_int, default=10, help="timed repetitions per row, median reported (default 10)")
+    p.add_argument("--stream-steps", type=positive_int, default=200, help="steps per streaming repetition (default 200)")
     p.add_argument("--json", default="lstmkit-bench.json", metavar="PATH",
                    help="where to write the JSON results (default ./lstmkit-bench.json)")
-    p.add_argument("--threads", type=int, default=None,
+    p.add_argument("--threads", type=positive_int, default=None,
                    help="torch intra-op threads for every row, ours and torch's alike (default: torch's default)")
-    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    add_common(p, "progress")
 
 
 def run_from_args(args: argparse.Namespace) -> int:

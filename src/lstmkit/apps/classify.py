@@ -17,11 +17,13 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import time
 from pathlib import Path
 
 import numpy as np
+
+from ..models.io import holds_model_dir
+from ..train.checkpoint import finish_run_dir, prepare_run_dir
 
 __all__ = ["confusion_matrix", "classification_report", "format_report", "train_classifier", "predict_file",
            "predict_proba", "downsample", "summary_features", "nearest_neighbour_baseline", "EXAMPLE_DEFAULTS",
@@ -244,6 +246,7 @@ def _labels_to_index(y, classes, source, what="label") -> np.ndarray:
     return np.array([pos[v] for v in y], dtype=np.int64)
 
 
+@holds_model_dir("model_dir")
 def train_classifier(
     train,
     test=None,
@@ -375,6 +378,8 @@ def train_classifier(
         return float(np.mean(raw_scores[-5:]))
 
     run_dir = model_dir.with_name(model_dir.name + ".checkpoints") if model_dir is not None else None
+    if run_dir is not None:
+        prepare_run_dir(run_dir)
     desc = f"classify {example or Path(train.source).name}"
     t0 = time.perf_counter()
     model = new_model()
@@ -426,8 +431,8 @@ def train_classifier(
         save_model(model, model_dir, extra=extra,
                    files={"report.json": json.dumps(result, indent=2), "confusion.png": png})
         result["model_dir"] = str(model_dir)
-        if run_dir is not None and run_dir.exists():
-            shutil.rmtree(run_dir, ignore_errors=True)
+        if run_dir is not None:
+            finish_run_dir(run_dir)  # only lstmkit's checkpoint files, never anything else
     return result
 
 

@@ -13,7 +13,22 @@ from ..models import CTCRecognizer
 from ..train.ctc import ctc_loss, label_error_rate
 from ..train.supervised import fit_supervised, pad_sequences
 
-__all__ = ["fit_standardizer", "standardize", "decode_batch", "compare_decoders", "train_ctc"]
+__all__ = ["refuse_shipped", "fit_standardizer", "standardize", "decode_batch", "compare_decoders", "train_ctc"]
+
+
+def refuse_shipped(out_dir: str | os.PathLike, allowed: bool = False) -> None:
+    """Refuse to write a model into the installed package's ``pretrained/`` folder (the
+    shipped models) unless ``allowed`` (the maintainers' reproduction command passes
+    ``--overwrite-shipped``).
+
+    Example:
+        >>> refuse_shipped("runs/speech/model")
+    """
+    shipped = (Path(__file__).resolve().parent.parent / "pretrained").resolve()
+    target = Path(out_dir).resolve()
+    if not allowed and (target == shipped or shipped in target.parents):
+        raise ValueError(f"--model {out_dir} is inside the models that ship with lstmkit ({shipped}); "
+                         f"name another directory (default runs/<app>/model)")
 
 
 def fit_standardizer(feats: list[np.ndarray], eps: float = 1e-3) -> dict:

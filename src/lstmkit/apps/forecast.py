@@ -30,7 +30,6 @@ from __future__ import annotations
 import json
 import math
 import os
-import shutil
 import time
 import warnings
 from pathlib import Path
@@ -40,6 +39,8 @@ import torch
 
 from ..data.series import TimeSeries, future_index, season_for_freq
 from ..models import Forecaster, load_model, save_model
+from ..models.io import holds_model_dir
+from ..train.checkpoint import finish_run_dir
 from ..models.forecaster import pinball_loss
 from ..train.supervised import fit_supervised
 
@@ -349,6 +350,7 @@ def _check_length(series: TimeSeries, history: int, horizon: int, what: str = "t
                             f"give at least the last {need} points of the series"))
 
 
+@holds_model_dir("model_dir", run_dir="run_dir")
 def train_forecaster(
     series: TimeSeries,
     horizon: int,
@@ -535,7 +537,7 @@ def train_forecaster(
     if model_dir is not None:
         _write_model_dir(model, prep, series, report, model_dir)
         if run_dir is not None:
-            shutil.rmtree(run_dir, ignore_errors=True)
+            finish_run_dir(run_dir)  # only lstmkit's checkpoint files, never the folder's other contents
     return report
 
 

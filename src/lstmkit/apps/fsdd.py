@@ -16,8 +16,10 @@ import torch
 import torch.nn.functional as F
 
 from ..data.fsdd import load_fsdd
+from ..io import write_owned
 from ..models import SequenceClassifier, save_model
-from ..io import atomic_write_text
+from ..models.io import check_model_dir_target
+from ..train.checkpoint import prepare_run_dir
 from ..train.supervised import fit_supervised, pad_sequences
 
 __all__ = ["run_fsdd", "random_split"]
@@ -62,6 +64,9 @@ def run_fsdd(
         a dict with test accuracy, per-digit accuracy, the confusion matrix, the config and
         the training history.
     """
+    if out_dir is not None:  # refuse a foreign folder now, not after training
+        prepare_run_dir(out_dir)
+        check_model_dir_target(Path(out_dir) / "model")
     torch.manual_seed(seed)
     X, y = load_fsdd()
     if limit is not None:
@@ -115,5 +120,5 @@ def run_fsdd(
     }
     if out_dir is not None:
         save_model(model, Path(out_dir) / "model", extra={"mean": mean.tolist(), "std": std.tolist()})
-        atomic_write_text(Path(out_dir) / "result.json", json.dumps(result, indent=2))
+        write_owned(out_dir, "result.json", json.dumps(result, indent=2))
     return result

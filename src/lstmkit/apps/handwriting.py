@@ -15,9 +15,10 @@ import numpy as np
 import torch
 
 from ..data.mnist_lines import line_features, load_mnist_5k, make_lines, split_images
+from ..io import write_owned
 from ..models import CTCRecognizer, load_model, save_model
-from ..io import atomic_write_text
-from .common import compare_decoders, decode_batch, fit_standardizer, standardize, train_ctc
+from ..models.io import holds_model_dir
+from .common import compare_decoders, decode_batch, fit_standardizer, refuse_shipped, standardize, train_ctc
 
 __all__ = ["train_handwriting", "evaluate_model_dir", "recognize_images", "load_recognizer",
            "PRETRAINED"]
@@ -43,8 +44,9 @@ def _dataset(seed: int, n_train: int, n_val: int, n_test: int):
     return (feats[:n_train], tr_str[:n_train]), (feats[n_train:], tr_str[n_train:]), (test_feats, te_str)
 
 
+@holds_model_dir("out_dir", run_dir="run_dir")
 def train_handwriting(
-    out_dir: str | os.PathLike = PRETRAINED,
+    out_dir: str | os.PathLike = "runs/handwriting/model",
     epochs: int = 20,
     n_train: int = 8000,
     hidden_size: int = 96,
@@ -54,6 +56,7 @@ def train_handwriting(
     progress: bool = True,
     run_dir: str | os.PathLike | None = "runs/handwriting",
     resume: bool = False,
+    overwrite_shipped: bool = False,
 ) -> dict:
     """Train the line recognizer and write it to ``out_dir`` (a model directory).
 
@@ -62,6 +65,7 @@ def train_handwriting(
     20% of the images are decoded at the end. Returns the result (also written as
     ``result.json`` in ``run_dir``).
     """
+    refuse_shipped(out_dir, overwrite_shipped)
     torch.manual_seed(seed)
     (tr_x, tr_y), (va_x, va_y), (te_x, te_y) = _dataset(seed, n_train, 500, 1000)
     norm = fit_standardizer(tr_x)
@@ -76,7 +80,7 @@ def train_handwriting(
                                       "seed": seed, "epochs": epochs, "n_train": n_train})
     result = {"fit": fit, **compare_decoders(model, te_x, te_y)}
     if run_dir:
-        atomic_write_text(Path(run_dir) / "result.json", json.dumps(result, indent=2))
+        write_owned(run_dir, "result.json", json.dumps(result, indent=2))
     return result
 
 

@@ -17,9 +17,10 @@ import numpy as np
 import torch
 
 from ..data.espeak_digits import VARIANTS, synthesize
+from ..io import write_owned
 from ..models import CTCRecognizer, load_model, save_model
-from ..io import atomic_write_text
-from .common import compare_decoders, decode_batch, fit_standardizer, standardize, train_ctc
+from ..models.io import holds_model_dir
+from .common import compare_decoders, decode_batch, fit_standardizer, refuse_shipped, standardize, train_ctc
 
 __all__ = ["audio_features", "train_speech", "recognize_files", "evaluate_model_dir", "PRETRAINED",
            "TEST_VARIANTS"]
@@ -65,8 +66,9 @@ def _corpus(data_dir: Path, seed: int, n_train: int, n_val: int, n_test: int):
     return (tr_x[:n_train], tr_y[:n_train]), (tr_x[n_train:], tr_y[n_train:]), feats(test_voices), feats(test_ranges)
 
 
+@holds_model_dir("out_dir", run_dir="run_dir")
 def train_speech(
-    out_dir: str | os.PathLike = PRETRAINED,
+    out_dir: str | os.PathLike = "runs/speech/model",
     data_dir: str | os.PathLike = "runs/speech/data",
     epochs: int = 10,
     n_train: int = 4000,
@@ -77,6 +79,7 @@ def train_speech(
     run_dir: str | os.PathLike | None = "runs/speech",
     resume: bool = False,
     progress: bool = True,
+    overwrite_shipped: bool = False,
 ) -> dict:
     """Synthesize the corpus (cached in ``data_dir``), train, write the model to ``out_dir``.
 
@@ -85,6 +88,7 @@ def train_speech(
     test sets of 500 utterances speak with the held-out variants only: one in the training
     speed/pitch ranges, one faster (185–200 wpm) and higher (pitch 70–85).
     """
+    refuse_shipped(out_dir, overwrite_shipped)
     torch.manual_seed(seed)
     (tr_x, tr_y), (va_x, va_y), (t1_x, t1_y), (t2_x, t2_y) = _corpus(Path(data_dir), seed, n_train, 300, 500)
     norm = fit_standardizer(tr_x)
@@ -99,7 +103,7 @@ def train_speech(
     result = {"fit": fit, "held_out_voices": compare_decoders(model, t1_x, t1_y),
               "held_out_voices_faster_higher": compare_decoders(model, t2_x, t2_y)}
     if run_dir:
-        atomic_write_text(Path(run_dir) / "result.json", json.dumps(result, indent=2))
+        write_owned(run_dir, "result.json", json.dumps(result, indent=2))
     return result
 
 

@@ -31,8 +31,8 @@ from torch import nn
 from ..data.text import (CharVocab, WordTokenizer, load_rotten_tomatoes, load_shakespeare, pad_token_ids,
                          read_text_csv, read_text_file, split_tail, stratified_split)
 from ..models import CharLM, SequenceClassifier, load_model, save_model
-from ..models.io import check_model_dir_target
-from ..train.checkpoint import (CHECKPOINT_JSON, load_checkpoint, optimizer_from_flat,
+from ..models.io import check_model_dir_target, holds_model_dir
+from ..train.checkpoint import (CHECKPOINT_JSON, load_checkpoint, prepare_run_dir, optimizer_from_flat,
                                 optimizer_to_flat, save_checkpoint)
 from ..train.denormals import flush_denormals
 from ..train.supervised import fit_supervised
@@ -104,6 +104,7 @@ def _predict_ids(model: SequenceClassifier, ids: list[list[int]], batch: int = 2
     return predict_proba(model, ids, batch, pad=pad_token_ids)
 
 
+@holds_model_dir("model_dir")
 def train_text_classifier(
     texts: Sequence[str],
     y: np.ndarray,
@@ -157,6 +158,7 @@ def train_text_classifier(
     run_dir = _checkpoint_dir(model_dir)
     if model_dir is not None:
         check_model_dir_target(model_dir)
+        prepare_run_dir(run_dir)
     fit = fit_supervised(model, loss_fn, len(tr), epochs=epochs, batch_size=batch_size, lr=lr, seed=seed,
                          evaluate=val_accuracy if len(va) else None, run_dir=run_dir, resume=resume,
                          progress=progress, desc="text BiLSTM")
@@ -437,6 +439,7 @@ def _sample(model: CharLM, vocab: CharVocab, prompt: str, length: int, temperatu
     return vocab.decode(model.generate(vocab.encode(prompt), length, temperature, generator=g, banned=[0]))
 
 
+@holds_model_dir("model_dir")
 def run_char_lm(
     path: str | os.PathLike | None = None,
     *,
@@ -495,6 +498,7 @@ def run_char_lm(
     run_dir = _checkpoint_dir(model_dir)
     if model_dir is not None:
         check_model_dir_target(model_dir)
+        prepare_run_dir(run_dir)
     fit = train_char_lm(model, ids["train"], ids["val"], steps=steps, minutes=minutes, seq_len=seq_len,
                         batch_size=batch_size, lr=lr, seed=seed, run_dir=run_dir, resume=resume, progress=progress)
     t0 = time.perf_counter()

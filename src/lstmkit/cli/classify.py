@@ -12,6 +12,8 @@ File formats: docs/classification.md.
 
 from __future__ import annotations
 
+from .options import add_common, fraction, positive_float, positive_int
+
 from pathlib import Path
 
 
@@ -57,7 +59,7 @@ def _train(args) -> int:
     else:
         raise ValueError("give a data FILE (.ts, .npz or .csv) or --example japanese-vowels|watch|peptides")
     model_dir = args.model or f"runs/classify/{name}"
-    r = train_classifier(train, test, model_dir=model_dir, epochs=args.epochs, hidden_size=args.hidden,
+    r = train_classifier(train, test, model_dir=model_dir, epochs=args.epochs, hidden_size=args.hidden_size,
                          num_layers=args.layers, variant=args.variant, seed=args.seed,
                          class_weights=args.class_weights, downsample_by=args.downsample, lr=args.lr,
                          val_fraction=args.val_fraction, test_fraction=args.test_fraction, refit=args.refit,
@@ -104,27 +106,27 @@ def register(sub) -> None:
     t.add_argument("--test", help="test file, same format (default: a held-out stratified --test-fraction)")
     t.add_argument("--example", choices=EXAMPLES, help="a shipped example with its own test split")
     _add_read_options(t)
-    t.add_argument("--epochs", type=int, default=None, help="passes over the data (default 40; per example)")
-    t.add_argument("--hidden", type=int, default=None, help="LSTM units per direction (default 64)")
-    t.add_argument("--layers", type=int, default=None, help="stacked BiLSTM layers (default 2)")
-    t.add_argument("--lr", type=float, default=None, help="Adam learning rate (default 3e-3)")
+    t.add_argument("--epochs", type=positive_int, default=None, help="passes over the data (default 40; per example)")
+    t.add_argument("--hidden-size", "--hidden", dest="hidden_size", type=positive_int, default=None, help="LSTM units per direction (default 64)")
+    t.add_argument("--layers", type=positive_int, default=None, help="stacked BiLSTM layers (default 2)")
+    t.add_argument("--lr", type=positive_float, default=None, help="Adam learning rate (default 3e-3)")
     t.add_argument("--variant", default="vanilla", help="LSTM variant preset (default vanilla)")
-    t.add_argument("--seed", type=int, default=0)
-    t.add_argument("--threads", type=int, default=2, help="torch threads (default 2)")
+    add_common(t, "seed")
+    add_common(t, "threads")
     t.add_argument("--class-weights", choices=["balanced", "none"], default="balanced",
                    help="weight the cross entropy by inverse class frequency (default balanced)")
-    t.add_argument("--downsample", type=int, default=None,
+    t.add_argument("--downsample", type=positive_int, default=None,
                    help="average this many consecutive steps first (default 1; watch example 5)")
-    t.add_argument("--val-fraction", type=float, default=None,
+    t.add_argument("--val-fraction", type=fraction, default=None,
                    help="stratified share of the training file used to pick the best epoch (default 0.15)")
-    t.add_argument("--test-fraction", type=float, default=None,
+    t.add_argument("--test-fraction", type=fraction, default=None,
                    help="held-out stratified share when there is no --test (default 0.2)")
     t.add_argument("--refit", choices=["auto", "yes", "no"], default=None,
                    help="after picking the epochs on validation, retrain on the whole training file "
                         "(default auto: when it has < 1000 sequences)")
     t.add_argument("--model", default=None, help="model directory (default runs/classify/<name>)")
     t.add_argument("--resume", action="store_true", help="continue a killed run from <model>.checkpoints")
-    t.add_argument("--no-progress", action="store_true", help="no progress bar")
+    add_common(t, "progress")
     t.set_defaults(func=_train)
     r = s.add_parser("predict", help="classify the sequences of a file with a trained model")
     r.add_argument("file", help="data: .ts, .npz or long-format .csv (labels optional)")

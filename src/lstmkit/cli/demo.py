@@ -6,6 +6,8 @@ Schmidhuber 1997 and prints how well it did against the trivial baseline.
 
 from __future__ import annotations
 
+from .options import add_common, positive_int
+
 import time
 
 import numpy as np
@@ -88,8 +90,8 @@ def _cmd(args) -> int:
 
 def register(sub) -> None:
     p = sub.add_parser("demo", help="train a peephole LSTM on the adding problem (a 1-minute end-to-end run)")
-    p.add_argument("-T", type=int, default=30, help="minimal sequence length (default 30)")
-    p.add_argument("--steps", type=int, default=1500, help="training batches of 32 (default 1500)")
+    p.add_argument("-T", type=positive_int, default=30, help="minimal sequence length (default 30)")
+    p.add_argument("--steps", type=positive_int, default=1500, help="training batches of 32 (default 1500)")
     p.add_argument("--variant", default="vanilla", help="LSTM variant preset (default vanilla)")
-    p.add_argument("--seed", type=int, default=0)
+    add_common(p, "seed")
     p.set_defaults(func=_cmd)

@@ -12,6 +12,8 @@ Threads default to 1 (the machine is shared); ``--threads`` changes it.
 
 from __future__ import annotations
 
+from .options import add_common, finite_float, nonneg_int, positive_float, positive_int
+
 import sys
 
 import torch
@@ -51,7 +53,7 @@ def _run(args) -> int:
               flush=True)
     summary = run_experiment(args.name, variants=variants, seeds=args.seeds, first_seed=args.first_seed,
                              quick=args.quick, out_dir=args.out, progress=not args.no_progress and sys.stderr.isatty(),
-                             resume=args.resume, hidden=args.hidden, overrides=overrides,
+                             resume=args.resume, hidden=args.hidden_size, overrides=overrides,
                              forget_bias=args.forget_bias)
     if world_info()[0] != 0:
         return 0
@@ -68,21 +70,21 @@ def register(sub) -> None:
     p.add_argument("name", help="experiment name, or 'list'")
     p.add_argument("--variant", help="comma-separated models: LSTM presets (vanilla, hochreiter1997, cifg, ...), "
                                      "'elman' or 'gru' (default: the experiment's)")
-    p.add_argument("--seeds", type=int, default=1, help="number of seeds (default 1)")
-    p.add_argument("--first-seed", type=int, default=0, help="first seed (default 0)")
+    p.add_argument("--seeds", type=positive_int, default=1, help="number of seeds (default 1)")
+    p.add_argument("--first-seed", type=nonneg_int, default=0, help="first seed (default 0)")
     p.add_argument("--quick", action="store_true", help="the <= 1 minute configuration")
-    p.add_argument("--threads", type=int, default=1, help="torch threads (default 1: the machine is shared)")
+    add_common(p, "threads")
     p.add_argument("--out", default="runs", help="output root (default runs/)")
     p.add_argument("--resume", action="store_true", help="continue each run from its checkpoint")
-    p.add_argument("--hidden", type=int, help="override the hidden size")
-    p.add_argument("--forget-bias", dest="forget_bias", type=float,
+    p.add_argument("--hidden-size", "--hidden", dest="hidden_size", type=positive_int, help="override the hidden size")
+    p.add_argument("--forget-bias", dest="forget_bias", type=finite_float,
                    help="initial forget-gate bias (default: the experiment's)")
     p.add_argument("--online", action="store_true", help="online training as in 1997: batch 1, plain SGD")
     p.add_argument("--optimizer", choices=("adam", "sgd"))
-    p.add_argument("--lr", type=float)
-    p.add_argument("--batch-size", dest="batch_size", type=int)
-    p.add_argument("--max-seconds", dest="max_seconds", type=float)
-    p.add_argument("--max-sequences", dest="max_sequences", type=int)
-    p.add_argument("--eval-every", dest="eval_every", type=int)
-    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("--lr", type=positive_float)
+    p.add_argument("--batch-size", dest="batch_size", type=positive_int)
+    p.add_argument("--max-seconds", dest="max_seconds", type=positive_float)
+    p.add_argument("--max-sequences", dest="max_sequences", type=positive_int)
+    p.add_argument("--eval-every", dest="eval_every", type=positive_int)
+    add_common(p, "progress")
     p.set_defaults(func=_run)

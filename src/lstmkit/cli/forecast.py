@@ -12,6 +12,8 @@ beside seasonal naive, ETS and ARIMA on the same held-out tail.
 
 from __future__ import annotations
 
+from .options import add_common, positive_int
+
 import sys
 from pathlib import Path
 
@@ -81,9 +83,9 @@ def _train(args) -> int:
     check_model_dir_target(model_dir)
     run_dir = args.run_dir or f"{model_dir}.checkpoints"
     r = train_forecaster(series, horizon, window=args.window, season=args.season, epochs=args.epochs,
-                         variant=args.variant, members=args.members, hidden_size=args.hidden,
+                         variant=args.variant, members=args.members, hidden_size=args.hidden_size,
                          transform=args.transform, seed=args.seed, baselines=not args.no_baselines,
-                         model_dir=model_dir, run_dir=run_dir, resume=args.resume, progress=not args.quiet)
+                         model_dir=model_dir, run_dir=run_dir, resume=args.resume, progress=not args.no_progress)
     print_report(r, model_dir)
     return 0
 
@@ -127,24 +129,24 @@ def register(sub) -> None:
                    + "; ".join(f"{k}: {v}" for k, v in EXAMPLES.items()))
     t.add_argument("--column", help="the column to forecast")
     t.add_argument("--time-column", help="a column of dates/times (sorted, frequency inferred, gaps filled)")
-    t.add_argument("--horizon", type=int, help="steps to forecast; also the length of the held-out tail "
+    t.add_argument("--horizon", type=positive_int, help="steps to forecast; also the length of the held-out tail "
                    "(examples: co2 52, airline 12)")
-    t.add_argument("--window", type=int, help="input steps (default max(2 x season, 2 x horizon))")
-    t.add_argument("--season", type=int, help="season length (default from the frequency: 52 weekly, 12 monthly, "
+    t.add_argument("--window", type=positive_int, help="input steps (default max(2 x season, 2 x horizon))")
+    t.add_argument("--season", type=positive_int, help="season length (default from the frequency: 52 weekly, 12 monthly, "
                    "...; 1 = none)")
-    t.add_argument("--epochs", type=int, help="passes over the training windows (default: ~2,000 updates)")
-    t.add_argument("--members", type=int, default=5, help="LSTMs averaged (default 5)")
-    t.add_argument("--hidden", type=int, default=32, help="LSTM units (default 32)")
+    t.add_argument("--epochs", type=positive_int, help="passes over the training windows (default: ~2,000 updates)")
+    t.add_argument("--members", type=positive_int, default=5, help="LSTMs averaged (default 5)")
+    t.add_argument("--hidden-size", "--hidden", dest="hidden_size", type=positive_int, default=32, help="LSTM units (default 32)")
     t.add_argument("--transform", choices=["auto", "log", "none"], default="auto",
                    help="auto (default): log for a positive series")
     t.add_argument("--variant", default="vanilla", help="LSTM variant preset (default vanilla)")
-    t.add_argument("--seed", type=int, default=0)
-    t.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
+    add_common(t, "seed")
+    add_common(t, "threads")
     t.add_argument("--model", help="output model directory (default runs/forecast/NAME)")
     t.add_argument("--run-dir", help="per-epoch checkpoints (default MODEL.checkpoints; removed at the end)")
     t.add_argument("--resume", action="store_true", help="continue a killed run from its checkpoints")
     t.add_argument("--no-baselines", action="store_true", help="skip ETS and ARIMA (seasonal naive is kept)")
-    t.add_argument("--quiet", action="store_true", help="no progress bar")
+    add_common(t, "progress")
     t.set_defaults(func=_train)
     r = s.add_parser("predict", help="forecast beyond the end of a series with a trained model")
     r.add_argument("data", nargs="?", help="a CSV holding the series (default: the end of the training series, "

@@ -9,6 +9,8 @@ training. Writes a PNG and prints a table.
 
 from __future__ import annotations
 
+from .options import add_common, nonneg_int, positive_int
+
 import json
 from pathlib import Path
 
@@ -61,14 +63,14 @@ def _cmd(args) -> int:
     curves = {}
     table = {}
     for label, cell, variant in MODELS:
-        g = np.mean([gradient_norms(cell, variant, T, args.hidden, 32, s, args.train_steps) for s in range(args.seeds)],
+        g = np.mean([gradient_norms(cell, variant, T, args.hidden_size, 32, s, args.train_steps) for s in range(args.seeds)],
                     axis=0)
         lags = np.arange(T)
         norms = g[::-1]  # lag 0 = the last step
         curves[label] = (lags.tolist(), norms.tolist())
         table[label] = norms
     marks = [m for m in (0, 1, 5, 10, 25, 50, 75, 99, 199, 499, 999) if m < T]
-    print(f"|| dLoss/dx_t || against lag (adding problem inputs, T={T}, hidden {args.hidden}, "
+    print(f"|| dLoss/dx_t || against lag (adding problem inputs, T={T}, hidden {args.hidden_size}, "
           f"mean of {args.seeds} seeds, {'after ' + str(args.train_steps) + ' Adam steps' if args.train_steps else 'at initialisation'})")
     print()
     print("| lag | " + " | ".join(table) + " |")
@@ -81,12 +83,12 @@ def _cmd(args) -> int:
     from ..io import atomic_write_text
 
     atomic_write_text(out / "gradient_flow.json", json.dumps(
-        {"T": T, "hidden": args.hidden, "seeds": args.seeds, "train_steps": args.train_steps,
+        {"T": T, "hidden": args.hidden_size, "seeds": args.seeds, "train_steps": args.train_steps,
          "curves": {k: v[1] for k, v in curves.items()}}, indent=1))
     try:
         from ..viz.curves import plot_gradient_flow
 
-        plot_gradient_flow(curves, out / "gradient_flow.png", title=f"gradient flow, T={T}, hidden {args.hidden}")
+        plot_gradient_flow(curves, out / "gradient_flow.png", title=f"gradient flow, T={T}, hidden {args.hidden_size}")
         print(f"\nwritten: {out}/gradient_flow.png and gradient_flow.json")
     except ImportError as e:
         print(f"\n(no plot: {e})")
@@ -95,10 +97,10 @@ def _cmd(args) -> int:
 
 def register(sub) -> None:
     p = sub.add_parser("gradient-flow", help="norm of dLoss/dx_t against lag: Elman RNN vs LSTM vs the 1997 cell")
-    p.add_argument("-T", type=int, default=200, help="sequence length (default 200)")
-    p.add_argument("--hidden", type=int, default=16, help="hidden units (default 16)")
-    p.add_argument("--seeds", type=int, default=5, help="seeds averaged (default 5)")
-    p.add_argument("--train-steps", type=int, default=0, help="Adam steps on the adding problem first (default 0)")
-    p.add_argument("--threads", type=int, default=1)
+    p.add_argument("-T", type=positive_int, default=200, help="sequence length (default 200)")
+    p.add_argument("--hidden-size", "--hidden", dest="hidden_size", type=positive_int, default=16, help="hidden units (default 16)")
+    p.add_argument("--seeds", type=positive_int, default=5, help="seeds averaged (default 5)")
+    p.add_argument("--train-steps", type=nonneg_int, default=0, help="Adam steps on the adding problem first (default 0)")
+    add_common(p, "threads")
     p.add_argument("--out", default="runs/gradient_flow", help="output directory")
     p.set_defaults(func=_cmd)

@@ -9,6 +9,10 @@
 
 from __future__ import annotations
 
+import argparse
+
+from .options import add_common, positive_int
+
 import sys
 
 
@@ -46,7 +50,8 @@ def _train(args) -> int:
 
     torch.set_num_threads(args.threads)
     r = train_handwriting(out_dir=args.model, epochs=args.epochs, n_train=args.lines, variant=args.variant,
-                          seed=args.seed, run_dir=args.run_dir, resume=args.resume)
+                          seed=args.seed, run_dir=args.run_dir, resume=args.resume,
+                          overwrite_shipped=args.overwrite_shipped, progress=not args.no_progress)
     print_decoders(r)
     print(f"model written to {args.model}")
     return 0
@@ -70,17 +75,19 @@ def register(sub) -> None:
     r.add_argument("--decoder", choices=["best_path", "prefix", "beam"], default="best_path")
     r.set_defaults(func=_recognize)
     t = s.add_parser("train", help="train the recognizer (writes the shipped model by default)")
-    t.add_argument("--model", default=str(PRETRAINED), help="output model directory")
-    t.add_argument("--epochs", type=int, default=20)
-    t.add_argument("--lines", type=int, default=8000, help="training lines (default 8000)")
+    t.add_argument("--model", default="runs/handwriting/model",
+                   help="output model directory (default runs/handwriting/model; never the shipped one)")
+    t.add_argument("--overwrite-shipped", action="store_true", help=argparse.SUPPRESS)  # maintainers only
+    t.add_argument("--epochs", type=positive_int, default=20)
+    t.add_argument("--lines", type=positive_int, default=8000, help="training lines (default 8000)")
     t.add_argument("--variant", default="vanilla")
-    t.add_argument("--seed", type=int, default=0)
-    t.add_argument("--threads", type=int, default=2)
+    add_common(t, "seed")
+    add_common(t, "threads", "progress")
     t.add_argument("--run-dir", default="runs/handwriting", help="checkpoints and result.json")
     t.add_argument("--resume", action="store_true", help="continue a killed run from --run-dir")
     t.set_defaults(func=_train)
     e = s.add_parser("evaluate", help="compare the decoders on lines of unseen digit images")
     e.add_argument("--model", default=str(PRETRAINED))
-    e.add_argument("--lines", type=int, default=1000)
-    e.add_argument("--beam-width", type=int, default=8)
+    e.add_argument("--lines", type=positive_int, default=1000)
+    e.add_argument("--beam-width", type=positive_int, default=8)
     e.set_defaults(func=_evaluate)

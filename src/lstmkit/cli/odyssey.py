@@ -9,6 +9,8 @@ that CIFG and NP do not hurt, and that NFG and NOAF hurt most.
 
 from __future__ import annotations
 
+from .options import add_common, positive_int
+
 import json
 import statistics
 from pathlib import Path
@@ -104,7 +106,7 @@ def _cmd(args) -> int:
 def register(sub) -> None:
     p = sub.add_parser("odyssey", help="small Greff et al. 2015 study: 8 variants + vanilla on two tasks")
     p.add_argument("--tasks", default="reber,order6a", help=f"comma-separated, from {sorted(TASKS)}")
-    p.add_argument("--seeds", type=int, default=3)
-    p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--seeds", type=positive_int, default=3)
+    add_common(p, "threads")
     p.add_argument("--out", default="runs/odyssey")
     p.set_defaults(func=_cmd)

@@ -23,7 +23,7 @@ __all__ = [
     "positive_int", "nonneg_int", "positive_float", "nonneg_float", "finite_float", "probability",
     "fraction", "temperature", "threads", "existing_file", "existing_path", "comma_list",
     "runtime_parent", "seed_parent", "threads_parent", "progress_parent", "DEFAULT_THREADS",
-    "apply_threads",
+    "apply_threads", "add_common",
 ]
 
 #: One default for every command: one thread. The models here are small and step by step;
@@ -188,3 +188,27 @@ def apply_threads(args: argparse.Namespace) -> None:
         import torch
 
         torch.set_num_threads(int(n))
+
+
+_COMMON = {
+    "threads": (("--threads",), dict(type=threads, default=DEFAULT_THREADS,
+                                     help=f"torch threads (default {DEFAULT_THREADS})")),
+    "seed": (("--seed",), dict(type=nonneg_int, default=0, help="random seed (default 0)")),
+    "progress": (("--no-progress", "--quiet"), dict(dest="no_progress", action="store_true",
+                                                   help="no progress bar (--quiet: the same)")),
+}
+
+
+def add_common(parser: argparse.ArgumentParser, *names: str) -> None:
+    """Add the shared options ``names`` ("threads", "seed", "progress") to ``parser``, each
+    defined once here, for commands built without :func:`runtime_parent`.
+
+    Example:
+        >>> p = argparse.ArgumentParser()
+        >>> add_common(p, "threads", "progress")
+        >>> p.parse_args(["--quiet"]).no_progress
+        True
+    """
+    for name in names:
+        flags, kw = _COMMON[name]
+        parser.add_argument(*flags, **kw)

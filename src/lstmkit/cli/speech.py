@@ -10,6 +10,10 @@
 
 from __future__ import annotations
 
+import argparse
+
+from .options import add_common, positive_int
+
 from .handwriting import print_decoders, print_recognized
 
 
@@ -33,7 +37,8 @@ def _train(args) -> int:
 
     torch.set_num_threads(args.threads)
     r = train_speech(out_dir=args.model, data_dir=args.data_dir, epochs=args.epochs, n_train=args.utterances,
-                     variant=args.variant, seed=args.seed, run_dir=args.run_dir, resume=args.resume)
+                     variant=args.variant, seed=args.seed, run_dir=args.run_dir, resume=args.resume,
+                     overwrite_shipped=args.overwrite_shipped, progress=not args.no_progress)
     _print_speech(r)
     print(f"model written to {args.model}")
     return 0
@@ -75,25 +80,27 @@ def register(sub) -> None:
     r.add_argument("--decoder", choices=["best_path", "prefix", "beam"], default="best_path")
     r.set_defaults(func=_recognize)
     t = s.add_parser("train", help="train the recognizer on espeak-ng speech (writes the shipped model)")
-    t.add_argument("--model", default=str(PRETRAINED), help="output model directory")
+    t.add_argument("--model", default="runs/speech/model",
+                   help="output model directory (default runs/speech/model; never the shipped one)")
+    t.add_argument("--overwrite-shipped", action="store_true", help=argparse.SUPPRESS)  # maintainers only
     t.add_argument("--data-dir", default="runs/speech/data", help="synthesized audio cache")
-    t.add_argument("--epochs", type=int, default=10)
-    t.add_argument("--utterances", type=int, default=4000, help="training utterances (default 4000)")
+    t.add_argument("--epochs", type=positive_int, default=10)
+    t.add_argument("--utterances", type=positive_int, default=4000, help="training utterances (default 4000)")
     t.add_argument("--variant", default="vanilla")
-    t.add_argument("--seed", type=int, default=0)
-    t.add_argument("--threads", type=int, default=2)
+    add_common(t, "seed")
+    add_common(t, "threads", "progress")
     t.add_argument("--run-dir", default="runs/speech", help="checkpoints and result.json")
     t.add_argument("--resume", action="store_true", help="continue a killed run from --run-dir")
     t.set_defaults(func=_train)
     e = s.add_parser("evaluate", help="compare the decoders on held-out voices")
     e.add_argument("--model", default=str(PRETRAINED))
     e.add_argument("--data-dir", default="runs/speech/data")
-    e.add_argument("--beam-width", type=int, default=8)
+    e.add_argument("--beam-width", type=positive_int, default=8)
     e.set_defaults(func=_evaluate)
     f = s.add_parser("fsdd", help="isolated-digit classification on the Free Spoken Digit Dataset")
-    f.add_argument("--epochs", type=int, default=25)
+    f.add_argument("--epochs", type=positive_int, default=25)
     f.add_argument("--variant", default="vanilla", help="LSTM variant preset (default vanilla)")
-    f.add_argument("--seed", type=int, default=0)
-    f.add_argument("--threads", type=int, default=2, help="torch threads (default 2)")
+    add_common(f, "seed")
+    add_common(f, "threads")
     f.add_argument("--out", default="runs/fsdd", help="output directory (default runs/fsdd)")
     f.set_defaults(func=_fsdd)

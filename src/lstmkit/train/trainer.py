@@ -20,7 +20,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from ..io import atomic_write_text
+from ..io import register_files, write_owned
 from .checkpoint import CHECKPOINT_JSON, load_checkpoint, optimizer_from_flat, optimizer_to_flat, save_checkpoint
 from .denormals import flush_denormals
 from .distributed import distributed_context
@@ -439,11 +439,12 @@ class Trainer:
 
     def write_outputs(self, result: dict) -> None:
         """``result.json`` and ``curve.png`` (if matplotlib is there) in ``run_dir``."""
-        atomic_write_text(self.run_dir / "result.json", json.dumps(result, indent=1, default=str))
+        write_owned(self.run_dir, "result.json", json.dumps(result, indent=1, default=str))
         try:
             from ..viz.curves import plot_learning_curve
 
             plot_learning_curve(result, self.run_dir / "curve.png")
+            register_files(self.run_dir, ["curve.png"])
         except ImportError:
             pass
 
