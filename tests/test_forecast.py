@@ -176,7 +176,7 @@ def test_train_predict_roundtrip_and_csv(tmp_path, capsys):
                  "--quiet", "--model", str(model)]) == 0
     out = capsys.readouterr().out
     assert "missing values filled: 2" in out and "seasonal naive" in out and "MASE" in out
-    assert {f.name for f in model.iterdir()} == {"config.json", "model.safetensors", "report.json", "forecast.csv",
+    assert {f.name for f in model.iterdir()} == {"config.json", "lstmkit.json", "model.safetensors", "report.json", "forecast.csv",
                                                   "forecast.png"}
     assert not (tmp_path / "m.checkpoints").exists()
     with open(model / "forecast.csv") as f:

@@ -12,7 +12,7 @@ File formats: docs/classification.md.
 
 from __future__ import annotations
 
-from .options import add_common, fraction, positive_float, positive_int
+from .options import add_common, check_output, fraction, positive_float, positive_int
 
 from pathlib import Path
 
@@ -73,7 +73,7 @@ def _train(args) -> int:
 def _predict(args) -> int:
     from ..apps.classify import format_report, predict_file
 
-    out = args.out
+    out = check_output(args.out, args.overwrite)
     opts = _read_options(args)
     r = predict_file(args.model, args.file, out=out, format=args.format, **opts)
     print(f"{r['n']} sequences classified; predictions written to {r['out']}")
@@ -132,5 +132,6 @@ def register(sub) -> None:
     r.add_argument("file", help="data: .ts, .npz or long-format .csv (labels optional)")
     r.add_argument("--model", required=True, help="model directory written by classify train")
     r.add_argument("--out", default="predictions.csv", help="predictions CSV (default predictions.csv)")
+    r.add_argument("--overwrite", action="store_true", help="replace --out if it exists")
     _add_read_options(r)
     r.set_defaults(func=_predict)

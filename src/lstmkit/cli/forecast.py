@@ -12,7 +12,7 @@ beside seasonal naive, ETS and ARIMA on the same held-out tail.
 
 from __future__ import annotations
 
-from .options import add_common, positive_int
+from .options import add_common, check_output, positive_int
 
 import sys
 from pathlib import Path
@@ -104,11 +104,12 @@ def _predict(args) -> int:
         _, extra = load_forecaster(args.model)
         column = args.column or extra["series"]["name"]
         series = read_series(args.data, column, args.time_column)
+    # Never into the model directory (its files are checked against lstmkit.json) and never
+    # over an existing file unless --overwrite.
+    out = check_output(args.out or f"{Path(args.model).resolve().name}-forecast.csv", args.overwrite)
+    png = check_output(out.with_suffix(".png"), args.overwrite)
     future, used = forecast_future(args.model, series)
-    out = Path(args.out or Path(args.model) / "forecast.csv")
-    out.parent.mkdir(parents=True, exist_ok=True)
     atomic_write_text(out, forecast_table(future))
-    png = out.with_suffix(".png")
     plot_forecast(used, {"future": future, "preprocessing": load_forecaster(args.model)[1]["preprocessing"]}, png)
     print(f"{len(future['point'])} steps after {used.source} ({len(used)} points): {out} and {png}")
     for t, p, lo, hi in list(zip(future["time"], future["point"], future["lower"], future["upper"]))[:6]:
@@ -154,7 +155,9 @@ def register(sub) -> None:
     r.add_argument("--model", required=True, help="the model directory written by `forecast train`")
     r.add_argument("--column", help="the column (default: the training column's name)")
     r.add_argument("--time-column", help="a column of dates/times")
-    r.add_argument("--out", help="the CSV to write (default MODEL/forecast.csv); a PNG goes beside it")
+    r.add_argument("--out", help="the CSV to write (default NAME-forecast.csv here, NAME being the model "
+                                 "directory's name); a PNG goes beside it")
+    r.add_argument("--overwrite", action="store_true", help="replace --out (and its PNG) if they exist")
     r.set_defaults(func=_predict)
 
 

@@ -11,7 +11,7 @@
 
 from __future__ import annotations
 
-from .options import add_common, positive_float, positive_int, temperature
+from .options import add_common, check_output, positive_float, positive_int, temperature
 
 import argparse
 import sys
@@ -91,12 +91,14 @@ def _classify_predict(args) -> int:
         texts = list(args.text)
     else:
         texts = read_text_csv(args.file, args.text_column, None)["texts"]
+    if args.out:
+        check_output(args.out, args.overwrite)
     preds = predict_texts(args.model, texts)
     if args.out:
         buf = io.StringIO()
         w = csv.writer(buf)
         names = list(preds[0]["probabilities"])
-        w.writerow(["text", "label", "probability"] + [f"p_{n}" for n in names])
+        w.writerow(["text", "predicted", "probability"] + [f"p_{n}" for n in names])
         for t, p in zip(texts, preds):
             w.writerow([t, p["label"], f"{p['probability']:.4f}"] + [f"{p['probabilities'][n]:.4f}" for n in names])
         atomic_write_text(args.out, buf.getvalue())
@@ -190,6 +192,7 @@ def register(sub) -> None:
     pr.add_argument("--text", action="append", help="a text to label (repeatable)")
     pr.add_argument("--text-column", default="text", help="the CSV column with the texts (default text)")
     pr.add_argument("--out", help="write a CSV of predictions here instead of printing them")
+    pr.add_argument("--overwrite", action="store_true", help="replace --out if it exists")
     add_common(pr, "threads")
     pr.set_defaults(func=_classify_predict)
 
