@@ -137,3 +137,10 @@ def test_cell_errors():
         cell(torch.randn(1, 5, I))
     with pytest.raises(TypeError, match="state h has dtype"):
         cell(torch.randn(5, I), (torch.zeros(5, H, dtype=torch.float64), torch.zeros(5, H)))
+
+
+@pytest.mark.parametrize("value", [float("nan"), float("inf"), -float("inf")])
+def test_nonfinite_forget_bias_is_refused(value):
+    """forget_bias=nan was accepted and made every output nan (issue 11)."""
+    with pytest.raises(ValueError, match="forget_bias must be a finite number"):
+        lstmkit.LSTM(I, H, variant="vanilla", forget_bias=value)

@@ -114,4 +114,29 @@ def test_corrupt_shipped_model_copy_is_one_line(tmp_path, capsys):
     img.write_bytes(b"RIFF")
     assert main(["speech", "recognize", str(img), "--model", str(m)]) == 1
     err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1 and "model.safetensors has 1000 bytes" in err[0]
+    assert len(err) == 1 and "model.safetensors was changed since lstmkit wrote it: it has 1000 bytes" in err[0]
+
+
+@pytest.mark.parametrize("edit,field", [(("scale", 0), "preprocessing: scale must be a positive number, not 0"),
+                                        (("transform", "exp"), "preprocessing: transform must be 'log' or 'none'"),
+                                        (("horizon", 3), "preprocessing: horizon must be the model's horizon")])
+def test_edited_forecast_configs_are_named(tmp_path, capsys, edit, field):
+    """Edited configs loaded without complaint and gave silent wrong forecasts (issue 11).
+    With lstmkit.json any edit is caught by its digest; without it (older directories) each
+    field is checked."""
+    import json
+
+    data = _sine_csv(tmp_path / "s.csv", n=120, gap_rows=(50, 51))
+    m = tmp_path / "m"
+    assert main(["forecast", "train", str(data), *QUICK, "--model", str(m)]) == 0
+    cfg = m / "config.json"
+    doc = json.loads(cfg.read_text())
+    doc["extra"]["preprocessing"][edit[0]] = edit[1]
+    cfg.write_text(json.dumps(doc))
+    capsys.readouterr()
+    assert main(["forecast", "predict", "--model", str(m), "--out", str(tmp_path / "f.csv")]) == 1
+    assert "config.json was changed since lstmkit wrote it" in capsys.readouterr().err
+    (m / "lstmkit.json").unlink()
+    assert main(["forecast", "predict", "--model", str(m), "--out", str(tmp_path / "f.csv")]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and field in err[0], err

@@ -434,8 +434,9 @@ def verify_dir(directory: str | os.PathLike, kind: str | None = None, what: str 
             raise LstmkitFileError(f"{d}/{MANIFEST}: the entry of {name} is not a table")
         size = p.stat().st_size
         if size != entry.get("bytes"):
-            raise LstmkitFileError(f"{p} has {size} bytes, {MANIFEST} says {entry.get('bytes')}: "
-                                   f"truncated or replaced since lstmkit wrote it")
+            raise LstmkitFileError(f"{p} was changed since lstmkit wrote it: it has {size} bytes, {MANIFEST} "
+                                   f"says {entry.get('bytes')} (truncated or edited); restore it or write the "
+                                   f"{what} again")
         if _digest(p)["sha256"] != entry.get("sha256"):
             raise LstmkitFileError(f"{p} was changed since lstmkit wrote it (its sha256 differs from "
                                    f"{MANIFEST}); restore it or write the {what} again")

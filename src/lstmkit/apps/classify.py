@@ -16,12 +16,14 @@ per-channel summary statistics.
 from __future__ import annotations
 
 import json
+import math
 import os
 import time
 from pathlib import Path
 
 import numpy as np
 
+from ..io import check_fields
 from ..models.io import holds_model_dir
 from ..train.checkpoint import finish_run_dir, prepare_run_dir
 
@@ -478,6 +480,16 @@ def predict_file(model_dir: str | os.PathLike, path: str | os.PathLike, out: str
 
     model_dir = Path(model_dir)
     model, extra = load_model(SequenceClassifier, model_dir)
+    K, C = model.config["num_classes"], model.config["input_size"]
+    check_fields(extra, {
+        "classes": (list, lambda v: len(v) == K and all(isinstance(c, str) for c in v),
+                    f"a list of the model's {K} class names"),
+        "norm": (dict, lambda v: all(len(v[k]) == C and all(isinstance(x, (int, float)) and math.isfinite(x)
+                                                            and (k != "std" or x > 0) for x in v[k])
+                                     for k in ("mean", "std")),
+                 f"a table of {C} finite means and {C} positive standard deviations"),
+        "downsample": ((int, type(None)), lambda v: v >= 1, "a whole number >= 1"),
+    }, f"{Path(model_dir) / 'config.json'}: extra")
     saved = dict(extra.get("read_options") or {})
     fmt = format or None
     opts = {k: saved.get(k) for k in ("id_column", "time_column", "label_column", "channels") if saved.get(k)}

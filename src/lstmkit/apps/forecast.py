@@ -38,6 +38,7 @@ import numpy as np
 import torch
 
 from ..data.series import TimeSeries, future_index, season_for_freq
+from ..io import check_fields
 from ..models import Forecaster, load_model, save_model
 from ..models.io import holds_model_dir
 from ..train.checkpoint import finish_run_dir
@@ -281,6 +282,9 @@ class Windows:
         W = self.p["window"]
         dev = np.concatenate([z[o - W : o] - self.level(z, o) for o in origins])
         self.p["scale"] = float(np.std(dev)) or 1.0
+        if not math.isfinite(self.p["scale"]):
+            raise ValueError(f"the series' deviations overflow (their spread is {self.p['scale']}): its values are "
+                             f"too large or not finite; rescale the column (e.g. to thousands)")
         if self.diff_inputs:
             last = int(max(origins)) + self.p["horizon"]
             d = z[self.s : last] - z[: last - self.s]
@@ -589,8 +593,31 @@ def _write_model_dir(model, prep, series, report, model_dir) -> None:
 
 
 def load_forecaster(model_dir: str | os.PathLike) -> tuple[Forecaster, dict]:
-    """The model and the ``extra`` state (preprocessing, the end of the training series)."""
-    return load_model(Forecaster, model_dir)
+    """The model and the ``extra`` state (preprocessing, the end of the training series),
+    each setting checked: an edited config.json gives one line naming the field."""
+    model, extra = load_model(Forecaster, model_dir)
+    where = f"{Path(model_dir) / 'config.json'}: extra"
+    check_fields(extra, {"preprocessing": (dict, None, "a table"), "series": (dict, None, "a table")}, where)
+    prep = extra["preprocessing"]
+    pos_int = (int, lambda v: v >= 1, "a whole number >= 1")
+    check_fields(prep, {
+        "transform": (str, lambda v: v in ("log", "none"), "'log' or 'none'"),
+        "season": pos_int, "window": (int, lambda v: v >= 2, "a whole number >= 2"),
+        "horizon": (int, lambda v: v == model.config.get("horizon", v), f"the model's horizon "
+                    f"({model.config.get('horizon')})"),
+        "reference": (str, lambda v: v in ("level", "seasonal"), "'level' or 'seasonal'"),
+        "scale": ((int, float), lambda v: v > 0, "a positive number"),
+        "calendar": (bool, None, "true or false"), "diff_inputs": (bool, None, "true or false"),
+        "diff_mean": ((int, float, type(None)), None, "a number"),
+        "diff_sd": ((int, float, type(None)), lambda v: v > 0, "a positive number"),
+    }, f"{where}.preprocessing")
+    check_fields(extra["series"], {
+        "name": (str, None, "the column's name"),
+        "last_values": (list, lambda v: len(v) >= prep["window"] and all(
+            isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x) for x in v),
+            f"a list of at least {prep['window']} finite numbers"),
+    }, f"{where}.series")
+    return model, extra
 
 
 def stored_series(extra: dict) -> TimeSeries:

@@ -30,6 +30,7 @@ from torch import nn
 
 from ..data.text import (CharVocab, WordTokenizer, load_rotten_tomatoes, load_shakespeare, pad_token_ids,
                          read_text_csv, read_text_file, split_tail, stratified_split)
+from ..io import check_fields
 from ..models import CharLM, SequenceClassifier, load_model, save_model
 from ..models.io import check_model_dir_target, holds_model_dir
 from ..train.checkpoint import (CHECKPOINT_JSON, load_checkpoint, prepare_run_dir, optimizer_from_flat,
@@ -235,7 +236,14 @@ def predict_texts(model_dir: str | os.PathLike, texts: Sequence[str]) -> list[di
     model, extra = load_model(SequenceClassifier, model_dir)
     if "tokenizer" not in extra:
         raise ValueError(f"{model_dir} is not a text classifier (no tokenizer in its config.json)")
+    K = model.config["num_classes"]
+    check_fields(extra, {"class_names": (list, lambda v: len(v) == K and all(isinstance(c, str) for c in v),
+                                         f"a list of the model's {K} class names"),
+                         "tokenizer": (dict, None, "a table")}, f"{Path(model_dir) / 'config.json'}: extra")
     tok = WordTokenizer.from_dict(extra["tokenizer"])
+    if len(tok) > model.config.get("vocab_size", len(tok)):
+        raise ValueError(f"{Path(model_dir) / 'config.json'}: the tokenizer has {len(tok)} words, more than the "
+                         f"model's vocab_size {model.config['vocab_size']}")
     names = extra["class_names"]
     probs = _predict_ids(model, [tok.encode(t) for t in texts])
     return [{"label": names[int(p.argmax())], "probability": float(p.max()),
