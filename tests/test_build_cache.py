@@ -5,6 +5,7 @@ the one real test only loads a build that is already in the cache (or skips).
 """
 
 import json
+import os
 import re
 import threading
 import time
@@ -32,8 +33,9 @@ def cache(tmp_path, monkeypatch):
 class FakeLoad:
     """Stands in for torch.utils.cpp_extension.load: records calls, writes the library file."""
 
-    def __init__(self, fail: str | None = None, check=None):
+    def __init__(self, fail: str | None = None, check=None, rewrite=False):
         self.calls = []
+        self.rewrite = rewrite
         self.fail = fail
         self.check = check
 
@@ -43,7 +45,9 @@ class FakeLoad:
             self.check(build_directory)
         if self.fail:
             raise RuntimeError(f"Error building extension '{name}': {self.fail}")
-        (_build.Path(build_directory) / f"{name}.so").write_bytes(b"not a real library")
+        lib = _build.Path(build_directory) / f"{name}.so"
+        if self.rewrite or not lib.exists():  # ninja's rule: build what is missing
+            lib.write_bytes(b"not a real library")
         return types.SimpleNamespace(__name__=name, own_gemm=lambda: True)
 
 
@@ -53,7 +57,7 @@ def fake_load(monkeypatch):
 
     fake = FakeLoad()
     monkeypatch.setattr(cpp, "load", fake)
-    # A finished build is imported directly; the stand-in library is no ELF file.
+    # load_cached imports a finished build directly; the stand-in library is no ELF file.
     monkeypatch.setattr(_build, "_import_built", lambda name, path: types.SimpleNamespace(__name__=name, path=path))
     return fake
 
@@ -108,9 +112,11 @@ def test_key_changes_with_cpu_flags_only_for_native_builds(monkeypatch, cache):
 def test_key_changes_with_torch_python_and_cflags(monkeypatch, cache):
     base = _build.build_key()
     ing = _build.build_ingredients()
-    assert sorted(ing) == ["cflags", "compiler", "cpu", "python", "sources", "torch"]
+    assert sorted(ing) == ["cflags", "compiler", "cpu", "include", "ninja", "python", "sources", "torch"]
     assert "cxx11_abi=" in ing["torch"]
     for name, value in [("_torch_identity", lambda: "torch 9.9 cxx11_abi=0"),
+                        ("_ninja_identity", lambda: "ninja 1.99.0"),
+                        ("_include_paths", lambda: ["/elsewhere/torch/include"]),
                         ("_python_identity", lambda: "cpython 3.99.0 x86_64"),
                         ("_cflags", lambda: ["-O2"])]:
         with monkeypatch.context() as m:
@@ -163,6 +169,9 @@ def test_a_build_announces_itself_and_a_cached_load_is_silent(cache, fake_load, 
     (call,) = fake_load.calls
     assert call["build_directory"] == str(folder) and call["name"] == f"lstmkit_fused_{key}"
     assert "-march=native" in call["extra_cflags"]
+    # ... compiling the copies of the sources kept in the folder (their times never change)
+    assert call["sources"] == [str(folder / "csrc" / "fused_rnn.cpp")]
+    assert (folder / "csrc" / "fused_rnn.cpp").read_bytes() == (_build._CSRC / "fused_rnn.cpp").read_bytes()
     assert ext.__name__ == f"lstmkit_fused_{key}"
     marker = json.loads((folder / "build.json").read_text())
     assert marker["key"] == key and marker["ingredients"] == _build.build_ingredients()
@@ -171,10 +180,10 @@ def test_a_build_announces_itself_and_a_cached_load_is_silent(cache, fake_load, 
     assert _build.build_state()["state"] == "built"
 
     _build._reset_for_tests()  # a new process
-    ext2 = _build.load_extension()
-    assert capsys.readouterr().err == ""
-    assert len(fake_load.calls) == 1  # no second build: the library was imported directly
-    assert ext2.path == folder / f"lstmkit_fused_{key}.so"
+    assert _build.load_extension() is not None
+    assert capsys.readouterr().err == ""  # torch's load ran (ninja: nothing to do), silently
+    assert len(fake_load.calls) == 2
+    assert json.loads((folder / "build.json").read_text()) == marker  # not rewritten
 
 
 def test_no_marker_means_a_build(cache, fake_load, capsys):
@@ -194,18 +203,43 @@ def test_no_marker_means_a_build(cache, fake_load, capsys):
     assert len(fake_load.calls) == 2
 
 
-def test_a_cached_build_that_fails_to_import_is_rebuilt(cache, fake_load, monkeypatch, capsys):
+def test_a_rebuild_ninja_foresees_is_announced(cache, fake_load, monkeypatch, capsys):
     _build.load_extension()
     _build._reset_for_tests()
     capsys.readouterr()
-
-    def broken(name, path):
-        raise ImportError("undefined symbol")
-
-    monkeypatch.setattr(_build, "_import_built", broken)
+    monkeypatch.setattr(_build, "_ninja_up_to_date", lambda folder: False)  # e.g. an object file deleted
     _build.load_extension()
-    assert "building the fused CPU kernels" in capsys.readouterr().err
-    assert len(fake_load.calls) == 2
+    err = capsys.readouterr().err
+    assert "building the fused CPU kernels" in err and "ninja found changed inputs" in err
+
+
+def test_a_rebuild_nobody_foresaw_is_reported_after(cache, monkeypatch, capsys):
+    import torch.utils.cpp_extension as cpp
+
+    monkeypatch.setattr(cpp, "load", FakeLoad())
+    _build.load_extension()
+    _build._reset_for_tests()
+    capsys.readouterr()
+    marker = json.loads((_build.build_dir() / "build.json").read_text())
+    time.sleep(0.01)
+    monkeypatch.setattr(cpp, "load", FakeLoad(rewrite=True))  # torch rebuilt the library anyway
+    _build.load_extension()
+    err = capsys.readouterr().err
+    assert "building" not in err and "rebuilt (torch's build found changed inputs)" in err
+    assert json.loads((_build.build_dir() / "build.json").read_text())["finished_at"] >= marker["finished_at"]
+
+
+def test_ninja_dry_run_reads_ninjas_answer(tmp_path):
+    if _build.shutil.which("ninja") is None:
+        pytest.skip("no ninja on PATH")
+    assert _build._ninja_up_to_date(tmp_path) is None  # no build.ninja: cannot say
+    (tmp_path / "in.txt").write_text("a")
+    (tmp_path / "build.ninja").write_text("rule cp\n  command = cp $in $out\nbuild out.txt: cp in.txt\n")
+    assert _build._ninja_up_to_date(tmp_path) is False
+    _build.subprocess.run(["ninja", "-C", str(tmp_path)], capture_output=True, check=True)
+    assert _build._ninja_up_to_date(tmp_path) is True
+    os.utime(tmp_path / "in.txt", ns=(1 << 62, 1 << 62))  # an input newer than the output
+    assert _build._ninja_up_to_date(tmp_path) is False
 
 
 def test_a_failed_build_warns_once_and_is_recorded(cache, monkeypatch, capsys):
@@ -272,7 +306,7 @@ def test_a_concurrent_build_is_waited_for_not_repeated(cache, fake_load, capsys)
         fcntl.flock(held, fcntl.LOCK_UN)
     t.join(10)
     assert result["ext"] is not None
-    assert fake_load.calls == []  # loaded the other process's build
+    assert (folder / f"lstmkit_fused_{key}.so").read_bytes() == b"lib"  # the other process's build
     assert "building" not in capsys.readouterr().err
 
 
@@ -286,20 +320,17 @@ def test_load_cached_never_builds(cache, fake_load, capsys):
 
 
 def test_the_real_cached_build_loads_silently(monkeypatch, capsys):
-    """Only a build already in the cache: this test never compiles."""
-    import torch.utils.cpp_extension as cpp
-
+    """Only a build already in the cache that ninja finds up to date: this test never compiles."""
     st = _build.build_state()
-    if st["state"] != "built":
-        pytest.skip(f"no finished build in {st['dir']} ({st['state']})")
-
-    def no_build(*a, **k):
-        raise AssertionError("a cached load must not build")
-
-    monkeypatch.setattr(cpp, "load", no_build)
+    folder = _build.Path(st["dir"])
+    if st["state"] != "built" or _build._ninja_up_to_date(folder) is not True:
+        pytest.skip(f"no finished, up-to-date build in {folder} ({st['state']})")
+    library = folder / f"lstmkit_fused_{st['key']}.so"
+    before = (library.stat().st_mtime_ns, (folder / "build.json").read_text())
     monkeypatch.setattr(_build, "_ext", None)
     monkeypatch.setattr(_build, "_error", None)
     ext = _build.load_extension()
     assert capsys.readouterr().err == ""
+    assert (library.stat().st_mtime_ns, (folder / "build.json").read_text()) == before
     assert ext.__name__ == f"lstmkit_fused_{st['key']}"
     assert hasattr(ext, "lstm_forward") and isinstance(ext.own_gemm(), bool)

@@ -58,7 +58,8 @@ def test_doctor_json_is_the_same_report(empty_cache, capsys):
     assert r["versions"]["lstmkit"] and r["versions"]["torch"] and r["versions"]["numpy"]
     assert r["kernels"]["state"] == "not built yet" and r["kernels"]["key"] == _build.build_key()
     assert r["kernels"]["cache_dir"] == str(empty_cache)
-    assert set(r["kernels"]["ingredients"]) == {"cflags", "compiler", "cpu", "python", "sources", "torch"}
+    assert set(r["kernels"]["ingredients"]) == {"cflags", "compiler", "cpu", "include", "ninja", "python", "sources",
+                                                     "torch"}
     by_pkg = {e["package"]: e for e in r["extras"]}
     assert by_pkg["scikit-learn"]["import"] == "sklearn" and by_pkg["pillow"]["import"] == "PIL"
     assert by_pkg["safetensors"]["extras"] == ["train"]

@@ -4,17 +4,19 @@ The build lives in lstmkit's own cache (:func:`cache_dir`: ``$LSTMKIT_CACHE_DIR`
 ``$XDG_CACHE_HOME/lstmkit/kernels``, else ``~/.cache/lstmkit/kernels``), in one folder per
 *build key* (:func:`build_key`): a hash of everything that changes the binary (the C++
 sources, the compiler, torch's version and C++ ABI, Python's version, the compiler flags
-and, for a ``-march=native`` build, the CPU's feature flags). A home directory shared by
+and, for a ``-march=native`` build, the CPU's feature flags) or makes ninja rebuild it
+(ninja's version, the header folders). A home directory shared by
 machines with different CPUs or compilers therefore holds one build per kind, and a
 process never loads a library built for another CPU.
 
-A folder's build is finished when it holds ``build.json`` (the key's ingredients and the
-finish time, written atomically after a successful build) next to the library. Then the
-library is imported directly, without ninja or a compiler and without printing anything.
-Otherwise the build announces itself on stderr (with its expected time and folder),
-compiles through :func:`torch.utils.cpp_extension.load` with ``build_directory=`` that
-folder (torch's own ninja files and file baton live there), and says when it is done.
-Concurrent processes wait for one another on a lock file in the folder.
+The build compiles copies of the sources kept in its folder, through
+:func:`torch.utils.cpp_extension.load` with ``build_directory=`` that folder (torch's own
+ninja files and file baton live there; ``build.lock`` makes concurrent processes wait for
+one another, and clears the baton of a build that was killed). A folder's build is
+finished when it holds ``build.json`` (the key's ingredients and the finish time, written
+atomically after a successful build) next to the library; then it loads silently, unless a
+ninja dry run finds something to rebuild. Any build announces itself on stderr first, with
+its expected time and folder, and says when it is done.
 
 When the build fails (no compiler, no ninja), :func:`load_extension` warns once and
 returns ``None``; the caller then uses the reference loop. The failure's text is kept in
@@ -29,6 +31,7 @@ import json
 import os
 import platform
 import shlex
+import shutil
 import subprocess
 import sys
 import threading
@@ -123,6 +126,29 @@ def _torch_identity() -> str:
     return f"torch {torch.__version__} cxx11_abi={int(bool(torch._C._GLIBCXX_USE_CXX11_ABI))}"
 
 
+def _ninja_identity() -> str:
+    """The ``ninja`` on PATH (the one torch runs) and its version: its build log's format
+    differs between versions, and a log written by another version makes ninja rebuild."""
+    path = shutil.which("ninja")
+    if path is None:
+        return "ninja: not found"
+    try:
+        out = subprocess.run([path, "--version"], capture_output=True, text=True, timeout=30, check=False)
+        return f"ninja {out.stdout.strip() or out.stderr.strip()}"
+    except (OSError, subprocess.SubprocessError) as e:
+        return f"ninja: unavailable ({type(e).__name__})"
+
+
+def _include_paths() -> list[str]:
+    """The header folders torch's build.ninja names (torch's and Python's): two installs of
+    the same versions at other places get their own builds instead of rebuilding each other's."""
+    import sysconfig
+
+    from torch.utils.cpp_extension import include_paths
+
+    return [*include_paths(), sysconfig.get_paths()["include"]]
+
+
 def _python_identity() -> str:
     return f"{sys.implementation.name} {platform.python_version()} {platform.machine()}"
 
@@ -174,16 +200,18 @@ def _cpu_identity() -> str:
 def build_ingredients() -> dict:
     """Everything that changes the compiled library, as a JSON-ready dict.
 
-    Keys: ``sources`` (sha256 of ``csrc/``), ``compiler``, ``torch``, ``python``,
-    ``cflags``, ``cpu``.
+    Keys: ``sources`` (sha256 of ``csrc/``), ``compiler``, ``ninja``, ``torch``,
+    ``include`` (torch's and Python's header folders), ``python``, ``cflags``, ``cpu``.
 
     Example:
         >>> sorted(build_ingredients())
-        ['cflags', 'compiler', 'cpu', 'python', 'sources', 'torch']
+        ['cflags', 'compiler', 'cpu', 'include', 'ninja', 'python', 'sources', 'torch']
     """
     return {
         "sources": _source_digest(),
         "compiler": _compiler_identity(),
+        "ninja": _ninja_identity(),
+        "include": _include_paths(),
         "torch": _torch_identity(),
         "python": _python_identity(),
         "cflags": list(_cflags()),
@@ -285,15 +313,6 @@ def _import_built(name: str, path: Path):
     return module
 
 
-def _load_finished(folder: Path, key: str):
-    if _finished(folder, key) is None:
-        return None
-    try:
-        return _import_built(_module_name(key), folder / f"{_module_name(key)}{_LIB_EXT}")
-    except Exception:  # a damaged or foreign library: rebuild it (announced)
-        return None
-
-
 @contextlib.contextmanager
 def _build_lock(folder: Path):
     """Hold ``build.lock`` in ``folder`` (an OS lock: released when a process dies)."""
@@ -320,32 +339,80 @@ def _build_lock(folder: Path):
                 fcntl.flock(f, fcntl.LOCK_UN)
 
 
+def _copy_sources(folder: Path) -> list[str]:
+    """Copy ``csrc/`` into the build folder once; the build compiles the copies.
+
+    The folder's key holds the sources' hash, so the copies never change: a checkout that
+    only touches the originals' times (switching branches) cannot make ninja rebuild.
+    """
+    dest = folder / "csrc"
+    for p in sorted(q for q in _CSRC.rglob("*") if q.is_file() and "__pycache__" not in q.parts):
+        target = dest / p.relative_to(_CSRC)
+        data = p.read_bytes()
+        if target.is_file() and target.read_bytes() == data:
+            continue
+        target.parent.mkdir(parents=True, exist_ok=True)
+        tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+        tmp.write_bytes(data)
+        os.replace(tmp, target)
+    return [str(dest / s) for s in _SOURCES]
+
+
+def _ninja_up_to_date(folder: Path) -> bool | None:
+    """Whether ninja (a dry run in ``folder``) has nothing to rebuild; ``None`` if it cannot say."""
+    ninja = shutil.which("ninja")
+    if ninja is None or not (folder / "build.ninja").is_file():
+        return None
+    try:
+        out = subprocess.run([ninja, "-n", "-C", str(folder)], capture_output=True, text=True, timeout=30,
+                             check=False)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    if out.returncode != 0:
+        return None
+    return "no work to do" in out.stdout
+
+
+def _mtime(path: Path) -> int | None:
+    try:
+        return path.stat().st_mtime_ns
+    except OSError:
+        return None
+
+
 def _load(build: bool):
     ingredients = build_ingredients()
     key = build_key(ingredients)
     folder = build_dir(key)
-    module = _load_finished(folder, key)
-    if module is not None or not build:
-        return module
+    name = _module_name(key)
+    library = folder / f"{name}{_LIB_EXT}"
+    if not build:
+        # Never builds: a finished library is imported directly (no ninja, no compiler).
+        return _import_built(name, library) if _finished(folder, key) is not None else None
     folder.mkdir(parents=True, exist_ok=True)
     with _build_lock(folder) as locked:
-        module = _load_finished(folder, key)  # another process finished it while we waited
-        if module is not None:
-            return module
         if locked:
             # Every builder holds build.lock, so torch's baton left here is a killed build's:
             # without this, torch would wait for it forever.
             with contextlib.suppress(FileNotFoundError):
                 (folder / "lock").unlink()
-        print(f"lstmkit: building the fused CPU kernels for this CPU and compiler (once, {EXPECTED}) "
-              f"in {folder} ...", file=sys.stderr, flush=True)
+        sources = _copy_sources(folder)
+        finished = _finished(folder, key) is not None
+        # A finished build loads silently unless ninja would rebuild it (a dry run: e.g. an
+        # object file deleted); then the rebuild is announced like a first build.
+        fresh = finished and _ninja_up_to_date(folder) is not False
+        if not fresh:
+            why = "" if not finished else " (ninja found changed inputs)"
+            print(f"lstmkit: building the fused CPU kernels for this CPU and compiler (once, {EXPECTED}) "
+                  f"in {folder}{why} ...", file=sys.stderr, flush=True)
+        before = _mtime(library)
         start = time.perf_counter()
         from torch.utils.cpp_extension import load
 
         try:
             module = load(
-                name=_module_name(key),
-                sources=[str(_CSRC / s) for s in _SOURCES],
+                name=name,
+                sources=sources,
                 extra_cflags=ingredients["cflags"],
                 build_directory=str(folder),
                 verbose=os.environ.get("LSTMKIT_BUILD_VERBOSE", "0") == "1",
@@ -358,16 +425,21 @@ def _load(build: bool):
                 })
             raise
         seconds = time.perf_counter() - start
-        _write_json_atomic(folder / MARKER, {
-            "key": key,
-            "module": _module_name(key),
-            "ingredients": ingredients,
-            "finished_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-            "seconds": round(seconds, 1),
-        })
+        rebuilt = not fresh or before is None or _mtime(library) != before
+        if rebuilt:
+            _write_json_atomic(folder / MARKER, {
+                "key": key,
+                "module": name,
+                "ingredients": ingredients,
+                "finished_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+                "seconds": round(seconds, 1),
+            })
+            # Never silent: a rebuild the dry run did not foresee is reported afterwards.
+            what = "built" if not fresh else "rebuilt (torch's build found changed inputs)"
+            print(f"lstmkit: {what} the fused CPU kernels in {seconds:.0f} s ({folder})",
+                  file=sys.stderr, flush=True)
         with contextlib.suppress(OSError):
             (folder / FAILED).unlink()
-        print(f"lstmkit: built the fused CPU kernels in {seconds:.0f} s ({folder})", file=sys.stderr, flush=True)
     return module
 
 
