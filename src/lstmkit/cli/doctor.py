@@ -287,6 +287,7 @@ def format_report(r: dict) -> str:
     ninja = k["ninja"]
     lines += ["", "kernels", f"  cache dir  {k['cache_dir']}", f"  build key  {k['key']}",
               f"  build dir  {k['dir']}", f"  state      {k['state']}: {k['detail']}",
+              f"  others     {len(k.get('other_builds', []))} finished build(s) for other keys in the cache dir",
               f"  compiler   {ing.get('compiler', '?')}",
               f"  ninja      {ninja['path'] or 'not on PATH'}" + (f" ({ninja['version']})" if ninja["version"] else ""),
               f"  native     {_yes(k['native'])}" + (" (-march=native; LSTMKIT_NATIVE=0 builds a portable library)"
