@@ -240,10 +240,12 @@ def predict_proba(model, seqs: list, batch_size: int = 128, pad=None):
 
 
 def _labels_to_index(y, classes, source, what="label") -> np.ndarray:
+    from ..data.files import plain
+
     pos = {c: i for i, c in enumerate(classes)}
     missing = [v for v in y if v not in pos]
     if missing:
-        raise ValueError(f"{source}: {what} {missing[0]!r} does not occur in the training data "
+        raise ValueError(f"{source}: {what} {plain(missing[0])!r} does not occur in the training data "
                          f"(classes: {', '.join(classes)}); remove those sequences or add training examples")
     return np.array([pos[v] for v in y], dtype=np.int64)
 

@@ -13,7 +13,8 @@ from ..models import CTCRecognizer
 from ..train.ctc import ctc_loss, label_error_rate
 from ..train.supervised import fit_supervised, pad_sequences
 
-__all__ = ["refuse_shipped", "fit_standardizer", "standardize", "decode_batch", "compare_decoders", "train_ctc"]
+__all__ = ["refuse_shipped", "fit_standardizer", "standardize", "decode_batch", "compare_decoders", "train_ctc",
+           "check_input_size"]
 
 
 def refuse_shipped(out_dir: str | os.PathLike, allowed: bool = False) -> None:
@@ -29,6 +30,24 @@ def refuse_shipped(out_dir: str | os.PathLike, allowed: bool = False) -> None:
     if not allowed and (target == shipped or shipped in target.parents):
         raise ValueError(f"--model {out_dir} is inside the models that ship with lstmkit ({shipped}); "
                          f"name another directory (default runs/<app>/model)")
+
+
+def check_input_size(model: CTCRecognizer, extra: dict, directory, n_features: int, inputs: str) -> None:
+    """Raise a one-line ValueError if the model in ``directory`` was trained on another
+    number of features per frame than the app makes (a speech model given to handwriting).
+
+    Example:
+        >>> m = CTCRecognizer(78, num_labels=10, hidden_size=4)
+        >>> check_input_size(m, {"sample_rate": 16000}, "speech-model", 17, "handwriting lines")
+        Traceback (most recent call last):
+        ...
+        ValueError: speech-model was trained on 78 features per frame (speech?), these inputs have 17 (handwriting lines): pass the matching --model
+    """
+    want = int(model.config["input_size"])
+    if want != n_features:
+        kind = "speech" if "sample_rate" in extra else "handwriting" if "line_height" in extra else "another app"
+        raise ValueError(f"{directory} was trained on {want} features per frame ({kind}?), these inputs have "
+                         f"{n_features} ({inputs}): pass the matching --model")
 
 
 def fit_standardizer(feats: list[np.ndarray], eps: float = 1e-3) -> dict:

@@ -14,11 +14,13 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from ..data.images import read_line_image
 from ..data.mnist_lines import line_features, load_mnist_5k, make_lines, split_images
 from ..io import write_owned
 from ..models import CTCRecognizer, load_model, save_model
 from ..models.io import holds_model_dir
-from .common import compare_decoders, decode_batch, fit_standardizer, refuse_shipped, standardize, train_ctc
+from .common import (check_input_size, compare_decoders, decode_batch, fit_standardizer, refuse_shipped,
+                     standardize, train_ctc)
 
 __all__ = ["train_handwriting", "evaluate_model_dir", "recognize_images", "load_recognizer",
            "PRETRAINED"]
@@ -136,20 +138,12 @@ def image_to_line(image: np.ndarray, height: int = LINE_HEIGHT) -> np.ndarray:
 def recognize_images(paths, directory: str | os.PathLike = PRETRAINED, method: str = "best_path"):
     """Yield ``(path, digits or None, error or None)`` for each image file."""
     model, extra = load_recognizer(directory)
-    from PIL import Image, UnidentifiedImageError
-
+    check_input_size(model, extra, directory, LINE_HEIGHT // extra.get("pool", POOL), "handwriting lines")
     for p in paths:
-        try:
-            with Image.open(p) as im:
-                rgba = im.convert("RGBA")
-            # transparent pixels count as white paper
-            white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
-            line = image_to_line(np.asarray(Image.alpha_composite(white, rgba).convert("L")))
-        except (UnidentifiedImageError, OSError) as e:
-            yield p, None, f"{p}: not a readable image ({e.__class__.__name__})"
-            continue
-        except ValueError as e:
-            yield p, None, f"{p}: {e}"
+        try:  # transparent pixels count as white paper; size cap, blank check: see read_line_image
+            line = image_to_line(read_line_image(p))
+        except (ValueError, OSError) as e:
+            yield p, None, str(e) if str(e).startswith(str(p)) else f"{p}: {e}"
             continue
         feats = standardize([line_features(line, extra.get("pool", POOL))], extra["normalisation"])
         digits = decode_batch(model, feats, method)[0]

@@ -16,11 +16,13 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from ..data.audio import read_audio
 from ..data.espeak_digits import VARIANTS, synthesize
 from ..io import write_owned
 from ..models import CTCRecognizer, load_model, save_model
 from ..models.io import holds_model_dir
-from .common import compare_decoders, decode_batch, fit_standardizer, refuse_shipped, standardize, train_ctc
+from .common import (check_input_size, compare_decoders, decode_batch, fit_standardizer, refuse_shipped,
+                     standardize, train_ctc)
 
 __all__ = ["audio_features", "train_speech", "recognize_files", "evaluate_model_dir", "PRETRAINED",
            "TEST_VARIANTS"]
@@ -41,10 +43,7 @@ def audio_features(path: str | os.PathLike) -> np.ndarray:
         import librosa
     except ImportError as e:  # pragma: no cover
         raise ImportError("speech needs librosa: pip install 'lstmkit[speech]'") from e
-    try:
-        y, _ = librosa.load(str(path), sr=SAMPLE_RATE, mono=True)
-    except Exception as e:  # librosa raises many kinds for non-audio input
-        raise ValueError(f"{path}: not a readable audio file ({e.__class__.__name__})") from None
+    y = read_audio(path, SAMPLE_RATE)  # one-line errors: missing, not audio, silent, too long, ...
     if y.size < SAMPLE_RATE // 20:
         raise ValueError(f"{path}: too short ({y.size / SAMPLE_RATE:.3f} s of audio)")
     m = librosa.feature.mfcc(y=y, sr=SAMPLE_RATE, n_mfcc=13, n_fft=400, hop_length=160)
@@ -128,6 +127,7 @@ def evaluate_model_dir(directory: str | os.PathLike = PRETRAINED, data_dir: str 
 def recognize_files(paths, directory: str | os.PathLike = PRETRAINED, method: str = "best_path"):
     """Yield ``(path, digits or None, error or None)`` for each audio file."""
     model, extra = load_recognizer(directory)
+    check_input_size(model, extra, directory, 78, "speech frames")
     for p in paths:
         try:
             feats = audio_features(p)

@@ -28,6 +28,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..data.files import plain
 from ..data.text import (CharVocab, WordTokenizer, load_rotten_tomatoes, load_shakespeare, pad_token_ids,
                          read_text_csv, read_text_file, split_tail, stratified_split)
 from ..io import check_fields
@@ -55,6 +56,7 @@ def encode_labels(labels: Sequence[str], path: str = "labels", column: str = "la
         >>> y.tolist(), names
         ([1, 0, 1, 0], ['neg', 'pos'])
     """
+    labels = [plain(v) for v in labels]  # numpy strings print as np.str_('...') in messages
     names = sorted(set(labels))
     if len(names) < 2:
         raise ValueError(f"{path}, column {column!r}: only one class ({names[0]!r}); a classifier needs "

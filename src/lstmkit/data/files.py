@@ -2,10 +2,24 @@
 
 from __future__ import annotations
 
+import csv
+import io
 import os
 from pathlib import Path
 
-__all__ = ["read_user_text"]
+__all__ = ["read_user_text", "csv_delimiter", "plain", "MAX_SERIES_VALUE", "MAX_FEATURE_VALUE"]
+
+MAX_SERIES_VALUE = 1e30
+"""The largest magnitude a forecasting series may hold. The series is kept in float64 and
+scaled before float32 training, but a value beyond this makes the scale (and every MASE)
+meaningless, and at 1e308 sums overflow to infinity."""
+
+MAX_FEATURE_VALUE = 1e18
+"""The largest magnitude a classification feature may hold: sequences are float32, whose
+largest value is 3.4e38, and a standard deviation squares the values (1e18 squared is
+1e36, still finite)."""
+
+_DELIMITERS = {";": "semicolon", "\t": "tab", "|": "pipe"}
 
 
 def read_user_text(path: str | os.PathLike, expected: str) -> str:
@@ -44,3 +58,61 @@ def read_user_text(path: str | os.PathLike, expected: str) -> str:
         line = data[: e.start].count(b"\n") + 1
         raise ValueError(f"{p}: line {line} is not UTF-8 (byte 0x{data[e.start]:02x}); save the file as UTF-8, "
                          f"e.g. `iconv -f latin1 -t utf-8 {p.name} > fixed{p.suffix}`") from None
+
+
+def csv_delimiter(text: str, path: str | os.PathLike) -> str:
+    """The field delimiter of a CSV's text: ``","``, or ``";"``, tab or ``"|"`` when the
+    header has no comma but splits on one of those and every row (the first 200 are
+    looked at) has as many fields as the header.
+
+    lstmkit reads such a file with the delimiter found: no conversion needed. A header
+    that looks semicolon- (tab-, pipe-) separated while the rows disagree is a one-line
+    error naming the first row that does not fit (unless no row splits at all: then it is
+    a one-column file whose header happens to hold the character).
+
+    Example:
+        >>> csv_delimiter("a;b\\n1;2\\n", "x.csv"), csv_delimiter("a,b\\n1,2\\n", "x.csv")
+        (';', ',')
+    """
+    first = next((ln for ln in text.splitlines() if ln.strip()), "")
+    if len(next(csv.reader([first]), [])) > 1:
+        return ","
+    for d, name in _DELIMITERS.items():
+        if d not in first:
+            continue
+        reader = csv.reader(io.StringIO(text), delimiter=d)
+        counts = []  # (line, fields) of the first 200 non-blank rows, the header first
+        try:
+            for row in reader:
+                if any(c.strip() for c in row):
+                    counts.append((reader.line_num, len(row)))
+                if len(counts) > 200:
+                    break
+        except csv.Error:  # a NUL byte, a huge field: the reader that follows names it
+            return ","
+        if not counts:
+            return ","
+        n = counts[0][1]
+        odd = [(line, k) for line, k in counts[1:] if k != n]
+        if not odd:
+            return d
+        if all(k == 1 for _, k in counts[1:]):  # one column whose name holds a ';'
+            return ","
+        line, k = odd[0]
+        raise ValueError(f"{path}: the header looks {name}-separated ({n} fields) but line {line} has {k}; give "
+                         f"every line the same fields, separated by commas (or all by {name}s)")
+    return ","
+
+
+def plain(v):
+    """A numpy scalar as the Python value it holds (so that messages show ``'slow'``, not
+    ``np.str_('slow')``); anything else unchanged.
+
+    Example:
+        >>> import numpy as np
+        >>> repr(plain(np.str_("slow"))), repr(plain(np.int64(3))), plain("a")
+        ("'slow'", '3', 'a')
+    """
+    import numpy as np
+
+    return v.item() if isinstance(v, np.generic) else v

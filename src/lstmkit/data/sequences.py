@@ -20,7 +20,13 @@ the channel names. Three file formats:
 - ``.csv`` in long format: one row per time step, columns ``id`` (sequence id), ``time``
   (optional: the steps are sorted by it; without it, file order), ``label`` (optional for
   prediction) and the channels: every other column whose first value is numeric, or those
-  named by ``channels``. UTF-8 (a BOM is fine); ``,`` separated.
+  named by ``channels``. UTF-8 (a BOM is fine); ``,`` separated (a semicolon-, tab- or
+  pipe-separated file is read with its own delimiter, detected from the header).
+
+Values must be finite (a missing value is an error: fill or remove it) and within
++-1e18 (:data:`lstmkit.data.files.MAX_FEATURE_VALUE`: the sequences are float32 and
+their statistics square the values); a larger one is a one-line error telling to
+rescale the channel.
 
 Shipped examples (:func:`load_example`): aeon's JapaneseVowels (official 270/370 split),
 seglearn's smartwatch exercises (split by subject) and modlamp's antimicrobial peptides
@@ -35,12 +41,13 @@ import csv
 import io
 import os
 import zipfile
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-from .files import read_user_text
+from .files import MAX_FEATURE_VALUE, csv_delimiter, plain, read_user_text
 
 __all__ = ["LabelledSequences", "read_ts", "read_npz", "read_csv_long", "read_sequences", "load_example",
            "EXAMPLES", "check_label_counts", "stratified_split", "one_hot_protein", "AMINO_ACIDS", "FORMATS"]
@@ -131,6 +138,28 @@ def _check(X: list[np.ndarray], path, what=lambda k: f"sequence {k}") -> None:
             t, c = np.argwhere(~np.isfinite(x))[0]
             raise ValueError(f"{path}: {what(k)} has a missing or non-finite value at step {t}, channel {c}; "
                              f"fill or remove it")
+        if np.abs(x).max(initial=0) > MAX_FEATURE_VALUE:
+            t, c = np.argwhere(np.abs(x) > MAX_FEATURE_VALUE)[0]
+            raise ValueError(f"{path}: {what(k)}, step {t}, channel {c} holds {float(x[t, c]):g}: "
+                             f"{_TOO_LARGE}")
+
+
+_TOO_LARGE = (f"too large for float32 training (the limit is +-{MAX_FEATURE_VALUE:g}); rescale that channel "
+              f"(e.g. divide it by a power of ten) or fix the value")
+
+
+def _float32(a: np.ndarray, path, what=lambda k: f"sequence {k}") -> list[np.ndarray]:
+    """Sequences as float32, checked (see :func:`_check`) BEFORE the cast, which would
+    turn a value beyond float32's range into infinity."""
+    for k, x in enumerate(a):
+        x = np.asarray(x)
+        if x.ndim == 2 and x.size and np.issubdtype(x.dtype, np.number):
+            big = np.isfinite(x) & (np.abs(x.astype(np.float64)) > MAX_FEATURE_VALUE)
+            if big.any():
+                t, c = np.argwhere(big)[0]
+                raise ValueError(f"{path}: {what(k)}, step {t}, channel {c} holds {float(x[t, c]):g}: "
+                                 f"{_TOO_LARGE}")
+    return [np.asarray(x, dtype=np.float32) for x in a]
 
 
 def check_label_counts(y: list[str], source) -> None:
@@ -147,7 +176,7 @@ def check_label_counts(y: list[str], source) -> None:
         raise ValueError(f"{source}: the sequences have no labels; training needs a label per sequence")
     labels, counts = np.unique(np.asarray(y, dtype=str), return_counts=True)
     if len(labels) < 2:
-        raise ValueError(f"{source}: only one class ({labels[0]!r}) found; classification needs at least two")
+        raise ValueError(f"{source}: only one class ({plain(labels[0])!r}) found; classification needs at least two")
     for lab, n in zip(labels.tolist(), counts.tolist()):
         if n < 2:
             raise ValueError(f"{source}: label {lab!r} occurs only once, so it cannot be in both training and "
@@ -225,10 +254,13 @@ def _parse_ts(path: Path, text: str):
                     arr.append(np.nan)
                     continue
                 try:
-                    arr.append(float(v))
+                    f = float(v)
                 except ValueError:
                     raise ValueError(f"{path}: line {i + 1}, channel {c}: non-numeric value {v!r}; "
                                      f"fix or remove it") from None
+                if abs(f) > MAX_FEATURE_VALUE and np.isfinite(f):
+                    raise ValueError(f"{path}: line {i + 1}, channel {c} holds {v}: {_TOO_LARGE}")
+                arr.append(f)
             chans.append(arr)
         n = {len(a) for a in chans}
         if len(n) > 1:
@@ -273,7 +305,8 @@ def read_ts(path: str | os.PathLike) -> LabelledSequences:
             _parse_ts(path, text)
             raise ValueError(f"{path}: aeon cannot read it: {str(e).splitlines()[0] if str(e) else type(e).__name__}"
                              f"; check the header against the .ts format") from None
-        X = [np.asarray(a, dtype=np.float32).T.copy() for a in Xa]
+        X = [np.ascontiguousarray(x) for x in _float32([np.asarray(a, dtype=np.float64).T for a in Xa], path,
+                                                      lambda k: f"case {k}")]
         has_labels = any(line.strip().lower().startswith("@classlabel true") for line in text.splitlines()[:200])
         y = [_label_str(v) for v in np.asarray(ya).tolist()] if has_labels and len(ya) == len(X) else None
         try:
@@ -306,24 +339,37 @@ def read_npz(path: str | os.PathLike) -> LabelledSequences:
         raise FileNotFoundError(f"{path}: no such file; check the path")
     if path.stat().st_size == 0:
         raise ValueError(f"{path}: the file is empty; save arrays into it with numpy.savez")
-    try:
-        z = np.load(path, allow_pickle=False)
-    except (zipfile.BadZipFile, OSError, ValueError, EOFError) as e:
-        raise ValueError(f"{path}: not a readable .npz file ({e}); save it with numpy.savez") from None
-    if not isinstance(z, np.lib.npyio.NpzFile):
-        raise ValueError(f"{path}: holds a single array, not an .npz archive; save X, lengths, y with numpy.savez")
-    with z:
+    def unreadable(e) -> ValueError:
+        why = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        return ValueError(f"{path}: not a readable .npz file ({why}); save it with numpy.savez")
+
+    broken = (zipfile.BadZipFile, zlib.error, OSError, EOFError, ValueError, KeyError, NotImplementedError)
+    with open(path, "rb") as f:  # opened here: np.load leaves the file open when the zip is broken
         try:
-            arrays = {k: z[k] for k in z.files}
-        except ValueError as e:
-            raise ValueError(f"{path}: holds an object (pickled) array, which is not read for safety; save "
-                             f"ragged sequences as concatenated X + lengths ({e})") from None
+            z = np.load(f, allow_pickle=False)
+        except broken as e:
+            raise unreadable(e) from None
+        if not isinstance(z, np.lib.npyio.NpzFile):
+            raise ValueError(f"{path}: holds a single array, not an .npz archive; save X, lengths, y with "
+                             f"numpy.savez")
+        with z:
+            arrays = {}
+            for k in z.files:
+                try:
+                    arrays[k] = z[k]
+                except ValueError as e:
+                    if "pickle" not in str(e):
+                        raise unreadable(e) from None
+                    raise ValueError(f"{path}: holds an object (pickled) array, which is not read for safety; "
+                                     f"save ragged sequences as concatenated X + lengths") from None
+                except broken as e:
+                    raise unreadable(e) from None
     if "X" not in arrays:
         raise ValueError(f"{path}: no array 'X' (found: {', '.join(sorted(arrays)) or 'none'}); "
                          f"save the sequences as X")
     X = arrays["X"]
-    if not (np.issubdtype(X.dtype, np.number) or X.dtype == bool):
-        raise ValueError(f"{path}: X has dtype {X.dtype}; it must be numeric")
+    if not (np.issubdtype(X.dtype, np.number) or X.dtype == bool) or np.issubdtype(X.dtype, np.complexfloating):
+        raise ValueError(f"{path}: X has dtype {X.dtype}; it must be real numbers (float or int)")
     lengths = arrays.get("lengths")
     if lengths is not None:
         lengths = np.asarray(lengths).reshape(-1)
@@ -353,7 +399,7 @@ def read_npz(path: str | os.PathLike) -> LabelledSequences:
         seqs = np.split(X, np.cumsum(lengths)[:-1])
     else:
         raise ValueError(f"{path}: X has shape {X.shape}; expected (N, T, C) or (frames, C)")
-    seqs = [np.asarray(s, dtype=np.float32) for s in seqs]
+    seqs = _float32(seqs, path)
     _check(seqs, path)
     y = arrays.get("y")
     if y is not None:
@@ -408,12 +454,14 @@ def read_csv_long(path: str | os.PathLike, id_column: str = "id", time_column: s
     """
     path = Path(path)
     text = read_user_text(path, "a data file with a header and data rows")
-    reader = csv.reader(io.StringIO(text))
+    reader = csv.reader(io.StringIO(text), delimiter=csv_delimiter(text, path))
     try:
         header = [h.strip() for h in next(reader)]
+        rows = [r for r in reader if any(c.strip() for c in r)]
     except StopIteration:
         raise ValueError(f"{path}: the file is empty; give a header and data rows") from None
-    rows = [r for r in reader if any(c.strip() for c in r)]
+    except csv.Error as e:
+        raise ValueError(f"{path}: line {reader.line_num} is not well-formed CSV ({e}); fix that line") from None
     if not rows:
         raise ValueError(f"{path}: has a header but no data rows; add one row per time step")
     cols = {h: i for i, h in enumerate(header)}
@@ -458,6 +506,11 @@ def read_csv_long(path: str | os.PathLike, id_column: str = "id", time_column: s
                 what = "is empty" if not v else f"has non-numeric value {v!r}"
                 raise ValueError(f"{path}: line {line}, column {header[c]!r} {what}; fix or remove that row "
                                  f"(or leave the column out with --channels)")
+            if not np.isfinite(f):
+                raise ValueError(f"{path}: line {line}, column {header[c]!r} holds {v}, not a finite number; "
+                                 f"fix or remove that row")
+            if abs(f) > MAX_FEATURE_VALUE:
+                raise ValueError(f"{path}: line {line}, column {header[c]!r} holds {v}: {_TOO_LARGE}")
             values[r, j] = f
         if i_time is not None:
             times.append(row[i_time].strip())

@@ -4,21 +4,25 @@ airline passengers in pmdarima).
 
 Reading is strict about what it cannot repair and lenient about what it can: missing
 values (empty cells, ``NA``/``NaN`` and timestamps absent from a regular time grid) are
-filled by linear interpolation and counted; everything else (a missing column, text in a
-number column, an unparseable date, a constant series, an empty file, a file that is not
-UTF-8) is a one-line error naming the file, the row or column and what to do.
+filled by linear interpolation and counted; a semicolon-, tab- or pipe-separated file is
+read with its own delimiter (:func:`lstmkit.data.files.csv_delimiter`); everything else (a
+missing column, text in a number column, infinity, a value beyond +-1e30
+(:data:`lstmkit.data.files.MAX_SERIES_VALUE`), an unparseable date, a constant series, an
+empty file, a file that is not UTF-8) is a one-line error naming the file, the row or
+column and what to do.
 """
 
 from __future__ import annotations
 
 import io
 import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-from .files import read_user_text
+from .files import MAX_SERIES_VALUE, csv_delimiter, read_user_text
 from .packaged import package_dir
 
 __all__ = ["TimeSeries", "read_series", "load_example", "EXAMPLES", "season_for_freq", "future_index"]
@@ -28,6 +32,9 @@ EXAMPLES = {
     "airline": "monthly international airline passengers (thousands), 1949-1960, 144 months (pmdarima)",
 }
 """The shipped example series: name -> description."""
+
+_DECIMAL_COMMA = re.compile(r"[-+]?\d+,\d+")
+_SEP_NAMES = {";": "semicolon", "\t": "tab", "|": "pipe"}
 
 # Cells that mean "no value here" (pandas' defaults, minus the ones that could be real text).
 _NA = {"", "na", "nan", "n/a", "#n/a", "null", "none", "-nan", "nat", "#na", "<na>"}
@@ -139,6 +146,10 @@ def _infer_freq(times) -> str | None:
 def read_series(path: str | os.PathLike, column: str, time_column: str | None = None) -> TimeSeries:
     """Read one numeric column of a CSV as a gap-free series.
 
+    A semicolon-, tab- or pipe-separated file is read as such (detected from the header,
+    noted in ``notes``). Values beyond +-1e30 are refused (one line naming the row): they
+    would make the scaling, and so every forecast and MASE, meaningless.
+
     With ``time_column``, the rows are sorted by that column (parsed as dates), the
     frequency is inferred when the timestamps sit on a regular grid (missing timestamps
     are added and filled), and duplicates are an error. Missing values are filled by
@@ -151,8 +162,9 @@ def read_series(path: str | os.PathLike, column: str, time_column: str | None = 
 
     Raises:
         FileNotFoundError: no such file.
-        ValueError: empty file, not UTF-8, missing column, a non-numeric value, an
-            unparseable or duplicate date, no values at all, a constant series.
+        ValueError: empty file, not UTF-8, missing column, a non-numeric or infinite
+            value, a value beyond +-1e30, an unparseable or duplicate date, no values at
+            all, a constant series.
 
     Example:
         >>> import tempfile, os
@@ -166,8 +178,9 @@ def read_series(path: str | os.PathLike, column: str, time_column: str | None = 
 
     path = Path(path)
     text = read_user_text(path, "a CSV with a header row and one row per time step")
+    sep = csv_delimiter(text, path)
     try:
-        df = pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False, skipinitialspace=True)
+        df = pd.read_csv(io.StringIO(text), sep=sep, dtype=str, keep_default_na=False, skipinitialspace=True)
     except pd.errors.EmptyDataError:
         raise ValueError(f"{path} is empty: expected a CSV with a header row and one row per time step") from None
     except pd.errors.ParserError as e:
@@ -186,10 +199,19 @@ def read_series(path: str | os.PathLike, column: str, time_column: str | None = 
     bad = (~missing) & (values.isna() | ~np.isfinite(values.astype(float).fillna(0)))
     if bad.any():
         i = int(np.flatnonzero(bad.to_numpy())[0])
+        hint = " (a decimal comma? write it with a point)" if _DECIMAL_COMMA.fullmatch(cells.iloc[i]) else ""
         raise ValueError(f"{path}: column {column!r}, row {i + 1} (line {i + 2}) holds {cells.iloc[i]!r}, "
-                         f"not a number: fix it, or leave the cell empty to have it interpolated")
+                         f"not a number{hint}: fix it, or leave the cell empty to have it interpolated")
     values = values.astype(float)
+    big = np.flatnonzero((values.abs() > MAX_SERIES_VALUE).to_numpy())
+    if len(big):
+        i = int(big[0])
+        raise ValueError(f"{path}: column {column!r}, row {i + 1} (line {i + 2}) holds {cells.iloc[i]}: too large "
+                         f"for float32 training (the limit is +-{MAX_SERIES_VALUE:g}); rescale the column (e.g. "
+                         f"thousands or millions) or fix that cell")
     index, freq, n_gaps, notes = None, None, 0, []
+    if sep != ",":
+        notes.append(f"read as {_SEP_NAMES[sep]}-separated")
     if time_column is not None:
         tcells = df[time_column].str.strip()
         with _quiet():

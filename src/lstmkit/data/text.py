@@ -29,7 +29,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from .files import read_user_text
+from .files import csv_delimiter, read_user_text
 from .packaged import data_file, package_dir
 
 __all__ = [
@@ -341,7 +341,9 @@ def read_text_file(path: str | os.PathLike, min_chars: int = 1) -> str:
 
 def read_text_csv(path: str | os.PathLike, text_column: str, label_column: str | None) -> dict:
     """A UTF-8 CSV with a header: one text per row and (when ``label_column`` is given) its
-    label. Rows are numbered as in a spreadsheet: the header is row 1.
+    label. Rows are numbered as in a spreadsheet: the header is row 1. A semicolon-, tab- or
+    pipe-separated file is read with its own delimiter (detected from the header, see
+    :func:`lstmkit.data.files.csv_delimiter`).
 
     Returns:
         ``{"texts": [str], "labels": [str] or None}``.
@@ -356,7 +358,7 @@ def read_text_csv(path: str | os.PathLike, text_column: str, label_column: str |
 
     text = _read_utf8(path, "a CSV file with a header row")
     try:
-        df = pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False)
+        df = pd.read_csv(io.StringIO(text), sep=csv_delimiter(text, path), dtype=str, keep_default_na=False)
     except pd.errors.ParserError as e:
         raise ValueError(f"{path}: not a readable CSV ({str(e).strip().splitlines()[-1]}); check quoting") from None
     except pd.errors.EmptyDataError:
