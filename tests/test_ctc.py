@@ -133,3 +133,107 @@ def test_loss_accepts_padded_and_concatenated_targets():
     b = ctc_loss(lp, torch.tensor([1, 2, 3, 3, 1]), [8, 7], [2, 3])
     c = ctc_loss(lp, [[1, 2], [3, 3, 1]], [8, 7])
     assert torch.allclose(a, b) and torch.allclose(a, c)
+
+
+# ---- bounded work (issue 11) --------------------------------------------------------------
+def _reference_prefix_search(probs, blank=0, max_expansions=10_000):
+    """The unbounded prefix search as it was before its work was bounded (per-label loops)."""
+    import heapq
+    import math
+
+    def lse(a, b):
+        if a == -math.inf:
+            return b
+        if b == -math.inf:
+            return a
+        m = max(a, b)
+        return m + math.log(math.exp(a - m) + math.exp(b - m))
+
+    lp = np.log(np.asarray(probs, dtype=np.float64))
+    T, C = lp.shape
+    ninf = -math.inf
+    g_b, g_n = np.cumsum(lp[:, blank]), np.full(T, ninf)
+    best, best_lp = (), float(g_b[-1])
+    counter, heap, expansions = 0, [(-0.0, 0, (), g_n, g_b, 0.0)], 0
+    while heap and expansions < max_expansions:
+        neg, _, prefix, pn, pb, prefix_lp = heapq.heappop(heap)
+        whole = lse(float(pn[-1]), float(pb[-1]))
+        gap = whole - prefix_lp
+        rest = ninf if gap >= -1e-15 else prefix_lp + math.log1p(-math.exp(gap))
+        if rest <= best_lp:
+            if -neg <= best_lp:
+                break
+            continue
+        expansions += 1
+        for k in range(C):
+            if k == blank:
+                continue
+            qn, qb = np.full(T, ninf), np.full(T, ninf)
+            last = prefix[-1] if prefix else None
+            qn[0] = lp[0, k] if not prefix else ninf
+            q_prefix = qn[0]
+            for t in range(1, T):
+                new_label = pb[t - 1] if last == k else lse(pb[t - 1], pn[t - 1])
+                qn[t] = lp[t, k] + lse(new_label, qn[t - 1])
+                qb[t] = lp[t, blank] + lse(qb[t - 1], qn[t - 1])
+                q_prefix = lse(q_prefix, lp[t, k] + new_label)
+            p_whole = lse(float(qn[-1]), float(qb[-1]))
+            new = prefix + (k,)
+            if p_whole > best_lp:
+                best, best_lp = new, p_whole
+            if q_prefix > best_lp:
+                counter += 1
+                heapq.heappush(heap, (-q_prefix, counter, new, qn, qb, q_prefix))
+    return list(best)
+
+
+def test_bounded_prefix_search_matches_the_unbounded_one_on_short_inputs():
+    rng = np.random.default_rng(5)
+    for _ in range(150):
+        T, C = int(rng.integers(1, 16)), int(rng.integers(2, 6))
+        y = rng.dirichlet(np.ones(C) * rng.uniform(0.2, 2.0), size=T)
+        assert prefix_search_decode(y) == _reference_prefix_search(y), (T, C)
+
+
+def test_prefix_and_beam_search_are_bounded_on_a_long_random_sequence():
+    # a 225 s recording ran past 150 s and 1.1 GB before the bounds; random softmax outputs
+    # are the worst case (every prefix is about as likely as every other)
+    import time
+    import warnings
+
+    from lstmkit.train.ctc import PREFIX_MAX_SECONDS
+
+    y = np.random.default_rng(0).dirichlet(np.ones(11), size=20_000)
+    t0 = time.perf_counter()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        out = prefix_search_decode(y)
+    assert time.perf_counter() - t0 < PREFIX_MAX_SECONDS + 6
+    msgs = [str(w.message) for w in caught]
+    assert len(msgs) == 1 and "prefix search hit its bound" in msgs[0] and "\n" not in msgs[0]
+    assert len(out) > 1000 and all(1 <= k <= 10 for k in out)
+    t0 = time.perf_counter()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        beam = beam_search_decode(y, beam_width=8, max_seconds=0.5)
+    assert time.perf_counter() - t0 < 6
+    assert len(beam) > 1000
+    assert [str(w.message) for w in caught][0].startswith("lstmkit: beam search hit its time bound")
+
+
+def test_prefix_search_splits_long_inputs_at_blank_frames():
+    # two words separated by confident blanks: the long input is cut there and each part
+    # searched exactly; the answer is the same as searching it whole would give
+    rng = np.random.default_rng(1)
+    part = rng.dirichlet(np.ones(4), size=6)
+    blanks = np.tile([[0.97, 0.01, 0.01, 0.01]], (10, 1))
+    y = np.vstack([part, blanks, part, blanks, part])
+    whole = prefix_search_decode(y)
+    split = prefix_search_decode(y, max_section=16)
+    assert split == whole
+    with pytest.raises(ValueError, match="max_section must be a positive int, got 0"):
+        prefix_search_decode(y, max_section=0)
+    with pytest.raises(ValueError, match="max_seconds must be a finite number > 0, got nan"):
+        prefix_search_decode(y, max_seconds=float("nan"))
+    with pytest.raises(ValueError, match="beam_width must be an int >= 1, got 0"):
+        beam_search_decode(y, beam_width=0)

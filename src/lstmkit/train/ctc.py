@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import heapq
 import math
+import time
 from collections import defaultdict
 from typing import Iterable, Sequence
 
@@ -37,6 +38,10 @@ __all__ = [
     "beam_search_decode",
     "CharNgramLM",
     "label_error_rate",
+    "PREFIX_MAX_EXPANSIONS",
+    "PREFIX_MAX_SECTION",
+    "PREFIX_MAX_SECONDS",
+    "BEAM_MAX_SECONDS",
 ]
 
 
@@ -180,16 +185,153 @@ def _logsumexp(a: float, b: float) -> float:
     return m + math.log(math.exp(a - m) + math.exp(b - m))
 
 
-def prefix_search_decode(probs, blank: int = 0, log: bool = False, max_expansions: int = 10_000) -> list[int]:
-    """Prefix search decoding (Graves et al. 2006, section 3.2).
+#: Defaults that bound the work of :func:`prefix_search_decode` (docs/ctc.md, "Bounded work").
+PREFIX_MAX_EXPANSIONS = 10_000
+"""Prefix expansions per section of the input (each costs O(T_section x C))."""
+PREFIX_MAX_SECTION = 400
+"""Longest section (frames) searched as one: a longer input is cut at its most blank frames."""
+PREFIX_MAX_SECONDS = 2.0
+"""Time budget per sequence; when spent, each remaining section keeps its best labelling so far."""
+BEAM_MAX_SECONDS = 10.0
+"""Time budget per sequence of :func:`beam_search_decode`; when spent, the rest of the
+sequence is decoded with a beam of one."""
+
+
+def _warn(text: str) -> None:
+    import warnings
+
+    warnings.warn(f"lstmkit: {text}", RuntimeWarning, stacklevel=3)
+
+
+def _sections(lp: np.ndarray, blank: int, max_len: int) -> list[tuple[int, int]]:
+    """Cut ``range(T)`` into sections of at most ``max_len`` frames, each cut just after
+    the most blank frame of the second half of the window (Graves 2006, section 3.2: the
+    output is split where a blank is most likely, and the sections decoded apart)."""
+    T = lp.shape[0]
+    if T <= max_len:
+        return [(0, T)]
+    out, start = [], 0
+    while T - start > max_len:
+        lo, hi = start + max_len // 2, start + max_len
+        cut = lo + int(np.argmax(lp[lo:hi, blank])) + 1  # the blank frame ends the section
+        out.append((start, cut))
+        start = cut
+    out.append((start, T))
+    return out
+
+
+def _labelling_log_prob(lp: np.ndarray, labels: Sequence[int], blank: int) -> float:
+    """log p(labels | x) by the CTC forward recursion (Graves 2006, eq. 5-7)."""
+    T = lp.shape[0]
+    ext = np.full(2 * len(labels) + 1, blank, dtype=np.int64)
+    ext[1::2] = labels
+    S = ext.size
+    skip = np.zeros(S, dtype=bool)  # s may be reached from s-2: a label unlike the one before
+    if S > 2:
+        skip[3::2] = ext[3::2] != ext[1:-2:2]
+    alpha = np.full(S, -math.inf)
+    alpha[0] = lp[0, blank]
+    if S > 1:
+        alpha[1] = lp[0, ext[1]]
+    for t in range(1, T):
+        prev = alpha
+        a = prev.copy()
+        a[1:] = np.logaddexp(a[1:], prev[:-1])
+        a[2:] = np.where(skip[2:], np.logaddexp(a[2:], prev[:-2]), a[2:])
+        alpha = a + lp[t, ext]
+    return float(np.logaddexp(alpha[-1], alpha[-2]) if S > 1 else alpha[-1])
+
+
+def _prefix_search(lp: np.ndarray, blank: int, max_expansions: int, deadline: float) -> tuple[list[int], bool]:
+    """Prefix search on one section; returns (labelling, whether a bound was hit)."""
+    T, C = lp.shape
+    ninf = -math.inf
+    labels = np.array([k for k in range(C) if k != blank], dtype=np.int64)
+    if labels.size == 0:
+        return [], False
+    y = lp[:, labels]  # (T, K)
+    y_blank = lp[:, blank]
+    # Start from the best path's labelling with its true probability: the search can only
+    # improve on it, and a search cut short returns at least that.
+    best = tuple(collapse(lp.argmax(axis=1), blank))
+    best_lp = _labelling_log_prob(lp, best, blank)
+    empty_lp = float(np.sum(y_blank))
+    if empty_lp > best_lp:
+        best, best_lp = (), empty_lp
+    g_b = np.cumsum(y_blank)
+    g_n = np.full(T, ninf)
+    counter = 0
+    heap = [(-0.0, counter, (), g_n, g_b, 0.0)]
+    expansions, hit = 0, False
+    while heap:
+        if expansions >= max_expansions or (expansions and time.perf_counter() > deadline):
+            hit = True
+            break
+        neg_prefix_lp, _, prefix, pn, pb, prefix_lp = heapq.heappop(heap)
+        # what extending this prefix could still reach: p(prefix...) - p(prefix)
+        whole = _logsumexp(float(pn[-1]), float(pb[-1]))
+        gap = whole - prefix_lp
+        # (when p(prefix) is all of p(prefix...), up to rounding, nothing is left to add)
+        rest = ninf if gap >= -1e-15 else prefix_lp + math.log1p(-math.exp(gap))
+        if rest <= best_lp:
+            if -neg_prefix_lp <= best_lp:
+                break  # the heap is ordered by prefix probability: nothing better remains
+            continue
+        expansions += 1
+        # every label k at once: new_label[t] = log p(prefix ending by t, k may follow at t+1)
+        both = np.logaddexp(pb, pn)
+        new_label = np.repeat(both[:, None], labels.size, axis=1)
+        if prefix:
+            new_label[:, labels == prefix[-1]] = pb[:, None]
+        qn = np.full((T, labels.size), ninf)
+        qb = np.full((T, labels.size), ninf)
+        if not prefix:
+            qn[0] = y[0]
+        for t in range(1, T):
+            qn[t] = y[t] + np.logaddexp(new_label[t - 1], qn[t - 1])
+            qb[t] = y_blank[t] + np.logaddexp(qb[t - 1], qn[t - 1])
+        q_prefix = np.logaddexp.reduce(np.vstack([qn[:1], y[1:] + new_label[:-1]]), axis=0)
+        p_whole = np.logaddexp(qn[-1], qb[-1])
+        for j, k in enumerate(labels.tolist()):
+            new = prefix + (k,)
+            if p_whole[j] > best_lp:
+                best, best_lp = new, float(p_whole[j])
+            if q_prefix[j] > best_lp:
+                counter += 1
+                heapq.heappush(heap, (-float(q_prefix[j]), counter, new, qn[:, j].copy(), qb[:, j].copy(),
+                                      float(q_prefix[j])))
+    return list(best), hit
+
+
+def prefix_search_decode(probs, blank: int = 0, log: bool = False, max_expansions: int = PREFIX_MAX_EXPANSIONS,
+                         max_section: int = PREFIX_MAX_SECTION, max_seconds: float = PREFIX_MAX_SECONDS) -> list[int]:
+    """Prefix search decoding (Graves et al. 2006, section 3.2), with bounded work.
 
     Best-first search over prefixes. For each prefix it keeps the forward variables
     gamma_t(p, n) and gamma_t(p, b) (p emitted by step t, ending in its last label / in a
     blank), from which p(p | x) (p is the whole labelling) and p(p... | x) (p is a prefix)
     follow. It stops when the best complete labelling is at least as probable as what any
     unexpanded prefix could still add: then the answer is the most probable labelling.
-    ``max_expansions`` bounds the work (the search is exponential in the worst case);
-    when hit, the best labelling found so far is returned.
+
+    The search is exponential in the worst case, so its work is bounded:
+
+    - an input longer than ``max_section`` frames (default 400: 8 s of speech at 20 ms a
+      frame) is cut into sections of at most that many frames, each ending at the most
+      blank frame of its second half, and the sections are searched one by one (Graves
+      2006 splits the output the same way); inputs up to ``max_section`` frames are
+      searched whole, as before;
+    - at most ``max_expansions`` prefixes (default 10,000) are expanded per section;
+    - at most ``max_seconds`` (default 2 s) are spent on the whole sequence, shared out
+      over its sections.
+
+    When a bound is hit, each section keeps the most probable labelling found so far,
+    which is never less probable than the best path's (the search starts from it), and a
+    one-line warning says so.
+
+    Args:
+        probs: (T, C) probabilities of one sequence (log probabilities with ``log=True``).
+        blank: the blank's index in C.
+        max_expansions, max_section, max_seconds: the bounds above (positive).
 
     Example:
         >>> import numpy as np
@@ -201,49 +343,28 @@ def prefix_search_decode(probs, blank: int = 0, log: bool = False, max_expansion
     T, C = lp.shape
     if not 0 <= blank < C:
         raise ValueError(f"blank must be in [0, {C}), got {blank}")
-    ninf = -math.inf
-    # empty prefix: only blanks
-    g_b = np.cumsum(lp[:, blank])
-    g_n = np.full(T, ninf)
-    best, best_lp = (), float(g_b[-1])
-    # heap of (-remaining log prob, counter, prefix, g_n, g_b, log p(prefix...))
-    counter = 0
-    heap = [(-0.0, counter, (), g_n, g_b, 0.0)]
-    expansions = 0
-    while heap and expansions < max_expansions:
-        neg_prefix_lp, _, prefix, pn, pb, prefix_lp = heapq.heappop(heap)
-        # what extending this prefix could still reach: p(prefix...) - p(prefix)
-        whole = _logsumexp(float(pn[-1]), float(pb[-1]))
-        if prefix_lp <= whole:
-            rest = ninf
-        else:
-            rest = prefix_lp + math.log1p(-math.exp(whole - prefix_lp))
-        if rest <= best_lp:
-            if -neg_prefix_lp <= best_lp:
-                break  # the heap is ordered by prefix probability: nothing better remains
-            continue
-        expansions += 1
-        for k in range(C):
-            if k == blank:
-                continue
-            qn = np.full(T, ninf)
-            qb = np.full(T, ninf)
-            last = prefix[-1] if prefix else None
-            qn[0] = lp[0, k] if not prefix else ninf
-            q_prefix = qn[0]
-            for t in range(1, T):
-                new_label = pb[t - 1] if last == k else _logsumexp(pb[t - 1], pn[t - 1])
-                qn[t] = lp[t, k] + _logsumexp(new_label, qn[t - 1])
-                qb[t] = lp[t, blank] + _logsumexp(qb[t - 1], qn[t - 1])
-                q_prefix = _logsumexp(q_prefix, lp[t, k] + new_label)
-            p_whole = _logsumexp(float(qn[-1]), float(qb[-1]))
-            new = prefix + (k,)
-            if p_whole > best_lp:
-                best, best_lp = new, p_whole
-            if q_prefix > best_lp:
-                counter += 1
-                heapq.heappush(heap, (-q_prefix, counter, new, qn, qb, q_prefix))
-    return list(best)
+    for name, v in (("max_expansions", max_expansions), ("max_section", max_section)):
+        if isinstance(v, bool) or not isinstance(v, int) or v < 1:
+            raise ValueError(f"{name} must be a positive int, got {v!r}")
+    if isinstance(max_seconds, bool) or not isinstance(max_seconds, (int, float)) or not max_seconds > 0 \
+            or not math.isfinite(max_seconds):
+        raise ValueError(f"max_seconds must be a finite number > 0, got {max_seconds!r}")
+    if T == 0:
+        return []
+    sections = _sections(lp, blank, max_section)
+    end = time.perf_counter() + max_seconds
+    out: list[int] = []
+    hits = 0
+    for n, (a, b) in enumerate(sections):
+        now = time.perf_counter()
+        labels, hit = _prefix_search(lp[a:b], blank, max_expansions, now + max(0.0, end - now) / (len(sections) - n))
+        hits += hit
+        out.extend(labels)
+    if hits:
+        _warn(f"prefix search hit its bound (max_expansions={max_expansions} per section of at most "
+              f"{max_section} frames, max_seconds={max_seconds:g} per sequence) in {hits} of {len(sections)} "
+              f"sections; returned the most probable labelling found so far")
+    return out
 
 
 class CharNgramLM:
@@ -296,6 +417,7 @@ def beam_search_decode(
     lm: CharNgramLM | None = None,
     lm_weight: float = 0.5,
     insertion_bonus: float = 0.0,
+    max_seconds: float = BEAM_MAX_SECONDS,
 ) -> list[int]:
     """CTC prefix beam search, with an optional character language model.
 
@@ -304,6 +426,11 @@ def beam_search_decode(
     the extension is weighted by P_lm(label | prefix) ** lm_weight times
     exp(insertion_bonus). Without a language model and with a wide enough beam it finds
     the most probable labelling on small problems.
+
+    The work is O(T x beam_width x C) (prefixes are kept in a tree, so a long labelling
+    costs nothing extra); ``max_seconds`` (default 10 s per sequence) bounds the time:
+    when it is spent, the remaining frames are decoded with a beam of one and a one-line
+    warning says so.
 
     Example:
         >>> import numpy as np
@@ -314,33 +441,79 @@ def beam_search_decode(
     T, C = lp.shape
     if not 0 <= blank < C:
         raise ValueError(f"blank must be in [0, {C}), got {blank}")
-    if beam_width < 1:
-        raise ValueError(f"beam_width must be >= 1, got {beam_width}")
+    if isinstance(beam_width, bool) or not isinstance(beam_width, int) or beam_width < 1:
+        raise ValueError(f"beam_width must be an int >= 1, got {beam_width!r}")
+    for name, v in (("lm_weight", lm_weight), ("insertion_bonus", insertion_bonus)):
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
+            raise ValueError(f"{name} must be a finite number, got {v!r}")
+    if isinstance(max_seconds, bool) or not isinstance(max_seconds, (int, float)) or not max_seconds > 0 \
+            or not math.isfinite(max_seconds):
+        raise ValueError(f"max_seconds must be a finite number > 0, got {max_seconds!r}")
     ninf = -math.inf
-    beams: dict[tuple, list[float]] = {(): [0.0, ninf]}  # prefix -> [log p_blank, log p_label]
+    # The prefix tree: node 0 is the empty prefix; node n is parent[n] + (label[n],).
+    parent, label = [-1], [-1]
+    children: dict[tuple[int, int], int] = {}
+    lm_order = lm.order if lm is not None else 0
+
+    def materialise(key) -> int:
+        if isinstance(key, int):
+            return key
+        n = children[key] = len(parent)
+        parent.append(key[0])
+        label.append(key[1])
+        return n
+
+    def context(node: int) -> list[int]:
+        ctx = []
+        while node > 0 and len(ctx) < max(lm_order - 1, 0):
+            ctx.append(label[node])
+            node = parent[node]
+        return ctx[::-1]
+
+    lm_cache: dict[tuple, float] = {}
+    width = beam_width
+    deadline = time.perf_counter() + max_seconds
+    cut_at = None
+    beams: dict[int, list[float]] = {0: [0.0, ninf]}  # node -> [log p_blank, log p_label]
     for t in range(T):
-        nxt: dict[tuple, list[float]] = defaultdict(lambda: [ninf, ninf])
-        for prefix, (pb, pn) in beams.items():
+        if cut_at is None and width > 1 and t % 16 == 0 and time.perf_counter() > deadline:
+            cut_at, width = t, 1
+        # keys: a node of the tree, or (node, label) for a prefix not in it yet (only the
+        # survivors of this step become nodes, so the tree grows by at most a beam a frame)
+        nxt: dict = defaultdict(lambda: [ninf, ninf])
+        for node, (pb, pn) in beams.items():
             total = _logsumexp(pb, pn)
+            last = label[node] if node else None
             # stay: emit blank, or repeat the last label (merged)
-            e = nxt[prefix]
+            e = nxt[node]
             e[0] = _logsumexp(e[0], total + lp[t, blank])
-            if prefix:
-                e[1] = _logsumexp(e[1], pn + lp[t, prefix[-1]])
+            if node:
+                e[1] = _logsumexp(e[1], pn + lp[t, last])
             for k in range(C):
                 if k == blank:
                     continue
-                new = prefix + (k,)
+                new = children.get((node, k), (node, k))
                 bonus = insertion_bonus
                 if lm is not None:
-                    bonus += lm_weight * lm.logprob(k, prefix)
+                    ctx = tuple(context(node))
+                    if (ctx, k) not in lm_cache:
+                        lm_cache[(ctx, k)] = lm.logprob(k, ctx)
+                    bonus += lm_weight * lm_cache[(ctx, k)]
                 # a repeated label needs a blank in between
-                src = pb if prefix and prefix[-1] == k else total
+                src = pb if last == k else total
                 e2 = nxt[new]
                 e2[1] = _logsumexp(e2[1], src + lp[t, k] + bonus)
         ranked = sorted(nxt.items(), key=lambda kv: _logsumexp(*kv[1]), reverse=True)
-        beams = dict(ranked[:beam_width])
-    return list(max(beams.items(), key=lambda kv: _logsumexp(*kv[1]))[0])
+        beams = {materialise(key): v for key, v in ranked[:width]}
+    node = max(beams.items(), key=lambda kv: _logsumexp(*kv[1]))[0]
+    if cut_at is not None:
+        _warn(f"beam search hit its time bound (max_seconds={max_seconds:g} per sequence) at frame {cut_at} "
+              f"of {T}; decoded the rest with a beam of one")
+    out = []
+    while node > 0:
+        out.append(label[node])
+        node = parent[node]
+    return out[::-1]
 
 
 # ---- evaluation ---------------------------------------------------------------------------
