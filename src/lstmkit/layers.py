@@ -7,6 +7,7 @@ the time loop in :mod:`lstmkit.recurrent` with the one-step math of :mod:`lstmki
 
 from __future__ import annotations
 
+import math
 import numbers
 from typing import Any, Callable
 
@@ -45,6 +46,8 @@ def _default_forget_bias(variant: "str | LSTMVariant", forget_bias: float | None
     if forget_bias is not None:
         if isinstance(forget_bias, bool) or not isinstance(forget_bias, numbers.Real):
             raise TypeError(f"forget_bias must be a float or None, got {type(forget_bias).__name__}")
+        if not math.isfinite(float(forget_bias)):
+            raise ValueError(f"forget_bias must be a finite number, got {float(forget_bias)}")
         return float(forget_bias)
     if isinstance(variant, str):
         return None if variant == "standard" else 1.0
