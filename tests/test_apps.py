@@ -219,3 +219,168 @@ def test_save_model_replaces_a_model_dir_whole_and_refuses_other_dirs(tmp_path):
     with pytest.raises(ValueError, match="plain file name"):
         save_model(m, tmp_path / "m2", files={"../x": "no"})
     assert not (tmp_path / "m2").exists()
+
+
+# ---- never lose a user's file, never fail silently (issue 11) -----------------------------
+def _parse(argv):
+    from lstmkit.cli import build_parser
+
+    return build_parser().parse_args(argv)
+
+
+def test_training_never_defaults_to_the_shipped_models():
+    from lstmkit.apps import handwriting, speech
+
+    assert _parse(["speech", "train"]).model == "runs/speech/model"
+    assert _parse(["handwriting", "train"]).model == "runs/handwriting/model"
+    # recognize and evaluate still read the shipped model by default
+    assert _parse(["speech", "recognize", "a.wav"]).model == str(speech.PRETRAINED)
+    assert _parse(["handwriting", "evaluate"]).model == str(handwriting.PRETRAINED)
+
+
+@pytest.mark.parametrize("cmd", ["speech", "handwriting"])
+def test_training_into_the_shipped_models_is_refused(cmd, capsys, monkeypatch):
+    from lstmkit.apps import common
+    from lstmkit.cli import main
+
+    shipped = common.SHIPPED / cmd
+    before = sorted(p.name for p in shipped.iterdir())
+    # refused before any data is built or any step taken
+    monkeypatch.setattr(f"lstmkit.apps.{cmd}.torch.manual_seed", lambda s: pytest.fail("training started"))
+    assert main([cmd, "train", "--model", str(shipped), "--epochs", "1"]) == 1
+    err = capsys.readouterr().err.strip()
+    assert err.startswith(f"lstmkit {cmd} train: error: --model: ") and "ship with lstmkit" in err
+    assert "\n" not in err
+    assert main([cmd, "train", "--model", str(shipped / "sub")]) == 1  # inside it, too
+    assert sorted(p.name for p in shipped.iterdir()) == before
+    # the maintainers' flag is accepted (and hidden from --help)
+    assert _parse([cmd, "train", "--overwrite-shipped"]).overwrite_shipped is True
+    common.check_not_shipped(shipped, overwrite_shipped=True)
+
+
+def test_second_training_into_one_model_directory_refuses(tmp_path, capsys, monkeypatch):
+    from lstmkit.cli import main
+    from lstmkit.models.io import model_dir_lock
+
+    monkeypatch.setattr("lstmkit.apps.handwriting.torch.manual_seed", lambda s: pytest.fail("training started"))
+    model = tmp_path / "model"
+    with model_dir_lock(model):  # the first training holds it
+        assert main(["handwriting", "train", "--model", str(model), "--run-dir", str(tmp_path / "run"),
+                     "--epochs", "1", "--lines", "1"]) == 1
+    err = capsys.readouterr().err
+    assert "is being written by another lstmkit process" in err and err.count("\n") == 1
+    assert not model.exists()
+
+
+def test_foreign_run_dir_and_model_dir_refused_before_training(tmp_path, capsys, monkeypatch):
+    from lstmkit.cli import main
+
+    monkeypatch.setattr("lstmkit.apps.speech.torch.manual_seed", lambda s: pytest.fail("training started"))
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "thesis.tex").write_text("years of work")
+    assert main(["speech", "train", "--model", str(tmp_path / "m"), "--run-dir", str(mine), "--epochs", "1"]) == 1
+    assert "refusing to write into" in capsys.readouterr().err
+    assert main(["speech", "train", "--model", str(mine), "--run-dir", str(tmp_path / "r"), "--epochs", "1"]) == 1
+    assert "refusing to write into" in capsys.readouterr().err
+    assert sorted(p.name for p in mine.iterdir()) == ["thesis.tex"]
+    assert (mine / "thesis.tex").read_text() == "years of work"
+
+
+@pytest.mark.parametrize("argv,where", [
+    (["speech", "fsdd", "--threads", "0"], "--threads"),
+    (["speech", "train", "--threads", "0"], "--threads"),
+    (["speech", "train", "--epochs", "0"], "--epochs"),
+    (["speech", "train", "--utterances", "-3"], "--utterances"),
+    (["speech", "train", "--variant", "nope"], "--variant"),
+    (["speech", "evaluate", "--beam-width", "0"], "--beam-width"),
+    (["speech", "recognize", "a.wav", "--threads", "0"], "--threads"),
+    (["handwriting", "train", "--lines", "0"], "--lines"),
+    (["handwriting", "train", "--seed", "-1"], "--seed"),
+    (["handwriting", "evaluate", "--lines", "0"], "--lines"),
+    (["gradient-flow", "--seeds", "0"], "--seeds"),
+    (["gradient-flow", "--hidden", "0"], "--hidden"),
+    (["experiment", "reber", "--hidden", "0"], "--hidden"),
+    (["experiment", "reber", "--seeds", "0"], "--seeds"),
+    (["experiment", "reber", "--lr", "nan"], "--lr"),
+    (["experiment", "reber", "--batch-size", "0"], "--batch-size"),
+    (["experiment", "reber", "--max-seconds", "-1"], "--max-seconds"),
+    (["experiment", "reber", "--max-sequences", "0"], "--max-sequences"),
+    (["experiment", "reber", "--eval-every", "-1"], "--eval-every"),
+    (["experiment", "reber", "--forget-bias", "inf"], "--forget-bias"),
+    (["experiment", "reber", "--variant", "vanilla,,gru"], "--variant"),
+    (["experiment", "reber", "--threads", "0"], "--threads"),
+    (["demo", "--steps", "-1"], "--steps"),
+    (["demo", "-T", "0"], "-T"),
+    (["odyssey", "--seeds", "0"], "--seeds"),
+    (["odyssey", "--tasks", "reber,nope"], "--tasks"),
+    (["bench", "--reps", "0"], "--reps"),
+    (["bench", "--threads", "0"], "--threads"),
+])
+def test_every_argument_is_validated_at_parse_time(argv, where, capsys):
+    with pytest.raises(SystemExit) as e:
+        _parse(argv)
+    assert e.value.code == 2
+    assert f"argument {where}" in capsys.readouterr().err
+
+
+def test_one_name_for_the_hidden_size_and_the_shared_options():
+    for argv in (["experiment", "reber", "--hidden", "8"], ["experiment", "reber", "--hidden-size", "8"],
+                 ["gradient-flow", "--hidden", "8"]):
+        assert _parse(argv).hidden_size == 8
+    unknown = pytest.raises(SystemExit)
+    with unknown:
+        _parse(["experiment", "reber", "--variant", "bogus"])
+    for argv in (["speech", "train"], ["speech", "fsdd"], ["handwriting", "train"], ["demo"], ["experiment", "x"],
+                 ["odyssey"]):
+        a = _parse(argv + ["--quiet"])
+        assert a.no_progress is True and a.threads == 1, argv
+
+
+def test_evaluation_after_training_shows_a_bar_per_decoder(capsys):
+    from lstmkit.apps.common import compare_decoders
+
+    torch.manual_seed(0)
+    model = CTCRecognizer(4, 3, hidden_size=4, num_layers=1).eval()
+    feats = [np.random.default_rng(k).normal(size=(6, 4)).astype(np.float32) for k in range(5)]
+    r = compare_decoders(model, feats, [[0, 1]] * 5, beam_width=2, progress=True, desc="test lines")
+    err = capsys.readouterr().err
+    for method in ("best_path", "prefix", "beam"):
+        assert f"test lines decoding: {method}" in err
+    assert set(r["decoders"]) == {"best_path", "prefix", "beam"}
+    # the same decoding as the model's own
+    x, n = pad_sequences(feats)
+    ref = [[d - 1 for d in s] for s in model.decode(x, n, method="prefix")]
+    from lstmkit.apps.common import decode_batch
+
+    assert decode_batch(model, feats, "prefix") == ref
+
+
+def test_keyboard_interrupt_leaves_the_checkpoint_and_resume_continues(tmp_path):
+    X, y = _toy()
+    calls = {"n": 0}
+
+    def fit(run_dir, epochs, resume=False, stop_at=None):
+        torch.manual_seed(0)
+        m = SequenceClassifier(4, 2, hidden_size=6, num_layers=1, dropout=0.0)
+
+        def loss_fn(model, idx):
+            calls["n"] += 1
+            if stop_at is not None and calls["n"] == stop_at:
+                raise KeyboardInterrupt
+            x, n = pad_sequences([X[i] for i in idx])
+            return F.cross_entropy(model(x, n), y[idx])
+
+        return m, fit_supervised(m, loss_fn, len(X), epochs=epochs, batch_size=16, lr=1e-2, seed=3,
+                                 run_dir=run_dir, resume=resume, progress=False)
+
+    full, r_full = fit(tmp_path / "a", 4)
+    per_epoch = calls["n"] // 4
+    calls["n"] = 0
+    with pytest.raises(KeyboardInterrupt):
+        fit(tmp_path / "b", 4, stop_at=2 * per_epoch + 2)  # Ctrl-C in the third epoch
+    meta = json.loads((tmp_path / "b" / "checkpoint.json").read_text())
+    assert meta["epoch"] == 2
+    resumed, r_res = fit(tmp_path / "b", 4, resume=True)
+    for (k, a), b in zip(full.state_dict().items(), resumed.state_dict().values()):
+        assert torch.equal(a, b), k

@@ -139,8 +139,18 @@ def test_cell_errors():
         cell(torch.randn(5, I), (torch.zeros(5, H, dtype=torch.float64), torch.zeros(5, H)))
 
 
-@pytest.mark.parametrize("value", [float("nan"), float("inf"), -float("inf")])
-def test_nonfinite_forget_bias_is_refused(value):
-    """forget_bias=nan was accepted and made every output nan (issue 11)."""
+@pytest.mark.parametrize("bad", [float("nan"), float("inf"), -float("inf")])
+def test_forget_bias_must_be_finite(bad):
+    # nan used to be accepted: every forget gate of the network was then nan
+    from lstmkit.models.sequence import SequenceModel
+
     with pytest.raises(ValueError, match="forget_bias must be a finite number"):
-        lstmkit.LSTM(I, H, variant="vanilla", forget_bias=value)
+        lstmkit.LSTM(3, 4, forget_bias=bad)
+    with pytest.raises(ValueError, match="forget_bias must be a finite number"):
+        lstmkit.LSTMCell(3, 4, forget_bias=bad)
+    for cell in ("lstm", "gru", "elman"):
+        with pytest.raises(ValueError, match="forget_bias must be a finite number"):
+            SequenceModel(2, 4, 1, cell=cell, forget_bias=bad)
+    for name in ("dropout", "recurrent_dropout", "zoneout"):
+        with pytest.raises(ValueError, match=f"{name} must be in \\[0, 1\\)"):
+            lstmkit.LSTM(3, 4, num_layers=2, **{name: bad})

@@ -48,10 +48,17 @@ def test_experiment_resume_continues(tmp_path):
     assert a["runs"][0]["updates"] == 10 and b["runs"][0]["updates"] == 20
 
 
-@pytest.mark.parametrize("argv,msg", [(["experiment", "nope"], "unknown experiment"),
-                                      (["experiment", "reber", "--variant", "bogus", "--quick"], "unknown variant")])
-def test_experiment_bad_arguments(argv, msg, capsys, tmp_path):
-    assert main(argv + ["--out", str(tmp_path)]) == 1
+@pytest.mark.parametrize("argv,msg,code", [(["experiment", "nope"], "unknown experiment", 1),
+                                           # usage errors: refused by argparse before any work (exit 2)
+                                           (["experiment", "reber", "--variant", "bogus", "--quick"],
+                                            "unknown variant", 2),
+                                           (["experiment", "reber", "--seeds", "0"], "seeds", 2)])
+def test_experiment_bad_arguments(argv, msg, code, capsys, tmp_path):
+    try:
+        status = main(argv + ["--out", str(tmp_path)])
+    except SystemExit as e:
+        status = e.code
+    assert status == code
     assert msg in capsys.readouterr().err
 
 

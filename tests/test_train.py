@@ -308,3 +308,31 @@ def test_training_flushes_denormals_inside_and_restores_them_after():
     train(Spy(1, 4, 2, readout="last"), get_task("parity", L=3), TrainConfig(max_sequences=64, eval_every=0, progress=False))
     assert seen and set(seen) == {0.0}
     assert float(tiny * 1) > 0
+
+
+def test_foreign_run_dir_is_refused_before_training(tmp_path):
+    task = get_task("adding", T=20)
+    (tmp_path / "notes.md").write_text("mine")
+    trainer = Trainer(_model(task), task, _cfg(max_updates=3), run_dir=tmp_path,
+                      callback=lambda t: pytest.fail("training started"))
+    with pytest.raises(ValueError, match="refusing to write into"):
+        trainer.fit()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["notes.md"]
+
+
+def test_keyboard_interrupt_keeps_the_last_checkpoint(tmp_path):
+    task = get_task("adding", T=20)
+    config = _cfg(checkpoint_every=5)
+
+    def interrupt(trainer):
+        if trainer.update == 8:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        Trainer(_model(task), task, config, run_dir=tmp_path, callback=interrupt).fit()
+    assert json.loads((tmp_path / "checkpoint.json").read_text())["update"] == 5
+    r = Trainer(_model(task, seed=99), task, config, run_dir=tmp_path).fit(resume=True)
+    assert r["updates"] == 24
+    from lstmkit.io import read_manifest
+
+    assert {"checkpoint.json", "result.json"} <= set(read_manifest(tmp_path)["files"])

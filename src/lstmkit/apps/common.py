@@ -1,35 +1,88 @@
-"""Pieces the CTC applications share: feature standardisation, batched decoding, and the
-decoder comparison table (Graves et al. 2006, Table 1 style)."""
+"""Pieces the CTC applications share: feature standardisation, batched decoding, the
+decoder comparison table (Graves et al. 2006, Table 1 style), and the guard around a
+training run's outputs (the shipped models are never a training target; the model
+directory is checked and locked, the run directory claimed, before any work)."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import time
 from pathlib import Path
+from typing import Iterator
 
 import numpy as np
+import torch
 
+from ..io import claim_dir, dir_lock, register_files, write_json
 from ..models import CTCRecognizer
-from ..train.ctc import ctc_loss, label_error_rate
+from ..models.io import check_model_dir_target, model_dir_lock
+from ..progress import progress_bar
+from ..train.ctc import beam_search_decode, best_path_decode, ctc_loss, label_error_rate, prefix_search_decode
 from ..train.supervised import fit_supervised, pad_sequences
 
-__all__ = ["refuse_shipped", "fit_standardizer", "standardize", "decode_batch", "compare_decoders", "train_ctc",
-           "check_input_size"]
+__all__ = ["check_input_size", "fit_standardizer", "standardize", "decode_batch", "compare_decoders", "train_ctc", "SHIPPED",
+           "check_not_shipped", "training_outputs", "write_run_result"]
+
+SHIPPED = Path(__file__).resolve().parent.parent / "pretrained"
+"""The installed package's pretrained/ directory: the models that ship with lstmkit."""
 
 
-def refuse_shipped(out_dir: str | os.PathLike, allowed: bool = False) -> None:
-    """Refuse to write a model into the installed package's ``pretrained/`` folder (the
-    shipped models) unless ``allowed`` (the maintainers' reproduction command passes
-    ``--overwrite-shipped``).
+def check_not_shipped(directory: str | os.PathLike, overwrite_shipped: bool = False) -> Path:
+    """Refuse (one line) a training output inside the installed package's ``pretrained/``
+    directory, unless ``overwrite_shipped`` (the maintainers' reproduction of the shipped
+    models, ``--overwrite-shipped``). Returns the path.
 
     Example:
-        >>> refuse_shipped("runs/speech/model")
+        >>> try:
+        ...     check_not_shipped(SHIPPED / "speech")
+        ... except ValueError as e:
+        ...     print(str(e).split(":")[0])
+        --model
     """
-    shipped = (Path(__file__).resolve().parent.parent / "pretrained").resolve()
-    target = Path(out_dir).resolve()
-    if not allowed and (target == shipped or shipped in target.parents):
-        raise ValueError(f"--model {out_dir} is inside the models that ship with lstmkit ({shipped}); "
-                         f"name another directory (default runs/<app>/model)")
+    d = Path(directory)
+    resolved = d.resolve()
+    if (resolved == SHIPPED or SHIPPED in resolved.parents) and not overwrite_shipped:
+        raise ValueError(f"--model: {d} is inside the models that ship with lstmkit ({SHIPPED}); expected a "
+                         f"directory of your own (the training commands' default is under runs/)")
+    return d
+
+
+@contextlib.contextmanager
+def training_outputs(model_dir: str | os.PathLike, run_dir: str | os.PathLike | None = None,
+                     overwrite_shipped: bool = False) -> Iterator[None]:
+    """Everything a training command checks before its first step, held for the whole run:
+    ``model_dir`` is not a shipped model (:func:`check_not_shipped`) and is a directory
+    :func:`lstmkit.models.save_model` may write; a second process training into it (or
+    into ``run_dir``) refuses at once (:func:`lstmkit.models.io.model_dir_lock`);
+    ``run_dir`` is claimed as an lstmkit run directory (a non-empty foreign one is
+    refused now, not after the training).
+
+    Example:
+        >>> import tempfile, os
+        >>> d = tempfile.mkdtemp()
+        >>> with training_outputs(os.path.join(d, "model"), os.path.join(d, "run")):
+        ...     pass
+        >>> sorted(os.listdir(d))
+        ['run']
+    """
+    check_not_shipped(model_dir, overwrite_shipped)
+    check_model_dir_target(model_dir)
+    if run_dir is not None and Path(run_dir).resolve() == Path(model_dir).resolve():
+        raise ValueError(f"--run-dir: {run_dir} is also the --model directory; expected another directory")
+    with contextlib.ExitStack() as stack:
+        if run_dir is not None:  # first: the model's lock file may lie inside the run directory
+            stack.enter_context(dir_lock(run_dir, "--run-dir directory"))
+            claim_dir(run_dir, "run", "run directory")
+        stack.enter_context(model_dir_lock(model_dir))
+        yield
+
+
+def write_run_result(run_dir: str | os.PathLike, result: dict, name: str = "result.json") -> None:
+    """Write ``result`` as JSON into the (claimed) ``run_dir`` and register it there."""
+    claim_dir(run_dir, "run", "run directory")
+    write_json(Path(run_dir) / name, result, indent=2)
+    register_files(run_dir, [name])
 
 
 def check_input_size(model: CTCRecognizer, extra: dict, directory, n_features: int, inputs: str) -> None:
@@ -70,23 +123,41 @@ def standardize(feats: list[np.ndarray], norm: dict) -> list[np.ndarray]:
     return [((f - mean) / std).astype(np.float32) for f in feats]
 
 
+_DECODE = {"best_path": best_path_decode, "prefix": prefix_search_decode, "beam": beam_search_decode}
+
+
 def decode_batch(model: CTCRecognizer, feats: list[np.ndarray], method: str = "best_path", batch: int = 128,
-                 **kw) -> list[list[int]]:
-    """Decode many sequences; model outputs 1..10 are returned as the digits 0..9."""
+                 bar=None, **kw) -> list[list[int]]:
+    """Decode many sequences; model outputs 1..10 are returned as the digits 0..9.
+    ``bar`` (a :func:`lstmkit.progress.progress_bar`) advances by one per sequence."""
+    if method not in _DECODE:
+        raise ValueError(f"method must be one of {tuple(_DECODE)}, got {method!r}")
+    fn = _DECODE[method]
     out = []
     for k in range(0, len(feats), batch):
         x, n = pad_sequences(feats[k : k + batch])
-        out.extend(model.decode(x, n, method=method, **kw))
+        with torch.no_grad():
+            lp = model(x, n)
+        for b in range(lp.shape[1]):
+            out.append(fn(lp[: int(n[b]), b], blank=model.blank, log=True, **kw))
+            if bar is not None:
+                bar.update()
     return [[d - 1 for d in s] for s in out]
 
 
-def compare_decoders(model: CTCRecognizer, feats, strings, beam_width: int = 8) -> dict:
+def compare_decoders(model: CTCRecognizer, feats, strings, beam_width: int = 8, progress: bool = False,
+                     desc: str = "") -> dict:
     """Label error rate, share of sequences right, and time, for best path, prefix search
-    and beam search on the same inputs."""
+    and beam search on the same inputs; with ``progress``, one bar per decoder."""
     rows = {}
     for method, kw in (("best_path", {}), ("prefix", {}), ("beam", {"beam_width": beam_width})):
+        bar = progress_bar(len(feats), f"{desc}{' ' if desc else ''}decoding: {method}", "seq", enabled=progress)
         t0 = time.perf_counter()
-        pred = decode_batch(model, feats, method, **kw)
+        try:
+            pred = decode_batch(model, feats, method, bar=bar, **kw)
+        finally:
+            if bar is not None:
+                bar.close()
         rows[method] = {
             "label_error_rate": label_error_rate(pred, strings),
             "sequence_accuracy": float(np.mean([p == s for p, s in zip(pred, strings)])),

@@ -7,7 +7,6 @@ classifier averages the BiLSTM's outputs over the frames (:class:`SequenceClassi
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 
@@ -16,11 +15,10 @@ import torch
 import torch.nn.functional as F
 
 from ..data.fsdd import load_fsdd
-from ..io import write_owned
 from ..models import SequenceClassifier, save_model
-from ..models.io import check_model_dir_target
-from ..train.checkpoint import prepare_run_dir
+from ..progress import progress_bar
 from ..train.supervised import fit_supervised, pad_sequences
+from .common import training_outputs, write_run_result
 
 __all__ = ["run_fsdd", "random_split"]
 
@@ -58,15 +56,22 @@ def run_fsdd(
 
     Args:
         limit: use only the first ``limit`` recordings (quick runs and tests).
-        out_dir: where the model directory and ``result.json`` go (None: nowhere).
+        out_dir: the run directory: ``model/``, ``checkpoints/`` and ``result.json`` go
+            there (None: nowhere). It is claimed, and ``model/`` checked and locked,
+            before any work (:func:`lstmkit.apps.common.training_outputs`).
+        progress: a bar for the training and one for the test.
 
     Returns:
         a dict with test accuracy, per-digit accuracy, the confusion matrix, the config and
         the training history.
     """
-    if out_dir is not None:  # refuse a foreign folder now, not after training
-        prepare_run_dir(out_dir)
-        check_model_dir_target(Path(out_dir) / "model")
+    if out_dir is None:
+        return _run_fsdd(epochs, hidden_size, num_layers, variant, seed, test_fraction, limit, None, progress)
+    with training_outputs(Path(out_dir) / "model", out_dir):
+        return _run_fsdd(epochs, hidden_size, num_layers, variant, seed, test_fraction, limit, Path(out_dir), progress)
+
+
+def _run_fsdd(epochs, hidden_size, num_layers, variant, seed, test_fraction, limit, out_dir, progress) -> dict:
     torch.manual_seed(seed)
     X, y = load_fsdd()
     if limit is not None:
@@ -90,7 +95,7 @@ def run_fsdd(
         x, n, t = batch(fit_idx[idx])
         return F.cross_entropy(m(x, n), t)
 
-    def accuracy(m, indices):
+    def accuracy(m, indices, bar=None):
         right = 0
         preds = []
         for k in range(0, len(indices), 256):
@@ -98,13 +103,21 @@ def run_fsdd(
             p = m(x, n).argmax(-1)
             preds.append(p)
             right += int((p == t).sum())
+            if bar is not None:
+                bar.update(len(p))
         return right / len(indices), torch.cat(preds)
 
     run_dir = Path(out_dir) / "checkpoints" if out_dir is not None else None
     fit = fit_supervised(model, loss_fn, len(fit_idx), epochs=epochs, batch_size=32, lr=3e-3, seed=seed,
                          evaluate=lambda m: accuracy(m, val_idx)[0], run_dir=run_dir, progress=progress,
                          desc="FSDD BiLSTM")
-    acc, pred = accuracy(model, test_idx)
+    bar = progress_bar(len(test_idx), "FSDD test", "rec", enabled=progress)
+    try:
+        with torch.no_grad():
+            acc, pred = accuracy(model, test_idx, bar)
+    finally:
+        if bar is not None:
+            bar.close()
     truth = labels[test_idx]
     confusion = torch.zeros(10, 10, dtype=torch.long)
     for t, p in zip(truth.tolist(), pred.tolist()):
@@ -120,5 +133,5 @@ def run_fsdd(
     }
     if out_dir is not None:
         save_model(model, Path(out_dir) / "model", extra={"mean": mean.tolist(), "std": std.tolist()})
-        write_owned(out_dir, "result.json", json.dumps(result, indent=2))
+        write_run_result(out_dir, result)
     return result

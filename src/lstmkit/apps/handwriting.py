@@ -7,7 +7,6 @@ Test lines are built from images never seen in training.
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 
@@ -16,17 +15,21 @@ import torch
 
 from ..data.images import read_line_image
 from ..data.mnist_lines import line_features, load_mnist_5k, make_lines, split_images
-from ..io import write_owned
 from ..models import CTCRecognizer, load_model, save_model
-from ..models.io import holds_model_dir
-from .common import (check_input_size, compare_decoders, decode_batch, fit_standardizer, refuse_shipped,
-                     standardize, train_ctc)
+from .common import (check_input_size, compare_decoders, decode_batch, fit_standardizer, standardize, train_ctc, training_outputs,
+                     write_run_result)
 
 __all__ = ["train_handwriting", "evaluate_model_dir", "recognize_images", "load_recognizer",
            "PRETRAINED"]
 
 PRETRAINED = Path(__file__).resolve().parent.parent / "pretrained" / "handwriting"
-"""The model that ships with the package (rebuilt by ``lstmkit handwriting train``)."""
+"""The model that ships with the package (the default of ``recognize`` and ``evaluate``;
+rebuilt only by the maintainers' ``lstmkit handwriting train --overwrite-shipped``)."""
+
+DEFAULT_MODEL_DIR = "runs/handwriting/model"
+"""Where ``lstmkit handwriting train`` writes its model unless told otherwise."""
+DEFAULT_RUN_DIR = "runs/handwriting/run"
+"""Where ``lstmkit handwriting train`` keeps its checkpoints and result.json."""
 
 MAX_JITTER = 3
 LINE_HEIGHT = 28 + 2 * MAX_JITTER
@@ -46,9 +49,8 @@ def _dataset(seed: int, n_train: int, n_val: int, n_test: int):
     return (feats[:n_train], tr_str[:n_train]), (feats[n_train:], tr_str[n_train:]), (test_feats, te_str)
 
 
-@holds_model_dir("out_dir", run_dir="run_dir")
 def train_handwriting(
-    out_dir: str | os.PathLike = "runs/handwriting/model",
+    out_dir: str | os.PathLike = DEFAULT_MODEL_DIR,
     epochs: int = 20,
     n_train: int = 8000,
     hidden_size: int = 96,
@@ -56,7 +58,7 @@ def train_handwriting(
     variant: str = "vanilla",
     seed: int = 0,
     progress: bool = True,
-    run_dir: str | os.PathLike | None = "runs/handwriting",
+    run_dir: str | os.PathLike | None = DEFAULT_RUN_DIR,
     resume: bool = False,
     overwrite_shipped: bool = False,
 ) -> dict:
@@ -66,33 +68,39 @@ def train_handwriting(
     lines) choose the best epoch by label error rate; 1,000 test lines from the other
     20% of the images are decoded at the end. Returns the result (also written as
     ``result.json`` in ``run_dir``).
-    """
-    refuse_shipped(out_dir, overwrite_shipped)
-    torch.manual_seed(seed)
-    (tr_x, tr_y), (va_x, va_y), (te_x, te_y) = _dataset(seed, n_train, 500, 1000)
-    norm = fit_standardizer(tr_x)
-    tr_x, va_x, te_x = (standardize(f, norm) for f in (tr_x, va_x, te_x))
-    model = CTCRecognizer(tr_x[0].shape[1], num_labels=10, hidden_size=hidden_size, num_layers=num_layers,
-                          variant=variant)
 
-    fit = train_ctc(model, (tr_x, tr_y), (va_x, va_y), epochs=epochs, seed=seed, run_dir=run_dir,
-                    resume=resume, progress=progress, desc="handwriting BiLSTM-CTC")
-    save_model(model, out_dir, extra={"line_height": LINE_HEIGHT, "pool": POOL, "max_jitter": MAX_JITTER,
-                                      "normalisation": norm, "trained_by": "lstmkit handwriting train",
-                                      "seed": seed, "epochs": epochs, "n_train": n_train})
-    result = {"fit": fit, **compare_decoders(model, te_x, te_y)}
-    if run_dir:
-        write_owned(run_dir, "result.json", json.dumps(result, indent=2))
+    Before any work ``out_dir`` is checked (not inside the shipped models unless
+    ``overwrite_shipped``; empty, new or an lstmkit model directory) and locked for the
+    run, and ``run_dir`` is claimed (see :func:`lstmkit.apps.common.training_outputs`).
+    """
+    with training_outputs(out_dir, run_dir, overwrite_shipped):
+        torch.manual_seed(seed)
+        (tr_x, tr_y), (va_x, va_y), (te_x, te_y) = _dataset(seed, n_train, 500, 1000)
+        norm = fit_standardizer(tr_x)
+        tr_x, va_x, te_x = (standardize(f, norm) for f in (tr_x, va_x, te_x))
+        model = CTCRecognizer(tr_x[0].shape[1], num_labels=10, hidden_size=hidden_size, num_layers=num_layers,
+                              variant=variant)
+
+        fit = train_ctc(model, (tr_x, tr_y), (va_x, va_y), epochs=epochs, seed=seed, run_dir=run_dir,
+                        resume=resume, progress=progress, desc="handwriting BiLSTM-CTC")
+        save_model(model, out_dir, extra={"line_height": LINE_HEIGHT, "pool": POOL, "max_jitter": MAX_JITTER,
+                                          "normalisation": norm, "trained_by": "lstmkit handwriting train",
+                                          "seed": seed, "epochs": epochs, "n_train": n_train})
+        result = {"fit": fit, **compare_decoders(model, te_x, te_y, progress=progress, desc="test lines")}
+        if run_dir:
+            write_run_result(run_dir, result)
     return result
 
 
-def evaluate_model_dir(directory: str | os.PathLike = PRETRAINED, n_lines: int = 1000, beam_width: int = 8) -> dict:
+def evaluate_model_dir(directory: str | os.PathLike = PRETRAINED, n_lines: int = 1000, beam_width: int = 8,
+                       progress: bool = False) -> dict:
     """Decode ``n_lines`` test lines (images unseen in training, the same lines as
     ``train_handwriting`` tests on) with the model in ``directory``; see
-    :func:`lstmkit.apps.common.compare_decoders`."""
+    :func:`lstmkit.apps.common.compare_decoders` (with ``progress``, a bar per decoder)."""
     model, extra = load_recognizer(directory)
     _, _, (te_x, te_y) = _dataset(int(extra.get("seed", 0)), 0, 0, n_lines)
-    return compare_decoders(model, standardize(te_x, extra["normalisation"]), te_y, beam_width=beam_width)
+    return compare_decoders(model, standardize(te_x, extra["normalisation"]), te_y, beam_width=beam_width,
+                            progress=progress, desc="test lines")
 
 
 def load_recognizer(directory: str | os.PathLike = PRETRAINED) -> tuple[CTCRecognizer, dict]:

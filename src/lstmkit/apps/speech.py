@@ -9,7 +9,6 @@ statistics. Test utterances use voice variants never heard in training.
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 
@@ -18,17 +17,21 @@ import torch
 
 from ..data.audio import read_audio
 from ..data.espeak_digits import VARIANTS, synthesize
-from ..io import write_owned
 from ..models import CTCRecognizer, load_model, save_model
-from ..models.io import holds_model_dir
-from .common import (check_input_size, compare_decoders, decode_batch, fit_standardizer, refuse_shipped,
-                     standardize, train_ctc)
+from .common import (check_input_size, compare_decoders, decode_batch, fit_standardizer, standardize, train_ctc, training_outputs,
+                     write_run_result)
 
 __all__ = ["audio_features", "train_speech", "recognize_files", "evaluate_model_dir", "PRETRAINED",
            "TEST_VARIANTS"]
 
 PRETRAINED = Path(__file__).resolve().parent.parent / "pretrained" / "speech"
-"""The model that ships with the package (rebuilt by ``lstmkit speech train``)."""
+"""The model that ships with the package (the default of ``recognize`` and ``evaluate``;
+rebuilt only by the maintainers' ``lstmkit speech train --overwrite-shipped``)."""
+
+DEFAULT_MODEL_DIR = "runs/speech/model"
+"""Where ``lstmkit speech train`` writes its model unless told otherwise."""
+DEFAULT_RUN_DIR = "runs/speech/run"
+"""Where ``lstmkit speech train`` keeps its checkpoints and result.json."""
 
 SAMPLE_RATE = 16_000
 TEST_VARIANTS = ("m7", "f5")
@@ -65,9 +68,8 @@ def _corpus(data_dir: Path, seed: int, n_train: int, n_val: int, n_test: int):
     return (tr_x[:n_train], tr_y[:n_train]), (tr_x[n_train:], tr_y[n_train:]), feats(test_voices), feats(test_ranges)
 
 
-@holds_model_dir("out_dir", run_dir="run_dir")
 def train_speech(
-    out_dir: str | os.PathLike = "runs/speech/model",
+    out_dir: str | os.PathLike = DEFAULT_MODEL_DIR,
     data_dir: str | os.PathLike = "runs/speech/data",
     epochs: int = 10,
     n_train: int = 4000,
@@ -75,7 +77,7 @@ def train_speech(
     num_layers: int = 2,
     variant: str = "vanilla",
     seed: int = 0,
-    run_dir: str | os.PathLike | None = "runs/speech",
+    run_dir: str | os.PathLike | None = DEFAULT_RUN_DIR,
     resume: bool = False,
     progress: bool = True,
     overwrite_shipped: bool = False,
@@ -86,23 +88,29 @@ def train_speech(
     pitch 35–65; 300 validation utterances of the same voices choose the best epoch. Two
     test sets of 500 utterances speak with the held-out variants only: one in the training
     speed/pitch ranges, one faster (185–200 wpm) and higher (pitch 70–85).
-    """
-    refuse_shipped(out_dir, overwrite_shipped)
-    torch.manual_seed(seed)
-    (tr_x, tr_y), (va_x, va_y), (t1_x, t1_y), (t2_x, t2_y) = _corpus(Path(data_dir), seed, n_train, 300, 500)
-    norm = fit_standardizer(tr_x)
-    tr_x, va_x, t1_x, t2_x = (standardize(f, norm) for f in (tr_x, va_x, t1_x, t2_x))
-    model = CTCRecognizer(78, num_labels=10, hidden_size=hidden_size, num_layers=num_layers, variant=variant)
 
-    fit = train_ctc(model, (tr_x, tr_y), (va_x, va_y), epochs=epochs, seed=seed, run_dir=run_dir,
-                    resume=resume, progress=progress, desc="speech BiLSTM-CTC")
-    save_model(model, out_dir, extra={"normalisation": norm, "sample_rate": SAMPLE_RATE,
-                                      "test_variants": list(TEST_VARIANTS), "trained_by": "lstmkit speech train",
-                                      "seed": seed, "epochs": epochs, "n_train": n_train})
-    result = {"fit": fit, "held_out_voices": compare_decoders(model, t1_x, t1_y),
-              "held_out_voices_faster_higher": compare_decoders(model, t2_x, t2_y)}
-    if run_dir:
-        write_owned(run_dir, "result.json", json.dumps(result, indent=2))
+    Before any work ``out_dir`` is checked (not inside the shipped models unless
+    ``overwrite_shipped``; empty, new or an lstmkit model directory) and locked for the
+    run, and ``run_dir`` is claimed (see :func:`lstmkit.apps.common.training_outputs`).
+    """
+    with training_outputs(out_dir, run_dir, overwrite_shipped):
+        torch.manual_seed(seed)
+        (tr_x, tr_y), (va_x, va_y), (t1_x, t1_y), (t2_x, t2_y) = _corpus(Path(data_dir), seed, n_train, 300, 500)
+        norm = fit_standardizer(tr_x)
+        tr_x, va_x, t1_x, t2_x = (standardize(f, norm) for f in (tr_x, va_x, t1_x, t2_x))
+        model = CTCRecognizer(78, num_labels=10, hidden_size=hidden_size, num_layers=num_layers, variant=variant)
+
+        fit = train_ctc(model, (tr_x, tr_y), (va_x, va_y), epochs=epochs, seed=seed, run_dir=run_dir,
+                        resume=resume, progress=progress, desc="speech BiLSTM-CTC")
+        save_model(model, out_dir, extra={"normalisation": norm, "sample_rate": SAMPLE_RATE,
+                                          "test_variants": list(TEST_VARIANTS), "trained_by": "lstmkit speech train",
+                                          "seed": seed, "epochs": epochs, "n_train": n_train})
+        result = {"fit": fit,
+                  "held_out_voices": compare_decoders(model, t1_x, t1_y, progress=progress, desc="held-out voices"),
+                  "held_out_voices_faster_higher": compare_decoders(model, t2_x, t2_y, progress=progress,
+                                                                    desc="faster, higher")}
+        if run_dir:
+            write_run_result(run_dir, result)
     return result
 
 
@@ -114,14 +122,17 @@ def load_recognizer(directory: str | os.PathLike = PRETRAINED) -> tuple[CTCRecog
 
 
 def evaluate_model_dir(directory: str | os.PathLike = PRETRAINED, data_dir: str | os.PathLike = "runs/speech/data",
-                       beam_width: int = 8) -> dict:
-    """Decoder comparison on both held-out test sets with the model in ``directory``."""
+                       beam_width: int = 8, progress: bool = False) -> dict:
+    """Decoder comparison on both held-out test sets with the model in ``directory``
+    (with ``progress``, a bar per decoder and test set)."""
     model, extra = load_recognizer(directory)
     seed = int(extra.get("seed", 0))
     _, _, (t1_x, t1_y), (t2_x, t2_y) = _corpus(Path(data_dir), seed, 0, 0, 500)
     norm = extra["normalisation"]
-    return {"held_out_voices": compare_decoders(model, standardize(t1_x, norm), t1_y, beam_width),
-            "held_out_voices_faster_higher": compare_decoders(model, standardize(t2_x, norm), t2_y, beam_width)}
+    return {"held_out_voices": compare_decoders(model, standardize(t1_x, norm), t1_y, beam_width, progress,
+                                                "held-out voices"),
+            "held_out_voices_faster_higher": compare_decoders(model, standardize(t2_x, norm), t2_y, beam_width,
+                                                              progress, "faster, higher")}
 
 
 def recognize_files(paths, directory: str | os.PathLike = PRETRAINED, method: str = "best_path"):

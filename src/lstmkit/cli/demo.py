@@ -6,8 +6,6 @@ Schmidhuber 1997 and prints how well it did against the trivial baseline.
 
 from __future__ import annotations
 
-from .options import add_common, positive_int
-
 import time
 
 import numpy as np
@@ -16,6 +14,7 @@ from torch import nn
 
 from ..layers import LSTM
 from ..tasks.adding import CRITERION, adding_batch
+from .options import apply_threads, positive_int, runtime_parent
 
 
 class _Regressor(nn.Module):
@@ -36,6 +35,9 @@ def run_demo(T: int = 30, steps: int = 1500, batch: int = 32, hidden: int = 32,
     Returns a dict with the test MSE, the fraction of sequences right (|error| < 0.04),
     the same for the baseline that always answers the mean target, and the wall time.
     """
+    for name, v in (("T", T), ("steps", steps), ("batch", batch), ("hidden", hidden)):
+        if isinstance(v, bool) or not isinstance(v, int) or v < 1:
+            raise ValueError(f"{name} must be a positive int, got {v!r}")
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
     model = _Regressor(variant, hidden)
@@ -79,7 +81,8 @@ def run_demo(T: int = 30, steps: int = 1500, batch: int = 32, hidden: int = 32,
 
 
 def _cmd(args) -> int:
-    r = run_demo(T=args.T, steps=args.steps, variant=args.variant, seed=args.seed)
+    apply_threads(args)
+    r = run_demo(T=args.T, steps=args.steps, variant=args.variant, seed=args.seed, progress=not args.no_progress)
     print(f"\nAdding problem (Hochreiter & Schmidhuber 1997, Exp. 4), T={r['T']}, "
           f"{r['variant']} LSTM, seed {r['seed']}, {r['seconds']:.0f} s")
     print(f"  {'':22s}{'test MSE':>10s}{'right (|err|<0.04)':>22s}")
@@ -89,9 +92,11 @@ def _cmd(args) -> int:
 
 
 def register(sub) -> None:
-    p = sub.add_parser("demo", help="train a peephole LSTM on the adding problem (a 1-minute end-to-end run)")
+    from .handwriting import lstm_preset
+
+    p = sub.add_parser("demo", help="train a peephole LSTM on the adding problem (a 1-minute end-to-end run)",
+                       parents=[runtime_parent()])
     p.add_argument("-T", type=positive_int, default=30, help="minimal sequence length (default 30)")
     p.add_argument("--steps", type=positive_int, default=1500, help="training batches of 32 (default 1500)")
-    p.add_argument("--variant", default="vanilla", help="LSTM variant preset (default vanilla)")
-    add_common(p, "seed")
+    p.add_argument("--variant", type=lstm_preset, default="vanilla", help="LSTM variant preset (default vanilla)")
     p.set_defaults(func=_cmd)

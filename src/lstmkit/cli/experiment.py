@@ -12,13 +12,27 @@ Threads default to 1 (the machine is shared); ``--threads`` changes it.
 
 from __future__ import annotations
 
-from .options import add_common, finite_float, nonneg_int, positive_float, positive_int
-
+import argparse
 import sys
 
-import torch
-
 from ..tasks.registry import EXPERIMENTS
+from .options import (apply_threads, comma_list, finite_float, nonneg_int, positive_float, positive_int,
+                      runtime_parent)
+
+
+def model_names(text: str) -> list[str]:
+    """An argparse type: comma-separated model names (LSTM presets, ``elman``, ``gru``)."""
+    from ..models.sequence import parse_model_name
+    from ..variants import PRESETS
+
+    names = comma_list(text)
+    for name in names:
+        try:
+            parse_model_name(name)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"unknown variant {name!r}; expected elman, gru or an LSTM preset: "
+                                             f"{', '.join(sorted(PRESETS))}") from None
+    return names
 
 
 def _list(args) -> int:
@@ -34,9 +48,7 @@ def _run(args) -> int:
 
     if args.name == "list":
         return _list(args)
-    if args.threads < 1:
-        raise ValueError(f"--threads must be >= 1, got {args.threads}")
-    torch.set_num_threads(args.threads)
+    apply_threads(args)
     overrides = {}
     if args.online:
         overrides.update(batch_size=1, optimizer="sgd", momentum=0.0, lr=args.lr or 0.1, clip_norm=None,
@@ -45,7 +57,7 @@ def _run(args) -> int:
         value = getattr(args, key)
         if value is not None:
             overrides[key] = value
-    variants = [v.strip() for v in args.variant.split(",") if v.strip()] if args.variant else None
+    variants = args.variant
     from ..train.distributed import world_info
 
     if args.name in EXPERIMENTS and world_info()[0] == 0:
@@ -66,25 +78,25 @@ def _run(args) -> int:
 
 def register(sub) -> None:
     p = sub.add_parser("experiment", help="rerun a classic LSTM experiment ('experiment list' for the names)",
-                       description=__doc__.split("\n\n")[0])
+                       description=__doc__.split("\n\n")[0], parents=[runtime_parent(seed=False)])
     p.add_argument("name", help="experiment name, or 'list'")
-    p.add_argument("--variant", help="comma-separated models: LSTM presets (vanilla, hochreiter1997, cifg, ...), "
-                                     "'elman' or 'gru' (default: the experiment's)")
+    p.add_argument("--variant", type=model_names,
+                   help="comma-separated models: LSTM presets (vanilla, hochreiter1997, cifg, ...), "
+                        "'elman' or 'gru' (default: the experiment's)")
     p.add_argument("--seeds", type=positive_int, default=1, help="number of seeds (default 1)")
     p.add_argument("--first-seed", type=nonneg_int, default=0, help="first seed (default 0)")
     p.add_argument("--quick", action="store_true", help="the <= 1 minute configuration")
-    add_common(p, "threads")
     p.add_argument("--out", default="runs", help="output root (default runs/)")
     p.add_argument("--resume", action="store_true", help="continue each run from its checkpoint")
-    p.add_argument("--hidden-size", "--hidden", dest="hidden_size", type=positive_int, help="override the hidden size")
+    p.add_argument("--hidden-size", "--hidden", dest="hidden_size", type=positive_int,
+                   help="override the hidden size")
     p.add_argument("--forget-bias", dest="forget_bias", type=finite_float,
                    help="initial forget-gate bias (default: the experiment's)")
     p.add_argument("--online", action="store_true", help="online training as in 1997: batch 1, plain SGD")
     p.add_argument("--optimizer", choices=("adam", "sgd"))
-    p.add_argument("--lr", type=positive_float)
-    p.add_argument("--batch-size", dest="batch_size", type=positive_int)
-    p.add_argument("--max-seconds", dest="max_seconds", type=positive_float)
-    p.add_argument("--max-sequences", dest="max_sequences", type=positive_int)
-    p.add_argument("--eval-every", dest="eval_every", type=positive_int)
-    add_common(p, "progress")
+    p.add_argument("--lr", type=positive_float, help="learning rate (default: the experiment's)")
+    p.add_argument("--batch-size", dest="batch_size", type=positive_int, help="sequences per update")
+    p.add_argument("--max-seconds", dest="max_seconds", type=positive_float, help="time budget per run")
+    p.add_argument("--max-sequences", dest="max_sequences", type=positive_int, help="training sequences per run")
+    p.add_argument("--eval-every", dest="eval_every", type=nonneg_int, help="updates between checks (0: none)")
     p.set_defaults(func=_run)

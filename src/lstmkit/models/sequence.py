@@ -8,6 +8,9 @@ value at the end).
 
 from __future__ import annotations
 
+import math
+import numbers
+
 import torch
 from torch import Tensor, nn
 
@@ -108,6 +111,10 @@ class SequenceModel(nn.Module):
         if truncated_gradient and cell != "lstm":
             raise ValueError(f"truncated_gradient needs cell='lstm' (a GRU's or Elman net's whole state "
                              f"is h: no error would flow back in time), got cell={cell!r}")
+        if forget_bias is not None and (isinstance(forget_bias, bool) or not isinstance(forget_bias, numbers.Real)
+                                        or not math.isfinite(forget_bias)):
+            # checked for every cell: an experiment's forget_bias reaches GRU and Elman runs too
+            raise ValueError(f"forget_bias must be a finite number or None, got {forget_bias!r}")
         self.cell = cell
         self.readout = readout
         self.input_size = input_size

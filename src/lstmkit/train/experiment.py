@@ -10,6 +10,7 @@ writes ``result.json``, ``curve.png`` and its checkpoint under
 from __future__ import annotations
 
 import json
+import math
 import statistics
 import time
 from pathlib import Path
@@ -18,7 +19,7 @@ import torch
 
 from ..models.sequence import SequenceModel, describe_model, parse_model_name
 from ..tasks.registry import get_experiment
-from ..io import claim_dir, register_files, write_owned
+from ..io import atomic_write_text, claim_dir, register_files
 from .distributed import world_info
 from .trainer import TrainConfig, Trainer
 
@@ -58,15 +59,23 @@ def run_experiment(name: str, variants=None, seeds: int = 1, first_seed: int = 0
     variants = list(variants) if variants else list(exp.variants)
     if isinstance(seeds, bool) or not isinstance(seeds, int) or seeds < 1:
         raise ValueError(f"seeds must be a positive int, got {seeds!r}")
+    if hidden is not None and (isinstance(hidden, bool) or not isinstance(hidden, int) or hidden < 1):
+        raise ValueError(f"hidden must be a positive int or None, got {hidden!r}")
+    if forget_bias is not None and (isinstance(forget_bias, bool) or not isinstance(forget_bias, (int, float))
+                                    or not math.isfinite(forget_bias)):
+        raise ValueError(f"forget_bias must be a finite number or None, got {forget_bias!r}")
+    for v in variants:
+        parse_model_name(v)  # an unknown name fails now, not after the first variant's runs
+    hidden = exp.hidden if hidden is None else hidden
     task = exp.make_task(quick)
     # A checkpoint every 500 updates: a killed run loses little and `--resume` continues it.
     fields = {"checkpoint_every": 500, **exp.train_fields(quick), "progress": progress, **(overrides or {})}
     root = Path(out_dir) / (name + ("-quick" if quick else "")) if out_dir is not None else None
-    if root is not None:  # a foreign folder of that name is refused now, not after training
-        claim_dir(root, "run", "experiment directory")
     main_process = world_info()[0] == 0  # under torchrun only rank 0 logs and writes the summary
     if not main_process:
         log = None
+    elif root is not None:  # a non-empty foreign directory is refused now, before any training
+        claim_dir(root, "run", "experiment directory")
     results = []
     for v in variants:
         cell, preset = parse_model_name(v)
@@ -74,7 +83,7 @@ def run_experiment(name: str, variants=None, seeds: int = 1, first_seed: int = 0
             seed = first_seed + k
             cfg = TrainConfig.from_dict({**fields, "seed": seed})
             torch.manual_seed(seed)
-            model = SequenceModel(task.input_size, hidden or exp.hidden, task.output_size, cell=cell,
+            model = SequenceModel(task.input_size, hidden, task.output_size, cell=cell,
                                   variant=preset or "vanilla", readout=task.readout,
                                   forget_bias=exp.forget_bias if forget_bias is None else forget_bias,
                                   skip=exp.skip, embed=exp.embed,
@@ -86,7 +95,7 @@ def run_experiment(name: str, variants=None, seeds: int = 1, first_seed: int = 0
                     set_gate_bias(model.rnn, gate, value)
             run_dir = root / v / f"seed{seed}" if root is not None else None
             meta = {"experiment": name, "variant": v, "model": describe_model(cell, preset),
-                    "hidden": hidden or exp.hidden, "forget_bias": model_fb(exp, forget_bias), "skip": exp.skip, "embed": exp.embed, "input_bias": exp.input_bias if cell == "lstm" else None,
+                    "hidden": hidden, "forget_bias": model_fb(exp, forget_bias), "skip": exp.skip, "embed": exp.embed, "input_bias": exp.input_bias if cell == "lstm" else None,
                     "gate_biases": exp.gate_biases if cell == "lstm" else None,
                     "truncated_gradient": exp.truncated_gradient and cell == "lstm",
                     "label": f"{v} seed {seed}", "quick": quick,
@@ -97,14 +106,16 @@ def run_experiment(name: str, variants=None, seeds: int = 1, first_seed: int = 0
                 log(_one_line(r))
     summary = summarise(name, task, results, quick)
     if root is not None and main_process:
-        write_owned(root, "summary.json", json.dumps(summary, indent=1, default=str))
+        atomic_write_text(root / "summary.json", json.dumps(summary, indent=1, default=str))
+        written = ["summary.json"]
         try:
             from ..viz.curves import plot_learning_curve
 
             plot_learning_curve(results, root / "summary.png", title=f"{name}: {task.title}")
-            register_files(root, ["summary.png"])
+            written.append("summary.png")
         except ImportError:
             pass
+        register_files(root, written)
         summary["dir"] = str(root)
     return summary
 

@@ -20,7 +20,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from ..io import register_files, write_owned
+from ..io import atomic_write_text, claim_dir, register_files
 from .checkpoint import CHECKPOINT_JSON, load_checkpoint, optimizer_from_flat, optimizer_to_flat, save_checkpoint
 from .denormals import flush_denormals
 from .distributed import distributed_context
@@ -344,6 +344,9 @@ class Trainer:
                 raise ValueError("stream tasks (truncated BPTT) run in one process; launch without torchrun")
             if cfg.batch_size % world:
                 raise ValueError(f"batch_size={cfg.batch_size} must be divisible by the world size {world}")
+            if self._is_main and self.run_dir is not None:
+                # a non-empty foreign run directory is refused now, before any training
+                claim_dir(self.run_dir, "run", "run directory")
             torch.manual_seed(cfg.seed)
             if resume:
                 self.load()
@@ -439,14 +442,16 @@ class Trainer:
 
     def write_outputs(self, result: dict) -> None:
         """``result.json`` and ``curve.png`` (if matplotlib is there) in ``run_dir``."""
-        write_owned(self.run_dir, "result.json", json.dumps(result, indent=1, default=str))
+        atomic_write_text(self.run_dir / "result.json", json.dumps(result, indent=1, default=str))
+        written = ["result.json"]
         try:
             from ..viz.curves import plot_learning_curve
 
             plot_learning_curve(result, self.run_dir / "curve.png")
-            register_files(self.run_dir, ["curve.png"])
+            written.append("curve.png")
         except ImportError:
             pass
+        register_files(self.run_dir, written)
 
 
 def train(model: nn.Module, task, config: TrainConfig | None = None, run_dir=None, resume: bool = False,
