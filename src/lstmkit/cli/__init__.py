@@ -8,6 +8,7 @@ Add the module's name to ``COMMAND_MODULES`` to expose it.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
 import os
 import sys
@@ -76,6 +77,10 @@ def main(argv: list[str] | None = None) -> int:
         warnings.simplefilter("default")
         try:
             status = int(args.func(args) or 0)
+        except BrokenPipeError:  # `lstmkit doctor | head`: the reader left; say nothing more
+            with contextlib.suppress(OSError):
+                os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            status = 0
         except KeyboardInterrupt:
             hint = ("; rerun the same command with --resume to continue from the last checkpoint"
                     if getattr(args, "_resumable", False) else "")
