@@ -93,7 +93,7 @@ def test_bad_input_one_line_error_and_nothing_written(case, tmp_path, capsys):
     rc = main(["forecast", "train", str(p), *args, "--horizon", "6", "--model", str(model), "--quiet"])
     err = capsys.readouterr().err.strip()
     assert rc == 1
-    assert len(err.splitlines()) == 1 and err.startswith("lstmkit forecast: error:"), err
+    assert len(err.splitlines()) == 1 and err.startswith("lstmkit forecast train: error:"), err
     assert str(p) in err, err
     for e in expect:
         assert e in err, (e, err)

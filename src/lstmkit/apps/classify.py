@@ -24,8 +24,8 @@ from pathlib import Path
 import numpy as np
 
 from ..io import check_fields
-from ..models.io import holds_model_dir
 from ..train.checkpoint import finish_run_dir, prepare_run_dir
+from .common import holds_training_outputs
 
 __all__ = ["confusion_matrix", "classification_report", "format_report", "train_classifier", "predict_file",
            "predict_proba", "downsample", "summary_features", "nearest_neighbour_baseline", "EXAMPLE_DEFAULTS",
@@ -250,7 +250,7 @@ def _labels_to_index(y, classes, source, what="label") -> np.ndarray:
     return np.array([pos[v] for v in y], dtype=np.int64)
 
 
-@holds_model_dir("model_dir")
+@holds_training_outputs("model_dir")
 def train_classifier(
     train,
     test=None,

@@ -40,10 +40,10 @@ import torch
 from ..data.series import TimeSeries, future_index, season_for_freq
 from ..io import check_fields
 from ..models import Forecaster, load_model, save_model
-from ..models.io import holds_model_dir
-from ..train.checkpoint import finish_run_dir
 from ..models.forecaster import pinball_loss
+from ..train.checkpoint import finish_run_dir
 from ..train.supervised import fit_supervised
+from .common import holds_training_outputs
 
 __all__ = ["mase", "smape", "seasonal_naive", "fit_ets", "fit_arima", "train_forecaster", "forecast_future",
            "load_forecaster", "forecast_table", "DEFAULTS"]
@@ -354,7 +354,7 @@ def _check_length(series: TimeSeries, history: int, horizon: int, what: str = "t
                             f"give at least the last {need} points of the series"))
 
 
-@holds_model_dir("model_dir", run_dir="run_dir")
+@holds_training_outputs("model_dir", run_dir="run_dir")
 def train_forecaster(
     series: TimeSeries,
     horizon: int,

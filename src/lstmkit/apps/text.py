@@ -33,11 +33,12 @@ from ..data.text import (CharVocab, WordTokenizer, load_rotten_tomatoes, load_sh
                          read_text_csv, read_text_file, split_tail, stratified_split)
 from ..io import check_fields
 from ..models import CharLM, SequenceClassifier, load_model, save_model
-from ..models.io import check_model_dir_target, holds_model_dir
-from ..train.checkpoint import (CHECKPOINT_JSON, load_checkpoint, prepare_run_dir, optimizer_from_flat,
-                                optimizer_to_flat, save_checkpoint)
+from ..models.io import check_model_dir_target
+from ..train.checkpoint import (CHECKPOINT_JSON, load_checkpoint, optimizer_from_flat, optimizer_to_flat,
+                                prepare_run_dir, save_checkpoint)
 from ..train.denormals import flush_denormals
 from ..train.supervised import fit_supervised
+from .common import holds_training_outputs
 from .classify import classification_report, predict_proba
 
 __all__ = [
@@ -107,7 +108,7 @@ def _predict_ids(model: SequenceClassifier, ids: list[list[int]], batch: int = 2
     return predict_proba(model, ids, batch, pad=pad_token_ids)
 
 
-@holds_model_dir("model_dir")
+@holds_training_outputs("model_dir")
 def train_text_classifier(
     texts: Sequence[str],
     y: np.ndarray,
@@ -449,7 +450,7 @@ def _sample(model: CharLM, vocab: CharVocab, prompt: str, length: int, temperatu
     return vocab.decode(model.generate(vocab.encode(prompt), length, temperature, generator=g, banned=[0]))
 
 
-@holds_model_dir("model_dir")
+@holds_training_outputs("model_dir")
 def run_char_lm(
     path: str | os.PathLike | None = None,
     *,

@@ -14,8 +14,7 @@ from torch import nn
 
 from ..io import LstmkitFileError, check_dir_target, dir_lock, read_json, verify_dir, write_dir
 
-__all__ = ["save_model", "load_model", "check_model_dir_target", "model_dir_lock", "holds_model_dir",
-           "read_model_config"]
+__all__ = ["save_model", "load_model", "check_model_dir_target", "model_dir_lock", "read_model_config"]
 
 KIND = "model"
 WHAT = "model directory"
@@ -77,48 +76,6 @@ def model_dir_lock(directory: str | os.PathLike):
     """A context manager that holds ``directory`` for one training: a second process
     training into the same model directory refuses at once with one line."""
     return dir_lock(directory, "--model directory")
-
-
-def holds_model_dir(model_arg: str = "model_dir", run_dir: str | None = None):
-    """Decorate a training function whose argument ``model_arg`` names the model directory
-    it writes: before it runs, the directory is checked (:func:`check_model_dir_target`)
-    and locked for the whole call (:func:`model_dir_lock`: a second training into it
-    refuses), and the argument ``run_dir`` (its checkpoint folder), if given, is claimed
-    (a non-empty foreign folder is refused before any training). Without a model
-    directory the function just runs.
-
-    Example:
-        >>> @holds_model_dir("out")
-        ... def train(out=None):
-        ...     return "trained"
-        >>> train()
-        'trained'
-    """
-    import functools
-    import inspect
-
-    def wrap(fn):
-        sig = inspect.signature(fn)
-
-        @functools.wraps(fn)
-        def held(*args, **kwargs):
-            bound = sig.bind(*args, **kwargs)
-            bound.apply_defaults()
-            target = bound.arguments.get(model_arg)
-            if target is None:
-                return fn(*args, **kwargs)
-            check_model_dir_target(target)
-            with model_dir_lock(target):
-                ckpt = bound.arguments.get(run_dir) if run_dir else None
-                if ckpt is not None:
-                    from ..train.checkpoint import prepare_run_dir
-
-                    prepare_run_dir(ckpt)
-                return fn(*args, **kwargs)
-
-        return held
-
-    return wrap
 
 
 def read_model_config(directory: str | os.PathLike, cls_name: str | None = None) -> dict:
