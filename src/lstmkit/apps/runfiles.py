@@ -50,7 +50,7 @@ def claim_run_dir(run_dir: str | os.PathLike, what: str = "--run-dir") -> Path:
     """
     d = Path(run_dir)
     try:
-        d, created = claim_dir(d, "run", f"{what} folder")
+        d, created = claim_dir(d, "run", what)
     except LstmkitFileError as e:
         raise LstmkitFileError(f"{what}: {e}") from None
     if created:
