@@ -512,8 +512,8 @@ def check_classifier_extra(extra: dict, config: dict, where) -> None:
         "extra.classes": (list, lambda v: _str_list(v, K), f"{K} different class names (the model has {K} outputs)"),
         "extra.norm": (dict, None, "a table with mean and std"),
         "extra.downsample": ((int, type(None)), lambda v: v is None or v >= 1, "a whole number >= 1"),
-        "extra.channels": ((list, type(None)), lambda v: v is None or _str_list(v, C),
-                           f"{C} different channel names"),
+        "extra.channels": ((list, type(None)), lambda v: v is None or (
+            len(v) == C and all(isinstance(c, str) for c in v)), f"{C} channel names"),
         "extra.read_options": ((dict, type(None)), None, "a table"),
     }, where)
     norm = extra["norm"]

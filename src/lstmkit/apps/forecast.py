@@ -514,7 +514,8 @@ def train_forecaster(
 
             fit = fit_supervised(model, loss_fn, n_train, epochs=epochs, batch_size=batch, lr=lr, seed=seed,
                                  evaluate=val_score, run_dir=Path(run_dir) / f"select-{ref}" if run_dir else None,
-                                 resume=resume, progress=progress, desc=f"forecast {series.name} ({ref}, choosing epochs)")
+                                 resume=resume, progress=progress,
+                                 desc=f"forecast {series.name} ({ref}, choosing epochs)")
             tried[ref] = {"model": model, "fit": fit, "win": win, "z": z, "batch": batch, "n_train": n_train}
         # the reference whose best epoch forecast the validation part best
         ref = min(tried, key=lambda r: -tried[r]["fit"]["best_score"])

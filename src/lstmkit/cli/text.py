@@ -230,7 +230,8 @@ def register(sub) -> None:
     t.add_argument("--seq-len", type=positive_int, default=100, help="truncated-BPTT chunk length (default 100)")
     t.add_argument("--batch-size", type=positive_int, default=64, help="parallel streams (default 64)")
     t.add_argument("--lr", type=positive_float, default=3e-3, help="Adam learning rate (default 3e-3)")
-    t.add_argument("--length", type=nonneg_int, default=500, help="characters of the sample in the report (default 500)")
+    t.add_argument("--length", type=nonneg_int, default=500,
+                   help="characters of the sample in the report (default 500)")
     t.add_argument("--temperature", type=temperature, default=0.8,
                    help="sampling temperature of the sample (default 0.8; 0: greedy)")
     _common(t, "passes over the training text (replaces --steps)")
