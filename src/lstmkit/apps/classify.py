@@ -208,7 +208,7 @@ def predict_proba(model, seqs: list, batch_size: int = 128, pad=None, progress: 
     (sequences of similar length together), returned in the input order. ``pad`` turns a
     list of sequences into ``(x, lengths)``: default :func:`lstmkit.train.supervised.pad_sequences`
     for (n, features) arrays; the text classifier passes its token-id padder. ``progress``:
-    a bar over the batches (shown when there are more than 20 of them).
+    a bar over the batches (shown when there are more than 4 of them).
 
     Example:
         >>> import torch
@@ -230,7 +230,7 @@ def predict_proba(model, seqs: list, batch_size: int = 128, pad=None, progress: 
     from ..progress import progress_bar
 
     n_batches = -(-len(seqs) // batch_size)
-    bar = progress_bar(n_batches, desc, "batch", enabled=progress and n_batches > 20, leave=False)
+    bar = progress_bar(n_batches, desc, "batch", enabled=progress and n_batches > 4, leave=False)
     with torch.no_grad():
         for k in range(0, len(seqs), batch_size):
             idx = order[k : k + batch_size]
