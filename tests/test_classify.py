@@ -343,3 +343,135 @@ def test_japanese_vowels_default_command_reaches_97(tmp_path, capsys):
                  "--model", str(tmp_path / "jv")]) == 0
     rep = json.loads((tmp_path / "jv" / "report.json").read_text())
     assert rep["test"]["accuracy"] >= 0.97, rep["test"]["accuracy"]
+
+
+# ----------------------------------------------------------------------------- files and arguments
+QUICK = ["--epochs", "2", "--hidden-size", "4", "--layers", "1", "--no-progress"]
+
+
+def _small(tmp_path, n=30):
+    X, y = _synthetic(n, 0)
+    return _write_npz(tmp_path / "train.npz", X, y)
+
+
+def test_checkpoint_folder_of_the_user_is_refused_before_training(tmp_path, capsys):
+    tr = _small(tmp_path)
+    ck = tmp_path / "model.checkpoints"
+    ck.mkdir()
+    (ck / "mine.txt").write_text("mine")
+    err = _one_line_error(capsys, ["classify", "train", str(tr), *QUICK, "--model", str(tmp_path / "model")],
+                          "refusing", str(ck))
+    assert "checkpoint" in err
+    assert [f.name for f in ck.iterdir()] == ["mine.txt"] and not (tmp_path / "model").exists()
+
+
+def test_retrain_keeps_user_files_and_predict_never_overwrites(tmp_path, capsys, monkeypatch):
+    tr = _small(tmp_path)
+    model = tmp_path / "model"
+    assert main(["classify", "train", str(tr), *QUICK, "--model", str(model)]) == 0
+    assert not (tmp_path / "model.checkpoints").exists()
+    (model / "NOTES.md").write_text("my notes")
+    assert main(["classify", "train", str(tr), *QUICK, "--model", str(model)]) == 0
+    assert (model / "NOTES.md").read_text() == "my notes"
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "predictions.csv").write_text("precious")
+    capsys.readouterr()
+    _one_line_error(capsys, ["classify", "predict", "--model", str(model), str(tr)], "predictions.csv", "--overwrite")
+    assert (tmp_path / "predictions.csv").read_text() == "precious"
+    assert main(["classify", "predict", "--model", str(model), str(tr), "--overwrite"]) == 0
+    rows = list(csv.DictReader(open(tmp_path / "predictions.csv")))
+    assert {"predicted", "label"} <= set(rows[0]) and len(rows) == 30
+    _one_line_error(capsys, ["classify", "predict", "--model", str(model), str(tr), "--out",
+                             str(model / "report.json"), "--overwrite"], "lstmkit.json")
+    fake = tmp_path / "fake"
+    fake.mkdir()
+    (fake / "config.json").write_text('{"class": "SequenceClassifier"}')
+    _one_line_error(capsys, ["classify", "train", str(tr), *QUICK, "--model", str(fake)], "not a model directory")
+    assert [f.name for f in fake.iterdir()] == ["config.json"]
+
+
+def _edit_config(model, fn):
+    from lstmkit.io import register_files
+
+    doc = json.loads((model / "config.json").read_text())
+    fn(doc)
+    (model / "config.json").write_text(json.dumps(doc))
+    register_files(model, ["config.json"])  # so that only the app-level check can catch the edit
+
+
+@pytest.mark.parametrize("edit, field", [
+    (lambda d: d["extra"].update(classes=["fast", "ramp", "slow", "extra"]), "extra.classes"),
+    (lambda d: d["extra"].update(classes=["fast", "fast", "slow"]), "extra.classes"),
+    (lambda d: d["extra"]["norm"].update(std=[1.0, 0.0]), "extra.norm.std"),
+    (lambda d: d["extra"]["norm"].update(mean=[0.0]), "extra.norm.mean"),
+    (lambda d: d["extra"]["norm"]["mean"].__setitem__(0, float("nan")), "extra.norm.mean[0]"),
+    (lambda d: d["extra"].update(downsample=0), "extra.downsample"),
+])
+def test_edited_app_config_is_one_line_naming_the_field(tmp_path, capsys, edit, field):
+    tr = _small(tmp_path)
+    model = tmp_path / "model"
+    assert main(["classify", "train", str(tr), *QUICK, "--model", str(model)]) == 0
+    _edit_config(model, edit)
+    capsys.readouterr()
+    _one_line_error(capsys, ["classify", "predict", "--model", str(model), str(tr), "--out", str(tmp_path / "p.csv")],
+                    "config.json", field)
+    assert not (tmp_path / "p.csv").exists()
+
+
+@pytest.mark.parametrize("args, expect", [
+    (["--threads", "0"], "argument --threads"), (["--epochs", "0"], "argument --epochs"),
+    (["--hidden", "0"], "argument --hidden-size/--hidden"), (["--layers", "-2"], "argument --layers"),
+    (["--lr", "inf"], "argument --lr"), (["--val-fraction", "1"], "argument --val-fraction"),
+    (["--test-fraction", "0"], "argument --test-fraction"), (["--downsample", "0"], "argument --downsample"),
+    (["--seed", "x"], "argument --seed"), (["--channels", "a,,b"], "argument --channels"),
+])
+def test_arguments_checked_at_parse_time(tmp_path, capsys, args, expect):
+    with pytest.raises(SystemExit) as e:
+        main(["classify", "train", str(tmp_path / "x.npz"), "--model", str(tmp_path / "m"), *args])
+    assert e.value.code == 2 and expect in capsys.readouterr().err
+    from lstmkit.cli import build_parser
+
+    a = build_parser().parse_args(["classify", "train", "x.npz", "--quiet"])
+    assert a.threads == 1 and a.no_progress and a.hidden_size is None
+
+
+def test_unknown_test_label_message_has_no_numpy_repr(tmp_path, capsys):
+    X, y = _synthetic(30, 0)
+    tr = _write_npz(tmp_path / "train.npz", X, y)
+    te = _write_npz(tmp_path / "test.npz", X[:4], ["slow", "odd", "fast", "ramp"])
+    err = _one_line_error(capsys, ["classify", "train", str(tr), "--test", str(te), *QUICK, "--model",
+                                   str(tmp_path / "m")], "'odd'")
+    assert "np.str_" not in err
+
+
+def test_second_training_into_a_held_model_refuses_at_once(tmp_path, capsys):
+    from lstmkit.models.io import model_dir_lock
+
+    tr = _small(tmp_path)
+    with model_dir_lock(tmp_path / "model"):
+        _one_line_error(capsys, ["classify", "train", str(tr), *QUICK, "--model", str(tmp_path / "model")],
+                        "another lstmkit process")
+    assert not (tmp_path / "model").exists() and not (tmp_path / "model.checkpoints").exists()
+
+
+def test_interrupt_keeps_checkpoints_and_resume_finishes(tmp_path, capsys, monkeypatch):
+    import lstmkit.apps.classify as app
+
+    tr = _small(tmp_path)
+    real, calls = app.predict_proba, []
+
+    def interrupt_at_second_validation(*a, **k):
+        calls.append(1)
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        return real(*a, **k)
+
+    monkeypatch.setattr(app, "predict_proba", interrupt_at_second_validation)
+    argv = ["classify", "train", str(tr), *QUICK, "--epochs", "3", "--model", str(tmp_path / "model")]
+    assert main(argv) == 130
+    assert "--resume" in capsys.readouterr().err
+    ck = tmp_path / "model.checkpoints"
+    assert (ck / "select" / "checkpoint.json").is_file()
+    monkeypatch.setattr(app, "predict_proba", real)
+    assert main(argv + ["--resume"]) == 0
+    assert (tmp_path / "model" / "model.safetensors").is_file() and not ck.exists()

@@ -176,8 +176,8 @@ def test_train_predict_roundtrip_and_csv(tmp_path, capsys):
                  "--quiet", "--model", str(model)]) == 0
     out = capsys.readouterr().out
     assert "missing values filled: 2" in out and "seasonal naive" in out and "MASE" in out
-    assert {f.name for f in model.iterdir()} == {"config.json", "lstmkit.json", "model.safetensors", "report.json", "forecast.csv",
-                                                  "forecast.png"}
+    assert {f.name for f in model.iterdir()} == {"config.json", "model.safetensors", "report.json", "forecast.csv",
+                                                  "forecast.png", "lstmkit.json"}
     assert not (tmp_path / "m.checkpoints").exists()
     with open(model / "forecast.csv") as f:
         rows = list(csv.reader(f))
@@ -198,3 +198,193 @@ def test_train_predict_roundtrip_and_csv(tmp_path, capsys):
     assert main(["forecast", "predict", str(short), "--model", str(model), "--out", str(tmp_path / "c.csv")]) == 1
     err = capsys.readouterr().err
     assert "give at least the last 24 points" in err and str(short) in err and not (tmp_path / "c.csv").exists()
+
+
+# ---------------------------------------------------------------- files: never lose the user's, never fail silently
+QUICK = ["--horizon", "7", "--season", "12", "--epochs", "2", "--members", "1", "--hidden-size", "4",
+         "--no-baselines", "--no-progress"]
+
+
+def _train_quick(tmp_path, model, *extra, data=None):
+    p = data or _sine_csv(tmp_path / "s.csv", n=120, gap_rows=(50, 51))
+    return main(["forecast", "train", str(p), "--column", "value", "--time-column", "day", *QUICK,
+                 "--model", str(model), *extra])
+
+
+def test_run_dir_holding_user_files_is_refused_before_training_and_kept(tmp_path, capsys):
+    proj = tmp_path / "proj"
+    proj.mkdir()
+    data = _sine_csv(proj / "s.csv", n=120, gap_rows=(50, 51))
+    (proj / "notes.txt").write_text("mine")
+    assert _train_quick(tmp_path, tmp_path / "m", "--run-dir", str(proj), data=data) == 1
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "--run-dir" in err and str(proj) in err and "refusing" in err, err
+    assert sorted(f.name for f in proj.iterdir()) == ["notes.txt", "s.csv"]
+    assert not (tmp_path / "m").exists()
+
+
+def test_run_dir_keeps_user_folder_and_removes_only_checkpoints(tmp_path, capsys):
+    empty = tmp_path / "ck"
+    empty.mkdir()  # the user's own (empty) folder: used, then left as it was
+    assert _train_quick(tmp_path, tmp_path / "m", "--run-dir", str(empty)) == 0
+    assert empty.is_dir() and list(empty.iterdir()) == []
+    # the default MODEL.checkpoints is lstmkit's: gone after success
+    assert _train_quick(tmp_path, tmp_path / "m2") == 0
+    assert not (tmp_path / "m2.checkpoints").exists()
+
+
+def test_retraining_keeps_the_users_files_and_foreign_config_is_refused(tmp_path, capsys):
+    model = tmp_path / "m"
+    assert _train_quick(tmp_path, model) == 0
+    (model / "NOTES.md").write_text("my notes")
+    assert _train_quick(tmp_path, model) == 0
+    assert (model / "NOTES.md").read_text() == "my notes"
+    fake = tmp_path / "fake"
+    fake.mkdir()
+    (fake / "config.json").write_text('{"class": "Forecaster"}')
+    capsys.readouterr()
+    assert _train_quick(tmp_path, fake) == 1
+    err = capsys.readouterr().err
+    assert "not empty and not a model directory" in err and str(fake) in err
+    assert [f.name for f in fake.iterdir()] == ["config.json"]
+    assert main(["forecast", "predict", "--model", str(fake), "--out", str(tmp_path / "x.csv")]) == 1
+    assert "model.safetensors is missing" in capsys.readouterr().err
+
+
+def test_predict_never_overwrites_unless_asked(tmp_path, capsys, monkeypatch):
+    model = tmp_path / "m"
+    assert _train_quick(tmp_path, model) == 0
+    trained = (model / "forecast.csv").read_bytes(), (model / "forecast.png").read_bytes()
+    monkeypatch.chdir(tmp_path)
+    # the default: forecast-<model name>.csv in the current directory, never the model's own files
+    assert main(["forecast", "predict", "--model", str(model)]) == 0
+    assert (tmp_path / "forecast-m.csv").is_file() and (tmp_path / "forecast-m.png").is_file()
+    assert ((model / "forecast.csv").read_bytes(), (model / "forecast.png").read_bytes()) == trained
+    capsys.readouterr()
+    assert main(["forecast", "predict", "--model", str(model)]) == 1  # exists: refused
+    err = capsys.readouterr().err
+    assert "--overwrite" in err and "forecast-m.csv" in err and len(err.strip().splitlines()) == 1
+    assert main(["forecast", "predict", "--model", str(model), "--overwrite"]) == 0
+    mine = tmp_path / "mine.csv"
+    mine.write_text("precious")
+    assert main(["forecast", "predict", "--model", str(model), "--out", str(mine)]) == 1
+    assert mine.read_text() == "precious" and not (tmp_path / "mine.png").exists()
+    capsys.readouterr()
+    # a model directory's own file is never replaced, even with --overwrite
+    assert main(["forecast", "predict", "--model", str(model), "--out", str(model / "forecast.csv"),
+                 "--overwrite"]) == 1
+    assert "lstmkit.json" in capsys.readouterr().err
+    assert ((model / "forecast.csv").read_bytes(), (model / "forecast.png").read_bytes()) == trained
+
+
+def _edit_config(model, fn):
+    """Edit config.json the way a user would, and re-register it in the manifest so that
+    only the app-level validation can catch the edit."""
+    import json
+
+    from lstmkit.io import register_files
+
+    doc = json.loads((model / "config.json").read_text())
+    fn(doc)
+    (model / "config.json").write_text(json.dumps(doc))
+    register_files(model, ["config.json"])
+
+
+@pytest.mark.parametrize("edit, field", [
+    (lambda d: d["extra"]["preprocessing"].update(scale=0), "extra.preprocessing.scale"),
+    (lambda d: d["extra"]["preprocessing"].update(transform="exp"), "extra.preprocessing.transform"),
+    (lambda d: d["extra"]["preprocessing"].update(window="24"), "extra.preprocessing.window"),
+    (lambda d: d["extra"]["preprocessing"].update(horizon=3), "extra.preprocessing.horizon"),
+    (lambda d: d["extra"]["preprocessing"].update(calendar=False), "input features"),
+    (lambda d: d["extra"]["series"].update(last_values=[1.0, 2.0]), "extra.series.last_values"),
+    (lambda d: d["extra"]["series"]["last_values"].__setitem__(3, float("nan")), "extra.series.last_values[3]"),
+    (lambda d: d["extra"]["preprocessing"].update(scale=float("inf")), "extra.preprocessing.scale"),
+])
+def test_edited_app_config_is_one_line_naming_the_field(tmp_path, capsys, edit, field):
+    model = tmp_path / "m"
+    assert _train_quick(tmp_path, model) == 0
+    _edit_config(model, edit)
+    capsys.readouterr()
+    assert main(["forecast", "predict", "--model", str(model), "--out", str(tmp_path / "o.csv")]) == 1
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "config.json" in err and field in err, err
+    assert not (tmp_path / "o.csv").exists()
+
+
+@pytest.mark.parametrize("args, expect", [
+    (["--horizon", "0"], "argument --horizon: expected a whole number >= 1, got 0"),
+    (["--horizon", "3", "--threads", "0"], "argument --threads"),
+    (["--horizon", "3", "--epochs", "0"], "argument --epochs"),
+    (["--horizon", "3", "--members", "-1"], "argument --members"),
+    (["--horizon", "3", "--hidden", "0"], "argument --hidden-size/--hidden"),
+    (["--horizon", "3", "--window", "1"], "argument --window: expected a whole number >= 2"),
+    (["--horizon", "3", "--season", "0"], "argument --season"),
+    (["--horizon", "3", "--lr", "nan"], "argument --lr"),
+    (["--horizon", "3", "--seed", "-1"], "argument --seed"),
+])
+def test_arguments_checked_at_parse_time(tmp_path, capsys, args, expect):
+    p = _sine_csv(tmp_path / "s.csv")
+    with pytest.raises(SystemExit) as e:
+        main(["forecast", "train", str(p), "--column", "value", "--model", str(tmp_path / "m"), *args])
+    assert e.value.code == 2
+    assert expect in capsys.readouterr().err
+    assert not (tmp_path / "m").exists()
+
+
+def test_quiet_is_no_progress_and_hidden_is_hidden_size():
+    from lstmkit.cli import build_parser
+
+    a = build_parser().parse_args(["forecast", "train", "x.csv", "--quiet", "--hidden", "7"])
+    assert a.no_progress and a.hidden_size == 7 and a.threads == 1
+
+
+def test_second_training_into_a_held_model_refuses_at_once(tmp_path, capsys):
+    from lstmkit.models.io import model_dir_lock
+
+    model = tmp_path / "m"
+    with model_dir_lock(model):
+        assert _train_quick(tmp_path, model) == 1
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "another lstmkit process" in err and str(model) in err, err
+    assert not model.exists() and not (tmp_path / "m.checkpoints").exists()
+
+
+def test_interrupt_keeps_checkpoints_and_resume_finishes(tmp_path, capsys, monkeypatch):
+    import lstmkit.apps.forecast as app
+
+    real, calls = app._forecast, []
+
+    def interrupt_at_second_validation(*a, **k):
+        calls.append(1)
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        return real(*a, **k)
+
+    monkeypatch.setattr(app, "_forecast", interrupt_at_second_validation)
+    model = tmp_path / "m"
+    assert _train_quick(tmp_path, model, "--epochs", "3", "--transform", "none") == 130
+    assert "--resume" in capsys.readouterr().err
+    ck = tmp_path / "m.checkpoints"
+    assert (ck / "select-level" / "checkpoint.json").is_file() and not model.exists()
+    monkeypatch.setattr(app, "_forecast", real)
+    assert _train_quick(tmp_path, model, "--epochs", "3", "--transform", "none", "--resume") == 0
+    assert (model / "model.safetensors").is_file() and not ck.exists()
+
+
+def test_huge_values_fail_with_one_line_not_a_silent_zero(tmp_path, capsys):
+    t = np.arange(120)
+    rows = ["value"] + [repr(float(1e308 * (-1) ** k * (0.5 + 0.4 * np.sin(k)))) for k in t]
+    p = _write(tmp_path / "big.csv", "\n".join(rows) + "\n")
+    rc = main(["forecast", "train", str(p), "--column", "value", "--season", "1", "--horizon", "3", "--epochs", "1",
+               "--members", "1", "--hidden-size", "2", "--no-baselines", "--no-progress", "--model",
+               str(tmp_path / "m")])
+    captured = capsys.readouterr()
+    err = captured.err.strip().splitlines()
+    # the reader may reject the values itself (data/series.py); either way: one error, no MASE table
+    assert rc == 1 and err[0].startswith("lstmkit forecast train: error:") and "MASE" not in captured.out, err
+    assert not (tmp_path / "m").exists()
+    with pytest.raises(ValueError, match="overflows"):
+        mase([1, 2], [1, 2], [1e308, -1e308, 1e308], season=1)
+    s = TimeSeries(values=np.tile([1e308, -1e308], 60), name="v", source="big")
+    with pytest.raises(ValueError, match="overflow"):
+        train_forecaster(s, 3, season=1, epochs=1, members=1, hidden_size=2, baselines=False, progress=False)

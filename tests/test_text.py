@@ -4,10 +4,8 @@ files, and the two shipped corpora."""
 
 import json
 import math
-import re
 
 import numpy as np
-
 import pytest
 import torch
 import torch.nn.functional as F
@@ -225,7 +223,7 @@ def _one_error_line(capsys, path_hint):
     captured = capsys.readouterr()
     err = captured.err.strip()
     assert captured.out == "", captured.out  # nothing printed before the error
-    assert len(err.splitlines()) == 1 and re.match(r"lstmkit text( [a-z]+)+: error: ", err) and path_hint in err, err
+    assert len(err.splitlines()) == 1 and err.startswith("lstmkit text ") and ": error: " in err and path_hint in err, err
     return err
 
 
@@ -324,3 +322,154 @@ def test_rotten_tomatoes_corpus():
     assert abs(y[te].mean() - y.mean()) < 0.01
     d2 = load_rotten_tomatoes()
     assert np.array_equal(d2["test"], te)  # the split is fixed
+
+
+# ---- files and arguments ---------------------------------------------------------------------
+
+LM_QUICK = ["--steps", "4", "--hidden-size", "8", "--layers", "1", "--seq-len", "20", "--batch-size", "4",
+            "--length", "5", "--no-progress"]
+
+
+def _lm_text(tmp_path):
+    p = tmp_path / "t.txt"
+    p.write_text("the quick brown fox jumps over the lazy dog.\n" * 40)
+    return p
+
+
+def test_classify_defaults_text_and_label_columns_and_predicted_column(tmp_path, capsys, monkeypatch):
+    data = _csv(tmp_path / "r.csv", _reviews(), header="text,label")
+    out = tmp_path / "run"
+    assert main(["text", "classify", "train", str(data), "--epochs", "1", "--hidden", "8", "--model", str(out),
+                 "--no-progress"]) == 0
+    assert not (tmp_path / "run.checkpoints").exists()  # lstmkit's checkpoints removed after success
+    pred = tmp_path / "p.csv"
+    assert main(["text", "classify", "predict", "--model", str(out), str(data), "--out", str(pred)]) == 0
+    import csv
+
+    rows = list(csv.DictReader(open(pred, encoding="utf-8")))
+    assert len(rows) == 40 and {"text", "predicted", "label"} <= set(rows[0])
+    assert rows[0]["label"] == "neg" and rows[0]["predicted"] in ("neg", "pos")
+    capsys.readouterr()
+    # an existing --out is replaced only with --overwrite; a model's own file never
+    assert main(["text", "classify", "predict", "--model", str(out), str(data), "--out", str(pred)]) == 1
+    assert "--overwrite" in _one_error_line(capsys, str(pred))
+    assert main(["text", "classify", "predict", "--model", str(out), str(data), "--out", str(pred),
+                 "--overwrite"]) == 0
+    capsys.readouterr()
+    assert main(["text", "classify", "predict", "--model", str(out), "--text", "x", "--out",
+                 str(out / "report.json"), "--overwrite"]) == 1
+    assert "lstmkit.json" in _one_error_line(capsys, "report.json")
+    # retraining keeps the user's files
+    (out / "NOTES.md").write_text("mine")
+    assert main(["text", "classify", "train", str(data), "--epochs", "1", "--hidden-size", "8", "--model", str(out),
+                 "--no-progress"]) == 0
+    assert (out / "NOTES.md").read_text() == "mine"
+
+
+def _edit_config(model, fn):
+    from lstmkit.io import register_files
+
+    doc = json.loads((model / "config.json").read_text())
+    fn(doc)
+    (model / "config.json").write_text(json.dumps(doc))
+    register_files(model, ["config.json"])  # so that only the app-level check can catch the edit
+
+
+@pytest.mark.parametrize("edit, field", [
+    (lambda d: d["extra"].update(class_names=["neg", "pos", "meh"]), "extra.class_names"),
+    (lambda d: d["extra"]["tokenizer"]["words"].pop(), "extra.tokenizer.words"),
+    (lambda d: d["extra"]["tokenizer"].update(kind="char"), "extra.tokenizer.kind"),
+    (lambda d: d["extra"].update(tokenizer=7), "extra.tokenizer"),
+])
+def test_text_classifier_edited_config_is_one_line(tmp_path, capsys, edit, field):
+    data = _csv(tmp_path / "r.csv", _reviews(), header="text,label")
+    out = tmp_path / "run"
+    assert main(["text", "classify", "train", str(data), "--epochs", "1", "--hidden", "4", "--model", str(out),
+                 "--no-progress"]) == 0
+    _edit_config(out, edit)
+    capsys.readouterr()
+    assert main(["text", "classify", "predict", "--model", str(out), "--text", "good"]) == 1
+    err = _one_error_line(capsys, "config.json")
+    assert field in err, err
+
+
+def test_lm_edited_config_and_bad_arguments(tmp_path, capsys):
+    out = tmp_path / "lm"
+    assert main(["text", "lm", "train", str(_lm_text(tmp_path)), *LM_QUICK, "--model", str(out)]) == 0
+    assert not (tmp_path / "lm.checkpoints").exists()
+    _edit_config(out, lambda d: d["extra"]["vocab"]["chars"].pop())
+    capsys.readouterr()
+    assert main(["text", "generate", "--model", str(out), "--prompt", "the"]) == 1
+    assert "extra.vocab.chars" in _one_error_line(capsys, "config.json")
+    _edit_config(out, lambda d: d["extra"].update(seq_len=float("nan")))
+    assert main(["text", "generate", "--model", str(out), "--prompt", "the"]) == 1
+    assert "extra.seq_len" in _one_error_line(capsys, "config.json")
+
+
+@pytest.mark.parametrize("argv, expect", [
+    (["text", "lm", "train", "t.txt", "--temperature", "-1"], "argument --temperature"),
+    (["text", "generate", "--model", "m", "--temperature", "nan"], "argument --temperature"),
+    (["text", "generate", "--model", "m", "--length", "-1"], "argument --length"),
+    (["text", "lm", "train", "t.txt", "--threads", "0"], "argument --threads"),
+    (["text", "lm", "train", "t.txt", "--steps", "0"], "argument --steps"),
+    (["text", "lm", "train", "t.txt", "--minutes", "0"], "argument --minutes"),
+    (["text", "lm", "train", "t.txt", "--lr", "-1"], "argument --lr"),
+    (["text", "lm", "train", "t.txt", "--hidden", "0"], "argument --hidden-size/--hidden"),
+    (["text", "classify", "train", "r.csv", "--epochs", "0"], "argument --epochs"),
+    (["text", "classify", "train", "r.csv", "--hidden-size", "0"], "argument --hidden-size/--hidden"),
+    (["text", "classify", "train", "r.csv", "--seed", "-3"], "argument --seed"),
+    (["text", "classify", "predict", "--model", "m", "--threads", "0"], "argument --threads"),
+])
+def test_arguments_checked_at_parse_time(tmp_path, capsys, monkeypatch, argv, expect):
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(SystemExit) as e:
+        main(argv)
+    assert e.value.code == 2 and expect in capsys.readouterr().err
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_lm_temperature_checked_before_training(tmp_path):
+    from lstmkit.apps.text import run_char_lm
+
+    with pytest.raises(ValueError, match="--temperature"):
+        run_char_lm(_lm_text(tmp_path), model_dir=tmp_path / "lm", steps=2, temperature=-1.0, progress=False)
+    assert not (tmp_path / "lm").exists() and not (tmp_path / "lm.checkpoints").exists()
+
+
+def test_second_training_into_a_held_model_refuses_at_once(tmp_path, capsys):
+    from lstmkit.models.io import model_dir_lock
+
+    out = tmp_path / "lm"
+    with model_dir_lock(out):
+        assert main(["text", "lm", "train", str(_lm_text(tmp_path)), *LM_QUICK, "--model", str(out)]) == 1
+    assert "another lstmkit process" in _one_error_line(capsys, str(out))
+    assert not out.exists() and not (tmp_path / "lm.checkpoints").exists()
+
+
+def test_lm_interrupt_keeps_checkpoints_and_resume_finishes(tmp_path, capsys, monkeypatch):
+    import lstmkit.apps.text as app
+
+    real, calls = app.save_checkpoint, []
+
+    def interrupt_after_first_checkpoint(*a, **k):
+        calls.append(1)
+        r = real(*a, **k)
+        if len(calls) == 1:
+            raise KeyboardInterrupt
+        return r
+
+    monkeypatch.setattr(app, "save_checkpoint", interrupt_after_first_checkpoint)
+    argv = ["text", "lm", "train", str(_lm_text(tmp_path)), *LM_QUICK, "--model", str(tmp_path / "lm")]
+    import lstmkit.apps.text as t
+    monkeypatch.setattr(t, "train_char_lm", _every_step(t.train_char_lm))
+    assert main(argv) == 130
+    assert "--resume" in capsys.readouterr().err
+    assert (tmp_path / "lm.checkpoints" / "checkpoint.json").is_file() and not (tmp_path / "lm").exists()
+    assert main(argv + ["--resume"]) == 0
+    assert (tmp_path / "lm" / "model.safetensors").is_file() and not (tmp_path / "lm.checkpoints").exists()
+
+
+def _every_step(fn):
+    def wrapped(*a, **k):
+        return fn(*a, **dict(k, checkpoint_every=1))
+    return wrapped

@@ -30,7 +30,7 @@ def test_run_dir_holding_the_users_files_is_refused_before_training(tmp_path, ca
     before = _tree(proj)
     assert main(["forecast", "train", str(data), *QUICK, "--model", str(tmp_path / "m"), "--run-dir", str(proj)]) == 1
     err = capsys.readouterr().err
-    assert "lstmkit forecast train: error: refusing to write into" in err and "not a run directory" in err
+    assert "lstmkit forecast train: error: --run-dir: refusing to write into" in err and "not a run directory" in err
     assert _tree(proj) == before and not (tmp_path / "m").exists()
 
 
@@ -54,10 +54,10 @@ def test_retraining_keeps_notes_and_predict_never_overwrites(tmp_path, capsys, m
     trained = (m / "forecast.csv").read_bytes()
     assert main(["forecast", "predict", "--model", str(m)]) == 0
     assert (m / "forecast.csv").read_bytes() == trained  # the training artefacts stay as they were
-    assert (tmp_path / "m-forecast.csv").exists() and (tmp_path / "m-forecast.png").exists()
+    assert (tmp_path / "forecast-m.csv").exists() and (tmp_path / "forecast-m.png").exists()
     capsys.readouterr()
     assert main(["forecast", "predict", "--model", str(m)]) == 1  # a second predict does not overwrite
-    assert "m-forecast.csv exists; pass --overwrite" in capsys.readouterr().err
+    assert "forecast-m.csv" in (err := capsys.readouterr().err) and "--overwrite" in err
     assert main(["forecast", "predict", "--model", str(m), "--overwrite"]) == 0
     assert main(["forecast", "predict", "--model", str(m), "--out", str(m / "forecast.csv")]) == 1
 
@@ -117,9 +117,9 @@ def test_corrupt_shipped_model_copy_is_one_line(tmp_path, capsys):
     assert len(err) == 1 and "model.safetensors was changed since lstmkit wrote it: it has 1000 bytes" in err[0]
 
 
-@pytest.mark.parametrize("edit,field", [(("scale", 0), "preprocessing: scale must be a positive number, not 0"),
-                                        (("transform", "exp"), "preprocessing: transform must be 'log' or 'none'"),
-                                        (("horizon", 3), "preprocessing: horizon must be the model's horizon")])
+@pytest.mark.parametrize("edit,field", [(("scale", 0), "preprocessing.scale must be a positive number, not 0"),
+                                        (("transform", "exp"), 'preprocessing.transform must be "log" or "none"'),
+                                        (("horizon", 3), "preprocessing.horizon must be the model's horizon")])
 def test_edited_forecast_configs_are_named(tmp_path, capsys, edit, field):
     """Edited configs loaded without complaint and gave silent wrong forecasts (issue 11).
     With lstmkit.json any edit is caught by its digest; without it (older directories) each

@@ -16,16 +16,11 @@ per-channel summary statistics.
 from __future__ import annotations
 
 import json
-import math
 import os
 import time
 from pathlib import Path
 
 import numpy as np
-
-from ..io import check_fields
-from ..train.checkpoint import finish_run_dir, prepare_run_dir
-from .common import holds_training_outputs
 
 __all__ = ["confusion_matrix", "classification_report", "format_report", "train_classifier", "predict_file",
            "predict_proba", "downsample", "summary_features", "nearest_neighbour_baseline", "EXAMPLE_DEFAULTS",
@@ -207,11 +202,13 @@ def nearest_neighbour_baseline(train_x, train_y, test_x) -> np.ndarray:
     return pred
 
 
-def predict_proba(model, seqs: list, batch_size: int = 128, pad=None):
+def predict_proba(model, seqs: list, batch_size: int = 128, pad=None, progress: bool = False,
+                  desc: str = "predict"):
     """Class probabilities (N, K) of already preprocessed sequences, batched by length
     (sequences of similar length together), returned in the input order. ``pad`` turns a
     list of sequences into ``(x, lengths)``: default :func:`lstmkit.train.supervised.pad_sequences`
-    for (n, features) arrays; the text classifier passes its token-id padder.
+    for (n, features) arrays; the text classifier passes its token-id padder. ``progress``:
+    a bar over the batches (shown when there are more than 4 of them).
 
     Example:
         >>> import torch
@@ -230,27 +227,32 @@ def predict_proba(model, seqs: list, batch_size: int = 128, pad=None):
     out = np.empty((len(seqs), model.config["num_classes"]), dtype=np.float64)
     was = model.training
     model.eval()
+    from ..progress import progress_bar
+
+    n_batches = -(-len(seqs) // batch_size)
+    bar = progress_bar(n_batches, desc, "batch", enabled=progress and n_batches > 4, leave=False)
     with torch.no_grad():
         for k in range(0, len(seqs), batch_size):
             idx = order[k : k + batch_size]
             x, n = pad([seqs[i] for i in idx])
             out[idx] = torch.softmax(model(x, n).double(), -1).numpy()
+            if bar:
+                bar.update()
+    if bar:
+        bar.close()
     model.train(was)
     return out
 
 
 def _labels_to_index(y, classes, source, what="label") -> np.ndarray:
-    from ..data.files import plain
-
     pos = {c: i for i, c in enumerate(classes)}
     missing = [v for v in y if v not in pos]
     if missing:
-        raise ValueError(f"{source}: {what} {plain(missing[0])!r} does not occur in the training data "
-                         f"(classes: {', '.join(classes)}); remove those sequences or add training examples")
+        raise ValueError(f"{source}: {what} {str(missing[0])!r} does not occur in the training data "
+                         f"(classes: {', '.join(map(str, classes))}); remove those sequences or add training examples")
     return np.array([pos[v] for v in y], dtype=np.int64)
 
 
-@holds_training_outputs("model_dir")
 def train_classifier(
     train,
     test=None,
@@ -281,8 +283,10 @@ def train_classifier(
             ``train`` is held out (seeded).
         model_dir: where the model directory goes (config.json, model.safetensors,
             report.json, confusion.png); ``None``: nowhere. Per-epoch checkpoints go to
-            ``<model_dir>.checkpoints`` while training (``resume`` continues from them)
-            and are removed when the model is saved.
+            ``<model_dir>.checkpoints`` while training (``resume`` continues from them);
+            once the model is saved only lstmkit's checkpoint files are removed (an
+            interrupted run keeps them). The model directory is held for the whole run:
+            a second training into it refuses at once.
         class_weights: ``"balanced"`` (cross entropy weighted by ``n / (K n_k)``) or ``"none"``.
         refit: ``"yes"``: after the validation split has picked the number of epochs, train
             a fresh model (same seed) on the whole training file for that many epochs;
@@ -307,6 +311,7 @@ def train_classifier(
     from ..variants import PRESETS
     from ..viz.confusion import confusion_matrix_png
     from .common import fit_standardizer, standardize
+    from .runfiles import model_dir_scope, run_dir_scope
 
     cfg = dict(DEFAULTS)
     cfg.update(EXAMPLE_DEFAULTS.get(example, {}))
@@ -382,62 +387,61 @@ def train_classifier(
         return float(np.mean(raw_scores[-5:]))
 
     run_dir = model_dir.with_name(model_dir.name + ".checkpoints") if model_dir is not None else None
-    if run_dir is not None:
-        prepare_run_dir(run_dir)
-    desc = f"classify {example or Path(train.source).name}"
-    t0 = time.perf_counter()
-    model = new_model()
-    fit = fit_supervised(model, make_loss(fit_idx), len(fit_idx), epochs=cfg["epochs"],
-                         batch_size=cfg["batch_size"], lr=cfg["lr"], seed=seed, evaluate=evaluate,
-                         run_dir=run_dir / "select" if run_dir else None, resume=resume, progress=progress,
-                         desc=desc + (" (pick epochs)" if refit else ""))
-    fit_summary = {"best_epoch": fit["best_epoch"], "best_validation_score": fit["best_score"],
-                   "validation_balanced_accuracy": raw_scores, "history": fit["history"], "refit": None}
-    if refit:
-        all_idx = np.arange(len(train))
+    # the model directory is held for the whole run; the checkpoint folder is claimed before
+    # training and loses only lstmkit's checkpoints once the model is written
+    with model_dir_scope(model_dir), run_dir_scope(run_dir, ["select", "refit"], what="checkpoint folder") as run_dir:
+        desc = f"classify {example or Path(train.source).name}"
+        t0 = time.perf_counter()
         model = new_model()
-        re = fit_supervised(model, make_loss(all_idx), len(all_idx), epochs=fit["best_epoch"],
-                            batch_size=cfg["batch_size"], lr=cfg["lr"], seed=seed,
-                            run_dir=run_dir / "refit" if run_dir else None, resume=resume, progress=progress,
-                            desc=desc + " (refit on all)")
-        fit_summary["refit"] = {"epochs": fit["best_epoch"], "n_train": len(all_idx), "history": re["history"]}
-    train_seconds = time.perf_counter() - t0
-    proba = predict_proba(model, Xte)
-    pred = proba.argmax(1)
-    report = classification_report(y_test, pred, classes)
-    majority = int(np.argmax(np.bincount(y_train, minlength=K)))
-    knn = nearest_neighbour_baseline(Xtr, y_train, Xte)
-    result = {
-        "task": "sequence classification",
-        "data": {"train": train.source, "test": test.source, "example": example, "split": split_note,
-                 "classes": classes, "channels": train.channels, "n_train": int(len(fit_idx)),
-                 "n_val": int(len(val_idx)), "n_test": len(test),
-                 "train_lengths": [int(train.lengths.min()), int(train.lengths.max())],
-                 "train_class_counts": {c: int(n) for c, n in zip(classes, np.bincount(y_train, minlength=K))}},
-        "config": {**model.config, "epochs": cfg["epochs"], "lr": cfg["lr"], "batch_size": cfg["batch_size"],
-                   "downsample": k, "val_fraction": cfg["val_fraction"], "class_weights": class_weights, "refit": refit,
-                   "seed": seed, "threads": torch.get_num_threads()},
-        "test": report,
-        "baselines": {
-            "majority_class": {"class": classes[majority], "accuracy": float(np.mean(y_test == majority))},
-            "nearest_neighbour_summary": {"accuracy": float(np.mean(knn == y_test)),
-                                          "balanced_accuracy": classification_report(y_test, knn, classes)[
-                                              "balanced_accuracy"],
-                                          "what": "1-NN, Euclidean, on per-channel mean/std/min/max/first/last"}},
-        "fit": fit_summary,
-        "train_seconds": train_seconds,
-    }
-    if model_dir is not None:
-        title = f"{example or Path(train.source).name}: test accuracy {report['accuracy']:.1%}"
-        png = confusion_matrix_png(np.array(report["confusion_matrix"]), classes, title)
-        extra = {"classes": classes, "norm": norm, "downsample": k, "channels": train.channels,
-                 "read_options": read_options or {}, "example": example}
-        save_model(model, model_dir, extra=extra,
-                   files={"report.json": json.dumps(result, indent=2), "confusion.png": png})
-        result["model_dir"] = str(model_dir)
-        if run_dir is not None:
-            finish_run_dir(run_dir)  # only lstmkit's checkpoint files, never anything else
-    return result
+        fit = fit_supervised(model, make_loss(fit_idx), len(fit_idx), epochs=cfg["epochs"],
+                             batch_size=cfg["batch_size"], lr=cfg["lr"], seed=seed, evaluate=evaluate,
+                             run_dir=run_dir / "select" if run_dir else None, resume=resume, progress=progress,
+                             desc=desc + (" (pick epochs)" if refit else ""))
+        fit_summary = {"best_epoch": fit["best_epoch"], "best_validation_score": fit["best_score"],
+                       "validation_balanced_accuracy": raw_scores, "history": fit["history"], "refit": None}
+        if refit:
+            all_idx = np.arange(len(train))
+            model = new_model()
+            re = fit_supervised(model, make_loss(all_idx), len(all_idx), epochs=fit["best_epoch"],
+                                batch_size=cfg["batch_size"], lr=cfg["lr"], seed=seed,
+                                run_dir=run_dir / "refit" if run_dir else None, resume=resume, progress=progress,
+                                desc=desc + " (refit on all)")
+            fit_summary["refit"] = {"epochs": fit["best_epoch"], "n_train": len(all_idx), "history": re["history"]}
+        train_seconds = time.perf_counter() - t0
+        proba = predict_proba(model, Xte, progress=progress, desc=desc + " (test set)")
+        pred = proba.argmax(1)
+        report = classification_report(y_test, pred, classes)
+        majority = int(np.argmax(np.bincount(y_train, minlength=K)))
+        knn = nearest_neighbour_baseline(Xtr, y_train, Xte)
+        result = {
+            "task": "sequence classification",
+            "data": {"train": train.source, "test": test.source, "example": example, "split": split_note,
+                     "classes": classes, "channels": train.channels, "n_train": int(len(fit_idx)),
+                     "n_val": int(len(val_idx)), "n_test": len(test),
+                     "train_lengths": [int(train.lengths.min()), int(train.lengths.max())],
+                     "train_class_counts": {c: int(n) for c, n in zip(classes, np.bincount(y_train, minlength=K))}},
+            "config": {**model.config, "epochs": cfg["epochs"], "lr": cfg["lr"], "batch_size": cfg["batch_size"],
+                       "downsample": k, "val_fraction": cfg["val_fraction"], "class_weights": class_weights, "refit": refit,
+                       "seed": seed, "threads": torch.get_num_threads()},
+            "test": report,
+            "baselines": {
+                "majority_class": {"class": classes[majority], "accuracy": float(np.mean(y_test == majority))},
+                "nearest_neighbour_summary": {"accuracy": float(np.mean(knn == y_test)),
+                                              "balanced_accuracy": classification_report(y_test, knn, classes)[
+                                                  "balanced_accuracy"],
+                                              "what": "1-NN, Euclidean, on per-channel mean/std/min/max/first/last"}},
+            "fit": fit_summary,
+            "train_seconds": train_seconds,
+        }
+        if model_dir is not None:
+            title = f"{example or Path(train.source).name}: test accuracy {report['accuracy']:.1%}"
+            png = confusion_matrix_png(np.array(report["confusion_matrix"]), classes, title)
+            extra = {"classes": classes, "norm": norm, "downsample": k, "channels": train.channels,
+                     "read_options": read_options or {}, "example": example}
+            save_model(model, model_dir, extra=extra,
+                       files={"report.json": json.dumps(result, indent=2), "confusion.png": png})
+            result["model_dir"] = str(model_dir)
+        return result
 
 
 def format_train_report(r: dict) -> str:
@@ -464,34 +468,83 @@ def format_train_report(r: dict) -> str:
     return "\n".join(lines)
 
 
+def load_classifier(model_dir: str | os.PathLike):
+    """The :class:`~lstmkit.models.SequenceClassifier` of a model directory written by
+    :func:`train_classifier` and its ``extra`` state, checked (:func:`check_classifier_extra`)."""
+    from ..models import SequenceClassifier, load_model
+
+    model, extra = load_model(SequenceClassifier, model_dir)
+    check_classifier_extra(extra, model.config, Path(model_dir) / "config.json")
+    return model, extra
+
+
+def _str_list(v, n: int | None = None) -> bool:
+    return (isinstance(v, list) and all(isinstance(x, str) for x in v) and len(set(v)) == len(v)
+            and (n is None or len(v) == n))
+
+
+def _num_list(v, n: int, positive: bool = False) -> bool:
+    return (isinstance(v, list) and len(v) == n and all(isinstance(x, (int, float)) and not isinstance(x, bool)
+                                                        and (x > 0 or not positive) for x in v))
+
+
+def check_classifier_extra(extra: dict, config: dict, where) -> None:
+    """Validate the app-level part of a sequence classifier's config.json (``extra``:
+    classes, standardisation, downsampling) against the model's constructor ``config``;
+    one :class:`~lstmkit.io.LstmkitFileError` line naming ``where`` and the field.
+
+    Example:
+        >>> cfg = {"num_classes": 2, "input_size": 1}
+        >>> try:
+        ...     check_classifier_extra({"classes": ["a", "b", "c"], "norm": {"mean": [0], "std": [1]}},
+        ...                            cfg, "m/config.json")
+        ... except ValueError as e:
+        ...     print(e)
+        m/config.json: extra.classes must be 2 different class names (the model has 2 outputs), not list
+    """
+    from ..io import check_fields
+    from .runfiles import check_finite
+
+    where = str(where)
+    check_finite(extra, where, "extra")
+    K, C = config.get("num_classes"), config.get("input_size")
+    check_fields({f"extra.{k}": v for k, v in extra.items()}, {
+        "extra.classes": (list, lambda v: _str_list(v, K), f"{K} different class names (the model has {K} outputs)"),
+        "extra.norm": (dict, None, "a table with mean and std"),
+        "extra.downsample": ((int, type(None)), lambda v: v is None or v >= 1, "a whole number >= 1"),
+        "extra.channels": ((list, type(None)), lambda v: v is None or (
+            len(v) == C and all(isinstance(c, str) for c in v)), f"{C} channel names"),
+        "extra.read_options": ((dict, type(None)), None, "a table"),
+    }, where)
+    norm = extra["norm"]
+    check_fields({f"extra.norm.{k}": v for k, v in norm.items()}, {
+        "extra.norm.mean": (list, lambda v: _num_list(v, C), f"{C} numbers (one per channel)"),
+        "extra.norm.std": (list, lambda v: _num_list(v, C, positive=True), f"{C} positive numbers (one per channel)"),
+    }, where)
+
+
 def predict_file(model_dir: str | os.PathLike, path: str | os.PathLike, out: str | os.PathLike | None = None,
-                 format: str | None = None, **read_options) -> dict:
+                 format: str | None = None, overwrite: bool = False, **read_options) -> dict:
     """Classify every sequence of a .ts/.npz/.csv file with a model from :func:`train_classifier`.
 
     The file is read like the training file (the CSV column names stored in the model are
     used unless given); its labels, if any, are scored. Writes ``out`` (CSV: id,
-    predicted, one probability column per class) atomically.
+    predicted, one probability column per class, and ``label`` when the file has labels)
+    atomically. An existing ``out`` is replaced only with ``overwrite``; a file of an
+    lstmkit directory never (checked before any work).
 
     Returns:
         ``{"n", "out", "accuracy" (None without labels), "report", "predictions"}``.
     """
     from ..data.sequences import read_sequences
-    from ..models import SequenceClassifier, load_model
     from ..io import atomic_write_text
     from .common import standardize
+    from .runfiles import check_output_file
 
+    if out is not None:
+        check_output_file(out, overwrite)
     model_dir = Path(model_dir)
-    model, extra = load_model(SequenceClassifier, model_dir)
-    K, C = model.config["num_classes"], model.config["input_size"]
-    check_fields(extra, {
-        "classes": (list, lambda v: len(v) == K and all(isinstance(c, str) for c in v),
-                    f"a list of the model's {K} class names"),
-        "norm": (dict, lambda v: all(len(v[k]) == C and all(isinstance(x, (int, float)) and math.isfinite(x)
-                                                            and (k != "std" or x > 0) for x in v[k])
-                                     for k in ("mean", "std")),
-                 f"a table of {C} finite means and {C} positive standard deviations"),
-        "downsample": ((int, type(None)), lambda v: v >= 1, "a whole number >= 1"),
-    }, f"{Path(model_dir) / 'config.json'}: extra")
+    model, extra = load_classifier(model_dir)
     saved = dict(extra.get("read_options") or {})
     fmt = format or None
     opts = {k: saved.get(k) for k in ("id_column", "time_column", "label_column", "channels") if saved.get(k)}

