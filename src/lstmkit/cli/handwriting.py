@@ -15,10 +15,17 @@ import sys
 
 from .options import apply_threads, positive_int, progress_parent, runtime_parent, threads_parent
 
-#: ``--decoder``'s help, with the decoders' bounds (docs/ctc.md, "Bounded work").
-DECODER_HELP = ("best_path (default), prefix (Graves's prefix search; an input over 400 frames is cut at its "
-                "most blank frames, at most 10,000 expansions a section and 2 s a sequence, then the best "
-                "labelling so far with a warning) or beam (width 8, at most 10 s a sequence)")
+def _decoder_help() -> str:
+    """``--decoder``'s help, with the decoders' bounds (docs/ctc.md, "Bounded work")."""
+    from ..train import ctc
+
+    return (f"best_path (default), prefix (Graves's prefix search; an input over {ctc.PREFIX_MAX_SECTION} frames "
+            f"is cut at its most blank frames, at most {ctc.PREFIX_MAX_EXPANSIONS:,} expansions a section and "
+            f"{ctc.PREFIX_MAX_SECONDS:g} s a sequence, then the best labelling so far with a warning) or beam "
+            f"(prefix beam search of width 16, at most {ctc.BEAM_MAX_SECONDS:g} s a sequence)")
+
+
+DECODER_HELP = _decoder_help()
 
 
 def lstm_preset(text: str) -> str:
