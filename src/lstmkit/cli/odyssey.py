@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import statistics
 
-import torch
-
 from .options import apply_threads, comma_list, positive_int, runtime_parent
 
 VARIANTS = ("vanilla", "nig", "nfg", "nog", "niaf", "noaf", "np", "cifg", "fgr")

@@ -23,7 +23,7 @@ __all__ = [
     "positive_int", "nonneg_int", "positive_float", "nonneg_float", "finite_float", "probability",
     "fraction", "temperature", "threads", "existing_file", "existing_path", "comma_list",
     "runtime_parent", "seed_parent", "threads_parent", "progress_parent", "DEFAULT_THREADS",
-    "apply_threads", "add_common", "check_output",
+    "apply_threads", "add_common",
 ]
 
 #: One default for every command: one thread. The models here are small and step by step;
@@ -213,23 +213,3 @@ def add_common(parser: argparse.ArgumentParser, *names: str) -> None:
         flags, kw = _COMMON[name]
         parser.add_argument(*flags, **kw)
 
-
-def check_output(path: str | os.PathLike, overwrite: bool, flag: str = "--out") -> Path:
-    """Refuse (one line) to replace an existing file unless ``overwrite`` (``--overwrite``):
-    an output is never written over something already there by default.
-
-    Example:
-        >>> import tempfile, os
-        >>> p = os.path.join(tempfile.mkdtemp(), "a.csv"); _ = open(p, "w").write("mine")
-        >>> try:
-        ...     check_output(p, overwrite=False)
-        ... except ValueError as e:
-        ...     print("exists" in str(e))
-        True
-    """
-    p = Path(path)
-    if p.is_dir():
-        raise ValueError(f"{flag} {p} is a directory; name a file")
-    if p.exists() and not overwrite:
-        raise ValueError(f"{p} exists; pass --overwrite to replace it, or choose another {flag}")
-    return p

@@ -12,6 +12,8 @@ from pathlib import Path
 
 import numpy as np
 
+from .files import check_user_file
+
 __all__ = ["read_audio", "MAX_SECONDS", "SILENCE"]
 
 MAX_SECONDS = 60.0
@@ -60,13 +62,7 @@ def read_audio(path: str | os.PathLike, sample_rate: int, max_seconds: float = M
         >>> y.dtype, y.shape, bool(0.2 < abs(y).max() < 0.3)
         (dtype('float32'), (16000,), True)
     """
-    p = Path(path)
-    if not p.exists():
-        raise FileNotFoundError(f"{p}: no such file; check the path")
-    if p.is_dir():
-        raise ValueError(f"{p} is a directory; expected {_WHAT}")
-    if p.stat().st_size == 0:
-        raise ValueError(f"{p} is empty; expected {_WHAT}")
+    p = check_user_file(path, _WHAT)
     if not (isinstance(max_seconds, (int, float)) and max_seconds > 0):
         raise ValueError(f"max_seconds must be a positive number of seconds, got {max_seconds!r}")
     try:

@@ -7,7 +7,7 @@ import io
 import os
 from pathlib import Path
 
-__all__ = ["read_user_text", "csv_delimiter", "plain", "MAX_SERIES_VALUE", "MAX_FEATURE_VALUE"]
+__all__ = ["check_user_file", "read_user_text", "csv_delimiter", "plain", "MAX_SERIES_VALUE", "MAX_FEATURE_VALUE"]
 
 MAX_SERIES_VALUE = 1e30
 """The largest magnitude a forecasting series may hold. The series is kept in float64 and
@@ -20,6 +20,27 @@ largest value is 3.4e38, and a standard deviation squares the values (1e18 squar
 1e36, still finite)."""
 
 _DELIMITERS = {";": "semicolon", "\t": "tab", "|": "pipe"}
+
+
+def check_user_file(path: str | os.PathLike, expected: str) -> Path:
+    """The checks every reader of a user's file makes first: it exists, is not a directory
+    and is not empty; each failure one line naming the file and what was expected.
+
+    Example:
+        >>> try:
+        ...     check_user_file("no/such.wav", "an audio file")
+        ... except FileNotFoundError as e:
+        ...     print(e)
+        no/such.wav: no such file; check the path
+    """
+    p = Path(path)
+    if not p.exists():
+        raise FileNotFoundError(f"{p}: no such file; check the path")
+    if p.is_dir():
+        raise ValueError(f"{p} is a directory; expected {expected}")
+    if p.stat().st_size == 0:
+        raise ValueError(f"{p} is empty; expected {expected}")
+    return p
 
 
 def read_user_text(path: str | os.PathLike, expected: str) -> str:
@@ -44,11 +65,7 @@ def read_user_text(path: str | os.PathLike, expected: str) -> str:
         ...     print(str(e).split(": ", 1)[1].split(";")[0])
         line 3 is not UTF-8 (byte 0xe9)
     """
-    p = Path(path)
-    if not p.exists():
-        raise FileNotFoundError(f"{p}: no such file; check the path")
-    if p.is_dir():
-        raise ValueError(f"{p} is a directory; expected {expected}")
+    p = check_user_file(path, expected)
     data = p.read_bytes()
     if not data.strip():
         raise ValueError(f"{p} is empty; expected {expected}")

@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import os
 import warnings
-from pathlib import Path
 
 import numpy as np
+
+from .files import check_user_file
 
 __all__ = ["read_line_image", "MAX_PIXELS", "MIN_HEIGHT"]
 
@@ -53,13 +54,7 @@ def read_line_image(path: str | os.PathLike, max_pixels: int = MAX_PIXELS) -> np
         >>> x.shape, x.dtype, float(x.min()), float(x.max())
         ((28, 60), dtype('float32'), 0.0, 1.0)
     """
-    p = Path(path)
-    if not p.exists():
-        raise FileNotFoundError(f"{p}: no such file; check the path")
-    if p.is_dir():
-        raise ValueError(f"{p} is a directory; expected {_WHAT}")
-    if p.stat().st_size == 0:
-        raise ValueError(f"{p} is empty; expected {_WHAT}")
+    p = check_user_file(path, _WHAT)
     if isinstance(max_pixels, bool) or not isinstance(max_pixels, int) or max_pixels < 1:
         raise ValueError(f"max_pixels must be a positive int, got {max_pixels!r}")
     try:
