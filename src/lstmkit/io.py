@@ -31,7 +31,7 @@ __all__ = [
     "MANIFEST", "FORMAT", "FORMAT_VERSION", "LstmkitFileError",
     "atomic_write_bytes", "atomic_write_text", "write_json", "read_json", "make_dirs",
     "read_manifest", "is_lstmkit_dir", "check_dir_target", "claim_dir", "register_files",
-    "remove_owned", "write_owned", "write_dir", "verify_dir", "dir_lock", "check_fields",
+    "remove_owned", "write_dir", "verify_dir", "dir_lock", "check_fields",
 ]
 
 MANIFEST = "lstmkit.json"
@@ -269,24 +269,6 @@ def register_files(directory: str | os.PathLike, names: Iterable[str], forget: I
         files[name] = _digest(d / name)
     doc["files"] = dict(sorted(files.items()))
     write_json(d / MANIFEST, doc)
-
-
-def write_owned(directory: str | os.PathLike, name: str, data: bytes | str, kind: str = "run") -> Path:
-    """Write one file into an lstmkit ``kind`` directory (claimed first: created, or
-    lstmkit's own; a foreign non-empty folder is refused) and record it in the manifest.
-    Returns the file's path.
-
-    Example:
-        >>> import tempfile, os
-        >>> p = write_owned(os.path.join(tempfile.mkdtemp(), "run"), "result.json", "{}")
-        >>> sorted(os.listdir(p.parent))
-        ['lstmkit.json', 'result.json']
-    """
-    _check_name(name)
-    d, _ = claim_dir(directory, kind, f"{kind} directory")
-    atomic_write_bytes(d / name, data if isinstance(data, bytes) else data.encode("utf-8"))
-    register_files(d, [name])
-    return d / name
 
 
 def _check_name(name: str) -> None:

@@ -16,13 +16,14 @@ import torch
 
 from ..io import claim_dir, dir_lock, register_files, write_json
 from ..models import CTCRecognizer
-from ..models.io import check_model_dir_target, model_dir_lock
+from ..models.io import check_model_dir_target
 from ..progress import progress_bar
 from ..train.ctc import beam_search_decode, best_path_decode, ctc_loss, label_error_rate, prefix_search_decode
 from ..train.supervised import fit_supervised, pad_sequences
+from .runfiles import model_dir_scope
 
 __all__ = ["check_input_size", "fit_standardizer", "standardize", "decode_batch", "compare_decoders", "train_ctc", "SHIPPED",
-           "check_not_shipped", "training_outputs", "holds_training_outputs", "write_run_result"]
+           "check_not_shipped", "training_outputs", "write_run_result"]
 
 SHIPPED = Path(__file__).resolve().parent.parent / "pretrained"
 """The installed package's pretrained/ directory: the models that ship with lstmkit."""
@@ -74,41 +75,8 @@ def training_outputs(model_dir: str | os.PathLike, run_dir: str | os.PathLike | 
         if run_dir is not None:  # first: the model's lock file may lie inside the run directory
             stack.enter_context(dir_lock(run_dir, "--run-dir directory"))
             claim_dir(run_dir, "run", "run directory")
-        stack.enter_context(model_dir_lock(model_dir))
+        stack.enter_context(model_dir_scope(model_dir))
         yield
-
-
-def holds_training_outputs(model_arg: str = "model_dir", run_dir: str | None = None):
-    """Decorate a training function so that it runs inside :func:`training_outputs` for
-    its argument ``model_arg`` (the model directory it writes) and, if named, its argument
-    ``run_dir``; without a model directory the function just runs.
-
-    Example:
-        >>> @holds_training_outputs("out")
-        ... def train(out=None):
-        ...     return "trained"
-        >>> train()
-        'trained'
-    """
-    import functools
-    import inspect
-
-    def wrap(fn):
-        sig = inspect.signature(fn)
-
-        @functools.wraps(fn)
-        def held(*args, **kwargs):
-            bound = sig.bind(*args, **kwargs)
-            bound.apply_defaults()
-            target = bound.arguments.get(model_arg)
-            if target is None:
-                return fn(*args, **kwargs)
-            with training_outputs(target, bound.arguments.get(run_dir) if run_dir else None):
-                return fn(*args, **kwargs)
-
-        return held
-
-    return wrap
 
 
 def write_run_result(run_dir: str | os.PathLike, result: dict, name: str = "result.json") -> None:

@@ -21,7 +21,7 @@ from ..io import (LstmkitFileError, atomic_write_bytes, atomic_write_text, claim
                   register_files, remove_owned, write_json)
 
 __all__ = ["atomic_write_text", "atomic_write_bytes", "save_checkpoint", "load_checkpoint", "remove_checkpoints",
-           "prepare_run_dir", "finish_run_dir", "CHECKPOINT_JSON"]
+           "CHECKPOINT_JSON"]
 
 CHECKPOINT_JSON = "checkpoint.json"
 _FORMAT = "lstmkit-checkpoint-1"
@@ -147,26 +147,3 @@ def optimizer_from_flat(opt: torch.optim.Optimizer, tensors: dict[str, Tensor], 
         groups.append(g)
     opt.load_state_dict({"state": state, "param_groups": groups})
 
-
-def prepare_run_dir(run_dir: str | os.PathLike) -> Path:
-    """Claim ``run_dir`` for a run's checkpoints before any training: created if missing,
-    reused if it is lstmkit's own run directory, refused (one line) if it is a non-empty
-    folder lstmkit did not write. Returns the path."""
-    return claim_dir(run_dir, "run", "run directory")[0]
-
-
-def finish_run_dir(run_dir: str | os.PathLike) -> None:
-    """After a successful run: remove the checkpoint files lstmkit wrote in ``run_dir`` and
-    in its lstmkit sub-folders (``select-0``, ``refit``, ...), each folder only if that
-    leaves it empty. Nothing lstmkit did not write is touched."""
-    d = Path(run_dir)
-    if not d.is_dir():
-        return
-    for sub in sorted(p for p in d.iterdir() if p.is_dir() and not p.is_symlink()):
-        if read_manifest(sub) is not None:
-            remove_checkpoints(sub)
-    if read_manifest(d) is not None:
-        remove_checkpoints(d)
-        doc = read_manifest(d)
-        if doc is not None and not doc["files"]:
-            remove_owned(d)
