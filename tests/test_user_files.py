@@ -140,3 +140,15 @@ def test_edited_forecast_configs_are_named(tmp_path, capsys, edit, field):
     assert main(["forecast", "predict", "--model", str(m), "--out", str(tmp_path / "f.csv")]) == 1
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and field in err[0], err
+
+
+@pytest.mark.parametrize("app,other", [("speech", "handwriting"), ("handwriting", "speech")])
+def test_evaluate_with_the_other_apps_model_is_one_line(app, other, capsys):
+    """A speech model given to handwriting evaluate (or the reverse) was a numpy broadcast
+    error after building the test data."""
+    import importlib
+
+    shipped = importlib.import_module(f"lstmkit.apps.{other}").PRETRAINED
+    assert main([app, "evaluate", "--model", str(shipped)]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "features per frame" in err[0] and "pass the matching --model" in err[0], err

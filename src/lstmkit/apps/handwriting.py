@@ -98,6 +98,7 @@ def evaluate_model_dir(directory: str | os.PathLike = PRETRAINED, n_lines: int =
     ``train_handwriting`` tests on) with the model in ``directory``; see
     :func:`lstmkit.apps.common.compare_decoders` (with ``progress``, a bar per decoder)."""
     model, extra = load_recognizer(directory)
+    check_input_size(model, extra, directory, LINE_HEIGHT // extra.get("pool", POOL), "handwriting lines")
     _, _, (te_x, te_y) = _dataset(int(extra.get("seed", 0)), 0, 0, n_lines)
     return compare_decoders(model, standardize(te_x, extra["normalisation"]), te_y, beam_width=beam_width,
                             progress=progress, desc="test lines")

@@ -126,6 +126,7 @@ def evaluate_model_dir(directory: str | os.PathLike = PRETRAINED, data_dir: str 
     """Decoder comparison on both held-out test sets with the model in ``directory``
     (with ``progress``, a bar per decoder and test set)."""
     model, extra = load_recognizer(directory)
+    check_input_size(model, extra, directory, 78, "speech frames")  # before minutes of synthesis
     seed = int(extra.get("seed", 0))
     _, _, (t1_x, t1_y), (t2_x, t2_y) = _corpus(Path(data_dir), seed, 0, 0, 500)
     norm = extra["normalisation"]
