@@ -12,13 +12,12 @@ from pathlib import Path
 from typing import Iterator
 
 import numpy as np
-import torch
 
 from ..io import claim_dir, dir_lock, register_files, write_json
 from ..models import CTCRecognizer
 from ..models.io import check_model_dir_target
 from ..progress import progress_bar
-from ..train.ctc import beam_search_decode, best_path_decode, ctc_loss, label_error_rate, prefix_search_decode
+from ..train.ctc import ctc_loss, label_error_rate
 from ..train.supervised import fit_supervised, pad_sequences
 from .runfiles import model_dir_scope
 
@@ -124,25 +123,14 @@ def standardize(feats: list[np.ndarray], norm: dict) -> list[np.ndarray]:
     return [((f - mean) / std).astype(np.float32) for f in feats]
 
 
-_DECODE = {"best_path": best_path_decode, "prefix": prefix_search_decode, "beam": beam_search_decode}
-
-
 def decode_batch(model: CTCRecognizer, feats: list[np.ndarray], method: str = "best_path", batch: int = 128,
                  bar=None, **kw) -> list[list[int]]:
     """Decode many sequences; model outputs 1..10 are returned as the digits 0..9.
     ``bar`` (a :func:`lstmkit.progress.progress_bar`) advances by one per sequence."""
-    if method not in _DECODE:
-        raise ValueError(f"method must be one of {tuple(_DECODE)}, got {method!r}")
-    fn = _DECODE[method]
     out = []
     for k in range(0, len(feats), batch):
         x, n = pad_sequences(feats[k : k + batch])
-        with torch.no_grad():
-            lp = model(x, n)
-        for b in range(lp.shape[1]):
-            out.append(fn(lp[: int(n[b]), b], blank=model.blank, log=True, **kw))
-            if bar is not None:
-                bar.update()
+        out.extend(model.decode(x, n, method=method, on_sequence=bar.update if bar is not None else None, **kw))
     return [[d - 1 for d in s] for s in out]
 
 

@@ -16,7 +16,7 @@ from ..train.ctc import beam_search_decode, best_path_decode, prefix_search_deco
 
 __all__ = ["CTCRecognizer", "SequenceClassifier"]
 
-_DECODERS = ("best_path", "prefix", "beam")
+_DECODERS = {"best_path": best_path_decode, "prefix": prefix_search_decode, "beam": beam_search_decode}
 
 
 class CTCRecognizer(nn.Module):
@@ -62,16 +62,24 @@ class CTCRecognizer(nn.Module):
         return F.log_softmax(self.output(out), dim=-1)
 
     @torch.no_grad()
-    def decode(self, x: Tensor, lengths: Tensor | None = None, method: str = "best_path", **kwargs) -> list[list[int]]:
+    def decode(self, x: Tensor, lengths: Tensor | None = None, method: str = "best_path", on_sequence=None,
+               **kwargs) -> list[list[int]]:
         """Label sequences (values 1..K) for a batch, with ``method`` in
-        ``"best_path"``, ``"prefix"`` (prefix search) or ``"beam"`` (kwargs go to the decoder)."""
+        ``"best_path"``, ``"prefix"`` (prefix search) or ``"beam"`` (kwargs go to the decoder);
+        ``on_sequence()``, if given, is called after each sequence (a progress bar's update)."""
         if method not in _DECODERS:
-            raise ValueError(f"method must be one of {_DECODERS}, got {method!r}")
-        lp = self(x, lengths)
+            raise ValueError(f"method must be one of {tuple(_DECODERS)}, got {method!r}")
+        with torch.no_grad():
+            lp = self(x, lengths)
         T, B = lp.shape[:2]
         lengths = torch.full((B,), T) if lengths is None else torch.as_tensor(lengths)
-        fn = {"best_path": best_path_decode, "prefix": prefix_search_decode, "beam": beam_search_decode}[method]
-        return [fn(lp[: int(lengths[b]), b], blank=self.blank, log=True, **kwargs) for b in range(B)]
+        fn = _DECODERS[method]
+        out = []
+        for b in range(B):
+            out.append(fn(lp[: int(lengths[b]), b], blank=self.blank, log=True, **kwargs))
+            if on_sequence is not None:
+                on_sequence()
+        return out
 
 
 class SequenceClassifier(nn.Module):
