@@ -276,10 +276,11 @@ def _check_name(name: str) -> None:
         raise ValueError(f"file name {name!r} must be a plain file name other than {MANIFEST}")
 
 
-def remove_owned(directory: str | os.PathLike, names: Iterable[str] | None = None) -> bool:
+def remove_owned(directory: str | os.PathLike, names: Iterable[str] | None = None, remove_dir: bool = True) -> bool:
     """Remove the files lstmkit's manifest in ``directory`` names (or just ``names`` of
-    them); when none are left, the manifest and the directory too, if it is then empty.
-    Nothing else is touched. Returns True if the directory is gone.
+    them); when none are left, the manifest and (with ``remove_dir``: a folder lstmkit made)
+    the directory too, if it is then empty. Nothing else is touched. Returns True if the
+    directory is gone.
 
     Example:
         >>> import tempfile, os
@@ -304,6 +305,8 @@ def remove_owned(directory: str | os.PathLike, names: Iterable[str] | None = Non
         write_json(d / MANIFEST, doc)
         return False
     (d / MANIFEST).unlink()
+    if not remove_dir:
+        return False
     try:
         d.rmdir()
     except OSError:  # the user's files are there: the directory stays

@@ -65,7 +65,7 @@ def release_run_dir(run_dir: str | os.PathLike, subdirs: Iterable[str] = ()) -> 
     ``run_dir`` itself if lstmkit created it and it is then empty. Returns True if
     ``run_dir`` is gone. A folder the user had (even an empty one) stays.
     """
-    from ..train.checkpoint import CHECKPOINT_JSON, remove_checkpoints
+    from ..train.checkpoint import remove_checkpoints
 
     d = Path(run_dir)
     if not d.is_dir():
@@ -80,14 +80,9 @@ def release_run_dir(run_dir: str | os.PathLike, subdirs: Iterable[str] = ()) -> 
     if RUN_MARKER in doc["files"]:  # lstmkit made it: checkpoints, marker, then the folder if empty
         remove_checkpoints(d)
         return not d.exists() or remove_owned(d)
-    # the user's folder (it existed before the run): only lstmkit's checkpoint files go
-    ours = [n for n in doc["files"] if n == CHECKPOINT_JSON or (n.startswith("ckpt-") and n.endswith(".safetensors"))]
-    for name in ours:
-        with contextlib.suppress(FileNotFoundError):
-            (d / name).unlink()
-    register_files(d, [], forget=ours)
-    if not read_manifest(d)["files"] and [p.name for p in d.iterdir()] == [MANIFEST]:
-        (d / MANIFEST).unlink()  # left empty, as it was
+    # the user's folder (it existed before the run): only lstmkit's checkpoint files go, the
+    # folder stays (left as it was)
+    remove_checkpoints(d, remove_dir=False)
     return False
 
 

@@ -74,14 +74,14 @@ def save_checkpoint(run_dir: str | os.PathLike, tag: int, tensors: dict[str, Ten
     return run_dir / CHECKPOINT_JSON
 
 
-def remove_checkpoints(run_dir: str | os.PathLike) -> None:
-    """Remove the checkpoint files lstmkit wrote in ``run_dir`` (nothing else), and the
-    directory if that leaves it empty; a no-op where there are none."""
+def remove_checkpoints(run_dir: str | os.PathLike, remove_dir: bool = True) -> None:
+    """Remove the checkpoint files lstmkit wrote in ``run_dir`` (nothing else), and (with
+    ``remove_dir``) the directory if that leaves it empty; a no-op where there are none."""
     d = Path(run_dir)
     doc = read_manifest(d) if d.is_dir() else None
     if doc is not None:
         remove_owned(d, [n for n in doc["files"] if n == CHECKPOINT_JSON or
-                         (n.startswith("ckpt-") and n.endswith(".safetensors"))])
+                         (n.startswith("ckpt-") and n.endswith(".safetensors"))], remove_dir=remove_dir)
 
 
 def load_checkpoint(run_dir: str | os.PathLike) -> tuple[dict[str, Tensor], dict[str, Any]]:
