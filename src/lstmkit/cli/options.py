@@ -150,28 +150,35 @@ def comma_list(text: str) -> list[str]:
     return items
 
 
+_COMMON = {
+    "threads": (("--threads",), dict(type=threads, default=DEFAULT_THREADS,
+                                     help=f"torch threads (default {DEFAULT_THREADS})")),
+    "seed": (("--seed",), dict(type=nonneg_int, default=0, help="random seed (default 0)")),
+    "progress": (("--no-progress", "--quiet"), dict(dest="no_progress", action="store_true",
+                                                   help="no progress bar (--quiet: the same)")),
+}
+
+
+def _parent(name: str) -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(add_help=False)
+    add_common(p, name)
+    return p
+
+
 def threads_parent() -> argparse.ArgumentParser:
     """``--threads N`` (default :data:`DEFAULT_THREADS`)."""
-    p = argparse.ArgumentParser(add_help=False)
-    p.add_argument("--threads", type=threads, default=DEFAULT_THREADS,
-                   help=f"torch threads (default {DEFAULT_THREADS})")
-    return p
+    return _parent("threads")
 
 
 def seed_parent() -> argparse.ArgumentParser:
     """``--seed N`` (default 0)."""
-    p = argparse.ArgumentParser(add_help=False)
-    p.add_argument("--seed", type=nonneg_int, default=0, help="random seed (default 0)")
-    return p
+    return _parent("seed")
 
 
 def progress_parent() -> argparse.ArgumentParser:
     """``--no-progress`` (``--quiet`` is accepted as the same): no progress bar. Bars are
     drawn on a terminal; to a file or a pipe they write one line every 30 s at most."""
-    p = argparse.ArgumentParser(add_help=False)
-    p.add_argument("--no-progress", "--quiet", dest="no_progress", action="store_true",
-                   help="no progress bar")
-    return p
+    return _parent("progress")
 
 
 def runtime_parent(seed: bool = True, progress: bool = True) -> argparse.ArgumentParser:
@@ -188,15 +195,6 @@ def apply_threads(args: argparse.Namespace) -> None:
         import torch
 
         torch.set_num_threads(int(n))
-
-
-_COMMON = {
-    "threads": (("--threads",), dict(type=threads, default=DEFAULT_THREADS,
-                                     help=f"torch threads (default {DEFAULT_THREADS})")),
-    "seed": (("--seed",), dict(type=nonneg_int, default=0, help="random seed (default 0)")),
-    "progress": (("--no-progress", "--quiet"), dict(dest="no_progress", action="store_true",
-                                                   help="no progress bar (--quiet: the same)")),
-}
 
 
 def add_common(parser: argparse.ArgumentParser, *names: str) -> None:

@@ -16,14 +16,10 @@ from __future__ import annotations
 import argparse
 import sys
 
+from .options import apply_threads
+
 DEFAULT_CLASSIFY_OUT = "runs/text/classify"
 DEFAULT_LM_OUT = "runs/text/lm"
-
-
-def _threads(args) -> None:
-    from .options import apply_threads
-
-    apply_threads(args)
 
 
 def _pct(x) -> str:
@@ -35,7 +31,7 @@ def _classify_train(args) -> int:
     from ..apps.text import run_rotten_tomatoes, run_text_csv
     from ..models.io import check_model_dir_target
 
-    _threads(args)
+    apply_threads(args)
     if (args.file is None) == (args.example is None):
         raise ValueError("give either FILE.csv (columns --text-column, default text, and --label-column, default "
                          "label) or --example rotten-tomatoes")
@@ -80,7 +76,7 @@ def _classify_predict(args) -> int:
     from ..data.text import read_text_csv
     from ..io import atomic_write_text
 
-    _threads(args)
+    apply_threads(args)
     if (args.file is None) == (args.text is None):
         raise ValueError("give either FILE.csv (with --text-column) or --text \"...\"")
     if args.out:  # before any work: never replace a file unless asked
@@ -129,7 +125,7 @@ def _lm_train(args) -> int:
     from ..apps.text import run_char_lm
     from ..models.io import check_model_dir_target
 
-    _threads(args)
+    apply_threads(args)
     if (args.file is None) == (args.example is None):
         raise ValueError("give either FILE.txt or --example shakespeare")
     out = args.model or (f"runs/text/{args.example}-lm" if args.example else DEFAULT_LM_OUT)
@@ -162,7 +158,7 @@ def _lm_train(args) -> int:
 def _generate(args) -> int:
     from ..apps.text import generate_text
 
-    _threads(args)
+    apply_threads(args)
     chars = generate_text(args.model, args.prompt, args.length, args.temperature, args.seed)
     out = sys.stdout
     out.write(args.prompt)
