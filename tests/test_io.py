@@ -266,7 +266,7 @@ def test_dir_lock_refuses_a_second_writer_in_another_process(tmp_path):
         assert f"pid {os.getpid()}" in r.stdout
     r = subprocess.run([sys.executable, "-c", code, str(d)], capture_output=True, text=True, timeout=120)
     assert r.returncode == 0, r.stdout + r.stderr
-    assert not (tmp_path / ".m.lock").exists()
+    assert not (tmp_path / ".m.lstmkit-lock").exists()
 
 
 # ----------------------------------------------------------------------------- the CLI's one line
@@ -337,3 +337,12 @@ def test_progress_bar_off_a_terminal_writes_rarely(tmp_path):
         bar.close()
     text = (tmp_path / "log.txt").read_text()
     assert text.count("\r") + text.count("\n") <= 4, text[:500]
+
+
+def test_dir_lock_never_touches_a_foreign_file_of_its_name(tmp_path):
+    mine = tmp_path / ".m.lstmkit-lock"
+    mine.write_text("my own notes")
+    with pytest.raises(ValueError, match="is not lstmkit's lock file"):
+        with io.dir_lock(tmp_path / "m"):
+            pass
+    assert mine.read_text() == "my own notes"

@@ -432,9 +432,11 @@ def verify_dir(directory: str | os.PathLike, kind: str | None = None, what: str 
 
 @contextlib.contextmanager
 def dir_lock(directory: str | os.PathLike, what: str = "directory") -> Iterator[None]:
-    """Hold an exclusive lock on ``directory`` (a hidden ``.NAME.lock`` file beside it) for
-    the duration; a second process asking for it gets a one-line :class:`LstmkitFileError`
-    at once instead of waiting (two trainings into one model directory: the second refuses).
+    """Hold an exclusive lock on ``directory`` (a hidden ``.NAME.lstmkit-lock`` file beside
+    it, holding the holder's pid) for the duration; a second process asking for it gets a
+    one-line :class:`LstmkitFileError` at once instead of waiting (two trainings into one
+    model directory: the second refuses). A file of that name that is not such a lock (not
+    empty, not a pid) is never truncated or removed: the lock is refused instead.
 
     Example:
         >>> import tempfile, os
@@ -446,7 +448,7 @@ def dir_lock(directory: str | os.PathLike, what: str = "directory") -> Iterator[
 
     d = Path(directory)
     make_dirs(d.parent)
-    lock = d.parent / f".{d.name}.lock"
+    lock = d.parent / f".{d.name}.lstmkit-lock"
     while True:
         fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o666 & ~_umask())
         try:
@@ -465,6 +467,10 @@ def dir_lock(directory: str | os.PathLike, what: str = "directory") -> Iterator[
         if same:
             break
         os.close(fd)
+    held = os.read(fd, 64).decode("ascii", "replace").strip()
+    if held and not held.isdigit():  # someone else's file, not a lock we (or a killed run) left
+        os.close(fd)
+        raise LstmkitFileError(f"{lock} exists and is not lstmkit's lock file; rename it to train into {d}")
     try:
         os.ftruncate(fd, 0)
         os.write(fd, str(os.getpid()).encode())
