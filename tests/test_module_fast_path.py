@@ -1,5 +1,6 @@
-"""The layer modules' per-call fast path (inference on the fused kernels, no lengths)
-against the general path, including after everything its cached plan depends on changes."""
+"""The layer modules' whole-stack inference call (kernels.Plan.infer: the fused kernels or
+torch's, no lengths) against the per-direction path, including after everything its
+cached plan depends on changes; and the streaming stepper against whole sequences."""
 
 from __future__ import annotations
 
@@ -32,7 +33,7 @@ def _auto_backend(monkeypatch):
 
 
 def _general(m, *args):
-    """The same call through the general path only."""
+    """The same call through the per-direction path only."""
     m._fast_enabled = False
     try:
         return m(*args)
@@ -41,12 +42,12 @@ def _general(m, *args):
 
 
 def _expect_fast(m, monkeypatch):
-    """Make the general path fail for ``m``: a call that returns went the fast way."""
+    """Make the per-direction path fail for ``m``: a call that returns went the fast way."""
 
     def boom(*a, **k):
         raise AssertionError("general path taken")
 
-    monkeypatch.setattr(m, "_general_forward", boom)
+    monkeypatch.setattr(m, "_per_direction", boom)
 
 
 def _states(s):
@@ -175,8 +176,8 @@ def test_plan_follows_dtype_and_mode(monkeypatch):
         m.float()
         m.train()  # recurrent dropout and inter-layer dropout now apply: not the fast path
         calls = []
-        real = m._general_forward
-        monkeypatch.setattr(m, "_general_forward", lambda *a, **k: calls.append(1) or real(*a, **k))
+        real = m._per_direction
+        monkeypatch.setattr(m, "_per_direction", lambda *a, **k: calls.append(1) or real(*a, **k))
         torch.manual_seed(1)
         a, _ = m(x)
         torch.manual_seed(2)
@@ -207,7 +208,7 @@ def test_standard_fast_path_uses_torch_kernel(config, dtype, monkeypatch):
     def no_ext():
         raise AssertionError("the fused extension was asked for")
 
-    monkeypatch.setattr(lstmkit.layers, "_load_extension", no_ext)
+    monkeypatch.setattr(lstmkit.kernels, "load_extension", no_ext)
     monkeypatch.setattr(lstmkit.kernels, "own_gemm", lambda: False)  # else float32 runs ours
     with torch.no_grad():
         for h, w in zip((None, hx), want):
@@ -228,7 +229,7 @@ def test_standard_fast_path_uses_our_kernel_with_own_gemm(monkeypatch):
     def no_torch(*a, **k):
         raise AssertionError("torch's kernel was called")
 
-    monkeypatch.setattr(m, "_torch_forward", no_torch)
+    monkeypatch.setattr(lstmkit.kernels.Plan, "_torch_infer", no_torch)
     with torch.no_grad():
         _same(m(x, hx), want, tol=1e-5)
 
@@ -271,3 +272,54 @@ def test_pickle_and_deepcopy_after_a_call():
         want = m(x)
         for other in (copy.deepcopy(m), pickle.loads(pickle.dumps(m))):
             _same(other(x), want)
+
+
+@pytest.mark.parametrize("kind", ["standard", "vanilla", "fgr", "gru", "rnn"])
+@pytest.mark.parametrize("num_layers", [1, 2])
+def test_stepper_equals_whole_sequence(kind, num_layers, monkeypatch):
+    # The stepper (kernels chosen once) over T steps = the module over the whole
+    # sequence; from zeros and from a given state; batched and unbatched.
+    m = _make(kind, num_layers=num_layers)
+    x = torch.randn(6, 2, 3)
+    hx = _hx(m, (2,))
+    step = m.stepper()
+    for h0 in (None, hx):
+        with torch.no_grad():
+            want_out, want_state = _general(m, x, h0)
+        state, outs = h0, []
+        for t in range(6):
+            y, state = step(x[t], state)
+            outs.append(y)
+        _same((torch.stack(outs), state), (want_out, want_state), tol=1e-5)
+    # unbatched: one sequence, state entries (L, n)
+    with torch.no_grad():
+        want_out, want_state = _general(m, x[:, 0])
+    state, outs = None, []
+    for t in range(6):
+        y, state = step(x[t, 0], state)
+        outs.append(y)
+    _same((torch.stack(outs), state), (want_out, want_state), tol=1e-5)
+
+
+def test_stepper_refuses_bidirectional_and_checks_input():
+    with pytest.raises(ValueError, match="bidirectional"):
+        _make("vanilla", bidirectional=True).stepper()
+    step = _make("vanilla").stepper()
+    with pytest.raises(ValueError, match="one step's input"):
+        step(torch.randn(4, 2, 3))
+    with pytest.raises(ValueError, match="features"):
+        step(torch.randn(2, 4))  # the module's own check, by its name
+
+
+def test_stepper_resolves_backend_once(monkeypatch):
+    # LSTMKIT_BACKEND is read when the stepper is made: a reference-made stepper keeps
+    # the module's path (no lean kernel call) even after the variable goes back to auto.
+    m = _make("vanilla")
+    monkeypatch.setenv("LSTMKIT_BACKEND", "reference")
+    monkeypatch.setattr(_build, "_warned", set())
+    with pytest.warns(RuntimeWarning, match="reference"):
+        ref_step = m.stepper()
+        y_ref, _ = ref_step(torch.randn(2, 3))
+    assert ref_step._step is None
+    monkeypatch.delenv("LSTMKIT_BACKEND")
+    assert m.stepper()._step is not None

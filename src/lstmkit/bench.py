@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import datetime as _dt
 import json
+import math
 import os
 import platform
 import statistics
@@ -98,27 +99,23 @@ def matmul_gflops(n: int = 1024, reps: int = 10) -> float:
 
 
 def _make_model(name: str, I: int, H: int):
-    import lstmkit
+    """The layer module of a bench model name: a registered family (its default variant)
+    or a variant of one (``"cifg"``), resolved through :mod:`lstmkit.families`."""
+    from .families import resolve_model
 
-    base = name.split("/")[0]
-    if base == "gru":
-        return lstmkit.GRU(I, H)
-    return lstmkit.LSTM(I, H, variant=base)
+    family, variant = resolve_model(name.split("/")[0], feature_axes=1)
+    if family.variants:
+        return family.module(I, H, variant=variant)
+    return family.module(I, H)
 
 
 def _matmul_flops(name: str, B: int, T: int, I: int, H: int) -> float:
-    """Multiply-add FLOPs of one forward (input and recurrent matmuls; FGR's too)."""
-    from lstmkit import LSTMVariant
-
-    base = name.split("/")[0]
-    if base == "gru":
-        G, extra = 3, 0
-    else:
-        v = LSTMVariant.preset(base)
-        G = v.num_gate_blocks
-        Q = len(v.recurrent_gates)
-        extra = (Q * H) ** 2 if v.full_gate_recurrence else 0
-    return 2.0 * T * B * (G * H * (I + H) + extra)
+    """Multiply-add FLOPs of one forward: every weight matrix the cell multiplies per step
+    (input, recurrent, FGR's gate-to-gate; from the cell spec's parameter shapes)."""
+    spec = _make_model(name, I, H).specs[0]
+    shapes = spec.param_shapes()
+    per_row = sum(math.prod(shapes[k]) for k in ("weight_ih", "weight_hh", "weight_gg", "weight_hr") if k in shapes)
+    return 2.0 * T * B * per_row
 
 
 class _Env:
@@ -215,8 +212,12 @@ def _bench_stream(name: str, timer: _Timer, steps: int) -> dict:
         return f
 
     def ours_run():
+        # streaming is what the stepper is for: the kernels chosen once, not per call
         with env:
-            run(ours)()
+            step = ours.stepper()
+            state = None
+            for t in range(steps):
+                _, state = step(xs[t][0], state)
 
     # The same steps one level down: the dispatcher the layers call, without the
     # layer module's own Python (argument checks, state stacking).
@@ -292,12 +293,13 @@ def run_bench(
         ['inference', 'streaming', 'training']
     """
     models = list(MODELS if models is None else models)
-    for m in models:
-        base = m.split("/")[0]
-        from lstmkit import PRESETS
+    from .families import resolve_model
 
-        if base != "gru" and base not in PRESETS:
-            raise ValueError(f"models: unknown model {m!r}; expected 'gru' or a preset name from {sorted(PRESETS)}")
+    for m in models:
+        try:
+            resolve_model(m.split("/")[0], feature_axes=1)
+        except (TypeError, ValueError) as e:
+            raise ValueError(f"models: {e}") from None
         if _backend_of(m) not in (None, "fused", "reference"):
             raise ValueError(f"models: {m!r}: the part after '/' must be 'fused' or 'reference'")
     if isinstance(reps, bool) or not isinstance(reps, int) or reps < 1:
@@ -380,7 +382,7 @@ def format_table(result: dict) -> str:
         f"matmul (1024^3 float32, {meta['threads']} threads): {meta['matmul_gflops']:.0f} GFLOP/s; "
         f"ratio = lstmkit / torch.nn.LSTM, same process, interleaved, median of >= {meta['reps']} reps "
         "(more for cheap rows, ~0.5 s each); "
-        "streaming: the layer module per step (kernel: run_direction per step, no module overhead)",
+        "streaming: the layer module's stepper per step (kernel: run_direction per step, no module overhead)",
         "",
         "| model | B | T | I | H | mode | lstmkit | torch.nn.LSTM | ratio | GFLOP/s | of matmul |"
         + (" flax |" if flax else ""),

@@ -2,7 +2,9 @@
 
 It owns what is about time and nothing else: the hoisted input projection, the direction,
 variable lengths (a sequence's state stops at its own last step; outputs past it are
-zero), zoneout, and state in and out. Cells know one step; layers know depth and direction.
+zero), zoneout, truncation, per-step side inputs, and state in and out — for state
+entries of any shape (vectors, feature maps, matrices: the (T, B) validity mask broadcasts
+to each). Cells know one step; layers know depth and direction.
 """
 
 from __future__ import annotations
@@ -30,19 +32,21 @@ def run_recurrence(
     training: bool = False,
     return_states: bool = False,
     truncate_gradient: bool = False,
+    side: Mapping[str, Tensor] | None = None,
 ):
     """Run ``spec``'s cell over time-major ``x``; the reference loop.
 
     Args:
         spec: the cell's one-step math (:class:`lstmkit.cells.CellSpec`).
         params: the cell's parameters by short name (``weight_ih``, ...).
-        x: (T, B, I) inputs, time-major.
-        state: initial state, one (B, n_k) tensor per entry of ``spec.state_sizes()``.
+        x: (T, B, *input_shape) inputs, time-major ((T, B, I) for vector families).
+        state: initial state, one (B, *shape_k) tensor per entry of
+            ``spec.state_shapes(input_shape)``.
         lengths: optional (B,) int tensor, 1 <= lengths <= T. Sequence b is
             ``x[:lengths[b], b]``; its final state is the state after its own last step,
             and outputs at t >= lengths[b] are zero (as torch's pad_packed_sequence).
         reverse: run from the last valid step of each sequence to the first.
-        recurrent_mask: optional (B, H_out) mask on h_{t-1} inside the recurrent weights,
+        recurrent_mask: optional mask of h's shape (B, *h_shape) on h_{t-1} inside the recurrent weights,
             the same at every step (variational dropout, Gal & Ghahramani 2016).
         zoneout: optional rate per state entry (Krueger et al. 2016). In training each
             unit keeps its previous value with that probability; in evaluation the new
@@ -55,12 +59,15 @@ def run_recurrence(
             back in time only through the other entries (an LSTM's cell state c, the
             constant error carousel). Forward values are unchanged. A GRU's or Elman
             net's whole state is h: with it no error flows back in time at all.
+        side: the per-step side inputs ``spec.side_inputs`` names, each (T, B) (e.g. the
+            elapsed time before each step); step t receives ``side={name: value[t]}``.
+            With ``reverse`` step t still receives the side input of step t.
 
     Returns:
-        ``(output, final_state)``: output (T, B, H_out), the state's first entry at every
-        step; final_state a tuple like ``state``. With ``return_states``, a third item:
-        a tuple of (T, B, n_k) tensors, the state after each step (held past a
-        sequence's end, unlike the output).
+        ``(output, final_state)``: output (T, B, *h_shape), the state's first entry at
+        every step; final_state a tuple like ``state``. With ``return_states``, a third
+        item: a tuple of (T, B, *shape_k) tensors, the state after each step (held past
+        a sequence's end, unlike the output).
 
     Example:
         >>> import torch
@@ -75,6 +82,11 @@ def run_recurrence(
     """
     T = x.shape[0]
     state = tuple(state)
+    side_names = spec.side_inputs
+    if side_names:
+        side = _check_side(side_names, side, x)
+    elif side:
+        raise ValueError(f"side inputs {sorted(side)} given, but {type(spec).__name__} takes none")
     xp = spec.input_projection(x, params)
     min_len = T
     valid = None
@@ -82,7 +94,10 @@ def run_recurrence(
         min_len = int(lengths.min())
         if min_len < T:
             steps = torch.arange(T, device=x.device)
-            valid = (steps[:, None] < lengths.to(x.device)[None, :]).unsqueeze(-1)  # (T, B, 1)
+            valid = steps[:, None] < lengths.to(x.device)[None, :]  # (T, B)
+            # one view per state entry, broadcasting over its feature axes: (T, B, 1, ...)
+            masks = [valid.view(T, -1, *([1] * (s.dim() - 1))) for s in state]
+            out_mask = valid.view(T, -1, *([1] * (state[0].dim() - 1)))
     rates = None
     if zoneout is not None and any(r > 0 for r in zoneout):
         rates = tuple(zoneout)
@@ -91,13 +106,15 @@ def run_recurrence(
     trace: list[tuple[Tensor, ...]] = [()] * T
     for t in range(T - 1, -1, -1) if reverse else range(T):
         given = (state[0].detach(),) + state[1:] if truncate_gradient else state
-        new = spec.step(xp[t], given, params, recurrent_mask)
+        if side_names:
+            new = spec.step(xp[t], given, params, recurrent_mask, side={k: v[t] for k, v in side.items()})
+        else:
+            new = spec.step(xp[t], given, params, recurrent_mask)
         if rates is not None:
             new = _zoneout(new, state, rates, training)
         if valid is not None and t >= min_len:
-            m = valid[t]
-            new = tuple(torch.where(m, n, s) for n, s in zip(new, state))
-            outputs[t] = new[0] * m
+            new = tuple(torch.where(m[t], n, s) for m, n, s in zip(masks, new, state))
+            outputs[t] = new[0] * out_mask[t]
         else:
             outputs[t] = new[0]
         state = new
@@ -107,6 +124,27 @@ def run_recurrence(
         states = tuple(torch.stack([step[k] for step in trace]) for k in range(len(state)))
         return torch.stack(outputs), state, states
     return torch.stack(outputs), state
+
+
+def _check_side(names: tuple[str, ...], side, x: Tensor) -> dict[str, Tensor]:
+    """The side inputs a spec needs, each a (T, B) tensor on x's device and dtype."""
+    side = dict(side or {})
+    missing = [n for n in names if n not in side]
+    if missing:
+        raise ValueError(f"the cell needs the side input(s) {missing} (each (T, B)), got {sorted(side) or 'none'}")
+    extra = sorted(set(side) - set(names))
+    if extra:
+        raise ValueError(f"unknown side input(s) {extra}; the cell takes {list(names)}")
+    T, B = x.shape[0], x.shape[1]
+    out = {}
+    for n in names:
+        v = side[n]
+        if not isinstance(v, Tensor):
+            v = torch.as_tensor(v)
+        if tuple(v.shape) != (T, B):
+            raise ValueError(f"side input {n!r} must have shape (T, B) = ({T}, {B}), got {tuple(v.shape)}")
+        out[n] = v.to(device=x.device, dtype=x.dtype)
+    return out
 
 
 def _zoneout(new: tuple[Tensor, ...], old: tuple[Tensor, ...], rates, training: bool):

@@ -1,45 +1,57 @@
 """Fast paths. Each computes exactly what :func:`lstmkit.recurrent.run_recurrence` computes.
 
-:func:`run_direction` is the one place that chooses, for one (layer, direction), between
+The one door is :func:`plan`: for a module's cell specs and configuration it returns a
+:class:`Plan` holding, per (layer, direction), a :class:`Runner` or None (then the
+reference loop runs), and optionally a whole-stack inference call and a streaming step.
+A runner may still decline a call (returns None) for what only the call shows: a dtype,
+a device, an unavailable extension. Runners come from planners registered per cell-spec
+type (:func:`register_runner`; the family registry registers them); this package holds
 
 - the fused CPU kernels (:mod:`lstmkit.kernels.fused`: the whole time loop and its
   hand-written backward in C++, every LSTMVariant, GRU, Elman), built on first use;
 - torch's own LSTM kernel (:mod:`lstmkit.kernels.torch_lstm`) for the "standard" variant,
   on CPU where it measures faster than ours (see :func:`prefer_torch`) and always on CUDA
-  (cuDNN);
-- the reference loop, for everything else: a recurrent mask (variational dropout),
-  zoneout, CUDA tensors of other variants, other dtypes, or when the extension cannot be
-  built (one warning).
+  (cuDNN).
+
+The reference loop serves everything else: a recurrent mask (variational dropout),
+zoneout, CUDA tensors of other variants, other dtypes, or when the extension cannot be
+built (one warning).
 
 The environment variable ``LSTMKIT_BACKEND`` overrides the choice: ``auto`` (default),
 ``fused`` (our kernel wherever it applies, never torch's; an error if it cannot be built),
-``reference`` (always the reference loop; one warning).
+``reference`` (always the reference loop; one warning). Runners read it on every call; a
+:class:`Plan`'s streaming step reads it once, when the stepper is made.
 """
 
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
+from typing import Callable, Mapping, Sequence
 
 import torch
+from torch import Tensor
 
 from ..recurrent import run_recurrence
 from . import fused
 from ._build import load_extension, warn_once
 from .torch_lstm import is_standard_lstm, run_torch_lstm
 
-__all__ = ["run_direction", "backend", "prefer_torch", "own_gemm", "BACKENDS"]
+__all__ = [
+    "plan",
+    "Plan",
+    "RunConfig",
+    "Runner",
+    "register_runner",
+    "plan_fused",
+    "run_direction",
+    "backend",
+    "prefer_torch",
+    "own_gemm",
+    "BACKENDS",
+]
 
 BACKENDS = ("auto", "fused", "reference")
-
-
-# Read on every module call (streaming: every step). os.environ.get costs ~1 us when the
-# variable is unset (a KeyError inside os.environ); the mapping's own storage is what
-# os.environ reads and writes (also from monkeypatch.setenv), so the lookup goes there.
-_ENV_DATA = getattr(os.environ, "_data", None)
-try:
-    _ENV_KEY = os.environ.encodekey("LSTMKIT_BACKEND") if _ENV_DATA is not None else None
-except Exception:  # another os.environ implementation: the plain lookup below
-    _ENV_DATA = None
 
 
 def backend() -> str:
@@ -48,15 +60,9 @@ def backend() -> str:
     Raises:
         ValueError: the variable holds something other than one of :data:`BACKENDS`.
     """
-    if _ENV_DATA is not None:
-        raw = _ENV_DATA.get(_ENV_KEY)
-        if raw is None:
-            return "auto"
-        value = os.environ.decodevalue(raw)
-    else:
-        value = os.environ.get("LSTMKIT_BACKEND")
-        if value is None:
-            return "auto"
+    value = os.environ.get("LSTMKIT_BACKEND")
+    if value is None:
+        return "auto"
     value = value.strip().lower() or "auto"
     if value not in BACKENDS:
         raise ValueError(f"LSTMKIT_BACKEND must be one of {BACKENDS}, got {value!r}")
@@ -110,6 +116,278 @@ def _needs_grad(params, x, state) -> bool:
     return x.requires_grad or any(p.requires_grad for p in params.values()) or any(s.requires_grad for s in state)
 
 
+# ---- the runner contract ----------------------------------------------------------------
+@dataclass(frozen=True)
+class RunConfig:
+    """What a module's configuration says about how its recurrences will run.
+
+    Attributes:
+        recurrent_mask: a variational-dropout mask on h_{t-1} will be given (training).
+        zoneout: zoneout is active (some rate > 0).
+        truncate_gradient: the 1997 truncated gradient (``LSTM(truncated_gradient=True)``).
+    """
+
+    recurrent_mask: bool = False
+    zoneout: bool = False
+    truncate_gradient: bool = False
+
+
+class Runner:
+    """A fast path for one (layer, direction) of one cell spec.
+
+    ``runner(params, x, state, lengths=None, reverse=False)`` returns what
+    :func:`~lstmkit.recurrent.run_recurrence` returns for the same arguments, or None
+    when it declines this call (then the reference loop runs). :meth:`lean` optionally
+    gives a call without per-call argument processing for whole-stack inference and
+    streaming (:class:`Plan`).
+    """
+
+    def __init__(self, spec) -> None:
+        self.spec = spec
+
+    def __call__(self, params, x, state, lengths=None, reverse=False):
+        raise NotImplementedError
+
+    def lean(self, names: Mapping[str, str]):
+        """``run(ext, P, x, state, reverse) -> (output, final_state)`` over a module's
+        parameter dict ``P`` (full names via ``names``), inference only, or None."""
+        return None
+
+
+_PLANNERS: dict[type, Callable[..., "Runner | None"]] = {}
+
+
+def register_runner(spec_type: type, planner: Callable[..., "Runner | None"]) -> None:
+    """Register ``planner(spec, config) -> Runner | None`` for cell specs of exactly ``spec_type``.
+
+    A subclass of a registered spec type gets no runner (it may change the step).
+
+    Example:
+        >>> from lstmkit.cells import GRUCellSpec
+        >>> GRUCellSpec in _PLANNERS
+        True
+    """
+    if not isinstance(spec_type, type):
+        raise TypeError(f"spec_type must be a class, got {type(spec_type).__name__}")
+    if not callable(planner):
+        raise TypeError(f"planner must be callable, got {type(planner).__name__}")
+    _PLANNERS[spec_type] = planner
+
+
+class _FusedRunner(Runner):
+    """LSTM (every variant), GRU and Elman: the fused CPU kernels, torch's LSTM kernel for
+    the "standard" variant where it measures faster (and on CUDA)."""
+
+    def __init__(self, spec, config: RunConfig) -> None:
+        super().__init__(spec)
+        self.truncate_gradient = config.truncate_gradient
+
+    def __call__(self, params, x, state, lengths=None, reverse=False):
+        spec = self.spec
+        if self.truncate_gradient and torch.is_grad_enabled():
+            # The 1997 truncated gradient has no fused backward (yet): the reference loop.
+            # Without a gradient the forward is the same function, so the fast paths serve.
+            return None
+        mode = backend()
+        if mode == "reference":
+            warn_once("env", "lstmkit: LSTMKIT_BACKEND=reference: every recurrence runs on the reference loop")
+            return None
+        device = x.device.type
+        if device == "cuda":
+            if is_standard_lstm(spec):
+                return run_torch_lstm(spec, params, x, state, lengths=lengths, reverse=reverse)
+            return None
+        if device != "cpu" or not fused.supports(spec, x):
+            return None
+        if mode == "auto" and is_standard_lstm(spec) and prefer_torch(spec, x, lengths, _needs_grad(params, x, state)):
+            return run_torch_lstm(spec, params, x, state, lengths=lengths, reverse=reverse)
+        ext = load_extension()
+        if ext is None:
+            if mode == "fused":
+                from ._build import extension_error
+
+                raise RuntimeError(
+                    f"LSTMKIT_BACKEND=fused but the fused CPU extension is unavailable: {extension_error()}"
+                )
+            return None
+        state = tuple(state)
+        if len(state) != len(spec.state_sizes()):
+            raise ValueError(
+                f"state must have {len(spec.state_sizes())} entries ({spec.state_names}), got {len(state)}"
+            )
+        return fused.run_checked(ext, spec, params, x, state, lengths, reverse)
+
+    def lean(self, names):
+        return fused.infer_runner(self.spec, names)
+
+
+def plan_fused(spec, config: RunConfig) -> Runner | None:
+    """The planner of the LSTM, GRU and Elman specs: a fused-kernel runner unless the
+    configuration needs the reference loop (a recurrent mask or zoneout)."""
+    if config.recurrent_mask or config.zoneout:
+        return None
+    return _FusedRunner(spec, config)
+
+
+for _spec_type in (fused.LSTMCellSpec, fused.GRUCellSpec, fused.ElmanCellSpec):
+    register_runner(_spec_type, plan_fused)
+
+
+# ---- the one planning call --------------------------------------------------------------
+class Plan:
+    """How a module's recurrences run, decided once per configuration (see :func:`plan`).
+
+    Attributes:
+        runners: one :class:`Runner` or None per (layer, direction), in the module's order.
+        num_layers, num_directions: the stack's shape.
+    """
+
+    def __init__(self, specs, runners, names, num_layers: int, num_directions: int, config: RunConfig) -> None:
+        self.specs = list(specs)
+        self.runners = list(runners)
+        self.names = [dict(n) for n in names] if names is not None else None
+        self.num_layers = num_layers
+        self.num_directions = num_directions
+        self.config = config
+        spec = self.specs[0]
+        # torch's own kernel runs every layer and direction of a "standard" LSTM in one
+        # call (measured at 32x100x2x64: one call per (layer, direction) cost 3-5% over
+        # torch.nn.LSTM); parameters in torch.nn.LSTM's order per layer and direction.
+        self._torch_stack = None
+        if (
+            self.names is not None
+            and all(r is not None for r in self.runners)
+            and all(is_standard_lstm(s) and s.proj_size == 0 for s in self.specs)
+        ):
+            order = ("weight_ih", "weight_hh", "bias_ih", "bias_hh") if spec.bias else ("weight_ih", "weight_hh")
+            self._torch_stack = tuple(n[k] for n in self.names for k in order)
+        self._lean = None
+        if self.names is not None and all(r is not None for r in self.runners):
+            lean = [r.lean(n) for r, n in zip(self.runners, self.names)]
+            if all(f is not None for f in lean):
+                self._lean = lean
+
+    def infer(self, P: Mapping[str, Tensor], x: Tensor, state):
+        """Every layer and direction in inference, in as few calls as the kernels allow.
+
+        ``P`` is the module's parameter dict (by full name), ``x`` time-major (T, B, I),
+        ``state`` a tuple of (L*D, B, n) tensors. Returns ``(output, final_state)`` with
+        final_state entries (L*D, B, n), or None when this call cannot go this way (a
+        gradient is needed, the tensors or the backend do not allow it): then the caller
+        runs the directions one by one. No dropout between layers, no lengths.
+        """
+        if self._lean is None or torch.is_grad_enabled() and (
+            x.requires_grad or any(P[k].requires_grad for n in self.names for k in n.values())
+            or any(s.requires_grad for s in state)
+        ):
+            return None
+        w = P[self.names[0]["weight_ih"]]
+        if x.shape[0] == 0 or x.shape[1] == 0 or x.dtype != w.dtype or x.dtype not in (torch.float32, torch.float64) or not x.is_cpu or not w.is_cpu:
+            return None
+        if any(s.dtype != x.dtype or not s.is_cpu for s in state):
+            return None
+        mode = backend()
+        if mode == "reference":
+            return None
+        T = x.shape[0]
+        if (
+            self._torch_stack is not None
+            and mode == "auto"
+            and T != 1
+            and prefer_torch(self.specs[0], x, None, False)
+        ):
+            return self._torch_infer(P, x, state)
+        ext = load_extension()
+        if ext is None:
+            return None
+        return self._run_lean(ext, P, x, state)
+
+    def _torch_infer(self, P, x, state):
+        output, h, c = torch._VF.lstm(
+            x, tuple(state), [P[k] for k in self._torch_stack], self.specs[0].bias, self.num_layers, 0.0,
+            False, self.num_directions == 2, False,
+        )
+        return output, (h, c)
+
+    def _run_lean(self, ext, P, x, state):
+        D = self.num_directions
+        finals = []
+        layer_input = x
+        idx = 0
+        for _ in range(self.num_layers):
+            outs = []
+            for d in range(D):
+                out, final = self._lean[idx](ext, P, layer_input, tuple(t[idx] for t in state), d == 1)
+                outs.append(out)
+                finals.append(final)
+                idx += 1
+            layer_input = outs[0] if D == 1 else torch.cat(outs, dim=2)
+        if len(finals) == 1:
+            final_state = tuple(f.unsqueeze(0) for f in finals[0])
+        else:
+            final_state = tuple(torch.stack([f[k] for f in finals]) for k in range(len(finals[0])))
+        return layer_input, final_state
+
+    def stepper(self):
+        """A streaming step resolved now: ``step(P, x, state) -> (output, final_state)`` or None.
+
+        The backend, the extension and the lean call of each layer are chosen once;
+        ``x`` is (1, B, I), state entries (L, B, n). Inference only, one direction.
+        None when the kernels cannot serve this stack (then the module's own call runs).
+        """
+        if self._lean is None or self.num_directions != 1 or backend() == "reference":
+            return None
+        ext = load_extension()
+        if ext is None:
+            return None
+        lean = self._lean
+        if len(lean) == 1:
+            run = lean[0]
+
+            def step(P, x, state):
+                out, final = run(ext, P, x, tuple(t[0] for t in state), False)
+                return out, tuple(f.unsqueeze(0) for f in final)
+
+            return step
+        return lambda P, x, state: self._run_lean(ext, P, x, state)
+
+
+def plan(specs, config: RunConfig = RunConfig(), *, names=None, num_layers: int = 1, num_directions: int = 1) -> Plan:
+    """The one planning call: how the recurrences of ``specs`` run under ``config``.
+
+    Args:
+        specs: a cell spec, or one per (layer, direction) in layer-major order.
+        config: the module configuration that matters (:class:`RunConfig`).
+        names: optional, per (layer, direction), short -> full parameter names of the
+            module that owns the parameters (needed for whole-stack inference and
+            streaming).
+        num_layers, num_directions: the stack's shape (len(specs) = their product).
+
+    Returns:
+        A :class:`Plan`; ``plan.runners[k]`` is None where the reference loop runs.
+
+    Example:
+        >>> from lstmkit.cells import LSTMCellSpec
+        >>> from lstmkit.kernels import RunConfig, plan
+        >>> spec = LSTMCellSpec(2, 3, "vanilla")
+        >>> plan(spec).runners[0] is not None, plan(spec, RunConfig(zoneout=True)).runners[0]
+        (True, None)
+    """
+    if not isinstance(specs, (list, tuple)):
+        specs = [specs]
+    if not isinstance(config, RunConfig):
+        raise TypeError(f"config must be a RunConfig, got {type(config).__name__}")
+    if len(specs) != num_layers * num_directions:
+        raise ValueError(
+            f"specs must hold num_layers*num_directions = {num_layers * num_directions} specs, got {len(specs)}"
+        )
+    runners = []
+    for spec in specs:
+        planner = _PLANNERS.get(type(spec))
+        runners.append(None if planner is None else planner(spec, config))
+    return Plan(specs, runners, names, num_layers, num_directions, config)
+
+
 def run_direction(
     spec,
     params,
@@ -122,11 +400,12 @@ def run_direction(
     zoneout=None,
     training: bool = False,
     truncate_gradient: bool = False,
+    side=None,
 ):
     """Run one (layer, direction): same arguments and result as ``run_recurrence``.
 
-    Picks the fastest implementation that computes exactly the reference's result (see
-    the module docstring); ``LSTMKIT_BACKEND`` overrides the choice.
+    Plans (:func:`plan`) and runs the fastest implementation that computes exactly the
+    reference's result, else the reference loop; ``LSTMKIT_BACKEND`` overrides the choice.
 
     Example:
         >>> import torch
@@ -137,35 +416,23 @@ def run_direction(
         >>> out.shape
         torch.Size([5, 4, 3])
     """
-    kwargs = dict(lengths=lengths, reverse=reverse, recurrent_mask=recurrent_mask, zoneout=zoneout, training=training)
-    if truncate_gradient and torch.is_grad_enabled():
-        # The 1997 truncated gradient has no fused backward (yet): the reference loop.
-        # Without a gradient the forward is the same function, so the fast paths serve.
-        return run_recurrence(spec, params, x, state, truncate_gradient=True, **kwargs)
-    mode = backend()
-    if mode == "reference":
-        warn_once("env", "lstmkit: LSTMKIT_BACKEND=reference: every recurrence runs on the reference loop")
-        return run_recurrence(spec, params, x, state, **kwargs)
-    plain = recurrent_mask is None and not (zoneout is not None and any(r > 0 for r in zoneout))
-    if not plain:
-        return run_recurrence(spec, params, x, state, **kwargs)
-    device = x.device.type
-    if device == "cuda":
-        if is_standard_lstm(spec):
-            return run_torch_lstm(spec, params, x, state, lengths=lengths, reverse=reverse)
-        return run_recurrence(spec, params, x, state, **kwargs)
-    if device != "cpu" or not fused.supports(spec, x):
-        return run_recurrence(spec, params, x, state, **kwargs)
-    if mode == "auto" and is_standard_lstm(spec) and prefer_torch(spec, x, lengths, _needs_grad(params, x, state)):
-        return run_torch_lstm(spec, params, x, state, lengths=lengths, reverse=reverse)
-    ext = load_extension()
-    if ext is None:
-        if mode == "fused":
-            from ._build import extension_error
+    config = RunConfig(
+        recurrent_mask=recurrent_mask is not None,
+        zoneout=zoneout is not None and any(r > 0 for r in zoneout),
+        truncate_gradient=truncate_gradient,
+    )
+    runner = None if side else plan(spec, config).runners[0]
+    return run_planned(runner, spec, params, x, state, lengths=lengths, reverse=reverse,
+                       recurrent_mask=recurrent_mask, zoneout=zoneout, training=training,
+                       truncate_gradient=truncate_gradient, side=side)
 
-            raise RuntimeError(f"LSTMKIT_BACKEND=fused but the fused CPU extension is unavailable: {extension_error()}")
-        return run_recurrence(spec, params, x, state, **kwargs)
-    state = tuple(state)
-    if len(state) != len(spec.state_sizes()):
-        raise ValueError(f"state must have {len(spec.state_sizes())} entries ({spec.state_names}), got {len(state)}")
-    return fused.run_checked(ext, spec, params, x, state, lengths, reverse)
+
+def run_planned(runner, spec, params, x, state, *, lengths=None, reverse=False, recurrent_mask=None,
+                zoneout=None, training=False, truncate_gradient=False, side=None):
+    """``runner``'s result for this call, or the reference loop's where it has none or declines."""
+    if runner is not None:
+        res = runner(params, x, state, lengths=lengths, reverse=reverse)
+        if res is not None:
+            return res
+    return run_recurrence(spec, params, x, state, lengths=lengths, reverse=reverse, recurrent_mask=recurrent_mask,
+                          zoneout=zoneout, training=training, truncate_gradient=truncate_gradient, side=side)

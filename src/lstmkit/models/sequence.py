@@ -14,13 +14,21 @@ import numbers
 import torch
 from torch import Tensor, nn
 
-from ..layers import GRU, LSTM, RNN
-from ..variants import PRESETS
+import inspect
+
+from ..families import families, get_family, resolve_model
 
 __all__ = ["SequenceModel", "CELLS"]
 
-CELLS = ("lstm", "elman", "gru")
-"""Recurrent families a :class:`SequenceModel` can hold (``"lstm"`` takes a variant)."""
+def vector_cells() -> tuple[str, ...]:
+    """The families a :class:`SequenceModel` can hold now: every registered family with
+    vector inputs, by name and alias (``"lstm"`` takes a variant)."""
+    return tuple(n for f in families() if f.feature_axes == 1 for n in (f.name, *f.aliases))
+
+
+CELLS = vector_cells()
+"""The built-in families a :class:`SequenceModel` can hold (at import; families registered
+later are accepted too, see :func:`vector_cells`)."""
 
 _READOUTS = ("every", "last")
 
@@ -49,7 +57,8 @@ class SequenceModel(nn.Module):
         input_size: I, features per step.
         hidden_size: H, units per layer (LSTM: cells; 1997's "blocks x cells" is H here).
         output_size: O, outputs of the read-out.
-        cell: ``"lstm"``, ``"elman"`` (tanh RNN) or ``"gru"``.
+        cell: a registered family with vector inputs (:mod:`lstmkit.families`):
+            ``"lstm"``, ``"elman"`` (tanh RNN, also ``"rnn"``) or ``"gru"``.
         variant: LSTM variant preset name or :class:`lstmkit.LSTMVariant` (lstm only).
         num_layers: stacked layers.
         readout: ``"every"`` or ``"last"``.
@@ -102,13 +111,13 @@ class SequenceModel(nn.Module):
             raise ValueError(f"embed must be a positive int or None, got {embed!r}")
         if embed is not None and skip:
             raise ValueError("skip=True needs feature inputs; it cannot be combined with embed")
-        if cell not in CELLS:
-            raise ValueError(f"cell must be one of {CELLS}, got {cell!r}")
+        family = _vector_family(cell)
+        options = inspect.signature(family.module).parameters
         if readout not in _READOUTS:
             raise ValueError(f"readout must be one of {_READOUTS}, got {readout!r}")
         if not isinstance(truncated_gradient, bool):
             raise TypeError(f"truncated_gradient must be a bool, got {type(truncated_gradient).__name__}")
-        if truncated_gradient and cell != "lstm":
+        if truncated_gradient and "truncated_gradient" not in options:
             raise ValueError(f"truncated_gradient needs cell='lstm' (a GRU's or Elman net's whole state "
                              f"is h: no error would flow back in time), got cell={cell!r}")
         if forget_bias is not None and (isinstance(forget_bias, bool) or not isinstance(forget_bias, numbers.Real)
@@ -126,13 +135,12 @@ class SequenceModel(nn.Module):
             # sequences of distractor symbols would drive the cells into saturation).
             nn.init.normal_(self.embed.weight, std=embed ** -0.5)
         rnn_in = embed if embed is not None else input_size
-        if cell == "lstm":
-            self.rnn = LSTM(rnn_in, hidden_size, num_layers, variant=variant, forget_bias=forget_bias,
-                            truncated_gradient=truncated_gradient)
-        elif cell == "gru":
-            self.rnn = GRU(rnn_in, hidden_size, num_layers)
-        else:
-            self.rnn = RNN(rnn_in, hidden_size, num_layers)
+        kwargs = {}
+        if "variant" in options:
+            kwargs.update(variant=variant, forget_bias=forget_bias)
+        if truncated_gradient:
+            kwargs["truncated_gradient"] = True
+        self.rnn = family.module(rnn_in, hidden_size, num_layers, **kwargs)
         self.head = nn.Linear(hidden_size, output_size)
         self.skip = nn.Linear(input_size, output_size, bias=False) if skip else None
 
@@ -174,28 +182,28 @@ class SequenceModel(nn.Module):
         return y, state
 
 
+def _vector_family(cell):
+    known = vector_cells()
+    if not isinstance(cell, str) or cell not in known:
+        raise ValueError(f"cell must be one of {known} (the registered families with vector inputs), got {cell!r}")
+    return get_family(cell)
+
+
 def describe_model(cell: str, variant) -> str:
     """A short human name: ``"LSTM (vanilla)"``, ``"Elman RNN"``, ``"GRU"``."""
-    if cell == "elman":
-        return "Elman RNN"
-    if cell == "gru":
-        return "GRU"
-    return f"LSTM ({variant})"
+    family = get_family(cell)
+    return family.describe(variant if family.variants else None)
 
 
 def parse_model_name(name: str) -> tuple[str, str | None]:
-    """``"elman"`` -> ("elman", None); ``"gru"`` -> ("gru", None); a preset -> ("lstm", preset).
+    """A model name -> (cell, variant), through the family registry: ``"elman"`` ->
+    ("elman", None); ``"gru"`` -> ("gru", None); a variant (preset) -> ("lstm", preset).
 
     Example:
         >>> parse_model_name("cifg"), parse_model_name("elman")
         (('lstm', 'cifg'), ('elman', None))
     """
-    if not isinstance(name, str):
-        raise TypeError(f"variant must be a str, got {type(name).__name__}")
-    if name in ("elman", "rnn"):
-        return "elman", None
-    if name == "gru":
-        return "gru", None
-    if name not in PRESETS:
-        raise ValueError(f"unknown variant {name!r}; expected 'elman', 'gru' or one of {sorted(PRESETS)}")
-    return "lstm", name
+    family, variant = resolve_model(name, feature_axes=1, what="variant")
+    if name == family.name or name in family.aliases:
+        return name, (None if not family.variants else variant)
+    return family.name, variant
