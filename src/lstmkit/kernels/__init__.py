@@ -342,13 +342,9 @@ class Plan:
             return None
         lean = self._lean
         if len(lean) == 1:
+            # the C++ inference entry points take and return (1, B, n) states as they are
             run = lean[0]
-
-            def step(P, x, state):
-                out, final = run(ext, P, x, tuple(t[0] for t in state), False)
-                return out, tuple(f.unsqueeze(0) for f in final)
-
-            return step
+            return lambda P, x, state: run(ext, P, x, state, False)
         return lambda P, x, state: self._run_lean(ext, P, x, state)
 
 

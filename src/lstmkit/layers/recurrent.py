@@ -518,26 +518,29 @@ class Stepper:
         self._step = module.kernel_plan().stepper()
         self._w = module._names[0][0][1]  # weight_ih_l0's full name
         self._L = module.num_layers
+        self._sizes = module.specs[0].state_sizes() if self._step is not None else ()
+        self._F = module.feature_axes
 
     def __call__(self, x: Tensor, state=None):
         m = self.module
-        F_axes = m.feature_axes
-        if not isinstance(x, Tensor) or x.dim() not in (F_axes, F_axes + 1):
+        F_axes = self._F
+        if type(x) is not Tensor or x.dim() not in (F_axes, F_axes + 1):
             got = tuple(x.shape) if isinstance(x, Tensor) else type(x).__name__
             raise ValueError(f"x must be one step's input, {F_axes + 1}-D (batch, ...) or {F_axes}-D, got {got}")
         batched = x.dim() == F_axes + 1
         xs = x.unsqueeze(0) if batched else x.view(1, 1, *x.shape)
         given = state if batched else _unsqueeze_state(state)
-        with torch.no_grad():
-            s = self._lean_state(xs, given) if self._step is not None else None
-            if s is not None:
-                out, final = self._step(m._parameters, xs, s)
-                y = out[0]
-            else:
+        s = self._lean_state(xs, given) if self._step is not None else None
+        if s is not None:
+            # the kernels' inference calls record no autograd graph
+            out, final = self._step(m._parameters, xs, s)
+            y = out[0]
+        else:
+            with torch.no_grad():
                 seq = xs.transpose(0, 1) if m.batch_first else xs
                 y, packed = m(seq, given)
-                y = y[:, 0] if m.batch_first else y[0]
-                final = packed if isinstance(packed, tuple) else (packed,)
+            y = y[:, 0] if m.batch_first else y[0]
+            final = packed if isinstance(packed, tuple) else (packed,)
         if not batched:
             y = y.squeeze(0)
             final = tuple(t.squeeze(1) for t in final)
@@ -559,7 +562,7 @@ class Stepper:
             or xs.shape[2:] != (m.input_size,)
         ):
             return None
-        sizes = m.specs[0].state_sizes()
+        sizes = self._sizes
         if given is None:
             return tuple(xs.new_zeros(self._L, B, n) for n in sizes)
         given = given if isinstance(given, (tuple, list)) else (given,)

@@ -92,6 +92,7 @@ class CharLM(nn.Module):
             x = torch.as_tensor(list(prompt_ids), dtype=torch.long).unsqueeze(1)
             logits, state = self(x)
             last = logits[-1, 0]
+            step = self.lstm.stepper()  # one character per call: the kernels chosen once
             for _ in range(n):
                 if banned:
                     last = last.clone()
@@ -102,8 +103,8 @@ class CharLM(nn.Module):
                     p = torch.softmax(last.double() / temperature, dim=-1)
                     nxt = int(torch.multinomial(p, 1, generator=generator))
                 yield nxt
-                logits, state = self(torch.tensor([[nxt]]), state)
-                last = logits[-1, 0]
+                h, state = step(self.embedding(torch.tensor([nxt])), state)
+                last = self.output(h)[0]
         finally:
             self.train(was_training)
 
