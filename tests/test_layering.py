@@ -170,3 +170,25 @@ def test_one_new_import_in_the_real_tree_fails():
     extra = ast.parse("from ..viz.curves import x\n")
     mods["lstmkit.data.files"] = (ast.Module(body=[*tree.body, *extra.body], type_ignores=[]), is_pkg)
     assert violations(mods)["data.files imports viz.curves"] == "data.files imports viz.curves (viz above data)"
+
+
+#: Modules that still write files atomically by hand instead of through lstmkit.io
+#: (kernels/ is the C++ helper's and the lead's room; the build cache sits below io's users).
+KNOWN_OWN_ATOMIC_WRITES = frozenset({"lstmkit.kernels._build"})
+
+
+def _calls_os_replace(tree: ast.AST) -> bool:
+    return any(isinstance(n, ast.Attribute) and n.attr == "replace" and isinstance(n.value, ast.Name)
+               and n.value.id == "os" for n in ast.walk(tree))
+
+
+def test_files_are_written_through_io():
+    """Atomic writes live in io.py: no other module renames temporary files into place, and
+    data/ and viz/ do not reach into the trainer (train.checkpoint) to write a file."""
+    mods = parse_tree()
+    by_hand = {name for name, (tree, _) in mods.items() if name != "lstmkit.io" and _calls_os_replace(tree)}
+    assert by_hand == KNOWN_OWN_ATOMIC_WRITES, f"os.replace outside lstmkit.io: {sorted(by_hand - KNOWN_OWN_ATOMIC_WRITES)}"
+    for name, (tree, is_pkg) in mods.items():
+        if name.startswith(("lstmkit.data", "lstmkit.viz")):
+            train = [m for m in imported_modules(name, tree, is_pkg, mods) if m.startswith("lstmkit.train")]
+            assert not train, f"{_short(name)} imports {', '.join(map(_short, train))}; write files through lstmkit.io"
