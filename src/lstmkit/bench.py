@@ -23,7 +23,6 @@ import os
 import platform
 import statistics
 import sys
-import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -405,17 +404,9 @@ def format_table(result: dict) -> str:
 
 
 def _write_json_atomic(path: Path, data: dict) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=path.name, suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w") as f:
-            json.dump(data, f, indent=2)
-            f.write("\n")
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    from .io import atomic_write_text  # the one atomic write (io.py)
+
+    atomic_write_text(path, json.dumps(data, indent=2) + "\n")
 
 
 def _parse_shape(text: str) -> tuple[int, int, int, int]:
@@ -435,19 +426,18 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help=f"comma-separated models (default: {','.join(MODELS)}); 'NAME/fused' forces the fused kernel")
     p.add_argument("--shape", action="append", type=_parse_shape, metavar="BxTxIxH",
                    help="a shape to run instead of the default set (repeatable)")
-    from .cli.options import positive_int, threads
+    from .cli.options import add_common, positive_int
 
     p.add_argument("--reps", type=positive_int, default=10, help="timed repetitions per row, median reported (default 10)")
     p.add_argument("--stream-steps", type=positive_int, default=200,
                    help="steps per streaming repetition (default 200)")
     p.add_argument("--json", default="lstmkit-bench.json", metavar="PATH",
                    help="where to write the JSON results (default ./lstmkit-bench.json)")
-    # Not the shared --threads parent: the benchmark's default is torch's own thread count, as
-    # every figure in docs/performance.md was measured with it; the value is validated the same way.
-    p.add_argument("--threads", type=threads, default=None,
-                   help="torch intra-op threads for every row, ours and torch's alike (default: torch's default)")
-    p.add_argument("--no-progress", "--quiet", dest="no_progress", action="store_true",
-                   help="no progress bar")  # the same flag as cli.options.progress_parent's
+    # The shared --threads with another default: torch's own thread count, as every figure in
+    # docs/performance.md was measured with it; the value is validated the same way.
+    add_common(p, "threads", default=None,
+               help="torch intra-op threads for every row, ours and torch's alike (default: torch's default)")
+    add_common(p, "progress")
 
 
 def run_from_args(args: argparse.Namespace) -> int:

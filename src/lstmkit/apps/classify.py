@@ -1,8 +1,9 @@
 """Sequence classification on the user's own files: metrics, report, and the pipeline behind
 ``lstmkit classify train`` / ``predict``.
 
-The metrics (:func:`confusion_matrix`, :func:`classification_report`, :func:`format_report`)
-are numpy only and are shared with the text classifier.
+The metrics are :mod:`lstmkit.metrics`' (:func:`~lstmkit.metrics.classification_report`
+and its text table :func:`format_report`, shared with the text classifier); the baselines
+are :mod:`lstmkit.models.baselines`'.
 
 The pipeline (:func:`train_classifier`, :func:`predict_file`): optional averaging of
 ``downsample`` consecutive frames, per-channel standardisation fitted on the training part,
@@ -22,94 +23,11 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["confusion_matrix", "classification_report", "format_report", "train_classifier", "predict_file",
-           "predict_proba", "downsample", "summary_features", "nearest_neighbour_baseline", "EXAMPLE_DEFAULTS",
+from ..metrics import accuracy, balanced_accuracy, classification_report, confusion_matrix  # noqa: F401 (imported from here too)
+from ..models.baselines import majority_class, nearest_neighbour_baseline
+
+__all__ = ["format_report", "train_classifier", "predict_file", "predict_proba", "downsample", "EXAMPLE_DEFAULTS",
            "DEFAULTS"]
-
-
-def _as_labels(y, name: str) -> np.ndarray:
-    y = np.asarray(y)
-    if y.ndim != 1:
-        raise ValueError(f"{name} must be a 1-D sequence of class indices, got shape {tuple(y.shape)}")
-    if y.size and not np.issubdtype(y.dtype, np.integer):
-        if np.issubdtype(y.dtype, np.floating) and np.all(np.mod(y, 1) == 0):
-            y = y.astype(np.int64)
-        else:
-            raise TypeError(f"{name} must hold integer class indices, got dtype {y.dtype}")
-    return y.astype(np.int64)
-
-
-def confusion_matrix(y_true, y_pred, n_classes: int) -> np.ndarray:
-    """Counts ``cm[i, j]`` = number of examples of true class ``i`` predicted as ``j``.
-
-    Args:
-        y_true, y_pred: integer class indices in ``[0, n_classes)``, same length.
-        n_classes: number of classes (rows and columns of the matrix).
-
-    Returns:
-        an int64 array of shape (n_classes, n_classes); rows = true class.
-
-    Example:
-        >>> confusion_matrix([0, 0, 1, 2], [0, 1, 1, 2], 3).tolist()
-        [[1, 1, 0], [0, 1, 0], [0, 0, 1]]
-    """
-    t, p = _as_labels(y_true, "y_true"), _as_labels(y_pred, "y_pred")
-    if t.shape != p.shape:
-        raise ValueError(f"y_true and y_pred must have the same length, got {t.size} and {p.size}")
-    if not isinstance(n_classes, (int, np.integer)) or n_classes < 1:
-        raise ValueError(f"n_classes must be a positive int, got {n_classes!r}")
-    for name, y in (("y_true", t), ("y_pred", p)):
-        if y.size and (y.min() < 0 or y.max() >= n_classes):
-            raise ValueError(f"{name} holds class indices outside [0, {n_classes}): "
-                             f"min {y.min()}, max {y.max()}; pass the right n_classes")
-    cm = np.zeros((n_classes, n_classes), dtype=np.int64)
-    np.add.at(cm, (t, p), 1)
-    return cm
-
-
-def classification_report(y_true, y_pred, class_names) -> dict:
-    """Accuracy, balanced accuracy, per-class precision/recall/F1/support and macro F1.
-
-    Precision, recall or F1 with a zero denominator count as 0 (as scikit-learn's
-    ``zero_division=0``). Balanced accuracy is the mean recall over classes that occur in
-    ``y_true``; macro F1 is the mean F1 over all ``class_names``.
-
-    Args:
-        y_true, y_pred: integer class indices into ``class_names``.
-        class_names: one name per class (strings or anything ``str()`` accepts).
-
-    Returns:
-        a JSON-ready dict: ``accuracy``, ``balanced_accuracy``, ``macro_f1``, ``n``,
-        ``per_class`` (list of dicts: name, precision, recall, f1, support) and
-        ``confusion_matrix`` (list of lists).
-
-    Example:
-        >>> r = classification_report([0, 0, 1, 1], [0, 1, 1, 1], ["a", "b"])
-        >>> r["accuracy"], round(r["per_class"][1]["precision"], 3), r["per_class"][0]["recall"]
-        (0.75, 0.667, 0.5)
-    """
-    names = [str(c) for c in class_names]
-    k = len(names)
-    cm = confusion_matrix(y_true, y_pred, k)
-    tp = np.diag(cm).astype(np.float64)
-    support = cm.sum(1)
-    predicted = cm.sum(0)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        precision = np.where(predicted > 0, tp / np.maximum(predicted, 1), 0.0)
-        recall = np.where(support > 0, tp / np.maximum(support, 1), 0.0)
-        denom = precision + recall
-        f1 = np.where(denom > 0, 2 * precision * recall / np.where(denom > 0, denom, 1), 0.0)
-    n = int(cm.sum())
-    present = support > 0
-    return {
-        "n": n,
-        "accuracy": float(tp.sum() / n) if n else 0.0,
-        "balanced_accuracy": float(recall[present].mean()) if present.any() else 0.0,
-        "macro_f1": float(f1.mean()),
-        "per_class": [{"name": names[i], "precision": float(precision[i]), "recall": float(recall[i]),
-                       "f1": float(f1[i]), "support": int(support[i])} for i in range(k)],
-        "confusion_matrix": cm.tolist(),
-    }
 
 
 def format_report(report: dict) -> str:
@@ -170,36 +88,6 @@ def downsample(seqs: list[np.ndarray], k: int) -> list[np.ndarray]:
         counts[-1] = n - (m - 1) * k
         out.append((full / counts[:, None]).astype(np.float32))
     return out
-
-
-def summary_features(seqs: list[np.ndarray]) -> np.ndarray:
-    """Per channel: mean, standard deviation, min, max, first and last value; (N, 6 C).
-
-    Example:
-        >>> summary_features([np.array([[1.], [3.]])]).tolist()
-        [[2.0, 1.0, 1.0, 3.0, 1.0, 3.0]]
-    """
-    return np.stack([np.concatenate([s.mean(0), s.std(0), s.min(0), s.max(0), s[0], s[-1]]) for s in seqs])
-
-
-def nearest_neighbour_baseline(train_x, train_y, test_x) -> np.ndarray:
-    """1-nearest-neighbour (Euclidean) on :func:`summary_features`, standardised with the
-    training set's statistics: the predicted class index of each test sequence.
-
-    Example:
-        >>> a = [np.zeros((3, 1)), np.ones((3, 1)) * 5]
-        >>> nearest_neighbour_baseline(a, np.array([0, 1]), [np.ones((2, 1)) * 4]).tolist()
-        [1]
-    """
-    ftr, fte = summary_features(train_x), summary_features(test_x)
-    mu, sd = ftr.mean(0), ftr.std(0) + 1e-8
-    ftr, fte = (ftr - mu) / sd, (fte - mu) / sd
-    pred = np.empty(len(fte), dtype=np.int64)
-    sq = (ftr ** 2).sum(1)
-    for k in range(0, len(fte), 512):
-        d = sq[None, :] - 2 * fte[k : k + 512] @ ftr.T
-        pred[k : k + 512] = np.asarray(train_y)[d.argmin(1)]
-    return pred
 
 
 def predict_proba(model, seqs: list, batch_size: int = 128, pad=None, progress: bool = False,
@@ -383,7 +271,7 @@ def train_classifier(
         # A validation set of a few dozen sequences moves by one sequence from epoch to epoch; the
         # balanced accuracy averaged over the last 5 epochs picks a stable epoch (ties: the later).
         p = predict_proba(m, val_x)
-        raw_scores.append(classification_report(val_y, p.argmax(1), classes)["balanced_accuracy"])
+        raw_scores.append(balanced_accuracy(val_y, p.argmax(1), K))
         return float(np.mean(raw_scores[-5:]))
 
     run_dir = model_dir.with_name(model_dir.name + ".checkpoints") if model_dir is not None else None
@@ -411,7 +299,7 @@ def train_classifier(
         proba = predict_proba(model, Xte, progress=progress, desc=desc + " (test set)")
         pred = proba.argmax(1)
         report = classification_report(y_test, pred, classes)
-        majority = int(np.argmax(np.bincount(y_train, minlength=K)))
+        majority = majority_class(y_train, K)
         knn = nearest_neighbour_baseline(Xtr, y_train, Xte)
         result = {
             "task": "sequence classification",
@@ -425,10 +313,10 @@ def train_classifier(
                        "seed": seed, "threads": torch.get_num_threads()},
             "test": report,
             "baselines": {
-                "majority_class": {"class": classes[majority], "accuracy": float(np.mean(y_test == majority))},
-                "nearest_neighbour_summary": {"accuracy": float(np.mean(knn == y_test)),
-                                              "balanced_accuracy": classification_report(y_test, knn, classes)[
-                                                  "balanced_accuracy"],
+                "majority_class": {"class": classes[majority],
+                                   "accuracy": accuracy(y_test, np.full_like(y_test, majority))},
+                "nearest_neighbour_summary": {"accuracy": accuracy(y_test, knn),
+                                              "balanced_accuracy": balanced_accuracy(y_test, knn, K),
                                               "what": "1-NN, Euclidean, on per-channel mean/std/min/max/first/last"}},
             "fit": fit_summary,
             "train_seconds": train_seconds,
@@ -577,7 +465,7 @@ def predict_file(model_dir: str | os.PathLike, path: str | os.PathLike, out: str
     if data.y is not None:
         known = {c: i for i, c in enumerate(classes)}
         truth = np.array([known.get(v, -1) for v in data.y])
-        result["accuracy"] = float(np.mean(truth == pred))
+        result["accuracy"] = accuracy(truth, pred) if len(truth) else None
         result["unknown_labels"] = sorted({v for v in data.y if v not in known})
         ok = truth >= 0
         if ok.any():

@@ -1,89 +1,23 @@
-"""Pieces the CTC applications share: feature standardisation, batched decoding, the
-decoder comparison table (Graves et al. 2006, Table 1 style), and the guard around a
-training run's outputs (the shipped models are never a training target; the model
-directory is checked and locked, the run directory claimed, before any work)."""
+"""Pieces the CTC applications (speech, handwriting) share: feature standardisation,
+batched decoding, the decoder comparison table (Graves et al. 2006, Table 1 style) and the
+CTC training recipe. The guard around a training run's outputs is
+:func:`lstmkit.apps.runfiles.training_outputs`; the scores are :mod:`lstmkit.metrics`'."""
 
 from __future__ import annotations
 
-import contextlib
 import os
 import time
 from pathlib import Path
-from typing import Iterator
 
 import numpy as np
 
-from ..io import claim_dir, dir_lock, register_files, write_json
+from ..metrics import label_error_rate, sequence_accuracy
 from ..models import CTCRecognizer
-from ..models.io import check_model_dir_target
 from ..progress import progress_bar
-from ..train.ctc import ctc_loss, label_error_rate
+from ..train.ctc import ctc_loss
 from ..train.supervised import fit_supervised, pad_sequences
-from .runfiles import model_dir_scope
 
-__all__ = ["check_input_size", "fit_standardizer", "standardize", "decode_batch", "compare_decoders", "train_ctc", "SHIPPED",
-           "check_not_shipped", "training_outputs", "write_run_result"]
-
-SHIPPED = Path(__file__).resolve().parent.parent / "pretrained"
-"""The installed package's pretrained/ directory: the models that ship with lstmkit."""
-
-
-def check_not_shipped(directory: str | os.PathLike, overwrite_shipped: bool = False) -> Path:
-    """Refuse (one line) a training output inside the installed package's ``pretrained/``
-    directory, unless ``overwrite_shipped`` (the maintainers' reproduction of the shipped
-    models, ``--overwrite-shipped``). Returns the path.
-
-    Example:
-        >>> try:
-        ...     check_not_shipped(SHIPPED / "speech")
-        ... except ValueError as e:
-        ...     print(str(e).split(":")[0])
-        --model
-    """
-    d = Path(directory)
-    resolved = d.resolve()
-    if (resolved == SHIPPED or SHIPPED in resolved.parents) and not overwrite_shipped:
-        raise ValueError(f"--model: {d} is inside the models that ship with lstmkit ({SHIPPED}); expected a "
-                         f"directory of your own (the training commands' default is under runs/)")
-    return d
-
-
-@contextlib.contextmanager
-def training_outputs(model_dir: str | os.PathLike, run_dir: str | os.PathLike | None = None,
-                     overwrite_shipped: bool = False) -> Iterator[None]:
-    """Everything a training command checks before its first step, held for the whole run:
-    ``model_dir`` is not a shipped model (:func:`check_not_shipped`) and is a directory
-    :func:`lstmkit.models.save_model` may write; a second process training into it (or
-    into ``run_dir``) refuses at once (:func:`lstmkit.models.io.model_dir_lock`);
-    ``run_dir`` is claimed as an lstmkit run directory (a non-empty foreign one is
-    refused now, not after the training).
-
-    Example:
-        >>> import tempfile, os
-        >>> d = tempfile.mkdtemp()
-        >>> with training_outputs(os.path.join(d, "model"), os.path.join(d, "run")):
-        ...     pass
-        >>> sorted(os.listdir(d))
-        ['run']
-    """
-    check_not_shipped(model_dir, overwrite_shipped)
-    check_model_dir_target(model_dir)
-    if run_dir is not None and Path(run_dir).resolve() == Path(model_dir).resolve():
-        raise ValueError(f"--run-dir: {run_dir} is also the --model directory; expected another directory")
-    with contextlib.ExitStack() as stack:
-        if run_dir is not None:  # first: the model's lock file may lie inside the run directory
-            stack.enter_context(dir_lock(run_dir, "--run-dir directory"))
-            claim_dir(run_dir, "run", "run directory")
-        stack.enter_context(model_dir_scope(model_dir))
-        yield
-
-
-def write_run_result(run_dir: str | os.PathLike, result: dict, name: str = "result.json") -> None:
-    """Write ``result`` as JSON into the (claimed) ``run_dir`` and register it there."""
-    claim_dir(run_dir, "run", "run directory")
-    write_json(Path(run_dir) / name, result, indent=2)
-    register_files(run_dir, [name])
-
+__all__ = ["check_input_size", "fit_standardizer", "standardize", "decode_batch", "compare_decoders", "train_ctc"]
 
 def check_input_size(model: CTCRecognizer, extra: dict, directory, n_features: int, inputs: str) -> None:
     """Raise a one-line ValueError if the model in ``directory`` was trained on another
@@ -149,7 +83,7 @@ def compare_decoders(model: CTCRecognizer, feats, strings, beam_width: int = 8, 
                 bar.close()
         rows[method] = {
             "label_error_rate": label_error_rate(pred, strings),
-            "sequence_accuracy": float(np.mean([p == s for p, s in zip(pred, strings)])),
+            "sequence_accuracy": sequence_accuracy(pred, strings),
             "seconds": time.perf_counter() - t0,
         }
     return {"decoders": rows, "n_sequences": len(strings)}

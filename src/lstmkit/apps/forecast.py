@@ -31,21 +31,22 @@ import json
 import math
 import os
 import time
-import warnings
 from pathlib import Path
 
 import numpy as np
 import torch
 
 from ..data.series import TimeSeries, future_index, season_for_freq
+from ..data.windows import Windows
 from ..io import LstmkitFileError, check_fields
+from ..metrics import interval_coverage, mae, mase, smape
 from ..models import Forecaster, load_model, save_model
+from ..models.baselines import run_baselines, seasonal_naive
 from ..models.forecaster import pinball_loss
 from ..train.supervised import fit_supervised
 from .runfiles import check_finite, model_dir_scope, run_dir_scope
 
-__all__ = ["mase", "smape", "seasonal_naive", "fit_ets", "fit_arima", "train_forecaster", "forecast_future",
-           "load_forecaster", "forecast_table", "DEFAULTS"]
+__all__ = ["train_forecaster", "forecast_future", "load_forecaster", "forecast_table", "DEFAULTS"]
 
 DEFAULTS = {"hidden_size": 32, "num_layers": 1, "members": 5, "epochs": None, "lr": 3e-3, "batch_size": 32,
             "quantiles": [0.1, 0.5, 0.9], "transform": "auto", "calendar": True,
@@ -53,308 +54,8 @@ DEFAULTS = {"hidden_size": 32, "num_layers": 1, "members": 5, "epochs": None, "l
 """Model and training defaults (``epochs`` None: chosen from the number of windows)."""
 
 
-# ---------------------------------------------------------------- metrics and baselines
-def mase(actual, forecast, insample, season: int) -> float:
-    """Mean absolute scaled error: the forecast's MAE over the in-sample MAE of the
-    seasonal naive forecast (``y_t = y_{t-s}``; ``s = 1``: the naive one).
-
-    Example:
-        >>> mase([3, 4], [3, 5], insample=[1, 2, 3, 4], season=1)
-        0.5
-    """
-    a, f, x = (np.asarray(v, float) for v in (actual, forecast, insample))
-    s = max(int(season), 1)
-    if len(x) <= s:
-        raise ValueError(f"mase needs more than season={s} in-sample points, got {len(x)}")
-    with np.errstate(over="ignore", invalid="ignore"):
-        scale = np.mean(np.abs(x[s:] - x[:-s]))
-    if not np.isfinite(scale):
-        raise ValueError("mase: the in-sample seasonal naive error overflows float64 (values near 1e308); "
-                         "rescale the series")
-    if scale == 0:
-        raise ValueError("mase: the in-sample seasonal naive error is 0 (a periodic series); use another metric")
-    return float(np.mean(np.abs(a - f)) / scale)
-
-
-def smape(actual, forecast) -> float:
-    """Symmetric mean absolute percentage error, in percent (0-200):
-    ``100/H sum 2|F-A| / (|A|+|F|)`` (a term with A = F = 0 counts 0).
-
-    Example:
-        >>> round(smape([100, 200], [110, 200]), 3)
-        4.762
-    """
-    a, f = np.asarray(actual, float), np.asarray(forecast, float)
-    den = np.abs(a) + np.abs(f)
-    return float(100 * np.mean(np.where(den == 0, 0.0, 2 * np.abs(f - a) / np.where(den == 0, 1, den))))
-
-
-def seasonal_naive(history, horizon: int, season: int) -> np.ndarray:
-    """Repeat the last season: ``F_{T+h} = y_{T+h-s*ceil(h/s)}`` (``s = 1``: the last value).
-
-    Example:
-        >>> seasonal_naive([1, 2, 3, 4, 5], 3, season=2).tolist()
-        [4.0, 5.0, 4.0]
-    """
-    x = np.asarray(history, float)
-    s = max(int(season), 1)
-    if len(x) < s:
-        raise ValueError(f"seasonal naive needs at least one season ({s} points), got {len(x)}")
-    return np.array([x[len(x) - s + (h % s)] for h in range(horizon)])
-
-
 def _positive(x) -> bool:
     return bool(np.all(np.asarray(x) > 0))
-
-
-def fit_ets(history, horizon: int, season: int, log: bool = False) -> np.ndarray:
-    """Holt-Winters exponential smoothing with additive trend and additive season
-    (statsmodels ``ExponentialSmoothing``, fitted by maximum likelihood), optionally on
-    the log of the series; no season when ``season < 2`` or the history has fewer than two
-    seasons."""
-    from statsmodels.tsa.holtwinters import ExponentialSmoothing
-
-    x = np.log(history) if log else np.asarray(history, float)
-    seasonal = "add" if season >= 2 and len(x) >= 2 * season + 2 else None
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        fit = ExponentialSmoothing(x, trend="add", seasonal=seasonal,
-                                   seasonal_periods=season if seasonal else None).fit()
-        f = np.asarray(fit.forecast(horizon), float)
-    return np.exp(f) if log else f
-
-
-def _fourier(t: np.ndarray, period: float, k: int) -> np.ndarray:
-    return np.column_stack([fn(2 * np.pi * j * t / period) for j in range(1, k + 1) for fn in (np.sin, np.cos)])
-
-
-def fit_arima(history, horizon: int, season: int, log: bool = False, time_limit: float = 60.0) -> tuple[np.ndarray, str]:
-    """A tiny automatic ARIMA: a few orders fitted by maximum likelihood (statsmodels
-    SARIMAX), the lowest AIC kept. Seasons up to 24: SARIMA(p,1,q)(0,1,1)_s for
-    (p,q) in (0,1), (1,0), (1,1), (2,1) -- (0,1,1)(0,1,1) is Box & Jenkins' airline model.
-    Longer seasons (weekly data, s = 52: a seasonal state of 52 lags is slow) use
-    ARIMA(p,1,q) with drift and 4 Fourier pairs of the season as regressors (dynamic
-    harmonic regression). Stops trying orders after ``time_limit`` seconds.
-
-    Returns:
-        (forecast, a description of the chosen model).
-    """
-    from statsmodels.tsa.statespace.sarimax import SARIMAX
-
-    x = np.log(history) if log else np.asarray(history, float)
-    n = len(x)
-    orders = [(0, 1, 1), (1, 1, 0), (1, 1, 1), (2, 1, 1)]
-    best, t0, tried = None, time.perf_counter(), 0
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        for order in orders:
-            if best is not None and time.perf_counter() - t0 > time_limit:
-                break
-            try:
-                if 2 <= season <= 24 and n >= 3 * season:
-                    m = SARIMAX(x, order=order, seasonal_order=(0, 1, 1, season)).fit(disp=False)
-                    f, name = m.forecast(horizon), f"SARIMA{order}(0,1,1){season}"
-                elif season > 24:
-                    t = np.arange(n + horizon, dtype=float)
-                    period = 365.25 / 7 if season == 52 else season
-                    X = np.column_stack([_fourier(t, period, 4), t])
-                    m = SARIMAX(x, exog=X[:n], order=order).fit(disp=False)
-                    f, name = m.forecast(horizon, exog=X[n:]), f"ARIMA{order}+drift+4 Fourier pairs"
-                else:
-                    m = SARIMAX(x, order=order, trend="t").fit(disp=False)
-                    f, name = m.forecast(horizon), f"ARIMA{order}+drift"
-            except (ValueError, np.linalg.LinAlgError):
-                continue
-            tried += 1
-            if np.all(np.isfinite(f)) and (best is None or m.aic < best[0]):
-                best = (m.aic, np.asarray(f, float), name)
-    if best is None:
-        raise ValueError("no ARIMA order could be fitted to this series")
-    f = np.exp(best[1]) if log else best[1]
-    return f, best[2] + (" on log" if log else "") + f" (best AIC of {tried} orders tried)"
-
-
-def run_baselines(history, horizon: int, season: int, log: bool, progress: bool = False) -> dict:
-    """Forecasts of ``horizon`` steps after ``history`` by every baseline:
-    name -> {"forecast": array, "seconds": float, "model": description}. ETS and ARIMA are
-    fitted on the original scale and, for a positive series, on the log scale too (the
-    best of them is the one the LSTM is compared with). ``progress``: a bar over the fits
-    (ARIMA on a long weekly series takes tens of seconds)."""
-    try:  # statsmodels' linear algebra on many BLAS threads thrashes a busy machine
-        from threadpoolctl import threadpool_limits
-    except ImportError:  # pragma: no cover
-        return _run_baselines(history, horizon, season, log, progress)
-    with threadpool_limits(1):
-        return _run_baselines(history, horizon, season, log, progress)
-
-
-def _run_baselines(history, horizon: int, season: int, log: bool, progress: bool = False) -> dict:
-    from ..progress import progress_bar
-
-    out = {}
-    t = time.perf_counter()
-    out["seasonal naive"] = {"forecast": seasonal_naive(history, horizon, season), "model": f"s={season}"}
-    out["seasonal naive"]["seconds"] = time.perf_counter() - t
-    scales = [False, True] if log else [False]
-    bar = progress_bar(2 * len(scales), "baselines (ETS, ARIMA)", "fit", enabled=progress)
-    for lg in scales:
-        tag = " (log)" if lg else ""
-        t = time.perf_counter()
-        try:
-            out["ETS" + tag] = {"forecast": fit_ets(history, horizon, season, log=lg),
-                                "model": "additive trend + additive season" + (" on log" if lg else "")}
-        except (ValueError, np.linalg.LinAlgError) as e:  # pragma: no cover - statsmodels failure
-            out["ETS" + tag] = {"error": str(e)}
-        out["ETS" + tag]["seconds"] = time.perf_counter() - t
-        if bar:
-            bar.update()
-        t = time.perf_counter()
-        try:
-            f, name = fit_arima(history, horizon, season, log=lg, time_limit=25.0)
-            out["ARIMA" + tag] = {"forecast": f, "model": name}
-        except ValueError as e:
-            out["ARIMA" + tag] = {"error": str(e)}
-        out["ARIMA" + tag]["seconds"] = time.perf_counter() - t
-        if bar:
-            bar.update()
-    if bar:
-        bar.close()
-    return out
-
-
-# ---------------------------------------------------------------- windowing
-def _phase(series: TimeSeries, positions: np.ndarray, season: int) -> np.ndarray:
-    """The season's phase in [0, 1) at each position, the same for a timestamp wherever
-    the series starts: the fraction of the year for weekly/monthly/quarterly/yearly
-    timestamps (so 52.18 weeks a year do not drift), the count of steps since 1970 modulo
-    the season for other regular timestamps (days, hours, business days), else the
-    position (counted from the first row of the training series) modulo the season."""
-    s = max(season, 1)
-    if series.index is not None and series.freq and s > 1:
-        import pandas as pd
-
-        idx = series.index
-        if len(idx) and positions.max(initial=0) >= len(idx):
-            idx = pd.date_range(idx[0], periods=int(positions.max()) + 1, freq=series.freq)
-        ts = idx[positions]
-        f = series.freq.upper().lstrip("0123456789")
-        if f[:1] in "WMQY" or f[:2] in ("BM", "BQ", "BY", "BA") or f[:1] == "A":
-            return np.asarray((ts.dayofyear - 1) / 365.25 % 1.0)
-        if f[:1] == "B":
-            steps = np.busday_count(np.datetime64("1970-01-01"), ts.values.astype("datetime64[D]"))
-        else:
-            t0 = pd.Timestamp("2000-01-01")
-            step = (t0 + pd.tseries.frequencies.to_offset(series.freq) - t0).value
-            steps = ts.as_unit("ns").asi8 // step
-        return (np.asarray(steps) % s) / s
-    return ((positions + series.offset) % s) / s
-
-
-class Windows:
-    """Turns a transformed series ``z`` into (input window, target) pairs and back.
-
-    Per input step: ``(z_t - level) / scale`` where the level is the mean of the window's
-    last season (the shape of the season, whatever the level); with ``reference
-    "seasonal"`` also the standardised seasonal difference ``(z_t - z_{t-s} - mean) / sd``
-    (the year-on-year growth); with ``calendar`` sin and cos of the season's phase.
-
-    Targets: with ``"seasonal"``, the standardised seasonal differences of the next
-    ``horizon`` steps: the forecast is the same phase of the last season plus the
-    predicted growth (beyond one season the forecast's own earlier values are the base);
-    with ``"level"`` (no season), ``(z_{t+h} - level) / scale``.
-    """
-
-    def __init__(self, prep: dict, series: TimeSeries):
-        self.p, self.series = prep, series
-        self.seasonal = prep["reference"] == "seasonal"
-        self.s = max(prep["season"], 1)
-        self.diff_inputs = bool(self.seasonal and prep.get("diff_inputs", True))
-
-    @property
-    def n_features(self) -> int:
-        return 1 + self.diff_inputs + 2 * bool(self.p["calendar"] and self.p["season"] > 1)
-
-    @property
-    def history(self) -> int:
-        """Points needed before an origin."""
-        return self.p["window"] + (self.s if self.diff_inputs else 0)
-
-    def z(self, values) -> np.ndarray:
-        v = np.asarray(values, float)
-        return np.log(v) if self.p["transform"] == "log" else v
-
-    def unz(self, z) -> np.ndarray:
-        return np.exp(z) if self.p["transform"] == "log" else z
-
-    def level(self, z: np.ndarray, origin: int) -> float:
-        k = min(self.s, self.p["window"])
-        return float(z[origin - k : origin].mean())
-
-    def fit_scales(self, z: np.ndarray, origins) -> None:
-        """Scale (and seasonal-difference mean/sd) from the training windows only."""
-        W = self.p["window"]
-        with np.errstate(over="ignore", invalid="ignore"):
-            dev = np.concatenate([z[o - W : o] - self.level(z, o) for o in origins])
-            self.p["scale"] = _check_scale(float(np.std(dev)), "scale", self.series)
-            if self.diff_inputs:
-                last = int(max(origins)) + self.p["horizon"]
-                d = z[self.s : last] - z[: last - self.s]
-                self.p["diff_mean"] = float(d.mean())
-                self.p["diff_sd"] = _check_scale(float(d.std()), "seasonal-difference scale", self.series)
-                if not math.isfinite(self.p["diff_mean"]):
-                    _check_scale(math.inf, "seasonal-difference mean", self.series)
-
-    def inputs(self, z: np.ndarray, origins) -> tuple[torch.Tensor, np.ndarray]:
-        """(window, B, features) inputs for forecasts starting at each origin, and the levels."""
-        W, sc, s = self.p["window"], self.p["scale"], self.s
-        origins = np.asarray(origins)
-        lv = np.array([self.level(z, o) for o in origins])
-        feats = [np.stack([(z[o - W : o] - l) / sc for o, l in zip(origins, lv)], 1)]  # (W, B)
-        if self.diff_inputs:
-            feats.append(np.stack([(z[o - W : o] - z[o - W - s : o - s] - self.p["diff_mean"]) / self.p["diff_sd"]
-                                   for o in origins], 1))
-        if self.p["calendar"] and self.p["season"] > 1:
-            pos = origins[None, :] - W + np.arange(W)[:, None]
-            ph = _phase(self.series, pos.ravel(), self.p["season"]).reshape(pos.shape) * 2 * np.pi
-            feats += [np.sin(ph), np.cos(ph)]
-        return torch.tensor(np.stack(feats, -1), dtype=torch.float32), lv
-
-    def targets(self, z: np.ndarray, origins, levels) -> torch.Tensor:
-        H, s = self.p["horizon"], self.s
-        if self.seasonal:
-            t = [(z[o : o + H] - z[o - s : o + H - s]) / self.p["scale"] for o in origins]
-        else:
-            t = [(z[o : o + H] - l) / self.p["scale"] for o, l in zip(origins, levels)]
-        return torch.tensor(np.stack(t), dtype=torch.float32)
-
-    def decode(self, q: torch.Tensor, z: np.ndarray, origins, levels) -> np.ndarray:
-        """(B, H, Q) model output -> quantiles on the original scale."""
-        q = q.detach().numpy().astype(float)
-        if not self.seasonal:
-            return self.unz(q * self.p["scale"] + np.asarray(levels)[:, None, None])
-        H, s = self.p["horizon"], self.s
-        out = np.empty_like(q)
-        growth = q * self.p["scale"]
-        for b, o in enumerate(origins):
-            for h in range(H):
-                # beyond one season the base is this forecast's own value (each quantile
-                # on its own: an approximation for the outer ones)
-                base = z[o + h - s] if h < s else out[b, h - s]
-                out[b, h] = base + growth[b, h]
-        return self.unz(out)
-
-
-def _check_scale(v: float, what: str, series: TimeSeries) -> float:
-    """A scale fitted on the training windows, checked: finite (values near 1e308 overflow
-    float64) and not zero (windows without any variation)."""
-    if not math.isfinite(v):
-        raise ValueError(f"{series.source}: column {series.name!r}: the {what} of the training windows overflows "
-                         f"float64 (values too large, up to {np.nanmax(np.abs(series.values)):.3g}); rescale the "
-                         f"series (e.g. divide by a power of ten)")
-    if v <= 0:
-        raise ValueError(f"{series.source}: column {series.name!r}: the {what} of the training windows is 0 "
-                         f"(no variation within any input window); nothing to learn from")
-    return v
 
 
 def _forecast(model: Forecaster, win: Windows, z: np.ndarray, origins) -> np.ndarray:
@@ -510,7 +211,7 @@ def train_forecaster(
 
             def val_score(m, win=win, z=z):
                 f = _forecast(m, win, z, [val_start])[0, :, m.mid]
-                return -float(np.mean(np.abs(f - y[val_start:test_start])))
+                return -mae(y[val_start:test_start], f)
 
             fit = fit_supervised(model, loss_fn, n_train, epochs=epochs, batch_size=batch, lr=lr, seed=seed,
                                  evaluate=val_score, run_dir=Path(run_dir) / f"select-{ref}" if run_dir else None,
@@ -560,7 +261,6 @@ def train_forecaster(
                 continue
             table[name] = {"mase": mase(actual, r["forecast"], history, season), "smape": smape(actual, r["forecast"]),
                            "seconds": r["seconds"], "model": r["model"]}
-        inside = (actual >= test_q[:, 0]) & (actual <= test_q[:, -1])
         future = _future(model, win, series, z)
         report = {
             "data": series.summary(),
@@ -573,7 +273,7 @@ def train_forecaster(
                          "refit_seconds": refit_info["seconds"] if refit_info else None,
                          "seconds_total": train_seconds, "history": fit["history"],
                          "validation_mae_by_reference": {r: -t["fit"]["best_score"] for r, t in tried.items()}},
-            "test": {"metrics": table, "interval_coverage": float(inside.mean()),
+            "test": {"metrics": table, "interval_coverage": interval_coverage(actual, test_q[:, 0], test_q[:, -1]),
                      "interval": f"{q[0]:.0%}-{q[-1]:.0%}", "actual": actual.tolist(),
                      "forecasts": {k: np.asarray(r["forecast"]).tolist() for k, r in rows.items() if "forecast" in r},
                      "lower": test_q[:, 0].tolist(), "upper": test_q[:, -1].tolist()},

@@ -15,10 +15,11 @@ import torch
 import torch.nn.functional as F
 
 from ..data.fsdd import load_fsdd
+from ..metrics import accuracy, confusion_matrix, per_class_recall
 from ..models import SequenceClassifier, save_model
 from ..progress import progress_bar
 from ..train.supervised import fit_supervised, pad_sequences
-from .common import training_outputs, write_run_result
+from .runfiles import training_outputs, write_run_result
 
 __all__ = ["run_fsdd", "random_split"]
 
@@ -58,7 +59,7 @@ def run_fsdd(
         limit: use only the first ``limit`` recordings (quick runs and tests).
         out_dir: the run directory: ``model/``, ``checkpoints/`` and ``result.json`` go
             there (None: nowhere). It is claimed, and ``model/`` checked and locked,
-            before any work (:func:`lstmkit.apps.common.training_outputs`).
+            before any work (:func:`lstmkit.apps.runfiles.training_outputs`).
         progress: a bar for the training and one for the test.
 
     Returns:
@@ -95,38 +96,32 @@ def _run_fsdd(epochs, hidden_size, num_layers, variant, seed, test_fraction, lim
         x, n, t = batch(fit_idx[idx])
         return F.cross_entropy(m(x, n), t)
 
-    def accuracy(m, indices, bar=None):
-        right = 0
+    def predict(m, indices, bar=None) -> np.ndarray:
         preds = []
         for k in range(0, len(indices), 256):
-            x, n, t = batch(indices[k : k + 256])
-            p = m(x, n).argmax(-1)
-            preds.append(p)
-            right += int((p == t).sum())
+            x, n, _ = batch(indices[k : k + 256])
+            preds.append(m(x, n).argmax(-1))
             if bar is not None:
-                bar.update(len(p))
-        return right / len(indices), torch.cat(preds)
+                bar.update(len(preds[-1]))
+        return torch.cat(preds).numpy()
 
     run_dir = Path(out_dir) / "checkpoints" if out_dir is not None else None
     fit = fit_supervised(model, loss_fn, len(fit_idx), epochs=epochs, batch_size=32, lr=3e-3, seed=seed,
-                         evaluate=lambda m: accuracy(m, val_idx)[0], run_dir=run_dir, progress=progress,
-                         desc="FSDD BiLSTM")
+                         evaluate=lambda m: accuracy(y[val_idx], predict(m, val_idx)), run_dir=run_dir,
+                         progress=progress, desc="FSDD BiLSTM")
     bar = progress_bar(len(test_idx), "FSDD test", "rec", enabled=progress)
     try:
         with torch.no_grad():
-            acc, pred = accuracy(model, test_idx, bar)
+            pred = predict(model, test_idx, bar)
     finally:
         if bar is not None:
             bar.close()
-    truth = labels[test_idx]
-    confusion = torch.zeros(10, 10, dtype=torch.long)
-    for t, p in zip(truth.tolist(), pred.tolist()):
-        confusion[t, p] += 1
+    truth = np.asarray(y)[test_idx]
     result = {
         "task": "FSDD isolated digits, random split",
-        "test_accuracy": acc,
-        "per_digit_accuracy": (confusion.diag() / confusion.sum(1).clamp_min(1)).tolist(),
-        "confusion": confusion.tolist(),
+        "test_accuracy": accuracy(truth, pred),
+        "per_digit_accuracy": per_class_recall(truth, pred, 10).tolist(),
+        "confusion": confusion_matrix(truth, pred, 10).tolist(),
         "n_train": int(len(fit_idx)), "n_val": int(len(val_idx)), "n_test": int(len(test_idx)),
         "config": {**model.config, "epochs": epochs, "seed": seed, "test_fraction": test_fraction},
         "fit": fit,

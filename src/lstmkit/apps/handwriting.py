@@ -16,8 +16,8 @@ import torch
 from ..data.images import read_line_image
 from ..data.mnist_lines import line_features, load_mnist_5k, make_lines, split_images
 from ..models import CTCRecognizer, load_model, save_model
-from .common import (check_input_size, compare_decoders, decode_batch, fit_standardizer, standardize, train_ctc, training_outputs,
-                     write_run_result)
+from .common import check_input_size, compare_decoders, decode_batch, fit_standardizer, standardize, train_ctc
+from .runfiles import training_outputs, write_run_result
 
 __all__ = ["train_handwriting", "evaluate_model_dir", "recognize_images", "load_recognizer",
            "PRETRAINED"]
@@ -71,7 +71,7 @@ def train_handwriting(
 
     Before any work ``out_dir`` is checked (not inside the shipped models unless
     ``overwrite_shipped``; empty, new or an lstmkit model directory) and locked for the
-    run, and ``run_dir`` is claimed (see :func:`lstmkit.apps.common.training_outputs`).
+    run, and ``run_dir`` is claimed (see :func:`lstmkit.apps.runfiles.training_outputs`).
     """
     with training_outputs(out_dir, run_dir, overwrite_shipped):
         torch.manual_seed(seed)

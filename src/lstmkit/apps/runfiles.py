@@ -4,7 +4,9 @@ folder of the user's is refused) and, after a successful run, only lstmkit's che
 files are removed (the folder too if this training made it and it is then empty); a
 prediction never replaces a file the user did not name, nor one that belongs to an lstmkit
 directory, and replaces a named one only when asked (``--overwrite``); the app-level part
-of a model's config.json is checked on load, one line naming the file and the field.
+of a model's config.json is checked on load, one line naming the file and the field; the
+shipped models are never a training target (:func:`check_not_shipped`), and everything a
+training checks before its first step is one ``with`` block (:func:`training_outputs`).
 
 Example:
     >>> import tempfile, os
@@ -23,11 +25,12 @@ import os
 from pathlib import Path
 from typing import Any, Iterable, Iterator
 
-from ..io import (MANIFEST, LstmkitFileError, claim_dir, read_manifest, register_files, remove_owned,
+from ..io import (MANIFEST, LstmkitFileError, claim_dir, dir_lock, read_manifest, register_files, remove_owned,
                   write_json)
+from ..models.io import check_model_dir_target, model_dir_lock
 
 __all__ = ["claim_run_dir", "release_run_dir", "run_dir_scope", "model_dir_scope", "check_output_file",
-           "check_finite", "RUN_MARKER"]
+           "check_finite", "RUN_MARKER", "SHIPPED", "check_not_shipped", "training_outputs", "write_run_result"]
 
 #: The file lstmkit writes into a run folder it creates, so that a later (resumed) run
 #: knows the folder is lstmkit's to remove once it is empty.
@@ -185,9 +188,76 @@ def model_dir_scope(model_dir: str | os.PathLike | None) -> Iterator[None]:
     if model_dir is None:
         yield
         return
-    from ..models.io import check_model_dir_target, model_dir_lock
-
     check_model_dir_target(model_dir)
     with model_dir_lock(model_dir):
         check_model_dir_target(model_dir)
         yield
+
+
+SHIPPED = Path(__file__).resolve().parent.parent / "pretrained"
+"""The installed package's pretrained/ directory: the models that ship with lstmkit."""
+
+
+def check_not_shipped(directory: str | os.PathLike, overwrite_shipped: bool = False) -> Path:
+    """Refuse (one line) a training output inside the installed package's ``pretrained/``
+    directory, unless ``overwrite_shipped`` (the maintainers' reproduction of the shipped
+    models, ``--overwrite-shipped``). Returns the path.
+
+    Example:
+        >>> try:
+        ...     check_not_shipped(SHIPPED / "speech")
+        ... except ValueError as e:
+        ...     print(str(e).split(":")[0])
+        --model
+    """
+    d = Path(directory)
+    resolved = d.resolve()
+    if (resolved == SHIPPED or SHIPPED in resolved.parents) and not overwrite_shipped:
+        raise ValueError(f"--model: {d} is inside the models that ship with lstmkit ({SHIPPED}); expected a "
+                         f"directory of your own (the training commands' default is under runs/)")
+    return d
+
+
+@contextlib.contextmanager
+def training_outputs(model_dir: str | os.PathLike, run_dir: str | os.PathLike | None = None,
+                     overwrite_shipped: bool = False) -> Iterator[None]:
+    """Everything a training command checks before its first step, held for the whole run:
+    ``model_dir`` is not a shipped model (:func:`check_not_shipped`) and is a directory
+    :func:`lstmkit.models.save_model` may write; a second process training into it (or
+    into ``run_dir``) refuses at once (:func:`lstmkit.models.io.model_dir_lock`);
+    ``run_dir`` is claimed as an lstmkit run directory (:func:`claim_run_dir`: a non-empty
+    foreign one is refused now, not after the training).
+
+    Example:
+        >>> import tempfile, os
+        >>> d = tempfile.mkdtemp()
+        >>> with training_outputs(os.path.join(d, "model"), os.path.join(d, "run")):
+        ...     pass
+        >>> sorted(os.listdir(d))
+        ['run']
+    """
+    check_not_shipped(model_dir, overwrite_shipped)
+    check_model_dir_target(model_dir)
+    if run_dir is not None and Path(run_dir).resolve() == Path(model_dir).resolve():
+        raise ValueError(f"--run-dir: {run_dir} is also the --model directory; expected another directory")
+    with contextlib.ExitStack() as stack:
+        if run_dir is not None:  # first: the model's lock file may lie inside the run directory
+            stack.enter_context(dir_lock(run_dir, "--run-dir directory"))
+            claim_run_dir(run_dir)
+        stack.enter_context(model_dir_scope(model_dir))
+        yield
+
+
+def write_run_result(run_dir: str | os.PathLike, result: dict, name: str = "result.json") -> None:
+    """Write ``result`` as JSON into the (claimed) ``run_dir`` and register it there.
+
+    Example:
+        >>> import tempfile, os
+        >>> d = os.path.join(tempfile.mkdtemp(), "run")
+        >>> write_run_result(d, {"accuracy": 0.5})
+        >>> sorted(os.listdir(d))
+        ['lstmkit.json', 'result.json', 'run.json']
+    """
+    claim_run_dir(run_dir)
+    write_json(Path(run_dir) / name, result, indent=2)
+    register_files(run_dir, [name])

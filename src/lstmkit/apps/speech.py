@@ -18,8 +18,8 @@ import torch
 from ..data.audio import read_audio
 from ..data.espeak_digits import VARIANTS, synthesize
 from ..models import CTCRecognizer, load_model, save_model
-from .common import (check_input_size, compare_decoders, decode_batch, fit_standardizer, standardize, train_ctc, training_outputs,
-                     write_run_result)
+from .common import check_input_size, compare_decoders, decode_batch, fit_standardizer, standardize, train_ctc
+from .runfiles import training_outputs, write_run_result
 
 __all__ = ["audio_features", "train_speech", "recognize_files", "evaluate_model_dir", "PRETRAINED",
            "TEST_VARIANTS"]
@@ -91,7 +91,7 @@ def train_speech(
 
     Before any work ``out_dir`` is checked (not inside the shipped models unless
     ``overwrite_shipped``; empty, new or an lstmkit model directory) and locked for the
-    run, and ``run_dir`` is claimed (see :func:`lstmkit.apps.common.training_outputs`).
+    run, and ``run_dir`` is claimed (see :func:`lstmkit.apps.runfiles.training_outputs`).
     """
     with training_outputs(out_dir, run_dir, overwrite_shipped):
         torch.manual_seed(seed)

@@ -39,10 +39,13 @@ from ..train.checkpoint import (CHECKPOINT_JSON, load_checkpoint, optimizer_from
                                 optimizer_to_flat, save_checkpoint)
 from ..train.denormals import flush_denormals
 from ..train.supervised import fit_supervised
-from .classify import classification_report, predict_proba
+from ..metrics import accuracy, classification_report
+from ..metrics import bits_per_character as _bits_per_character
+from ..models.baselines import tfidf_baseline
+from .classify import predict_proba
 
 __all__ = [
-    "encode_labels", "tfidf_baseline", "train_text_classifier", "run_rotten_tomatoes", "run_text_csv",
+    "encode_labels", "train_text_classifier", "run_rotten_tomatoes", "run_text_csv",
     "predict_texts", "bits_per_character", "train_char_lm", "run_char_lm", "generate_text",
 ]
 
@@ -70,37 +73,6 @@ def encode_labels(labels: Sequence[str], path: str = "labels", column: str = "la
         raise ValueError(f"{path}, row {row}: label {names[i]!r} in column {column!r} occurs only once; every "
                          f"class needs at least two examples (add examples or remove the row)")
     return y, names
-
-
-def tfidf_baseline(texts: Sequence[str], y: np.ndarray, split, seed: int = 0,
-                   Cs: Sequence[float] = (0.25, 0.5, 1, 2, 4, 8, 16, 32, 64, 128)) -> dict:
-    """TF-IDF (word 1- and 2-grams, sublinear tf) + logistic regression (scikit-learn),
-    fitted on the training split, ``C`` chosen by validation accuracy, scored on test.
-
-    Returns:
-        ``{"C", "val_accuracy", "test_accuracy", "test_pred", "grid": {C: val acc}}``.
-    """
-    try:
-        from sklearn.feature_extraction.text import TfidfVectorizer
-        from sklearn.linear_model import LogisticRegression
-    except ImportError as e:  # pragma: no cover
-        raise ImportError("the text baseline needs scikit-learn: pip install 'lstmkit[text]'") from e
-    tr, va, te = split
-    texts = np.asarray(texts, dtype=object)
-    vec = TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True, min_df=1, lowercase=True)
-    Xtr = vec.fit_transform(texts[tr])
-    Xva, Xte = vec.transform(texts[va]), vec.transform(texts[te])
-    grid, best = {}, None
-    for C in Cs:
-        clf = LogisticRegression(C=C, max_iter=2000, random_state=seed).fit(Xtr, y[tr])
-        acc = float((clf.predict(Xva) == y[va]).mean()) if len(va) else 0.0
-        grid[str(C)] = acc
-        if best is None or acc > best[0]:
-            best = (acc, C, clf)
-    acc, C, clf = best
-    pred = clf.predict(Xte)
-    return {"C": C, "val_accuracy": acc, "test_accuracy": float((pred == y[te]).mean()) if len(te) else None,
-            "test_pred": pred.tolist(), "grid": grid, "features": int(Xtr.shape[1])}
 
 
 def _predict_ids(model: SequenceClassifier, ids: list[list[int]], batch: int = 256) -> np.ndarray:
@@ -159,7 +131,7 @@ def train_text_classifier(
         return F.cross_entropy(m(x, n), labels[rows])
 
     def val_accuracy(m):
-        return float((_predict_ids(m, [ids[i] for i in va]).argmax(1) == y[va]).mean())
+        return accuracy(y[va], _predict_ids(m, [ids[i] for i in va]).argmax(1))
 
     run_dir = _checkpoint_dir(model_dir)
     if model_dir is not None:
@@ -314,7 +286,8 @@ def bits_per_character(model: CharLM, ids: np.ndarray, streams: int = 64, seq_le
     """Average of -log2 p(x_{t+1} | x_{<=t}) over every character of ``ids`` after the
     first, the text cut into ``streams`` contiguous pieces read in chunks with the state
     carried through each piece (so every piece but its first character has all its
-    preceding context).
+    preceding context). The score is :func:`lstmkit.metrics.bits_per_character` of the
+    model's negative log-likelihoods.
 
     Example:
         >>> import numpy as np, torch
@@ -346,7 +319,7 @@ def bits_per_character(model: CharLM, ids: np.ndarray, streams: int = 64, seq_le
                                   reduction="none")
             total += float(nll[mask[k : k + seq_len].reshape(-1)].sum())
     model.train(was_training)
-    return total / int(mask.sum()) / math.log(2)
+    return _bits_per_character(total, int(mask.sum()))
 
 
 def _lr_factor(progress: float, floor: float = 0.1) -> float:

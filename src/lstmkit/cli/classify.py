@@ -101,12 +101,14 @@ def _add_read_options(p) -> None:
 
 def register(sub) -> None:
     from ..data.sequences import EXAMPLES
-    from .options import fraction, positive_float, positive_int, runtime_parent, threads_parent
+    from .options import fraction, model_parent, positive_float, positive_int, runtime_parent, threads_parent
 
     p = sub.add_parser("classify", help="classify variable-length multichannel sequences (.ts, .npz, .csv)")
     s = p.add_subparsers(dest="classify_command", metavar="SUBCOMMAND", required=True)
     t = s.add_parser("train", help="train a BiLSTM classifier on a file or a shipped example, report on a test set",
-                     parents=[runtime_parent()])
+                     parents=[runtime_parent(), model_parent(
+                         help="model directory (default runs/classify/<name>); a file you put there (NOTES.md) is "
+                              "kept when the model is written again")])
     t.add_argument("file", nargs="?", help="training data: .ts, .npz or long-format .csv")
     t.add_argument("--test", help="test file, same format (default: a held-out stratified --test-fraction)")
     t.add_argument("--example", choices=EXAMPLES, help="a shipped example with its own test split")
@@ -128,14 +130,12 @@ def register(sub) -> None:
     t.add_argument("--refit", choices=["auto", "yes", "no"], default=None,
                    help="after picking the epochs on validation, retrain on the whole training file "
                         "(default auto: when it has < 1000 sequences)")
-    t.add_argument("--model", default=None, help="model directory (default runs/classify/<name>); a file you put "
-                   "there (NOTES.md) is kept when the model is written again")
     t.add_argument("--resume", action="store_true", help="continue a killed run from <model>.checkpoints")
     t.set_defaults(func=_train)
     r = s.add_parser("predict", help="classify the sequences of a file with a trained model",
-                     parents=[threads_parent()])
+                     parents=[threads_parent(), model_parent(required=True,
+                                                             help="model directory written by classify train")])
     r.add_argument("file", help="data: .ts, .npz or long-format .csv (labels optional)")
-    r.add_argument("--model", required=True, help="model directory written by classify train")
     r.add_argument("--out", default="predictions.csv", help="predictions CSV (default predictions.csv)")
     r.add_argument("--overwrite", action="store_true",
                    help="replace --out if it exists; without it an existing file is never replaced")

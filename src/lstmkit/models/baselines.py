@@ -1,0 +1,238 @@
+"""Baselines from the field's libraries, beside lstmkit's own models: what a forecaster or
+classifier has to beat, scored by the same :mod:`lstmkit.metrics` on the same split.
+
+Forecasting: :func:`seasonal_naive` (repeat the last season), :func:`fit_ets` (Holt-Winters
+exponential smoothing, statsmodels) and :func:`fit_arima` (a small automatic (S)ARIMA,
+statsmodels), all run by :func:`run_baselines`. Sequence classification:
+:func:`majority_class` and :func:`nearest_neighbour_baseline` (1-NN on per-channel
+:func:`summary_features`). Text classification: :func:`tfidf_baseline` (TF-IDF + logistic
+regression, scikit-learn). The optional libraries are imported inside the function that
+needs them.
+
+Example:
+    >>> seasonal_naive([1, 2, 3, 4, 5], 3, season=2).tolist()
+    [4.0, 5.0, 4.0]
+"""
+
+from __future__ import annotations
+
+import time
+import warnings
+from typing import Sequence
+
+import numpy as np
+
+from ..metrics import accuracy
+
+__all__ = ["seasonal_naive", "fit_ets", "fit_arima", "run_baselines", "majority_class", "summary_features",
+           "nearest_neighbour_baseline", "tfidf_baseline"]
+
+
+# ---------------------------------------------------------------- forecasting
+def seasonal_naive(history, horizon: int, season: int) -> np.ndarray:
+    """Repeat the last season: ``F_{T+h} = y_{T+h-s*ceil(h/s)}`` (``s = 1``: the last value).
+
+    Example:
+        >>> seasonal_naive([1, 2, 3, 4, 5], 3, season=2).tolist()
+        [4.0, 5.0, 4.0]
+    """
+    x = np.asarray(history, float)
+    s = max(int(season), 1)
+    if len(x) < s:
+        raise ValueError(f"seasonal naive needs at least one season ({s} points), got {len(x)}")
+    return np.array([x[len(x) - s + (h % s)] for h in range(horizon)])
+
+
+def fit_ets(history, horizon: int, season: int, log: bool = False) -> np.ndarray:
+    """Holt-Winters exponential smoothing with additive trend and additive season
+    (statsmodels ``ExponentialSmoothing``, fitted by maximum likelihood), optionally on
+    the log of the series; no season when ``season < 2`` or the history has fewer than two
+    seasons."""
+    from statsmodels.tsa.holtwinters import ExponentialSmoothing
+
+    x = np.log(history) if log else np.asarray(history, float)
+    seasonal = "add" if season >= 2 and len(x) >= 2 * season + 2 else None
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        fit = ExponentialSmoothing(x, trend="add", seasonal=seasonal,
+                                   seasonal_periods=season if seasonal else None).fit()
+        f = np.asarray(fit.forecast(horizon), float)
+    return np.exp(f) if log else f
+
+
+def _fourier(t: np.ndarray, period: float, k: int) -> np.ndarray:
+    return np.column_stack([fn(2 * np.pi * j * t / period) for j in range(1, k + 1) for fn in (np.sin, np.cos)])
+
+
+def fit_arima(history, horizon: int, season: int, log: bool = False, time_limit: float = 60.0) -> tuple[np.ndarray, str]:
+    """A tiny automatic ARIMA: a few orders fitted by maximum likelihood (statsmodels
+    SARIMAX), the lowest AIC kept. Seasons up to 24: SARIMA(p,1,q)(0,1,1)_s for
+    (p,q) in (0,1), (1,0), (1,1), (2,1) -- (0,1,1)(0,1,1) is Box & Jenkins' airline model.
+    Longer seasons (weekly data, s = 52: a seasonal state of 52 lags is slow) use
+    ARIMA(p,1,q) with drift and 4 Fourier pairs of the season as regressors (dynamic
+    harmonic regression). Stops trying orders after ``time_limit`` seconds.
+
+    Returns:
+        (forecast, a description of the chosen model).
+    """
+    from statsmodels.tsa.statespace.sarimax import SARIMAX
+
+    x = np.log(history) if log else np.asarray(history, float)
+    n = len(x)
+    orders = [(0, 1, 1), (1, 1, 0), (1, 1, 1), (2, 1, 1)]
+    best, t0, tried = None, time.perf_counter(), 0
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for order in orders:
+            if best is not None and time.perf_counter() - t0 > time_limit:
+                break
+            try:
+                if 2 <= season <= 24 and n >= 3 * season:
+                    m = SARIMAX(x, order=order, seasonal_order=(0, 1, 1, season)).fit(disp=False)
+                    f, name = m.forecast(horizon), f"SARIMA{order}(0,1,1){season}"
+                elif season > 24:
+                    t = np.arange(n + horizon, dtype=float)
+                    period = 365.25 / 7 if season == 52 else season
+                    X = np.column_stack([_fourier(t, period, 4), t])
+                    m = SARIMAX(x, exog=X[:n], order=order).fit(disp=False)
+                    f, name = m.forecast(horizon, exog=X[n:]), f"ARIMA{order}+drift+4 Fourier pairs"
+                else:
+                    m = SARIMAX(x, order=order, trend="t").fit(disp=False)
+                    f, name = m.forecast(horizon), f"ARIMA{order}+drift"
+            except (ValueError, np.linalg.LinAlgError):
+                continue
+            tried += 1
+            if np.all(np.isfinite(f)) and (best is None or m.aic < best[0]):
+                best = (m.aic, np.asarray(f, float), name)
+    if best is None:
+        raise ValueError("no ARIMA order could be fitted to this series")
+    f = np.exp(best[1]) if log else best[1]
+    return f, best[2] + (" on log" if log else "") + f" (best AIC of {tried} orders tried)"
+
+
+def run_baselines(history, horizon: int, season: int, log: bool, progress: bool = False) -> dict:
+    """Forecasts of ``horizon`` steps after ``history`` by every baseline:
+    name -> {"forecast": array, "seconds": float, "model": description}. ETS and ARIMA are
+    fitted on the original scale and, for a positive series, on the log scale too (the
+    best of them is the one the LSTM is compared with). ``progress``: a bar over the fits
+    (ARIMA on a long weekly series takes tens of seconds)."""
+    try:  # statsmodels' linear algebra on many BLAS threads thrashes a busy machine
+        from threadpoolctl import threadpool_limits
+    except ImportError:  # pragma: no cover
+        return _run_baselines(history, horizon, season, log, progress)
+    with threadpool_limits(1):
+        return _run_baselines(history, horizon, season, log, progress)
+
+
+def _run_baselines(history, horizon: int, season: int, log: bool, progress: bool = False) -> dict:
+    from ..progress import progress_bar
+
+    out = {}
+    t = time.perf_counter()
+    out["seasonal naive"] = {"forecast": seasonal_naive(history, horizon, season), "model": f"s={season}"}
+    out["seasonal naive"]["seconds"] = time.perf_counter() - t
+    scales = [False, True] if log else [False]
+    bar = progress_bar(2 * len(scales), "baselines (ETS, ARIMA)", "fit", enabled=progress)
+    for lg in scales:
+        tag = " (log)" if lg else ""
+        t = time.perf_counter()
+        try:
+            out["ETS" + tag] = {"forecast": fit_ets(history, horizon, season, log=lg),
+                                "model": "additive trend + additive season" + (" on log" if lg else "")}
+        except (ValueError, np.linalg.LinAlgError) as e:  # pragma: no cover - statsmodels failure
+            out["ETS" + tag] = {"error": str(e)}
+        out["ETS" + tag]["seconds"] = time.perf_counter() - t
+        if bar:
+            bar.update()
+        t = time.perf_counter()
+        try:
+            f, name = fit_arima(history, horizon, season, log=lg, time_limit=25.0)
+            out["ARIMA" + tag] = {"forecast": f, "model": name}
+        except ValueError as e:
+            out["ARIMA" + tag] = {"error": str(e)}
+        out["ARIMA" + tag]["seconds"] = time.perf_counter() - t
+        if bar:
+            bar.update()
+    if bar:
+        bar.close()
+    return out
+
+
+# ---------------------------------------------------------------- classification
+def majority_class(train_y, n_classes: int | None = None) -> int:
+    """The class most frequent in ``train_y`` (the lowest index on a tie): the prediction of
+    the majority-class baseline.
+
+    Args:
+        train_y: (N,) integer class indices of the training examples, N >= 1.
+        n_classes: K (default: one more than the largest index).
+
+    Example:
+        >>> majority_class([2, 0, 2, 1])
+        2
+    """
+    y = np.asarray(train_y)
+    if y.ndim != 1 or y.size == 0:
+        raise ValueError(f"train_y must be a non-empty 1-D sequence of class indices, got shape {tuple(y.shape)}")
+    return int(np.argmax(np.bincount(y, minlength=n_classes or 0)))
+
+
+def summary_features(seqs: list[np.ndarray]) -> np.ndarray:
+    """Per channel: mean, standard deviation, min, max, first and last value; (N, 6 C).
+
+    Example:
+        >>> summary_features([np.array([[1.], [3.]])]).tolist()
+        [[2.0, 1.0, 1.0, 3.0, 1.0, 3.0]]
+    """
+    return np.stack([np.concatenate([s.mean(0), s.std(0), s.min(0), s.max(0), s[0], s[-1]]) for s in seqs])
+
+
+def nearest_neighbour_baseline(train_x, train_y, test_x) -> np.ndarray:
+    """1-nearest-neighbour (Euclidean) on :func:`summary_features`, standardised with the
+    training set's statistics: the predicted class index of each test sequence.
+
+    Example:
+        >>> a = [np.zeros((3, 1)), np.ones((3, 1)) * 5]
+        >>> nearest_neighbour_baseline(a, np.array([0, 1]), [np.ones((2, 1)) * 4]).tolist()
+        [1]
+    """
+    ftr, fte = summary_features(train_x), summary_features(test_x)
+    mu, sd = ftr.mean(0), ftr.std(0) + 1e-8
+    ftr, fte = (ftr - mu) / sd, (fte - mu) / sd
+    pred = np.empty(len(fte), dtype=np.int64)
+    sq = (ftr ** 2).sum(1)
+    for k in range(0, len(fte), 512):
+        d = sq[None, :] - 2 * fte[k : k + 512] @ ftr.T
+        pred[k : k + 512] = np.asarray(train_y)[d.argmin(1)]
+    return pred
+
+
+def tfidf_baseline(texts: Sequence[str], y: np.ndarray, split, seed: int = 0,
+                   Cs: Sequence[float] = (0.25, 0.5, 1, 2, 4, 8, 16, 32, 64, 128)) -> dict:
+    """TF-IDF (word 1- and 2-grams, sublinear tf) + logistic regression (scikit-learn),
+    fitted on the training split, ``C`` chosen by validation accuracy, scored on test.
+
+    Returns:
+        ``{"C", "val_accuracy", "test_accuracy", "test_pred", "grid": {C: val acc}}``.
+    """
+    try:
+        from sklearn.feature_extraction.text import TfidfVectorizer
+        from sklearn.linear_model import LogisticRegression
+    except ImportError as e:  # pragma: no cover
+        raise ImportError("the text baseline needs scikit-learn: pip install 'lstmkit[text]'") from e
+    tr, va, te = split
+    texts = np.asarray(texts, dtype=object)
+    vec = TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True, min_df=1, lowercase=True)
+    Xtr = vec.fit_transform(texts[tr])
+    Xva, Xte = vec.transform(texts[va]), vec.transform(texts[te])
+    grid, best = {}, None
+    for C in Cs:
+        clf = LogisticRegression(C=C, max_iter=2000, random_state=seed).fit(Xtr, y[tr])
+        acc = accuracy(y[va], clf.predict(Xva)) if len(va) else 0.0
+        grid[str(C)] = acc
+        if best is None or acc > best[0]:
+            best = (acc, C, clf)
+    acc, C, clf = best
+    pred = clf.predict(Xte)
+    return {"C": C, "val_accuracy": acc, "test_accuracy": accuracy(y[te], pred) if len(te) else None,
+            "test_pred": pred.tolist(), "grid": grid, "features": int(Xtr.shape[1])}

@@ -1,0 +1,61 @@
+"""The options every command shares (``--threads``, ``--seed``, ``--no-progress``/``--quiet``,
+``--model``) are defined once, in lstmkit.cli.options, and reach every command through parent
+parsers: no other module defines them, and every command that has one has the same one."""
+
+import argparse
+import ast
+from pathlib import Path
+
+from lstmkit.cli import build_parser, options
+
+SRC = Path(__file__).resolve().parent.parent / "src" / "lstmkit"
+SHARED = {"--threads", "--seed", "--no-progress", "--quiet", "--model"}
+
+
+def _leaves(parser, name="lstmkit"):
+    subs = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
+    if not subs:
+        yield name, parser
+    for a in subs:
+        for child_name, child in a.choices.items():
+            yield from _leaves(child, f"{name} {child_name}")
+
+
+def test_no_module_but_options_defines_a_shared_option():
+    found = []
+    for path in sorted(SRC.rglob("*.py")):
+        if path == SRC / "cli" / "options.py":
+            continue
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "add_argument"
+                    and any(isinstance(a, ast.Constant) and a.value in SHARED for a in node.args)):
+                found.append(f"{path.relative_to(SRC)}:{node.lineno}")
+    assert not found, f"shared options defined outside cli/options.py (use its parents): {found}"
+
+
+def test_every_command_has_the_same_shared_options():
+    kinds = {"--threads": options.threads, "--seed": options.nonneg_int}
+    seen = set()
+    for name, leaf in _leaves(build_parser()):
+        for action in leaf._actions:
+            flags = set(action.option_strings)
+            for flag in flags & set(kinds):
+                assert action.type is kinds[flag], f"{name} {flag}: type {action.type}"
+                seen.add(flag)
+            if "--no-progress" in flags:
+                assert flags == {"--no-progress", "--quiet"} and action.dest == "no_progress", name
+                seen.add("--no-progress")
+            if "--model" in flags:
+                assert action.metavar == "DIR" and action.dest == "model", name
+                seen.add("--model")
+    assert seen == {"--threads", "--seed", "--no-progress", "--model"}
+
+
+def test_a_parent_reports_a_bad_value_as_a_usage_error(capsys):
+    p = argparse.ArgumentParser(prog="lstmkit x", parents=[options.runtime_parent(), options.model_parent(required=True)])
+    try:
+        p.parse_args(["--threads", "0", "--model", "m"])
+    except SystemExit as e:
+        assert e.code == 2
+    assert "argument --threads: expected a thread count" in capsys.readouterr().err
+    assert p.parse_args(["--model", "m", "--seed", "3"]).seed == 3
