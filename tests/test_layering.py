@@ -43,9 +43,6 @@ KNOWN_VIOLATIONS = frozenset({
     "train.experiment imports viz.curves",
     # the trainer draws its learning curves through viz (trainer helper)
     "train.trainer imports viz.curves",
-    # bench.py's option parser uses the CLI's argparse types (lead; the fix: move
-    # add_arguments/run_from_args into cli/bench.py)
-    "bench imports cli.options",
 })
 
 

@@ -10,12 +10,11 @@ run; each row also says which fraction of that matmul's GFLOP/s its own matmul w
 reaches. When jax and flax are importable, flax's LSTM (``nn.RNN`` over
 ``OptimizedLSTMCell``, lax.scan under jit) is measured on the same shapes.
 
-Run ``lstmkit bench`` or ``python -m lstmkit.bench`` (``--quick`` for a ~30 s run).
+Run ``lstmkit bench`` or ``python -m lstmkit bench`` (``--quick`` for a ~30 s run).
 """
 
 from __future__ import annotations
 
-import argparse
 import datetime as _dt
 import json
 import math
@@ -38,8 +37,7 @@ __all__ = [
     "run_bench",
     "format_table",
     "matmul_gflops",
-    "add_arguments",
-    "main",
+    "write_json",
 ]
 
 #: (B, T, I, H) of the issue's four shapes.
@@ -369,7 +367,7 @@ def _command_line() -> str:
     argv = list(sys.argv)
     if argv and Path(argv[0]).name == "lstmkit":
         return " ".join(["lstmkit", *argv[1:]])
-    return " ".join(["python -m lstmkit.bench", *argv[1:]])
+    return " ".join(["python -m lstmkit bench", *argv[2:]] if argv[1:2] == ["bench"] else ["python -m lstmkit bench", *argv[1:]])
 
 
 def format_table(result: dict) -> str:
@@ -403,72 +401,8 @@ def format_table(result: dict) -> str:
     return "\n".join(lines)
 
 
-def _write_json_atomic(path: Path, data: dict) -> None:
+def write_json(path: Path, data: dict) -> None:
+    """Write a benchmark result as JSON, atomically (io.py)."""
     from .io import atomic_write_text  # the one atomic write (io.py)
 
     atomic_write_text(path, json.dumps(data, indent=2) + "\n")
-
-
-def _parse_shape(text: str) -> tuple[int, int, int, int]:
-    try:
-        parts = tuple(int(p) for p in text.lower().split("x"))
-    except ValueError:
-        parts = ()
-    if len(parts) != 4 or min(parts) <= 0:
-        raise argparse.ArgumentTypeError(f"--shape must be BxTxIxH with positive ints (e.g. 32x100x2x64), got {text!r}")
-    return parts  # type: ignore[return-value]
-
-
-def add_arguments(p: argparse.ArgumentParser) -> None:
-    """The benchmark's command-line options (shared by ``lstmkit bench`` and ``python -m lstmkit.bench``)."""
-    p.add_argument("--quick", action="store_true", help="a ~30 s run: two small shapes, fewer streaming steps")
-    p.add_argument("--models", default=",".join(MODELS),
-                   help=f"comma-separated models (default: {','.join(MODELS)}); 'NAME/fused' forces the fused kernel")
-    p.add_argument("--shape", action="append", type=_parse_shape, metavar="BxTxIxH",
-                   help="a shape to run instead of the default set (repeatable)")
-    from .cli.options import add_common, positive_int
-
-    p.add_argument("--reps", type=positive_int, default=10, help="timed repetitions per row, median reported (default 10)")
-    p.add_argument("--stream-steps", type=positive_int, default=200,
-                   help="steps per streaming repetition (default 200)")
-    p.add_argument("--json", default="lstmkit-bench.json", metavar="PATH",
-                   help="where to write the JSON results (default ./lstmkit-bench.json)")
-    # The shared --threads with another default: torch's own thread count, as every figure in
-    # docs/performance.md was measured with it; the value is validated the same way.
-    add_common(p, "threads", default=None,
-               help="torch intra-op threads for every row, ours and torch's alike (default: torch's default)")
-    add_common(p, "progress")
-
-
-def run_from_args(args: argparse.Namespace) -> int:
-    """Run the benchmark for parsed ``args``, print the table, write the JSON; exit code 0."""
-    if args.reps < 1:
-        raise ValueError(f"--reps must be >= 1, got {args.reps}")
-    if args.threads is not None:
-        if args.threads < 1:
-            raise ValueError(f"--threads must be >= 1, got {args.threads}")
-        torch.set_num_threads(args.threads)
-    models = [m.strip() for m in args.models.split(",") if m.strip()]
-    result = run_bench(quick=args.quick, models=models, shapes=args.shape, reps=args.reps,
-                       stream_steps=args.stream_steps, progress=not args.no_progress)
-    print(format_table(result))
-    path = Path(args.json)
-    _write_json_atomic(path, result)
-    print(f"\nwrote {path}")
-    return 0
-
-
-def main(argv: list[str] | None = None) -> int:
-    """``python -m lstmkit.bench``: the same as ``lstmkit bench``."""
-    parser = argparse.ArgumentParser(prog="python -m lstmkit.bench", description=__doc__.split("\n\n")[0])
-    add_arguments(parser)
-    args = parser.parse_args(argv)
-    try:
-        return run_from_args(args)
-    except (ValueError, TypeError) as e:
-        print(f"lstmkit bench: error: {e}", file=sys.stderr)
-        return 1
-
-
-if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())

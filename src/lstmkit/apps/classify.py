@@ -196,7 +196,9 @@ def train_classifier(
     from ..models import SequenceClassifier, save_model
     from ..models.io import check_model_dir_target
     from ..train.supervised import fit_supervised, pad_sequences
-    from ..variants import PRESETS
+    from ..families import get_family
+
+    variants = get_family("lstm").variants  # the registry's LSTM variants
     from ..viz.confusion import confusion_matrix_png
     from .common import fit_standardizer, standardize
     from .runfiles import model_dir_scope, run_dir_scope
@@ -208,8 +210,8 @@ def train_classifier(
                  ("test_fraction", test_fraction), ("refit", refit)):
         if v is not None:
             cfg[k] = v
-    if variant not in PRESETS:
-        raise ValueError(f"--variant {variant!r} is not an LSTM preset; choose one of {', '.join(sorted(PRESETS))}")
+    if variant not in variants:
+        raise ValueError(f"--variant {variant!r} is not an LSTM preset; choose one of {', '.join(sorted(variants))}")
     if cfg["refit"] not in ("auto", "yes", "no"):
         raise ValueError(f"--refit must be auto, yes or no, got {cfg['refit']!r}")
     if class_weights not in ("balanced", "none"):

@@ -30,10 +30,11 @@ DECODER_HELP = _decoder_help()
 
 def lstm_preset(text: str) -> str:
     """An argparse type: the name of an LSTM variant preset (``vanilla``, ``cifg``, ...)."""
-    from ..variants import PRESETS
+    from ..families import get_family
 
-    if text not in PRESETS:
-        raise argparse.ArgumentTypeError(f"unknown LSTM variant {text!r}; expected one of {', '.join(sorted(PRESETS))}")
+    variants = get_family("lstm").variants  # the registry's LSTM variants
+    if text not in variants:
+        raise argparse.ArgumentTypeError(f"unknown LSTM variant {text!r}; expected one of {', '.join(sorted(variants))}")
     return text
 
 
