@@ -117,7 +117,7 @@ class CellSpec:
             ...
             ValueError: input has 5 features in its last dimension, expected input_size=3
         """
-        if tuple(input_shape) != (self.input_size,):
+        if len(input_shape) != 1 or input_shape[0] != self.input_size:
             if len(input_shape) != 1:
                 raise ValueError(
                     f"each step's input must have 1 feature axis of size input_size={self.input_size}, "

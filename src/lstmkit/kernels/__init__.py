@@ -310,6 +310,9 @@ class Plan:
         return output, (h, c)
 
     def _run_lean(self, ext, P, x, state):
+        if len(self._lean) == 1:
+            # the C++ inference entry points take and return (1, B, n) states as they are
+            return self._lean[0](ext, P, x, state, False)
         D = self.num_directions
         finals = []
         layer_input = x

@@ -184,13 +184,13 @@ class Recurrent(nn.Module):
 
     def kernel_plan(self):
         """The :class:`lstmkit.kernels.Plan` for the current configuration."""
-        config = self._run_config()
+        key = (self.training and self.recurrent_dropout > 0, self.zoneout, self.truncated_gradient)
         cached = self._plan
-        if cached is not None and cached[0] == config and cached[1] == self.specs:
+        if cached is not None and cached[0] == key and cached[1] == self.specs:
             return cached[2]
-        p = plan(self.specs, config, names=self._names, num_layers=self.num_layers,
+        p = plan(self.specs, self._run_config(), names=self._names, num_layers=self.num_layers,
                  num_directions=self.num_directions)
-        self._plan = (config, list(self.specs), p)
+        self._plan = (key, list(self.specs), p)
         return p
 
     # ---- forward --------------------------------------------------------------------
@@ -224,7 +224,8 @@ class Recurrent(nn.Module):
         if lengths is not None:
             lengths = self._check_lengths(lengths, T, B)
         state = self._initial_state(hx, B, x, batched)
-        side = self._check_side(side, T, B, batched, packed)
+        if side is not None or self.specs[0].side_inputs:
+            side = self._check_side(side, T, B, batched, packed)
         output, final_state = self._run_layers(x, state, lengths, self.num_layers, side)
 
         if packed:
@@ -333,7 +334,7 @@ class Recurrent(nn.Module):
         self.specs[0].check_input_shape(tuple(x.shape[2:]))
         if x.shape[0] == 0:
             raise ValueError("input has zero time steps; expected at least one")
-        w = self.weight_ih_l0
+        w = self._parameters[self._names[0][0][1]]  # weight_ih_l0 (no Module.__getattr__ per call)
         if x.dtype != w.dtype:
             raise TypeError(f"input dtype {x.dtype} does not match the parameters' dtype {w.dtype}")
         if x.device != w.device:
