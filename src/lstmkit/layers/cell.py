@@ -33,30 +33,33 @@ class CellModule(nn.Module):
     def _prepare(self, input: Tensor, hx) -> tuple[Tensor, tuple[Tensor, ...], bool]:
         if not isinstance(input, Tensor):
             raise TypeError(f"input must be a Tensor, got {type(input).__name__}")
-        if input.dim() not in (1, 2):
-            raise ValueError(f"input must be 2-D (batch, input_size) or 1-D, got shape {tuple(input.shape)}")
+        F_axes = self.spec.feature_axes
+        if input.dim() not in (F_axes, F_axes + 1):
+            what = "(batch, input_size)" if F_axes == 1 else "(batch, *features)"
+            raise ValueError(f"input must be {F_axes + 1}-D {what} or {F_axes}-D, got shape {tuple(input.shape)}")
         if not input.is_floating_point():
             raise TypeError(f"input must be a floating-point tensor, got dtype {input.dtype}")
-        if input.shape[-1] != self.input_size:
+        if F_axes == 1 and input.shape[-1] != self.input_size:
             raise ValueError(f"input has {input.shape[-1]} features, expected input_size={self.input_size}")
+        self.spec.check_input_shape(tuple(input.shape[input.dim() - F_axes:]))
         if input.dtype != self.weight_ih.dtype:
             raise TypeError(f"input dtype {input.dtype} does not match the parameters' dtype {self.weight_ih.dtype}")
         if input.device != self.weight_ih.device:
             raise ValueError(f"input is on {input.device} but the parameters are on {self.weight_ih.device}")
-        batched = input.dim() == 2
+        batched = input.dim() == F_axes + 1
         x = input if batched else input.unsqueeze(0)
         B = x.shape[0]
-        sizes, names = self.spec.state_sizes(), self.spec.state_names
+        shapes, names = self.spec.state_shapes(tuple(x.shape[1:])), self.spec.state_names
         given = () if hx is None else (hx,) if isinstance(hx, Tensor) else tuple(hx)
         if len(given) > len(names):
             raise TypeError(f"hx has {len(given)} entries, expected at most {len(names)} ({', '.join(names)})")
         state = []
-        for k, (name, n) in enumerate(zip(names, sizes)):
+        for k, (name, shape) in enumerate(zip(names, shapes)):
             if k >= len(given) or given[k] is None:
-                state.append(torch.zeros(B, n, dtype=x.dtype, device=x.device))
+                state.append(torch.zeros((B, *shape), dtype=x.dtype, device=x.device))
                 continue
             t = given[k]
-            want = (B, n) if batched else (n,)
+            want = (B, *shape) if batched else tuple(shape)
             if not isinstance(t, Tensor) or tuple(t.shape) != want:
                 got = tuple(t.shape) if isinstance(t, Tensor) else type(t).__name__
                 raise ValueError(f"state {name} must have shape {want}, got {got}")
@@ -67,10 +70,23 @@ class CellModule(nn.Module):
             state.append(t if batched else t.unsqueeze(0))
         return x, tuple(state), batched
 
-    def forward(self, input: Tensor, hx=None):
+    def forward(self, input: Tensor, hx=None, side=None):
+        """One step: ``input`` (B, *F) or (*F,), ``hx`` the state entries (zeros where
+        omitted); ``side``: this step's side inputs as (B,) tensors, for cells that declare
+        them. Returns the new state (one tensor for a single-entry state)."""
         x, state, batched = self._prepare(input, hx)
         p = self.params()
-        new = self.spec.step(self.spec.input_projection(x, p), state, p)
+        xp = self.spec.input_projection(x, p)
+        if self.spec.side_inputs:
+            missing = [n for n in self.spec.side_inputs if not side or n not in side]
+            if missing:
+                raise ValueError(f"the cell needs the side input(s) {missing}, each (B,)")
+            side = {k: torch.as_tensor(v, dtype=x.dtype, device=x.device).reshape(x.shape[0]) for k, v in side.items()}
+            new = self.spec.step(xp, state, p, side=side)
+        elif side:
+            raise ValueError(f"side inputs {sorted(side)} given, but {type(self.spec).__name__} takes none")
+        else:
+            new = self.spec.step(xp, state, p)
         if not batched:
             new = tuple(s.squeeze(0) for s in new)
         return new if len(new) > 1 else new[0]
