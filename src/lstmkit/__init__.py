@@ -11,8 +11,9 @@ Example:
 """
 
 from .layers import GRU, LSTM, RNN, GRUCell, LSTMCell, RNNCell
+from .layers.conv_lstm import ConvLSTM
 from .variants import PRESETS, LSTMVariant
 
 __version__ = "0.1.0"
 
-__all__ = ["LSTM", "GRU", "RNN", "LSTMCell", "GRUCell", "RNNCell", "LSTMVariant", "PRESETS", "__version__"]
+__all__ = ["LSTM", "GRU", "RNN", "LSTMCell", "GRUCell", "RNNCell", "ConvLSTM", "LSTMVariant", "PRESETS", "__version__"]

@@ -1,8 +1,9 @@
 """One time step of each cell family: pure math, no loop, no masking."""
 
 from .base import CellSpec
+from .conv_lstm import ConvLSTMCellSpec
 from .elman import ElmanCellSpec
 from .gru import GRUCellSpec
 from .lstm import LSTMCellSpec
 
-__all__ = ["CellSpec", "LSTMCellSpec", "GRUCellSpec", "ElmanCellSpec"]
+__all__ = ["CellSpec", "LSTMCellSpec", "GRUCellSpec", "ElmanCellSpec", "ConvLSTMCellSpec"]
