@@ -99,6 +99,27 @@ def _lstm_config(ext, spec: LSTMCellSpec):
     return _config(ext, spec.variant, spec.hidden_size)
 
 
+# The prepared inference calls of run_fused's inference path: the parameters are looked up
+# under the cell's own short names (absent ones are simply not in the dict).
+@functools.lru_cache(maxsize=None)
+def _lstm_infer_call(ext, v, hidden_size: int):
+    return ext.LSTMInfer(config=_config(ext, v, hidden_size), names={k: k for k in _LSTM_INFER_PARAMS})
+
+
+@functools.lru_cache(maxsize=None)
+def _gru_infer_call(ext):
+    return ext.GRUInfer(names={k: k for k in _GRU_INFER_PARAMS})
+
+
+@functools.lru_cache(maxsize=None)
+def _elman_infer_call(ext, relu: bool):
+    return ext.ElmanInfer(names={k: k for k in _ELMAN_INFER_PARAMS}, relu=relu)
+
+
+def _as_dict(p: Mapping[str, Tensor]) -> dict:
+    return p if type(p) is dict else dict(p)
+
+
 def _needs_grad(*tensors) -> bool:
     return torch.is_grad_enabled() and any(t is not None and t.requires_grad for t in tensors)
 
@@ -233,32 +254,26 @@ _LSTM_OPTIONAL = ("weight_ch", "weight_gg", "weight_ln_hh", "weight_ln_c", "bias
 
 
 def _run_lstm(ext, spec: LSTMCellSpec, p, x, state, lengths, reverse):
-    config = _lstm_config(ext, spec)
     fgr = spec.variant.full_gate_recurrence
     h0 = state[0].contiguous()
     c0 = state[1].contiguous()
     a0 = state[2].contiguous() if fgr else None
-    w_hh = p["weight_hh"].contiguous()
-    opt = {k: _c(p.get(k)) for k in _LSTM_OPTIONAL}
     if not _needs_grad(x, *p.values(), h0, c0, a0):
-        # Inference: the projection runs inside the kernel, chunk by chunk.
-        weights = ext.LSTMWeights(weight_ih=p["weight_ih"].contiguous(), bias_ih=_c(p.get("bias_ih")),
-                                  bias_hh=_c(p.get("bias_hh")), weight_ln_ih=_c(p.get("weight_ln_ih")),
-                                  weight_hh=w_hh, **opt)
-        r = ext.lstm_infer(config=config, weights=weights, input=x.contiguous(), h0=h0, c0=c0, a0=a0,
-                           lengths=lengths, reverse=reverse)
-        out, hT, cT, aT = r.output, r.h_n, r.c_n, r.a_n
+        # Inference: the projection runs inside the kernel, chunk by chunk (the C++ side
+        # makes every tensor contiguous).
+        call = _lstm_infer_call(ext, spec.variant, spec.hidden_size)
+        return call(_as_dict(p), x, (h0, c0, a0) if fgr else (h0, c0), reverse, lengths)
+    cfg = (ext, _lstm_config(ext, spec), lengths, reverse)
+    w_hh = p["weight_hh"].contiguous()
+    w = [_c(p.get(k)) for k in _LSTM_OPTIONAL]  # w_ch, w_gg, w_ln_hh, w_ln_c, b_ln_c, w_hr
+    if spec.variant.layer_norm:
+        # W x_t, LN(W x_t) * gain + b and their gradients in the Function and the kernel.
+        b_x = (p["bias_ih"] + p["bias_hh"]).contiguous() if spec.bias else None
+        out, hT, cT, aT = _LSTMFunction.apply(cfg, x, w_hh, *w, h0, c0, a0, p["weight_ln_ih"].contiguous(), b_x,
+                                              p["weight_ih"])
     else:
-        cfg = (ext, config, lengths, reverse)
-        w = [opt[k] for k in _LSTM_OPTIONAL]  # w_ch, w_gg, w_ln_hh, w_ln_c, b_ln_c, w_hr
-        if spec.variant.layer_norm:
-            # W x_t, LN(W x_t) * gain + b and their gradients in the Function and the kernel.
-            b_x = (p["bias_ih"] + p["bias_hh"]).contiguous() if spec.bias else None
-            out, hT, cT, aT = _LSTMFunction.apply(cfg, x, w_hh, *w, h0, c0, a0, p["weight_ln_ih"].contiguous(), b_x,
-                                                  p["weight_ih"])
-        else:
-            xp = _project(spec, x, p)
-            out, hT, cT, aT = _LSTMFunction.apply(cfg, xp, w_hh, *w, h0, c0, a0, None, None, None)
+        xp = _project(spec, x, p)
+        out, hT, cT, aT = _LSTMFunction.apply(cfg, xp, w_hh, *w, h0, c0, a0, None, None, None)
     return out, ((hT, cT, aT) if fgr else (hT, cT))
 
 
@@ -292,17 +307,13 @@ _GRU_ARGS = _arg_names(_GRUFunction)
 
 
 def _run_gru(ext, spec: GRUCellSpec, p, x, state, lengths, reverse):
-    w_hh = p["weight_hh"].contiguous()
-    b_hh = p.get("bias_hh")
-    b_hh = None if b_hh is None else b_hh.contiguous()
     h0 = state[0].contiguous()
     if not _needs_grad(x, *p.values(), h0):
-        r = ext.gru_infer(input=x.contiguous(), weight_ih=p["weight_ih"].contiguous(), bias_ih=_c(p.get("bias_ih")),
-                          weight_hh=w_hh, bias_hh=b_hh, h0=h0, lengths=lengths, reverse=reverse)
-        out, hT = r.output, r.h_n
-    else:
-        xp = _project(spec, x, p)
-        out, hT = _GRUFunction.apply((ext, lengths, reverse), xp, w_hh, b_hh, h0)
+        return _gru_infer_call(ext)(_as_dict(p), x, (h0,), reverse, lengths)
+    w_hh = p["weight_hh"].contiguous()
+    b_hh = _c(p.get("bias_hh"))
+    xp = _project(spec, x, p)
+    out, hT = _GRUFunction.apply((ext, lengths, reverse), xp, w_hh, b_hh, h0)
     return out, (hT,)
 
 
@@ -334,17 +345,13 @@ _ELMAN_ARGS = _arg_names(_ElmanFunction)
 
 
 def _run_elman(ext, spec: ElmanCellSpec, p, x, state, lengths, reverse):
-    w_hh = p["weight_hh"].contiguous()
     h0 = state[0].contiguous()
     relu = spec.nonlinearity == "relu"
     if not _needs_grad(x, *p.values(), h0):
-        r = ext.elman_infer(input=x.contiguous(), weight_ih=p["weight_ih"].contiguous(),
-                            bias_ih=_c(p.get("bias_ih")), bias_hh=_c(p.get("bias_hh")), weight_hh=w_hh, h0=h0,
-                            lengths=lengths, reverse=reverse, relu=relu)
-        out, hT = r.output, r.h_n
-    else:
-        xp = _project(spec, x, p)
-        out, hT = _ElmanFunction.apply((ext, lengths, reverse, relu), xp, w_hh, h0)
+        return _elman_infer_call(ext, relu)(_as_dict(p), x, (h0,), reverse, lengths)
+    w_hh = p["weight_hh"].contiguous()
+    xp = _project(spec, x, p)
+    out, hT = _ElmanFunction.apply((ext, lengths, reverse, relu), xp, w_hh, h0)
     return out, (hT,)
 
 
@@ -451,45 +458,21 @@ def infer_runner(spec, names: Mapping[str, str]):
         order = _ELMAN_INFER_PARAMS
     else:
         raise ValueError(f"infer_runner supports the LSTM, GRU and Elman cell specs, got {type(spec).__name__}")
-    # "" is never a parameter name: P.get("") is None for an absent optional tensor.
-    key = {k: names.get(k, "") for k in order}
+    # The module's name of each cell parameter it has; the C++ call looks them up in P.
+    module_names = {k: names[k] for k in order if k in names}
+    calls: list = [None, None]  # the last extension seen and its prepared call
 
-    if type(spec) is LSTMCellSpec:
-        (k_wih, k_bih, k_bhh, k_lnih, k_whh, k_ch, k_gg, k_lnhh, k_lnc, k_blnc, k_hr) = (key[k] for k in order)
-        fgr = spec.variant.full_gate_recurrence
-        configs: list = [None, None]  # the last extension seen and its LSTMConfig
+    def prepare(ext):
+        if type(spec) is LSTMCellSpec:
+            return ext.LSTMInfer(config=_lstm_config(ext, spec), names=module_names)
+        if type(spec) is GRUCellSpec:
+            return ext.GRUInfer(names=module_names)
+        return ext.ElmanInfer(names=module_names, relu=spec.nonlinearity == "relu")
 
-        def run(ext, P, x, state, reverse):
-            if ext is not configs[0]:
-                configs[1] = _lstm_config(ext, spec)
-                configs[0] = ext
-            get = P.get
-            weights = ext.LSTMWeights(
-                weight_ih=get(k_wih), bias_ih=get(k_bih), bias_hh=get(k_bhh), weight_ln_ih=get(k_lnih),
-                weight_hh=get(k_whh), weight_ch=get(k_ch), weight_gg=get(k_gg), weight_ln_hh=get(k_lnhh),
-                weight_ln_c=get(k_lnc), bias_ln_c=get(k_blnc), weight_hr=get(k_hr),
-            )
-            r = ext.lstm_infer(config=configs[1], weights=weights, input=x, h0=state[0], c0=state[1],
-                               a0=state[2] if fgr else None, reverse=reverse)
-            return r.output, ((r.h_n, r.c_n, r.a_n) if fgr else (r.h_n, r.c_n))
-
-    elif type(spec) is GRUCellSpec:
-        k_wih, k_bih, k_whh, k_bhh = (key[k] for k in order)
-
-        def run(ext, P, x, state, reverse):
-            get = P.get
-            r = ext.gru_infer(input=x, weight_ih=get(k_wih), bias_ih=get(k_bih), weight_hh=get(k_whh),
-                              bias_hh=get(k_bhh), h0=state[0], reverse=reverse)
-            return r.output, (r.h_n,)
-
-    else:
-        relu = spec.nonlinearity == "relu"
-        k_wih, k_bih, k_bhh, k_whh = (key[k] for k in order)
-
-        def run(ext, P, x, state, reverse):
-            get = P.get
-            r = ext.elman_infer(input=x, weight_ih=get(k_wih), bias_ih=get(k_bih), bias_hh=get(k_bhh),
-                                weight_hh=get(k_whh), h0=state[0], reverse=reverse, relu=relu)
-            return r.output, (r.h_n,)
+    def run(ext, P, x, state, reverse):
+        if ext is not calls[0]:
+            calls[1] = prepare(ext)
+            calls[0] = ext
+        return calls[1](P, x, state, reverse)
 
     return run
