@@ -53,6 +53,8 @@ __all__ = [
 ]
 
 _CSRC = Path(__file__).parent / "csrc"
+# The one translation unit: fused_rnn.cpp (the bindings) includes the other files of csrc/,
+# one job each (see its head comment); _source_digest hashes every file there.
 _SOURCES = ("fused_rnn.cpp",)
 _NAME = "lstmkit_fused"
 _LIB_EXT = ".pyd" if sys.platform == "win32" else ".so"

@@ -4,11 +4,17 @@ Training (some input needs a gradient): the input projection of all steps (W x_t
 stays in ATen autograd as one large matmul (with layer norm, only W x_t: the kernel
 normalises each step's row itself, LN(W x_t) * gain + b, and returns the gradients of
 W x_t, the gain and b); the time loop and its hand-written backpropagation through time run in C++
-(``csrc/fused_rnn.cpp``), wrapped in an autograd Function. The backward is not itself
+(``csrc/``: ``lstm_forward.h``, ``lstm_backward.h``, ``gru.h``, ``elman.h``), wrapped in an autograd Function. The backward is not itself
 differentiable (no double backward).
 
 Inference (no gradient needed): one C++ call does everything, the input projection
 included, computed a few steps at a time so that it stays in cache; nothing is saved.
+
+The extension is called by name: an LSTM's switches and sizes travel as an
+``ext.LSTMConfig`` (built once per variant and hidden size), its parameters as an
+``ext.LSTMWeights`` (the cell spec's short names), every entry point takes keyword
+arguments, and results come back as objects with named fields (``LSTMOutput``,
+``LSTMGrads``, ``GRUOutput``, ...).
 
 The kernels' per-call (T, B, n) buffers of >= 256 KiB come from a cache in the extension
 (freed blocks are kept for the next call instead of going back to the OS and being faulted
@@ -19,6 +25,7 @@ process) and ``load_extension().clear_buffer_cache()`` empties it.
 from __future__ import annotations
 
 import functools
+import inspect
 from typing import Mapping, Sequence
 
 import torch
@@ -51,24 +58,66 @@ def supports(spec, x: Tensor) -> bool:
     )
 
 
-def lstm_flags(spec: LSTMCellSpec) -> tuple[int, ...]:
-    """The variant's switches in the order the C++ kernel reads them."""
-    return _variant_flags(spec.variant)
+def lstm_flags(spec: LSTMCellSpec) -> dict[str, bool]:
+    """The variant's switches by the names the C++ kernel's ``LSTMConfig`` takes.
+
+    ``forget_gate`` is a forget gate with its own pre-activation block (False for CIFG,
+    whose f = 1 - i is ``coupled``); ``input_tanh``/``output_tanh``: g and h are tanh
+    (else the identity).
+
+    Example:
+        >>> from lstmkit.cells import LSTMCellSpec
+        >>> flags = lstm_flags(LSTMCellSpec(2, 3, "cifg"))
+        >>> flags["coupled"], flags["forget_gate"], flags["peepholes"]
+        (True, False, True)
+    """
+    return dict(_variant_flags(spec.variant))
 
 
 @functools.lru_cache(maxsize=None)
-def _variant_flags(v) -> tuple[int, ...]:
+def _variant_flags(v) -> tuple[tuple[str, bool], ...]:
     return (
-        int(v.input_gate),
-        int(v.forget_gate and not v.coupled_input_forget),
-        int(v.coupled_input_forget),
-        int(v.output_gate),
-        int(v.peepholes),
-        int(v.input_activation == "tanh"),
-        int(v.output_activation == "tanh"),
-        int(v.full_gate_recurrence),
-        int(v.layer_norm),
+        ("input_gate", bool(v.input_gate)),
+        ("forget_gate", bool(v.forget_gate and not v.coupled_input_forget)),
+        ("coupled", bool(v.coupled_input_forget)),
+        ("output_gate", bool(v.output_gate)),
+        ("peepholes", bool(v.peepholes)),
+        ("input_tanh", v.input_activation == "tanh"),
+        ("output_tanh", v.output_activation == "tanh"),
+        ("full_gate_recurrence", bool(v.full_gate_recurrence)),
+        ("layer_norm", bool(v.layer_norm)),
     )
+
+
+@functools.lru_cache(maxsize=None)
+def _config(ext, v, hidden_size: int):
+    """The kernel's ``LSTMConfig`` of a variant and hidden size (one object per extension)."""
+    return ext.LSTMConfig(**dict(_variant_flags(v)), hidden_size=hidden_size, eps=LAYER_NORM_EPS)
+
+
+def _lstm_config(ext, spec: LSTMCellSpec):
+    return _config(ext, spec.variant, spec.hidden_size)
+
+
+# The prepared inference calls of run_fused's inference path: the parameters are looked up
+# under the cell's own short names (absent ones are simply not in the dict).
+@functools.lru_cache(maxsize=None)
+def _lstm_infer_call(ext, v, hidden_size: int):
+    return ext.LSTMInfer(config=_config(ext, v, hidden_size), names={k: k for k in _LSTM_INFER_PARAMS})
+
+
+@functools.lru_cache(maxsize=None)
+def _gru_infer_call(ext):
+    return ext.GRUInfer(names={k: k for k in _GRU_INFER_PARAMS})
+
+
+@functools.lru_cache(maxsize=None)
+def _elman_infer_call(ext, relu: bool):
+    return ext.ElmanInfer(names={k: k for k in _ELMAN_INFER_PARAMS}, relu=relu)
+
+
+def _as_dict(p: Mapping[str, Tensor]) -> dict:
+    return p if type(p) is dict else dict(p)
 
 
 def _needs_grad(*tensors) -> bool:
@@ -102,9 +151,19 @@ def _c(t: Tensor | None) -> Tensor | None:
     return None if t is None else t.contiguous()
 
 
-def _opt(t: Tensor | None) -> Tensor | None:
-    """None for an absent or empty optional tensor (the C++ side treats both alike)."""
-    return None if t is None or t.numel() == 0 else t
+def _save(ctx, **tensors: Tensor | None) -> None:
+    """``ctx.save_for_backward`` by name; :func:`_saved` gives them back as a dict."""
+    ctx.saved_names = tuple(tensors)
+    ctx.save_for_backward(*tensors.values())
+
+
+def _saved(ctx) -> dict[str, Tensor | None]:
+    return dict(zip(ctx.saved_names, ctx.saved_tensors))
+
+
+def _arg_names(function) -> tuple[str, ...]:
+    """The names of an autograd Function's forward inputs (ctx left out), in order."""
+    return tuple(inspect.signature(function.forward).parameters)[1:]
 
 
 # ---- LSTM -------------------------------------------------------------------------------
@@ -117,7 +176,7 @@ class _LSTMFunction(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, cfg, xp, w_hh, w_ch, w_gg, w_ln_hh, w_ln_c, b_ln_c, w_hr, h0, c0, a0, w_ln_ih, b_x, w_ih):
-        ext, lengths, reverse, flags, H = cfg
+        ext, config, lengths, reverse = cfg
         x_in = None
         ctx.small = False
         if w_ih is not None:
@@ -129,90 +188,92 @@ class _LSTMFunction(torch.autograd.Function):
             else:
                 # (I, G*H) layout: its backward x^T @ dxw measured 2-3x faster than dxw^T @ x
                 xp = ext.buffer_mm(x_in.view(T * B, I), w_ih.t().contiguous()).view(T, B, -1)
-        w_small = w_ih.contiguous() if ctx.small else None
-        res = ext.lstm_forward(
-            xp, w_hh, w_ch, w_gg, w_ln_hh, w_ln_c, b_ln_c, w_hr, h0, c0, a0,
-            lengths, reverse, flags, H, LAYER_NORM_EPS, True, w_ln_ih, b_x, w_small,
+        # bias_ih: the whole input bias b_x, added after the input's layer norm
+        weights = ext.LSTMWeights(
+            weight_ih=w_ih.contiguous() if ctx.small else None, bias_ih=b_x, weight_ln_ih=w_ln_ih, weight_hh=w_hh,
+            weight_ch=w_ch, weight_gg=w_gg, weight_ln_hh=w_ln_hh, weight_ln_c=w_ln_c, bias_ln_c=b_ln_c,
+            weight_hr=w_hr,
         )
-        out, hT, cT, aT = res[:4]
-        hprev, cprev, aprev, gates, ys, hh, rec_hat, rec_rstd, c_hat, c_rstd, x_mean, x_rstd = res[4:]
+        res = ext.lstm_forward(config=config, weights=weights, input=xp, h0=h0, c0=c0, a0=a0, lengths=lengths,
+                               reverse=reverse)
         ctx.cfg = cfg
         ctx.has_bx = b_x is not None
-        ctx.save_for_backward(
-            hprev, cprev, aprev, cT, gates, ys, hh, rec_hat, rec_rstd, c_hat, c_rstd,
-            w_hh, w_ch, w_gg, w_ln_hh, w_ln_c, b_ln_c, w_hr,
-            xp if w_ln_ih is not None else None, x_mean, x_rstd, w_ln_ih, x_in, w_ih,
-        )
+        saved = res.saved
+        _save(ctx, **{name: getattr(saved, name) for name in ext.LSTMSaved.fields},
+              w_hh=w_hh, w_ch=w_ch, w_gg=w_gg, w_ln_hh=w_ln_hh, w_ln_c=w_ln_c, b_ln_c=b_ln_c, w_hr=w_hr,
+              w_ln_ih=w_ln_ih, x_in=x_in, w_ih=w_ih)
+        aT = res.a_n if res.a_n is not None else torch.empty(0, dtype=h0.dtype)
         if aT.numel() == 0:
             ctx.mark_non_differentiable(aT)
-        return out, hT, cT, aT
+        return res.output, res.h_n, res.c_n, aT
 
     @staticmethod
     @once_differentiable
     def backward(ctx, g_out, g_h, g_c, g_a):
-        ext, lengths, reverse, flags, H = ctx.cfg
-        (hprev, cprev, aprev, cT, gates, ys, hh, rec_hat, rec_rstd, c_hat, c_rstd,
-         w_hh, w_ch, w_gg, w_ln_hh, w_ln_c, b_ln_c, w_hr, xw, x_mean, x_rstd, w_ln_ih, x_in, w_ih) = ctx.saved_tensors
+        ext, config, lengths, reverse = ctx.cfg
+        s = _saved(ctx)
+        hprev, gates, w_ih, x_in = s["hprev"], s["gates"], s["w_ih"], s["x_in"]
         T, B = gates.shape[0], gates.shape[1]
         g_out = _zeros_if_none(g_out, torch.empty(T, B, hprev.shape[2], dtype=gates.dtype))
         g_h = _zeros_if_none(g_h, hprev[0])
-        g_c = _zeros_if_none(g_c, cT)
-        fgr = flags[7] == 1
-        g_a = _zeros_if_none(g_a, aprev[0]) if fgr else None
-        (g_xp, g_whh, g_ch, g_wgg, g_lnhh, g_lnc, g_blnc, g_whr, g_h0, g_c0, g_a0, g_lnih,
-         g_bx, g_wih_small) = ext.lstm_backward(
-            g_out, g_h, g_c, g_a, hprev, cprev, _opt(aprev), cT, gates, ys, _opt(hh), _opt(rec_hat),
-            _opt(rec_rstd), _opt(c_hat), _opt(c_rstd), w_hh, w_ch, w_gg, w_ln_hh, w_ln_c, b_ln_c, w_hr,
-            lengths, reverse, flags, H, LAYER_NORM_EPS, xw, _opt(x_mean), _opt(x_rstd), w_ln_ih,
-            w_ih.contiguous() if ctx.small else None,
+        g_c = _zeros_if_none(g_c, s["c_n"])
+        fgr = config.full_gate_recurrence
+        g_a = _zeros_if_none(g_a, s["aprev"][0]) if fgr else None
+        weights = ext.LSTMWeights(
+            weight_ih=w_ih.contiguous() if ctx.small else None, weight_ln_ih=s["w_ln_ih"], weight_hh=s["w_hh"],
+            weight_ch=s["w_ch"], weight_gg=s["w_gg"], weight_ln_hh=s["w_ln_hh"], weight_ln_c=s["w_ln_c"],
+            bias_ln_c=s["b_ln_c"], weight_hr=s["w_hr"],
         )
-
-        def present(g, p):
-            return g if p is not None else None
-
-        g_wih = None
+        saved = ext.LSTMSaved(**{name: s[name] for name in ext.LSTMSaved.fields})
+        g = ext.lstm_backward(config=config, weights=weights, saved=saved, grad_output=g_out, grad_h_n=g_h,
+                              grad_c_n=g_c, grad_a_n=g_a, lengths=lengths, reverse=reverse)
+        needs = dict(zip(_LSTM_ARGS, ctx.needs_input_grad))
+        grads = dict.fromkeys(_LSTM_ARGS)
+        grads["xp"] = g.input
         if ctx.small:  # the kernel returned dL/dx and dL/dW_ih
-            g_wih = g_wih_small if ctx.needs_input_grad[14] else None
-            g_xp = g_xp if ctx.needs_input_grad[1] else None
+            grads["w_ih"] = g.weight_ih if needs["w_ih"] else None
+            grads["xp"] = g.input if needs["xp"] else None
         elif w_ih is not None:
             T, B, I = x_in.shape
-            g2 = g_xp.view(T * B, -1)
-            g_wih = torch.mm(x_in.view(T * B, I).t(), g2).t() if ctx.needs_input_grad[14] else None
-            g_xp = torch.mm(g2, w_ih).view(T, B, I) if ctx.needs_input_grad[1] else None
+            g2 = g.input.view(T * B, -1)
+            grads["w_ih"] = torch.mm(x_in.view(T * B, I).t(), g2).t() if needs["w_ih"] else None
+            grads["xp"] = torch.mm(g2, w_ih).view(T, B, I) if needs["xp"] else None
+        grads.update(w_hh=g.weight_hh, h0=g.h0, c0=g.c0)
+        # a gradient only for an input that is there (the kernel's are None where absent)
+        for name, field in (("w_ch", "weight_ch"), ("w_gg", "weight_gg"), ("w_ln_hh", "weight_ln_hh"),
+                            ("w_ln_c", "weight_ln_c"), ("b_ln_c", "bias_ln_c"), ("w_hr", "weight_hr"),
+                            ("w_ln_ih", "weight_ln_ih")):
+            grads[name] = getattr(g, field) if s[name] is not None else None
+        grads["a0"] = g.a0 if fgr else None
+        grads["b_x"] = g.bias if ctx.has_bx else None
+        return tuple(grads[name] for name in _LSTM_ARGS)
 
-        return (
-            None, g_xp, g_whh, present(g_ch, w_ch), present(g_wgg, w_gg), present(g_lnhh, w_ln_hh),
-            present(g_lnc, w_ln_c), present(g_blnc, b_ln_c), present(g_whr, w_hr), g_h0, g_c0,
-            g_a0 if fgr else None, present(g_lnih, w_ln_ih), g_bx if ctx.has_bx else None, g_wih,
-        )
+
+_LSTM_ARGS = _arg_names(_LSTMFunction)
+_LSTM_OPTIONAL = ("weight_ch", "weight_gg", "weight_ln_hh", "weight_ln_c", "bias_ln_c", "weight_hr")
 
 
 def _run_lstm(ext, spec: LSTMCellSpec, p, x, state, lengths, reverse):
-    flags = lstm_flags(spec)
     fgr = spec.variant.full_gate_recurrence
     h0 = state[0].contiguous()
     c0 = state[1].contiguous()
     a0 = state[2].contiguous() if fgr else None
-    w_hh = p["weight_hh"].contiguous()
-    opt = [p.get(k) for k in ("weight_ch", "weight_gg", "weight_ln_hh", "weight_ln_c", "bias_ln_c", "weight_hr")]
-    opt = [None if t is None else t.contiguous() for t in opt]
-    tail = (lengths, reverse, flags, spec.hidden_size, LAYER_NORM_EPS)
     if not _needs_grad(x, *p.values(), h0, c0, a0):
-        # Inference: the projection runs inside the kernel, chunk by chunk.
-        out, hT, cT, aT = ext.lstm_infer(
-            x.contiguous(), p["weight_ih"].contiguous(), _c(p.get("bias_ih")), _c(p.get("bias_hh")),
-            _c(p.get("weight_ln_ih")), w_hh, *opt, h0, c0, a0, *tail,
-        )
+        # Inference: the projection runs inside the kernel, chunk by chunk (the C++ side
+        # makes every tensor contiguous).
+        call = _lstm_infer_call(ext, spec.variant, spec.hidden_size)
+        return call(_as_dict(p), x, (h0, c0, a0) if fgr else (h0, c0), reverse, lengths)
+    cfg = (ext, _lstm_config(ext, spec), lengths, reverse)
+    w_hh = p["weight_hh"].contiguous()
+    w = [_c(p.get(k)) for k in _LSTM_OPTIONAL]  # w_ch, w_gg, w_ln_hh, w_ln_c, b_ln_c, w_hr
+    if spec.variant.layer_norm:
+        # W x_t, LN(W x_t) * gain + b and their gradients in the Function and the kernel.
+        b_x = (p["bias_ih"] + p["bias_hh"]).contiguous() if spec.bias else None
+        out, hT, cT, aT = _LSTMFunction.apply(cfg, x, w_hh, *w, h0, c0, a0, p["weight_ln_ih"].contiguous(), b_x,
+                                              p["weight_ih"])
     else:
-        cfg = (ext, lengths, reverse, flags, spec.hidden_size)
-        if spec.variant.layer_norm:
-            # W x_t, LN(W x_t) * gain + b and their gradients in the Function and the kernel.
-            b_x = (p["bias_ih"] + p["bias_hh"]).contiguous() if spec.bias else None
-            out, hT, cT, aT = _LSTMFunction.apply(cfg, x, w_hh, *opt, h0, c0, a0, p["weight_ln_ih"].contiguous(), b_x,
-                                                  p["weight_ih"])
-        else:
-            xp = _project(spec, x, p)
-            out, hT, cT, aT = _LSTMFunction.apply(cfg, xp, w_hh, *opt, h0, c0, a0, None, None, None)
+        xp = _project(spec, x, p)
+        out, hT, cT, aT = _LSTMFunction.apply(cfg, xp, w_hh, *w, h0, c0, a0, None, None, None)
     return out, ((hT, cT, aT) if fgr else (hT, cT))
 
 
@@ -221,34 +282,38 @@ class _GRUFunction(torch.autograd.Function):
     @staticmethod
     def forward(ctx, cfg, xp, w_hh, b_hh, h0):
         ext, lengths, reverse = cfg
-        out, hT, hprev, gates, hn = ext.gru_forward(xp, w_hh, b_hh, h0, lengths, reverse, True)
+        r = ext.gru_forward(input=xp, weight_hh=w_hh, bias_hh=b_hh, h0=h0, lengths=lengths, reverse=reverse)
         ctx.cfg = cfg
         ctx.has_bias = b_hh is not None
-        ctx.save_for_backward(hprev, gates, hn, w_hh)
-        return out, hT
+        _save(ctx, hprev=r.hprev, gates=r.gates, hn=r.hn, w_hh=w_hh)
+        return r.output, r.h_n
 
     @staticmethod
     @once_differentiable
     def backward(ctx, g_out, g_h):
         ext, lengths, reverse = ctx.cfg
-        hprev, gates, hn, w_hh = ctx.saved_tensors
+        s = _saved(ctx)
+        hprev = s["hprev"]
         g_out = _zeros_if_none(g_out, hprev)
         g_h = _zeros_if_none(g_h, hprev[0])
-        g_xp, g_whh, g_bhh, g_h0 = ext.gru_backward(g_out, g_h, hprev, gates, hn, w_hh, ctx.has_bias, lengths, reverse)
-        return None, g_xp, g_whh, (g_bhh if ctx.has_bias else None), g_h0
+        g = ext.gru_backward(grad_output=g_out, grad_h_n=g_h, hprev=hprev, gates=s["gates"], hn=s["hn"],
+                             weight_hh=s["w_hh"], has_bias=ctx.has_bias, lengths=lengths, reverse=reverse)
+        grads = {"cfg": None, "xp": g.input, "w_hh": g.weight_hh, "b_hh": g.bias_hh if ctx.has_bias else None,
+                 "h0": g.h0}
+        return tuple(grads[name] for name in _GRU_ARGS)
+
+
+_GRU_ARGS = _arg_names(_GRUFunction)
 
 
 def _run_gru(ext, spec: GRUCellSpec, p, x, state, lengths, reverse):
-    w_hh = p["weight_hh"].contiguous()
-    b_hh = p.get("bias_hh")
-    b_hh = None if b_hh is None else b_hh.contiguous()
     h0 = state[0].contiguous()
     if not _needs_grad(x, *p.values(), h0):
-        out, hT = ext.gru_infer(x.contiguous(), p["weight_ih"].contiguous(), _c(p.get("bias_ih")), w_hh, b_hh, h0,
-                                lengths, reverse)
-    else:
-        xp = _project(spec, x, p)
-        out, hT = _GRUFunction.apply((ext, lengths, reverse), xp, w_hh, b_hh, h0)
+        return _gru_infer_call(ext)(_as_dict(p), x, (h0,), reverse, lengths)
+    w_hh = p["weight_hh"].contiguous()
+    b_hh = _c(p.get("bias_hh"))
+    xp = _project(spec, x, p)
+    out, hT = _GRUFunction.apply((ext, lengths, reverse), xp, w_hh, b_hh, h0)
     return out, (hT,)
 
 
@@ -257,32 +322,36 @@ class _ElmanFunction(torch.autograd.Function):
     @staticmethod
     def forward(ctx, cfg, xp, w_hh, h0):
         ext, lengths, reverse, relu = cfg
-        out, hT, hprev = ext.elman_forward(xp, w_hh, h0, lengths, reverse, relu, True)
+        r = ext.elman_forward(input=xp, weight_hh=w_hh, h0=h0, lengths=lengths, reverse=reverse, relu=relu)
         ctx.cfg = cfg
-        ctx.save_for_backward(hprev, out, w_hh)
-        return out, hT
+        _save(ctx, hprev=r.hprev, out=r.output, w_hh=w_hh)
+        return r.output, r.h_n
 
     @staticmethod
     @once_differentiable
     def backward(ctx, g_out, g_h):
         ext, lengths, reverse, relu = ctx.cfg
-        hprev, out, w_hh = ctx.saved_tensors
+        s = _saved(ctx)
+        out = s["out"]
         g_out = _zeros_if_none(g_out, out)
-        g_h = _zeros_if_none(g_h, hprev[0])
-        g_xp, g_whh, g_h0 = ext.elman_backward(g_out, g_h, hprev, out, w_hh, lengths, reverse, relu)
-        return None, g_xp, g_whh, g_h0
+        g_h = _zeros_if_none(g_h, s["hprev"][0])
+        g = ext.elman_backward(grad_output=g_out, grad_h_n=g_h, hprev=s["hprev"], output=out, weight_hh=s["w_hh"],
+                               lengths=lengths, reverse=reverse, relu=relu)
+        grads = {"cfg": None, "xp": g.input, "w_hh": g.weight_hh, "h0": g.h0}
+        return tuple(grads[name] for name in _ELMAN_ARGS)
+
+
+_ELMAN_ARGS = _arg_names(_ElmanFunction)
 
 
 def _run_elman(ext, spec: ElmanCellSpec, p, x, state, lengths, reverse):
-    w_hh = p["weight_hh"].contiguous()
     h0 = state[0].contiguous()
     relu = spec.nonlinearity == "relu"
     if not _needs_grad(x, *p.values(), h0):
-        out, hT = ext.elman_infer(x.contiguous(), p["weight_ih"].contiguous(), _c(p.get("bias_ih")),
-                                  _c(p.get("bias_hh")), w_hh, h0, lengths, reverse, relu)
-    else:
-        xp = _project(spec, x, p)
-        out, hT = _ElmanFunction.apply((ext, lengths, reverse, relu), xp, w_hh, h0)
+        return _elman_infer_call(ext, relu)(_as_dict(p), x, (h0,), reverse, lengths)
+    w_hh = p["weight_hh"].contiguous()
+    xp = _project(spec, x, p)
+    out, hT = _ElmanFunction.apply((ext, lengths, reverse, relu), xp, w_hh, h0)
     return out, (hT,)
 
 
@@ -389,42 +458,21 @@ def infer_runner(spec, names: Mapping[str, str]):
         order = _ELMAN_INFER_PARAMS
     else:
         raise ValueError(f"infer_runner supports the LSTM, GRU and Elman cell specs, got {type(spec).__name__}")
-    # "" is never a parameter name: P.get("") is None for an absent optional tensor.
-    keys = tuple(names.get(k, "") for k in order)
+    # The module's name of each cell parameter it has; the C++ call looks them up in P.
+    module_names = {k: names[k] for k in order if k in names}
+    calls: list = [None, None]  # the last extension seen and its prepared call
 
-    if type(spec) is LSTMCellSpec:
-        flags = list(lstm_flags(spec))
-        H = spec.hidden_size
-        if spec.variant.full_gate_recurrence:
+    def prepare(ext):
+        if type(spec) is LSTMCellSpec:
+            return ext.LSTMInfer(config=_lstm_config(ext, spec), names=module_names)
+        if type(spec) is GRUCellSpec:
+            return ext.GRUInfer(names=module_names)
+        return ext.ElmanInfer(names=module_names, relu=spec.nonlinearity == "relu")
 
-            def run(ext, P, x, state, reverse):
-                get = P.get
-                out, hT, cT, aT = ext.lstm_infer(x, *[get(k) for k in keys], state[0], state[1], state[2], None,
-                                                 reverse, flags, H, LAYER_NORM_EPS)
-                return out, (hT, cT, aT)
-
-        else:
-
-            def run(ext, P, x, state, reverse):
-                get = P.get
-                out, hT, cT, _ = ext.lstm_infer(x, *[get(k) for k in keys], state[0], state[1], None, None,
-                                                reverse, flags, H, LAYER_NORM_EPS)
-                return out, (hT, cT)
-
-    elif type(spec) is GRUCellSpec:
-
-        def run(ext, P, x, state, reverse):
-            get = P.get
-            w_ih, b_ih, w_hh, b_hh = [get(k) for k in keys]
-            out, hT = ext.gru_infer(x, w_ih, b_ih, w_hh, b_hh, state[0], None, reverse)
-            return out, (hT,)
-
-    else:
-        relu = spec.nonlinearity == "relu"
-
-        def run(ext, P, x, state, reverse):
-            get = P.get
-            out, hT = ext.elman_infer(x, *[get(k) for k in keys], state[0], None, reverse, relu)
-            return out, (hT,)
+    def run(ext, P, x, state, reverse):
+        if ext is not calls[0]:
+            calls[1] = prepare(ext)
+            calls[0] = ext
+        return calls[1](P, x, state, reverse)
 
     return run

@@ -1,0 +1,373 @@
+// Matrix products: the BLAS shim (MKL through torch), our packed-panel AVX2 GEMM and the
+// per-step product of a time loop (StepGemm).
+
+#pragma once
+
+#include "common.h"
+
+#if defined(__AVX2__) && defined(__FMA__)
+#include <immintrin.h>
+#endif
+
+#include <algorithm>
+#include <memory>
+
+extern "C" {
+void sgemm_(const char*, const char*, const int*, const int*, const int*, const float*, const float*,
+            const int*, const float*, const int*, const float*, float*, const int*) __attribute__((weak));
+void dgemm_(const char*, const char*, const int*, const int*, const int*, const double*, const double*,
+            const int*, const double*, const int*, const double*, double*, const int*) __attribute__((weak));
+// MKL's packed GEMM: the recurrent weight is packed once per call and reused every step.
+size_t SGEMM_PACK_GET_SIZE(const char*, const int*, const int*, const int*) __attribute__((weak));
+void SGEMM_PACK(const char*, const char*, const int*, const int*, const int*, const float*, const float*, const int*,
+                float*) __attribute__((weak));
+void SGEMM_COMPUTE(const char*, const char*, const int*, const int*, const int*, const float*, const int*,
+                   const float*, const int*, const float*, float*, const int*) __attribute__((weak));
+}
+
+namespace lstmkit {
+namespace {
+
+using at::Tensor;
+using OptTensor = c10::optional<Tensor>;
+
+// ---- matrix product -------------------------------------------------------------------
+// The BLAS torch itself links (MKL's Fortran interface) is called directly when present:
+// the dispatcher and tensor views of at::mm_out cost more than the product at small sizes.
+inline bool have_blas() { return sgemm_ != nullptr && dgemm_ != nullptr; }
+
+template <typename T>
+inline void blas(const char* ta, int m, int n, int k, const T* a, int lda, const T* b, int ldb, T beta, T* c,
+                 int ldc);
+
+template <>
+inline void blas<float>(const char* ta, int m, int n, int k, const float* a, int lda, const float* b, int ldb,
+                        float beta, float* c, int ldc) {
+  const float one = 1.0f;
+  sgemm_(ta, "N", &m, &n, &k, &one, a, &lda, b, &ldb, &beta, c, &ldc);
+}
+
+template <>
+inline void blas<double>(const char* ta, int m, int n, int k, const double* a, int lda, const double* b, int ldb,
+                         double beta, double* c, int ldc) {
+  const double one = 1.0;
+  dgemm_(ta, "N", &m, &n, &k, &one, a, &lda, b, &ldb, &beta, c, &ldc);
+}
+
+
+// One or two rows times a fixed weight, C (M x N) (+)= A (M x K) @ W^T with W (N x K)
+// row-major: the forward's per-step product when B <= 2 (streaming). MKL routes M = 1 to
+// its gemv, which on AMD CPUs runs the generic "def" code path (perf, streaming at H=128:
+// ~28% of the call in mkl_blas_def_xsgemv); these dot products, 8 rows of W at a time
+// (8 independent accumulators hide the FMA latency) reduced with one hadd tree, measured
+// 1x512x128: 6.1 -> 2.8 us, 1x512x32: 2.25 -> 0.68 us, 1x2048x512: 160 -> 85 us (AMD
+// EPYC, one thread). Used where packed_gemm is (own_gemm_enabled, below).
+#if defined(__AVX2__) && defined(__FMA__)
+#define LSTMKIT_AVX2_GEMM 1
+__attribute__((noinline)) void small_gemm_nt(const float* __restrict A, const float* __restrict W,
+                                             float* __restrict C, int64_t M, int64_t N, int64_t K, float beta) {
+  const int64_t K8 = K & ~int64_t(7);
+  for (int64_t m = 0; m < M; ++m) {
+    const float* __restrict a = A + m * K;
+    float* __restrict c = C + m * N;
+    int64_t n = 0;
+    for (; n + 8 <= N; n += 8) {
+      const float* w = W + n * K;
+      __m256 s0 = _mm256_setzero_ps(), s1 = s0, s2 = s0, s3 = s0, s4 = s0, s5 = s0, s6 = s0, s7 = s0;
+      for (int64_t k = 0; k < K8; k += 8) {
+        const __m256 av = _mm256_loadu_ps(a + k);
+        s0 = _mm256_fmadd_ps(av, _mm256_loadu_ps(w + k), s0);
+        s1 = _mm256_fmadd_ps(av, _mm256_loadu_ps(w + K + k), s1);
+        s2 = _mm256_fmadd_ps(av, _mm256_loadu_ps(w + 2 * K + k), s2);
+        s3 = _mm256_fmadd_ps(av, _mm256_loadu_ps(w + 3 * K + k), s3);
+        s4 = _mm256_fmadd_ps(av, _mm256_loadu_ps(w + 4 * K + k), s4);
+        s5 = _mm256_fmadd_ps(av, _mm256_loadu_ps(w + 5 * K + k), s5);
+        s6 = _mm256_fmadd_ps(av, _mm256_loadu_ps(w + 6 * K + k), s6);
+        s7 = _mm256_fmadd_ps(av, _mm256_loadu_ps(w + 7 * K + k), s7);
+      }
+      // lane j of u0 / u1 (j < 4) holds row j's / row 4 + j's low-half sum, lane 4 + j the high half
+      const __m256 u0 = _mm256_hadd_ps(_mm256_hadd_ps(s0, s1), _mm256_hadd_ps(s2, s3));
+      const __m256 u1 = _mm256_hadd_ps(_mm256_hadd_ps(s4, s5), _mm256_hadd_ps(s6, s7));
+      __m256 r = _mm256_add_ps(_mm256_permute2f128_ps(u0, u1, 0x20), _mm256_permute2f128_ps(u0, u1, 0x31));
+      if (K8 < K) {
+        alignas(32) float t[8];
+        _mm256_store_ps(t, r);
+        for (int j = 0; j < 8; ++j)
+          for (int64_t k = K8; k < K; ++k) t[j] += a[k] * w[j * K + k];
+        r = _mm256_load_ps(t);
+      }
+      if (beta != 0.f) r = _mm256_add_ps(r, _mm256_loadu_ps(c + n));
+      _mm256_storeu_ps(c + n, r);
+    }
+    for (; n < N; ++n) {
+      const float* w0 = W + n * K;
+      float acc = 0;
+      for (int64_t k = 0; k < K; ++k) acc += a[k] * w0[k];
+      c[n] = beta == 0.f ? acc : c[n] + acc;
+    }
+  }
+}
+#endif
+
+inline bool packing_enabled() {
+  static const bool on = [] {
+    const char* e = std::getenv("LSTMKIT_PACKED_GEMM");
+    return !(e && e[0] == '0');
+  }();
+  return on;
+}
+
+
+// The per-step product of a long loop, C (M x N) (+)= A (M x K) @ op(W), with op(W)
+// (K x N) packed once per call into panels of 16 columns (k-major inside a panel) and a
+// 6 x 16 register-blocked AVX2 kernel (12 accumulators). Used on AVX2 CPUs without
+// AVX-512, where MKL runs its generic code path on AMD and copies the weight on every call
+// (perf, 16x500x64x512 inference: 23% of the time in mkl_blas_def_sgemm_scopy_down16,
+// even with MKL's packed-weight API). Measured on a 2-core AMD EPYC (AVX2), one thread,
+// MKL / this, us per product: 16x512 @ 512x2048 545-600 / 390 (86 GFLOP/s; a 1024^3
+// matmul reaches 89), the backward's 16x2048 @ 2048x512 520 / 388, 64x256 @ 256x1024
+// 408 / 353, 32x64 @ 64x256 13.3 / 11.5. With AVX-512 MKL's own kernels stay in use
+// (measured faster there in earlier sessions); LSTMKIT_OWN_GEMM=0/1 forces the choice.
+#ifdef LSTMKIT_AVX2_GEMM
+constexpr int64_t kNR = 16;
+inline int64_t packed_size(int64_t N, int64_t K) { return ((N + kNR - 1) / kNR) * K * kNR; }
+// transposed: W stored (N x K) (op = ^T); else W stored (K x N).
+inline void pack_panels(const float* w, bool transposed, int64_t N, int64_t K, float* out) {
+  const int64_t P = (N + kNR - 1) / kNR;
+  for (int64_t p = 0; p < P; ++p) {
+    float* o = out + p * K * kNR;
+    const int64_t n0 = p * kNR, nn = std::min<int64_t>(kNR, N - n0);
+    if (transposed) {
+      for (int64_t j = 0; j < kNR; ++j) {
+        if (j < nn) {
+          const float* wr = w + (n0 + j) * K;
+          for (int64_t k = 0; k < K; ++k) o[k * kNR + j] = wr[k];
+        } else {
+          for (int64_t k = 0; k < K; ++k) o[k * kNR + j] = 0.f;
+        }
+      }
+    } else {
+      for (int64_t k = 0; k < K; ++k) {
+        const float* wr = w + k * N + n0;
+        for (int64_t j = 0; j < kNR; ++j) o[k * kNR + j] = j < nn ? wr[j] : 0.f;
+      }
+    }
+  }
+}
+template <int MR>
+__attribute__((always_inline)) inline void panel_kernel(const float* __restrict A, int64_t K, const float* __restrict pw,
+                                                        float* __restrict C, int64_t ldc, int64_t nn, bool accumulate) {
+  __m256 c0[MR], c1[MR];
+#pragma GCC unroll 8
+  for (int r = 0; r < MR; ++r) { c0[r] = _mm256_setzero_ps(); c1[r] = _mm256_setzero_ps(); }
+  for (int64_t k = 0; k < K; ++k) {
+    const __m256 w0 = _mm256_loadu_ps(pw + k * kNR), w1 = _mm256_loadu_ps(pw + k * kNR + 8);
+#pragma GCC unroll 8
+    for (int r = 0; r < MR; ++r) {
+      const __m256 a = _mm256_broadcast_ss(A + r * K + k);
+      c0[r] = _mm256_fmadd_ps(a, w0, c0[r]);
+      c1[r] = _mm256_fmadd_ps(a, w1, c1[r]);
+    }
+  }
+  if (nn == kNR) {
+#pragma GCC unroll 8
+    for (int r = 0; r < MR; ++r) {
+      float* c = C + r * ldc;
+      if (accumulate) {
+        c0[r] = _mm256_add_ps(c0[r], _mm256_loadu_ps(c));
+        c1[r] = _mm256_add_ps(c1[r], _mm256_loadu_ps(c + 8));
+      }
+      _mm256_storeu_ps(c, c0[r]);
+      _mm256_storeu_ps(c + 8, c1[r]);
+    }
+  } else {
+    alignas(32) float t[kNR];
+#pragma GCC unroll 8
+    for (int r = 0; r < MR; ++r) {
+      _mm256_store_ps(t, c0[r]);
+      _mm256_store_ps(t + 8, c1[r]);
+      float* c = C + r * ldc;
+      for (int64_t j = 0; j < nn; ++j) c[j] = accumulate ? c[j] + t[j] : t[j];
+    }
+  }
+}
+__attribute__((noinline)) void packed_gemm(const float* __restrict A, const float* __restrict packed, float* __restrict C,
+                                           int64_t M, int64_t N, int64_t K, bool accumulate) {
+  const int64_t P = (N + kNR - 1) / kNR;
+  for (int64_t p = 0; p < P; ++p) {
+    const float* pw = packed + p * K * kNR;
+    const int64_t n0 = p * kNR, nn = std::min<int64_t>(kNR, N - n0);
+    int64_t m = 0;
+    for (; m + 6 <= M; m += 6) panel_kernel<6>(A + m * K, K, pw, C + m * N + n0, N, nn, accumulate);
+    switch (M - m) {
+      case 5: panel_kernel<5>(A + m * K, K, pw, C + m * N + n0, N, nn, accumulate); break;
+      case 4: panel_kernel<4>(A + m * K, K, pw, C + m * N + n0, N, nn, accumulate); break;
+      case 3: panel_kernel<3>(A + m * K, K, pw, C + m * N + n0, N, nn, accumulate); break;
+      case 2: panel_kernel<2>(A + m * K, K, pw, C + m * N + n0, N, nn, accumulate); break;
+      case 1: panel_kernel<1>(A + m * K, K, pw, C + m * N + n0, N, nn, accumulate); break;
+      default: break;
+    }
+  }
+}
+#endif
+
+inline bool own_gemm_enabled() {
+  static const bool on = [] {
+    const char* e = std::getenv("LSTMKIT_OWN_GEMM");
+    if (e && e[0] == '0') return false;
+    if (e && e[0] == '1') return true;
+#if defined(__AVX512F__)
+    return false;
+#else
+    return true;
+#endif
+  }();
+#ifdef LSTMKIT_AVX2_GEMM
+  return on;
+#else
+  return false;
+#endif
+}
+
+// A fixed weight multiplied every step by a changing A (M x K), all row-major and
+// contiguous: C (M x N) = A @ op(W) + beta * C, where op(W) = W^T for W stored (N x K)
+// (``transposed``, the forward's h R^T) or W itself for W stored (K x N) (the backward's
+// dRec R). For a long enough loop the weight is packed once (float: our panels, see
+// packed_gemm, or MKL's packed format).
+template <typename T>
+struct StepGemm {
+  const T* w = nullptr;
+  bool transposed = false;
+  int64_t M = 0, N = 0, K = 0;
+  at::TensorOptions opt;
+  std::unique_ptr<float[]> packed;  // uninitialised storage: MKL writes all of it
+  std::unique_ptr<float[]> panels;  // op(W) for packed_gemm (every entry written by pack_panels)
+
+  StepGemm(const T* w_, bool transposed_, int64_t M_, int64_t N_, int64_t K_, int64_t steps,
+           const at::TensorOptions& opt_)
+      : w(w_), transposed(transposed_), M(M_), N(N_), K(K_), opt(opt_) {
+    if (steps >= 4 && !use_small()) pack_panels_if_own();
+    if (steps >= 8 && !use_small() && !panels) maybe_pack();
+  }
+
+  void pack_panels_if_own();
+
+  // B <= 2 rows, W^T: small_gemm_nt (float, AVX2) instead of BLAS.
+  bool use_small() const;
+
+  bool small() const { return M < (1LL << 30) && N < (1LL << 30) && K < (1LL << 30); }
+
+  void maybe_pack();
+
+  void run(const T* A, T* C, T beta) const { run_rows(A, C, beta, M); }
+
+  // The same product for the first ``rows`` rows of A and C (rows <= M): the inference
+  // projection's last chunk of steps.
+  void run_rows(const T* A, T* C, T beta, int64_t rows) const {
+    // Column-major view: C^T (N x rows) = op(W)^T (N x K) @ A^T (K x rows).
+    const int m = static_cast<int>(N), n = static_cast<int>(rows), k = static_cast<int>(K);
+    if (use_small()) {
+      run_small(A, C, beta, rows);
+    } else if (panels && (beta == T(0) || beta == T(1))) {
+      run_panels(A, C, beta, rows);
+    } else if (packed && rows == M) {
+      run_packed(A, C, beta);
+    } else if (have_blas() && small()) {
+      if (transposed) {
+        blas<T>("T", m, n, k, w, k, A, k, beta, C, m);  // W (N x K) row-major = (K x N) col-major
+      } else {
+        blas<T>("N", m, n, k, w, m, A, k, beta, C, m);  // W (K x N) row-major = (N x K) col-major
+      }
+    } else {
+      Tensor a = at::from_blob(const_cast<T*>(A), {rows, K}, opt);
+      Tensor wt = transposed ? at::from_blob(const_cast<T*>(w), {N, K}, opt).t()
+                             : at::from_blob(const_cast<T*>(w), {K, N}, opt);
+      Tensor c = at::from_blob(C, {rows, N}, opt);
+      if (beta == T(0)) {
+        at::mm_out(c, a, wt);
+      } else {
+        c.addmm_(a, wt);
+      }
+    }
+  }
+
+  void run_packed(const T* A, T* C, T beta) const;
+  void run_small(const T* A, T* C, T beta, int64_t rows) const;
+  void run_panels(const T* A, T* C, T beta, int64_t rows) const;
+};
+
+template <>
+inline void StepGemm<double>::pack_panels_if_own() {}
+
+template <>
+inline void StepGemm<float>::pack_panels_if_own() {
+#ifdef LSTMKIT_AVX2_GEMM
+  if (!own_gemm_enabled()) return;
+  panels.reset(new float[packed_size(N, K)]);
+  pack_panels(w, transposed, N, K, panels.get());
+#endif
+}
+
+template <>
+inline void StepGemm<double>::run_panels(const double*, double*, double, int64_t) const {}
+
+template <>
+inline void StepGemm<float>::run_panels(const float* A, float* C, float beta, int64_t rows) const {
+#ifdef LSTMKIT_AVX2_GEMM
+  packed_gemm(A, panels.get(), C, rows, N, K, beta != 0.f);
+#endif
+}
+
+template <>
+inline bool StepGemm<double>::use_small() const { return false; }
+
+template <>
+inline bool StepGemm<float>::use_small() const {
+#ifdef LSTMKIT_AVX2_GEMM
+  return own_gemm_enabled() && transposed && M <= 2;
+#else
+  return false;
+#endif
+}
+
+template <>
+inline void StepGemm<double>::run_small(const double*, double*, double, int64_t) const {}
+
+template <>
+inline void StepGemm<float>::run_small(const float* A, float* C, float beta, int64_t rows) const {
+#ifdef LSTMKIT_AVX2_GEMM
+  small_gemm_nt(A, w, C, rows, N, K, beta);
+#endif
+}
+
+template <>
+inline void StepGemm<double>::maybe_pack() {}
+
+template <>
+inline void StepGemm<float>::maybe_pack() {
+  if (!packing_enabled() || SGEMM_PACK_GET_SIZE == nullptr || SGEMM_PACK == nullptr || SGEMM_COMPUTE == nullptr ||
+      !small())
+    return;
+  const int m = static_cast<int>(N), n = static_cast<int>(M), k = static_cast<int>(K);
+  const size_t bytes = SGEMM_PACK_GET_SIZE("A", &m, &n, &k);
+  if (bytes == 0) return;
+  packed.reset(new float[bytes / sizeof(float) + 16]);
+  const float one = 1.0f;
+  if (transposed) {
+    SGEMM_PACK("A", "T", &m, &n, &k, &one, w, &k, packed.get());
+  } else {
+    SGEMM_PACK("A", "N", &m, &n, &k, &one, w, &m, packed.get());
+  }
+}
+
+template <>
+inline void StepGemm<double>::run_packed(const double*, double*, double) const {}
+
+template <>
+inline void StepGemm<float>::run_packed(const float* A, float* C, float beta) const {
+  const int m = static_cast<int>(N), n = static_cast<int>(M), k = static_cast<int>(K);
+  SGEMM_COMPUTE("P", "N", &m, &n, &k, packed.get(), &m, A, &k, &beta, C, &m);
+}
+
+}  // namespace
+}  // namespace lstmkit
