@@ -149,7 +149,7 @@ def _ninja() -> dict:
 
 
 def _predicted_own_gemm(features: dict[str, bool], native: bool) -> bool:
-    # Mirrors own_gemm_enabled() in csrc/fused_rnn.cpp, for a build that does not exist yet:
+    # Mirrors own_gemm_enabled() in csrc/gemm.h, for a build that does not exist yet:
     # compiled in with AVX2 + FMA (a -march=native build on such a CPU), on by default
     # without AVX-512F, LSTMKIT_OWN_GEMM=0/1 forces it.
     if not (native and features.get("avx2") and features.get("fma")):
