@@ -26,7 +26,6 @@ from typing import Iterator, Sequence
 import numpy as np
 import torch
 import torch.nn.functional as F
-from torch import nn
 
 from ..data.files import plain
 from ..data.text import (CharVocab, WordTokenizer, load_rotten_tomatoes, load_shakespeare, pad_token_ids,
