@@ -11,7 +11,7 @@ from lstmkit.cli import main
 from lstmkit.cli.gradient_flow import gradient_norms
 from lstmkit.cli.odyssey import VARIANTS, format_odyssey, run_odyssey
 from lstmkit.tasks import EXPERIMENTS
-from lstmkit.train.experiment import format_table, run_experiment
+from lstmkit.apps.experiment import format_table, run_experiment
 
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -162,7 +162,7 @@ def test_longlag2a_runs_the_1997_net_and_solves_the_task():
 
 def test_input_gate_bias_is_applied_for_the_adding_problem():
     from lstmkit import LSTM
-    from lstmkit.train.experiment import set_input_gate_bias
+    from lstmkit.apps.experiment import set_input_gate_bias
 
     exp = EXPERIMENTS["adding500"]
     assert exp.input_bias == -3.0 and exp.forget_bias == 10.0
@@ -183,7 +183,7 @@ def test_input_gate_bias_is_applied_for_the_adding_problem():
 # ---- the continual embedded Reber grammar under the paper's protocol ------------------------
 def test_set_gate_bias_gives_each_block_its_value():
     from lstmkit import LSTM
-    from lstmkit.train.experiment import set_gate_bias
+    from lstmkit.apps.experiment import set_gate_bias
 
     m = LSTM(7, 8, variant="standard")
     s = m.specs[0]

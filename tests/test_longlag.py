@@ -13,7 +13,7 @@ from lstmkit.cli import main
 from lstmkit.models import SequenceModel
 from lstmkit.tasks import EXPERIMENTS, get_task
 from lstmkit.tasks.longlag import very_long_lag_batch
-from lstmkit.train.experiment import run_experiment
+from lstmkit.apps.experiment import run_experiment
 
 
 pytestmark = pytest.mark.usefixtures("one_thread")

@@ -131,7 +131,7 @@ def test_quick_lm_training_lowers_bpc_well_below_uniform(tmp_path, monkeypatch):
     assert before > 0.8 * uniform and after < 0.1 * uniform, (before, after, uniform)
     assert [h["step"] for h in r["history"]] == [60, 120] and r["stopped_by"] == "steps"
     # a run killed after its step-20 checkpoint and resumed ends where an uninterrupted run ends
-    import lstmkit.apps.text as text_app
+    import lstmkit.train.loop as text_app  # the one loop writes the checkpoints
 
     def run(run_dir, resume=False, kill_at=None, seed=0):
         torch.manual_seed(seed)
@@ -447,7 +447,7 @@ def test_second_training_into_a_held_model_refuses_at_once(tmp_path, capsys):
 
 
 def test_lm_interrupt_keeps_checkpoints_and_resume_finishes(tmp_path, capsys, monkeypatch):
-    import lstmkit.apps.text as app
+    import lstmkit.train.loop as app  # the one loop writes the checkpoints
 
     real, calls = app.save_checkpoint, []
 

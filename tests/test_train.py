@@ -161,7 +161,10 @@ def test_online_training_with_sgd():
 
 def test_result_json_and_curve_are_written(tmp_path):
     task = get_task("parity", L=5)
-    r = Trainer(_model(task), task, _cfg(final_test=True), run_dir=tmp_path, meta={"label": "x"}).fit()
+    from lstmkit.apps.experiment import plot_curve  # the plotting hook comes from above train/
+
+    r = Trainer(_model(task), task, _cfg(final_test=True), run_dir=tmp_path, meta={"label": "x"},
+                plot=plot_curve).fit()
     saved = json.loads((tmp_path / "result.json").read_text())
     assert saved["seed"] == 0 and saved["config"]["batch_size"] == 8 and saved["wall_seconds"] >= 0
     assert saved["sequences"] == r["sequences"] == 24 * 8 and saved["test"]["n"] == task.test_size
@@ -240,7 +243,7 @@ def test_ddp_two_processes_equal_one_process(tmp_path):
 
 
 def test_ddp_batch_must_divide(monkeypatch):
-    import lstmkit.train.trainer as tr
+    import lstmkit.train.loop as tr  # the one loop joins the process group
     from contextlib import contextmanager
 
     @contextmanager

@@ -26,7 +26,6 @@ from typing import Iterator, Sequence
 import numpy as np
 import torch
 import torch.nn.functional as F
-from torch import nn
 
 from ..data.files import plain
 from ..data.text import (CharVocab, WordTokenizer, load_rotten_tomatoes, load_shakespeare, pad_token_ids,
@@ -35,9 +34,9 @@ from ..models import CharLM, SequenceClassifier, load_model, save_model
 from ..io import LstmkitFileError
 from ..models.io import check_model_dir_target
 from .runfiles import check_finite, model_dir_scope, run_dir_scope
-from ..train.checkpoint import (CHECKPOINT_JSON, load_checkpoint, optimizer_from_flat,
-                                optimizer_to_flat, save_checkpoint)
 from ..train.denormals import flush_denormals
+from ..train.feeds import TokenStreamFeed
+from ..train.loop import Loop, Progress, cosine_factor
 from ..train.supervised import fit_supervised
 from ..metrics import accuracy, classification_report
 from ..metrics import bits_per_character as _bits_per_character
@@ -322,13 +321,6 @@ def bits_per_character(model: CharLM, ids: np.ndarray, streams: int = 64, seq_le
     return _bits_per_character(total, int(mask.sum()))
 
 
-def _lr_factor(progress: float, floor: float = 0.1) -> float:
-    """Cosine decay from 1 to ``floor`` as training progress goes 0 -> 1."""
-    p = min(max(progress, 0.0), 1.0)
-    return floor + (1 - floor) * 0.5 * (1 + math.cos(math.pi * p))
-
-
-@flush_denormals()
 def train_char_lm(
     model: CharLM,
     train_ids: np.ndarray,
@@ -347,7 +339,8 @@ def train_char_lm(
     resume: bool = False,
     progress: bool = True,
 ) -> dict:
-    """Truncated BPTT over ``train_ids`` (see the module docstring).
+    """Truncated BPTT over ``train_ids`` (see the module docstring), run by the one loop
+    (:class:`lstmkit.train.loop.Loop` with a :class:`~lstmkit.train.feeds.TokenStreamFeed`).
 
     Training stops after ``steps`` updates or ``minutes`` of training, whichever comes
     first; the learning rate follows a cosine from ``lr`` to ``lr / 10`` over whichever of
@@ -366,110 +359,25 @@ def train_char_lm(
         ``{"steps", "epochs", "seconds", "stopped_by", "history": [{step, loss_bpc,
         val_bpc, seconds}], "seed"}``.
     """
-    train_ids = np.asarray(train_ids, dtype=np.int64)
-    n = len(train_ids) - 1
-    B = max(1, min(batch_size, n // seq_len))
-    per_stream = n // B
-    if per_stream < 2:
-        raise ValueError(f"the training text holds {len(train_ids)} characters: too few for sequence length "
-                         f"{seq_len}; use a longer text or a smaller --seq-len")
-    chunks_per_epoch = math.ceil(per_stream / seq_len)
-    torch.manual_seed(seed)
-    opt = torch.optim.Adam(model.parameters(), lr=lr)
-    step, epoch, chunk, spent = 0, 0, 0, 0.0
-    history: list[dict] = []
-    state = None
-    run_dir = Path(run_dir) if run_dir is not None else None
-    cfg = {"config": model.config, "seq_len": seq_len, "batch_size": B, "n_train": len(train_ids), "seed": seed}
-    if resume and run_dir is not None and (run_dir / CHECKPOINT_JSON).exists():
-        tensors, meta = load_checkpoint(run_dir)
-        if meta.get("lm") != json.loads(json.dumps(cfg)):
-            raise ValueError(f"the checkpoint in {run_dir} was made with other settings or data; "
-                             f"start afresh without --resume or name another run directory")
-        model.load_state_dict({k[6:]: v for k, v in tensors.items() if k.startswith("model/")})
-        optimizer_from_flat(opt, tensors, meta["optimizer"])
-        torch.set_rng_state(tensors["rng/torch"])
-        step, epoch, chunk, spent, history = meta["step"], meta["epoch"], meta["chunk"], meta["seconds"], meta["history"]
-        if "state/h" in tensors:
-            state = (tensors["state/h"], tensors["state/c"])
-
-    def stream_arrays(ep: int):
-        offset = int(np.random.default_rng([seed, ep]).integers(0, min(seq_len, n - B * per_stream) + 1))
-        data = train_ids[offset : offset + B * per_stream + 1]
-        return (torch.as_tensor(data[:-1].reshape(B, per_stream).T.copy()),
-                torch.as_tensor(data[1:].reshape(B, per_stream).T.copy()))
-
-    def save():
-        if run_dir is None:
-            return
-        tensors = {f"model/{k}": v for k, v in model.state_dict().items()}
-        opt_t, opt_meta = optimizer_to_flat(opt)
-        tensors.update(opt_t)
-        tensors["rng/torch"] = torch.get_rng_state()
-        if state is not None:
-            tensors["state/h"], tensors["state/c"] = state[0], state[1]
-        save_checkpoint(run_dir, step, tensors, {"lm": cfg, "step": step, "epoch": epoch, "chunk": chunk,
-                                                 "seconds": spent, "history": history, "optimizer": opt_meta})
-
+    evaluate = None
+    if val_ids is not None and len(val_ids) >= 2:
+        evaluate = lambda m: bits_per_character(m, val_ids)  # noqa: E731
+    feed = TokenStreamFeed(train_ids, seq_len=seq_len, batch_size=batch_size, seed=seed, eval_every=eval_every,
+                           evaluate=evaluate, settings={"config": model.config})
     budget = minutes * 60 if minutes else math.inf
-    bar = None
-    if progress:
-        from ..progress import progress_bar
-
-        bar = progress_bar(steps, "char LM", "step", initial=step)
-    X, Y = stream_arrays(epoch)
+    opt = torch.optim.Adam(model.parameters(), lr=lr)
     cpu0 = time.process_time()
-    window_loss, window_n = 0.0, 0
-    stopped_by = "steps"
-    t_last = time.perf_counter()
-    model.train()
-    while step < steps:
-        if spent >= budget:
-            stopped_by = "minutes"
-            break
-        if chunk >= chunks_per_epoch:
-            epoch, chunk, state = epoch + 1, 0, None
-            X, Y = stream_arrays(epoch)
-        x, y = X[chunk * seq_len : (chunk + 1) * seq_len], Y[chunk * seq_len : (chunk + 1) * seq_len]
-        for g in opt.param_groups:
-            g["lr"] = lr * _lr_factor(max(step / steps, spent / budget))
-        logits, state = model(x, state)
-        state = tuple(s.detach() for s in state)
-        loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), y.reshape(-1))
-        if not torch.isfinite(loss):
-            raise FloatingPointError(f"loss became {loss.item()} at step {step + 1}; lower --lr")
-        opt.zero_grad()
-        loss.backward()
-        nn.utils.clip_grad_norm_(model.parameters(), clip)
-        opt.step()
-        step, chunk = step + 1, chunk + 1
-        window_loss, window_n = window_loss + loss.item(), window_n + 1
-        now = time.perf_counter()
-        spent, t_last = spent + (now - t_last), now
-        if bar is not None:
-            bar.update()
-            bar.set_postfix(epoch=epoch + 1, bpc=f"{loss.item() / math.log(2):.3f}")
-        last = step >= steps or spent >= budget
-        if (eval_every and step % eval_every == 0) or last:
-            row = {"step": step, "epoch": epoch + chunk / chunks_per_epoch,
-                   "loss_bpc": window_loss / window_n / math.log(2), "seconds": spent}
-            if val_ids is not None and len(val_ids) >= 2:
-                row["val_bpc"] = bits_per_character(model, val_ids)
-                model.train()
-                if bar is not None:
-                    bar.set_postfix(epoch=epoch + 1, bpc=f"{row['loss_bpc']:.3f}", val_bpc=f"{row['val_bpc']:.3f}")
-            history.append(row)
-            window_loss, window_n = 0.0, 0
-            t_last = time.perf_counter()  # evaluation is not training time
-        if step % checkpoint_every == 0 or last:
-            save()
-            t_last = time.perf_counter()
-    if bar is not None:
-        bar.close()
+    loop = Loop(model, opt, feed, seed=seed, clip_norm=clip,
+                schedule=lambda loop: lr * cosine_factor(max(loop.update / steps, loop.elapsed / budget)),
+                max_updates=steps, max_seconds=budget if minutes else None, run_dir=run_dir,
+                checkpoint_every=checkpoint_every, progress=Progress("char LM", "step", steps) if progress else None,
+                nonfinite="lower --lr").run(resume=resume)
     model.eval()
-    return {"steps": step, "epochs": epoch + chunk / chunks_per_epoch, "seconds": spent, "stopped_by": stopped_by,
+    return {"steps": loop.update, "epochs": feed.epochs_done, "seconds": loop.elapsed,
+            "stopped_by": {"update budget": "steps", "time budget": "minutes"}.get(loop.stop_reason, loop.stop_reason),
             "cpu_seconds_this_session": time.process_time() - cpu0,
-            "history": history, "seed": seed, "streams": B, "chars_per_epoch": B * per_stream}
+            "history": feed.history, "seed": seed, "streams": feed.streams,
+            "chars_per_epoch": feed.streams * feed.per_stream}
 
 
 def _sample(model: CharLM, vocab: CharVocab, prompt: str, length: int, temperature: float, seed: int) -> str:

@@ -44,7 +44,7 @@ def _list(args) -> int:
 
 
 def _run(args) -> int:
-    from ..train.experiment import format_table, run_experiment
+    from ..apps.experiment import format_table, run_experiment
 
     if args.name == "list":
         return _list(args)

@@ -30,7 +30,7 @@ def run_odyssey(tasks=("reber", "order6a"), seeds: int = 3, out_dir="runs/odysse
         >>> sorted(r["reber"]) == sorted(VARIANTS)
         True
     """
-    from ..train.experiment import run_experiment
+    from ..apps.experiment import run_experiment
 
     results: dict = {}
     for task in tasks:

@@ -35,7 +35,7 @@ class Experiment:
             features (``SequenceModel(embed=...)``; None: one-hot/feature inputs).
         gate_biases: initial gate biases by gate (``{"i": [...], "o": [...], "f": [...]}``),
             one number per block of adjacent units, applied after ``forget_bias`` and
-            ``input_bias`` (:func:`lstmkit.train.experiment.set_gate_bias`); a gate the
+            ``input_bias`` (:func:`lstmkit.apps.experiment.set_gate_bias`); a gate the
             variant lacks is skipped. None: the layer's defaults.
         truncated_gradient: train LSTMs with the 1997 truncated gradient (the error flows
             back in time only through the cell states; ``SequenceModel(truncated_gradient=True)``).

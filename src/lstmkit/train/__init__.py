@@ -1,4 +1,8 @@
-"""Training: the trainer, checkpoints, data parallelism, and the experiment runner.
+"""Training: the one loop (:mod:`.loop`) and its feeds (generator tasks: :class:`Trainer`;
+fixed data sets and token streams: :mod:`.feeds`), checkpoints, data parallelism.
+
+The experiment runner, which joins a task to a model, sits above models
+(:mod:`lstmkit.apps.experiment`).
 
 Example:
     >>> import torch
@@ -13,7 +17,10 @@ Example:
 """
 
 from .checkpoint import atomic_write_text, load_checkpoint, save_checkpoint
+from .feeds import EpochFeed, TokenStreamFeed
+from .loop import Feed, Hook, Loop, Progress, Step, cosine_factor
 from .trainer import TrainConfig, Trainer, learning_rate, train
 
 __all__ = ["TrainConfig", "Trainer", "train", "learning_rate", "save_checkpoint", "load_checkpoint",
-           "atomic_write_text"]
+           "atomic_write_text", "Loop", "Feed", "Hook", "Step", "Progress", "EpochFeed", "TokenStreamFeed",
+           "cosine_factor"]

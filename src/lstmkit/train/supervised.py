@@ -3,23 +3,24 @@ sensor recordings): padding, shuffled minibatches, Adam, clipping, per-epoch che
 that a killed run resumes from, a progress bar, and the best epoch on validation kept.
 
 The classic experiments draw fresh sequences from a generator and use
-:class:`lstmkit.train.Trainer`; applications with a fixed training set use this.
+:class:`lstmkit.train.Trainer`; applications with a fixed training set use this. Both run
+through the one loop (:class:`lstmkit.train.loop.Loop`); this is its
+:class:`~lstmkit.train.feeds.EpochFeed` with Adam at a constant rate.
 """
 
 from __future__ import annotations
 
-import math
 import os
 import time
-from pathlib import Path
 from typing import Callable, Sequence
 
 import numpy as np
 import torch
 from torch import Tensor, nn
 
-from .checkpoint import CHECKPOINT_JSON, load_checkpoint, optimizer_from_flat, optimizer_to_flat, save_checkpoint
 from .denormals import flush_denormals
+from .feeds import EpochFeed
+from .loop import Loop, Progress
 
 __all__ = ["pad_sequences", "fit_supervised"]
 
@@ -100,76 +101,15 @@ def fit_supervised(
         >>> len(r["history"])
         3
     """
-    if n_train < 1:
-        raise ValueError(f"n_train must be >= 1, got {n_train}")
-    if epochs < 1 or batch_size < 1:
-        raise ValueError(f"epochs and batch_size must be >= 1, got {epochs} and {batch_size}")
-    torch.manual_seed(seed)
-    opt = torch.optim.Adam(model.parameters(), lr=lr)
-    history: list[dict] = []
-    best_score, best_epoch, best_state = -math.inf, -1, None
-    start_epoch = 0
-    run_dir = Path(run_dir) if run_dir is not None else None
-    if resume and run_dir is not None and (run_dir / CHECKPOINT_JSON).exists():
-        tensors, meta = load_checkpoint(run_dir)
-        model.load_state_dict({k[6:]: v for k, v in tensors.items() if k.startswith("model/")})
-        optimizer_from_flat(opt, tensors, meta["optimizer"])
-        torch.set_rng_state(tensors["rng/torch"])
-        history, start_epoch = meta["history"], meta["epoch"]
-        best_score, best_epoch = meta["best_score"], meta["best_epoch"]
-        if any(k.startswith("best/") for k in tensors):
-            best_state = {k[5:]: v for k, v in tensors.items() if k.startswith("best/")}
-    bar = None
-    if progress:
-        from ..progress import progress_bar
-
-        bar = progress_bar(epochs * math.ceil(n_train / batch_size), desc, "batch",
-                           initial=start_epoch * math.ceil(n_train / batch_size))
+    feed = EpochFeed(loss_fn, n_train, epochs=epochs, batch_size=batch_size, seed=seed, evaluate=evaluate)
     started = time.perf_counter()
-    for epoch in range(start_epoch, epochs):
-        model.train()
-        order = np.random.default_rng([seed, epoch]).permutation(n_train)
-        total, count, t0 = 0.0, 0, time.perf_counter()
-        for k in range(0, n_train, batch_size):
-            idx = order[k : k + batch_size].tolist()
-            loss = loss_fn(model, idx)
-            if not torch.isfinite(loss):
-                raise FloatingPointError(f"loss became {loss.item()} at epoch {epoch + 1}; lower lr or clip")
-            opt.zero_grad()
-            loss.backward()
-            if clip is not None:
-                nn.utils.clip_grad_norm_(model.parameters(), clip)
-            opt.step()
-            total += loss.item() * len(idx)
-            count += len(idx)
-            if bar is not None:
-                bar.update()
-                bar.set_postfix(epoch=epoch + 1, loss=f"{total / count:.4f}")
-        row = {"epoch": epoch + 1, "loss": total / count, "seconds": time.perf_counter() - t0}
-        if evaluate is not None:
-            model.eval()
-            with torch.no_grad():
-                row["score"] = float(evaluate(model))
-            if row["score"] >= best_score:  # ties go to the later, longer-trained epoch
-                best_score, best_epoch = row["score"], epoch + 1
-                best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
-            if bar is not None:
-                bar.set_postfix(epoch=epoch + 1, loss=f"{row['loss']:.4f}", score=f"{row['score']:.4f}")
-        history.append(row)
-        if run_dir is not None:
-            tensors = {f"model/{k}": v for k, v in model.state_dict().items()}
-            opt_t, opt_meta = optimizer_to_flat(opt)
-            tensors.update(opt_t)
-            tensors["rng/torch"] = torch.get_rng_state()
-            if best_state is not None:
-                tensors.update({f"best/{k}": v for k, v in best_state.items()})
-            save_checkpoint(run_dir, epoch + 1, tensors, {"epoch": epoch + 1, "history": history,
-                                                         "optimizer": opt_meta, "best_score": best_score,
-                                                         "best_epoch": best_epoch, "seed": seed})
-    if bar is not None:
-        bar.close()
-    if best_state is not None:
-        model.load_state_dict(best_state)
+    opt = torch.optim.Adam(model.parameters(), lr=lr)
+    bar = Progress(desc, "batch", epochs * feed.batches_per_epoch) if progress else None
+    Loop(model, opt, feed, seed=seed, clip_norm=clip, run_dir=run_dir, progress=bar,
+         nonfinite="lower lr or clip").run(resume=resume)
+    if feed.best_state is not None:
+        model.load_state_dict(feed.best_state)
     model.eval()
-    return {"history": history, "best_epoch": best_epoch, "best_score": best_score if best_epoch > 0 else None,
+    return {"history": feed.history, "best_epoch": feed.best_epoch,
+            "best_score": feed.best_score if feed.best_epoch > 0 else None,
             "seconds": time.perf_counter() - started, "seed": seed}

@@ -1,4 +1,5 @@
-"""The trainer: one loop for every task, minibatch or online, single process or DDP.
+"""The trainer of the classic experiments: generator tasks, minibatch or online, single
+process or DDP, run through the one loop (:mod:`.loop`).
 
 Determinism is by construction: the data of update ``k`` is drawn from
 ``numpy.random.default_rng([seed, 0, k])`` and the check after update ``k`` from
@@ -11,19 +12,18 @@ from __future__ import annotations
 import json
 import math
 import os
-import time
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 
 import numpy as np
 import torch
 from torch import Tensor, nn
 
-from ..io import atomic_write_text, claim_dir, register_files
-from .checkpoint import CHECKPOINT_JSON, load_checkpoint, optimizer_from_flat, optimizer_to_flat, save_checkpoint
+from ..io import atomic_write_text, register_files
 from .denormals import flush_denormals
-from .distributed import distributed_context
+from .feeds import pack_state, unpack_state
+from .loop import Feed, Hook, Loop, Progress, Step, learning_rate
 
 __all__ = ["TrainConfig", "Trainer", "train", "learning_rate"]
 
@@ -133,28 +133,6 @@ class TrainConfig:
         return cls(**d)
 
 
-def learning_rate(cfg: TrainConfig, update: int, total: int) -> float:
-    """The learning rate of update ``update`` (0-based) under ``cfg``'s schedule.
-
-    Example:
-        >>> cfg = TrainConfig(lr=1.0, schedule="step", decay_every=10, decay_gamma=0.5)
-        >>> learning_rate(cfg, 0, 100), learning_rate(cfg, 25, 100)
-        (1.0, 0.25)
-    """
-    lr = cfg.lr
-    if cfg.warmup_updates and update < cfg.warmup_updates:
-        return lr * (update + 1) / cfg.warmup_updates
-    k = update - cfg.warmup_updates
-    if cfg.schedule == "cosine":
-        span = max(1, total - cfg.warmup_updates)
-        return lr * 0.5 * (1.0 + math.cos(math.pi * min(1.0, k / span)))
-    if cfg.schedule == "step":
-        return lr * cfg.decay_gamma ** (k // cfg.decay_every)
-    if cfg.schedule == "inverse":
-        return lr / (1.0 + k / cfg.decay_every)
-    return lr
-
-
 def _make_optimizer(cfg: TrainConfig, params) -> torch.optim.Optimizer:
     if cfg.optimizer == "adam":
         return torch.optim.Adam(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
@@ -181,12 +159,14 @@ def _reset_state(state, reset: Tensor | None):
     return one(state) if isinstance(state, Tensor) else tuple(one(s) for s in state)
 
 
-class Trainer:
+class Trainer(Feed):
     """Trains ``model`` on ``task`` under ``config``; see :func:`train` for the short form.
 
     The model must be called as ``model(x, lengths, state) -> (output, state)`` (a
     :class:`lstmkit.models.SequenceModel`); the task provides batches, the loss and the
-    success criterion (:class:`lstmkit.tasks.Task`).
+    success criterion (:class:`lstmkit.tasks.Task`). The Trainer is the generator-task
+    :class:`~lstmkit.train.loop.Feed` of the one loop (:class:`~lstmkit.train.loop.Loop`),
+    which owns the update, the schedule, clipping, budgets, checkpoints, resume and DDP.
 
     Args:
         model: the network (its initial weights are the caller's: seed before building).
@@ -194,8 +174,12 @@ class Trainer:
         config: a :class:`TrainConfig`.
         run_dir: where checkpoints, ``result.json`` and ``curve.png`` go (None: nowhere).
         meta: extra JSON-ready data recorded in the result (model description, ...).
-        callback: called as ``callback(trainer)`` after every update (tests use it to
-            simulate a crash).
+        callback: called as ``callback(trainer)`` after every update, after any
+            checkpoint (tests use it to simulate a crash).
+        hooks: further :class:`~lstmkit.train.loop.Hook` objects for the loop.
+        plot: ``plot(result, path)`` draws the learning curve into ``path``
+            (``run_dir/curve.png``), e.g. :func:`lstmkit.viz.curves.plot_learning_curve`;
+            an ImportError from it (no matplotlib) is ignored. None: no curve.
 
     Example:
         >>> from lstmkit.models import SequenceModel
@@ -210,104 +194,65 @@ class Trainer:
     """
 
     def __init__(self, model: nn.Module, task, config: TrainConfig, run_dir: str | os.PathLike | None = None,
-                 meta: dict | None = None, callback: Callable[["Trainer"], None] | None = None) -> None:
+                 meta: dict | None = None, callback: Callable[["Trainer"], None] | None = None,
+                 hooks: Sequence[Hook] = (), plot: Callable[[dict, Path], Any] | None = None) -> None:
         if not isinstance(model, nn.Module):
             raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
         if not isinstance(config, TrainConfig):
             raise TypeError(f"config must be a TrainConfig, got {type(config).__name__}")
+        if plot is not None and not callable(plot):
+            raise TypeError(f"plot must be callable or None, got {type(plot).__name__}")
         self.model = model
         self.task = task
         self.config = config
         self.run_dir = Path(run_dir) if run_dir is not None else None
         self.meta = dict(meta or {})
         self.callback = callback
+        self.hooks = list(hooks)
+        self.plot = plot
         self.optimizer = _make_optimizer(config, model.parameters())
-        self.update = 0
+        self.loop: Loop | None = None
         self.sequences = 0
-        self.elapsed = 0.0
         self.history: list[dict] = []
         self.checks: list[dict] = []
-        self.stop_reason: str | None = None
         self.solved_at: dict | None = None
         self._loss_sum = 0.0
         self._loss_n = 0
         self.stream = None
         self.carry = None
-        self._is_main = True
+        self._rank, self._world = 0, 1
 
-    # ---- state ----------------------------------------------------------------------
+    # ---- what the loop counts -----------------------------------------------------------
+    @property
+    def update(self) -> int:
+        """Updates done (resumed ones included)."""
+        return self.loop.update if self.loop is not None else 0
+
+    @property
+    def elapsed(self) -> float:
+        """Training seconds so far (resumed sessions included)."""
+        return self.loop.elapsed if self.loop is not None else 0.0
+
+    @property
+    def stop_reason(self) -> str | None:
+        """Why training stopped (None while it runs)."""
+        return self.loop.stop_reason if self.loop is not None else None
+
     def _unit(self) -> int:
         return self.config.batch_size * (self.config.tbptt if self.task.stream else 1)
 
-    def state_tensors(self) -> dict[str, Tensor]:
-        """Model, optimizer, RNG and carried state as named tensors."""
-        t = {f"model/{k}": v for k, v in self.model.state_dict().items()}
-        opt_t, _ = optimizer_to_flat(self.optimizer)
-        t.update(opt_t)
-        t["rng/torch"] = torch.get_rng_state()
-        if self.carry is not None:
-            carry = (self.carry,) if isinstance(self.carry, Tensor) else self.carry
-            for i, c in enumerate(carry):
-                t[f"carry/{i}"] = c
-        return t
+    # ---- the feed ---------------------------------------------------------------------------
+    def shard(self, rank: int, world: int) -> None:
+        if world > 1 and self.task.stream:
+            raise ValueError("stream tasks (truncated BPTT) run in one process; launch without torchrun")
+        if self.config.batch_size % world:
+            raise ValueError(f"batch_size={self.config.batch_size} must be divisible by the world size {world}")
+        self._rank, self._world = rank, world
 
-    def state_meta(self) -> dict:
-        """Counters, history and config as JSON-ready data."""
-        _, opt_meta = optimizer_to_flat(self.optimizer)
-        return {
-            "update": self.update, "sequences": self.sequences, "elapsed": self.elapsed,
-            "history": self.history, "checks": self.checks, "loss_sum": self._loss_sum, "loss_n": self._loss_n,
-            "config": self.config.to_dict(), "task": self.task.config(), "optimizer": opt_meta,
-            "stream": self.stream.state_dict() if self.stream is not None else None,
-            "carry_is_tensor": isinstance(self.carry, Tensor), "meta": self.meta,
-        }
+    def should_stop(self, loop: Loop) -> str | None:
+        return "sequence budget" if self.sequences >= self.config.max_sequences else None
 
-    def save(self) -> None:
-        """Write a checkpoint to ``run_dir`` (rank 0 only under DDP)."""
-        if self.run_dir is None or not self._is_main:
-            return
-        save_checkpoint(self.run_dir, self.update, self.state_tensors(), self.state_meta())
-
-    def load(self) -> bool:
-        """Restore the checkpoint in ``run_dir``; False if there is none."""
-        if self.run_dir is None or not (self.run_dir / CHECKPOINT_JSON).exists():
-            return False
-        tensors, meta = load_checkpoint(self.run_dir)
-        old = meta["config"]
-        mine = self.config.to_dict()
-        diff = [k for k in _TRAJECTORY if old.get(k) != mine.get(k)]
-        if diff:
-            raise ValueError(f"cannot resume: the checkpoint was trained with different {diff} "
-                             f"({ {k: old.get(k) for k in diff} } vs { {k: mine.get(k) for k in diff} })")
-        self.model.load_state_dict({k[6:]: v for k, v in tensors.items() if k.startswith("model/")})
-        optimizer_from_flat(self.optimizer, tensors, meta["optimizer"])
-        torch.set_rng_state(tensors["rng/torch"])
-        self.update, self.sequences, self.elapsed = meta["update"], meta["sequences"], meta["elapsed"]
-        self.history, self.checks = meta["history"], meta["checks"]
-        self._loss_sum, self._loss_n = meta["loss_sum"], meta["loss_n"]
-        if meta.get("stream") is not None:
-            self.stream = self.task.make_stream(self.config.batch_size, self.config.seed)
-            self.stream.load_state_dict(meta["stream"])
-        carry = [tensors[f"carry/{i}"] for i in range(8) if f"carry/{i}" in tensors]
-        if carry:
-            self.carry = carry[0] if meta.get("carry_is_tensor") else tuple(carry)
-        return True
-
-    # ---- the loop -------------------------------------------------------------------
-    def _budget_left(self, started: float) -> bool:
-        cfg = self.config
-        if self.sequences >= cfg.max_sequences:
-            self.stop_reason = "sequence budget"
-            return False
-        if cfg.max_updates is not None and self.update >= cfg.max_updates:
-            self.stop_reason = "update budget"
-            return False
-        if cfg.max_seconds is not None and self.elapsed + (time.perf_counter() - started) >= cfg.max_seconds:
-            self.stop_reason = "time budget"
-            return False
-        return True
-
-    def _step_batch(self, net: nn.Module, rank: int, world: int):
+    def step(self, net: nn.Module, loop: Loop) -> Step:
         cfg, task = self.config, self.task
         if task.stream:
             if self.stream is None:
@@ -315,16 +260,79 @@ class Trainer:
             batch = self.stream.next(cfg.tbptt)
             self.carry = _reset_state(self.carry, batch.reset)
             out, carry = net(batch.x, None, self.carry)
-            loss = task.loss(out, batch)
-            return batch, out, loss, carry
-        rng = np.random.default_rng([cfg.seed, 0, self.update])
+            return Step(task.loss(out, batch), size=self._unit(), data=(batch, out, carry))
+        rng = np.random.default_rng([cfg.seed, 0, loop.update])
         batch = task.sample(cfg.batch_size, rng)
-        if world > 1:
-            b = cfg.batch_size // world
-            batch = batch.slice(rank * b, (rank + 1) * b)
+        if self._world > 1:
+            b = cfg.batch_size // self._world
+            batch = batch.slice(self._rank * b, (self._rank + 1) * b)
         out, _ = net(batch.x, batch.lengths)
-        return batch, out, task.loss(out, batch), None
+        return Step(task.loss(out, batch), size=self._unit(), data=(batch, out, None))
 
+    def on_step_end(self, loop: Loop, step: Step) -> None:
+        cfg, task = self.config, self.task
+        batch, out, carry = step.data
+        if task.stream:
+            self.carry = _detach_state(carry)
+            with torch.no_grad():
+                right = task.judge(out.detach(), batch)["right"]
+            self.stream.restart((~right).tolist())
+        self.sequences += self._unit()
+        self._loss_sum += step.value
+        self._loss_n += 1
+        now = loop.elapsed
+        if loop.update % cfg.log_every == 0:
+            self.history.append({"update": loop.update, "sequences": self.sequences, "seconds": round(now, 3),
+                                 "loss": self._loss_sum / self._loss_n, "lr": loop.lr})
+            self._loss_sum, self._loss_n = 0.0, 0
+        if cfg.eval_every and loop.update % cfg.eval_every == 0:
+            self._check(loop, now)
+        if self.history:
+            right = self.checks[-1]["right"] if self.checks else float("nan")
+            loop.show(loss=f"{self.history[-1]['loss']:.4f}", right=f"{right:.3f}")
+
+    def _check(self, loop: Loop, now: float) -> None:
+        rng = np.random.default_rng([self.config.seed, 1, loop.update])
+        m = self.task.evaluate(self.model, rng)
+        rec = {"update": loop.update, "sequences": self.sequences, "seconds": round(now, 3)}
+        rec.update({k: v for k, v in m.items() if not isinstance(v, list)})
+        self.checks.append(rec)
+        if m["solved"] and self.solved_at is None:
+            self.solved_at = {"update": loop.update, "sequences": self.sequences, "seconds": round(now, 3)}
+            if self.config.stop_on_success:
+                loop.stop("solved")
+
+    # ---- checkpoints ------------------------------------------------------------------------
+    def check_resume(self, loop: Loop, meta: dict) -> None:
+        old = meta["config"]
+        mine = self.config.to_dict()
+        diff = [k for k in _TRAJECTORY if old.get(k) != mine.get(k)]
+        if diff:
+            raise ValueError(f"cannot resume: the checkpoint was trained with different {diff} "
+                             f"({ {k: old.get(k) for k in diff} } vs { {k: mine.get(k) for k in diff} })")
+
+    def state_tensors(self, loop: Loop) -> dict[str, Tensor]:
+        return pack_state("carry", self.carry)[0]
+
+    def state_meta(self, loop: Loop) -> dict:
+        return {
+            "sequences": self.sequences, "history": self.history, "checks": self.checks,
+            "loss_sum": self._loss_sum, "loss_n": self._loss_n,
+            "config": self.config.to_dict(), "task": self.task.config(),
+            "stream": self.stream.state_dict() if self.stream is not None else None,
+            "carry_kind": pack_state("carry", self.carry)[1], "meta": self.meta,
+        }
+
+    def load_state(self, loop: Loop, tensors: dict[str, Tensor], meta: dict) -> None:
+        self.sequences = meta["sequences"]
+        self.history, self.checks = meta["history"], meta["checks"]
+        self._loss_sum, self._loss_n = meta["loss_sum"], meta["loss_n"]
+        if meta.get("stream") is not None:
+            self.stream = self.task.make_stream(self.config.batch_size, self.config.seed)
+            self.stream.load_state_dict(meta["stream"])
+        self.carry = unpack_state("carry", tensors, meta["carry_kind"])
+
+    # ---- the run ----------------------------------------------------------------------------
     @flush_denormals()  # long CPU runs otherwise slow down as values go denormal
     def fit(self, resume: bool = False) -> dict:
         """Train until the criterion, the budget or the time runs out; return the result.
@@ -337,89 +345,19 @@ class Trainer:
             sequences seen, updates, wall seconds, whether and when the criterion was
             met, the checks, the final test metrics and the learning curve.
         """
-        cfg, task = self.config, self.task
-        with distributed_context() as (rank, world):
-            self._is_main = rank == 0
-            if world > 1 and task.stream:
-                raise ValueError("stream tasks (truncated BPTT) run in one process; launch without torchrun")
-            if cfg.batch_size % world:
-                raise ValueError(f"batch_size={cfg.batch_size} must be divisible by the world size {world}")
-            if self._is_main and self.run_dir is not None:
-                # a non-empty foreign run directory is refused now, before any training
-                claim_dir(self.run_dir, "run", "run directory")
-            torch.manual_seed(cfg.seed)
-            if resume:
-                self.load()
-            net = self.model
-            if world > 1:
-                net = nn.parallel.DistributedDataParallel(self.model)
-            self.model.train()
-            total = cfg.total_updates(self._unit())
-            bar = self._progress_bar(total) if cfg.progress and self._is_main else None
-            started = time.perf_counter()
-            try:
-                while self.stop_reason is None and self._budget_left(started):
-                    lr = learning_rate(cfg, self.update, total)
-                    for g in self.optimizer.param_groups:
-                        g["lr"] = lr
-                    batch, out, loss, carry = self._step_batch(net, rank, world)
-                    self.optimizer.zero_grad(set_to_none=True)
-                    loss.backward()
-                    if cfg.clip_norm is not None:
-                        nn.utils.clip_grad_norm_(self.model.parameters(), cfg.clip_norm)
-                    self.optimizer.step()
-                    if task.stream:
-                        self.carry = _detach_state(carry)
-                        with torch.no_grad():
-                            right = task.judge(out.detach(), batch)["right"]
-                        self.stream.restart((~right).tolist())
-                    self.update += 1
-                    self.sequences += self._unit()
-                    self._loss_sum += float(loss.detach())
-                    self._loss_n += 1
-                    now = self.elapsed + (time.perf_counter() - started)
-                    if self.update % cfg.log_every == 0:
-                        self.history.append({"update": self.update, "sequences": self.sequences, "seconds": round(now, 3),
-                                             "loss": self._loss_sum / self._loss_n, "lr": lr})
-                        self._loss_sum, self._loss_n = 0.0, 0
-                    if cfg.eval_every and self.update % cfg.eval_every == 0:
-                        self._check(now)
-                    if bar is not None:
-                        bar.update(1)
-                        if self.history:
-                            right = self.checks[-1]["right"] if self.checks else float("nan")
-                            bar.set_postfix(loss=f"{self.history[-1]['loss']:.4f}", right=f"{right:.3f}", refresh=False)
-                    if cfg.checkpoint_every and self.update % cfg.checkpoint_every == 0:
-                        self.elapsed = self.elapsed + (time.perf_counter() - started)
-                        started = time.perf_counter()
-                        self.save()
-                    if self.callback is not None:
-                        self.callback(self)
-            finally:
-                if bar is not None:
-                    bar.close()
-            self.elapsed += time.perf_counter() - started
-            self.save()
-            result = self._result()
-            if self._is_main and self.run_dir is not None:
-                self.write_outputs(result)
-            return result
-
-    def _check(self, now: float) -> None:
-        rng = np.random.default_rng([self.config.seed, 1, self.update])
-        m = self.task.evaluate(self.model, rng)
-        rec = {"update": self.update, "sequences": self.sequences, "seconds": round(now, 3)}
-        rec.update({k: v for k, v in m.items() if not isinstance(v, list)})
-        self.checks.append(rec)
-        if m["solved"] and self.solved_at is None:
-            self.solved_at = {"update": self.update, "sequences": self.sequences, "seconds": round(now, 3)}
-            if self.config.stop_on_success:
-                self.stop_reason = "solved"
-
-    def _progress_bar(self, total: int):
-        from ..progress import progress_bar
-
-        return progress_bar(total, getattr(self.task, "name", "train"), "upd", initial=self.update, leave=False)
+        cfg = self.config
+        total = cfg.total_updates(self._unit())
+        progress = Progress(getattr(self.task, "name", "train"), "upd", total, leave=False) if cfg.progress else None
+        self.loop = Loop(self.model, self.optimizer, self, hooks=self.hooks, seed=cfg.seed, clip_norm=cfg.clip_norm,
+                         schedule=lambda loop: learning_rate(cfg, loop.update, total),
+                         max_updates=cfg.max_updates, max_seconds=cfg.max_seconds, run_dir=self.run_dir,
+                         checkpoint_every=cfg.checkpoint_every, progress=progress, distributed=True,
+                         callback=(lambda loop: self.callback(self)) if self.callback is not None else None)
+        self.loop.run(resume=resume)
+        result = self._result()
+        if self.loop.is_main and self.run_dir is not None:
+            self.write_outputs(result)
+        return result
 
     def _result(self) -> dict:
         cfg = self.config
@@ -441,16 +379,15 @@ class Trainer:
         }
 
     def write_outputs(self, result: dict) -> None:
-        """``result.json`` and ``curve.png`` (if matplotlib is there) in ``run_dir``."""
+        """``result.json`` and (with ``plot``, where matplotlib is there) ``curve.png`` in ``run_dir``."""
         atomic_write_text(self.run_dir / "result.json", json.dumps(result, indent=1, default=str))
         written = ["result.json"]
-        try:
-            from ..viz.curves import plot_learning_curve
-
-            plot_learning_curve(result, self.run_dir / "curve.png")
-            written.append("curve.png")
-        except ImportError:
-            pass
+        if self.plot is not None:
+            try:
+                self.plot(result, self.run_dir / "curve.png")
+                written.append("curve.png")
+            except ImportError:
+                pass
         register_files(self.run_dir, written)
 
 

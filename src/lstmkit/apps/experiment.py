@@ -1,5 +1,9 @@
 """Run a configured experiment (:mod:`lstmkit.tasks.registry`) over variants and seeds.
 
+The experiment runner joins a task to a model, so it sits above ``models`` (the trainer
+below it, :mod:`lstmkit.train`, knows neither models nor plots: the learning curves are
+drawn by the plotting hook passed from here).
+
 For each (variant, seed): seed torch, build the model, train to the task's criterion or
 the budget, test on fresh data; then summarise beside the paper's figures. Every run
 writes ``result.json``, ``curve.png`` and its checkpoint under
@@ -17,13 +21,14 @@ from pathlib import Path
 
 import torch
 
+from ..io import atomic_write_text, claim_dir, register_files
 from ..models.sequence import SequenceModel, describe_model, parse_model_name
 from ..tasks.registry import get_experiment
-from ..io import atomic_write_text, claim_dir, register_files
-from .distributed import world_info
-from .trainer import TrainConfig, Trainer
+from ..train.distributed import world_info
+from ..train.trainer import TrainConfig, Trainer
 
-__all__ = ["run_experiment", "summarise", "format_table", "set_input_gate_bias", "set_gate_bias"]
+__all__ = ["run_experiment", "summarise", "format_table", "set_input_gate_bias", "set_gate_bias",
+           "resolve_model_name", "plot_curve"]
 
 
 def run_experiment(name: str, variants=None, seeds: int = 1, first_seed: int = 0, quick: bool = False,
@@ -65,7 +70,7 @@ def run_experiment(name: str, variants=None, seeds: int = 1, first_seed: int = 0
                                     or not math.isfinite(forget_bias)):
         raise ValueError(f"forget_bias must be a finite number or None, got {forget_bias!r}")
     for v in variants:
-        parse_model_name(v)  # an unknown name fails now, not after the first variant's runs
+        resolve_model_name(v)  # an unknown name fails now, not after the first variant's runs
     hidden = exp.hidden if hidden is None else hidden
     task = exp.make_task(quick)
     # A checkpoint every 500 updates: a killed run loses little and `--resume` continues it.
@@ -78,7 +83,7 @@ def run_experiment(name: str, variants=None, seeds: int = 1, first_seed: int = 0
         claim_dir(root, "run", "experiment directory")
     results = []
     for v in variants:
-        cell, preset = parse_model_name(v)
+        cell, preset, description = resolve_model_name(v)
         for k in range(seeds):
             seed = first_seed + k
             cfg = TrainConfig.from_dict({**fields, "seed": seed})
@@ -94,13 +99,13 @@ def run_experiment(name: str, variants=None, seeds: int = 1, first_seed: int = 0
                 for gate, value in exp.gate_biases.items():
                     set_gate_bias(model.rnn, gate, value)
             run_dir = root / v / f"seed{seed}" if root is not None else None
-            meta = {"experiment": name, "variant": v, "model": describe_model(cell, preset),
+            meta = {"experiment": name, "variant": v, "model": description,
                     "hidden": hidden, "forget_bias": model_fb(exp, forget_bias), "skip": exp.skip, "embed": exp.embed, "input_bias": exp.input_bias if cell == "lstm" else None,
                     "gate_biases": exp.gate_biases if cell == "lstm" else None,
                     "truncated_gradient": exp.truncated_gradient and cell == "lstm",
                     "label": f"{v} seed {seed}", "quick": quick,
                     "threads": torch.get_num_threads()}
-            r = Trainer(model, task, cfg, run_dir=run_dir, meta=meta).fit(resume=resume)
+            r = Trainer(model, task, cfg, run_dir=run_dir, meta=meta, plot=plot_curve).fit(resume=resume)
             results.append(r)
             if log is not None:
                 log(_one_line(r))
@@ -109,15 +114,42 @@ def run_experiment(name: str, variants=None, seeds: int = 1, first_seed: int = 0
         atomic_write_text(root / "summary.json", json.dumps(summary, indent=1, default=str))
         written = ["summary.json"]
         try:
-            from ..viz.curves import plot_learning_curve
-
-            plot_learning_curve(results, root / "summary.png", title=f"{name}: {task.title}")
+            plot_curve(results, root / "summary.png", title=f"{name}: {task.title}")
             written.append("summary.png")
         except ImportError:
             pass
         register_files(root, written)
         summary["dir"] = str(root)
     return summary
+
+
+def resolve_model_name(name: str) -> tuple[str, str | None, str]:
+    """The family (``"lstm"``, ``"gru"``, ``"elman"``), the LSTM preset (None for other
+    families) and the description in words of an experiment's model name; the one place
+    the runner reads model names (an unknown name raises ValueError listing the known ones).
+
+    Args:
+        name: an LSTM preset (``"vanilla"``, ``"cifg"``, ...), ``"elman"`` or ``"gru"``.
+
+    Example:
+        >>> resolve_model_name("gru")
+        ('gru', None, 'GRU')
+    """
+    cell, preset = parse_model_name(name)
+    return cell, preset, describe_model(cell, preset)
+
+
+def plot_curve(results, path, **kw) -> None:
+    """Draw learning curves with :func:`lstmkit.viz.curves.plot_learning_curve` (the plotting
+    hook the runner gives the trainer); ImportError without matplotlib.
+
+    Args:
+        results: one run's result dict, or a list of them.
+        path: the PNG to write. **kw: passed on (``title``).
+    """
+    from ..viz.curves import plot_learning_curve
+
+    plot_learning_curve(results, path, **kw)
 
 
 def set_input_gate_bias(lstm, value: float) -> None:
