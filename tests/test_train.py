@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+from pathlib import Path
 import socket
 import subprocess
 import sys
@@ -206,6 +207,17 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+def _kill_workers(script) -> None:
+    """Kill any process still running ``script`` (this test's own workers, by their path)."""
+    me = str(script).encode()
+    for d in Path("/proc").glob("[0-9]*"):
+        try:
+            if me in (d / "cmdline").read_bytes():
+                os.kill(int(d.name), 9)
+        except (OSError, ValueError):
+            pass
+
+
 def test_ddp_two_processes_equal_one_process(tmp_path):
     import safetensors.torch as st
 
@@ -220,15 +232,21 @@ def test_ddp_two_processes_equal_one_process(tmp_path):
     assert one.returncode == 0, one.stderr[-2000:]
     cmd = [sys.executable, "-m", "torch.distributed.run", "--nnodes=1", "--nproc_per_node=2",
            "--master_addr=127.0.0.1", f"--master_port={_free_port()}", str(script), str(tmp_path / "two.safetensors")]
-    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            start_new_session=True)
-    try:
-        _, err = proc.communicate(timeout=90)
-    except subprocess.TimeoutExpired:
-        # Rank 0 writes the weights after training; a launcher slow to wind down does not
-        # invalidate them. Stop it (its own process group only).
-        os.killpg(proc.pid, 9)
-        _, err = proc.communicate()
+    # stderr to a file, not a pipe: a worker orphaned by a stopped launcher (torchrun starts
+    # its workers in their own sessions) must not keep this test waiting on the pipe.
+    err_path = tmp_path / "torchrun.err"
+    with open(err_path, "w") as err_file:
+        proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=err_file, text=True,
+                                start_new_session=True)
+        try:
+            proc.wait(timeout=90)
+        except subprocess.TimeoutExpired:
+            # Rank 0 writes the weights after training; a launcher slow to wind down does not
+            # invalidate them. Stop it (its own process group only) and its workers.
+            os.killpg(proc.pid, 9)
+            proc.wait(timeout=30)
+        _kill_workers(script)
+    err = err_path.read_text(errors="replace")
     if not (tmp_path / "two.safetensors").exists():
         pytest.skip(f"torchrun could not run 2 processes: {(err or '')[-500:]}")
     a = st.load_file(str(tmp_path / "one.safetensors"))

@@ -21,17 +21,16 @@ from .options import (apply_threads, comma_list, finite_float, nonneg_int, posit
 
 
 def model_names(text: str) -> list[str]:
-    """An argparse type: comma-separated model names (LSTM presets, ``elman``, ``gru``)."""
+    """An argparse type: comma-separated model names, resolved through the family registry
+    (a family such as ``elman`` or ``gru``, or a variant such as an LSTM preset)."""
     from ..models.sequence import parse_model_name
-    from ..variants import PRESETS
 
     names = comma_list(text)
     for name in names:
         try:
             parse_model_name(name)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"unknown variant {name!r}; expected elman, gru or an LSTM preset: "
-                                             f"{', '.join(sorted(PRESETS))}") from None
+        except ValueError as e:  # the message lists every registered family and variant
+            raise argparse.ArgumentTypeError(str(e)) from None
     return names
 
 
