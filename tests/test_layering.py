@@ -183,3 +183,11 @@ def test_files_are_written_through_io():
         if name.startswith(("lstmkit.data", "lstmkit.viz")):
             train = [m for m in imported_modules(name, tree, is_pkg, mods) if m.startswith("lstmkit.train")]
             assert not train, f"{_short(name)} imports {', '.join(map(_short, train))}; write files through lstmkit.io"
+
+
+def test_tests_mirror_src():
+    # tests/ mirrors src/lstmkit: every folder of tests names a room of the package
+    tests = Path(__file__).resolve().parent
+    rooms = {p.stem for p in (SRC / "lstmkit").iterdir() if p.suffix == ".py" or (p / "__init__.py").exists()}
+    folders = {p.name for p in tests.iterdir() if p.is_dir() and not p.name.startswith((".", "_"))}
+    assert folders and folders <= rooms, f"test folders that are no room of src/lstmkit: {sorted(folders - rooms)}"

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "apps"))  # for test_forecast
 
 from test_forecast import _sine_csv  # noqa: E402
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from lstmkit.cli import build_parser, options
 
-SRC = Path(__file__).resolve().parent.parent / "src" / "lstmkit"
+SRC = Path(__file__).resolve().parents[2] / "src" / "lstmkit"
 SHARED = {"--threads", "--seed", "--no-progress", "--quiet", "--model"}
 
 
