@@ -596,3 +596,26 @@ def test_module_from_keras_refuses(keras):
         lstmkit.ConvLSTM.from_keras(keras.layers.ConvLSTM2D(3, 3, padding="same"))
     with pytest.raises(TypeError, match="keras.layers.ConvLSTM2D"):
         lstmkit.ConvLSTM.from_keras(keras.layers.LSTM(3))
+
+
+def test_conv_lstm_cell_is_one_step_of_the_module():
+    # The stepwise cell (the generic CellModule over the same spec) = each step of the
+    # module, with the same parameters; bad input names what was expected.
+    torch.manual_seed(5)
+    m = lstmkit.ConvLSTM(2, 3, 3, frame_size=(5, 6)).double()
+    cell = lstmkit.ConvLSTMCell(2, 3, 3, frame_size=(5, 6)).double()
+    cell.load_state_dict({k[: -len("_l0")]: v for k, v in m.state_dict().items()})
+    x = torch.randn(4, 2, 2, 5, 6, dtype=torch.float64)
+    out, (hn, cn) = m(x)
+    state = None
+    for t in range(4):
+        state = cell(x[t], state)
+        assert torch.allclose(state[0], out[t], atol=1e-12)
+    assert torch.allclose(state[1], cn[0], atol=1e-12)
+    h1, c1 = cell(x[0, 0])  # unbatched
+    assert h1.shape == (3, 5, 6) and torch.allclose(h1, out[0, 0], atol=1e-12)
+    assert lstmkit.families.get_family("conv_lstm").cell_module is lstmkit.ConvLSTMCell
+    with pytest.raises(ValueError, match="4-D"):
+        cell(torch.randn(2, 5, dtype=torch.float64))
+    with pytest.raises(ValueError):
+        cell(torch.randn(2, 3, 5, 6, dtype=torch.float64))  # 3 channels, the cell takes 2

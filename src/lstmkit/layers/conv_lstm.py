@@ -7,9 +7,10 @@ from torch import Tensor
 
 from ..cells.conv_lstm import ConvLSTMCellSpec, params_from_keras, params_to_keras
 from ..families import Family, register_family
+from .cell import CellModule
 from .recurrent import Recurrent
 
-__all__ = ["ConvLSTM"]
+__all__ = ["ConvLSTM", "ConvLSTMCell"]
 
 _KERAS_HINT = "Keras 3 is needed: pip install 'keras>=3' (and set KERAS_BACKEND, e.g. torch)"
 
@@ -251,11 +252,46 @@ class ConvLSTM(Recurrent):
         return s + (", " + rest[2] if len(rest) > 2 else "")
 
 
+class ConvLSTMCell(CellModule):
+    """One ConvLSTM step (Shi et al. 2015, eq. 3) at a time, parameters under the cell
+    names (``weight_ih``, ``weight_hh``, ``bias_ih``, ``bias_hh``, ``weight_ch``).
+
+    Args: as :class:`ConvLSTM` (one layer, one direction). Inputs: ``input`` (B, C_in,
+    Hgt, Wdt) or (C_in, Hgt, Wdt), ``hx = (h, c)`` each (B, C_h, Hgt, Wdt) (zeros when
+    omitted). Output: ``(h', c')``. The same step as every time step of :class:`ConvLSTM`.
+
+    Example:
+        >>> import torch, lstmkit
+        >>> cell = lstmkit.ConvLSTMCell(3, 4, 3, frame_size=(8, 8))
+        >>> h, c = cell(torch.randn(2, 3, 8, 8))
+        >>> h, c = cell(torch.randn(2, 3, 8, 8), (h, c))
+        >>> h.shape
+        torch.Size([2, 4, 8, 8])
+    """
+
+    def __init__(
+        self,
+        in_channels: int,
+        hidden_channels: int,
+        kernel_size: "int | tuple[int, int]",
+        bias: bool = True,
+        peepholes: bool = True,
+        frame_size: "int | tuple[int, int] | None" = None,
+        device=None,
+        dtype=None,
+    ) -> None:
+        spec = ConvLSTMCellSpec(in_channels, hidden_channels, kernel_size, bias, peepholes, frame_size)
+        super().__init__(spec, device, dtype)
+        self.kernel_size, self.peepholes, self.frame_size = spec.kernel_size, peepholes, spec.frame_size
+        self.reset_parameters()
+
+
 register_family(
     Family(
         name="conv_lstm",
         spec=ConvLSTMCellSpec,
         module=ConvLSTM,
+        cell_module=ConvLSTMCell,
         title="ConvLSTM",
         aliases=("convlstm",),
         feature_axes=3,
