@@ -59,3 +59,16 @@ def test_a_parent_reports_a_bad_value_as_a_usage_error(capsys):
         assert e.code == 2
     assert "argument --threads: expected a thread count" in capsys.readouterr().err
     assert p.parse_args(["--model", "m", "--seed", "3"]).seed == 3
+
+
+def test_bench_json_never_replaces_a_users_file(tmp_path, capsys):
+    # --json replaces an earlier bench result, refuses anything else before measuring
+    from lstmkit.cli import main
+
+    mine = tmp_path / "lstmkit-bench.json"
+    mine.write_text('{"my": "notes"}')
+    assert main(["bench", "--quick", "--models", "vanilla", "--json", str(mine)]) == 1
+    assert "not an lstmkit bench result" in capsys.readouterr().err
+    assert mine.read_text() == '{"my": "notes"}'
+    (tmp_path / "d").mkdir()
+    assert main(["bench", "--json", str(tmp_path / "d")]) == 1

@@ -6,6 +6,7 @@ The harness is :mod:`lstmkit.bench`; this module holds the command's options and
 from __future__ import annotations
 
 import argparse
+import json
 from pathlib import Path
 
 import torch
@@ -60,14 +61,32 @@ def run_from_args(args: argparse.Namespace) -> int:
     models = [m.strip() for m in args.models.split(",") if m.strip()]
     from ..bench import format_table, run_bench, write_json
 
+    path = Path(args.json)
+    _check_json_target(path)  # before the minutes of measuring, not after
+
     result = run_bench(quick=args.quick, models=models, shapes=args.shape, reps=args.reps,
                        stream_steps=args.stream_steps, progress=not args.no_progress)
     print(format_table(result))
-    path = Path(args.json)
     write_json(path, result)
     print(f"\nwrote {path}")
     return 0
 
+
+
+def _check_json_target(path: Path) -> None:
+    """--json may replace an earlier bench result, never anything else (a user's file)."""
+    if path.is_dir():
+        raise ValueError(f"--json {path} is a directory; expected a file name")
+    if not path.exists():
+        return
+    try:
+        doc = json.loads(path.read_text())
+        ours = isinstance(doc, dict) and isinstance(doc.get("meta"), dict) and isinstance(doc.get("rows"), list)
+    except (OSError, UnicodeDecodeError, ValueError):
+        ours = False
+    if not ours:
+        raise ValueError(f"--json {path} exists and is not an lstmkit bench result; choose another --json "
+                         "(lstmkit replaces only its own earlier results)")
 
 
 def register(sub) -> None:
