@@ -5,5 +5,6 @@ from .conv_lstm import ConvLSTMCellSpec
 from .elman import ElmanCellSpec
 from .gru import GRUCellSpec
 from .lstm import LSTMCellSpec
+from .slstm import sLSTMCellSpec
 
-__all__ = ["CellSpec", "LSTMCellSpec", "GRUCellSpec", "ElmanCellSpec", "ConvLSTMCellSpec"]
+__all__ = ["CellSpec", "LSTMCellSpec", "GRUCellSpec", "ElmanCellSpec", "ConvLSTMCellSpec", "sLSTMCellSpec"]
