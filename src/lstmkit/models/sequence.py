@@ -140,7 +140,7 @@ class SequenceModel(nn.Module):
             kwargs.update(variant=variant, forget_bias=forget_bias)
         if truncated_gradient:
             kwargs["truncated_gradient"] = True
-        self.rnn = family.module(rnn_in, hidden_size, num_layers, **kwargs)
+        self.rnn = family.module(rnn_in, hidden_size, num_layers=num_layers, **kwargs)
         self.head = nn.Linear(hidden_size, output_size)
         self.skip = nn.Linear(input_size, output_size, bias=False) if skip else None
 
