@@ -5,6 +5,7 @@ from .conv_lstm import ConvLSTMCellSpec
 from .elman import ElmanCellSpec
 from .gru import GRUCellSpec
 from .lstm import LSTMCellSpec
+from .mlstm import mLSTMCellSpec
 from .slstm import sLSTMCellSpec
 
-__all__ = ["CellSpec", "LSTMCellSpec", "GRUCellSpec", "ElmanCellSpec", "ConvLSTMCellSpec", "sLSTMCellSpec"]
+__all__ = ["CellSpec", "LSTMCellSpec", "GRUCellSpec", "ElmanCellSpec", "ConvLSTMCellSpec", "sLSTMCellSpec", "mLSTMCellSpec"]
