@@ -431,8 +431,12 @@ def _plot_bytes(series: TimeSeries, report: dict) -> bytes:
 
 
 def _write_model_dir(model, prep, series, report, model_dir) -> None:
-    tail = series.values[-(prep["window"] + max(prep["season"], 1) + prep["horizon"]):]
-    extra = {"preprocessing": prep, "series": {"name": series.name, "source": series.source, "freq": series.freq,
+    output = report.get("output") or {"chosen": "lstm"}
+    # the statistical models are refitted on the series at predict time: keep all of it
+    tail = (series.values if output["chosen"] != "lstm" else
+            series.values[-(prep["window"] + max(prep["season"], 1) + prep["horizon"]):])
+    extra = {"output": {"chosen": output["chosen"], "components": output.get("components", ["LSTM"])},
+             "preprocessing": prep, "series": {"name": series.name, "source": series.source, "freq": series.freq,
                                                "length": len(series), "last_values": tail.tolist(),
                                                "last_times": ([str(t) for t in series.index[-len(tail):]]
                                                               if series.index is not None else None)}}
@@ -472,7 +476,11 @@ def check_forecaster_extra(extra: dict, config: dict, where) -> None:
     where = str(where)
     check_finite(extra, where, "extra")
     _check_table(extra, {"preprocessing": (dict, None, "a table"),
-                         "series": ((dict, type(None)), None, "a table")}, where, "extra")
+                         "series": ((dict, type(None)), None, "a table"),
+                         "output": ((dict, type(None)), None, "a table")}, where, "extra")
+    if extra.get("output") is not None:
+        _check_table(extra["output"], {"chosen": (str, lambda v: v in OUTPUT_NAMES,
+                                                  '"lstm", "hybrid" or "combination"')}, where, "extra.output")
     prep = extra["preprocessing"]
     number = (int, float)
     spec = {
@@ -551,6 +559,10 @@ def forecast_future(model_dir: str | os.PathLike, series: TimeSeries | None = No
     win = Windows(prep, series)
     with np.errstate(over="ignore", invalid="ignore"):
         future = _future(model, win, series, win.z(series.values))
+    chosen = (extra.get("output") or {}).get("chosen", "lstm")
+    if chosen != "lstm":
+        stats = field_baselines(series.values, prep["horizon"], prep["season"])
+        future = _combine_future(future, stats, chosen)
     if not all(math.isfinite(v) for k in ("point", "lower", "upper") for v in future[k]):
         raise ValueError(f"{series.source}: column {series.name!r}: the forecast is not finite (values up to "
                          f"{np.nanmax(np.abs(series.values)):.3g} are far outside what the model was trained on); "
