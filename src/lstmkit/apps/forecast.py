@@ -21,8 +21,14 @@ The pipeline (:func:`train_forecaster`):
    keeping the epoch whose forecast of the validation part has the lowest MAE; then the
    same recipe runs for that many epochs on fit + validation (``refit``), and the saved
    forecaster averages the members of both runs (``combine``: steadier across seeds);
-5. test: forecast the tail from the point just before it, compare with the baselines;
-6. the future: forecast ``horizon`` steps beyond the series' end from its last window.
+5. validation and test: the LSTM's forecast of the validation part (selection run) and of
+   the test tail beside the field's baselines (seasonal naive, ETS, ARIMA, Theta, their
+   mean: :func:`~lstmkit.models.baselines.field_baselines`) fitted on what precedes each,
+   and the hybrid (the LSTM averaged with ETS, ARIMA and Theta);
+6. what is saved (``save``): by default whichever of the LSTM, the hybrid and the
+   statistical combination forecast the validation part best (the rule chosen on the whole
+   benchmark, docs/forecasting.md); the future forecast is that one's, the statistical
+   models refitted on the whole series.
 """
 
 from __future__ import annotations
@@ -60,7 +66,7 @@ STAT_MODELS = ("ETS", "ARIMA", "Theta")
 
 DEFAULTS = {"hidden_size": 32, "num_layers": 1, "members": 5, "epochs": None, "lr": 3e-3, "batch_size": 32,
             "quantiles": [0.1, 0.5, 0.9], "transform": "auto", "calendar": True,
-            "reference": "auto", "refit": True, "combine": True, "save": "hybrid"}
+            "reference": "auto", "refit": True, "combine": True, "save": "validation"}
 """Model and training defaults (``epochs`` None: chosen from the number of windows)."""
 
 
@@ -143,11 +149,12 @@ def train_forecaster(
             differences (off by default: it made airline worse).
         refit: after choosing the epoch count, train again on fit + validation.
         combine: average the chosen run's members with the refit's.
-        save: the forecast the model directory holds (:data:`SAVE_CHOICES`): ``"hybrid"``
-            (default: the LSTM's median averaged with ETS, ARIMA and Theta), ``"lstm"``,
-            ``"combination"`` (the statistical models alone) or ``"validation"`` (the best of
-            those three on the validation part). Anything but ``"lstm"`` needs ``baselines``;
-            with ``baselines=False`` the LSTM is saved.
+        save: the forecast the model directory holds (:data:`SAVE_CHOICES`): ``"validation"``
+            (default, chosen on ``lstmkit benchmark forecast``: whichever of the three below
+            forecast the validation part best), ``"lstm"``, ``"hybrid"`` (the LSTM's median
+            averaged with ETS, ARIMA and Theta) or ``"combination"`` (the statistical models
+            alone). Anything but ``"lstm"`` needs ``baselines``; with ``baselines=False`` the
+            LSTM is saved.
         lr: Adam's learning rate. seed: seeds initialisation and batch order.
         baselines: also fit seasonal naive, ETS and ARIMA on the same tail.
         model_dir: held for the whole run (a second training into it refuses at once).
