@@ -204,7 +204,8 @@ def benchmark_series(quick: bool = False, only: list[str] | None = None) -> list
     Args:
         quick: only :data:`QUICK` (a few short series; CI).
         only: keep the series whose key or data set contains one of these texts
-            (case-insensitive); a text that matches nothing is an error naming it.
+            (case-insensitive; a text equal to a key keeps that series alone); a text that
+            matches nothing is an error naming it.
 
     Example:
         >>> len([b for b in benchmark_series() if b.dataset == "M1 yearly"])
@@ -216,7 +217,8 @@ def benchmark_series(quick: bool = False, only: list[str] | None = None) -> list
     if only:
         keep = []
         for text in only:
-            hit = [b for b in items if text.lower() in b.key.lower() or text.lower() in b.dataset.lower()]
+            hit = ([b for b in items if b.key.lower() == text.lower()]  # an exact key: that series alone
+                   or [b for b in items if text.lower() in b.key.lower() or text.lower() in b.dataset.lower()])
             if not hit:
                 raise ValueError(f"--only {text!r} matches no benchmark series; data sets: "
                                  + ", ".join(dataset_names(items)))
