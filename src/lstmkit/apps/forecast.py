@@ -21,8 +21,14 @@ The pipeline (:func:`train_forecaster`):
    keeping the epoch whose forecast of the validation part has the lowest MAE; then the
    same recipe runs for that many epochs on fit + validation (``refit``), and the saved
    forecaster averages the members of both runs (``combine``: steadier across seeds);
-5. test: forecast the tail from the point just before it, compare with the baselines;
-6. the future: forecast ``horizon`` steps beyond the series' end from its last window.
+5. validation and test: the LSTM's forecast of the validation part (selection run) and of
+   the test tail beside the field's baselines (seasonal naive, ETS, ARIMA, Theta, their
+   mean: :func:`~lstmkit.models.baselines.field_baselines`) fitted on what precedes each,
+   and the hybrid (the LSTM averaged with ETS, ARIMA and Theta);
+6. what is saved (``save``): by default whichever of the LSTM, the hybrid and the
+   statistical combination forecast the validation part best (the rule chosen on the whole
+   benchmark, docs/forecasting.md); the future forecast is that one's, the statistical
+   models refitted on the whole series.
 """
 
 from __future__ import annotations
@@ -41,16 +47,26 @@ from ..data.windows import Windows
 from ..io import LstmkitFileError, check_fields
 from ..metrics import interval_coverage, mae, mase, smape
 from ..models import Forecaster, load_model, save_model
-from ..models.baselines import run_baselines, seasonal_naive
+from ..models.baselines import field_baselines, seasonal_naive
 from ..models.forecaster import pinball_loss
 from ..train.supervised import fit_supervised
 from .runfiles import check_finite, model_dir_scope, run_dir_scope
 
-__all__ = ["train_forecaster", "forecast_future", "load_forecaster", "forecast_table", "DEFAULTS"]
+__all__ = ["train_forecaster", "forecast_future", "load_forecaster", "forecast_table", "DEFAULTS", "SAVE_CHOICES",
+           "STAT_MODELS"]
+
+#: What ``train`` may save: the LSTM alone, the hybrid (the LSTM's median averaged with
+#: ETS, ARIMA and Theta: the LSTM as a fourth member of the statistical combination), the
+#: statistical combination alone, or whichever of those three forecast the validation part
+#: best ("validation").
+SAVE_CHOICES = ("lstm", "hybrid", "combination", "validation")
+
+#: The statsmodels models of the combination and of the hybrid.
+STAT_MODELS = ("ETS", "ARIMA", "Theta")
 
 DEFAULTS = {"hidden_size": 32, "num_layers": 1, "members": 5, "epochs": None, "lr": 3e-3, "batch_size": 32,
             "quantiles": [0.1, 0.5, 0.9], "transform": "auto", "calendar": True,
-            "reference": "auto", "refit": True, "combine": True}
+            "reference": "auto", "refit": True, "combine": True, "save": "validation"}
 """Model and training defaults (``epochs`` None: chosen from the number of windows)."""
 
 
@@ -65,8 +81,13 @@ def _forecast(model: Forecaster, win: Windows, z: np.ndarray, origins) -> np.nda
 
 
 # ---------------------------------------------------------------- the pipeline
-def _default_window(season: int, horizon: int) -> int:
-    return max(2 * season, 2 * horizon, 8) if season > 1 else max(3 * horizon, 16)
+def _default_window(season: int, horizon: int, n: int | None = None) -> int:
+    w = max(2 * season, 2 * horizon, 8) if season > 1 else max(3 * horizon, 16)
+    if n is not None and n - 3 * horizon - 8 < w:
+        # a short series: the window shrinks to what the series allows, down to
+        # max(horizon, 4) (below that, _check_length's error says what is needed)
+        w = max(n - 3 * horizon - 8, max(horizon, 4))
+    return w
 
 
 def _check_length(series: TimeSeries, history: int, horizon: int, what: str = "train") -> None:
@@ -99,6 +120,7 @@ def train_forecaster(
     diff_inputs: bool = False,
     refit: bool = DEFAULTS["refit"],
     combine: bool = DEFAULTS["combine"],
+    save: str = DEFAULTS["save"],
     lr: float = DEFAULTS["lr"],
     seed: int = 0,
     baselines: bool = True,
@@ -127,6 +149,12 @@ def train_forecaster(
             differences (off by default: it made airline worse).
         refit: after choosing the epoch count, train again on fit + validation.
         combine: average the chosen run's members with the refit's.
+        save: the forecast the model directory holds (:data:`SAVE_CHOICES`): ``"validation"``
+            (default, chosen on ``lstmkit benchmark forecast``: whichever of the three below
+            forecast the validation part best), ``"lstm"``, ``"hybrid"`` (the LSTM's median
+            averaged with ETS, ARIMA and Theta) or ``"combination"`` (the statistical models
+            alone). Anything but ``"lstm"`` needs ``baselines``; with ``baselines=False`` the
+            LSTM is saved.
         lr: Adam's learning rate. seed: seeds initialisation and batch order.
         baselines: also fit seasonal naive, ETS and ARIMA on the same tail.
         model_dir: held for the whole run (a second training into it refuses at once).
@@ -155,7 +183,9 @@ def train_forecaster(
     season = season_for_freq(series.freq) if season is None else int(season)
     if season < 1:
         raise ValueError(f"--season must be >= 1 (1: no season), got {season}")
-    window = _default_window(season, horizon) if window is None else int(window)
+    if save not in SAVE_CHOICES:
+        raise ValueError(f"--save must be one of {', '.join(SAVE_CHOICES)}, got {save!r}")
+    window = _default_window(season, horizon, len(series)) if window is None else int(window)
     if window < 2:
         raise ValueError(f"--window must be >= 2, got {window}")
     if transform not in ("auto", "log", "none"):
@@ -164,7 +194,9 @@ def train_forecaster(
         raise ValueError(f"reference must be auto, seasonal or level, got {reference!r}")
     if reference == "seasonal" and season < 2:
         raise ValueError("reference 'seasonal' needs a season: pass --season")
-    candidates = (["level", "seasonal"] if season > 1 else ["level"]) if reference == "auto" else [reference]
+    # seasonal targets need a whole season inside the window
+    candidates = ((["level", "seasonal"] if 1 < season <= window else ["level"]) if reference == "auto"
+                  else [reference])
     _check_length(series, window + (season if "seasonal" in candidates and diff_inputs else 0), horizon)
     y = series.values
     if transform == "log" and not _positive(y):
@@ -243,46 +275,130 @@ def train_forecaster(
                 both.heads = torch.nn.ModuleList([*tried[ref]["model"].heads, *model.heads])
                 model = both.eval()
         train_seconds = time.perf_counter() - t_start
+        lstm_name = (f"{model.config['members']} x {variant} LSTM {num_layers}x{hidden_size}, window {window}, "
+                     f"{ref} reference")
+        # validation: the selection run's forecast of the validation part (its best epoch was
+        # chosen on it, so it flatters the LSTM a little) beside the baselines fitted on the
+        # fit part only
+        val_q = _forecast(tried[ref]["model"], win, z, [val_start])[0]
+        validation = _score_rows(
+            {"LSTM": {"forecast": val_q[:, model.mid], "model": lstm_name + " (selection run, best epoch)",
+                      "seconds": fit["seconds"]}},
+            y[:val_start], y[val_start:test_start], horizon, season, baselines, progress, "baselines on validation")
         test_q = _forecast(model, win, z, [test_start])[0]
-        history = y[:test_start]
-        actual = y[test_start:]
-        rows = {"LSTM": {"forecast": test_q[:, model.mid], "lower": test_q[:, 0], "upper": test_q[:, -1],
-                         "model": f"{model.config['members']} x {variant} LSTM {num_layers}x{hidden_size}, window {window}, {ref} reference",
-                         "seconds": train_seconds}}
-        if baselines:
-            rows.update(run_baselines(history, horizon, season, log=_positive(y), progress=progress))
-        else:
-            rows["seasonal naive"] = {"forecast": seasonal_naive(history, horizon, season), "model": f"s={season}",
-                                      "seconds": 0.0}
-        table = {}
-        for name, r in rows.items():
-            if "forecast" not in r:
-                table[name] = {"error": r.get("error"), "seconds": r["seconds"]}
-                continue
-            table[name] = {"mase": mase(actual, r["forecast"], history, season), "smape": smape(actual, r["forecast"]),
-                           "seconds": r["seconds"], "model": r["model"]}
+        history, actual = y[:test_start], y[test_start:]
+        test = _score_rows({"LSTM": {"forecast": test_q[:, model.mid], "model": lstm_name, "seconds": train_seconds}},
+                           history, actual, horizon, season, baselines, progress, "baselines on test")
+        chosen, why = _choose_output(save, validation, baselines)
         future = _future(model, win, series, z)
+        if chosen != "lstm":
+            stats = field_baselines(y, horizon, season, progress=progress, desc="baselines on the whole series")
+            future = _combine_future(future, stats, chosen)
         report = {
             "data": series.summary(),
             "split": {"fit": int(val_start), "validation": horizon, "test": horizon,
                       "test_start": _stamp(series, test_start), "training_windows": n_train},
             "preprocessing": prep,
             "model": model.config,
+            "output": {"save": save, "chosen": chosen, "why": why, "name": OUTPUT_NAMES[chosen],
+                       "components": ["LSTM"] * (chosen != "combination") + list(STAT_MODELS) * (chosen != "lstm")},
             "training": {"epochs": epochs, "best_epoch": fit["best_epoch"], "batch_size": batch, "lr": lr,
                          "seed": seed, "seconds": fit["seconds"], "validation_mae": -fit["best_score"],
                          "refit_seconds": refit_info["seconds"] if refit_info else None,
                          "seconds_total": train_seconds, "history": fit["history"],
                          "validation_mae_by_reference": {r: -t["fit"]["best_score"] for r, t in tried.items()}},
-            "test": {"metrics": table, "interval_coverage": interval_coverage(actual, test_q[:, 0], test_q[:, -1]),
+            "validation": validation,
+            "test": {**test, "interval_coverage": interval_coverage(actual, test_q[:, 0], test_q[:, -1]),
                      "interval": f"{q[0]:.0%}-{q[-1]:.0%}", "actual": actual.tolist(),
-                     "forecasts": {k: np.asarray(r["forecast"]).tolist() for k, r in rows.items() if "forecast" in r},
                      "lower": test_q[:, 0].tolist(), "upper": test_q[:, -1].tolist()},
+            "verdict": _verdict(validation, test, chosen),
             "future": future,
             "seconds": time.perf_counter() - t_start,
         }
         if model_dir is not None:
             _write_model_dir(model, prep, series, report, model_dir)
         return report
+
+
+#: The report's name of each thing ``train`` can save.
+OUTPUT_NAMES = {"lstm": "LSTM", "hybrid": "hybrid", "combination": "combination"}
+
+
+def _score_rows(rows: dict, history, actual, horizon: int, season: int, baselines: bool, progress: bool,
+                desc: str) -> dict:
+    """Add the baselines (fitted on ``history``) and the hybrid to ``rows`` and score every
+    row on ``actual``: ``{"metrics": name -> {mase, smape, seconds, model}, "forecasts"}``."""
+    if baselines:
+        rows.update(field_baselines(history, horizon, season, progress=progress, desc=desc))
+        parts = [rows[k]["forecast"] for k in ("LSTM", *STAT_MODELS) if "forecast" in rows.get(k, {})]
+        rows["hybrid"] = {"forecast": np.mean(parts, 0), "seconds": 0.0,
+                          "model": "mean of " + ", ".join(k for k in ("LSTM", *STAT_MODELS)
+                                                          if "forecast" in rows.get(k, {}))}
+    else:
+        rows["seasonal naive"] = {"forecast": seasonal_naive(history, horizon, season), "model": f"s={season}",
+                                  "seconds": 0.0}
+    table = {}
+    for name, r in rows.items():
+        if "forecast" not in r:
+            table[name] = {"error": r.get("error"), "seconds": r["seconds"]}
+            continue
+        table[name] = {"mase": mase(actual, r["forecast"], history, season), "smape": smape(actual, r["forecast"]),
+                       "seconds": r["seconds"], "model": r["model"]}
+    return {"metrics": table, "forecasts": {k: np.asarray(r["forecast"]).tolist() for k, r in rows.items()
+                                            if "forecast" in r}}
+
+
+def _choose_output(save: str, validation: dict, baselines: bool) -> tuple[str, str]:
+    """Which forecast the model directory holds, and why (one sentence)."""
+    if not baselines:
+        return "lstm", "the baselines were not fitted (--no-baselines): the LSTM is saved"
+    m = validation["metrics"]
+    ok = {k: m[OUTPUT_NAMES[k]]["mase"] for k in ("lstm", "hybrid", "combination") if "mase" in m.get(OUTPUT_NAMES[k], {})}
+    if save == "validation":
+        best = min(ok, key=ok.get)
+        return best, (f"--save validation: the {OUTPUT_NAMES[best]} forecast the validation part best "
+                      f"(MASE {ok[best]:.3f})")
+    if save not in ok:
+        return "lstm", f"the {OUTPUT_NAMES[save]} could not be formed (no statsmodels model fitted): the LSTM is saved"
+    return save, f"--save {save}" + (" (the default, chosen on the benchmark: docs/forecasting.md)"
+                                     if save == DEFAULTS["save"] else "")
+
+
+def _combine_future(future: dict, stats: dict, chosen: str) -> dict:
+    """The LSTM's future forecast turned into the hybrid's or the combination's: the point is
+    the mean of the components; the interval keeps the LSTM's widths around it."""
+    parts = [np.asarray(stats[k]["forecast"]) for k in STAT_MODELS if "forecast" in stats.get(k, {})]
+    lstm = np.asarray(future["point"])
+    if not parts:
+        return future
+    point = np.mean(parts + ([lstm] if chosen == "hybrid" else []), 0)
+    shift = point - lstm
+    out = dict(future)
+    out.update(point=point.tolist(), lower=(np.asarray(future["lower"]) + shift).tolist(),
+               upper=(np.asarray(future["upper"]) + shift).tolist(),
+               components={"LSTM": lstm.tolist(), **{k: np.asarray(stats[k]["forecast"]).tolist()
+                                                      for k in STAT_MODELS if "forecast" in stats.get(k, {})}})
+    return out
+
+
+def _verdict(validation: dict, test: dict, chosen: str) -> list[str]:
+    """Plain sentences: how the LSTM did against each baseline on validation and on test,
+    and which baseline beat it."""
+    lines = []
+    for part, r in (("validation", validation), ("test", test)):
+        m = r["metrics"]
+        if "mase" not in m.get("LSTM", {}):
+            continue
+        lstm = m["LSTM"]["mase"]
+        others = {k: v["mase"] for k, v in m.items() if k != "LSTM" and "mase" in v}
+        beaten = [k for k, v in others.items() if v < lstm and k != "hybrid"]
+        best = min(others, key=others.get) if others else None
+        text = f"{part}: LSTM MASE {lstm:.3f}"
+        if best is not None:
+            text += f"; best {best} {others[best]:.3f}"
+        text += (f"; beaten by {', '.join(beaten)}" if beaten else "; it beat every baseline")
+        lines.append(text)
+    return lines
 
 
 def _stamp(series: TimeSeries, i: int) -> str | int:
@@ -322,8 +438,12 @@ def _plot_bytes(series: TimeSeries, report: dict) -> bytes:
 
 
 def _write_model_dir(model, prep, series, report, model_dir) -> None:
-    tail = series.values[-(prep["window"] + max(prep["season"], 1) + prep["horizon"]):]
-    extra = {"preprocessing": prep, "series": {"name": series.name, "source": series.source, "freq": series.freq,
+    output = report.get("output") or {"chosen": "lstm"}
+    # the statistical models are refitted on the series at predict time: keep all of it
+    tail = (series.values if output["chosen"] != "lstm" else
+            series.values[-(prep["window"] + max(prep["season"], 1) + prep["horizon"]):])
+    extra = {"output": {"chosen": output["chosen"], "components": output.get("components", ["LSTM"])},
+             "preprocessing": prep, "series": {"name": series.name, "source": series.source, "freq": series.freq,
                                                "length": len(series), "last_values": tail.tolist(),
                                                "last_times": ([str(t) for t in series.index[-len(tail):]]
                                                               if series.index is not None else None)}}
@@ -363,7 +483,11 @@ def check_forecaster_extra(extra: dict, config: dict, where) -> None:
     where = str(where)
     check_finite(extra, where, "extra")
     _check_table(extra, {"preprocessing": (dict, None, "a table"),
-                         "series": ((dict, type(None)), None, "a table")}, where, "extra")
+                         "series": ((dict, type(None)), None, "a table"),
+                         "output": ((dict, type(None)), None, "a table")}, where, "extra")
+    if extra.get("output") is not None:
+        _check_table(extra["output"], {"chosen": (str, lambda v: v in OUTPUT_NAMES,
+                                                  '"lstm", "hybrid" or "combination"')}, where, "extra.output")
     prep = extra["preprocessing"]
     number = (int, float)
     spec = {
@@ -442,6 +566,10 @@ def forecast_future(model_dir: str | os.PathLike, series: TimeSeries | None = No
     win = Windows(prep, series)
     with np.errstate(over="ignore", invalid="ignore"):
         future = _future(model, win, series, win.z(series.values))
+    chosen = (extra.get("output") or {}).get("chosen", "lstm")
+    if chosen != "lstm":
+        stats = field_baselines(series.values, prep["horizon"], prep["season"])
+        future = _combine_future(future, stats, chosen)
     if not all(math.isfinite(v) for k in ("point", "lower", "upper") for v in future[k]):
         raise ValueError(f"{series.source}: column {series.name!r}: the forecast is not finite (values up to "
                          f"{np.nanmax(np.abs(series.values)):.3g} are far outside what the model was trained on); "

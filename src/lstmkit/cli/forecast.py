@@ -51,18 +51,32 @@ def print_report(r: dict, model_dir: str | None = None) -> None:
     print(f"targets relative to the {'last season (seasonal)' if p['reference'] == 'seasonal' else 'window level'}"
           + (" -- chosen on validation MAE: " + ", ".join(f"{k} {v:.4g}" for k, v in by_ref.items())
              if len(by_ref) > 1 else ""))
-    print(f"\nheld-out tail ({sp['test']} points), lower is better:")
-    print(f"  {'model':<16} {'MASE':>7} {'sMAPE %':>8} {'seconds':>8}  details")
-    for name, m in r["test"]["metrics"].items():
-        if "mase" not in m:
-            print(f"  {name:<16} {'-':>7} {'-':>8} {m['seconds']:>8.1f}  failed: {m.get('error')}")
-            continue
-        print(f"  {name:<16} {m['mase']:>7.3f} {m['smape']:>8.2f} {m['seconds']:>8.1f}  {m.get('model', '')}")
+    parts = ([("validation", r["validation"], f"validation part ({sp['validation']} points before the test tail; "
+               f"baselines fitted on the fit part, the LSTM's epochs chosen on it)")] if r.get("validation") else [])
+    parts.append(("test", r["test"], f"held-out tail ({sp['test']} points, never seen in training)"))
+    for _, part, title in parts:
+        print(f"\n{title}, lower is better:")
+        print(f"  {'model':<16} {'MASE':>7} {'sMAPE %':>8} {'seconds':>8}  details")
+        for name, m in part["metrics"].items():
+            if "mase" not in m:
+                print(f"  {name:<16} {'-':>7} {'-':>8} {m['seconds']:>8.1f}  failed: {m.get('error')}")
+                continue
+            print(f"  {name:<16} {m['mase']:>7.3f} {m['smape']:>8.2f} {m['seconds']:>8.1f}  {m.get('model', '')}")
     print(f"  LSTM {r['test']['interval']} interval covers {r['test']['interval_coverage']:.0%} of the tail")
     print(f"training: best epoch {t['best_epoch']} of {t['epochs']} on validation"
           + (", then refit on fit + validation (the saved model averages both runs)"
              if t.get("refit_seconds") is not None else "")
           + f"; {t['seconds_total']:.0f} s training, {r['seconds']:.0f} s in all (seed {t['seed']})")
+    for line in r.get("verdict", []):
+        print(f"verdict, {line}")
+    out = r.get("output")
+    if out:
+        print(f"saved: the {out['name']} forecast ({', '.join(out['components'])}): {out['why']}")
+        m = r.get("validation", {}).get("metrics", {})
+        if out["chosen"] == "lstm" and any("mase" in m.get(k, {}) and "mase" in m.get("LSTM", {}) and
+                                           m[k]["mase"] < m["LSTM"]["mase"] for k in ("hybrid", "combination")):
+            print("  a combination forecast the validation part better than the LSTM: --save hybrid, "
+                  "--save combination or --save validation saves it instead")
     if model_dir:
         print(f"model, report.json, forecast.csv ({p['horizon']} steps ahead) and forecast.png in {model_dir}")
 
@@ -84,6 +98,7 @@ def _train(args) -> int:
     r = train_forecaster(series, horizon, window=args.window, season=args.season, epochs=args.epochs,
                          variant=args.variant, members=args.members, hidden_size=args.hidden_size,
                          transform=args.transform, lr=args.lr, seed=args.seed, baselines=not args.no_baselines,
+                         save=args.save,
                          model_dir=model_dir, run_dir=run_dir, resume=args.resume, progress=not args.no_progress)
     print_report(r, model_dir)
     return 0
@@ -144,7 +159,7 @@ def _window(text: str) -> int:
 
 
 def register(sub) -> None:
-    from ..apps.forecast import DEFAULTS
+    from ..apps.forecast import DEFAULTS, SAVE_CHOICES
     from ..data.series import EXAMPLES
     from .options import model_parent, positive_float, positive_int, runtime_parent, threads_parent
 
@@ -177,7 +192,12 @@ def register(sub) -> None:
     t.add_argument("--run-dir", help="per-epoch checkpoints (default MODEL.checkpoints): a new or empty folder, or "
                    "one lstmkit made; at the end only lstmkit's checkpoint files are removed from it")
     t.add_argument("--resume", action="store_true", help="continue a killed run from its checkpoints")
-    t.add_argument("--no-baselines", action="store_true", help="skip ETS and ARIMA (seasonal naive is kept)")
+    t.add_argument("--no-baselines", action="store_true", help="skip ETS, ARIMA and Theta (seasonal naive is kept; "
+                   "the LSTM is saved)")
+    t.add_argument("--save", choices=SAVE_CHOICES, default=DEFAULTS["save"],
+                   help=f"what the model directory forecasts: lstm, hybrid (the LSTM averaged with ETS, ARIMA and "
+                        f"Theta), combination (those three alone) or validation (the best of the three on the "
+                        f"validation part); default {DEFAULTS['save']}, chosen on `lstmkit benchmark forecast`")
     t.set_defaults(func=_train)
     r = s.add_parser("predict", help="forecast beyond the end of a series with a trained model",
                      parents=[threads_parent(), model_parent(required=True,

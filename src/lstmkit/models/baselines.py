@@ -16,6 +16,7 @@ Example:
 
 from __future__ import annotations
 
+import math
 import time
 import warnings
 from typing import Sequence
@@ -24,8 +25,9 @@ import numpy as np
 
 from ..metrics import accuracy
 
-__all__ = ["seasonal_naive", "fit_ets", "fit_arima", "run_baselines", "majority_class", "summary_features",
-           "nearest_neighbour_baseline", "tfidf_baseline"]
+__all__ = ["seasonal_naive", "fit_ets", "fit_arima", "run_baselines", "fit_auto_ets", "fit_auto_arima", "fit_theta",
+           "field_baselines", "FIELD_BASELINES", "majority_class", "summary_features", "nearest_neighbour_baseline",
+           "tfidf_baseline"]
 
 
 # ---------------------------------------------------------------- forecasting
@@ -75,9 +77,16 @@ def fit_arima(history, horizon: int, season: int, log: bool = False, time_limit:
     Returns:
         (forecast, a description of the chosen model).
     """
+    x = np.log(history) if log else np.asarray(history, float)
+    f, name, _ = _arima_search(x, horizon, season, time_limit)
+    f = np.exp(f) if log else f
+    return f, name.replace(" (best AIC", " on log (best AIC") if log else name
+
+
+def _arima_search(x: np.ndarray, horizon: int, season: int, time_limit: float) -> tuple[np.ndarray, str, float]:
+    """The order search of :func:`fit_arima` on ``x`` as given: (forecast, name, AIC)."""
     from statsmodels.tsa.statespace.sarimax import SARIMAX
 
-    x = np.log(history) if log else np.asarray(history, float)
     n = len(x)
     orders = [(0, 1, 1), (1, 1, 0), (1, 1, 1), (2, 1, 1)]
     best, t0, tried = None, time.perf_counter(), 0
@@ -102,12 +111,11 @@ def fit_arima(history, horizon: int, season: int, log: bool = False, time_limit:
             except (ValueError, np.linalg.LinAlgError):
                 continue
             tried += 1
-            if np.all(np.isfinite(f)) and (best is None or m.aic < best[0]):
+            if np.all(np.isfinite(f)) and np.isfinite(m.aic) and (best is None or m.aic < best[0]):
                 best = (m.aic, np.asarray(f, float), name)
     if best is None:
         raise ValueError("no ARIMA order could be fitted to this series")
-    f = np.exp(best[1]) if log else best[1]
-    return f, best[2] + (" on log" if log else "") + f" (best AIC of {tried} orders tried)"
+    return best[1], best[2] + f" (best AIC of {tried} orders tried)", float(best[0])
 
 
 def run_baselines(history, horizon: int, season: int, log: bool, progress: bool = False) -> dict:
@@ -155,6 +163,173 @@ def _run_baselines(history, horizon: int, season: int, log: bool, progress: bool
             bar.update()
     if bar:
         bar.close()
+    return out
+
+
+#: The forecasting baselines of the field, in the order reports list them: the statsmodels
+#: models and their equal-weight combination (the M competitions' "Comb" benchmark idea).
+FIELD_BASELINES = ("seasonal naive", "ETS", "ARIMA", "Theta", "combination")
+
+
+def _aicc(fit, n: int) -> float:
+    k = len(getattr(fit, "params", ())) + 1
+    aic = float(fit.aic)
+    return aic + 2 * k * (k + 1) / max(n - k - 1, 1)
+
+
+def fit_auto_ets(history, horizon: int, season: int) -> tuple[np.ndarray, str]:
+    """An automatic ETS (statsmodels ``ETSModel``, additive errors): trend none / additive /
+    additive damped, season none / additive / multiplicative (multiplicative only for a
+    positive series, seasons only with two full seasons of history), the lowest AICc kept
+    (Hyndman et al. 2002's selection, on a smaller model space).
+
+    Args:
+        history: (n,) the series up to the forecast origin, n >= 4.
+        horizon: H >= 1 steps to forecast. season: the season's length (< 2: none).
+
+    Returns:
+        ``(forecast (H,), description)``.
+
+    Example:
+        >>> f, name = fit_auto_ets(10 + 0.5 * np.arange(30.0), 3, season=1)
+        >>> bool(np.abs(f - (10 + 0.5 * np.arange(30.0, 33.0))).max() < 0.5), name.startswith("ETS(A,")
+        (True, True)
+    """
+    from statsmodels.tsa.exponential_smoothing.ets import ETSModel
+
+    x = np.asarray(history, float)
+    n = len(x)
+    if n < 4:
+        raise ValueError(f"history must hold at least 4 points for ETS, got {n}")
+    seasons = [None]
+    if season >= 2 and n >= 2 * season + 2:
+        seasons += ["add"] + (["mul"] if np.all(x > 0) else [])
+    trends = [(None, False), ("add", False)] + ([("add", True)] if n >= 10 else [])
+    best = None
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for seas in seasons:
+            for trend, damped in trends:
+                try:
+                    m = ETSModel(x, error="add", trend=trend, damped_trend=damped, seasonal=seas,
+                                 seasonal_periods=season if seas else None).fit(disp=False, maxiter=200)
+                    f = np.asarray(m.forecast(horizon), float)
+                except (ValueError, np.linalg.LinAlgError, ZeroDivisionError):
+                    continue
+                score = _aicc(m, n)
+                if np.all(np.isfinite(f)) and math.isfinite(score) and (best is None or score < best[0]):
+                    code = f"ETS(A,{'N' if trend is None else 'Ad' if damped else 'A'},{ {None: 'N', 'add': 'A', 'mul': 'M'}[seas]})"
+                    best = (score, f, code)
+    if best is None:
+        raise ValueError("no ETS model could be fitted to this series")
+    return best[1], best[2] + " by AICc"
+
+
+def fit_auto_arima(history, horizon: int, season: int, time_limit: float = 25.0) -> tuple[np.ndarray, str]:
+    """:func:`fit_arima` on the original scale and, for a positive series, on the log scale,
+    the one with the lower AIC kept (the log model's AIC moved to the original scale by the
+    Jacobian, ``+ 2 sum log y``, so that the two are comparable).
+
+    Example:
+        >>> f, name = fit_auto_arima(10 + 0.5 * np.arange(40.0) + np.sin(np.arange(40.0)), 2, season=1)
+        >>> f.shape, name.startswith("ARIMA")
+        ((2,), True)
+    """
+    x = np.asarray(history, float)
+    f, name, aic = _arima_search(x, horizon, season, time_limit)
+    if np.all(x > 0):
+        try:
+            fl, namel, aicl = _arima_search(np.log(x), horizon, season, time_limit)
+        except ValueError:
+            return f, name
+        if aicl + 2 * float(np.log(x).sum()) < aic and np.all(np.isfinite(np.exp(fl))):
+            return np.exp(fl), namel.replace(" (best AIC", " on log (best AIC")
+    return f, name
+
+
+def fit_theta(history, horizon: int, season: int) -> tuple[np.ndarray, str]:
+    """The Theta method (Assimakopoulos & Nikolopoulos 2000, as Hyndman & Billah 2003:
+    simple exponential smoothing with drift; statsmodels ``ThetaModel``), deseasonalised
+    (multiplicatively for a positive series) when a 90% autocorrelation test finds the
+    season, as in the M3/M4 benchmark.
+
+    Example:
+        >>> f, name = fit_theta(10 + 0.5 * np.arange(30.0), 3, season=1)
+        >>> bool(np.all(np.diff(f) > 0)), name
+        (True, 'Theta')
+    """
+    from statsmodels.tsa.forecasting.theta import ThetaModel
+
+    x = np.asarray(history, float)
+    if len(x) < 4:
+        raise ValueError(f"history must hold at least 4 points for Theta, got {len(x)}")
+    deseason = season >= 2 and len(x) >= 2 * season
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        m = ThetaModel(x, period=season if deseason else 1, deseasonalize=deseason,
+                       method="auto" if np.all(x > 0) else "additive").fit()
+        f = np.asarray(m.forecast(horizon), float)
+    if not np.all(np.isfinite(f)):
+        raise ValueError("the Theta forecast is not finite")
+    return f, "Theta" + (f" (deseasonalised, s={season})" if deseason and season >= 2 else "")
+
+
+def field_baselines(history, horizon: int, season: int, progress: bool = False, desc: str = "baselines") -> dict:
+    """The field's forecasting baselines (:data:`FIELD_BASELINES`), each fitted on
+    ``history`` and forecasting the next ``horizon`` steps: seasonal naive, automatic ETS
+    (:func:`fit_auto_ets`), automatic (S)ARIMA (:func:`fit_auto_arima`), Theta
+    (:func:`fit_theta`) and the mean of those three that succeeded ("combination").
+
+    Args:
+        history: (n,) values before the forecast origin. horizon: H. season: s (1: none).
+        progress: a bar over the fits. desc: its label.
+
+    Returns:
+        name -> ``{"forecast": (H,) array, "model": description, "seconds": float}``, or
+        ``{"error": text, "seconds": float}`` for a model that could not be fitted.
+
+    Example:
+        >>> rows = field_baselines(10 + np.arange(40.0) % 4, 4, season=4)
+        >>> list(rows) == list(FIELD_BASELINES), rows["seasonal naive"]["forecast"].tolist()
+        (True, [10.0, 11.0, 12.0, 13.0])
+    """
+    try:  # statsmodels' linear algebra on many BLAS threads thrashes a busy machine
+        from threadpoolctl import threadpool_limits
+    except ImportError:  # pragma: no cover
+        import contextlib
+
+        limit = contextlib.nullcontext()
+    else:
+        limit = threadpool_limits(1)
+    from ..progress import progress_bar
+
+    out = {}
+    fits = {"ETS": lambda: fit_auto_ets(history, horizon, season),
+            "ARIMA": lambda: fit_auto_arima(history, horizon, season),
+            "Theta": lambda: fit_theta(history, horizon, season)}
+    bar = progress_bar(len(fits), desc, "fit", enabled=progress)
+    with limit:
+        t = time.perf_counter()
+        out["seasonal naive"] = {"forecast": seasonal_naive(history, horizon, season), "model": f"s={max(season, 1)}",
+                                 "seconds": time.perf_counter() - t}
+        for name, fn in fits.items():
+            t = time.perf_counter()
+            try:
+                f, desc_ = fn()
+                out[name] = {"forecast": np.asarray(f, float), "model": desc_}
+            except (ValueError, np.linalg.LinAlgError, ZeroDivisionError, OverflowError) as e:
+                out[name] = {"error": " ".join(str(e).split()) or type(e).__name__}
+            out[name]["seconds"] = time.perf_counter() - t
+            if bar:
+                bar.update()
+    if bar:
+        bar.close()
+    ok = [out[k]["forecast"] for k in fits if "forecast" in out[k]]
+    if ok:
+        out["combination"] = {"forecast": np.mean(ok, 0), "seconds": sum(out[k]["seconds"] for k in fits),
+                              "model": "mean of " + ", ".join(k for k in fits if "forecast" in out[k])}
+    else:
+        out["combination"] = {"error": "no statsmodels model could be fitted", "seconds": 0.0}
     return out
 
 

@@ -62,7 +62,8 @@ def plot_forecast(series, report: dict, path: str | os.PathLike, show: int | Non
         ax.axvspan(xt[0], xt[-1], color="0.93", zorder=0, label="held-out tail")
         ax.fill_between(xt, test["lower"], test["upper"], color="tab:blue", alpha=0.18, lw=0)
         styles = {"seasonal naive": ("tab:gray", ":"), "ETS": ("tab:green", "--"), "ETS (log)": ("tab:olive", "--"),
-                  "ARIMA": ("tab:orange", "-."), "ARIMA (log)": ("tab:red", "-.")}
+                  "ARIMA": ("tab:orange", "-."), "ARIMA (log)": ("tab:red", "-."), "Theta": ("tab:brown", ":"),
+                  "combination": ("tab:pink", "--"), "hybrid": ("tab:cyan", "-")}
         for name, f in test["forecasts"].items():
             m = test["metrics"].get(name, {})
             lab = f"{name} (MASE {m['mase']:.2f})" if "mase" in m else name
@@ -75,7 +76,8 @@ def plot_forecast(series, report: dict, path: str | os.PathLike, show: int | Non
     xf = _x(series, 0, 0, future=fut)
     ax.fill_between(xf, fut["lower"], fut["upper"], color="tab:purple", alpha=0.2, lw=0,
                     label="forecast interval (10%-90%)")
-    ax.plot(xf, fut["point"], color="tab:purple", lw=1.8, label="LSTM forecast")
+    saved = (report.get("output") or {}).get("name", "LSTM")
+    ax.plot(xf, fut["point"], color="tab:purple", lw=1.8, label=f"{saved} forecast")
     ax.set_title(f"{series.name}: {series.source}")
     ax.legend(fontsize=8, loc="upper left", ncol=2)
     ax.grid(alpha=0.3)
