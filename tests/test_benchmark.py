@@ -122,12 +122,14 @@ def test_update_budget_early_stopping_and_honest_report(tmp_path, capsys):
     from lstmkit.data.benchmark_sets import load_classification_set
 
     tr, te, _ = load_classification_set("UnitTest")
-    r = train_classifier(tr, te, model_dir=None, max_updates=400, patience=20, hidden_size=8, num_layers=1,
-                         progress=False, compare=("1nn-dtw",))
+    r = train_classifier(tr, te, model_dir=None, max_updates=600, patience=20, hidden_size=8, num_layers=1,
+                         head="lstm", progress=False, compare=("1nn-dtw",))
     f = r["fit"]
-    assert f["stopped_early"] and f["epochs_run"] < 400  # 1 update per epoch: stopped well before the budget
-    assert f["updates"] == f["best_epoch"] and f["refit"]["updates"] >= 1
-    assert r["config"]["max_updates"] == 400 and r["config"]["epochs"] is None
+    # rounds of >= 20 updates (an epoch of these 17 sequences is 2 updates), stopped before the budget
+    k = f["updates_per_round"]
+    assert 20 <= k <= 21 and f["stopped_early"] and f["epochs_run"] * k < 600
+    assert f["updates"] == f["best_epoch"] * k and abs(f["refit"]["updates"] - f["updates"]) <= k
+    assert r["config"]["max_updates"] == 600 and r["config"]["epochs"] is None
     b = r["baselines"]["1nn-dtw"]
     assert b["accuracy"] == pytest.approx(21 / 22)  # UnitTest's 1-NN DTW, fitted on all 20 training series
     assert len(r["verdict"]) == 1 and "1nn-dtw" in r["verdict"][0]

@@ -206,7 +206,8 @@ def _run_method(method: str, train, test, seed: int, lstm_options: dict) -> dict
 
 def run_classify_benchmark(out_dir: str | os.PathLike, *, sets: Sequence[str] | None = None, quick: bool = False,
                            methods: Sequence[str] | None = None, seed: int = 0, lstm_options: dict | None = None,
-                           resume: bool = False, progress: bool = True, command: str = "",
+                           resume: bool = False, reuse: Sequence[str | os.PathLike] = (), progress: bool = True,
+                           command: str = "",
                            log: Callable[[str], None] | None = print) -> dict:
     """Run the classification benchmark and write its files into ``out_dir``.
 
@@ -219,7 +220,10 @@ def run_classify_benchmark(out_dir: str | os.PathLike, *, sets: Sequence[str] | 
         seed: the one seed of every method.
         lstm_options: keyword arguments for :func:`lstmkit.apps.classify.train_classifier`
             (default none: the DEFAULT settings).
-        resume: keep the data sets already in ``out_dir`` from a run with the same settings.
+        resume: keep the results already in ``out_dir`` (per data set and method) from a run
+            with the same settings (the baselines' depend on the seed only).
+        reuse: other benchmark directories whose results with the same settings are taken
+            as they are (a run of the baselines alone, then one of the LSTM alone).
         progress: a bar over the (data set, method) runs.
         command: the command line, recorded in the summary.
         log: called with one line per finished data set (None: silent).
@@ -254,35 +258,52 @@ def run_classify_benchmark(out_dir: str | os.PathLike, *, sets: Sequence[str] | 
     opts.update(lstm_options or {})
     out, _ = claim_dir(out_dir, "benchmark", "benchmark directory")
     settings = {"seed": seed, "quick": quick, "lstm_options": opts}
+
+    def method_settings(m):  # what a method's result depends on (the baselines: not the LSTM's options)
+        return json.loads(json.dumps({"seed": seed, **({"quick": quick, "lstm_options": opts} if m == OURS else {})}))
+
+    def earlier(name, m):
+        """A result of method ``m`` on ``name`` with the same settings, from ``out_dir`` (resume) or ``reuse``."""
+        for d in ([out] if resume else []) + [Path(x) for x in (reuse or [])]:
+            p = d / f"{name}.json"
+            if p.is_file() and name + ".json" in ((read_manifest(d) or {}).get("files", {})):
+                got = json.loads(p.read_text())["methods"].get(m)
+                if got and "error" not in got and got.get("settings") == method_settings(m):
+                    return got
+        return None
     machine = machine_info()
     bar = progress_bar(len(sets) * len(methods), "benchmark classify", "run", enabled=progress)
+
+    def info_of(name, train):
+        if train is not None:
+            return dict(train.info)
+        for d in ([out] if resume else []) + [Path(x) for x in (reuse or [])]:
+            if (d / f"{name}.json").is_file():
+                return json.loads((d / f"{name}.json").read_text())["info"]
+        return load_classification_set(name)[2]  # pragma: no cover
     results = []
     for name in sets:
-        path = out / f"{name}.json"
-        done = None
-        if resume and path.is_file() and name + ".json" in (read_manifest(out) or {}).get("files", {}):
-            prev = json.loads(path.read_text())
-            if prev.get("settings") == json.loads(json.dumps(settings)) and all(m in prev["methods"] for m in methods):
-                done = prev
-        if done is None:
-            train, test, info = load_classification_set(name)
-            r = {"info": info, "seed": seed, "settings": settings, "methods": {}}
-            for m in methods:
-                if bar:
-                    bar.set_postfix_str(f"{name} {m}")
-                try:
-                    r["methods"][m] = _run_method(m, train, test, seed, opts)
-                except (ValueError, RuntimeError, MemoryError) as e:  # one failed method is reported, not fatal
-                    r["methods"][m] = {"error": " ".join(str(e).split())[:300]}
-                if bar:
-                    bar.update()
-            write_json(path, r, indent=2)
-            atomic_write_text(out / f"{name}.md", _set_markdown(r))
-            register_files(out, [f"{name}.json", f"{name}.md"])
-        else:
-            r = done
+        train = test = None
+        r = None
+        for m in methods:
             if bar:
-                bar.update(len(methods))
+                bar.set_postfix_str(f"{name} {m}")
+            got = earlier(name, m)
+            if got is None:
+                if train is None:
+                    train, test, info = load_classification_set(name)
+                try:
+                    got = {**_run_method(m, train, test, seed, opts), "settings": method_settings(m)}
+                except (ValueError, RuntimeError, MemoryError) as e:  # one failed method is reported, not fatal
+                    got = {"error": " ".join(str(e).split())[:300]}
+            if r is None:
+                r = {"info": info_of(name, train), "seed": seed, "settings": settings, "methods": {}}
+            r["methods"][m] = got
+            if bar:
+                bar.update()
+        write_json(out / f"{name}.json", r, indent=2)
+        atomic_write_text(out / f"{name}.md", _set_markdown(r))
+        register_files(out, [f"{name}.json", f"{name}.md"])
         results.append(r)
         if log:
             log(f"{name}: " + "  ".join(f"{m} {_fmt(r['methods'][m].get('accuracy'))}" for m in methods))

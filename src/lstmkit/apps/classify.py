@@ -52,9 +52,9 @@ def format_report(report: dict) -> str:
 
 # ============================================================================ pipeline
 
-DEFAULTS = {"epochs": None, "max_updates": 1000, "patience": 300, "hidden_size": 64, "num_layers": 2, "lr": 3e-3,
-            "batch_size": None, "dropout": 0.2, "downsample": "auto", "max_steps": 512, "normalize": "global",
-            "head": "lstm-fcn", "val_fraction": 0.15, "test_fraction": 0.2, "refit": "auto"}
+DEFAULTS = {"epochs": None, "max_updates": 1000, "patience": 200, "hidden_size": 64, "num_layers": 2, "lr": 3e-3,
+            "batch_size": None, "dropout": 0.2, "downsample": "auto", "max_steps": 256, "normalize": "global",
+            "head": "lstm", "val_fraction": 0.15, "test_fraction": 0.2, "refit": "auto"}
 """Training defaults for the user's own files, chosen on the whole classification benchmark
 (docs/classification.md): training length by weight updates (``max_updates``, stopped
 early after ``patience`` updates without a better validation score) rather than epochs;
@@ -67,6 +67,9 @@ beside it, :class:`lstmkit.models.recognizers.ConvBlock`)."""
 
 FCN_FILTERS = (128, 256, 128)
 """The convolutional block of ``head="lstm-fcn"`` (Karim et al. 2017's filters)."""
+
+ROUND_UPDATES = 20
+"""Training by updates evaluates (and checkpoints) at most once per this many weight updates."""
 
 REFIT_BELOW = 1000
 """``refit="auto"`` retrains on the whole training file when it has fewer sequences than this."""
@@ -347,7 +350,14 @@ def train_classifier(
     labels = torch.as_tensor(y_train)
     by_updates = cfg["epochs"] is None
     bs = cfg["batch_size"] or (16 if len(train) < REFIT_BELOW else 32)
-    per_epoch_fit = -(-len(fit_idx) // bs)
+    # by updates, one round (an evaluation, a checkpoint) is at least ROUND_UPDATES updates: on a
+    # set of 20 sequences an epoch is one update, and 1000 evaluations and checkpoints would
+    # cost more than the training; a round then holds every sequence r times, shuffled.
+    def repeats(n):
+        return max(1, -(-ROUND_UPDATES * bs // n)) if by_updates else 1
+
+    r_fit = repeats(len(fit_idx))
+    per_epoch_fit = -(-len(fit_idx) * r_fit // bs)
     if by_updates:
         n_epochs = max(1, -(-cfg["max_updates"] // per_epoch_fit))
     else:
@@ -367,7 +377,7 @@ def train_classifier(
                             dtype=torch.float32)
 
         def loss_fn(m, idx):
-            ids = part[idx]
+            ids = part[np.asarray(idx) % len(part)]
             x, n = pad_sequences([Xtr[i] for i in ids])
             return F.cross_entropy(m(x, n), labels[ids], weight=w)
         return loss_fn
@@ -401,7 +411,7 @@ def train_classifier(
         t0 = time.perf_counter()
         model = new_model()
         try:
-            fit = fit_supervised(model, make_loss(fit_idx), len(fit_idx), epochs=n_epochs,
+            fit = fit_supervised(model, make_loss(fit_idx), len(fit_idx) * r_fit, epochs=n_epochs,
                                  batch_size=bs, lr=cfg["lr"], seed=seed, evaluate=evaluate,
                                  run_dir=run_dir / "select" if run_dir else None, resume=resume, progress=progress,
                                  desc=desc + (" (pick the length)" if refit else ""))
@@ -413,7 +423,7 @@ def train_classifier(
             best_epoch, best_score = track["epoch"], track["best"]
         model.eval()
         fit_summary = {"best_epoch": best_epoch, "best_validation_score": best_score,
-                       "updates": best_epoch * per_epoch_fit, "epochs_run": len(raw_scores) or n_epochs,
+                       "updates": best_epoch * per_epoch_fit, "updates_per_round": per_epoch_fit, "epochs_run": len(raw_scores) or n_epochs,
                        "stopped_early": track["stopped"], "batch_size": bs,
                        "validation_balanced_accuracy": raw_scores, "validation_loss": val_loss,
                        "history": history, "refit": None}
@@ -422,11 +432,12 @@ def train_classifier(
         fit_summary["validation_balanced_accuracy_best"] = balanced_accuracy(val_y, val_pred, K)
         if refit:
             all_idx = np.arange(len(train))
-            per_epoch_all = -(-len(all_idx) // bs)
+            r_all = repeats(len(all_idx))
+            per_epoch_all = -(-len(all_idx) * r_all // bs)
             # the same number of weight updates (by_updates) or of epochs as picked on validation
             re_epochs = max(1, round(best_epoch * per_epoch_fit / per_epoch_all)) if by_updates else best_epoch
             model = new_model()
-            re = fit_supervised(model, make_loss(all_idx), len(all_idx), epochs=re_epochs,
+            re = fit_supervised(model, make_loss(all_idx), len(all_idx) * r_all, epochs=re_epochs,
                                 batch_size=bs, lr=cfg["lr"], seed=seed,
                                 run_dir=run_dir / "refit" if run_dir else None, resume=resume, progress=progress,
                                 desc=desc + " (refit on all)")

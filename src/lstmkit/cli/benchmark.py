@@ -29,13 +29,14 @@ def _classify(args) -> int:
         pass
     methods = args.methods or list(CLASSIFY_METHODS)
     lstm = {}
-    for key in ("max_updates", "head", "normalize", "hidden_size", "num_layers", "lr"):
+    for key in ("max_updates", "patience", "head", "normalize", "hidden_size", "num_layers", "lr"):
         v = getattr(args, key)
         if v is not None:
             lstm[key] = v
     out = args.out or ("runs/benchmark/classify-quick" if args.quick else "runs/benchmark/classify")
     summary = run_classify_benchmark(out, sets=args.sets, quick=args.quick, methods=methods, seed=args.seed,
-                                     lstm_options=lstm, resume=args.resume, progress=not args.no_progress,
+                                     lstm_options=lstm, resume=args.resume, reuse=args.reuse or (),
+                                     progress=not args.no_progress,
                                      command="lstmkit " + " ".join(sys.argv[1:]))
     print()
     print(format_summary(summary))
@@ -60,9 +61,14 @@ def register(sub) -> None:
     c.add_argument("--sets", type=comma_list, default=None, help="comma-separated data sets (default: all installed)")
     c.add_argument("--methods", type=comma_list, default=None,
                    help=f"comma-separated methods (default: {','.join(CLASSIFY_METHODS)})")
-    c.add_argument("--resume", action="store_true", help="keep the data sets already finished in DIR (same settings)")
+    c.add_argument("--resume", action="store_true",
+                   help="keep the results already in DIR (per data set and method, same settings)")
+    c.add_argument("--reuse", action="append", metavar="DIR",
+                   help="take results with the same settings from this other benchmark directory (repeatable): "
+                        "e.g. the baselines run alone, then the LSTM alone")
     g = c.add_argument_group("LSTM settings (default: the classifier's defaults; give one only to study it)")
     g.add_argument("--max-updates", type=positive_int, default=None)
+    g.add_argument("--patience", type=positive_int, default=None)
     g.add_argument("--head", choices=["lstm", "lstm-fcn"], default=None)
     g.add_argument("--normalize", choices=["global", "series"], default=None)
     g.add_argument("--hidden-size", type=positive_int, default=None)

@@ -306,8 +306,26 @@ def tsc_baseline(name: str, train_x: Sequence[np.ndarray], train_y, test_x: Sequ
         from aeon.classification.distance_based import KNeighborsTimeSeriesClassifier
     except ImportError as e:  # pragma: no cover - aeon is in the classify extra
         raise ImportError("the time-series baselines need aeon: pip install 'lstmkit[classify]'") from e
+    import torch
+
     y = np.asarray(train_y)
     equal = len({len(s) for s in train_x} | {len(s) for s in test_x}) == 1
+    threads = torch.get_num_threads()
+    try:
+        return _tsc_fit_predict(name, train_x, y, test_x, equal, seed, length, threads,
+                                KNeighborsTimeSeriesClassifier, MiniRocketClassifier)
+    finally:  # numba's OpenMP layer (MiniRocket's parallel loops) resets the thread count torch shares
+        torch.set_num_threads(threads)
+
+
+def _tsc_fit_predict(name, train_x, y, test_x, equal, seed, length, threads, KNeighborsTimeSeriesClassifier,
+                     MiniRocketClassifier) -> np.ndarray:
+    try:
+        import numba
+
+        numba.set_num_threads(max(1, min(threads, numba.config.NUMBA_NUM_THREADS)))
+    except (ImportError, ValueError):  # pragma: no cover
+        pass
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         if name == "1nn-dtw":
