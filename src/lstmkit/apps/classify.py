@@ -58,8 +58,8 @@ DEFAULTS = {"epochs": None, "max_updates": 1000, "patience": 200, "hidden_size":
 """Training defaults for the user's own files, chosen on the whole classification benchmark
 (docs/classification.md): training length by weight updates (``max_updates``, stopped
 early after ``patience`` updates without a better validation score) rather than epochs;
-``epochs`` given explicitly trains that many epochs instead. ``batch_size`` None: 16 below
-1000 training sequences, else 32. ``downsample`` "auto": average blocks of
+``epochs`` given explicitly trains that many epochs instead. ``batch_size`` None: by
+updates 16 below 1000 training sequences, else 32; by epochs 32. ``downsample`` "auto": average blocks of
 ``ceil(longest / max_steps)`` steps. ``normalize``: "global" (per-channel mean and
 standard deviation of the training set) or "series" (each series per channel first).
 ``head``: "lstm" (the BiLSTM's mean over steps) or "lstm-fcn" (plus a convolutional block
@@ -349,7 +349,9 @@ def train_classifier(
     refit = {"yes": True, "no": False}.get(cfg["refit"], len(train) < REFIT_BELOW)
     labels = torch.as_tensor(y_train)
     by_updates = cfg["epochs"] is None
-    bs = cfg["batch_size"] or (16 if len(train) < REFIT_BELOW else 32)
+    # by updates: batches of 16 below REFIT_BELOW sequences (more updates per pass on a small set);
+    # by epochs (the examples, --epochs): 32, as before
+    bs = cfg["batch_size"] or (16 if by_updates and len(train) < REFIT_BELOW else 32)
     # by updates, one round (an evaluation, a checkpoint) is at least ROUND_UPDATES updates: on a
     # set of 20 sequences an epoch is one update, and 1000 evaluations and checkpoints would
     # cost more than the training; a round then holds every sequence r times, shuffled.
