@@ -27,7 +27,7 @@ from ..metrics import accuracy, balanced_accuracy, classification_report, confus
 from ..models.baselines import majority_class, nearest_neighbour_baseline
 
 __all__ = ["format_report", "train_classifier", "predict_file", "predict_proba", "downsample", "EXAMPLE_DEFAULTS",
-           "DEFAULTS"]
+           "DEFAULTS", "FCN_FILTERS", "series_normalize", "auto_downsample", "verdict"]
 
 
 def format_report(report: dict) -> str:
@@ -52,9 +52,24 @@ def format_report(report: dict) -> str:
 
 # ============================================================================ pipeline
 
-DEFAULTS = {"epochs": 40, "hidden_size": 64, "num_layers": 2, "lr": 3e-3, "batch_size": 32, "dropout": 0.2,
-            "downsample": 1, "val_fraction": 0.15, "test_fraction": 0.2, "refit": "auto"}
-"""Training defaults for the user's own files."""
+DEFAULTS = {"epochs": None, "max_updates": 1000, "patience": 200, "hidden_size": 64, "num_layers": 2, "lr": 3e-3,
+            "batch_size": None, "dropout": 0.2, "downsample": "auto", "max_steps": 256, "normalize": "global",
+            "head": "lstm", "val_fraction": 0.15, "test_fraction": 0.2, "refit": "auto"}
+"""Training defaults for the user's own files, chosen on the whole classification benchmark
+(docs/classification.md): training length by weight updates (``max_updates``, stopped
+early after ``patience`` updates without a better validation score) rather than epochs;
+``epochs`` given explicitly trains that many epochs instead. ``batch_size`` None: by
+updates 16 below 1000 training sequences, else 32; by epochs 32. ``downsample`` "auto": average blocks of
+``ceil(longest / max_steps)`` steps. ``normalize``: "global" (per-channel mean and
+standard deviation of the training set) or "series" (each series per channel first).
+``head``: "lstm" (the BiLSTM's mean over steps) or "lstm-fcn" (plus a convolutional block
+beside it, :class:`lstmkit.models.recognizers.ConvBlock`)."""
+
+FCN_FILTERS = (128, 256, 128)
+"""The convolutional block of ``head="lstm-fcn"`` (Karim et al. 2017's filters)."""
+
+ROUND_UPDATES = 20
+"""Training by updates evaluates (and checkpoints) at most once per this many weight updates."""
 
 REFIT_BELOW = 1000
 """``refit="auto"`` retrains on the whole training file when it has fewer sequences than this."""
@@ -141,29 +156,88 @@ def _labels_to_index(y, classes, source, what="label") -> np.ndarray:
     return np.array([pos[v] for v in y], dtype=np.int64)
 
 
+def series_normalize(seqs: list[np.ndarray], eps: float = 1e-6) -> list[np.ndarray]:
+    """Z-normalise each sequence per channel (its own mean and standard deviation), as the
+    UCR archive's series are; a constant channel becomes zeros.
+
+    Example:
+        >>> series_normalize([np.array([[1.], [3.]])])[0][:, 0].tolist()
+        [-1.0, 1.0]
+    """
+    out = []
+    for s in seqs:
+        s64 = np.asarray(s, dtype=np.float64)
+        sd = s64.std(0)
+        out.append(((s64 - s64.mean(0)) / np.where(sd > eps, sd, 1.0)).astype(np.float32))
+    return out
+
+
+def auto_downsample(lengths, max_steps: int) -> int:
+    """The block size of ``downsample="auto"``: ``ceil(longest / max_steps)`` (1 when the
+    longest sequence has at most ``max_steps`` steps).
+
+    Example:
+        >>> auto_downsample([1460, 1460], 512), auto_downsample([29], 512)
+        (3, 1)
+    """
+    if isinstance(max_steps, bool) or not isinstance(max_steps, int) or max_steps < 1:
+        raise ValueError(f"max_steps must be a positive int, got {max_steps!r}")
+    return max(1, -(-int(max(lengths)) // max_steps))
+
+
+class _StopEarly(Exception):
+    """Raised by the validation hook to end a training whose score stopped improving."""
+
+
+def _baseline_scores(names, Xfit, yfit, Xval, yval, Xall, yall, Xte, yte, K, seed) -> dict:
+    """The field's baselines for the report: fitted on the fit part and scored on the
+    validation part, then fitted on the whole training set and scored on the test set."""
+    from ..models.baselines import tsc_baseline
+
+    out = {}
+    for name in names:
+        t0 = time.perf_counter()
+        try:
+            pv = tsc_baseline(name, Xfit, yfit, Xval, seed=seed)
+            pt = tsc_baseline(name, Xall, yall, Xte, seed=seed)
+        except (ImportError, ValueError, RuntimeError) as e:
+            out[name] = {"error": " ".join(str(e).split())[:200]}
+            continue
+        out[name] = {"validation_accuracy": accuracy(yval, pv), "validation_balanced_accuracy": balanced_accuracy(yval, pv, K),
+                     "accuracy": accuracy(yte, pt), "balanced_accuracy": balanced_accuracy(yte, pt, K),
+                     "seconds": time.perf_counter() - t0}
+    return out
+
+
 def train_classifier(
     train,
     test=None,
     *,
     model_dir: str | os.PathLike | None,
     epochs: int | None = None,
+    max_updates: int | None = None,
+    patience: int | None = None,
     hidden_size: int | None = None,
     num_layers: int | None = None,
     variant: str = "vanilla",
     seed: int = 0,
     class_weights: str = "balanced",
-    downsample_by: int | None = None,
+    downsample_by: int | str | None = None,
+    normalize: str | None = None,
+    head: str | None = None,
     lr: float | None = None,
     batch_size: int | None = None,
     val_fraction: float | None = None,
     test_fraction: float | None = None,
     refit: str | None = None,
+    compare=None,
     example: str | None = None,
     read_options: dict | None = None,
     resume: bool = False,
     progress: bool = True,
 ) -> dict:
-    """Train a BiLSTM classifier on ``train`` and report on ``test``.
+    """Train a BiLSTM classifier (with a convolutional block beside it by default) on
+    ``train``, report on ``test`` beside the field's baselines.
 
     Args:
         train: a :class:`lstmkit.data.sequences.LabelledSequences` with labels.
@@ -175,13 +249,21 @@ def train_classifier(
             once the model is saved only lstmkit's checkpoint files are removed (an
             interrupted run keeps them). The model directory is held for the whole run:
             a second training into it refuses at once.
+        epochs: train exactly this many epochs (the best on validation kept); ``None``
+            (default): train for ``max_updates`` weight updates, stopped early after
+            ``patience`` updates without a better validation score.
         class_weights: ``"balanced"`` (cross entropy weighted by ``n / (K n_k)``) or ``"none"``.
-        refit: ``"yes"``: after the validation split has picked the number of epochs, train
-            a fresh model (same seed) on the whole training file for that many epochs;
-            ``"no"``: keep the best-epoch model trained without the validation part;
+        refit: ``"yes"``: after the validation split has picked the training length, train
+            a fresh model (same seed) on the whole training file for that many weight
+            updates; ``"no"``: keep the best model trained without the validation part;
             ``"auto"`` (default): yes below :data:`REFIT_BELOW` training sequences, where the
             held-out sixth matters and the second run is cheap.
-        downsample_by: average this many consecutive frames first.
+        downsample_by: average this many consecutive frames first (``"auto"``: see :data:`DEFAULTS`).
+        normalize: ``"global"`` or ``"series"`` (see :data:`DEFAULTS`).
+        head: ``"lstm"`` or ``"lstm-fcn"`` (see :data:`DEFAULTS`).
+        compare: the baselines of :data:`lstmkit.models.baselines.TSC_BASELINES` to run for
+            the report, on validation and test (``None``: all of them when aeon is
+            installed; ``()``: none).
         example: name of a shipped example whose :data:`EXAMPLE_DEFAULTS` apply.
         read_options: how the file was read (format, csv columns); stored for ``predict``.
         Other arguments default to :data:`DEFAULTS`.
@@ -194,6 +276,7 @@ def train_classifier(
 
     from ..data.sequences import check_label_counts, sort_labels, stratified_split
     from ..models import SequenceClassifier, save_model
+    from ..models.baselines import TSC_BASELINES
     from ..models.io import check_model_dir_target
     from ..train.supervised import fit_supervised, pad_sequences
     from ..families import get_family
@@ -205,9 +288,10 @@ def train_classifier(
 
     cfg = dict(DEFAULTS)
     cfg.update(EXAMPLE_DEFAULTS.get(example, {}))
-    for k, v in (("epochs", epochs), ("hidden_size", hidden_size), ("num_layers", num_layers), ("lr", lr),
+    for k, v in (("epochs", epochs), ("max_updates", max_updates), ("patience", patience),
+                 ("hidden_size", hidden_size), ("num_layers", num_layers), ("lr", lr),
                  ("batch_size", batch_size), ("downsample", downsample_by), ("val_fraction", val_fraction),
-                 ("test_fraction", test_fraction), ("refit", refit)):
+                 ("test_fraction", test_fraction), ("refit", refit), ("normalize", normalize), ("head", head)):
         if v is not None:
             cfg[k] = v
     if variant not in variants:
@@ -216,9 +300,23 @@ def train_classifier(
         raise ValueError(f"--refit must be auto, yes or no, got {cfg['refit']!r}")
     if class_weights not in ("balanced", "none"):
         raise ValueError(f"--class-weights must be 'balanced' or 'none', got {class_weights!r}")
-    for k in ("epochs", "hidden_size", "num_layers", "batch_size"):
-        if cfg[k] < 1:
+    if cfg["normalize"] not in ("global", "series"):
+        raise ValueError(f"--normalize must be 'global' or 'series', got {cfg['normalize']!r}")
+    if cfg["head"] not in ("lstm", "lstm-fcn"):
+        raise ValueError(f"--head must be 'lstm' or 'lstm-fcn', got {cfg['head']!r}")
+    for k in ("epochs", "max_updates", "patience", "hidden_size", "num_layers", "batch_size"):
+        if cfg[k] is not None and (isinstance(cfg[k], bool) or not isinstance(cfg[k], int) or cfg[k] < 1):
             raise ValueError(f"--{k.replace('_size', '').replace('_', '-')} must be >= 1, got {cfg[k]}")
+    if cfg["downsample"] != "auto" and (isinstance(cfg["downsample"], bool) or not isinstance(cfg["downsample"], int)
+                                        or cfg["downsample"] < 1):
+        raise ValueError(f"--downsample must be 'auto' or an int >= 1, got {cfg['downsample']!r}")
+    if compare is None:
+        import importlib.util
+
+        compare = TSC_BASELINES if importlib.util.find_spec("aeon") is not None else ()
+    compare = tuple(compare)
+    if any(c not in TSC_BASELINES for c in compare):
+        raise ValueError(f"compare must hold names of {', '.join(TSC_BASELINES)}, got {', '.join(compare)}")
     model_dir = Path(model_dir) if model_dir is not None else None
     if model_dir is not None:
         check_model_dir_target(model_dir)
@@ -241,19 +339,39 @@ def train_classifier(
     if len(val_idx) == 0:
         raise ValueError(f"{train.source}: too few sequences for a validation split; add examples")
 
-    k = cfg["downsample"]
+    k = auto_downsample(train.lengths, cfg["max_steps"]) if cfg["downsample"] == "auto" else cfg["downsample"]
     Xtr, Xte = downsample(train.X, k), downsample(test.X, k)
+    if cfg["normalize"] == "series":
+        Xtr, Xte = series_normalize(Xtr), series_normalize(Xte)
     norm = fit_standardizer(Xtr, eps=1e-6)
     Xtr, Xte = standardize(Xtr, norm), standardize(Xte, norm)
     K = len(classes)
     refit = {"yes": True, "no": False}.get(cfg["refit"], len(train) < REFIT_BELOW)
     labels = torch.as_tensor(y_train)
+    by_updates = cfg["epochs"] is None
+    # by updates: batches of 16 below REFIT_BELOW sequences (more updates per pass on a small set);
+    # by epochs (the examples, --epochs): 32, as before
+    bs = cfg["batch_size"] or (16 if by_updates and len(train) < REFIT_BELOW else 32)
+    # by updates, one round (an evaluation, a checkpoint) is at least ROUND_UPDATES updates: on a
+    # set of 20 sequences an epoch is one update, and 1000 evaluations and checkpoints would
+    # cost more than the training; a round then holds every sequence r times, shuffled.
+    def repeats(n):
+        return max(1, -(-ROUND_UPDATES * bs // n)) if by_updates else 1
+
+    r_fit = repeats(len(fit_idx))
+    per_epoch_fit = -(-len(fit_idx) * r_fit // bs)
+    if by_updates:
+        n_epochs = max(1, -(-cfg["max_updates"] // per_epoch_fit))
+    else:
+        n_epochs = cfg["epochs"]
+    conv = list(FCN_FILTERS) if cfg["head"] == "lstm-fcn" else None
 
     def new_model():
         torch.manual_seed(seed)
         return SequenceClassifier(train.n_channels, K, hidden_size=cfg["hidden_size"],
                                   num_layers=cfg["num_layers"], variant=variant, bidirectional=True,
-                                  dropout=cfg["dropout"] if cfg["num_layers"] > 1 else 0.0, pooling="mean")
+                                  dropout=cfg["dropout"] if cfg["num_layers"] > 1 else 0.0, pooling="mean",
+                                  conv_filters=conv)
 
     def make_loss(part):
         counts = np.bincount(y_train[part], minlength=K)
@@ -261,20 +379,31 @@ def train_classifier(
                             dtype=torch.float32)
 
         def loss_fn(m, idx):
-            ids = part[idx]
+            ids = part[np.asarray(idx) % len(part)]
             x, n = pad_sequences([Xtr[i] for i in ids])
             return F.cross_entropy(m(x, n), labels[ids], weight=w)
         return loss_fn
 
     val_x, val_y = [Xtr[i] for i in val_idx], y_train[val_idx]
     raw_scores: list[float] = []
+    val_loss: list[float] = []
+    track = {"best": -np.inf, "epoch": 0, "state": None, "stopped": False}
 
     def evaluate(m):
         # A validation set of a few dozen sequences moves by one sequence from epoch to epoch; the
-        # balanced accuracy averaged over the last 5 epochs picks a stable epoch (ties: the later).
+        # balanced accuracy averaged over the last 5 epochs picks a stable epoch (ties: the later;
+        # then the lower validation cross entropy, a hair's weight).
         p = predict_proba(m, val_x)
         raw_scores.append(balanced_accuracy(val_y, p.argmax(1), K))
-        return float(np.mean(raw_scores[-5:]))
+        val_loss.append(float(-np.mean(np.log(np.clip(p[np.arange(len(val_y)), val_y], 1e-12, 1.0)))))
+        score = float(np.mean(raw_scores[-5:]) - 1e-4 * min(np.mean(val_loss[-5:]), 10.0))
+        epoch = len(raw_scores)
+        if score >= track["best"]:
+            track.update(best=score, epoch=epoch, state={k_: v.detach().clone() for k_, v in m.state_dict().items()})
+        elif by_updates and (epoch - track["epoch"]) * per_epoch_fit >= cfg["patience"]:
+            track["stopped"] = True
+            raise _StopEarly
+        return score
 
     run_dir = model_dir.with_name(model_dir.name + ".checkpoints") if model_dir is not None else None
     # the model directory is held for the whole run; the checkpoint folder is claimed before
@@ -283,26 +412,58 @@ def train_classifier(
         desc = f"classify {example or Path(train.source).name}"
         t0 = time.perf_counter()
         model = new_model()
-        fit = fit_supervised(model, make_loss(fit_idx), len(fit_idx), epochs=cfg["epochs"],
-                             batch_size=cfg["batch_size"], lr=cfg["lr"], seed=seed, evaluate=evaluate,
-                             run_dir=run_dir / "select" if run_dir else None, resume=resume, progress=progress,
-                             desc=desc + (" (pick epochs)" if refit else ""))
-        fit_summary = {"best_epoch": fit["best_epoch"], "best_validation_score": fit["best_score"],
-                       "validation_balanced_accuracy": raw_scores, "history": fit["history"], "refit": None}
+        try:
+            fit = fit_supervised(model, make_loss(fit_idx), len(fit_idx) * r_fit, epochs=n_epochs,
+                                 batch_size=bs, lr=cfg["lr"], seed=seed, evaluate=evaluate,
+                                 run_dir=run_dir / "select" if run_dir else None, resume=resume, progress=progress,
+                                 desc=desc + (" (pick the length)" if refit else ""))
+            history = fit["history"]
+            best_epoch, best_score = fit["best_epoch"], fit["best_score"]  # the model holds that epoch
+        except _StopEarly:
+            history = [{"epoch": e + 1, "score": sc} for e, sc in enumerate(raw_scores)]
+            model.load_state_dict(track["state"])
+            best_epoch, best_score = track["epoch"], track["best"]
+        model.eval()
+        fit_summary = {"best_epoch": best_epoch, "best_validation_score": best_score,
+                       "updates": best_epoch * per_epoch_fit, "updates_per_round": per_epoch_fit, "epochs_run": len(raw_scores) or n_epochs,
+                       "stopped_early": track["stopped"], "batch_size": bs,
+                       "validation_balanced_accuracy": raw_scores, "validation_loss": val_loss,
+                       "history": history, "refit": None}
+        val_pred = predict_proba(model, val_x).argmax(1)
+        fit_summary["validation_accuracy"] = accuracy(val_y, val_pred)
+        fit_summary["validation_balanced_accuracy_best"] = balanced_accuracy(val_y, val_pred, K)
         if refit:
             all_idx = np.arange(len(train))
+            r_all = repeats(len(all_idx))
+            per_epoch_all = -(-len(all_idx) * r_all // bs)
+            # the same number of weight updates (by_updates) or of epochs as picked on validation
+            re_epochs = max(1, round(best_epoch * per_epoch_fit / per_epoch_all)) if by_updates else best_epoch
             model = new_model()
-            re = fit_supervised(model, make_loss(all_idx), len(all_idx), epochs=fit["best_epoch"],
-                                batch_size=cfg["batch_size"], lr=cfg["lr"], seed=seed,
+            re = fit_supervised(model, make_loss(all_idx), len(all_idx) * r_all, epochs=re_epochs,
+                                batch_size=bs, lr=cfg["lr"], seed=seed,
                                 run_dir=run_dir / "refit" if run_dir else None, resume=resume, progress=progress,
                                 desc=desc + " (refit on all)")
-            fit_summary["refit"] = {"epochs": fit["best_epoch"], "n_train": len(all_idx), "history": re["history"]}
+            fit_summary["refit"] = {"epochs": re_epochs, "updates": re_epochs * per_epoch_all,
+                                    "n_train": len(all_idx), "history": re["history"]}
         train_seconds = time.perf_counter() - t0
         proba = predict_proba(model, Xte, progress=progress, desc=desc + " (test set)")
         pred = proba.argmax(1)
         report = classification_report(y_test, pred, classes)
         majority = majority_class(y_train, K)
         knn = nearest_neighbour_baseline(Xtr, y_train, Xte)
+        baselines = {
+            "majority_class": {"class": classes[majority],
+                               "accuracy": accuracy(y_test, np.full_like(y_test, majority))},
+            "nearest_neighbour_summary": {"accuracy": accuracy(y_test, knn),
+                                          "balanced_accuracy": balanced_accuracy(y_test, knn, K),
+                                          "what": "1-NN, Euclidean, on per-channel mean/std/min/max/first/last"}}
+        if compare:
+            # the field's baselines on the raw series (before downsampling and normalisation)
+            raw_tr = [np.asarray(x, np.float32) for x in train.X]
+            raw_te = [np.asarray(x, np.float32) for x in test.X]
+            baselines.update(_baseline_scores(compare, [raw_tr[i] for i in fit_idx], y_train[fit_idx],
+                                              [raw_tr[i] for i in val_idx], val_y, raw_tr, y_train, raw_te, y_test,
+                                              K, seed))
         result = {
             "task": "sequence classification",
             "data": {"train": train.source, "test": test.source, "example": example, "split": split_note,
@@ -310,28 +471,53 @@ def train_classifier(
                      "n_val": int(len(val_idx)), "n_test": len(test),
                      "train_lengths": [int(train.lengths.min()), int(train.lengths.max())],
                      "train_class_counts": {c: int(n) for c, n in zip(classes, np.bincount(y_train, minlength=K))}},
-            "config": {**model.config, "epochs": cfg["epochs"], "lr": cfg["lr"], "batch_size": cfg["batch_size"],
-                       "downsample": k, "val_fraction": cfg["val_fraction"], "class_weights": class_weights, "refit": refit,
+            "config": {**model.config, "epochs": cfg["epochs"], "max_updates": cfg["max_updates"] if by_updates else None,
+                       "patience": cfg["patience"] if by_updates else None, "lr": cfg["lr"], "batch_size": bs,
+                       "downsample": k, "normalize": cfg["normalize"], "head": cfg["head"],
+                       "val_fraction": cfg["val_fraction"], "class_weights": class_weights, "refit": refit,
                        "seed": seed, "threads": torch.get_num_threads()},
             "test": report,
-            "baselines": {
-                "majority_class": {"class": classes[majority],
-                                   "accuracy": accuracy(y_test, np.full_like(y_test, majority))},
-                "nearest_neighbour_summary": {"accuracy": accuracy(y_test, knn),
-                                              "balanced_accuracy": balanced_accuracy(y_test, knn, K),
-                                              "what": "1-NN, Euclidean, on per-channel mean/std/min/max/first/last"}},
+            "baselines": baselines,
             "fit": fit_summary,
             "train_seconds": train_seconds,
         }
+        result["verdict"] = verdict(result)
         if model_dir is not None:
             title = f"{example or Path(train.source).name}: test accuracy {report['accuracy']:.1%}"
             png = confusion_matrix_png(np.array(report["confusion_matrix"]), classes, title)
             extra = {"classes": classes, "norm": norm, "downsample": k, "channels": train.channels,
                      "read_options": read_options or {}, "example": example}
+            if cfg["normalize"] != "global":
+                extra["normalize"] = cfg["normalize"]
             save_model(model, model_dir, extra=extra,
                        files={"report.json": json.dumps(result, indent=2), "confusion.png": png})
             result["model_dir"] = str(model_dir)
         return result
+
+
+def verdict(r: dict) -> list[str]:
+    """Plain sentences on how the LSTM did against each of the field's baselines in a
+    :func:`train_classifier` report, on validation and on test; says so when a baseline wins.
+
+    Example:
+        >>> r = {"test": {"accuracy": 0.8}, "fit": {"validation_accuracy": 0.9},
+        ...      "baselines": {"1nn-dtw": {"accuracy": 0.85, "validation_accuracy": 0.7}}}
+        >>> verdict(r)[0]
+        '1nn-dtw beats the LSTM on the test set: 85.00% vs 80.00% (validation: LSTM 90.00%, 1nn-dtw 70.00%)'
+    """
+    out = []
+    ours, ours_val = r["test"]["accuracy"], r["fit"].get("validation_accuracy")
+    for name, b in r.get("baselines", {}).items():
+        if "validation_accuracy" not in b:
+            continue
+        val = f" (validation: LSTM {ours_val:.2%}, {name} {b['validation_accuracy']:.2%})" if ours_val is not None else ""
+        if b["accuracy"] > ours + 1e-12:
+            out.append(f"{name} beats the LSTM on the test set: {b['accuracy']:.2%} vs {ours:.2%}{val}")
+        elif b["accuracy"] < ours - 1e-12:
+            out.append(f"the LSTM beats {name} on the test set: {ours:.2%} vs {b['accuracy']:.2%}{val}")
+        else:
+            out.append(f"the LSTM ties {name} on the test set: {ours:.2%}{val}")
+    return out
 
 
 def format_train_report(r: dict) -> str:
@@ -342,8 +528,11 @@ def format_train_report(r: dict) -> str:
         f"lengths {d['train_lengths'][0]}-{d['train_lengths'][1]}"
         + (f" (averaged in blocks of {c['downsample']} steps)" if c["downsample"] > 1 else ""),
         f"split: {d['split']}; {d['n_train']} train, {d['n_val']} validation, {d['n_test']} test",
-        f"model: BiLSTM ({c['variant']}) {c['num_layers']}x{c['hidden_size']}, mean over steps; "
-        f"{c['epochs']} epochs, best {r['fit']['best_epoch']} on validation"
+        f"model: BiLSTM ({c['variant']}) {c['num_layers']}x{c['hidden_size']}, mean over steps"
+        + (" + convolutional block (LSTM-FCN)" if c.get("head") == "lstm-fcn" else "") + "; "
+        + (f"{c['epochs']} epochs, best {r['fit']['best_epoch']} on validation" if c.get("epochs") else
+           f"up to {c['max_updates']} updates of {c['batch_size']}, best after {r['fit']['updates']} on validation"
+           + (" (stopped early)" if r["fit"].get("stopped_early") else ""))
         + (f", then refit on all {r['fit']['refit']['n_train']} training sequences" if r["fit"]["refit"] else "")
         + f"; class weights {c['class_weights']}; seed {c['seed']}; {r['train_seconds']:.0f} s on "
         f"{c['threads']} thread(s)",
@@ -353,6 +542,19 @@ def format_train_report(r: dict) -> str:
         f"test accuracy   LSTM {t['accuracy']:.2%}   1-NN on summary stats "
         f"{b['nearest_neighbour_summary']['accuracy']:.2%}   majority class {b['majority_class']['accuracy']:.2%}",
     ]
+    field = [(n, v) for n, v in b.items() if "validation_accuracy" in v]
+    if field:
+        va = r["fit"].get("validation_accuracy")
+        lines += ["", "against the field's baselines (aeon; raw series; validation: fitted without the validation "
+                      "part; test: fitted on the whole training set):",
+                  f"  {'':14} {'validation':>10} {'test':>8}",
+                  f"  {'LSTM':14} {va:>10.2%} {t['accuracy']:>8.2%}" if va is not None else f"  LSTM test {t['accuracy']:.2%}"]
+        lines += [f"  {n:14} {v['validation_accuracy']:>10.2%} {v['accuracy']:>8.2%}" for n, v in field]
+        lines += [f"  {n:14} failed: {v['error']}" for n, v in b.items() if "error" in v]
+        lines += ["  " + v for v in r.get("verdict", [])]
+        winners = [n for n, v in field if v["accuracy"] > t["accuracy"] + 1e-12]
+        if winners:
+            lines.append(f"  NOTE: on this test set {', '.join(winners)} did better than the LSTM; consider using it")
     if r.get("model_dir"):
         lines.append(f"model, report.json and confusion.png in {r['model_dir']}")
     return "\n".join(lines)
@@ -405,6 +607,7 @@ def check_classifier_extra(extra: dict, config: dict, where) -> None:
         "extra.channels": ((list, type(None)), lambda v: v is None or (
             len(v) == C and all(isinstance(c, str) for c in v)), f"{C} channel names"),
         "extra.read_options": ((dict, type(None)), None, "a table"),
+        "extra.normalize": ((str, type(None)), lambda v: v in ("global", "series"), "'global' or 'series'"),
     }, where)
     norm = extra["norm"]
     check_fields({f"extra.norm.{k}": v for k, v in norm.items()}, {
@@ -448,7 +651,10 @@ def predict_file(model_dir: str | os.PathLike, path: str | os.PathLike, out: str
         raise ValueError(f"{path}: {data.n_channels} channels but the model in {model_dir} was trained on {C} "
                          f"({', '.join(extra.get('channels', []))}); give a file with the same channels")
     classes = extra["classes"]
-    X = standardize(downsample(data.X, int(extra.get("downsample", 1))), extra["norm"])
+    X = downsample(data.X, int(extra.get("downsample", 1)))
+    if extra.get("normalize") == "series":
+        X = series_normalize(X)
+    X = standardize(X, extra["norm"])
     proba = predict_proba(model, X)
     pred = proba.argmax(1)
     import csv

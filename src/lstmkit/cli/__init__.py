@@ -18,7 +18,7 @@ from pathlib import Path
 
 __all__ = ["main", "build_parser"]
 
-COMMAND_MODULES = ["demo", "experiment", "gradient_flow", "odyssey", "bench", "speech", "handwriting", "classify", "text", "forecast", "benchmark", "doctor"]
+COMMAND_MODULES = ["demo", "experiment", "gradient_flow", "odyssey", "bench", "benchmark", "speech", "handwriting", "classify", "text", "forecast", "doctor"]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -17,6 +17,25 @@ from __future__ import annotations
 from pathlib import Path
 
 
+def _downsample(text: str):
+    from .options import positive_int
+
+    return "auto" if text == "auto" else positive_int(text)
+
+
+def _compare_list(text: str) -> list[str]:
+    import argparse
+
+    from ..models.baselines import TSC_BASELINES
+    from .options import comma_list
+
+    names = comma_list(text)
+    bad = [n for n in names if n not in TSC_BASELINES + ("none",)]
+    if bad:
+        raise argparse.ArgumentTypeError(f"expected some of {', '.join(TSC_BASELINES)} or none, got {', '.join(bad)}")
+    return names
+
+
 def _read_options(args) -> dict:
     channels = args.channels
     return {"id_column": args.id_column, "time_column": args.time_column, "label_column": args.label_column,
@@ -59,7 +78,10 @@ def _train(args) -> int:
     else:
         raise ValueError("give a data FILE (.ts, .npz or .csv) or --example japanese-vowels|watch|peptides")
     model_dir = args.model or f"runs/classify/{name}"
-    r = train_classifier(train, test, model_dir=model_dir, epochs=args.epochs, hidden_size=args.hidden_size,
+    compare = None if args.compare is None else tuple(c for c in args.compare if c != "none")
+    r = train_classifier(train, test, model_dir=model_dir, epochs=args.epochs, max_updates=args.max_updates,
+                         patience=args.patience, head=args.head, normalize=args.normalize, compare=compare,
+                         hidden_size=args.hidden_size,
                          num_layers=args.layers, variant=args.variant, seed=args.seed,
                          class_weights=args.class_weights, downsample_by=args.downsample, lr=args.lr,
                          val_fraction=args.val_fraction, test_fraction=args.test_fraction, refit=args.refit,
@@ -113,7 +135,21 @@ def register(sub) -> None:
     t.add_argument("--test", help="test file, same format (default: a held-out stratified --test-fraction)")
     t.add_argument("--example", choices=EXAMPLES, help="a shipped example with its own test split")
     _add_read_options(t)
-    t.add_argument("--epochs", type=positive_int, default=None, help="passes over the data (default 40; per example)")
+    t.add_argument("--epochs", type=positive_int, default=None,
+                   help="train exactly this many passes over the data (default: by weight updates, see --max-updates; "
+                        "the examples have their own)")
+    t.add_argument("--max-updates", type=positive_int, default=None,
+                   help="weight updates at most when --epochs is not given (default 1000)")
+    t.add_argument("--patience", type=positive_int, default=None,
+                   help="stop after this many updates without a better validation score (default 300)")
+    t.add_argument("--head", choices=["lstm", "lstm-fcn"], default=None,
+                   help="lstm: the BiLSTM alone; lstm-fcn: a convolutional block beside it (default lstm-fcn)")
+    t.add_argument("--normalize", choices=["global", "series"], default=None,
+                   help="global: per-channel statistics of the training set; series: each series z-normalised "
+                        "first (default global)")
+    t.add_argument("--compare", type=_compare_list, default=None,
+                   help="the field's baselines to report beside the LSTM on validation and test: comma-separated "
+                        "of 1nn-euclidean,1nn-dtw,minirocket, or none (default: all three when aeon is installed)")
     t.add_argument("--hidden-size", "--hidden", dest="hidden_size", type=positive_int, default=None,
                    help="LSTM units per direction (default 64)")
     t.add_argument("--layers", type=positive_int, default=None, help="stacked BiLSTM layers (default 2)")
@@ -121,8 +157,9 @@ def register(sub) -> None:
     t.add_argument("--variant", default="vanilla", help="LSTM variant preset (default vanilla)")
     t.add_argument("--class-weights", choices=["balanced", "none"], default="balanced",
                    help="weight the cross entropy by inverse class frequency (default balanced)")
-    t.add_argument("--downsample", type=positive_int, default=None,
-                   help="average this many consecutive steps first (default 1; watch example 5)")
+    t.add_argument("--downsample", type=_downsample, default=None,
+                   help="average this many consecutive steps first, or auto: blocks that leave at most 512 steps "
+                        "(default auto; watch example 5)")
     t.add_argument("--val-fraction", type=fraction, default=None,
                    help="stratified share of the training file used to pick the best epoch (default 0.15)")
     t.add_argument("--test-fraction", type=fraction, default=None,

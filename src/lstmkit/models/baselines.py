@@ -27,7 +27,7 @@ from ..metrics import accuracy
 
 __all__ = ["seasonal_naive", "fit_ets", "fit_arima", "run_baselines", "fit_auto_ets", "fit_auto_arima", "fit_theta",
            "field_baselines", "FIELD_BASELINES", "majority_class", "summary_features", "nearest_neighbour_baseline",
-           "tfidf_baseline"]
+           "tfidf_baseline", "TSC_BASELINES", "resample_to_length", "tsc_baseline"]
 
 
 # ---------------------------------------------------------------- forecasting
@@ -411,3 +411,109 @@ def tfidf_baseline(texts: Sequence[str], y: np.ndarray, split, seed: int = 0,
     pred = clf.predict(Xte)
     return {"C": C, "val_accuracy": acc, "test_accuracy": accuracy(y[te], pred) if len(te) else None,
             "test_pred": pred.tolist(), "grid": grid, "features": int(Xtr.shape[1])}
+
+
+# ---------------------------------------------------------------- the field's time-series classifiers (aeon)
+TSC_BASELINES = ("1nn-euclidean", "1nn-dtw", "minirocket")
+"""The field's standard time-series classification baselines, run by :func:`tsc_baseline`:
+1-NN with Euclidean distance and with (full-window) DTW on the raw series, and MiniRocket
+(Dempster et al. 2021) with its ridge classifier; all from aeon."""
+
+
+def resample_to_length(seqs: Sequence[np.ndarray], length: int) -> np.ndarray:
+    """Linear interpolation of each (n_i, C) sequence onto ``length`` evenly spaced steps:
+    an equal-length (N, C, length) array for the classifiers that need one (Euclidean
+    1-NN, MiniRocket). Equal-length input of that length comes back unchanged.
+
+    Args:
+        seqs: (n_i, C) arrays, n_i >= 1.
+        length: the common length L >= 1.
+
+    Example:
+        >>> resample_to_length([np.array([[0.], [2.]])], 3)[0].tolist()
+        [[0.0, 1.0, 2.0]]
+    """
+    if isinstance(length, bool) or not isinstance(length, (int, np.integer)) or length < 1:
+        raise ValueError(f"length must be a positive int, got {length!r}")
+    out = np.empty((len(seqs), seqs[0].shape[1] if len(seqs) else 0, length), dtype=np.float64)
+    grid = np.linspace(0.0, 1.0, length)
+    for k, s in enumerate(seqs):
+        s = np.asarray(s, dtype=np.float64)
+        if s.shape[0] == length:
+            out[k] = s.T
+        elif s.shape[0] == 1:
+            out[k] = np.repeat(s.T, length, axis=1)
+        else:
+            src = np.linspace(0.0, 1.0, s.shape[0])
+            out[k] = np.stack([np.interp(grid, src, s[:, c]) for c in range(s.shape[1])])
+    return out
+
+
+def tsc_baseline(name: str, train_x: Sequence[np.ndarray], train_y, test_x: Sequence[np.ndarray], *,
+                 seed: int = 0, length: int | None = None) -> np.ndarray:
+    """Fit one of :data:`TSC_BASELINES` (aeon) on the raw training series and predict the test series.
+
+    Unequal lengths: DTW compares the series as they are; Euclidean 1-NN and MiniRocket
+    see every series linearly resampled to ``length`` (default: the longest training
+    series; at least 9 steps, MiniRocket's smallest kernel span).
+
+    Args:
+        name: ``"1nn-euclidean"``, ``"1nn-dtw"`` or ``"minirocket"``.
+        train_x, test_x: (n_i, C) float arrays (steps, channels).
+        train_y: (N,) class indices (or labels) of ``train_x``.
+        seed: MiniRocket's random state.
+        length: the common length for the equal-length classifiers.
+
+    Returns:
+        the predicted class of each test series (same kind as ``train_y``).
+
+    Example:
+        >>> a = [np.zeros((12, 1)), np.ones((12, 1))]
+        >>> tsc_baseline("1nn-dtw", a, np.array([0, 1]), [np.full((10, 1), 0.9)]).tolist()
+        [1]
+    """
+    if name not in TSC_BASELINES:
+        raise ValueError(f"name must be one of {', '.join(TSC_BASELINES)}, got {name!r}")
+    if len(train_x) == 0 or len(test_x) == 0:
+        raise ValueError("train_x and test_x must hold at least one series each")
+    try:
+        from aeon.classification.convolution_based import MiniRocketClassifier
+        from aeon.classification.distance_based import KNeighborsTimeSeriesClassifier
+    except ImportError as e:  # pragma: no cover - aeon is in the classify extra
+        raise ImportError("the time-series baselines need aeon: pip install 'lstmkit[classify]'") from e
+    import torch
+
+    y = np.asarray(train_y)
+    equal = len({len(s) for s in train_x} | {len(s) for s in test_x}) == 1
+    threads = torch.get_num_threads()
+    try:
+        return _tsc_fit_predict(name, train_x, y, test_x, equal, seed, length, threads,
+                                KNeighborsTimeSeriesClassifier, MiniRocketClassifier)
+    finally:  # numba's OpenMP layer (MiniRocket's parallel loops) resets the thread count torch shares
+        torch.set_num_threads(threads)
+
+
+def _tsc_fit_predict(name, train_x, y, test_x, equal, seed, length, threads, KNeighborsTimeSeriesClassifier,
+                     MiniRocketClassifier) -> np.ndarray:
+    try:
+        import numba
+
+        numba.set_num_threads(max(1, min(threads, numba.config.NUMBA_NUM_THREADS)))
+    except (ImportError, ValueError):  # pragma: no cover
+        pass
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        if name == "1nn-dtw":
+            if equal:
+                tr, te = resample_to_length(train_x, len(train_x[0])), resample_to_length(test_x, len(train_x[0]))
+            else:  # aeon's collections of unequal length: a list of (C, n_i) arrays
+                tr = [np.ascontiguousarray(np.asarray(s, np.float64).T) for s in train_x]
+                te = [np.ascontiguousarray(np.asarray(s, np.float64).T) for s in test_x]
+            clf = KNeighborsTimeSeriesClassifier(n_neighbors=1, distance="dtw")
+        else:
+            L = max(int(length or max(len(s) for s in train_x)), 9 if name == "minirocket" else 1)
+            tr, te = resample_to_length(train_x, L), resample_to_length(test_x, L)
+            clf = (KNeighborsTimeSeriesClassifier(n_neighbors=1, distance="euclidean") if name == "1nn-euclidean"
+                   else MiniRocketClassifier(random_state=seed))
+        clf.fit(tr, y)
+        return np.asarray(clf.predict(te))

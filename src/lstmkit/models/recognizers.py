@@ -14,7 +14,7 @@ from torch import Tensor, nn
 from ..layers import LSTM
 from ..train.ctc import beam_search_decode, best_path_decode, prefix_search_decode
 
-__all__ = ["CTCRecognizer", "SequenceClassifier"]
+__all__ = ["CTCRecognizer", "SequenceClassifier", "ConvBlock"]
 
 _DECODERS = {"best_path": best_path_decode, "prefix": prefix_search_decode, "beam": beam_search_decode}
 
@@ -82,6 +82,75 @@ class CTCRecognizer(nn.Module):
         return out
 
 
+class _MaskedBatchNorm1d(nn.BatchNorm1d):
+    """BatchNorm over (B, C, T) whose training statistics count only the valid steps."""
+
+    def forward(self, x: Tensor, mask: Tensor | None = None) -> Tensor:
+        if not self.training or mask is None:
+            return super().forward(x)
+        m = mask.to(x.dtype).unsqueeze(1)  # (B, 1, T)
+        n = m.sum().clamp_min(1.0)
+        mean = (x * m).sum((0, 2)) / n
+        var = (((x - mean[None, :, None]) ** 2) * m).sum((0, 2)) / n
+        with torch.no_grad():
+            mom = self.momentum if self.momentum is not None else 0.1
+            self.running_mean.mul_(1 - mom).add_(mom * mean)
+            self.running_var.mul_(1 - mom).add_(mom * var * n / (n - 1).clamp_min(1.0))
+            self.num_batches_tracked += 1
+        y = (x - mean[None, :, None]) / torch.sqrt(var[None, :, None] + self.eps)
+        return y * self.weight[None, :, None] + self.bias[None, :, None]
+
+
+class ConvBlock(nn.Module):
+    """The fully convolutional branch of LSTM-FCN (Karim et al. 2017; the FCN of Wang et al.
+    2017): three temporal convolutions (kernels 8, 5, 3) each with batch normalisation and a
+    ReLU, then the average over each sequence's valid steps.
+
+    Padding never changes the result: steps past each length are zeroed after every
+    convolution ("same" zero padding then sees exactly what an unpadded sequence sees) and
+    the batch statistics count only valid steps.
+
+    Args:
+        input_size: I, channels per step.
+        filters: the three convolutions' output channels (the paper's 128, 256, 128).
+
+    Inputs: ``x`` (T, B, I) time-major, ``lengths`` (B,) or None. Output: (B, filters[-1]).
+
+    Example:
+        >>> import torch
+        >>> ConvBlock(3, (8, 16, 8))(torch.randn(20, 2, 3), torch.tensor([20, 7])).shape
+        torch.Size([2, 8])
+    """
+
+    KERNELS = (8, 5, 3)
+
+    def __init__(self, input_size: int, filters=(128, 256, 128)) -> None:
+        super().__init__()
+        filters = tuple(filters)
+        if len(filters) != 3 or any(isinstance(f, bool) or not isinstance(f, int) or f < 1 for f in filters):
+            raise ValueError(f"filters must be three positive ints, got {filters!r}")
+        sizes = (input_size,) + filters
+        self.convs = nn.ModuleList(nn.Conv1d(sizes[k], sizes[k + 1], K) for k, K in enumerate(self.KERNELS))
+        self.norms = nn.ModuleList(_MaskedBatchNorm1d(f) for f in filters)
+        self.output_size = filters[-1]
+
+    def forward(self, x: Tensor, lengths: Tensor | None = None) -> Tensor:
+        h = x.permute(1, 2, 0)  # (B, I, T)
+        mask = None
+        if lengths is not None:
+            n = torch.as_tensor(lengths, device=x.device)
+            mask = torch.arange(x.shape[0], device=x.device).unsqueeze(0) < n.unsqueeze(1)  # (B, T)
+            h = h * mask.unsqueeze(1).to(h.dtype)
+        for conv, norm in zip(self.convs, self.norms):
+            K = conv.kernel_size[0]  # "same" zero padding, (K-1)//2 before and K//2 after
+            h = F.relu(norm(conv(F.pad(h, ((K - 1) // 2, K // 2))), mask))
+            if mask is not None:
+                h = h * mask.unsqueeze(1).to(h.dtype)
+        if mask is None:
+            return h.mean(2)
+        return h.sum(2) / mask.sum(1, keepdim=True).to(h.dtype)
+
+
 class SequenceClassifier(nn.Module):
     """A stacked (bi)LSTM whose outputs are pooled over each sequence, then a linear layer.
 
@@ -100,6 +169,9 @@ class SequenceClassifier(nn.Module):
         vocab_size: number of token ids (None: the input is already features).
         embedding_dropout: dropout on the embedded tokens (training only).
         output_dropout: dropout on the pooled features before the linear layer.
+        conv_filters: None, or three ints: a :class:`ConvBlock` beside the LSTM whose pooled
+            output is concatenated with the LSTM's before the linear layer (LSTM-FCN,
+            Karim et al. 2017, with the LSTM run over time).
 
     Example:
         >>> import torch
@@ -114,7 +186,7 @@ class SequenceClassifier(nn.Module):
     def __init__(self, input_size: int, num_classes: int, hidden_size: int = 64, num_layers: int = 2,
                  variant: str = "vanilla", bidirectional: bool = True, dropout: float = 0.0,
                  pooling: str = "mean", vocab_size: int | None = None, embedding_dropout: float = 0.0,
-                 output_dropout: float = 0.0) -> None:
+                 output_dropout: float = 0.0, conv_filters=None) -> None:
         super().__init__()
         if pooling not in ("mean", "last", "max"):
             raise ValueError(f"pooling must be 'mean', 'last' or 'max', got {pooling!r}")
@@ -133,13 +205,20 @@ class SequenceClassifier(nn.Module):
             self.config.update(vocab_size=vocab_size, embedding_dropout=embedding_dropout)
         if output_dropout:
             self.config.update(output_dropout=output_dropout)
+        if conv_filters is not None:  # only then, so that older model directories load unchanged
+            conv_filters = [int(f) for f in conv_filters] if isinstance(conv_filters, (list, tuple)) else conv_filters
+            if vocab_size is not None:
+                raise ValueError("conv_filters needs feature inputs; it cannot be combined with vocab_size")
+            self.config.update(conv_filters=conv_filters)
+        self.conv = ConvBlock(input_size, conv_filters) if conv_filters is not None else None
         self.embedding = nn.Embedding(vocab_size, input_size, padding_idx=0) if vocab_size is not None else None
         self.embedding_dropout = embedding_dropout
         self.output_dropout = output_dropout
         self.lstm = LSTM(input_size, hidden_size, num_layers, bidirectional=bidirectional, variant=variant,
                          dropout=dropout)
         self.pooling = pooling
-        self.output = nn.Linear(hidden_size * (2 if bidirectional else 1), num_classes)
+        self.output = nn.Linear(hidden_size * (2 if bidirectional else 1)
+                                + (self.conv.output_size if self.conv is not None else 0), num_classes)
 
     def forward(self, x: Tensor, lengths: Tensor | None = None) -> Tensor:
         """Class scores (B, num_classes) (logits). ``x``: (T, B, I) features, or (T, B)
@@ -166,6 +245,8 @@ class SequenceClassifier(nn.Module):
         else:
             n = torch.as_tensor(lengths, device=out.device).to(out.dtype).unsqueeze(-1)
             feat = out.sum(0) / n  # outputs are zero past each length
+        if self.conv is not None:
+            feat = torch.cat([feat, self.conv(x, lengths)], dim=-1)
         if self.training and self.output_dropout > 0:
             feat = F.dropout(feat, self.output_dropout, training=True)
         return self.output(feat)
