@@ -33,7 +33,7 @@ import torch
 from torch import Tensor
 
 from ..recurrent import run_recurrence
-from . import fused
+from . import choose, fused
 from ._build import load_extension, warn_once
 from .torch_lstm import is_standard_lstm, run_torch_lstm
 
@@ -70,9 +70,12 @@ def backend() -> str:
 
 
 def own_gemm() -> bool:
-    """Whether the fused kernels run their float32 loops on their own packed AVX2 matrix
-    product (CPUs with AVX2 and without AVX-512; ``LSTMKIT_OWN_GEMM`` overrides) rather
-    than on MKL's. False when the extension is unavailable.
+    """The old CPU rule's choice of the fused kernels' float32 matrix product: our own
+    packed AVX2 product (CPUs with AVX2 and without AVX-512; ``LSTMKIT_OWN_GEMM=0/1``
+    forces it) rather than MKL's. False when the extension is unavailable. What runs is
+    measured per shape class at first use (:func:`lstmkit.kernels.choose.setup_gemm`;
+    ``choose.gemm_decisions()`` says what was chosen and why); this rule is the default
+    a measurement must beat, and what runs under ``LSTMKIT_CALIBRATE=0``.
 
     Example:
         >>> isinstance(own_gemm(), bool)
@@ -91,23 +94,29 @@ _own_gemm_cache: dict[int, bool] = {}
 
 
 def prefer_torch(spec, x, lengths, needs_grad: bool) -> bool:
-    """Whether torch's own kernel beats ours for this "standard" LSTM call on CPU.
+    """Whether torch's own kernel runs this "standard" LSTM call on CPU rather than ours.
 
-    The rule comes from ``lstmkit bench`` (docs/performance.md): with MKL's matrix
-    products (Intel Xeon, AVX-512) torch's oneDNN LSTM wins the inference forward of
-    full-length batches by 0-8%; with our own (:func:`own_gemm`, an AMD EPYC with AVX2)
-    ours wins it in float32 (0.64-0.71x at H = 64, 0.84-0.94x at H = 256, 0.94-1.05x at
-    H = 512). Ours wins or ties the training step at every shape measured (oneDNN has no
-    fused backward), single steps (torch pays a set-up cost per call), variable lengths
-    (torch needs a packed sequence) and projections (which oneDNN does not support).
+    Only full-length inference batches of more than one step without a projection are
+    candidates: ours wins or ties the training step at every shape measured (oneDNN has
+    no fused backward), single steps (torch pays a set-up cost per call), variable
+    lengths (torch needs a packed sequence) and projections (which oneDNN does not
+    support). For a candidate the choice is measured on this machine at first use per
+    dtype and shape class (:func:`lstmkit.kernels.choose.standard_choice`: cached,
+    announced; ``LSTMKIT_PREFER_TORCH=0/1`` forces it). Under ``LSTMKIT_CALIBRATE=0`` the
+    old rule from ``lstmkit bench`` decides: torch's kernel except for float32 where our
+    loops use our own product (:func:`own_gemm`).
     """
     if needs_grad or not is_standard_lstm(spec) or spec.proj_size > 0:
         return False
     if x.shape[0] == 1 or lengths is not None:
         return False
-    if x.dtype == torch.float32 and own_gemm():
-        return False
-    return True
+    rule = not (x.dtype == torch.float32 and own_gemm())
+    d = choose._decisions.get(("standard", choose.shape_class(x.shape[1], spec.hidden_size),
+                               "float64" if x.dtype == torch.float64 else "float32"))
+    if d is not None:
+        return d.choice == "torch"
+    ext = load_extension() if choose.calibration_enabled() else None
+    return choose.standard_choice(ext, x.shape[1], spec.hidden_size, x.dtype, rule)
 
 
 def _needs_grad(params, x, state) -> bool:

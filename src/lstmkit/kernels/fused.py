@@ -35,6 +35,7 @@ from torch.autograd.function import once_differentiable
 from ..cells.elman import ElmanCellSpec
 from ..cells.gru import GRUCellSpec
 from ..cells.lstm import LAYER_NORM_EPS, LSTMCellSpec
+from . import choose as _choose
 from ._build import load_extension
 
 __all__ = ["supports", "run_fused", "run_checked", "lstm_flags", "infer_runner"]
@@ -423,6 +424,8 @@ def run_checked(ext, spec, params, x, state, lengths, reverse):
         lengths = lengths.to(device="cpu", dtype=torch.long).contiguous()
         if int(lengths.min()) >= x.shape[0]:
             lengths = None  # every sequence is full: the plain loop
+    if ext is not _choose._gemm_ext[0]:
+        _choose.setup_gemm(ext)  # the float32 products chosen by measurement, once per extension
     return _RUNNERS[type(spec)](ext, spec, params, x, state, lengths, bool(reverse))
 
 
@@ -471,6 +474,7 @@ def infer_runner(spec, names: Mapping[str, str]):
 
     def run(ext, P, x, state, reverse):
         if ext is not calls[0]:
+            _choose.setup_gemm(ext)
             calls[1] = prepare(ext)
             calls[0] = ext
         return calls[1](P, x, state, reverse)

@@ -362,5 +362,16 @@ PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
   m.def("clear_buffer_cache", [] { BufferCache::get().clear(); }, "free the cached per-call buffers");
   m.def("buffer_mm", &buffer_mm, "a @ b (2-D), the result in a cached buffer", py::arg("a"), py::arg("b"));
   m.def("own_gemm", [] { return own_gemm_enabled(); },
-        "whether float32 loops use the packed-panel AVX2 product instead of MKL's (see packed_gemm in gemm.h)");
+        "the default choice (CPU rule or LSTMKIT_OWN_GEMM): float32 loops on the packed-panel AVX2 product "
+        "instead of MKL's (see packed_gemm in gemm.h)");
+  m.def("own_gemm_built", &own_gemm_built, "whether this build carries the AVX2 product (packed_gemm)");
+  m.def("gemm_class", &gemm_class, "the shape class (0 streaming, 1 small, 2 large) of a product M x N x K",
+        py::arg("M"), py::arg("N"), py::arg("K"));
+  m.def("own_gemm_for", [](int cls) {
+          TORCH_CHECK(cls >= 0 && cls < kGemmClasses, "cls must be in [0, ", kGemmClasses, "), got ", cls);
+          return own_gemm_enabled(cls);
+        }, "whether float32 products of shape class cls run on our AVX2 product", py::arg("cls"));
+  m.def("set_own_gemm", &set_own_gemm,
+        "choose the float32 product of shape class cls: mode -1 the default, 0 MKL, 1 ours (the calibration's call)",
+        py::arg("cls"), py::arg("mode"));
 }
