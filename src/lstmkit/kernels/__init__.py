@@ -13,9 +13,14 @@ type (:func:`register_runner`; the family registry registers them); this package
   on CPU where it measures faster than ours (see :func:`prefer_torch`) and always on CUDA
   (cuDNN).
 
-The reference loop serves everything else: a recurrent mask (variational dropout),
-zoneout, CUDA tensors of other variants, other dtypes, or when the extension cannot be
-built (one warning).
+The fused LSTM kernel also serves the recurrent mask (variational dropout on h_{t-1})
+and the 1997 truncated gradient. The reference loop serves everything else: zoneout, a
+GRU's or Elman net's recurrent mask or truncated gradient, CUDA tensors of other
+variants, other dtypes, or when the extension cannot be built (one warning).
+
+Where two fast paths compute the same thing (MKL's or our matrix product; torch's LSTM
+kernel or ours for standard inference), the choice is measured on this machine at first
+use and cached (:mod:`lstmkit.kernels.choose`).
 
 The environment variable ``LSTMKIT_BACKEND`` overrides the choice: ``auto`` (default),
 ``fused`` (our kernel wherever it applies, never torch's; an error if it cannot be built),
@@ -146,7 +151,10 @@ class Runner:
 
     ``runner(params, x, state, lengths=None, reverse=False)`` returns what
     :func:`~lstmkit.recurrent.run_recurrence` returns for the same arguments, or None
-    when it declines this call (then the reference loop runs). :meth:`lean` optionally
+    when it declines this call (then the reference loop runs). A runner planned for a
+    :class:`RunConfig` with ``recurrent_mask=True`` is also given ``recurrent_mask=``
+    (the (B, *h_shape) mask); one planned with ``truncate_gradient=True`` must compute
+    the truncated gradient or decline. :meth:`lean` optionally
     gives a call without per-call argument processing for whole-stack inference and
     streaming (:class:`Plan`).
     """
@@ -190,12 +198,20 @@ class _FusedRunner(Runner):
     def __init__(self, spec, config: RunConfig) -> None:
         super().__init__(spec)
         self.truncate_gradient = config.truncate_gradient
+        self.is_lstm = type(spec) is fused.LSTMCellSpec
 
-    def __call__(self, params, x, state, lengths=None, reverse=False):
+    def __call__(self, params, x, state, lengths=None, reverse=False, recurrent_mask=None):
         spec = self.spec
-        if self.truncate_gradient and torch.is_grad_enabled():
-            # The 1997 truncated gradient has no fused backward (yet): the reference loop.
-            # Without a gradient the forward is the same function, so the fast paths serve.
+        truncate = self.truncate_gradient and torch.is_grad_enabled()
+        if truncate and not self.is_lstm:
+            # GRU/Elman: the truncated gradient (no error back in time at all) has no fused
+            # backward: the reference loop. Without a gradient the forward is the same.
+            return None
+        if recurrent_mask is not None and (
+            not self.is_lstm or recurrent_mask.requires_grad and torch.is_grad_enabled()
+            or recurrent_mask.dtype != x.dtype or recurrent_mask.device != x.device
+            or tuple(recurrent_mask.shape) != (x.shape[1] if x.dim() == 3 else -1, spec.output_size)
+        ):
             return None
         mode = backend()
         if mode == "reference":
@@ -208,7 +224,8 @@ class _FusedRunner(Runner):
             return None
         if device != "cpu" or not fused.supports(spec, x):
             return None
-        if mode == "auto" and is_standard_lstm(spec) and prefer_torch(spec, x, lengths, _needs_grad(params, x, state)):
+        if (mode == "auto" and recurrent_mask is None and is_standard_lstm(spec)
+                and prefer_torch(spec, x, lengths, truncate or _needs_grad(params, x, state))):
             return run_torch_lstm(spec, params, x, state, lengths=lengths, reverse=reverse)
         ext = load_extension()
         if ext is None:
@@ -224,7 +241,7 @@ class _FusedRunner(Runner):
             raise ValueError(
                 f"state must have {len(spec.state_sizes())} entries ({spec.state_names}), got {len(state)}"
             )
-        return fused.run_checked(ext, spec, params, x, state, lengths, reverse)
+        return fused.run_checked(ext, spec, params, x, state, lengths, reverse, recurrent_mask, truncate)
 
     def lean(self, names):
         return fused.infer_runner(self.spec, names)
@@ -232,8 +249,14 @@ class _FusedRunner(Runner):
 
 def plan_fused(spec, config: RunConfig) -> Runner | None:
     """The planner of the LSTM, GRU and Elman specs: a fused-kernel runner unless the
-    configuration needs the reference loop (a recurrent mask or zoneout)."""
-    if config.recurrent_mask or config.zoneout:
+    configuration needs the reference loop (zoneout; a recurrent mask on GRU/Elman).
+
+    The LSTM kernel computes the recurrent mask (variational dropout on h_{t-1} in
+    R h_{t-1}) and the 1997 truncated gradient (its backward cuts dL/dh_{t-1} through
+    R h_{t-1}) exactly as the reference loop does."""
+    if config.zoneout:
+        return None
+    if config.recurrent_mask and type(spec) is not fused.LSTMCellSpec:
         return None
     return _FusedRunner(spec, config)
 
@@ -263,15 +286,19 @@ class Plan:
         # call (measured at 32x100x2x64: one call per (layer, direction) cost 3-5% over
         # torch.nn.LSTM); parameters in torch.nn.LSTM's order per layer and direction.
         self._torch_stack = None
+        # a recurrent mask (or zoneout) is applied per (layer, direction): no whole-stack
+        # inference or streaming call serves such a configuration
+        per_direction_only = config.recurrent_mask or config.zoneout
         if (
-            self.names is not None
+            not per_direction_only
+            and self.names is not None
             and all(r is not None for r in self.runners)
             and all(is_standard_lstm(s) and s.proj_size == 0 for s in self.specs)
         ):
             order = ("weight_ih", "weight_hh", "bias_ih", "bias_hh") if spec.bias else ("weight_ih", "weight_hh")
             self._torch_stack = tuple(n[k] for n in self.names for k in order)
         self._lean = None
-        if self.names is not None and all(r is not None for r in self.runners):
+        if not per_direction_only and self.names is not None and all(r is not None for r in self.runners):
             lean = [r.lean(n) for r, n in zip(self.runners, self.names)]
             if all(f is not None for f in lean):
                 self._lean = lean
@@ -439,7 +466,11 @@ def run_planned(runner, spec, params, x, state, *, lengths=None, reverse=False, 
                 zoneout=None, training=False, truncate_gradient=False, side=None):
     """``runner``'s result for this call, or the reference loop's where it has none or declines."""
     if runner is not None:
-        res = runner(params, x, state, lengths=lengths, reverse=reverse)
+        # a runner sees the recurrent mask only where its planner accepted one (RunConfig)
+        if recurrent_mask is not None:
+            res = runner(params, x, state, lengths=lengths, reverse=reverse, recurrent_mask=recurrent_mask)
+        else:
+            res = runner(params, x, state, lengths=lengths, reverse=reverse)
         if res is not None:
             return res
     return run_recurrence(spec, params, x, state, lengths=lengths, reverse=reverse, recurrent_mask=recurrent_mask,

@@ -177,7 +177,9 @@ class _LSTMFunction(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, cfg, xp, w_hh, w_ch, w_gg, w_ln_hh, w_ln_c, b_ln_c, w_hr, h0, c0, a0, w_ln_ih, b_x, w_ih):
-        ext, config, lengths, reverse = cfg
+        # mask: the variational-dropout mask on h_{t-1} (or None); truncate: the 1997
+        # truncated gradient (the backward cuts dL/dh_{t-1} through R h_{t-1})
+        ext, config, lengths, reverse, mask, truncate = cfg
         x_in = None
         ctx.small = False
         if w_ih is not None:
@@ -196,7 +198,7 @@ class _LSTMFunction(torch.autograd.Function):
             weight_hr=w_hr,
         )
         res = ext.lstm_forward(config=config, weights=weights, input=xp, h0=h0, c0=c0, a0=a0, lengths=lengths,
-                               reverse=reverse)
+                               reverse=reverse, recurrent_mask=mask)
         ctx.cfg = cfg
         ctx.has_bx = b_x is not None
         saved = res.saved
@@ -211,7 +213,7 @@ class _LSTMFunction(torch.autograd.Function):
     @staticmethod
     @once_differentiable
     def backward(ctx, g_out, g_h, g_c, g_a):
-        ext, config, lengths, reverse = ctx.cfg
+        ext, config, lengths, reverse, mask, truncate = ctx.cfg
         s = _saved(ctx)
         hprev, gates, w_ih, x_in = s["hprev"], s["gates"], s["w_ih"], s["x_in"]
         T, B = gates.shape[0], gates.shape[1]
@@ -227,7 +229,8 @@ class _LSTMFunction(torch.autograd.Function):
         )
         saved = ext.LSTMSaved(**{name: s[name] for name in ext.LSTMSaved.fields})
         g = ext.lstm_backward(config=config, weights=weights, saved=saved, grad_output=g_out, grad_h_n=g_h,
-                              grad_c_n=g_c, grad_a_n=g_a, lengths=lengths, reverse=reverse)
+                              grad_c_n=g_c, grad_a_n=g_a, lengths=lengths, reverse=reverse,
+                              recurrent_mask=mask, truncate_gradient=truncate)
         needs = dict(zip(_LSTM_ARGS, ctx.needs_input_grad))
         grads = dict.fromkeys(_LSTM_ARGS)
         grads["xp"] = g.input
@@ -239,7 +242,9 @@ class _LSTMFunction(torch.autograd.Function):
             g2 = g.input.view(T * B, -1)
             grads["w_ih"] = torch.mm(x_in.view(T * B, I).t(), g2).t() if needs["w_ih"] else None
             grads["xp"] = torch.mm(g2, w_ih).view(T, B, I) if needs["xp"] else None
-        grads.update(w_hh=g.weight_hh, h0=g.h0, c0=g.c0)
+        # truncated: h_0 enters the first step detached, no error reaches it (None, as autograd
+        # gives the reference loop's; held rows of a reverse pass carry zeros only)
+        grads.update(w_hh=g.weight_hh, h0=None if truncate else g.h0, c0=g.c0)
         # a gradient only for an input that is there (the kernel's are None where absent)
         for name, field in (("w_ch", "weight_ch"), ("w_gg", "weight_gg"), ("w_ln_hh", "weight_ln_hh"),
                             ("w_ln_c", "weight_ln_c"), ("b_ln_c", "bias_ln_c"), ("w_hr", "weight_hr"),
@@ -254,17 +259,18 @@ _LSTM_ARGS = _arg_names(_LSTMFunction)
 _LSTM_OPTIONAL = ("weight_ch", "weight_gg", "weight_ln_hh", "weight_ln_c", "bias_ln_c", "weight_hr")
 
 
-def _run_lstm(ext, spec: LSTMCellSpec, p, x, state, lengths, reverse):
+def _run_lstm(ext, spec: LSTMCellSpec, p, x, state, lengths, reverse, recurrent_mask=None, truncate_gradient=False):
     fgr = spec.variant.full_gate_recurrence
     h0 = state[0].contiguous()
     c0 = state[1].contiguous()
     a0 = state[2].contiguous() if fgr else None
-    if not _needs_grad(x, *p.values(), h0, c0, a0):
+    if recurrent_mask is None and not _needs_grad(x, *p.values(), h0, c0, a0):
         # Inference: the projection runs inside the kernel, chunk by chunk (the C++ side
         # makes every tensor contiguous).
         call = _lstm_infer_call(ext, spec.variant, spec.hidden_size)
         return call(_as_dict(p), x, (h0, c0, a0) if fgr else (h0, c0), reverse, lengths)
-    cfg = (ext, _lstm_config(ext, spec), lengths, reverse)
+    mask = None if recurrent_mask is None else recurrent_mask.contiguous()
+    cfg = (ext, _lstm_config(ext, spec), lengths, reverse, mask, bool(truncate_gradient))
     w_hh = p["weight_hh"].contiguous()
     w = [_c(p.get(k)) for k in _LSTM_OPTIONAL]  # w_ch, w_gg, w_ln_hh, w_ln_c, b_ln_c, w_hr
     if spec.variant.layer_norm:
@@ -418,14 +424,21 @@ def run_fused(
     return run_checked(ext, spec, params, x, state, lengths, reverse)
 
 
-def run_checked(ext, spec, params, x, state, lengths, reverse):
-    """:func:`run_fused` without its argument checks, for the dispatcher (which has made them)."""
+def run_checked(ext, spec, params, x, state, lengths, reverse, recurrent_mask=None, truncate_gradient=False):
+    """:func:`run_fused` without its argument checks, for the dispatcher (which has made them).
+
+    ``recurrent_mask`` ((B, Hout), no gradient) and ``truncate_gradient`` are for the LSTM
+    spec only (the runner declines them elsewhere)."""
     if lengths is not None:
         lengths = lengths.to(device="cpu", dtype=torch.long).contiguous()
         if int(lengths.min()) >= x.shape[0]:
             lengths = None  # every sequence is full: the plain loop
     if ext is not _choose._gemm_ext[0]:
         _choose.setup_gemm(ext)  # the float32 products chosen by measurement, once per extension
+    if recurrent_mask is not None or truncate_gradient:
+        if type(spec) is not LSTMCellSpec:
+            raise ValueError(f"recurrent_mask and truncate_gradient run on the LSTM kernel only, got {type(spec).__name__}")
+        return _run_lstm(ext, spec, params, x, state, lengths, bool(reverse), recurrent_mask, truncate_gradient)
     return _RUNNERS[type(spec)](ext, spec, params, x, state, lengths, bool(reverse))
 
 

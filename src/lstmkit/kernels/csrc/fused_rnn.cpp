@@ -286,13 +286,15 @@ PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
 
   m.def("lstm_forward", &lstm_forward, "LSTM family forward over time (training: saves for lstm_backward)",
         py::kw_only(), py::arg("config"), py::arg("weights"), py::arg("input"), py::arg("h0"), py::arg("c0"),
-        py::arg("a0") = none, py::arg("lengths") = none, py::arg("reverse") = false);
+        py::arg("a0") = none, py::arg("lengths") = none, py::arg("reverse") = false,
+        py::arg("recurrent_mask") = none);
   m.def("lstm_infer", &lstm_infer, "LSTM family inference: input projection and time loop", py::kw_only(),
         py::arg("config"), py::arg("weights"), py::arg("input"), py::arg("h0"), py::arg("c0"), py::arg("a0") = none,
         py::arg("lengths") = none, py::arg("reverse") = false);
   m.def("lstm_backward", &lstm_backward, "LSTM family backward through time", py::kw_only(), py::arg("config"),
         py::arg("weights"), py::arg("saved"), py::arg("grad_output"), py::arg("grad_h_n"), py::arg("grad_c_n"),
-        py::arg("grad_a_n") = none, py::arg("lengths") = none, py::arg("reverse") = false);
+        py::arg("grad_a_n") = none, py::arg("lengths") = none, py::arg("reverse") = false,
+        py::arg("recurrent_mask") = none, py::arg("truncate_gradient") = false);
 
   // ---- GRU -----------------------------------------------------------------------------
   py::class_<GRUOutput>(m, "GRUOutput", "The GRU forward's output, final state and saved activations")

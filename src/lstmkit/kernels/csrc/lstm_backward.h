@@ -145,7 +145,8 @@ inline const Tensor& required(const OptTensor& t, const char* name) {
 template <typename T>
 LSTMGrads lstm_backward_impl(const Tensor& grad_out, const Tensor& grad_hT, const Tensor& grad_cT,
                              const OptTensor& grad_aT, const LSTMSaved& S, const LSTMWeights& W,
-                             const OptTensor& lengths, bool reverse, const LSTMFlags& L) {
+                             const OptTensor& lengths, bool reverse, const LSTMFlags& L,
+                             const OptTensor& recurrent_mask, bool truncate_gradient) {
   const Tensor &hprev = required(S.hprev, "hprev"), &cprev = required(S.cprev, "cprev"),
                &cT = required(S.c_n, "c_n"), &gates = required(S.gates, "gates"), &ys = required(S.ys, "ys");
   const OptTensor &aprev = S.aprev, &hh = S.hh, &rec_hat = S.rec_hat, &rec_rstd = S.rec_rstd, &c_hat = S.c_hat,
@@ -212,6 +213,14 @@ LSTMGrads lstm_backward_impl(const Tensor& grad_out, const Tensor& grad_hT, cons
   const T* pwgg = L.fgr ? w_gg_c.data_ptr<T>() : nullptr;
   const T* pwhr = proj ? w_hr_c.data_ptr<T>() : nullptr;
   StepGemm<T> mm_hh(pwhh, false, B, Hout, GH, Tn, opt);
+  const bool masked = defined(recurrent_mask);
+  if (masked) {
+    TORCH_CHECK(recurrent_mask->dim() == 2 && recurrent_mask->size(0) == B && recurrent_mask->size(1) == Hout &&
+                    recurrent_mask->is_contiguous() && recurrent_mask->scalar_type() == gates.scalar_type(),
+                "recurrent_mask must be a contiguous (B, Hout) = (", B, ", ", Hout, ") tensor of the gates' dtype");
+  }
+  const T* pmask = masked ? recurrent_mask->data_ptr<T>() : nullptr;
+  std::vector<T> dh_rec(masked ? B * Hout : 0);
   std::unique_ptr<StepGemm<T>> mm_gg, mm_hr;
   if (L.fgr) mm_gg.reset(new StepGemm<T>(pwgg, false, B, QH, QH, Tn, opt));
   if (proj) mm_hr.reset(new StepGemm<T>(pwhr, false, B, H, Hout, Tn, opt));
@@ -470,7 +479,14 @@ LSTMGrads lstm_backward_impl(const Tensor& grad_out, const Tensor& grad_hT, cons
       std::fill(st_w.begin(), st_w.end(), T(0));
     }
     // dL/dh_{t-1} (valid rows; invalid rows keep their carried gradient, dRec is 0 there).
-    mm_hh.run(pdrec + t * B * GH, pdhc, T(1));
+    // The truncated gradient (1997) cuts this path: h_{t-1} enters the step detached.
+    if (truncate_gradient) {
+    } else if (masked) {
+      mm_hh.run(pdrec + t * B * GH, dh_rec.data(), T(0));
+      for (int64_t i = 0; i < B * Hout; ++i) pdhc[i] += pmask[i] * dh_rec[i];
+    } else {
+      mm_hh.run(pdrec + t * B * GH, pdhc, T(1));
+    }
     if (L.fgr) mm_gg->run(pdA + t * B * QH, pdac, T(1));
   }
 
@@ -478,7 +494,8 @@ LSTMGrads lstm_backward_impl(const Tensor& grad_out, const Tensor& grad_hT, cons
   const auto dtype = gates.scalar_type();
   LSTMGrads res;
   res.input = grad_xp;
-  res.weight_hh = at::mm(dRec.view({TB, GH}).t(), hprev.view({TB, Hout}));
+  res.weight_hh = masked ? at::mm(dRec.view({TB, GH}).t(), (hprev * recurrent_mask->unsqueeze(0)).view({TB, Hout}))
+                         : at::mm(dRec.view({TB, GH}).t(), hprev.view({TB, Hout}));
   if (L.peepholes) res.weight_ch = g_ch.to(dtype);
   if (L.fgr) res.weight_gg = at::mm(dA.view({TB, QH}).t(), aprev->view({TB, QH}));
   if (L.layer_norm) {
@@ -502,7 +519,8 @@ LSTMGrads lstm_backward_impl(const Tensor& grad_out, const Tensor& grad_hT, cons
 // output and final states (grad_a_n: full gate recurrence only) and what it saved.
 LSTMGrads lstm_backward(const LSTMConfig& config, const LSTMWeights& weights, const LSTMSaved& saved,
                         const Tensor& grad_output, const Tensor& grad_h_n, const Tensor& grad_c_n,
-                        const OptTensor& grad_a_n, const OptTensor& lengths, bool reverse) {
+                        const OptTensor& grad_a_n, const OptTensor& lengths, bool reverse,
+                        const OptTensor& recurrent_mask, bool truncate_gradient) {
   const LSTMFlags L = parse_flags(config);
   TORCH_CHECK(grad_output.is_contiguous() && grad_h_n.is_contiguous() && grad_c_n.is_contiguous(),
               "gradients must be contiguous");
@@ -510,7 +528,7 @@ LSTMGrads lstm_backward(const LSTMConfig& config, const LSTMWeights& weights, co
   LSTMGrads res;
   AT_DISPATCH_FLOATING_TYPES(required(saved.gates, "gates").scalar_type(), "lstm_backward", [&] {
     res = lstm_backward_impl<scalar_t>(grad_output, grad_h_n, grad_c_n, grad_a_n, saved, weights, lengths, reverse,
-                                       L);
+                                       L, recurrent_mask, truncate_gradient);
   });
   return res;
 }
