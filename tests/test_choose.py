@@ -186,3 +186,22 @@ def test_errors_name_the_argument(ext):
         ext.set_own_gemm(3, 0)
     with pytest.raises(RuntimeError, match="mode"):
         ext.set_own_gemm(0, 2)
+
+
+def test_calibration_works_under_inference_mode_and_a_failure_falls_back(calibrating, ext, monkeypatch):
+    monkeypatch.setattr(choose, "_GEMM_SHAPES", ((1, 3, 2, 4), (3, 3, 2, 4), (3, 2, 2, 130)))
+    with torch.inference_mode():
+        choose.setup_gemm(ext)  # the training step it times needs a graph
+    assert {d.source for d in choose.gemm_decisions().values()} <= {"measured", "rule"}
+    assert all(d.source == "measured" for d in choose.gemm_decisions().values()) or not ext.own_gemm_built()
+    choose.reset()
+    calibrating.unlink()  # else the next choice is read from the cache
+
+    def broken(*a):
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(choose, "_measure_gemm", broken)
+    monkeypatch.setattr(_build, "_warned", set())
+    with pytest.warns(RuntimeWarning, match="calibration"):
+        choose.setup_gemm(ext)
+    assert all(ext.own_gemm_for(c) is ext.own_gemm() for c in range(3))

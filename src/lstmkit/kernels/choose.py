@@ -306,7 +306,14 @@ def _decide(ext, what: str, cls: int, dtype: str, default: str, env: str, env_va
                               f"and thread count, about a second; cached in {calibration_path()}; "
                               f"LSTMKIT_CALIBRATE=0 skips it) ...")
                 t0 = time.perf_counter()
-                timings, shape = measure()
+                try:
+                    timings, shape = measure()
+                except Exception as e:  # never fail the caller's computation for a measurement
+                    _build.warn_once(f"calibration-{what}", f"lstmkit: the calibration of {label} failed "
+                                     f"({type(e).__name__}: {e}); the CPU rule decides")
+                    d = Decision(what, cls, dtype, default, "rule", f"the CPU rule (the calibration failed: {e})")
+                    _decisions[key] = d
+                    return d
                 choice = pick_fastest(timings, default)
                 d = Decision(what, cls, dtype, choice, "measured",
                              f"measured: {_fmt(timings)} at BxTxIxH={'x'.join(map(str, shape))}", timings, shape)
@@ -330,6 +337,12 @@ def _lstm_case(B: int, T: int, I: int, H: int, variant: str, dtype=torch.float32
 
 
 def _measure_gemm(ext, cls: int):
+    # the first use may sit under no_grad or inference_mode: the training step needs a graph
+    with torch.inference_mode(False), torch.enable_grad():
+        return _measure_gemm_now(ext, cls)
+
+
+def _measure_gemm_now(ext, cls: int):
     from . import fused
 
     B, T, I, H = _GEMM_SHAPES[cls]
@@ -388,6 +401,11 @@ def gemm_decisions() -> dict[int, Decision]:
 
 # ---- torch's kernel or ours for standard inference --------------------------------------
 def _measure_standard(ext, cls: int, dtype):
+    with torch.inference_mode(False), torch.no_grad():
+        return _measure_standard_now(ext, cls, dtype)
+
+
+def _measure_standard_now(ext, cls: int, dtype):
     from . import fused
     from .torch_lstm import run_torch_lstm
 
