@@ -59,6 +59,15 @@ def test_time_interleaved_alternates_and_takes_medians():
     assert t == {"a": 1.0, "b": 1.0}
     with pytest.raises(ValueError, match="reps"):
         choose.time_interleaved({"a": lambda: None}, reps=0)
+    with pytest.raises(ValueError, match="stat"):
+        choose.time_interleaved({"a": lambda: None}, stat="mean")
+    # the minimum: load only ever adds time
+    seq = [0, 0, 1, 1, 3, 3, 3.5, 3.5, 4, 7, 7, 7, 8, 8]  # per call: 1, 2, 0.5, 3, 1 s (and budget checks)
+    for stat, want in (("min", 0.5), ("median", 1.0)):
+        ticks = iter(seq)
+        t = choose.time_interleaved({"a": lambda: None}, reps=5, budget_s=1e9, clock=lambda: float(next(ticks)),
+                                    stat=stat)
+        assert t == {"a": want}, stat
 
 
 def test_shape_class_mirrors_the_kernels(ext):
@@ -93,6 +102,14 @@ def test_the_measured_product_is_the_faster_one_and_is_cached(calibrating, ext, 
     monkeypatch.setattr(choose, "_measure_gemm", lambda *a: pytest.fail("measured although cached"))
     choose.setup_gemm(ext)
     assert choose.gemm_decisions()[2].source == "cached" and ext.own_gemm_for(2) is (faster == "own")
+    # LSTMKIT_CALIBRATE=again measures again, and the new result replaces the cached one
+    choose.reset()
+    monkeypatch.setenv("LSTMKIT_CALIBRATE", "again")
+    monkeypatch.setattr(choose, "_measure_gemm", lambda e, c: ({slow: 1e-3, faster: 2e-3}, (1, 2, 3, 4)))
+    choose.setup_gemm(ext)
+    assert choose.gemm_decisions()[1].source == "measured" and ext.own_gemm_for(1) is (slow == "own")
+    (entries,) = json.loads(calibrating.read_text()).values()
+    assert entries["gemm/float32/class1"]["choice"] == slow
 
 
 @pytest.mark.parametrize("forced", ["0", "1"])

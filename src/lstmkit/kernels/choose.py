@@ -130,14 +130,17 @@ def pick_fastest(timings: Mapping[str, float], default: str, margin: float = MAR
 
 
 def time_interleaved(candidates: Mapping[str, Callable[[], object]], reps: int = 7, budget_s: float = 0.4,
-                     clock: Callable[[], float] = time.perf_counter) -> dict[str, float]:
-    """Median seconds per call of each candidate, timed in turn (A, B, A, B, ...) after one warm-up each.
+                     clock: Callable[[], float] = time.perf_counter, stat: str = "median") -> dict[str, float]:
+    """Median (or minimum) seconds per call of each candidate, timed in turn (A, B, A, B, ...)
+    after one warm-up each.
 
     Args:
         candidates: name -> a callable running the path once.
         reps: at most this many timed calls per candidate (at least 3).
         budget_s: stop after 3 rounds once this many seconds have passed.
         clock: the clock (injectable for tests).
+        stat: ``median`` or ``min`` (the calibration's: load from other processes only
+            ever adds time, so the minimum is the least disturbed estimate).
 
     Example:
         >>> sorted(time_interleaved({"a": lambda: None, "b": lambda: None}, reps=3))
@@ -147,6 +150,8 @@ def time_interleaved(candidates: Mapping[str, Callable[[], object]], reps: int =
         raise ValueError("candidates must name at least one callable")
     if not isinstance(reps, int) or reps < 1:
         raise ValueError(f"reps must be a positive int, got {reps!r}")
+    if stat not in ("median", "min"):
+        raise ValueError(f"stat must be 'median' or 'min', got {stat!r}")
     for run in candidates.values():
         run()
     times: dict[str, list[float]] = {k: [] for k in candidates}
@@ -158,6 +163,8 @@ def time_interleaved(candidates: Mapping[str, Callable[[], object]], reps: int =
             times[k].append(clock() - t0)
         if r >= 2 and clock() - start > budget_s:
             break
+    if stat == "min":
+        return {k: min(v) for k, v in times.items()}
     return {k: sorted(v)[len(v) // 2] for k, v in times.items()}
 
 
@@ -174,8 +181,15 @@ def shape_class(batch: int, hidden: int) -> int:
 
 
 def calibration_enabled() -> bool:
-    """False when ``LSTMKIT_CALIBRATE=0`` (then the old CPU rules decide, nothing is timed)."""
+    """False when ``LSTMKIT_CALIBRATE=0`` (then the old CPU rules decide, nothing is timed).
+
+    ``LSTMKIT_CALIBRATE=again`` measures again at first use, replacing the cached choices.
+    """
     return os.environ.get("LSTMKIT_CALIBRATE", "1").strip()[:1] != "0"
+
+
+def _again() -> bool:
+    return os.environ.get("LSTMKIT_CALIBRATE", "").strip().lower() == "again"
 
 
 def calibration_path() -> Path:
@@ -293,7 +307,7 @@ def _decide(ext, what: str, cls: int, dtype: str, default: str, env: str, env_va
         elif not calibration_enabled():
             d = Decision(what, cls, dtype, default, "rule", "the CPU rule (LSTMKIT_CALIBRATE=0: not measured)")
         else:
-            entry = cached_decisions(ext).get(_entry_key(what, cls, dtype))
+            entry = None if _again() else cached_decisions(ext).get(_entry_key(what, cls, dtype))
             if entry and entry.get("choice") in entry.get("timings", {}):
                 t = entry["timings"]
                 d = Decision(what, cls, dtype, entry["choice"], "cached",
@@ -316,7 +330,7 @@ def _decide(ext, what: str, cls: int, dtype: str, default: str, env: str, env_va
                     return d
                 choice = pick_fastest(timings, default)
                 d = Decision(what, cls, dtype, choice, "measured",
-                             f"measured: {_fmt(timings)} at BxTxIxH={'x'.join(map(str, shape))}", timings, shape)
+                             f"measured (fastest of interleaved reps): {_fmt(timings)} at BxTxIxH={'x'.join(map(str, shape))}", timings, shape)
                 _announce(f"lstmkit: {label}, {GEMM_CLASSES[cls]}, {dtype}: {choice} ({_fmt(timings)}; "
                           f"{time.perf_counter() - t0:.2f} s)")
                 _store(ext, d)
@@ -359,7 +373,7 @@ def _measure_gemm_now(ext, cls: int):
         return run_once
 
     try:
-        timings = time_interleaved({"mkl": path(0), "own": path(1)})
+        timings = time_interleaved({"mkl": path(0), "own": path(1)}, reps=9, stat="min")
     finally:
         ext.set_own_gemm(cls, -1)
     return timings, (B, T, I, H)
@@ -406,23 +420,27 @@ def _measure_standard(ext, cls: int, dtype):
 
 
 def _measure_standard_now(ext, cls: int, dtype):
-    from . import fused
-    from .torch_lstm import run_torch_lstm
+    # The two calls a module's inference makes (kernels.Plan: torch._VF.lstm over the
+    # stack, or the lean call of our kernel), on a module-style parameter dict.
+    from . import RunConfig, Plan, _FusedRunner
 
     setup_gemm(ext)
     B, T, I, H = _STANDARD_SHAPES[cls]
     spec, p, x, state = _lstm_case(B, T, I, H, "standard", dtype=dtype)
-    run = fused._RUNNERS[type(spec)]
+    names = {k: f"{k}_l0" for k in p}
+    P = {names[k]: v for k, v in p.items()}
+    plan = Plan([spec], [_FusedRunner(spec, RunConfig())], [names], 1, 1, RunConfig())
+    state3 = tuple(s.unsqueeze(0) for s in state)
+    if plan._torch_stack is None or plan._lean is None:
+        raise RuntimeError("the standard LSTM plan has no whole-stack calls to time")
 
     def ours():
-        with torch.no_grad():
-            run(ext, spec, p, x, state, None, False)
+        plan._run_lean(ext, P, x, state3)
 
     def theirs():
-        with torch.no_grad():
-            run_torch_lstm(spec, p, x, state)
+        plan._torch_infer(P, x, state3)
 
-    return time_interleaved({"torch": theirs, "fused": ours}), (B, T, I, H)
+    return time_interleaved({"torch": theirs, "fused": ours}, reps=9, stat="min"), (B, T, I, H)
 
 
 def standard_choice(ext, batch: int, hidden: int, dtype, rule_prefers_torch: bool) -> bool:
