@@ -53,6 +53,7 @@ def test_pick_fastest_names_the_bad_argument(bad, arg):
 def test_time_interleaved_alternates_and_takes_medians():
     order, ticks = [], iter(range(1000))
     clock = lambda: float(next(ticks))  # noqa: E731
+    # (each call below takes one tick: no clear winner at the warm-up, so it repeats)
     t = choose.time_interleaved({"a": lambda: order.append("a"), "b": lambda: order.append("b")}, reps=3,
                                 clock=clock)
     assert order == ["a", "b"] * 4  # one warm-up each, then A, B, A, B, ...
@@ -62,12 +63,17 @@ def test_time_interleaved_alternates_and_takes_medians():
     with pytest.raises(ValueError, match="stat"):
         choose.time_interleaved({"a": lambda: None}, stat="mean")
     # the minimum: load only ever adds time
-    seq = [0, 0, 1, 1, 3, 3, 3.5, 3.5, 4, 7, 7, 7, 8, 8]  # per call: 1, 2, 0.5, 3, 1 s (and budget checks)
+    seq = [0, 1, 0, 0, 1, 1, 3, 3, 3.5, 3.5, 4, 7, 7, 7, 8, 8]  # per call: 1, 2, 0.5, 3, 1 s (and budget checks)
     for stat, want in (("min", 0.5), ("median", 1.0)):
         ticks = iter(seq)
         t = choose.time_interleaved({"a": lambda: None}, reps=5, budget_s=1e9, clock=lambda: float(next(ticks)),
                                     stat=stat)
         assert t == {"a": want}, stat
+    # a clear winner at the warm-up (over 4x): the warm-up times, nothing repeated
+    ticks, calls = iter([0, 10, 10, 11]), []
+    t = choose.time_interleaved({"slow": lambda: calls.append(1), "fast": lambda: calls.append(2)}, reps=5,
+                                clock=lambda: float(next(ticks)))
+    assert t == {"slow": 10.0, "fast": 1.0} and calls == [1, 2]
 
 
 def test_shape_class_mirrors_the_kernels(ext):

@@ -132,7 +132,7 @@ def pick_fastest(timings: Mapping[str, float], default: str, margin: float = MAR
 def time_interleaved(candidates: Mapping[str, Callable[[], object]], reps: int = 7, budget_s: float = 0.4,
                      clock: Callable[[], float] = time.perf_counter, stat: str = "median") -> dict[str, float]:
     """Median (or minimum) seconds per call of each candidate, timed in turn (A, B, A, B, ...)
-    after one warm-up each.
+    after one warm-up each; the warm-up times themselves when one is over 4x another's.
 
     Args:
         candidates: name -> a callable running the path once.
@@ -152,8 +152,15 @@ def time_interleaved(candidates: Mapping[str, Callable[[], object]], reps: int =
         raise ValueError(f"reps must be a positive int, got {reps!r}")
     if stat not in ("median", "min"):
         raise ValueError(f"stat must be 'median' or 'min', got {stat!r}")
-    for run in candidates.values():
+    warm: dict[str, float] = {}
+    for k, run in candidates.items():
+        t0 = clock()
         run()
+        warm[k] = clock() - t0
+    if len(warm) > 1 and min(warm.values()) > 0 and max(warm.values()) > 4 * min(warm.values()):
+        # a clear winner already (e.g. a multi-threaded BLAS under oversubscription, 40x
+        # slower): no need to spend seconds repeating the slow one
+        return warm
     times: dict[str, list[float]] = {k: [] for k in candidates}
     start = clock()
     for r in range(reps):
