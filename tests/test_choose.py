@@ -28,6 +28,7 @@ def calibrating(tmp_path, monkeypatch, ext):
     monkeypatch.setenv("LSTMKIT_CALIBRATE", "1")
     for var in ("LSTMKIT_OWN_GEMM", "LSTMKIT_PREFER_TORCH", "LSTMKIT_BACKEND"):
         monkeypatch.delenv(var, raising=False)
+    monkeypatch.setattr(choose, "_load", lambda: 0.0)  # a quiet machine (the load decides caching)
     choose.reset()
     yield tmp_path / "cache" / "calibration.json"
     choose.reset()
@@ -94,6 +95,7 @@ def test_the_measured_product_is_the_faster_one_and_is_cached(calibrating, ext, 
         return {faster: 1e-3, slow: 2e-3}, (1, 2, 3, 4)
 
     monkeypatch.setattr(choose, "_measure_gemm", measure)
+    monkeypatch.setattr(choose, "_load", lambda: 0.5)
     choose.setup_gemm(ext)
     assert calls == [0, 1, 2]
     for cls in range(3):
@@ -218,7 +220,7 @@ def test_calibration_works_under_inference_mode_and_a_failure_falls_back(calibra
     assert {d.source for d in choose.gemm_decisions().values()} <= {"measured", "rule"}
     assert all(d.source == "measured" for d in choose.gemm_decisions().values()) or not ext.own_gemm_built()
     choose.reset()
-    calibrating.unlink()  # else the next choice is read from the cache
+    calibrating.unlink(missing_ok=True)  # else the next choice is read from the cache
 
     def broken(*a):
         raise RuntimeError("boom")
@@ -228,3 +230,12 @@ def test_calibration_works_under_inference_mode_and_a_failure_falls_back(calibra
     with pytest.warns(RuntimeWarning, match="calibration"):
         choose.setup_gemm(ext)
     assert all(ext.own_gemm_for(c) is ext.own_gemm() for c in range(3))
+
+
+def test_a_choice_measured_on_an_oversubscribed_machine_is_not_cached(calibrating, ext, monkeypatch):
+    monkeypatch.setattr(choose, "_measure_gemm", lambda e, c: ({"mkl": 1e-3, "own": 3e-3}, (1, 2, 3, 4)))
+    monkeypatch.setattr(choose, "_load", lambda: 4.0 * (__import__("os").cpu_count() or 1))
+    choose.setup_gemm(ext)
+    assert all(d.source == "measured" and "not cached" in d.reason for d in choose.gemm_decisions().values())
+    assert not ext.own_gemm_for(1)
+    assert not calibrating.exists()

@@ -290,6 +290,14 @@ def _store(ext, d: Decision) -> None:
         _build.warn_once("calibration-write", f"lstmkit: could not write the calibration cache {path}: {e}")
 
 
+def _load() -> float | None:
+    """The 1-minute load average (None where the OS has none)."""
+    try:
+        return os.getloadavg()[0]
+    except (AttributeError, OSError):
+        return None
+
+
 def _announce(msg: str) -> None:
     print(msg, file=sys.stderr, flush=True)
 
@@ -336,11 +344,18 @@ def _decide(ext, what: str, cls: int, dtype: str, default: str, env: str, env_va
                     _decisions[key] = d
                     return d
                 choice = pick_fastest(timings, default)
+                load = _load()
+                busy = load is not None and load > (os.cpu_count() or 1)
                 d = Decision(what, cls, dtype, choice, "measured",
-                             f"measured (fastest of interleaved reps): {_fmt(timings)} at BxTxIxH={'x'.join(map(str, shape))}", timings, shape)
+                             f"measured (fastest of interleaved reps): {_fmt(timings)} at BxTxIxH="
+                             f"{'x'.join(map(str, shape))}" + (f"; not cached: load {load:.1f} on "
+                                                               f"{os.cpu_count()} CPUs" if busy else ""),
+                             timings, shape)
                 _announce(f"lstmkit: {label}, {GEMM_CLASSES[cls]}, {dtype}: {choice} ({_fmt(timings)}; "
-                          f"{time.perf_counter() - t0:.2f} s)")
-                _store(ext, d)
+                          f"{time.perf_counter() - t0:.2f} s" + ("; oversubscribed machine: kept for this process "
+                                                                 "only" if busy else "") + ")")
+                if not busy:  # a choice made under oversubscription is not this machine's
+                    _store(ext, d)
         _decisions[key] = d
         return d
 
