@@ -13,10 +13,13 @@ At first use each choice is either forced by an environment variable
 (``LSTMKIT_CALIBRATE=0``: no timing at all, as in the test suite), read from the
 calibration cache, or **measured**: a short calibration, announced on stderr, times the
 candidates on a representative shape of the class, interleaved (A, B, A, B, ...), and
-picks the fastest median. The result is cached as JSON (atomic writes) in
-``<cache dir>/calibration.json`` (:func:`calibration_path`, beside the kernel builds) under a
-key of the CPU model, lstmkit's and torch's versions, the kernels' build key and torch's
-thread count, so it runs once per machine, version and thread count.
+picks the fastest (by each candidate's fastest repetition: load only adds time). The
+result is cached as JSON (atomic writes) in ``<cache dir>/calibration.json``
+(:func:`calibration_path`, beside the kernel builds) under a key of the CPU model,
+lstmkit's and torch's versions, the kernels' build key and torch's thread count, so it
+runs once per machine, version and thread count; ``LSTMKIT_CALIBRATE=again`` measures
+again. A choice measured while the load average exceeds the CPU count is kept for the
+process only (an oversubscribed machine's multi-threaded BLAS is not the machine's).
 
 A candidate other than the old rule's choice must be faster by :data:`MARGIN` (a relative
 margin) to be picked: a tie within noise keeps what the old rule picked, so a measured
@@ -191,6 +194,10 @@ def calibration_enabled() -> bool:
     """False when ``LSTMKIT_CALIBRATE=0`` (then the old CPU rules decide, nothing is timed).
 
     ``LSTMKIT_CALIBRATE=again`` measures again at first use, replacing the cached choices.
+
+    Example:
+        >>> isinstance(calibration_enabled(), bool)
+        True
     """
     return os.environ.get("LSTMKIT_CALIBRATE", "1").strip()[:1] != "0"
 
@@ -229,7 +236,11 @@ _announced: list = []  # the calibration's first line was printed in this proces
 
 
 def reset() -> None:
-    """Forget this process's decisions (tests; a changed environment variable)."""
+    """Forget this process's decisions (tests; a changed environment variable).
+
+    Example:
+        >>> reset()  # the next use of the kernels decides again (cache, rule or measurement)
+    """
     with _lock:
         _decisions.clear()
         _gemm_ext[0] = None
@@ -406,6 +417,12 @@ def setup_gemm(ext) -> None:
 
     Forced by ``LSTMKIT_OWN_GEMM``, else the old rule under ``LSTMKIT_CALIBRATE=0``, else
     cached or measured (announced). A build without our AVX2 product has only MKL's.
+
+    Args:
+        ext: the compiled extension (:func:`lstmkit.kernels._build.load_extension`), or None.
+
+    Example:
+        >>> setup_gemm(None)  # nothing to set without the extension
     """
     if ext is None or _gemm_ext[0] is ext:
         return
@@ -431,7 +448,12 @@ def setup_gemm(ext) -> None:
 
 
 def gemm_decisions() -> dict[int, Decision]:
-    """This process's product choices by shape class (empty before the kernels' first use)."""
+    """This process's product choices by shape class (empty before the kernels' first use).
+
+    Example:
+        >>> all(isinstance(d, Decision) for d in gemm_decisions().values())
+        True
+    """
     return {k[1]: d for k, d in _decisions.items() if k[0] == "gemm"}
 
 
@@ -470,6 +492,17 @@ def standard_choice(ext, batch: int, hidden: int, dtype, rule_prefers_torch: boo
 
     ``LSTMKIT_PREFER_TORCH=0/1`` forces it, ``LSTMKIT_CALIBRATE=0`` keeps the old rule
     (``rule_prefers_torch``), else cached or measured once per (dtype, shape class).
+
+    Args:
+        ext: the compiled extension (None: the rule decides, nothing can be timed).
+        batch, hidden: the call's batch size and hidden size (its shape class).
+        dtype: the call's dtype.
+        rule_prefers_torch: the old rule's answer (the default a measurement must beat).
+
+    Example:
+        >>> import torch
+        >>> standard_choice(None, 32, 64, torch.float32, rule_prefers_torch=True)
+        True
     """
     cls = shape_class(batch, hidden)
     name = "float64" if dtype == torch.float64 else "float32"
@@ -487,5 +520,10 @@ def standard_choice(ext, batch: int, hidden: int, dtype, rule_prefers_torch: boo
 
 
 def decisions() -> list[dict]:
-    """Every choice this process made, as JSON-ready dicts (``lstmkit doctor``, ``bench``)."""
+    """Every choice this process made, as JSON-ready dicts (``lstmkit doctor``, ``bench``).
+
+    Example:
+        >>> isinstance(decisions(), list)
+        True
+    """
     return [asdict(d) for _, d in sorted(_decisions.items())]
