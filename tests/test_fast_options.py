@@ -1,5 +1,5 @@
 """The fused LSTM kernel with the options it now serves (issue 14, deliverable 4): the
-recurrent mask (variational dropout on h_{t-1}) and the 1997 truncated gradient, against
+recurrent mask (variational dropout on h_{t-1}), zoneout and the 1997 truncated gradient, against
 the reference loop (outputs and every gradient), float64 gradcheck, and the dispatch
 (where the runner runs, where it declines)."""
 
@@ -35,7 +35,9 @@ def spy(monkeypatch):
     """Counts the fused LSTM kernel's calls (so a silent decline fails the test)."""
     calls = []
     real = fused._run_lstm
-    monkeypatch.setattr(fused, "_run_lstm", lambda *a, **k: calls.append((a[7] is not None, bool(a[8]))) or real(*a, **k))
+    monkeypatch.setattr(fused, "_run_lstm", lambda *a, **k: calls.append((a[7] is not None, bool(a[8]))
+                                                                         + ((a[9], a[10]) if a[9] else ()))
+                        or real(*a, **k))
     return calls
 
 
@@ -173,7 +175,8 @@ def m_eval_plan_has_stack():
 def test_what_still_runs_on_the_reference_loop(ext):
     gru = GRUCellSpec(3, 4)
     assert plan(gru, RunConfig(recurrent_mask=True)).runners[0] is None
-    assert plan(LSTMCellSpec(3, 4), RunConfig(zoneout=True)).runners[0] is None
+    assert plan(gru, RunConfig(zoneout=True)).runners[0] is None
+    assert plan(LSTMCellSpec(3, 4), RunConfig(zoneout=True)).runners[0] is not None
     r = plan(LSTMCellSpec(3, 4), RunConfig(recurrent_mask=True, truncate_gradient=True)).runners[0]
     assert r is not None
     # a GRU's truncated gradient (no error back in time at all) declines in training
@@ -188,3 +191,116 @@ def test_what_still_runs_on_the_reference_loop(ext):
     assert r(p, x, spec.zero_state(2), recurrent_mask=torch.ones(3, 4)) is None
     with pytest.raises(ValueError, match="recurrent_mask"):
         fused.run_checked(ext, gru, p, x, gru.zero_state(2), None, False, recurrent_mask=torch.ones(2, 4))
+
+
+# ---- zoneout ---------------------------------------------------------------------------
+def _zrates(spec, h, c):
+    return (h, c) + (0.0,) * (len(spec.state_sizes()) - 2)
+
+
+def _zgrads(spec, p, x, state, lens, reverse, rates, training, backend, monkeypatch, mask=None, truncate=False):
+    monkeypatch.setenv("LSTMKIT_BACKEND", backend)
+    p = {k: v.clone().requires_grad_() for k, v in p.items()}
+    x = x.clone().requires_grad_()
+    state = tuple(s.clone().requires_grad_() for s in state)
+    torch.manual_seed(11)  # zoneout's draws: the same on both paths
+    out, fin = run_direction(spec, p, x, state, lengths=lens, reverse=reverse, zoneout=rates, training=training,
+                             recurrent_mask=mask, truncate_gradient=truncate)
+    g = torch.Generator().manual_seed(9)
+    loss = (out * torch.randn(out.shape, generator=g, dtype=out.dtype)).sum()
+    loss = loss + sum((f * torch.randn(f.shape, generator=g, dtype=f.dtype)).sum() for f in fin)
+    inputs = [x, *p.values(), *state]
+    grads = torch.autograd.grad(loss, inputs, allow_unused=True)
+    names = ["x", *p, *(f"state[{k}]" for k in range(len(state)))]
+    return out.detach(), [f.detach() for f in fin], {n: torch.zeros_like(t) if gr is None else gr
+                                                      for n, t, gr in zip(names, inputs, grads)}
+
+
+@pytest.mark.parametrize("preset", ALL)
+@pytest.mark.parametrize("training", [True, False])
+@pytest.mark.parametrize("lengths, reverse, proj, rates", [(False, False, 0, (0.3, 0.2)), (True, True, 0, (0.0, 0.4)),
+                                                           (True, False, 2, (0.5, 0.0)), (False, True, 2, (0.6, 0.7))])
+def test_fused_zoneout_equals_reference(ext, spy, preset, training, lengths, reverse, proj, rates, monkeypatch):
+    spec = LSTMCellSpec(5, 4, preset, proj_size=proj) if proj else LSTMCellSpec(5, 4, preset)
+    p, x, state, _, lens = _case(spec, 4, 9, torch.float32, 5, lengths)
+    z = _zrates(spec, *rates)
+    ref = _zgrads(spec, p, x, state, lens, reverse, z, training, "reference", monkeypatch)
+    fast = _zgrads(spec, p, x, state, lens, reverse, z, training, "fused", monkeypatch)
+    assert spy == [(False, False, z, training)]  # the kernel ran, with zoneout
+    # float32 rounding: the layer norms over H = 4 units (ill-conditioned) reach ~1e-5
+    tol = 3e-5 if preset == "layer_norm" else 1e-5
+    assert (fast[0] - ref[0]).abs().max() <= tol
+    for a, b in zip(fast[1], ref[1]):
+        assert (a - b).abs().max() <= tol
+    gtol = 1e-3 if preset == "layer_norm" else 1e-4
+    for name, g in ref[2].items():
+        assert (fast[2][name] - g).abs().max() <= gtol * max(1.0, g.abs().max().item()), name
+    if not training:  # deterministic: float64 to rounding (the float32 slack above is float32's)
+        p, x, state, _, lens = _case(spec, 4, 9, torch.float64, 5, lengths)
+        ref = _zgrads(spec, p, x, state, lens, reverse, z, training, "reference", monkeypatch)
+        fast = _zgrads(spec, p, x, state, lens, reverse, z, training, "fused", monkeypatch)
+        assert torch.allclose(fast[0], ref[0], atol=1e-12, rtol=1e-10)
+        for name, g in ref[2].items():
+            assert torch.allclose(fast[2][name], g, atol=1e-10, rtol=1e-8), name
+
+
+def test_zoneout_in_training_keeps_some_units_and_the_kernel_draws_the_same(ext, monkeypatch):
+    # the test can fail: with zoneout some units keep their previous value, and the kernel's
+    # output equals the reference's only with the same draws (another seed differs)
+    spec = LSTMCellSpec(3, 6, "vanilla")
+    p, x, state, _, _ = _case(spec, 3, 8, torch.float64, 6, False)
+    z = (0.5, 0.5)
+    plain = _zgrads(spec, p, x, state, None, False, (0.0, 0.0), True, "reference", monkeypatch)[0]
+    ref = _zgrads(spec, p, x, state, None, False, z, True, "reference", monkeypatch)[0]
+    fast = _zgrads(spec, p, x, state, None, False, z, True, "fused", monkeypatch)[0]
+    assert (ref[1:] == ref[:-1]).any() and not torch.allclose(ref, plain)
+    assert torch.allclose(fast, ref, atol=1e-12)
+    monkeypatch.setenv("LSTMKIT_BACKEND", "fused")
+    torch.manual_seed(12)
+    other, _ = run_direction(spec, p, x, state, zoneout=z, training=True)
+    assert not torch.allclose(other, ref)
+
+
+@pytest.mark.parametrize("preset", ["vanilla", "cifg", "fgr", "layer_norm", "standard", "hochreiter1997"])
+@pytest.mark.parametrize("training", [True, False])
+def test_fused_zoneout_gradcheck_float64(ext, spy, preset, training, monkeypatch):
+    monkeypatch.setenv("LSTMKIT_BACKEND", "fused")
+    spec = LSTMCellSpec(3, 3, preset)
+    p, x, state, mask, _ = _case(spec, 2, 4, torch.float64, 7, False)
+    names = list(p)
+    z = _zrates(spec, 0.4, 0.3)
+
+    def f(x, *rest):
+        params = dict(zip(names, rest[: len(names)]))
+        torch.manual_seed(3)  # the same keep masks on every evaluation
+        out, fin = run_direction(spec, params, x, tuple(rest[len(names):]), zoneout=z, training=training,
+                                 recurrent_mask=mask)
+        return (out, *fin)
+
+    inputs = [x.requires_grad_(), *(v.requires_grad_() for v in p.values()), *(s.requires_grad_() for s in state)]
+    assert torch.autograd.gradcheck(f, inputs, eps=1e-6, atol=1e-5)
+    assert spy and spy[0][2] == z
+
+
+def test_module_zoneout_on_the_kernel(ext, spy, monkeypatch):
+    def run(backend, train):
+        monkeypatch.setenv("LSTMKIT_BACKEND", backend)
+        torch.manual_seed(0)
+        m = lstmkit.LSTM(3, 5, num_layers=2, bidirectional=True, zoneout=(0.2, 0.3), recurrent_dropout=0.1,
+                         variant="cifg")
+        randomize(m, scale=0.4)
+        m.train(train)
+        torch.manual_seed(7)
+        x = torch.randn(6, 4, 3, requires_grad=True)
+        out, (h, c) = m(x, lengths=torch.tensor([6, 3, 5, 1]))
+        (out.sum() + h.square().sum() + c.sum()).backward()
+        return out.detach(), [q.grad.clone() for q in m.parameters()] + [x.grad]
+
+    for train in (True, False):
+        ref = run("reference", train)
+        n = len(spy)
+        fast = run("fused", train)
+        assert len(spy) - n == 4
+        assert (fast[0] - ref[0]).abs().max() <= 1e-5
+        for a, b in zip(fast[1], ref[1]):
+            assert (a - b).abs().max() <= 1e-4 * max(1.0, b.abs().max().item())

@@ -227,8 +227,8 @@ def _fast_paths(state: str, cpu: dict, native: bool) -> dict:
         "standard LSTM, float64 inference, full-length batch": standard_inference(torch.float64),
         "standard LSTM: training, variable lengths, single steps, projections": ours,
         "other LSTM variants, GRU, Elman (CPU, float32/float64)": ours,
-        "LSTM variational dropout (recurrent mask), truncated gradient": ours,
-        "zoneout; GRU/Elman recurrent dropout or truncated gradient": "reference loop",
+        "LSTM variational dropout (recurrent mask), zoneout, truncated gradient": ours,
+        "GRU/Elman recurrent dropout, zoneout or truncated gradient": "reference loop",
         "CUDA: standard LSTM / other cells": "torch's kernel (cuDNN) / reference loop",
     }
     return {"backend": mode, "own_gemm": own, "own_gemm_source": own_source, "paths": paths,

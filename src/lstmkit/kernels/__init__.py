@@ -13,9 +13,9 @@ type (:func:`register_runner`; the family registry registers them); this package
   on CPU where it measures faster than ours (see :func:`prefer_torch`) and always on CUDA
   (cuDNN).
 
-The fused LSTM kernel also serves the recurrent mask (variational dropout on h_{t-1})
-and the 1997 truncated gradient. The reference loop serves everything else: zoneout, a
-GRU's or Elman net's recurrent mask or truncated gradient, CUDA tensors of other
+The fused LSTM kernel also serves the recurrent mask (variational dropout on h_{t-1}),
+zoneout and the 1997 truncated gradient. The reference loop serves everything else: a
+GRU's or Elman net's recurrent mask, zoneout or truncated gradient, CUDA tensors of other
 variants, other dtypes, or when the extension cannot be built (one warning).
 
 Where two fast paths compute the same thing (MKL's or our matrix product; torch's LSTM
@@ -153,8 +153,9 @@ class Runner:
     :func:`~lstmkit.recurrent.run_recurrence` returns for the same arguments, or None
     when it declines this call (then the reference loop runs). A runner planned for a
     :class:`RunConfig` with ``recurrent_mask=True`` is also given ``recurrent_mask=``
-    (the (B, *h_shape) mask); one planned with ``truncate_gradient=True`` must compute
-    the truncated gradient or decline. :meth:`lean` optionally
+    (the (B, *h_shape) mask), one planned with ``zoneout=True`` ``zoneout=`` (the rates
+    per state entry) and ``training=``; one planned with ``truncate_gradient=True`` must
+    compute the truncated gradient or decline. :meth:`lean` optionally
     gives a call without per-call argument processing for whole-stack inference and
     streaming (:class:`Plan`).
     """
@@ -200,8 +201,12 @@ class _FusedRunner(Runner):
         self.truncate_gradient = config.truncate_gradient
         self.is_lstm = type(spec) is fused.LSTMCellSpec
 
-    def __call__(self, params, x, state, lengths=None, reverse=False, recurrent_mask=None):
+    def __call__(self, params, x, state, lengths=None, reverse=False, recurrent_mask=None, zoneout=None,
+                 training=False):
         spec = self.spec
+        zoned = zoneout is not None and any(r > 0 for r in zoneout)
+        if zoned and (not self.is_lstm or len(zoneout) != len(state) or any(r > 0 for r in zoneout[2:])):
+            return None
         truncate = self.truncate_gradient and torch.is_grad_enabled()
         if truncate and not self.is_lstm:
             # GRU/Elman: the truncated gradient (no error back in time at all) has no fused
@@ -224,7 +229,7 @@ class _FusedRunner(Runner):
             return None
         if device != "cpu" or not fused.supports(spec, x):
             return None
-        if (mode == "auto" and recurrent_mask is None and is_standard_lstm(spec)
+        if (mode == "auto" and recurrent_mask is None and not zoned and is_standard_lstm(spec)
                 and prefer_torch(spec, x, lengths, truncate or _needs_grad(params, x, state))):
             return run_torch_lstm(spec, params, x, state, lengths=lengths, reverse=reverse)
         ext = load_extension()
@@ -241,7 +246,8 @@ class _FusedRunner(Runner):
             raise ValueError(
                 f"state must have {len(spec.state_sizes())} entries ({spec.state_names}), got {len(state)}"
             )
-        return fused.run_checked(ext, spec, params, x, state, lengths, reverse, recurrent_mask, truncate)
+        return fused.run_checked(ext, spec, params, x, state, lengths, reverse, recurrent_mask, truncate,
+                                 zoneout if zoned else None, training)
 
     def lean(self, names):
         return fused.infer_runner(self.spec, names)
@@ -249,14 +255,13 @@ class _FusedRunner(Runner):
 
 def plan_fused(spec, config: RunConfig) -> Runner | None:
     """The planner of the LSTM, GRU and Elman specs: a fused-kernel runner unless the
-    configuration needs the reference loop (zoneout; a recurrent mask on GRU/Elman).
+    configuration needs the reference loop (a recurrent mask or zoneout on GRU/Elman).
 
     The LSTM kernel computes the recurrent mask (variational dropout on h_{t-1} in
-    R h_{t-1}) and the 1997 truncated gradient (its backward cuts dL/dh_{t-1} through
-    R h_{t-1}) exactly as the reference loop does."""
-    if config.zoneout:
-        return None
-    if config.recurrent_mask and type(spec) is not fused.LSTMCellSpec:
+    R h_{t-1}), zoneout of h and c (training: the same random draws as the reference
+    loop's; evaluation: the rate's mix) and the 1997 truncated gradient (its backward
+    cuts dL/dh_{t-1} through R h_{t-1}) as the reference loop does."""
+    if (config.recurrent_mask or config.zoneout) and type(spec) is not fused.LSTMCellSpec:
         return None
     return _FusedRunner(spec, config)
 
@@ -404,8 +409,9 @@ def plan(specs, config: RunConfig = RunConfig(), *, names=None, num_layers: int 
     Example:
         >>> from lstmkit.cells import LSTMCellSpec
         >>> from lstmkit.kernels import RunConfig, plan
+        >>> from lstmkit.cells import GRUCellSpec
         >>> spec = LSTMCellSpec(2, 3, "vanilla")
-        >>> plan(spec).runners[0] is not None, plan(spec, RunConfig(zoneout=True)).runners[0]
+        >>> plan(spec).runners[0] is not None, plan(GRUCellSpec(2, 3), RunConfig(zoneout=True)).runners[0]
         (True, None)
     """
     if not isinstance(specs, (list, tuple)):
@@ -467,10 +473,12 @@ def run_planned(runner, spec, params, x, state, *, lengths=None, reverse=False, 
     """``runner``'s result for this call, or the reference loop's where it has none or declines."""
     if runner is not None:
         # a runner sees the recurrent mask only where its planner accepted one (RunConfig)
+        extra = {}
         if recurrent_mask is not None:
-            res = runner(params, x, state, lengths=lengths, reverse=reverse, recurrent_mask=recurrent_mask)
-        else:
-            res = runner(params, x, state, lengths=lengths, reverse=reverse)
+            extra["recurrent_mask"] = recurrent_mask
+        if zoneout is not None and any(r > 0 for r in zoneout):
+            extra.update(zoneout=tuple(zoneout), training=training)
+        res = runner(params, x, state, lengths=lengths, reverse=reverse, **extra)
         if res is not None:
             return res
     return run_recurrence(spec, params, x, state, lengths=lengths, reverse=reverse, recurrent_mask=recurrent_mask,

@@ -179,7 +179,7 @@ class _LSTMFunction(torch.autograd.Function):
     def forward(ctx, cfg, xp, w_hh, w_ch, w_gg, w_ln_hh, w_ln_c, b_ln_c, w_hr, h0, c0, a0, w_ln_ih, b_x, w_ih):
         # mask: the variational-dropout mask on h_{t-1} (or None); truncate: the 1997
         # truncated gradient (the backward cuts dL/dh_{t-1} through R h_{t-1})
-        ext, config, lengths, reverse, mask, truncate = cfg
+        ext, config, lengths, reverse, mask, truncate, zoneout = cfg
         x_in = None
         ctx.small = False
         if w_ih is not None:
@@ -198,7 +198,7 @@ class _LSTMFunction(torch.autograd.Function):
             weight_hr=w_hr,
         )
         res = ext.lstm_forward(config=config, weights=weights, input=xp, h0=h0, c0=c0, a0=a0, lengths=lengths,
-                               reverse=reverse, recurrent_mask=mask)
+                               reverse=reverse, recurrent_mask=mask, **({} if zoneout is None else {"zoneout": zoneout}))
         ctx.cfg = cfg
         ctx.has_bx = b_x is not None
         saved = res.saved
@@ -213,7 +213,7 @@ class _LSTMFunction(torch.autograd.Function):
     @staticmethod
     @once_differentiable
     def backward(ctx, g_out, g_h, g_c, g_a):
-        ext, config, lengths, reverse, mask, truncate = ctx.cfg
+        ext, config, lengths, reverse, mask, truncate, zoneout = ctx.cfg
         s = _saved(ctx)
         hprev, gates, w_ih, x_in = s["hprev"], s["gates"], s["w_ih"], s["x_in"]
         T, B = gates.shape[0], gates.shape[1]
@@ -230,7 +230,8 @@ class _LSTMFunction(torch.autograd.Function):
         saved = ext.LSTMSaved(**{name: s[name] for name in ext.LSTMSaved.fields})
         g = ext.lstm_backward(config=config, weights=weights, saved=saved, grad_output=g_out, grad_h_n=g_h,
                               grad_c_n=g_c, grad_a_n=g_a, lengths=lengths, reverse=reverse,
-                              recurrent_mask=mask, truncate_gradient=truncate)
+                              recurrent_mask=mask, truncate_gradient=truncate,
+                              **({} if zoneout is None else {"zoneout": zoneout}))
         needs = dict(zip(_LSTM_ARGS, ctx.needs_input_grad))
         grads = dict.fromkeys(_LSTM_ARGS)
         grads["xp"] = g.input
@@ -259,18 +260,41 @@ _LSTM_ARGS = _arg_names(_LSTMFunction)
 _LSTM_OPTIONAL = ("weight_ch", "weight_gg", "weight_ln_hh", "weight_ln_c", "bias_ln_c", "weight_hr")
 
 
-def _run_lstm(ext, spec: LSTMCellSpec, p, x, state, lengths, reverse, recurrent_mask=None, truncate_gradient=False):
+def _zoneout_arg(ext, spec: LSTMCellSpec, x: Tensor, rates, training: bool, reverse: bool):
+    """The kernel's ``LSTMZoneout``: rates in evaluation; in training the keep masks, drawn
+    exactly as the reference loop draws them (``torch.rand_like`` of h, then of c, step by
+    step in processing order), so both paths see the same random numbers."""
+    rh, rc = float(rates[0]), float(rates[1])
+    if not training:
+        return ext.LSTMZoneout(rate_h=rh, rate_c=rc)
+    T, B = x.shape[0], x.shape[1]
+    mh = torch.empty(T, B, spec.output_size, dtype=x.dtype) if rh > 0 else None
+    mc = torch.empty(T, B, spec.hidden_size, dtype=x.dtype) if rc > 0 else None
+    for k in range(T):
+        t = T - 1 - k if reverse else k
+        if mh is not None:
+            mh[t] = torch.rand(B, spec.output_size, dtype=x.dtype) < rh
+        if mc is not None:
+            mc[t] = torch.rand(B, spec.hidden_size, dtype=x.dtype) < rc
+    return ext.LSTMZoneout(h=mh, c=mc)
+
+
+def _run_lstm(ext, spec: LSTMCellSpec, p, x, state, lengths, reverse, recurrent_mask=None, truncate_gradient=False,
+              zoneout=None, training=False):
     fgr = spec.variant.full_gate_recurrence
     h0 = state[0].contiguous()
     c0 = state[1].contiguous()
     a0 = state[2].contiguous() if fgr else None
-    if recurrent_mask is None and not _needs_grad(x, *p.values(), h0, c0, a0):
+    zo = None
+    if zoneout is not None and any(r > 0 for r in zoneout):
+        zo = _zoneout_arg(ext, spec, x, zoneout, training, reverse)
+    if recurrent_mask is None and zo is None and not _needs_grad(x, *p.values(), h0, c0, a0):
         # Inference: the projection runs inside the kernel, chunk by chunk (the C++ side
         # makes every tensor contiguous).
         call = _lstm_infer_call(ext, spec.variant, spec.hidden_size)
         return call(_as_dict(p), x, (h0, c0, a0) if fgr else (h0, c0), reverse, lengths)
     mask = None if recurrent_mask is None else recurrent_mask.contiguous()
-    cfg = (ext, _lstm_config(ext, spec), lengths, reverse, mask, bool(truncate_gradient))
+    cfg = (ext, _lstm_config(ext, spec), lengths, reverse, mask, bool(truncate_gradient), zo)
     w_hh = p["weight_hh"].contiguous()
     w = [_c(p.get(k)) for k in _LSTM_OPTIONAL]  # w_ch, w_gg, w_ln_hh, w_ln_c, b_ln_c, w_hr
     if spec.variant.layer_norm:
@@ -424,21 +448,26 @@ def run_fused(
     return run_checked(ext, spec, params, x, state, lengths, reverse)
 
 
-def run_checked(ext, spec, params, x, state, lengths, reverse, recurrent_mask=None, truncate_gradient=False):
+def run_checked(ext, spec, params, x, state, lengths, reverse, recurrent_mask=None, truncate_gradient=False,
+                zoneout=None, training=False):
     """:func:`run_fused` without its argument checks, for the dispatcher (which has made them).
 
-    ``recurrent_mask`` ((B, Hout), no gradient) and ``truncate_gradient`` are for the LSTM
-    spec only (the runner declines them elsewhere)."""
+    ``recurrent_mask`` ((B, Hout), no gradient), ``truncate_gradient`` and ``zoneout``
+    (rates per state entry, as ``run_recurrence``; ``training`` picks its form) are for the
+    LSTM spec only (the runner declines them elsewhere)."""
     if lengths is not None:
         lengths = lengths.to(device="cpu", dtype=torch.long).contiguous()
         if int(lengths.min()) >= x.shape[0]:
             lengths = None  # every sequence is full: the plain loop
     if ext is not _choose._gemm_ext[0]:
         _choose.setup_gemm(ext)  # the float32 products chosen by measurement, once per extension
-    if recurrent_mask is not None or truncate_gradient:
+    zoned = zoneout is not None and any(r > 0 for r in zoneout)
+    if recurrent_mask is not None or truncate_gradient or zoned:
         if type(spec) is not LSTMCellSpec:
-            raise ValueError(f"recurrent_mask and truncate_gradient run on the LSTM kernel only, got {type(spec).__name__}")
-        return _run_lstm(ext, spec, params, x, state, lengths, bool(reverse), recurrent_mask, truncate_gradient)
+            raise ValueError(f"recurrent_mask, truncate_gradient and zoneout run on the LSTM kernel only, got "
+                             f"{type(spec).__name__}")
+        return _run_lstm(ext, spec, params, x, state, lengths, bool(reverse), recurrent_mask, truncate_gradient,
+                         zoneout if zoned else None, bool(training))
     return _RUNNERS[type(spec)](ext, spec, params, x, state, lengths, bool(reverse))
 
 

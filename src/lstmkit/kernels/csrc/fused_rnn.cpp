@@ -284,17 +284,28 @@ PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
       .def_readonly("bias", &LSTMGrads::bias)
       .def_readonly("weight_ih", &LSTMGrads::weight_ih);
 
+  py::class_<LSTMZoneout>(m, "LSTMZoneout",
+                          "Zoneout of h and c: per-step 0/1 keep masks (T, B, n) in training, or rates (evaluation)")
+      .def(py::init([](const OptTensor& h, const OptTensor& c, double rate_h, double rate_c) {
+             return LSTMZoneout{h, c, rate_h, rate_c};
+           }),
+           py::kw_only(), py::arg("h") = none, py::arg("c") = none, py::arg("rate_h") = 0.0, py::arg("rate_c") = 0.0)
+      .def_readonly("h", &LSTMZoneout::h)
+      .def_readonly("c", &LSTMZoneout::c)
+      .def_readonly("rate_h", &LSTMZoneout::rate_h)
+      .def_readonly("rate_c", &LSTMZoneout::rate_c);
   m.def("lstm_forward", &lstm_forward, "LSTM family forward over time (training: saves for lstm_backward)",
         py::kw_only(), py::arg("config"), py::arg("weights"), py::arg("input"), py::arg("h0"), py::arg("c0"),
         py::arg("a0") = none, py::arg("lengths") = none, py::arg("reverse") = false,
-        py::arg("recurrent_mask") = none);
+        py::arg("recurrent_mask") = none, py::arg("zoneout") = LSTMZoneout());
   m.def("lstm_infer", &lstm_infer, "LSTM family inference: input projection and time loop", py::kw_only(),
         py::arg("config"), py::arg("weights"), py::arg("input"), py::arg("h0"), py::arg("c0"), py::arg("a0") = none,
         py::arg("lengths") = none, py::arg("reverse") = false);
   m.def("lstm_backward", &lstm_backward, "LSTM family backward through time", py::kw_only(), py::arg("config"),
         py::arg("weights"), py::arg("saved"), py::arg("grad_output"), py::arg("grad_h_n"), py::arg("grad_c_n"),
         py::arg("grad_a_n") = none, py::arg("lengths") = none, py::arg("reverse") = false,
-        py::arg("recurrent_mask") = none, py::arg("truncate_gradient") = false);
+        py::arg("recurrent_mask") = none, py::arg("truncate_gradient") = false,
+        py::arg("zoneout") = LSTMZoneout());
 
   // ---- GRU -----------------------------------------------------------------------------
   py::class_<GRUOutput>(m, "GRUOutput", "The GRU forward's output, final state and saved activations")

@@ -146,7 +146,7 @@ template <typename T>
 LSTMGrads lstm_backward_impl(const Tensor& grad_out, const Tensor& grad_hT, const Tensor& grad_cT,
                              const OptTensor& grad_aT, const LSTMSaved& S, const LSTMWeights& W,
                              const OptTensor& lengths, bool reverse, const LSTMFlags& L,
-                             const OptTensor& recurrent_mask, bool truncate_gradient) {
+                             const OptTensor& recurrent_mask, bool truncate_gradient, const LSTMZoneout& zo) {
   const Tensor &hprev = required(S.hprev, "hprev"), &cprev = required(S.cprev, "cprev"),
                &cT = required(S.c_n, "c_n"), &gates = required(S.gates, "gates"), &ys = required(S.ys, "ys");
   const OptTensor &aprev = S.aprev, &hh = S.hh, &rec_hat = S.rec_hat, &rec_rstd = S.rec_rstd, &c_hat = S.c_hat,
@@ -221,6 +221,22 @@ LSTMGrads lstm_backward_impl(const Tensor& grad_out, const Tensor& grad_hT, cons
   }
   const T* pmask = masked ? recurrent_mask->data_ptr<T>() : nullptr;
   std::vector<T> dh_rec(masked ? B * Hout : 0);
+  // Zoneout: the new state is n + w (o - n); its gradient splits into (1 - w) for the
+  // computed n and w for the previous state o (passed straight back to step t - 1).
+  const bool zh = zo.on_h(), zc = zo.on_c();
+  auto zmask = [&](const OptTensor& m, int64_t n, const char* name) -> const T* {
+    if (!(m.has_value() && m->defined())) return nullptr;
+    TORCH_CHECK(m->dim() == 3 && m->size(0) == Tn && m->size(1) == B && m->size(2) == n && m->is_contiguous() &&
+                    m->scalar_type() == gates.scalar_type(),
+                name, " must be a contiguous (T, B, n) = (", Tn, ", ", B, ", ", n, ") mask of the gates' dtype");
+    return m->data_ptr<T>();
+  };
+  const T* pzh = zmask(zo.h, Hout, "zoneout_h");
+  const T* pzc = zmask(zo.c, H, "zoneout_c");
+  const T rzh = static_cast<T>(zo.rate_h), rzc = static_cast<T>(zo.rate_c);
+  TORCH_CHECK(!zc || defined(S.c_new), "zoneout of c needs saved.c_new");
+  const T* pcnew = zc ? S.c_new->data_ptr<T>() : nullptr;
+  std::vector<T> pass_h(zh ? B * Hout : 0), pass_c(zc ? B * H : 0);
   std::unique_ptr<StepGemm<T>> mm_gg, mm_hr;
   if (L.fgr) mm_gg.reset(new StepGemm<T>(pwgg, false, B, QH, QH, Tn, opt));
   if (proj) mm_hr.reset(new StepGemm<T>(pwhr, false, B, H, Hout, Tn, opt));
@@ -257,7 +273,7 @@ LSTMGrads lstm_backward_impl(const Tensor& grad_out, const Tensor& grad_hT, cons
   for (int64_t k = Tn - 1; k >= 0; --k) {
     const int64_t t = reverse ? Tn - 1 - k : k;
     const int64_t tn = reverse ? t - 1 : t + 1;  // time of the next processed step
-    const T* c_new_base = (k == Tn - 1) ? pcT : pcprev + tn * B * H;
+    const T* c_new_base = zc ? pcnew + t * B * H : (k == Tn - 1) ? pcT : pcprev + tn * B * H;
     const bool all_valid = V.all(t);
     // dh of this step's output: carried gradient plus the output's own gradient.
     const T* go_t = pgo + t * B * Hout;
@@ -267,6 +283,25 @@ LSTMGrads lstm_backward_impl(const Tensor& grad_out, const Tensor& grad_hT, cons
         const T* a = pdhc + b * Hout;
         const T* o = go_t + b * Hout;
         for (int64_t j = 0; j < Hout; ++j) dst[j] = a[j] + o[j];
+        if (zh) {
+          T* ph = pass_h.data() + b * Hout;
+          const T* w = pzh ? pzh + (t * B + b) * Hout : nullptr;
+          for (int64_t j = 0; j < Hout; ++j) {
+            const T wj = w ? w[j] : rzh;
+            ph[j] = wj * dst[j];
+            dst[j] = (T(1) - wj) * dst[j];
+          }
+        }
+        if (zc) {
+          T* dcb = pdcc + b * H;
+          T* pc = pass_c.data() + b * H;
+          const T* w = pzc ? pzc + (t * B + b) * H : nullptr;
+          for (int64_t j = 0; j < H; ++j) {
+            const T wj = w ? w[j] : rzc;
+            pc[j] = wj * dcb[j];
+            dcb[j] = (T(1) - wj) * dcb[j];
+          }
+        }
       } else {
         std::memset(dst, 0, sizeof(T) * Hout);
       }
@@ -456,6 +491,21 @@ LSTMGrads lstm_backward_impl(const Tensor& grad_out, const Tensor& grad_hT, cons
       std::memset(pdhc + b * Hout, 0, sizeof(T) * Hout);
     }
     (void)all_valid;
+    if (zh || zc) {  // the zoned-out share goes straight to the previous state
+      for (int64_t b = 0; b < B; ++b) {
+        if (!V.row(b, t)) continue;
+        if (zh) {
+          T* d = pdhc + b * Hout;
+          const T* ph = pass_h.data() + b * Hout;
+          for (int64_t j = 0; j < Hout; ++j) d[j] += ph[j];
+        }
+        if (zc) {
+          T* d = pdcc + b * H;
+          const T* pc = pass_c.data() + b * H;
+          for (int64_t j = 0; j < H; ++j) d[j] += pc[j];
+        }
+      }
+    }
     if (L.ln_fast) {
       for (int64_t j = 0; j < H; ++j) {
         acc_lnc[j] += st_lnc[j];
@@ -520,7 +570,7 @@ LSTMGrads lstm_backward_impl(const Tensor& grad_out, const Tensor& grad_hT, cons
 LSTMGrads lstm_backward(const LSTMConfig& config, const LSTMWeights& weights, const LSTMSaved& saved,
                         const Tensor& grad_output, const Tensor& grad_h_n, const Tensor& grad_c_n,
                         const OptTensor& grad_a_n, const OptTensor& lengths, bool reverse,
-                        const OptTensor& recurrent_mask, bool truncate_gradient) {
+                        const OptTensor& recurrent_mask, bool truncate_gradient, const LSTMZoneout& zoneout) {
   const LSTMFlags L = parse_flags(config);
   TORCH_CHECK(grad_output.is_contiguous() && grad_h_n.is_contiguous() && grad_c_n.is_contiguous(),
               "gradients must be contiguous");
@@ -528,7 +578,7 @@ LSTMGrads lstm_backward(const LSTMConfig& config, const LSTMWeights& weights, co
   LSTMGrads res;
   AT_DISPATCH_FLOATING_TYPES(required(saved.gates, "gates").scalar_type(), "lstm_backward", [&] {
     res = lstm_backward_impl<scalar_t>(grad_output, grad_h_n, grad_c_n, grad_a_n, saved, weights, lengths, reverse,
-                                       L, recurrent_mask, truncate_gradient);
+                                       L, recurrent_mask, truncate_gradient, zoneout);
   });
   return res;
 }
