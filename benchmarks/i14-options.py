@@ -1,5 +1,5 @@
-"""Training step (forward + backward) of lstmkit.LSTM with recurrent dropout / the truncated
-gradient: the fused kernel (this branch) against the reference loop (LSTMKIT_BACKEND=reference,
+"""Training step (forward + backward) of lstmkit.LSTM with recurrent dropout / zoneout / the
+truncated gradient: the fused kernel (this branch) against the reference loop (LSTMKIT_BACKEND=reference,
 what ran before) and torch.nn.LSTM (no such options: the plain step), interleaved in one
 process, medians. Run: PYTHONPATH=src python benchmarks/i14-options.py [--threads N]"""
 
@@ -27,6 +27,7 @@ for B, T, I, H in ((32, 100, 2, 64), (64, 100, 128, 256)):
     x = torch.randn(T, B, I)
     ref = torch.nn.LSTM(I, H)
     for name, kw in (("recurrent_dropout=0.25", dict(recurrent_dropout=0.25)),
+                     ("zoneout=0.1", dict(zoneout=0.1)),
                      ("truncated_gradient", dict(truncated_gradient=True))):
         m = lstmkit.LSTM(I, H, variant="vanilla", **kw).train()
         times = {"fused": [], "reference": [], "torch.nn.LSTM": []}
