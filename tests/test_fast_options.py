@@ -304,3 +304,22 @@ def test_module_zoneout_on_the_kernel(ext, spy, monkeypatch):
         assert (fast[0] - ref[0]).abs().max() <= 1e-5
         for a, b in zip(fast[1], ref[1]):
             assert (a - b).abs().max() <= 1e-4 * max(1.0, b.abs().max().item())
+
+
+def test_the_options_never_reach_a_kernel_without_them(ext, monkeypatch):
+    # torch's kernel (oneDNN on CPU, cuDNN on CUDA) has no mask, zoneout or truncation:
+    # with any of them the standard LSTM never goes there
+    import lstmkit.kernels as kernels
+
+    monkeypatch.setattr(kernels, "run_torch_lstm", lambda *a, **k: pytest.fail("torch's kernel got an option"))
+    monkeypatch.setattr(kernels, "prefer_torch", lambda *a, **k: True)
+    monkeypatch.delenv("LSTMKIT_BACKEND", raising=False)
+    spec = LSTMCellSpec(3, 4)
+    p = {k: torch.randn(s) for k, s in spec.param_shapes().items()}
+    x = torch.randn(5, 2, 3)
+    for cfg, kw in ((RunConfig(recurrent_mask=True), dict(recurrent_mask=torch.ones(2, 4))),
+                    (RunConfig(zoneout=True), dict(zoneout=(0.2, 0.1), training=False))):
+        r = plan(spec, cfg).runners[0]
+        with torch.no_grad():
+            out, _ = r(p, x, spec.zero_state(2), **kw)
+        assert out.shape == (5, 2, 4)

@@ -224,7 +224,8 @@ class _FusedRunner(Runner):
             return None
         device = x.device.type
         if device == "cuda":
-            if is_standard_lstm(spec):
+            # cuDNN has none of the options (mask, zoneout, truncated gradient): the loop then
+            if is_standard_lstm(spec) and recurrent_mask is None and not zoned and not truncate:
                 return run_torch_lstm(spec, params, x, state, lengths=lengths, reverse=reverse)
             return None
         if device != "cpu" or not fused.supports(spec, x):
