@@ -323,3 +323,22 @@ def test_the_options_never_reach_a_kernel_without_them(ext, monkeypatch):
         with torch.no_grad():
             out, _ = r(p, x, spec.zero_state(2), **kw)
         assert out.shape == (5, 2, 4)
+
+
+@pytest.mark.parametrize("scale", [1e-9, 1.0, 30.0, 400.0])
+@pytest.mark.parametrize("preset", ["standard", "vanilla", "layer_norm"])
+def test_float64_kernel_math_to_rounding(ext, preset, scale, monkeypatch):
+    # the float64 loops' own exp/sigmoid/tanh (vectorisable, issue 14) against torch's, from
+    # pre-activations near zero to deep saturation (and past exp's range at 400)
+    spec = LSTMCellSpec(3, 5, preset)
+    p, x, state, _, _ = _case(spec, 3, 6, torch.float64, 8, False)
+    x = x * scale
+    p = {k: (v if k.startswith("weight_ln") else v * (scale if k == "weight_ih" else 1.0)) for k, v in p.items()}
+    ref = _grads(spec, p, x, state, None, None, False, False, "reference", monkeypatch)
+    fast = _grads(spec, p, x, state, None, None, False, False, "fused", monkeypatch)
+    assert torch.allclose(fast[0], ref[0], atol=1e-14, rtol=1e-12)
+    for a, b in zip(fast[1], ref[1]):
+        assert torch.allclose(a, b, atol=1e-13, rtol=1e-12)
+    for name, g in ref[2].items():
+        assert torch.allclose(fast[2][name], g, atol=1e-11 * max(1.0, g.abs().max().item()), rtol=1e-9), name
+    assert torch.isfinite(fast[0]).all()
