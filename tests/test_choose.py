@@ -29,8 +29,11 @@ def calibrating(tmp_path, monkeypatch, ext):
     for var in ("LSTMKIT_OWN_GEMM", "LSTMKIT_PREFER_TORCH", "LSTMKIT_BACKEND"):
         monkeypatch.delenv(var, raising=False)
     monkeypatch.setattr(choose, "_load", lambda: 0.0)  # a quiet machine (the load decides caching)
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)  # only one-thread choices are measured
     choose.reset()
     yield tmp_path / "cache" / "calibration.json"
+    torch.set_num_threads(n)
     choose.reset()
     for cls in range(len(choose.GEMM_CLASSES)):
         ext.set_own_gemm(cls, -1)
@@ -239,3 +242,11 @@ def test_a_choice_measured_on_an_oversubscribed_machine_is_not_cached(calibratin
     assert all(d.source == "measured" and "not cached" in d.reason for d in choose.gemm_decisions().values())
     assert not ext.own_gemm_for(1)
     assert not calibrating.exists()
+
+
+def test_with_more_threads_the_rule_decides(calibrating, ext, monkeypatch):
+    torch.set_num_threads(2)
+    monkeypatch.setattr(choose, "_measure_gemm", lambda *a: pytest.fail("measured at 2 threads"))
+    choose.setup_gemm(ext)
+    assert all(d.source == "rule" and "threads" in d.reason for d in choose.gemm_decisions().values())
+    assert all(ext.own_gemm_for(c) is ext.own_gemm() for c in range(3))

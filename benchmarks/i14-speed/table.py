@@ -1,11 +1,11 @@
-"""The A/B table of docs/performance.md (issue 14) from this folder's JSON files."""
+"""The A/B table of docs/performance.md (issue 14): `python table.py t1|tdef [FOLDER]` (default: this folder)."""
 import json
 import statistics
 import sys
 from pathlib import Path
 
-here = Path(__file__).parent
 tag = sys.argv[1] if len(sys.argv) > 1 else "t1"
+here = Path(sys.argv[2]) if len(sys.argv) > 2 else Path(__file__).parent
 runs = sorted(here.glob(f"*-{tag}-*.json"), key=lambda p: (p.stem.split("-")[-1], p.stem))
 data = {p.stem: json.loads(p.read_text())["rows"] for p in runs}
 order = sorted(data, key=lambda n: (n.split("-")[-1], 0 if n.startswith("measured") else 1))

@@ -332,6 +332,14 @@ def _decide(ext, what: str, cls: int, dtype: str, default: str, env: str, env_va
             d = Decision(what, cls, dtype, env_values[forced], "forced", f"forced by {env}={forced}")
         elif not calibration_enabled():
             d = Decision(what, cls, dtype, default, "rule", "the CPU rule (LSTMKIT_CALIBRATE=0: not measured)")
+        elif torch.get_num_threads() > 1:
+            # Measured on the Intel Xeon at 2 threads (docs/performance.md, issue 14): a
+            # process whose calibration picked our single-threaded product beside MKL's and
+            # torch's thread pools ran everything 2-500x slower afterwards. Until that is
+            # understood, only one-thread choices are measured.
+            d = Decision(what, cls, dtype, default, "rule",
+                         f"the CPU rule (torch uses {torch.get_num_threads()} threads: only one-thread choices are "
+                         f"measured)")
         else:
             entry = None if _again() else cached_decisions(ext).get(_entry_key(what, cls, dtype))
             if entry and entry.get("choice") in entry.get("timings", {}):
