@@ -1,3 +1,4 @@
+import os
 import sys
 from pathlib import Path
 
@@ -5,6 +6,10 @@ import pytest
 import torch
 
 sys.path.insert(0, str(Path(__file__).parent))
+
+# No calibration in the suite (kernels/choose.py): the old CPU rules decide, nothing is timed;
+# tests/test_choose.py turns it on with injected timings.
+os.environ.setdefault("LSTMKIT_CALIBRATE", "0")
 
 from lstmkit import PRESETS  # noqa: E402
 

@@ -359,8 +359,16 @@ def run_bench(
         "loadavg_after": os.getloadavg() if hasattr(os, "getloadavg") else None,
         "flax": any(v is not None for v in flax_cache.values()),
         "backend_env": os.environ.get("LSTMKIT_BACKEND", "auto"),
+        # the paths chosen on this machine (kernels/choose.py): forced, rule, cached or measured
+        "choices": _choices(),
     }
     return {"meta": meta, "rows": rows}
+
+
+def _choices() -> list[dict]:
+    from .kernels import choose
+
+    return [{k: d[k] for k in ("what", "cls", "dtype", "choice", "source", "reason")} for d in choose.decisions()]
 
 
 def _command_line() -> str:
@@ -385,6 +393,11 @@ def format_table(result: dict) -> str:
         + (" flax |" if flax else ""),
         "|---|---|---|---|---|---|---|---|---|---|---|" + ("---|" if flax else ""),
     ]
+    if meta.get("choices"):
+        names = ("streaming", "small", "large")
+        chosen = "; ".join(f"{c['what']} {c['dtype']} {names[c['cls']] if isinstance(c['cls'], int) else c['cls']}: "
+                           f"{c['choice']} ({c['source']})" for c in meta["choices"])
+        lines.insert(1, f"paths chosen here (lstmkit doctor says why): {chosen}")
     for r in rows:
         s = r["shape"]
         if r["mode"] == "streaming":

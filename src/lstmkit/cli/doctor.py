@@ -183,20 +183,43 @@ def _fast_paths(state: str, cpu: dict, native: bool) -> dict:
         fused = "fused kernels (built on first use)"
     spec = LSTMCellSpec(8, 8, "standard")
 
+    from ..kernels import choose
+
+    measured = choose.cached_by_threads(ext) if ext is not None else {}
+    threads = torch.get_num_threads()
+    here = measured.get(threads, {})
+
     def standard_inference(dtype) -> str:
         if mode == "reference":
             return "reference loop"
         if mode == "fused":
             return fused
-        x = torch.zeros(4, 2, 8, dtype=dtype)
-        # The dispatcher's own rule, asked with own_gemm as found above (never building).
-        saved = kernels.own_gemm
-        kernels.own_gemm = lambda: own
-        try:
-            use_torch = kernels.prefer_torch(spec, x, None, False)
-        finally:
-            kernels.own_gemm = saved
-        return "torch's kernel (oneDNN)" if use_torch else fused
+        forced = os.environ.get("LSTMKIT_PREFER_TORCH", "").strip()[:1]
+        if forced in ("0", "1"):
+            return ("torch's kernel (oneDNN)" if forced == "1" else fused) + f" (forced by LSTMKIT_PREFER_TORCH={forced})"
+        name = "float64" if dtype == torch.float64 else "float32"
+        rule = "torch's kernel (oneDNN)" if (dtype != torch.float32 or not own) else fused
+        per_class = []
+        for cls, label in enumerate(choose.GEMM_CLASSES):
+            e = here.get(f"standard/{name}/class{cls}")
+            if e and choose.calibration_enabled():
+                per_class.append(f"{label}: {'torch' if e['choice'] == 'torch' else 'fused'} (measured)")
+        if not per_class:
+            why = "LSTMKIT_CALIBRATE=0" if not choose.calibration_enabled() else "measured at first use"
+            return f"{rule} (the CPU rule; {why})"
+        return "; ".join(per_class) + f"; other classes measured at first use (the CPU rule: {rule})"
+
+    choices = []
+    env = {v: os.environ[v] for v in ("LSTMKIT_CALIBRATE", "LSTMKIT_OWN_GEMM", "LSTMKIT_PREFER_TORCH")
+           if os.environ.get(v, "").strip()}
+    for n_threads, entries in measured.items():
+        for key, e in sorted(entries.items()):
+            what, dtype_name, cls = key.split("/")
+            timings = e.get("timings", {})
+            choices.append({"threads": n_threads, "what": what, "dtype": dtype_name,
+                            "class": choose.GEMM_CLASSES[int(cls[5:])] if cls[5:].isdigit() else cls,
+                            "choice": e.get("choice"), "timings": timings, "shape": e.get("shape"),
+                            "when": e.get("when")})
 
     ours = "reference loop" if mode == "reference" else fused
     paths = {
@@ -204,10 +227,13 @@ def _fast_paths(state: str, cpu: dict, native: bool) -> dict:
         "standard LSTM, float64 inference, full-length batch": standard_inference(torch.float64),
         "standard LSTM: training, variable lengths, single steps, projections": ours,
         "other LSTM variants, GRU, Elman (CPU, float32/float64)": ours,
-        "variational dropout, zoneout, truncated gradient": "reference loop",
+        "LSTM variational dropout (recurrent mask), zoneout, truncated gradient": ours,
+        "GRU/Elman recurrent dropout, zoneout or truncated gradient": "reference loop",
         "CUDA: standard LSTM / other cells": "torch's kernel (cuDNN) / reference loop",
     }
-    return {"backend": mode, "own_gemm": own, "own_gemm_source": own_source, "paths": paths}
+    return {"backend": mode, "own_gemm": own, "own_gemm_source": own_source, "paths": paths,
+            "calibration": {"file": str(choose.calibration_path()), "enabled": choose.calibration_enabled(),
+                            "env": env, "threads_now": threads, "choices": choices}}
 
 
 def report(build: bool = False) -> dict:
@@ -296,8 +322,22 @@ def format_report(r: dict) -> str:
     if "error" in f:
         lines.append(f"  {f['error']}")
     else:
-        lines.append(f"  own AVX2 matrix products (own_gemm)  {_yes(f['own_gemm'])}, {f['own_gemm_source']}")
+        lines.append(f"  own AVX2 matrix products by the CPU rule (own_gemm)  {_yes(f['own_gemm'])}, {f['own_gemm_source']}")
         lines += [f"  {case}: {path}" for case, path in f["paths"].items()]
+        cal = f.get("calibration")
+        if cal is not None:
+            state = "on" if cal["enabled"] else "off (LSTMKIT_CALIBRATE=0: the CPU rules decide)"
+            lines += ["", f"measured choices (calibration {state}; {cal['file']})"]
+            for var, value in cal["env"].items():
+                lines.append(f"  {var}={value} is set")
+            if not cal["choices"]:
+                lines.append("  none yet for this CPU, version and build: measured at the kernels' first use")
+            for c in cal["choices"]:
+                t = ", ".join(f"{k} {v * 1e3:.3f} ms" for k, v in c["timings"].items())
+                shape = "x".join(map(str, c["shape"] or []))
+                what = "float32 matrix product" if c["what"] == "gemm" else f"standard inference, {c['dtype']}"
+                lines.append(f"  {c['threads']} thread(s), {what}, {c['class']}: {c['choice']}  "
+                             f"({t} at BxTxIxH={shape}; {c['when']})")
     return "\n".join(lines)
 
 

@@ -13,9 +13,14 @@ type (:func:`register_runner`; the family registry registers them); this package
   on CPU where it measures faster than ours (see :func:`prefer_torch`) and always on CUDA
   (cuDNN).
 
-The reference loop serves everything else: a recurrent mask (variational dropout),
-zoneout, CUDA tensors of other variants, other dtypes, or when the extension cannot be
-built (one warning).
+The fused LSTM kernel also serves the recurrent mask (variational dropout on h_{t-1}),
+zoneout and the 1997 truncated gradient. The reference loop serves everything else: a
+GRU's or Elman net's recurrent mask, zoneout or truncated gradient, CUDA tensors of other
+variants, other dtypes, or when the extension cannot be built (one warning).
+
+Where two fast paths compute the same thing (MKL's or our matrix product; torch's LSTM
+kernel or ours for standard inference), the choice is measured on this machine at first
+use and cached (:mod:`lstmkit.kernels.choose`).
 
 The environment variable ``LSTMKIT_BACKEND`` overrides the choice: ``auto`` (default),
 ``fused`` (our kernel wherever it applies, never torch's; an error if it cannot be built),
@@ -33,7 +38,7 @@ import torch
 from torch import Tensor
 
 from ..recurrent import run_recurrence
-from . import fused
+from . import choose, fused
 from ._build import load_extension, warn_once
 from .torch_lstm import is_standard_lstm, run_torch_lstm
 
@@ -70,9 +75,12 @@ def backend() -> str:
 
 
 def own_gemm() -> bool:
-    """Whether the fused kernels run their float32 loops on their own packed AVX2 matrix
-    product (CPUs with AVX2 and without AVX-512; ``LSTMKIT_OWN_GEMM`` overrides) rather
-    than on MKL's. False when the extension is unavailable.
+    """The old CPU rule's choice of the fused kernels' float32 matrix product: our own
+    packed AVX2 product (CPUs with AVX2 and without AVX-512; ``LSTMKIT_OWN_GEMM=0/1``
+    forces it) rather than MKL's. False when the extension is unavailable. What runs is
+    measured per shape class at first use (:func:`lstmkit.kernels.choose.setup_gemm`;
+    ``choose.gemm_decisions()`` says what was chosen and why); this rule is the default
+    a measurement must beat, and what runs under ``LSTMKIT_CALIBRATE=0``.
 
     Example:
         >>> isinstance(own_gemm(), bool)
@@ -91,23 +99,29 @@ _own_gemm_cache: dict[int, bool] = {}
 
 
 def prefer_torch(spec, x, lengths, needs_grad: bool) -> bool:
-    """Whether torch's own kernel beats ours for this "standard" LSTM call on CPU.
+    """Whether torch's own kernel runs this "standard" LSTM call on CPU rather than ours.
 
-    The rule comes from ``lstmkit bench`` (docs/performance.md): with MKL's matrix
-    products (Intel Xeon, AVX-512) torch's oneDNN LSTM wins the inference forward of
-    full-length batches by 0-8%; with our own (:func:`own_gemm`, an AMD EPYC with AVX2)
-    ours wins it in float32 (0.64-0.71x at H = 64, 0.84-0.94x at H = 256, 0.94-1.05x at
-    H = 512). Ours wins or ties the training step at every shape measured (oneDNN has no
-    fused backward), single steps (torch pays a set-up cost per call), variable lengths
-    (torch needs a packed sequence) and projections (which oneDNN does not support).
+    Only full-length inference batches of more than one step without a projection are
+    candidates: ours wins or ties the training step at every shape measured (oneDNN has
+    no fused backward), single steps (torch pays a set-up cost per call), variable
+    lengths (torch needs a packed sequence) and projections (which oneDNN does not
+    support). For a candidate the choice is measured on this machine at first use per
+    dtype and shape class (:func:`lstmkit.kernels.choose.standard_choice`: cached,
+    announced; ``LSTMKIT_PREFER_TORCH=0/1`` forces it). Under ``LSTMKIT_CALIBRATE=0`` the
+    old rule from ``lstmkit bench`` decides: torch's kernel except for float32 where our
+    loops use our own product (:func:`own_gemm`).
     """
     if needs_grad or not is_standard_lstm(spec) or spec.proj_size > 0:
         return False
     if x.shape[0] == 1 or lengths is not None:
         return False
-    if x.dtype == torch.float32 and own_gemm():
-        return False
-    return True
+    rule = not (x.dtype == torch.float32 and own_gemm())
+    d = choose._decisions.get(("standard", choose.shape_class(x.shape[1], spec.hidden_size),
+                               "float64" if x.dtype == torch.float64 else "float32"))
+    if d is not None:
+        return d.choice == "torch"
+    ext = load_extension() if choose.calibration_enabled() else None
+    return choose.standard_choice(ext, x.shape[1], spec.hidden_size, x.dtype, rule)
 
 
 def _needs_grad(params, x, state) -> bool:
@@ -137,7 +151,11 @@ class Runner:
 
     ``runner(params, x, state, lengths=None, reverse=False)`` returns what
     :func:`~lstmkit.recurrent.run_recurrence` returns for the same arguments, or None
-    when it declines this call (then the reference loop runs). :meth:`lean` optionally
+    when it declines this call (then the reference loop runs). A runner planned for a
+    :class:`RunConfig` with ``recurrent_mask=True`` is also given ``recurrent_mask=``
+    (the (B, *h_shape) mask), one planned with ``zoneout=True`` ``zoneout=`` (the rates
+    per state entry) and ``training=``; one planned with ``truncate_gradient=True`` must
+    compute the truncated gradient or decline. :meth:`lean` optionally
     gives a call without per-call argument processing for whole-stack inference and
     streaming (:class:`Plan`).
     """
@@ -181,12 +199,24 @@ class _FusedRunner(Runner):
     def __init__(self, spec, config: RunConfig) -> None:
         super().__init__(spec)
         self.truncate_gradient = config.truncate_gradient
+        self.is_lstm = type(spec) is fused.LSTMCellSpec
 
-    def __call__(self, params, x, state, lengths=None, reverse=False):
+    def __call__(self, params, x, state, lengths=None, reverse=False, recurrent_mask=None, zoneout=None,
+                 training=False):
         spec = self.spec
-        if self.truncate_gradient and torch.is_grad_enabled():
-            # The 1997 truncated gradient has no fused backward (yet): the reference loop.
-            # Without a gradient the forward is the same function, so the fast paths serve.
+        zoned = zoneout is not None and any(r > 0 for r in zoneout)
+        if zoned and (not self.is_lstm or len(zoneout) != len(state) or any(r > 0 for r in zoneout[2:])):
+            return None
+        truncate = self.truncate_gradient and torch.is_grad_enabled()
+        if truncate and not self.is_lstm:
+            # GRU/Elman: the truncated gradient (no error back in time at all) has no fused
+            # backward: the reference loop. Without a gradient the forward is the same.
+            return None
+        if recurrent_mask is not None and (
+            not self.is_lstm or recurrent_mask.requires_grad and torch.is_grad_enabled()
+            or recurrent_mask.dtype != x.dtype or recurrent_mask.device != x.device
+            or tuple(recurrent_mask.shape) != (x.shape[1] if x.dim() == 3 else -1, spec.output_size)
+        ):
             return None
         mode = backend()
         if mode == "reference":
@@ -194,12 +224,14 @@ class _FusedRunner(Runner):
             return None
         device = x.device.type
         if device == "cuda":
-            if is_standard_lstm(spec):
+            # cuDNN has none of the options (mask, zoneout, truncated gradient): the loop then
+            if is_standard_lstm(spec) and recurrent_mask is None and not zoned and not truncate:
                 return run_torch_lstm(spec, params, x, state, lengths=lengths, reverse=reverse)
             return None
         if device != "cpu" or not fused.supports(spec, x):
             return None
-        if mode == "auto" and is_standard_lstm(spec) and prefer_torch(spec, x, lengths, _needs_grad(params, x, state)):
+        if (mode == "auto" and recurrent_mask is None and not zoned and is_standard_lstm(spec)
+                and prefer_torch(spec, x, lengths, truncate or _needs_grad(params, x, state))):
             return run_torch_lstm(spec, params, x, state, lengths=lengths, reverse=reverse)
         ext = load_extension()
         if ext is None:
@@ -215,7 +247,8 @@ class _FusedRunner(Runner):
             raise ValueError(
                 f"state must have {len(spec.state_sizes())} entries ({spec.state_names}), got {len(state)}"
             )
-        return fused.run_checked(ext, spec, params, x, state, lengths, reverse)
+        return fused.run_checked(ext, spec, params, x, state, lengths, reverse, recurrent_mask, truncate,
+                                 zoneout if zoned else None, training)
 
     def lean(self, names):
         return fused.infer_runner(self.spec, names)
@@ -223,8 +256,13 @@ class _FusedRunner(Runner):
 
 def plan_fused(spec, config: RunConfig) -> Runner | None:
     """The planner of the LSTM, GRU and Elman specs: a fused-kernel runner unless the
-    configuration needs the reference loop (a recurrent mask or zoneout)."""
-    if config.recurrent_mask or config.zoneout:
+    configuration needs the reference loop (a recurrent mask or zoneout on GRU/Elman).
+
+    The LSTM kernel computes the recurrent mask (variational dropout on h_{t-1} in
+    R h_{t-1}), zoneout of h and c (training: the same random draws as the reference
+    loop's; evaluation: the rate's mix) and the 1997 truncated gradient (its backward
+    cuts dL/dh_{t-1} through R h_{t-1}) as the reference loop does."""
+    if (config.recurrent_mask or config.zoneout) and type(spec) is not fused.LSTMCellSpec:
         return None
     return _FusedRunner(spec, config)
 
@@ -254,15 +292,19 @@ class Plan:
         # call (measured at 32x100x2x64: one call per (layer, direction) cost 3-5% over
         # torch.nn.LSTM); parameters in torch.nn.LSTM's order per layer and direction.
         self._torch_stack = None
+        # a recurrent mask (or zoneout) is applied per (layer, direction): no whole-stack
+        # inference or streaming call serves such a configuration
+        per_direction_only = config.recurrent_mask or config.zoneout
         if (
-            self.names is not None
+            not per_direction_only
+            and self.names is not None
             and all(r is not None for r in self.runners)
             and all(is_standard_lstm(s) and s.proj_size == 0 for s in self.specs)
         ):
             order = ("weight_ih", "weight_hh", "bias_ih", "bias_hh") if spec.bias else ("weight_ih", "weight_hh")
             self._torch_stack = tuple(n[k] for n in self.names for k in order)
         self._lean = None
-        if self.names is not None and all(r is not None for r in self.runners):
+        if not per_direction_only and self.names is not None and all(r is not None for r in self.runners):
             lean = [r.lean(n) for r, n in zip(self.runners, self.names)]
             if all(f is not None for f in lean):
                 self._lean = lean
@@ -368,8 +410,9 @@ def plan(specs, config: RunConfig = RunConfig(), *, names=None, num_layers: int 
     Example:
         >>> from lstmkit.cells import LSTMCellSpec
         >>> from lstmkit.kernels import RunConfig, plan
+        >>> from lstmkit.cells import GRUCellSpec
         >>> spec = LSTMCellSpec(2, 3, "vanilla")
-        >>> plan(spec).runners[0] is not None, plan(spec, RunConfig(zoneout=True)).runners[0]
+        >>> plan(spec).runners[0] is not None, plan(GRUCellSpec(2, 3), RunConfig(zoneout=True)).runners[0]
         (True, None)
     """
     if not isinstance(specs, (list, tuple)):
@@ -430,7 +473,13 @@ def run_planned(runner, spec, params, x, state, *, lengths=None, reverse=False, 
                 zoneout=None, training=False, truncate_gradient=False, side=None):
     """``runner``'s result for this call, or the reference loop's where it has none or declines."""
     if runner is not None:
-        res = runner(params, x, state, lengths=lengths, reverse=reverse)
+        # a runner sees the recurrent mask only where its planner accepted one (RunConfig)
+        extra = {}
+        if recurrent_mask is not None:
+            extra["recurrent_mask"] = recurrent_mask
+        if zoneout is not None and any(r > 0 for r in zoneout):
+            extra.update(zoneout=tuple(zoneout), training=training)
+        res = runner(params, x, state, lengths=lengths, reverse=reverse, **extra)
         if res is not None:
             return res
     return run_recurrence(spec, params, x, state, lengths=lengths, reverse=reverse, recurrent_mask=recurrent_mask,

@@ -35,6 +35,7 @@ from torch.autograd.function import once_differentiable
 from ..cells.elman import ElmanCellSpec
 from ..cells.gru import GRUCellSpec
 from ..cells.lstm import LAYER_NORM_EPS, LSTMCellSpec
+from . import choose as _choose
 from ._build import load_extension
 
 __all__ = ["supports", "run_fused", "run_checked", "lstm_flags", "infer_runner"]
@@ -176,7 +177,9 @@ class _LSTMFunction(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, cfg, xp, w_hh, w_ch, w_gg, w_ln_hh, w_ln_c, b_ln_c, w_hr, h0, c0, a0, w_ln_ih, b_x, w_ih):
-        ext, config, lengths, reverse = cfg
+        # mask: the variational-dropout mask on h_{t-1} (or None); truncate: the 1997
+        # truncated gradient (the backward cuts dL/dh_{t-1} through R h_{t-1})
+        ext, config, lengths, reverse, mask, truncate, zoneout = cfg
         x_in = None
         ctx.small = False
         if w_ih is not None:
@@ -195,7 +198,7 @@ class _LSTMFunction(torch.autograd.Function):
             weight_hr=w_hr,
         )
         res = ext.lstm_forward(config=config, weights=weights, input=xp, h0=h0, c0=c0, a0=a0, lengths=lengths,
-                               reverse=reverse)
+                               reverse=reverse, recurrent_mask=mask, **({} if zoneout is None else {"zoneout": zoneout}))
         ctx.cfg = cfg
         ctx.has_bx = b_x is not None
         saved = res.saved
@@ -210,7 +213,7 @@ class _LSTMFunction(torch.autograd.Function):
     @staticmethod
     @once_differentiable
     def backward(ctx, g_out, g_h, g_c, g_a):
-        ext, config, lengths, reverse = ctx.cfg
+        ext, config, lengths, reverse, mask, truncate, zoneout = ctx.cfg
         s = _saved(ctx)
         hprev, gates, w_ih, x_in = s["hprev"], s["gates"], s["w_ih"], s["x_in"]
         T, B = gates.shape[0], gates.shape[1]
@@ -226,7 +229,9 @@ class _LSTMFunction(torch.autograd.Function):
         )
         saved = ext.LSTMSaved(**{name: s[name] for name in ext.LSTMSaved.fields})
         g = ext.lstm_backward(config=config, weights=weights, saved=saved, grad_output=g_out, grad_h_n=g_h,
-                              grad_c_n=g_c, grad_a_n=g_a, lengths=lengths, reverse=reverse)
+                              grad_c_n=g_c, grad_a_n=g_a, lengths=lengths, reverse=reverse,
+                              recurrent_mask=mask, truncate_gradient=truncate,
+                              **({} if zoneout is None else {"zoneout": zoneout}))
         needs = dict(zip(_LSTM_ARGS, ctx.needs_input_grad))
         grads = dict.fromkeys(_LSTM_ARGS)
         grads["xp"] = g.input
@@ -238,7 +243,9 @@ class _LSTMFunction(torch.autograd.Function):
             g2 = g.input.view(T * B, -1)
             grads["w_ih"] = torch.mm(x_in.view(T * B, I).t(), g2).t() if needs["w_ih"] else None
             grads["xp"] = torch.mm(g2, w_ih).view(T, B, I) if needs["xp"] else None
-        grads.update(w_hh=g.weight_hh, h0=g.h0, c0=g.c0)
+        # truncated: h_0 enters the first step detached, no error reaches it (None, as autograd
+        # gives the reference loop's; held rows of a reverse pass carry zeros only)
+        grads.update(w_hh=g.weight_hh, h0=None if truncate else g.h0, c0=g.c0)
         # a gradient only for an input that is there (the kernel's are None where absent)
         for name, field in (("w_ch", "weight_ch"), ("w_gg", "weight_gg"), ("w_ln_hh", "weight_ln_hh"),
                             ("w_ln_c", "weight_ln_c"), ("b_ln_c", "bias_ln_c"), ("w_hr", "weight_hr"),
@@ -253,17 +260,41 @@ _LSTM_ARGS = _arg_names(_LSTMFunction)
 _LSTM_OPTIONAL = ("weight_ch", "weight_gg", "weight_ln_hh", "weight_ln_c", "bias_ln_c", "weight_hr")
 
 
-def _run_lstm(ext, spec: LSTMCellSpec, p, x, state, lengths, reverse):
+def _zoneout_arg(ext, spec: LSTMCellSpec, x: Tensor, rates, training: bool, reverse: bool):
+    """The kernel's ``LSTMZoneout``: rates in evaluation; in training the keep masks, drawn
+    exactly as the reference loop draws them (``torch.rand_like`` of h, then of c, step by
+    step in processing order), so both paths see the same random numbers."""
+    rh, rc = float(rates[0]), float(rates[1])
+    if not training:
+        return ext.LSTMZoneout(rate_h=rh, rate_c=rc)
+    T, B = x.shape[0], x.shape[1]
+    mh = torch.empty(T, B, spec.output_size, dtype=x.dtype) if rh > 0 else None
+    mc = torch.empty(T, B, spec.hidden_size, dtype=x.dtype) if rc > 0 else None
+    for k in range(T):
+        t = T - 1 - k if reverse else k
+        if mh is not None:
+            mh[t] = torch.rand(B, spec.output_size, dtype=x.dtype) < rh
+        if mc is not None:
+            mc[t] = torch.rand(B, spec.hidden_size, dtype=x.dtype) < rc
+    return ext.LSTMZoneout(h=mh, c=mc)
+
+
+def _run_lstm(ext, spec: LSTMCellSpec, p, x, state, lengths, reverse, recurrent_mask=None, truncate_gradient=False,
+              zoneout=None, training=False):
     fgr = spec.variant.full_gate_recurrence
     h0 = state[0].contiguous()
     c0 = state[1].contiguous()
     a0 = state[2].contiguous() if fgr else None
-    if not _needs_grad(x, *p.values(), h0, c0, a0):
+    zo = None
+    if zoneout is not None and any(r > 0 for r in zoneout):
+        zo = _zoneout_arg(ext, spec, x, zoneout, training, reverse)
+    if recurrent_mask is None and zo is None and not _needs_grad(x, *p.values(), h0, c0, a0):
         # Inference: the projection runs inside the kernel, chunk by chunk (the C++ side
         # makes every tensor contiguous).
         call = _lstm_infer_call(ext, spec.variant, spec.hidden_size)
         return call(_as_dict(p), x, (h0, c0, a0) if fgr else (h0, c0), reverse, lengths)
-    cfg = (ext, _lstm_config(ext, spec), lengths, reverse)
+    mask = None if recurrent_mask is None else recurrent_mask.contiguous()
+    cfg = (ext, _lstm_config(ext, spec), lengths, reverse, mask, bool(truncate_gradient), zo)
     w_hh = p["weight_hh"].contiguous()
     w = [_c(p.get(k)) for k in _LSTM_OPTIONAL]  # w_ch, w_gg, w_ln_hh, w_ln_c, b_ln_c, w_hr
     if spec.variant.layer_norm:
@@ -417,12 +448,26 @@ def run_fused(
     return run_checked(ext, spec, params, x, state, lengths, reverse)
 
 
-def run_checked(ext, spec, params, x, state, lengths, reverse):
-    """:func:`run_fused` without its argument checks, for the dispatcher (which has made them)."""
+def run_checked(ext, spec, params, x, state, lengths, reverse, recurrent_mask=None, truncate_gradient=False,
+                zoneout=None, training=False):
+    """:func:`run_fused` without its argument checks, for the dispatcher (which has made them).
+
+    ``recurrent_mask`` ((B, Hout), no gradient), ``truncate_gradient`` and ``zoneout``
+    (rates per state entry, as ``run_recurrence``; ``training`` picks its form) are for the
+    LSTM spec only (the runner declines them elsewhere)."""
     if lengths is not None:
         lengths = lengths.to(device="cpu", dtype=torch.long).contiguous()
         if int(lengths.min()) >= x.shape[0]:
             lengths = None  # every sequence is full: the plain loop
+    if ext is not _choose._gemm_ext[0]:
+        _choose.setup_gemm(ext)  # the float32 products chosen by measurement, once per extension
+    zoned = zoneout is not None and any(r > 0 for r in zoneout)
+    if recurrent_mask is not None or truncate_gradient or zoned:
+        if type(spec) is not LSTMCellSpec:
+            raise ValueError(f"recurrent_mask, truncate_gradient and zoneout run on the LSTM kernel only, got "
+                             f"{type(spec).__name__}")
+        return _run_lstm(ext, spec, params, x, state, lengths, bool(reverse), recurrent_mask, truncate_gradient,
+                         zoneout if zoned else None, bool(training))
     return _RUNNERS[type(spec)](ext, spec, params, x, state, lengths, bool(reverse))
 
 
@@ -471,6 +516,7 @@ def infer_runner(spec, names: Mapping[str, str]):
 
     def run(ext, P, x, state, reverse):
         if ext is not calls[0]:
+            _choose.setup_gemm(ext)
             calls[1] = prepare(ext)
             calls[0] = ext
         return calls[1](P, x, state, reverse)

@@ -284,15 +284,28 @@ PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
       .def_readonly("bias", &LSTMGrads::bias)
       .def_readonly("weight_ih", &LSTMGrads::weight_ih);
 
+  py::class_<LSTMZoneout>(m, "LSTMZoneout",
+                          "Zoneout of h and c: per-step 0/1 keep masks (T, B, n) in training, or rates (evaluation)")
+      .def(py::init([](const OptTensor& h, const OptTensor& c, double rate_h, double rate_c) {
+             return LSTMZoneout{h, c, rate_h, rate_c};
+           }),
+           py::kw_only(), py::arg("h") = none, py::arg("c") = none, py::arg("rate_h") = 0.0, py::arg("rate_c") = 0.0)
+      .def_readonly("h", &LSTMZoneout::h)
+      .def_readonly("c", &LSTMZoneout::c)
+      .def_readonly("rate_h", &LSTMZoneout::rate_h)
+      .def_readonly("rate_c", &LSTMZoneout::rate_c);
   m.def("lstm_forward", &lstm_forward, "LSTM family forward over time (training: saves for lstm_backward)",
         py::kw_only(), py::arg("config"), py::arg("weights"), py::arg("input"), py::arg("h0"), py::arg("c0"),
-        py::arg("a0") = none, py::arg("lengths") = none, py::arg("reverse") = false);
+        py::arg("a0") = none, py::arg("lengths") = none, py::arg("reverse") = false,
+        py::arg("recurrent_mask") = none, py::arg("zoneout") = LSTMZoneout());
   m.def("lstm_infer", &lstm_infer, "LSTM family inference: input projection and time loop", py::kw_only(),
         py::arg("config"), py::arg("weights"), py::arg("input"), py::arg("h0"), py::arg("c0"), py::arg("a0") = none,
         py::arg("lengths") = none, py::arg("reverse") = false);
   m.def("lstm_backward", &lstm_backward, "LSTM family backward through time", py::kw_only(), py::arg("config"),
         py::arg("weights"), py::arg("saved"), py::arg("grad_output"), py::arg("grad_h_n"), py::arg("grad_c_n"),
-        py::arg("grad_a_n") = none, py::arg("lengths") = none, py::arg("reverse") = false);
+        py::arg("grad_a_n") = none, py::arg("lengths") = none, py::arg("reverse") = false,
+        py::arg("recurrent_mask") = none, py::arg("truncate_gradient") = false,
+        py::arg("zoneout") = LSTMZoneout());
 
   // ---- GRU -----------------------------------------------------------------------------
   py::class_<GRUOutput>(m, "GRUOutput", "The GRU forward's output, final state and saved activations")
@@ -362,5 +375,16 @@ PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
   m.def("clear_buffer_cache", [] { BufferCache::get().clear(); }, "free the cached per-call buffers");
   m.def("buffer_mm", &buffer_mm, "a @ b (2-D), the result in a cached buffer", py::arg("a"), py::arg("b"));
   m.def("own_gemm", [] { return own_gemm_enabled(); },
-        "whether float32 loops use the packed-panel AVX2 product instead of MKL's (see packed_gemm in gemm.h)");
+        "the default choice (CPU rule or LSTMKIT_OWN_GEMM): float32 loops on the packed-panel AVX2 product "
+        "instead of MKL's (see packed_gemm in gemm.h)");
+  m.def("own_gemm_built", &own_gemm_built, "whether this build carries the AVX2 product (packed_gemm)");
+  m.def("gemm_class", &gemm_class, "the shape class (0 streaming, 1 small, 2 large) of a product M x N x K",
+        py::arg("M"), py::arg("N"), py::arg("K"));
+  m.def("own_gemm_for", [](int cls) {
+          TORCH_CHECK(cls >= 0 && cls < kGemmClasses, "cls must be in [0, ", kGemmClasses, "), got ", cls);
+          return own_gemm_enabled(cls);
+        }, "whether float32 products of shape class cls run on our AVX2 product", py::arg("cls"));
+  m.def("set_own_gemm", &set_own_gemm,
+        "choose the float32 product of shape class cls: mode -1 the default, 0 MKL, 1 ours (the calibration's call)",
+        py::arg("cls"), py::arg("mode"));
 }

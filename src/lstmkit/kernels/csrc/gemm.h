@@ -10,6 +10,7 @@
 #endif
 
 #include <algorithm>
+#include <atomic>
 #include <memory>
 
 extern "C" {
@@ -211,7 +212,26 @@ __attribute__((noinline)) void packed_gemm(const float* __restrict A, const floa
 }
 #endif
 
-inline bool own_gemm_enabled() {
+// Whether a float32 product runs on our AVX2 GEMM (packed_gemm / small_gemm_nt) or on
+// MKL's. The default is the old CPU rule (ours without AVX-512, MKL with it) unless
+// LSTMKIT_OWN_GEMM=0/1 forces it; Python's calibration (kernels/choose.py) times both on
+// this machine at first use and sets the choice per shape class (set_own_gemm):
+//   class 0: M <= 2 rows (streaming); class 1: min(N, K) <= 128; class 2: larger.
+constexpr int kGemmClasses = 3;
+inline int gemm_class(int64_t M, int64_t N, int64_t K) {
+  if (M <= 2) return 0;
+  return std::min(N, K) <= 128 ? 1 : 2;
+}
+
+inline bool own_gemm_built() {
+#ifdef LSTMKIT_AVX2_GEMM
+  return true;
+#else
+  return false;
+#endif
+}
+
+inline bool own_gemm_default() {
   static const bool on = [] {
     const char* e = std::getenv("LSTMKIT_OWN_GEMM");
     if (e && e[0] == '0') return false;
@@ -222,12 +242,28 @@ inline bool own_gemm_enabled() {
     return true;
 #endif
   }();
-#ifdef LSTMKIT_AVX2_GEMM
-  return on;
-#else
-  return false;
-#endif
+  return own_gemm_built() && on;
 }
+
+// -1: the default above; 0: MKL; 1: ours (only where own_gemm_built()).
+inline std::atomic<int>* own_gemm_modes() {
+  static std::atomic<int> modes[kGemmClasses] = {{-1}, {-1}, {-1}};
+  return modes;
+}
+
+inline void set_own_gemm(int cls, int mode) {
+  TORCH_CHECK(cls >= 0 && cls < kGemmClasses, "cls must be in [0, ", kGemmClasses, "), got ", cls);
+  TORCH_CHECK(mode >= -1 && mode <= 1, "mode must be -1 (default), 0 (MKL) or 1 (own), got ", mode);
+  own_gemm_modes()[cls].store(mode, std::memory_order_relaxed);
+}
+
+inline bool own_gemm_enabled(int cls) {
+  if (!own_gemm_built()) return false;
+  const int m = own_gemm_modes()[cls].load(std::memory_order_relaxed);
+  return m < 0 ? own_gemm_default() : m == 1;
+}
+
+inline bool own_gemm_enabled() { return own_gemm_default(); }
 
 // A fixed weight multiplied every step by a changing A (M x K), all row-major and
 // contiguous: C (M x N) = A @ op(W) + beta * C, where op(W) = W^T for W stored (N x K)
@@ -242,10 +278,12 @@ struct StepGemm {
   at::TensorOptions opt;
   std::unique_ptr<float[]> packed;  // uninitialised storage: MKL writes all of it
   std::unique_ptr<float[]> panels;  // op(W) for packed_gemm (every entry written by pack_panels)
+  bool own = false;                 // float: our AVX2 GEMM for this product's shape class
 
   StepGemm(const T* w_, bool transposed_, int64_t M_, int64_t N_, int64_t K_, int64_t steps,
            const at::TensorOptions& opt_)
       : w(w_), transposed(transposed_), M(M_), N(N_), K(K_), opt(opt_) {
+    own = sizeof(T) == sizeof(float) && own_gemm_enabled(gemm_class(M, N, K));
     if (steps >= 4 && !use_small()) pack_panels_if_own();
     if (steps >= 8 && !use_small() && !panels) maybe_pack();
   }
@@ -302,7 +340,7 @@ inline void StepGemm<double>::pack_panels_if_own() {}
 template <>
 inline void StepGemm<float>::pack_panels_if_own() {
 #ifdef LSTMKIT_AVX2_GEMM
-  if (!own_gemm_enabled()) return;
+  if (!own) return;
   panels.reset(new float[packed_size(N, K)]);
   pack_panels(w, transposed, N, K, panels.get());
 #endif
@@ -324,7 +362,7 @@ inline bool StepGemm<double>::use_small() const { return false; }
 template <>
 inline bool StepGemm<float>::use_small() const {
 #ifdef LSTMKIT_AVX2_GEMM
-  return own_gemm_enabled() && transposed && M <= 2;
+  return own && transposed && M <= 2;
 #else
   return false;
 #endif

@@ -43,6 +43,16 @@ struct LSTMWeights {
   OptTensor weight_ch, weight_gg, weight_ln_hh, weight_ln_c, bias_ln_c, weight_hr;
 };
 
+// Zoneout (Krueger et al. 2016) of h and c: the new state is n + w (o - n) for the computed
+// n and the previous o. Training: w is a per-step 0/1 keep mask (T, B, n), indexed by time
+// (the new state is then o where w = 1, else n); evaluation: w = rate (mask absent).
+struct LSTMZoneout {
+  OptTensor h, c;
+  double rate_h = 0, rate_c = 0;
+  bool on_h() const { return (h.has_value() && h->defined()) || rate_h > 0; }
+  bool on_c() const { return (c.has_value() && c->defined()) || rate_c > 0; }
+};
+
 // What the training forward saves for the backward (empty where the variant has none).
 // Per-step entries are (T, B, n), indexed by time t (not processing order).
 struct LSTMSaved {
@@ -54,6 +64,7 @@ struct LSTMSaved {
   OptTensor rec_hat, rec_rstd;    // layer norm of R h_{t-1}: normalised rows and 1/std
   OptTensor c_hat, c_rstd;        // layer norm of c_t
   OptTensor xw, x_mean, x_rstd;   // the input's layer norm: its input (W x_t, or x) and statistics
+  OptTensor c_new;                // zoneout of c: the computed c_t of each step (before zoneout)
 };
 
 // The names of LSTMSaved's fields, in one place (Python saves and restores them by name).
@@ -63,7 +74,7 @@ inline const std::vector<std::pair<const char*, OptTensor LSTMSaved::*>>& lstm_s
       {"c_n", &LSTMSaved::c_n},     {"gates", &LSTMSaved::gates},     {"ys", &LSTMSaved::ys},
       {"hh", &LSTMSaved::hh},       {"rec_hat", &LSTMSaved::rec_hat}, {"rec_rstd", &LSTMSaved::rec_rstd},
       {"c_hat", &LSTMSaved::c_hat}, {"c_rstd", &LSTMSaved::c_rstd},   {"xw", &LSTMSaved::xw},
-      {"x_mean", &LSTMSaved::x_mean}, {"x_rstd", &LSTMSaved::x_rstd},
+      {"x_mean", &LSTMSaved::x_mean}, {"x_rstd", &LSTMSaved::x_rstd}, {"c_new", &LSTMSaved::c_new},
   };
   return f;
 }

@@ -145,7 +145,8 @@ inline const Tensor& required(const OptTensor& t, const char* name) {
 template <typename T>
 LSTMGrads lstm_backward_impl(const Tensor& grad_out, const Tensor& grad_hT, const Tensor& grad_cT,
                              const OptTensor& grad_aT, const LSTMSaved& S, const LSTMWeights& W,
-                             const OptTensor& lengths, bool reverse, const LSTMFlags& L) {
+                             const OptTensor& lengths, bool reverse, const LSTMFlags& L,
+                             const OptTensor& recurrent_mask, bool truncate_gradient, const LSTMZoneout& zo) {
   const Tensor &hprev = required(S.hprev, "hprev"), &cprev = required(S.cprev, "cprev"),
                &cT = required(S.c_n, "c_n"), &gates = required(S.gates, "gates"), &ys = required(S.ys, "ys");
   const OptTensor &aprev = S.aprev, &hh = S.hh, &rec_hat = S.rec_hat, &rec_rstd = S.rec_rstd, &c_hat = S.c_hat,
@@ -212,6 +213,30 @@ LSTMGrads lstm_backward_impl(const Tensor& grad_out, const Tensor& grad_hT, cons
   const T* pwgg = L.fgr ? w_gg_c.data_ptr<T>() : nullptr;
   const T* pwhr = proj ? w_hr_c.data_ptr<T>() : nullptr;
   StepGemm<T> mm_hh(pwhh, false, B, Hout, GH, Tn, opt);
+  const bool masked = defined(recurrent_mask);
+  if (masked) {
+    TORCH_CHECK(recurrent_mask->dim() == 2 && recurrent_mask->size(0) == B && recurrent_mask->size(1) == Hout &&
+                    recurrent_mask->is_contiguous() && recurrent_mask->scalar_type() == gates.scalar_type(),
+                "recurrent_mask must be a contiguous (B, Hout) = (", B, ", ", Hout, ") tensor of the gates' dtype");
+  }
+  const T* pmask = masked ? recurrent_mask->data_ptr<T>() : nullptr;
+  std::vector<T> dh_rec(masked ? B * Hout : 0);
+  // Zoneout: the new state is n + w (o - n); its gradient splits into (1 - w) for the
+  // computed n and w for the previous state o (passed straight back to step t - 1).
+  const bool zh = zo.on_h(), zc = zo.on_c();
+  auto zmask = [&](const OptTensor& m, int64_t n, const char* name) -> const T* {
+    if (!(m.has_value() && m->defined())) return nullptr;
+    TORCH_CHECK(m->dim() == 3 && m->size(0) == Tn && m->size(1) == B && m->size(2) == n && m->is_contiguous() &&
+                    m->scalar_type() == gates.scalar_type(),
+                name, " must be a contiguous (T, B, n) = (", Tn, ", ", B, ", ", n, ") mask of the gates' dtype");
+    return m->data_ptr<T>();
+  };
+  const T* pzh = zmask(zo.h, Hout, "zoneout_h");
+  const T* pzc = zmask(zo.c, H, "zoneout_c");
+  const T rzh = static_cast<T>(zo.rate_h), rzc = static_cast<T>(zo.rate_c);
+  TORCH_CHECK(!zc || defined(S.c_new), "zoneout of c needs saved.c_new");
+  const T* pcnew = zc ? S.c_new->data_ptr<T>() : nullptr;
+  std::vector<T> pass_h(zh ? B * Hout : 0), pass_c(zc ? B * H : 0);
   std::unique_ptr<StepGemm<T>> mm_gg, mm_hr;
   if (L.fgr) mm_gg.reset(new StepGemm<T>(pwgg, false, B, QH, QH, Tn, opt));
   if (proj) mm_hr.reset(new StepGemm<T>(pwhr, false, B, H, Hout, Tn, opt));
@@ -248,7 +273,7 @@ LSTMGrads lstm_backward_impl(const Tensor& grad_out, const Tensor& grad_hT, cons
   for (int64_t k = Tn - 1; k >= 0; --k) {
     const int64_t t = reverse ? Tn - 1 - k : k;
     const int64_t tn = reverse ? t - 1 : t + 1;  // time of the next processed step
-    const T* c_new_base = (k == Tn - 1) ? pcT : pcprev + tn * B * H;
+    const T* c_new_base = zc ? pcnew + t * B * H : (k == Tn - 1) ? pcT : pcprev + tn * B * H;
     const bool all_valid = V.all(t);
     // dh of this step's output: carried gradient plus the output's own gradient.
     const T* go_t = pgo + t * B * Hout;
@@ -258,6 +283,25 @@ LSTMGrads lstm_backward_impl(const Tensor& grad_out, const Tensor& grad_hT, cons
         const T* a = pdhc + b * Hout;
         const T* o = go_t + b * Hout;
         for (int64_t j = 0; j < Hout; ++j) dst[j] = a[j] + o[j];
+        if (zh) {
+          T* ph = pass_h.data() + b * Hout;
+          const T* w = pzh ? pzh + (t * B + b) * Hout : nullptr;
+          for (int64_t j = 0; j < Hout; ++j) {
+            const T wj = w ? w[j] : rzh;
+            ph[j] = wj * dst[j];
+            dst[j] = (T(1) - wj) * dst[j];
+          }
+        }
+        if (zc) {
+          T* dcb = pdcc + b * H;
+          T* pc = pass_c.data() + b * H;
+          const T* w = pzc ? pzc + (t * B + b) * H : nullptr;
+          for (int64_t j = 0; j < H; ++j) {
+            const T wj = w ? w[j] : rzc;
+            pc[j] = wj * dcb[j];
+            dcb[j] = (T(1) - wj) * dcb[j];
+          }
+        }
       } else {
         std::memset(dst, 0, sizeof(T) * Hout);
       }
@@ -447,6 +491,21 @@ LSTMGrads lstm_backward_impl(const Tensor& grad_out, const Tensor& grad_hT, cons
       std::memset(pdhc + b * Hout, 0, sizeof(T) * Hout);
     }
     (void)all_valid;
+    if (zh || zc) {  // the zoned-out share goes straight to the previous state
+      for (int64_t b = 0; b < B; ++b) {
+        if (!V.row(b, t)) continue;
+        if (zh) {
+          T* d = pdhc + b * Hout;
+          const T* ph = pass_h.data() + b * Hout;
+          for (int64_t j = 0; j < Hout; ++j) d[j] += ph[j];
+        }
+        if (zc) {
+          T* d = pdcc + b * H;
+          const T* pc = pass_c.data() + b * H;
+          for (int64_t j = 0; j < H; ++j) d[j] += pc[j];
+        }
+      }
+    }
     if (L.ln_fast) {
       for (int64_t j = 0; j < H; ++j) {
         acc_lnc[j] += st_lnc[j];
@@ -470,7 +529,14 @@ LSTMGrads lstm_backward_impl(const Tensor& grad_out, const Tensor& grad_hT, cons
       std::fill(st_w.begin(), st_w.end(), T(0));
     }
     // dL/dh_{t-1} (valid rows; invalid rows keep their carried gradient, dRec is 0 there).
-    mm_hh.run(pdrec + t * B * GH, pdhc, T(1));
+    // The truncated gradient (1997) cuts this path: h_{t-1} enters the step detached.
+    if (truncate_gradient) {
+    } else if (masked) {
+      mm_hh.run(pdrec + t * B * GH, dh_rec.data(), T(0));
+      for (int64_t i = 0; i < B * Hout; ++i) pdhc[i] += pmask[i] * dh_rec[i];
+    } else {
+      mm_hh.run(pdrec + t * B * GH, pdhc, T(1));
+    }
     if (L.fgr) mm_gg->run(pdA + t * B * QH, pdac, T(1));
   }
 
@@ -478,7 +544,8 @@ LSTMGrads lstm_backward_impl(const Tensor& grad_out, const Tensor& grad_hT, cons
   const auto dtype = gates.scalar_type();
   LSTMGrads res;
   res.input = grad_xp;
-  res.weight_hh = at::mm(dRec.view({TB, GH}).t(), hprev.view({TB, Hout}));
+  res.weight_hh = masked ? at::mm(dRec.view({TB, GH}).t(), (hprev * recurrent_mask->unsqueeze(0)).view({TB, Hout}))
+                         : at::mm(dRec.view({TB, GH}).t(), hprev.view({TB, Hout}));
   if (L.peepholes) res.weight_ch = g_ch.to(dtype);
   if (L.fgr) res.weight_gg = at::mm(dA.view({TB, QH}).t(), aprev->view({TB, QH}));
   if (L.layer_norm) {
@@ -502,7 +569,8 @@ LSTMGrads lstm_backward_impl(const Tensor& grad_out, const Tensor& grad_hT, cons
 // output and final states (grad_a_n: full gate recurrence only) and what it saved.
 LSTMGrads lstm_backward(const LSTMConfig& config, const LSTMWeights& weights, const LSTMSaved& saved,
                         const Tensor& grad_output, const Tensor& grad_h_n, const Tensor& grad_c_n,
-                        const OptTensor& grad_a_n, const OptTensor& lengths, bool reverse) {
+                        const OptTensor& grad_a_n, const OptTensor& lengths, bool reverse,
+                        const OptTensor& recurrent_mask, bool truncate_gradient, const LSTMZoneout& zoneout) {
   const LSTMFlags L = parse_flags(config);
   TORCH_CHECK(grad_output.is_contiguous() && grad_h_n.is_contiguous() && grad_c_n.is_contiguous(),
               "gradients must be contiguous");
@@ -510,7 +578,7 @@ LSTMGrads lstm_backward(const LSTMConfig& config, const LSTMWeights& weights, co
   LSTMGrads res;
   AT_DISPATCH_FLOATING_TYPES(required(saved.gates, "gates").scalar_type(), "lstm_backward", [&] {
     res = lstm_backward_impl<scalar_t>(grad_output, grad_h_n, grad_c_n, grad_a_n, saved, weights, lengths, reverse,
-                                       L);
+                                       L, recurrent_mask, truncate_gradient, zoneout);
   });
   return res;
 }

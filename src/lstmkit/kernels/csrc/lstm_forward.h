@@ -175,7 +175,8 @@ template <typename T>
 LSTMOutput lstm_forward_impl(XSource<T>& src, const LSTMWeights& W, const Tensor& h0, const Tensor& c0,
                              const OptTensor& a0, const OptTensor& lengths, bool reverse, const LSTMFlags& L,
                              bool save, const OptTensor& w_ln_ih = OptTensor(), const OptTensor& b_x = OptTensor(),
-                             const OptTensor& w_ih = OptTensor()) {
+                             const OptTensor& w_ih = OptTensor(), const OptTensor& recurrent_mask = OptTensor(),
+                             const LSTMZoneout& zo = LSTMZoneout()) {
   const Tensor& w_hh = W.weight_hh;
   const OptTensor &w_ch = W.weight_ch, &w_gg = W.weight_gg, &w_ln_hh = W.weight_ln_hh, &w_ln_c = W.weight_ln_c,
                   &b_ln_c = W.bias_ln_c, &w_hr = W.weight_hr;
@@ -242,6 +243,27 @@ LSTMOutput lstm_forward_impl(XSource<T>& src, const LSTMWeights& W, const Tensor
   const T* pblnc = ptr_or_null<T>(b_ln_c);
   T* pout = out.data_ptr<T>();
   StepGemm<T> mm_hh(w_hh_c.data_ptr<T>(), true, B, GH, Hout, Tn, opt);
+  // Variational dropout (Gal & Ghahramani 2016): R (h_{t-1} * mask), one (B, Hout) mask for
+  // every step; the state itself (held rows, the output) stays unmasked.
+  const bool masked = defined(recurrent_mask);
+  if (masked) {
+    TORCH_CHECK(recurrent_mask->dim() == 2 && recurrent_mask->size(0) == B && recurrent_mask->size(1) == Hout &&
+                    recurrent_mask->is_contiguous() && recurrent_mask->scalar_type() == h0.scalar_type(),
+                "recurrent_mask must be a contiguous (B, Hout) = (", B, ", ", Hout, ") tensor of the state's dtype");
+  }
+  const T* pmask = masked ? recurrent_mask->data_ptr<T>() : nullptr;
+  std::vector<T> hmasked(masked ? B * Hout : 0);
+  const bool zh = zo.on_h(), zc = zo.on_c();
+  auto zmask = [&](const OptTensor& m, int64_t n, const char* name) -> const T* {
+    if (!(m.has_value() && m->defined())) return nullptr;
+    TORCH_CHECK(m->dim() == 3 && m->size(0) == Tn && m->size(1) == B && m->size(2) == n && m->is_contiguous() &&
+                    m->scalar_type() == h0.scalar_type(),
+                name, " must be a contiguous (T, B, n) = (", Tn, ", ", B, ", ", n, ") mask of the state's dtype");
+    return m->data_ptr<T>();
+  };
+  const T* pzh = zmask(zo.h, Hout, "zoneout_h");
+  const T* pzc = zmask(zo.c, H, "zoneout_c");
+  Tensor c_new = (zc && save) ? buffer({Tn, B, H}, opt) : Tensor();
   std::unique_ptr<StepGemm<T>> mm_gg, mm_hr;
   if (L.fgr) mm_gg.reset(new StepGemm<T>(w_gg_c.data_ptr<T>(), true, B, Q * H, Q * H, Tn, opt));
   if (proj) mm_hr.reset(new StepGemm<T>(w_hr_c.data_ptr<T>(), true, B, Hout, H, Tn, opt));
@@ -253,7 +275,12 @@ LSTMOutput lstm_forward_impl(XSource<T>& src, const LSTMWeights& W, const Tensor
     T* phn = hs.next(k);
     const T* pcp = cs.prev(k);
     T* pcn = cs.next(k);
-    mm_hh.run(php, prec, T(0));
+    if (masked) {
+      for (int64_t i = 0; i < B * Hout; ++i) hmasked[i] = php[i] * pmask[i];
+      mm_hh.run(hmasked.data(), prec, T(0));
+    } else {
+      mm_hh.run(php, prec, T(0));
+    }
     const T* pap = L.fgr ? as.prev(k) : nullptr;
     T* pan = L.fgr ? as.next(k) : nullptr;
     T* pfg = L.fgr ? fg.data_ptr<T>() : nullptr;
@@ -430,6 +457,36 @@ LSTMOutput lstm_forward_impl(XSource<T>& src, const LSTMWeights& W, const Tensor
         }
       }
     }
+    // Zoneout of the valid rows (held rows keep their state; the output is the new h).
+    if (zh || zc) {
+      if (zc && save) std::memcpy(c_new.data_ptr<T>() + t * B * H, pcn, sizeof(T) * B * H);
+      for (int64_t b = 0; b < B; ++b) {
+        if (!V.row(b, t)) continue;
+        if (zh) {
+          T* hn = phn + b * Hout;
+          const T* ho = php + b * Hout;
+          if (pzh) {
+            const T* w = pzh + (t * B + b) * Hout;
+            for (int64_t j = 0; j < Hout; ++j) hn[j] = w[j] != T(0) ? ho[j] : hn[j];
+          } else {
+            const T r = static_cast<T>(zo.rate_h);
+            for (int64_t j = 0; j < Hout; ++j) hn[j] = hn[j] + r * (ho[j] - hn[j]);
+          }
+          std::memcpy(pout_t + b * Hout, hn, sizeof(T) * Hout);
+        }
+        if (zc) {
+          T* cn = pcn + b * H;
+          const T* co = pcp + b * H;
+          if (pzc) {
+            const T* w = pzc + (t * B + b) * H;
+            for (int64_t j = 0; j < H; ++j) cn[j] = w[j] != T(0) ? co[j] : cn[j];
+          } else {
+            const T r = static_cast<T>(zo.rate_c);
+            for (int64_t j = 0; j < H; ++j) cn[j] = cn[j] + r * (co[j] - cn[j]);
+          }
+        }
+      }
+    }
   }
   LSTMOutput res;
   res.output = out;
@@ -451,6 +508,7 @@ LSTMOutput lstm_forward_impl(XSource<T>& src, const LSTMWeights& W, const Tensor
       sv.c_hat = c_hat;
       sv.c_rstd = c_rstd;
     }
+    if (zc) sv.c_new = c_new;
     if (xln) {  // (xw, the input itself, is set by lstm_forward)
       sv.x_mean = x_mean;
       sv.x_rstd = x_rstd;
@@ -464,8 +522,10 @@ LSTMOutput lstm_forward_impl(XSource<T>& src, const LSTMWeights& W, const Tensor
 // with weights.weight_ln_ih given, input is the raw W x_t and the kernel computes
 // LN(W x_t) * weight_ln_ih + bias_ih itself (its mean and rstd saved); with weight_ih
 // given too (few inputs), input is x itself (T, B, I) and W x_t is computed per row.
+// recurrent_mask: optional (B, Hout) variational-dropout mask on h_{t-1} inside R h_{t-1}.
 LSTMOutput lstm_forward(const LSTMConfig& config, const LSTMWeights& weights, const Tensor& input, const Tensor& h0,
-                        const Tensor& c0, const OptTensor& a0, const OptTensor& lengths, bool reverse) {
+                        const Tensor& c0, const OptTensor& a0, const OptTensor& lengths, bool reverse,
+                        const OptTensor& recurrent_mask, const LSTMZoneout& zoneout) {
   const Tensor& xp = input;
   TORCH_CHECK(xp.dim() == 3 && xp.is_contiguous(), "input must be a contiguous (T, B, G*H) tensor");
   const LSTMFlags L = parse_flags(config);
@@ -481,7 +541,8 @@ LSTMOutput lstm_forward(const LSTMConfig& config, const LSTMWeights& weights, co
   AT_DISPATCH_FLOATING_TYPES(xp.scalar_type(), "lstm_forward", [&] {
     auto src = XSource<scalar_t>::precomputed(xp);
     res = lstm_forward_impl<scalar_t>(src, weights, h0, c0, a0, lengths, reverse, L, true, cont(w_ln_ih),
-                                      defined(w_ln_ih) ? cont(weights.bias_ih) : OptTensor(), cont(w_ih));
+                                      defined(w_ln_ih) ? cont(weights.bias_ih) : OptTensor(), cont(w_ih),
+                                      recurrent_mask, zoneout);
   });
   if (defined(w_ln_ih)) res.saved.xw = xp;
   return res;
