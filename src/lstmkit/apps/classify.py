@@ -52,7 +52,7 @@ def format_report(report: dict) -> str:
 
 # ============================================================================ pipeline
 
-DEFAULTS = {"epochs": None, "max_updates": 1000, "patience": 200, "hidden_size": 64, "num_layers": 2, "lr": 3e-3,
+DEFAULTS = {"epochs": None, "max_updates": 1000, "patience": 1000, "hidden_size": 64, "num_layers": 2, "lr": 3e-3,
             "batch_size": None, "dropout": 0.2, "downsample": "auto", "max_steps": 256, "normalize": "global",
             "head": "lstm", "val_fraction": 0.15, "test_fraction": 0.2, "refit": "auto"}
 """Training defaults for the user's own files, chosen on the whole classification benchmark

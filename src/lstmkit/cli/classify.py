@@ -141,7 +141,7 @@ def register(sub) -> None:
     t.add_argument("--max-updates", type=positive_int, default=None,
                    help="weight updates at most when --epochs is not given (default 1000)")
     t.add_argument("--patience", type=positive_int, default=None,
-                   help="stop after this many updates without a better validation score (default 300)")
+                   help="stop after this many updates without a better validation score (default 1000: the whole budget)")
     t.add_argument("--head", choices=["lstm", "lstm-fcn"], default=None,
                    help="lstm: the BiLSTM alone; lstm-fcn: a convolutional block beside it (default lstm-fcn)")
     t.add_argument("--normalize", choices=["global", "series"], default=None,
