@@ -21,6 +21,9 @@ $(STAMP): pyproject.toml
 	@command -v espeak-ng >/dev/null 2>&1 || $(SUDO) apt-get install -y -q espeak-ng >/dev/null 2>&1 \
 	  || ($(SUDO) apt-get update -q >/dev/null 2>&1 && $(SUDO) apt-get install -y -q espeak-ng >/dev/null 2>&1) \
 	  || echo "warning: could not install espeak-ng (Debian package): speech synthesis is unavailable"
+	@command -v chromedriver >/dev/null 2>&1 || $(SUDO) apt-get install -y -q chromium chromium-driver >/dev/null 2>&1 \
+	  || ($(SUDO) apt-get update -q >/dev/null 2>&1 && $(SUDO) apt-get install -y -q chromium chromium-driver >/dev/null 2>&1) \
+	  || echo "warning: could not install chromium + chromium-driver (Debian): the explore page's browser tests skip"
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q torch==2.13.0
