@@ -25,7 +25,7 @@ import numpy as np
 from .files import MAX_SERIES_VALUE, csv_delimiter, read_user_text
 from .packaged import package_dir
 
-__all__ = ["TimeSeries", "read_series", "load_example", "EXAMPLES", "season_for_freq", "future_index"]
+__all__ = ["TimeSeries", "read_series", "load_example", "EXAMPLES", "season_for_freq", "freq_unit", "future_index"]
 
 EXAMPLES = {
     "co2": "weekly Mauna Loa CO2 (ppm), 1958-2001, 2,284 weeks with 59 missing (statsmodels)",
@@ -83,22 +83,76 @@ class TimeSeries:
         return d
 
 
+def freq_unit(freq: str | None) -> tuple[str, int] | None:
+    """A pandas frequency as ``(unit, n)``: unit one of ``"year"``, ``"quarter"``,
+    ``"month"``, ``"week"``, ``"bday"``, ``"day"``, ``"hour"``, ``"minute"``, ``"second"``,
+    ``"sub-second"``; None for no frequency or one pandas does not know.
+
+    Read through pandas' own parser, so aliases and case follow pandas (``"MS"`` is a month
+    start, ``"ms"`` a millisecond, ``"30min"`` half an hour).
+
+    Example:
+        >>> freq_unit("30min"), freq_unit("MS"), freq_unit("W-SAT"), freq_unit(None)
+        (('minute', 30), ('month', 1), ('week', 1), None)
+    """
+    if not freq:
+        return None
+    import warnings
+
+    from pandas.tseries import offsets
+    from pandas.tseries.frequencies import to_offset
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # deprecated aliases ("T", "H") still parse
+            off = to_offset(freq)
+    except (ValueError, TypeError):
+        return None
+    n = abs(int(getattr(off, "n", 1) or 1))
+    kinds = (
+        ((offsets.YearBegin, offsets.YearEnd, offsets.BYearBegin, offsets.BYearEnd), "year"),
+        ((offsets.QuarterBegin, offsets.QuarterEnd, offsets.BQuarterBegin, offsets.BQuarterEnd), "quarter"),
+        ((offsets.MonthBegin, offsets.MonthEnd, offsets.BusinessMonthBegin, offsets.BusinessMonthEnd,
+          offsets.SemiMonthBegin, offsets.SemiMonthEnd), "month"),
+        ((offsets.Week,), "week"),
+        ((offsets.BusinessDay, offsets.CustomBusinessDay), "bday"),
+        ((offsets.Day,), "day"),
+        ((offsets.Hour, offsets.BusinessHour), "hour"),
+        ((offsets.Minute,), "minute"),
+        ((offsets.Second,), "second"),
+        ((offsets.Milli, offsets.Micro, offsets.Nano), "sub-second"),
+    )
+    for types, unit in kinds:
+        if isinstance(off, types):
+            return unit, n
+    return None
+
+
 def season_for_freq(freq: str | None) -> int:
     """The usual season length for a pandas frequency: 52 weekly, 12 monthly, 4 quarterly,
-    7 daily, 24 hourly, 5 business-daily; 1 (no season) otherwise.
+    7 daily, 5 business-daily, 24 hourly (24/n for every n hours), the day for minutes
+    (48 for half-hours, 96 for quarter-hours; the hour, 60/n, where a day would be longer
+    than 288 steps), 60/n for seconds, each divided by the multiple (``"3MS"``: 4); 1 (no
+    season) otherwise, and for multiples that do not divide the cycle (``"7h"``, ``"2D"``).
 
     Example:
         >>> season_for_freq("W-SAT"), season_for_freq("MS"), season_for_freq(None)
         (52, 12, 1)
+        >>> season_for_freq("30min"), season_for_freq("h"), season_for_freq("ms")
+        (48, 24, 1)
     """
-    if not freq:
+    unit = freq_unit(freq)
+    if unit is None:
         return 1
-    f = freq.upper().lstrip("0123456789")
-    for prefix, s in (("W", 52), ("MS", 12), ("ME", 12), ("M", 12), ("QS", 4), ("QE", 4), ("Q", 4),
-                      ("BQ", 4), ("BM", 12), ("B", 5), ("D", 7), ("H", 24), ("h", 24)):
-        if f.startswith(prefix.upper()):
-            return s
-    return 1
+    kind, n = unit
+    cycles = {"year": 1, "quarter": 4, "month": 12, "week": 52, "bday": 5, "day": 7, "hour": 24,
+              "minute": 1440, "second": 60}
+    if kind not in cycles:
+        return 1
+    cycle = cycles[kind]
+    if kind == "minute" and cycle // n > 288:
+        cycle = 60  # the hour, not a day of 1440 steps
+    return cycle // n if cycle % n == 0 and cycle // n > 1 else 1
 
 
 def future_index(series: TimeSeries, steps: int):

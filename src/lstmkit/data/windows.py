@@ -23,7 +23,7 @@ import math
 import numpy as np
 import torch
 
-from .series import TimeSeries
+from .series import TimeSeries, freq_unit
 
 __all__ = ["Windows"]
 
@@ -42,10 +42,10 @@ def _phase(series: TimeSeries, positions: np.ndarray, season: int) -> np.ndarray
         if len(idx) and positions.max(initial=0) >= len(idx):
             idx = pd.date_range(idx[0], periods=int(positions.max()) + 1, freq=series.freq)
         ts = idx[positions]
-        f = series.freq.upper().lstrip("0123456789")
-        if f[:1] in "WMQY" or f[:2] in ("BM", "BQ", "BY", "BA") or f[:1] == "A":
+        unit = (freq_unit(series.freq) or ("", 1))[0]
+        if unit in ("year", "quarter", "month", "week"):
             return np.asarray((ts.dayofyear - 1) / 365.25 % 1.0)
-        if f[:1] == "B":
+        if unit == "bday":
             steps = np.busday_count(np.datetime64("1970-01-01"), ts.values.astype("datetime64[D]"))
         else:
             t0 = pd.Timestamp("2000-01-01")
