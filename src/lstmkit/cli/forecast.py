@@ -5,6 +5,9 @@ beside seasonal naive, ETS and ARIMA on the same held-out tail.
   (or ``--example co2|airline``): train, report MASE/sMAPE of every model on the last
   ``H`` points, and write the model directory (model, preprocessing state, report.json,
   forecast.csv, forecast.png).
+- ``lstmkit forecast train PANEL.csv --id-column ID --column NAME --horizon H``: a long
+  CSV of many series, one LSTM trained across them (apps/panel.py); each series scored on
+  its own tail against its own baselines.
 - ``lstmkit forecast predict --model DIR [DATA.csv] [--out forecast.csv] [--overwrite]``:
   forecast ``H`` steps beyond the end of the given series (default: the training series)
   and write the CSV (time, forecast, lower, upper) and a PNG beside it (default
@@ -87,6 +90,8 @@ def _train(args) -> int:
     from .options import apply_threads
 
     apply_threads(args)
+    if args.id_column:
+        return _train_panel(args)
     series = _load(args)
     horizon = args.horizon or EXAMPLE_HORIZONS.get(args.example)
     if horizon is None:
@@ -101,6 +106,82 @@ def _train(args) -> int:
                          save=args.save,
                          model_dir=model_dir, run_dir=run_dir, resume=args.resume, progress=not args.no_progress)
     print_report(r, model_dir)
+    return 0
+
+
+def print_panel_report(r: dict, model_dir: str | None = None) -> None:
+    """The one-screen summary of a panel's training report: the mean test MASE of each
+    method over the series, lstmkit's wins against each, and the worst series."""
+    p, t, sm = r["preprocessing"], r["training"], r["summary"]
+    print(f"\npanel: {r['panel']['modelled']} of {r['panel']['series']} series modelled by one LSTM; season "
+          f"{p['season']}, window {p['window']}, horizon {p['horizon']}, transform {p['transform']}, "
+          f"{p['reference']} targets")
+    for k, why in list(r["left_out"].items())[:5]:
+        print(f"  left out: {k}: {why}")
+    if len(r["left_out"]) > 5:
+        print(f"  ... and {len(r['left_out']) - 5} more left out (report.json lists them)")
+    print(f"\nheld-out tails ({p['horizon']} points of each series), mean MASE over {sm['series']} series, lower is "
+          f"better:")
+    for name, v in sorted(sm["mean_mase"].items(), key=lambda kv: kv[1]):
+        vs = sm["against"].get(name)
+        print(f"  {name:<18} {v:>7.3f}" + (f"   lstmkit wins/ties/losses {vs['win']}/{vs['tie']}/{vs['loss']}"
+                                             if vs else ""))
+    worst = sorted(r["series"].items(), key=lambda kv: -kv[1]["test"]["metrics"][kv[1]["output"]["name"]]["mase"])
+    print("worst series: " + ", ".join(f"{k} ({v['test']['metrics'][v['output']['name']]['mase']:.2f})"
+                                       for k, v in worst[:3]))
+    saved = {}
+    for v in r["series"].values():
+        saved[v["output"]["name"]] = saved.get(v["output"]["name"], 0) + 1
+    print(f"training: best epoch {t['best_epoch']} of {t['epochs']} ({t['training_windows']} windows pooled); "
+          f"{t['seconds_total']:.0f} s training, {r['seconds']:.0f} s in all (seed {t['seed']})")
+    print("saved per series (chosen on each series' validation part): "
+          + ", ".join(f"{k} {n}" for k, n in saved.items()))
+    if model_dir:
+        print(f"model, report.json, forecast.csv (every series, {p['horizon']} steps ahead) and forecast.png in "
+              f"{model_dir}")
+
+
+def _train_panel(args) -> int:
+    from ..apps.panel import train_panel
+    from ..data.series import read_panel
+    from ..models.io import check_model_dir_target
+
+    if args.example:
+        raise ValueError("--id-column reads a panel from a CSV file; the examples are single series")
+    if not args.data:
+        raise ValueError("give a long CSV file (one row per series and time step) with --id-column")
+    if not args.column:
+        raise ValueError(f"{args.data}: say which column holds the values with --column NAME")
+    if not args.horizon:
+        raise ValueError(f"{args.data}: say how many steps to forecast with --horizon H")
+    panel = read_panel(args.data, args.column, args.id_column, args.time_column)
+    model_dir = args.model or f"runs/forecast/{Path(args.data).stem}-{args.column}-panel"
+    check_model_dir_target(model_dir)
+    run_dir = args.run_dir or f"{model_dir}.checkpoints"
+    r = train_panel(panel, args.horizon, window=args.window, season=args.season, epochs=args.epochs,
+                    variant=args.variant, members=args.members, hidden_size=args.hidden_size,
+                    transform=args.transform, lr=args.lr, seed=args.seed, baselines=not args.no_baselines,
+                    save=args.save, id_column=args.id_column, time_column=args.time_column, model_dir=model_dir, run_dir=run_dir,
+                    resume=args.resume, progress=not args.no_progress)
+    print_panel_report(r, model_dir)
+    return 0
+
+
+def _predict_panel(args, out: Path, extra: dict) -> int:
+    from ..apps.panel import forecast_panel_future, panel_forecast_table
+    from ..data.series import read_panel
+    from ..io import atomic_write_text
+
+    id_column = extra["panel"]["id_column"]
+    panel = None
+    if args.data:
+        first = next(iter(extra["panel"]["series"].values()))
+        panel = read_panel(args.data, args.column or first["series"]["name"], args.id_column or id_column,
+                           args.time_column or extra["panel"].get("time_column"))
+    futures = forecast_panel_future(args.model, panel)
+    atomic_write_text(out, panel_forecast_table(futures, id_column))
+    H = len(next(iter(futures.values()))["point"])
+    print(f"{H} steps after the end of each of {len(futures)} series: {out}")
     return 0
 
 
@@ -125,6 +206,13 @@ def _predict(args) -> int:
                                 f"train one with `lstmkit forecast train`")
     # never replace a file the user did not name, nor a named one unless asked
     out = check_output_file(args.out or default_out(args), args.overwrite)
+    from ..models import Forecaster, load_model
+
+    _, extra = load_model(Forecaster, args.model)
+    if "panel" in extra:
+        return _predict_panel(args, out, extra)
+    if args.id_column:
+        raise ValueError(f"{args.model} forecasts one series, not a panel: drop --id-column")
     png = check_output_file(out.with_suffix(".png"), args.overwrite, option="--out (its PNG)")
     _, extra = load_forecaster(args.model)
     series = None
@@ -174,6 +262,8 @@ def register(sub) -> None:
                    + "; ".join(f"{k}: {v}" for k, v in EXAMPLES.items()))
     t.add_argument("--column", help="the column to forecast")
     t.add_argument("--time-column", help="a column of dates/times (sorted, frequency inferred, gaps filled)")
+    t.add_argument("--id-column", help="a long CSV of many series: the column naming each row's series; one LSTM "
+                   "is trained across all of them (a panel; each series scored against its own baselines)")
     t.add_argument("--horizon", type=positive_int, help="steps to forecast; also the length of the held-out tail "
                    "(examples: co2 52, airline 12)")
     t.add_argument("--window", type=_window, help="input steps, >= 2 (default max(2 x season, 2 x horizon))")
@@ -205,7 +295,9 @@ def register(sub) -> None:
     r.add_argument("data", nargs="?", help="a CSV holding the series (default: the end of the training series, "
                    "stored in the model directory)")
     r.add_argument("--column", help="the column (default: the training column's name)")
-    r.add_argument("--time-column", help="a column of dates/times")
+    r.add_argument("--time-column", help="a column of dates/times (panel models: default the training file's)")
+    r.add_argument("--id-column", help="for a panel model: the column naming each row's series (default: the "
+                   "training file's)")
     r.add_argument("--out", help="the CSV to write (default forecast-DATA.csv, or forecast-MODEL.csv for the stored "
                    "series, in the current directory); a PNG goes beside it")
     r.add_argument("--overwrite", action="store_true", help="replace --out (and its PNG) if they exist; without it "

@@ -25,7 +25,8 @@ import numpy as np
 from .files import MAX_SERIES_VALUE, csv_delimiter, read_user_text
 from .packaged import package_dir
 
-__all__ = ["TimeSeries", "read_series", "load_example", "EXAMPLES", "season_for_freq", "freq_unit", "future_index"]
+__all__ = ["TimeSeries", "read_series", "load_example", "EXAMPLES", "season_for_freq", "freq_unit", "future_index",
+           "read_panel"]
 
 EXAMPLES = {
     "co2": "weekly Mauna Loa CO2 (ppm), 1958-2001, 2,284 weeks with 59 missing (statsmodels)",
@@ -228,9 +229,71 @@ def read_series(path: str | os.PathLike, column: str, time_column: str | None = 
         >>> s.values.tolist(), s.freq, s.n_missing, s.n_gaps
         ([1.0, 2.0, 3.0, 4.0], 'MS', 2, 1)
     """
+    path = Path(path)
+    df = _read_frame(path)
+    _check_columns(df, path, ((column, "--column"), (time_column, "--time-column")))
+    if len(df) == 0:
+        raise ValueError(f"{path} has a header but no data rows: add one row per time step")
+    return _series_from_frame(df, path, column, time_column)
+
+
+def read_panel(path: str | os.PathLike, column: str, id_column: str,
+               time_column: str | None = None) -> dict[str, TimeSeries]:
+    """Read a long CSV of many series (one row per series and time step) as a panel.
+
+    The rows of each value of ``id_column`` make one series, read as
+    :func:`read_series` reads a file (sorted by ``time_column``, gaps filled, missing
+    values interpolated); errors name the file, the line and the series' id.
+
+    Args:
+        path: the CSV (UTF-8, a header row).
+        column: the column of values.
+        id_column: the column naming the series each row belongs to.
+        time_column: optional column of dates/times (each series sorted by it).
+
+    Returns:
+        ``{id: TimeSeries}`` in the order the ids first appear; each series' ``source`` is
+        ``"FILE [ID_COLUMN=ID]"``.
+
+    Raises:
+        ValueError: as :func:`read_series`, plus: an empty id, fewer than two series
+            (forecast a single series without ``--id-column``).
+
+    Example:
+        >>> import tempfile, os
+        >>> p = os.path.join(tempfile.mkdtemp(), "panel.csv")
+        >>> _ = open(p, "w").write("store,week,sales\\na,1,1\\nb,1,5\\na,2,2\\nb,2,7\\na,3,4\\nb,3,6\\n")
+        >>> panel = read_panel(p, "sales", "store")
+        >>> {k: v.values.tolist() for k, v in panel.items()}
+        {'a': [1.0, 2.0, 4.0], 'b': [5.0, 7.0, 6.0]}
+    """
+    path = Path(path)
+    df = _read_frame(path)
+    _check_columns(df, path, ((column, "--column"), (id_column, "--id-column"), (time_column, "--time-column")))
+    if len(df) == 0:
+        raise ValueError(f"{path} has a header but no data rows: add one row per series and time step")
+    ids = df[id_column].str.strip()
+    empty = ids == ""
+    if empty.any():
+        i = int(np.flatnonzero(empty.to_numpy())[0])
+        raise ValueError(f"{path}: column {id_column!r} (--id-column), row {i + 1} (line {i + 2}) is empty: "
+                         f"every row must name its series")
+    order = list(dict.fromkeys(ids.tolist()))
+    if len(order) < 2:
+        raise ValueError(f"{path}: column {id_column!r} (--id-column) names only one series ({order[0]!r}): "
+                         f"forecast it without --id-column")
+    panel = {}
+    for key in order:
+        part = df[ids == key]
+        panel[key] = _series_from_frame(part, path, column, time_column, source=f"{path} [{id_column}={key}]",
+                                        sep=df.attrs.get("sep", ","))
+    return panel
+
+
+def _read_frame(path: Path):
+    """The CSV as a frame of stripped strings (separator detected), one-line errors."""
     import pandas as pd
 
-    path = Path(path)
     text = read_user_text(path, "a CSV with a header row and one row per time step")
     sep = csv_delimiter(text, path)
     try:
@@ -241,12 +304,25 @@ def read_series(path: str | os.PathLike, column: str, time_column: str | None = 
         raise ValueError(f"{path} is not a well-formed CSV ({str(e).strip().splitlines()[-1]}): "
                          f"fix the row it names") from None
     df.columns = [str(c).strip() for c in df.columns]
-    for col, what in ((column, "--column"), (time_column, "--time-column")):
+    df.attrs["sep"] = sep
+    return df
+
+
+def _check_columns(df, path: Path, wanted) -> None:
+    for col, what in wanted:
         if col is not None and col not in df.columns:
             raise ValueError(f"{path}: no column {col!r} (for {what}); the columns are "
                              f"{', '.join(map(repr, df.columns))}")
-    if len(df) == 0:
-        raise ValueError(f"{path} has a header but no data rows: add one row per time step")
+
+
+def _series_from_frame(df, path: Path, column: str, time_column: str | None, source: str | None = None,
+                       sep: str | None = None) -> TimeSeries:
+    """One series from the rows of ``df`` (a whole file, or one series' rows of a panel:
+    line numbers in errors are the file's, from ``df.index``)."""
+    import pandas as pd
+
+    sep = df.attrs.get("sep", ",") if sep is None else sep
+    where = source or str(path)
     cells = df[column].str.strip()
     missing = cells.str.lower().isin(_NA)
     values = pd.to_numeric(cells.where(~missing), errors="coerce")
@@ -254,13 +330,13 @@ def read_series(path: str | os.PathLike, column: str, time_column: str | None = 
     if bad.any():
         i = int(np.flatnonzero(bad.to_numpy())[0])
         hint = " (a decimal comma? write it with a point)" if _DECIMAL_COMMA.fullmatch(cells.iloc[i]) else ""
-        raise ValueError(f"{path}: column {column!r}, row {i + 1} (line {i + 2}) holds {cells.iloc[i]!r}, "
+        raise ValueError(f"{where}: column {column!r}, row {int(df.index[i]) + 1} (line {int(df.index[i]) + 2}) holds {cells.iloc[i]!r}, "
                          f"not a number{hint}: fix it, or leave the cell empty to have it interpolated")
     values = values.astype(float)
     big = np.flatnonzero((values.abs() > MAX_SERIES_VALUE).to_numpy())
     if len(big):
         i = int(big[0])
-        raise ValueError(f"{path}: column {column!r}, row {i + 1} (line {i + 2}) holds {cells.iloc[i]}: too large "
+        raise ValueError(f"{where}: column {column!r}, row {int(df.index[i]) + 1} (line {int(df.index[i]) + 2}) holds {cells.iloc[i]}: too large "
                          f"for float32 training (the limit is +-{MAX_SERIES_VALUE:g}); rescale the column (e.g. "
                          f"thousands or millions) or fix that cell")
     index, freq, n_gaps, notes = None, None, 0, []
@@ -276,12 +352,12 @@ def read_series(path: str | os.PathLike, column: str, time_column: str | None = 
                 times = pd.to_datetime(tcells, format="mixed", errors="coerce")
         if times.isna().any():
             i = int(np.flatnonzero(times.isna().to_numpy())[0])
-            raise ValueError(f"{path}: column {time_column!r}, row {i + 1} (line {i + 2}) holds {tcells.iloc[i]!r}, "
+            raise ValueError(f"{where}: column {time_column!r}, row {int(df.index[i]) + 1} (line {int(df.index[i]) + 2}) holds {tcells.iloc[i]!r}, "
                              f"not a date: use one format such as 2020-01-31 or 2020-01-31 13:00 in every row")
         dup = times.duplicated()
         if dup.any():
             i = int(np.flatnonzero(dup.to_numpy())[0])
-            raise ValueError(f"{path}: column {time_column!r}, row {i + 1} (line {i + 2}) repeats the date "
+            raise ValueError(f"{where}: column {time_column!r}, row {int(df.index[i]) + 1} (line {int(df.index[i]) + 2}) repeats the date "
                              f"{tcells.iloc[i]!r}: keep one row per time step")
         order = np.argsort(times.to_numpy(), kind="stable")
         if (order != np.arange(len(order))).any():
@@ -300,13 +376,13 @@ def read_series(path: str | os.PathLike, column: str, time_column: str | None = 
     values = pd.Series(values.to_numpy(dtype=float))
     n_missing = int(values.isna().sum())
     if n_missing == len(values):
-        raise ValueError(f"{path}: column {column!r} has no values (all {len(values)} cells are empty): "
+        raise ValueError(f"{where}: column {column!r} has no values (all {len(values)} cells are empty): "
                          f"pick the column that holds the numbers")
     filled = values.interpolate(method="linear", limit_direction="both").to_numpy()
     if np.ptp(filled) == 0:
-        raise ValueError(f"{path}: column {column!r} is constant ({filled[0]:g} in all {len(filled)} rows): "
+        raise ValueError(f"{where}: column {column!r} is constant ({filled[0]:g} in all {len(filled)} rows): "
                          f"there is nothing to forecast; check the column")
-    return TimeSeries(values=filled, name=column, source=str(path), index=index, freq=freq, n_missing=n_missing,
+    return TimeSeries(values=filled, name=column, source=where, index=index, freq=freq, n_missing=n_missing,
                       n_gaps=n_gaps, n_rows=len(df), notes=notes)
 
 
