@@ -72,10 +72,12 @@ def test_global_model_beats_seasonal_naive_on_every_scale_and_forecasts_again():
 def test_short_series_left_out_and_model_dir_round_trip(tmp_path):
     panel = _panel(3, 60)
     panel["tiny"] = TimeSeries(values=np.arange(1.0, 13.0), name="y", source="tiny")
+    # room for a window and both tails but no training window of its own: still forecast
+    panel["short"] = TimeSeries(values=np.linspace(5.0, 9.0, 21) + np.arange(21) % 3, name="y", source="short")
     model_dir = tmp_path / "m"
     r = train_panel(panel, 4, season=12, window=12, epochs=2, members=1, hidden_size=4, baselines=False,
                     progress=False, model_dir=model_dir)
-    assert "tiny" in r["left_out"] and "tiny" not in r["series"]
+    assert "tiny" in r["left_out"] and "tiny" not in r["series"] and "short" in r["series"]
     again = forecast_panel_future(model_dir)
     for k in r["series"]:
         assert np.allclose(again[k]["point"], r["series"][k]["future"]["point"], rtol=1e-5)

@@ -11,7 +11,10 @@ Theta, their combination and the hybrid), exactly as :func:`lstmkit.apps.forecas
 does for one series. ``save="validation"`` picks, per series, the forecast (LSTM, hybrid
 or combination) that did best on its validation part.
 
-Series too short for the window and the two tails are left out, named in the report.
+A series too short to give a training window of its own (window + target + the two
+tails) is still validated, tested and forecast: the other series train the network, the
+point of a global model. Series too short for a window and the two tails are left out,
+named in the report.
 """
 
 from __future__ import annotations
@@ -43,9 +46,10 @@ __all__ = ["train_panel", "forecast_panel_future", "panel_forecast_table", "load
 
 def _panel_window(season: int, horizon: int, lengths) -> int:
     """The single-series default window, shrunk (down to ``max(horizon, 4)``) so that the
-    shortest series still has one training window and both tails."""
+    shortest series still holds a window and both tails (a series too short to hold a
+    training window as well is still forecast: the others train the network)."""
     w = _default_window(season, horizon)
-    return int(max(min(w, min(lengths) - 3 * horizon), max(horizon, 4)))
+    return int(max(min(w, min(lengths) - 2 * horizon), max(horizon, 4)))
 
 
 def _scaled_error(y: np.ndarray, forecast: np.ndarray, horizon: int, season: int) -> float:
@@ -80,11 +84,12 @@ def _build(prep0: dict, series: list[TimeSeries], horizon: int, last_target: str
         z = w.z(s.values)
         n = len(z)
         end = n - 2 * horizon if last_target == "fit" else n - horizon
-        origins = np.arange(w.history, end - horizon + 1)
-        w.fit_scales(z, np.arange(w.history, n - 3 * horizon + 1))  # the fit part only, both times
-        x, lv = w.inputs(z, origins)
-        X.append(x)
-        Y.append(w.targets(z, origins, lv))
+        origins = np.arange(w.history, end - horizon + 1)  # may be empty: a short series is forecast only
+        w.fit_scales(z, np.arange(w.history, n - 2 * horizon + 1))  # input windows of the fit part, both times
+        if len(origins):
+            x, lv = w.inputs(z, origins)
+            X.append(x)
+            Y.append(w.targets(z, origins, lv))
         wins.append(w)
         zs.append(z)
     return wins, zs, torch.cat(X, 1), torch.cat(Y, 0)
@@ -180,10 +185,14 @@ def train_panel(
     candidates = ((["level", "seasonal"] if 1 < season <= window else ["level"]) if reference == "auto"
                   else [reference])
     history = window  # no seasonal-difference inputs in panels (diff_inputs off, as the single default)
-    left_out = {k: f"{len(s)} points, fewer than the {history + 3 * horizon} needed (window {window} + one "
-                   f"training window + the {horizon}-point validation and test tails): use a smaller --window"
-                for k, s in panel.items() if len(s) < history + 3 * horizon}
+    left_out = {k: f"{len(s)} points, fewer than the {history + 2 * horizon} needed (window {window} + the "
+                   f"{horizon}-point validation and test tails): use a smaller --window"
+                for k, s in panel.items() if len(s) < history + 2 * horizon}
     ids = [k for k in panel if k not in left_out]
+    if not any(len(panel[k]) >= history + 3 * horizon for k in ids):
+        raise ValueError(f"no series is long enough to train on with window {window} and horizon {horizon} (one "
+                         f"training window needs {history + 3 * horizon} points; the longest has "
+                         f"{max(len(s) for s in panel.values())}): use a smaller --window or --horizon")
     if not ids:
         raise ValueError(f"every series is too short for window {window} and horizon {horizon}: the longest has "
                          f"{max(len(s) for s in panel.values())} points; use a smaller --window or --horizon")
