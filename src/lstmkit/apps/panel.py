@@ -46,10 +46,11 @@ __all__ = ["train_panel", "forecast_panel_future", "panel_forecast_table", "load
 
 def _panel_window(season: int, horizon: int, lengths) -> int:
     """The single-series default window, shrunk (down to ``max(horizon, 4)``) so that the
-    shortest series still holds a window and both tails (a series too short to hold a
-    training window as well is still forecast: the others train the network)."""
+    shortest series still holds a window and both tails and the longest a training window
+    (a series too short to hold a training window as well is still forecast: the others
+    train the network)."""
     w = _default_window(season, horizon)
-    return int(max(min(w, min(lengths) - 2 * horizon), max(horizon, 4)))
+    return int(max(min(w, min(lengths) - 2 * horizon, max(lengths) - 3 * horizon), max(horizon, 4)))
 
 
 def _scaled_error(y: np.ndarray, forecast: np.ndarray, horizon: int, season: int) -> float:
