@@ -7,6 +7,9 @@ one run and print the table.
   only in their timing; a T-LSTM fed Δt vs an LSTM with Δt as an input channel vs an LSTM
   ignoring time, through ``lstmkit classify``'s pipeline (Baytas et al. 2017's idea).
 
+- ``lstmkit study parity [--ks 4,6,8,10,12] [--updates 3000]``: k-bit parity, a tied 1-LSTM
+  grid network beside a stacked LSTM (Kalchbrenner et al. 2016).
+
 Docs: docs/highway.md, docs/time-aware.md; measured numbers in docs/results.md.
 """
 
@@ -89,6 +92,20 @@ def _irregular(args) -> int:
     return 0
 
 
+def _parity(args) -> int:
+    from ..apps.grid_parity import format_parity, grid_parity
+    from .options import apply_threads
+
+    apply_threads(args)
+    _new_file(args.json)
+    r = grid_parity(ks=args.ks, hidden_size=args.hidden_size, updates=args.updates, seed=args.seed,
+                    log=None if args.no_progress else print)
+    print(format_parity(r))
+    print(f"paper: {r['paper']}")
+    _write_json(args.json, r)
+    return 0
+
+
 def register(sub) -> None:
     from .options import positive_int, runtime_parent
 
@@ -114,3 +131,10 @@ def register(sub) -> None:
     r.add_argument("--hidden-size", type=positive_int, default=32, help="units per direction (default 32)")
     r.add_argument("--json", default=None, help="write the rows to this new JSON file")
     r.set_defaults(func=_irregular)
+    q = s.add_parser("parity", parents=[runtime_parent()],
+                     help="k-bit parity: a tied 1-LSTM grid network beside a stacked LSTM (Kalchbrenner et al. 2016)")
+    q.add_argument("--ks", type=_ints, default=[4, 6, 8, 10, 12], help="string lengths (default 4,6,8,10,12)")
+    q.add_argument("--hidden-size", type=positive_int, default=64, help="units (default 64)")
+    q.add_argument("--updates", type=positive_int, default=3000, help="Adam updates per net (default 3000)")
+    q.add_argument("--json", default=None, help="write the rows to this new JSON file")
+    q.set_defaults(func=_parity)
