@@ -99,7 +99,7 @@ def _parity(args) -> int:
     apply_threads(args)
     _new_file(args.json)
     r = grid_parity(ks=args.ks, hidden_size=args.hidden_size, updates=args.updates, seed=args.seed,
-                    log=None if args.no_progress else print)
+                    models=tuple(args.models), log=None if args.no_progress else print)
     print(format_parity(r))
     print(f"paper: {r['paper']}")
     _write_json(args.json, r)
@@ -107,7 +107,7 @@ def _parity(args) -> int:
 
 
 def register(sub) -> None:
-    from .options import positive_int, runtime_parent
+    from .options import comma_list, positive_int, runtime_parent
 
     p = sub.add_parser("study", help="small reproductions of a paper's claim, several models in one run")
     s = p.add_subparsers(dest="study_command", metavar="STUDY", required=True)
@@ -136,5 +136,7 @@ def register(sub) -> None:
     q.add_argument("--ks", type=_ints, default=[4, 6, 8, 10, 12], help="string lengths (default 4,6,8,10,12)")
     q.add_argument("--hidden-size", type=positive_int, default=64, help="units (default 64)")
     q.add_argument("--updates", type=positive_int, default=3000, help="Adam updates per net (default 3000)")
+    q.add_argument("--models", type=comma_list, default=["grid", "stacked"],
+                   help="comma-separated of grid,stacked (default both)")
     q.add_argument("--json", default=None, help="write the rows to this new JSON file")
     q.set_defaults(func=_parity)
