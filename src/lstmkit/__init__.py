@@ -14,8 +14,10 @@ from .layers import GRU, LSTM, RNN, GRUCell, LSTMCell, RNNCell
 from .layers.conv_lstm import ConvLSTM, ConvLSTMCell
 from .layers.slstm import sLSTM
 from .layers.mlstm import mLSTM, mLSTMCell
+from .layers.t_lstm import TLSTM, TLSTMCell
+from .layers.depth_gated import DepthGatedLSTM
 from .variants import PRESETS, LSTMVariant
 
 __version__ = "0.1.0"
 
-__all__ = ["LSTM", "GRU", "RNN", "LSTMCell", "GRUCell", "RNNCell", "ConvLSTM", "ConvLSTMCell", "sLSTM", "mLSTM", "mLSTMCell", "LSTMVariant", "PRESETS", "__version__"]
+__all__ = ["LSTM", "GRU", "RNN", "LSTMCell", "GRUCell", "RNNCell", "ConvLSTM", "ConvLSTMCell", "sLSTM", "mLSTM", "mLSTMCell", "TLSTM", "TLSTMCell", "DepthGatedLSTM", "LSTMVariant", "PRESETS", "__version__"]

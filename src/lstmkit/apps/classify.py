@@ -27,7 +27,7 @@ from ..metrics import accuracy, balanced_accuracy, classification_report, confus
 from ..models.baselines import majority_class, nearest_neighbour_baseline
 
 __all__ = ["format_report", "train_classifier", "predict_file", "predict_proba", "downsample", "EXAMPLE_DEFAULTS",
-           "DEFAULTS", "FCN_FILTERS", "series_normalize", "auto_downsample", "verdict"]
+           "DEFAULTS", "FCN_FILTERS", "series_normalize", "auto_downsample", "verdict", "TIME_MODES", "elapsed_times"]
 
 
 def format_report(report: dict) -> str:
@@ -103,6 +103,38 @@ def downsample(seqs: list[np.ndarray], k: int) -> list[np.ndarray]:
         counts[-1] = n - (m - 1) * k
         out.append((full / counts[:, None]).astype(np.float32))
     return out
+
+
+TIME_MODES = ("ignore", "feature", "tlstm")
+"""What ``--time-mode`` does with a CSV's ``--time-column`` beyond sorting the steps:
+``ignore`` (the steps in order, no more), ``feature`` (the elapsed time Δt before each step
+as one more input channel of the LSTM) or ``tlstm`` (Δt discounts a time-aware LSTM's
+short-term memory, :class:`lstmkit.TLSTM`). Δt is divided by the median positive Δt of the
+training file (stored with the model), so a typical step is 1."""
+
+
+def elapsed_times(times: list[np.ndarray], k: int = 1) -> list[np.ndarray]:
+    """The elapsed time Δt before each step (0 before the first), after averaging blocks of
+    ``k`` steps as :func:`downsample` does (a block's time is its steps' mean time).
+
+    Example:
+        >>> [d.tolist() for d in elapsed_times([np.array([0.0, 1.0, 5.0, 6.0])])]
+        [[0.0, 1.0, 4.0, 1.0]]
+        >>> [d.tolist() for d in elapsed_times([np.array([0.0, 1.0, 5.0, 6.0])], 2)]
+        [[0.0, 5.0]]
+    """
+    out = []
+    for t in times:
+        t = np.asarray(t, dtype=np.float64)
+        if k > 1:
+            m = -(-len(t) // k)
+            t = np.array([t[j * k:(j + 1) * k].mean() for j in range(m)])
+        out.append(np.concatenate([[0.0], np.diff(t)]).astype(np.float32))
+    return out
+
+
+def _with_dt(X: list[np.ndarray], dts: list[np.ndarray]) -> list[np.ndarray]:
+    return [np.concatenate([x, d[:, None].astype(np.float32)], axis=1) for x, d in zip(X, dts)]
 
 
 def predict_proba(model, seqs: list, batch_size: int = 128, pad=None, progress: bool = False,
@@ -235,6 +267,7 @@ def train_classifier(
     read_options: dict | None = None,
     resume: bool = False,
     progress: bool = True,
+    time_mode: str = "ignore",
 ) -> dict:
     """Train a BiLSTM classifier (with a convolutional block beside it by default) on
     ``train``, report on ``test`` beside the field's baselines.
@@ -266,6 +299,9 @@ def train_classifier(
             installed; ``()``: none).
         example: name of a shipped example whose :data:`EXAMPLE_DEFAULTS` apply.
         read_options: how the file was read (format, csv columns); stored for ``predict``.
+        time_mode: what the CSV's time column does besides ordering the steps (see
+            :data:`TIME_MODES`): ``"ignore"``, ``"feature"`` (Δt as an input channel) or
+            ``"tlstm"`` (a bidirectional :class:`lstmkit.TLSTM` fed Δt).
         Other arguments default to :data:`DEFAULTS`.
 
     Returns:
@@ -294,6 +330,10 @@ def train_classifier(
                  ("test_fraction", test_fraction), ("refit", refit), ("normalize", normalize), ("head", head)):
         if v is not None:
             cfg[k] = v
+    if time_mode not in TIME_MODES:
+        raise ValueError(f"--time-mode must be one of {', '.join(TIME_MODES)}, got {time_mode!r}")
+    if time_mode == "tlstm" and cfg["head"] != "lstm":
+        raise ValueError("--time-mode tlstm goes with --head lstm (the convolutional block has no elapsed times)")
     if variant not in variants:
         raise ValueError(f"--variant {variant!r} is not an LSTM preset; choose one of {', '.join(sorted(variants))}")
     if cfg["refit"] not in ("auto", "yes", "no"):
@@ -343,8 +383,25 @@ def train_classifier(
     Xtr, Xte = downsample(train.X, k), downsample(test.X, k)
     if cfg["normalize"] == "series":
         Xtr, Xte = series_normalize(Xtr), series_normalize(Xte)
+    time_cfg = None
+    if time_mode != "ignore":
+        for part in (train, test):
+            if part.times is None:
+                raise ValueError(f"{part.source}: --time-mode {time_mode} needs the steps' times: a CSV with a "
+                                 f"time column (--time-column NAME)")
+        dtr, dte = elapsed_times(train.times, k), elapsed_times(test.times, k)
+        gaps = np.concatenate([d[1:] for d in dtr] + [np.zeros(0, np.float32)])
+        gaps = gaps[gaps > 0]
+        scale = float(np.median(gaps)) if len(gaps) else 1.0
+        dtr, dte = [d / scale for d in dtr], [d / scale for d in dte]
+        time_cfg = {"mode": time_mode, "scale": scale, "column": train.info.get("time_column")}
+        if time_mode == "feature":  # one more channel, standardised with the others
+            Xtr, Xte = _with_dt(Xtr, dtr), _with_dt(Xte, dte)
     norm = fit_standardizer(Xtr, eps=1e-6)
     Xtr, Xte = standardize(Xtr, norm), standardize(Xte, norm)
+    if time_mode == "tlstm":  # the T-LSTM's Δt rides last, not standardised (g needs Δt >= 0)
+        Xtr, Xte = _with_dt(Xtr, dtr), _with_dt(Xte, dte)
+    n_in = train.n_channels + (1 if time_mode == "feature" else 0)
     K = len(classes)
     refit = {"yes": True, "no": False}.get(cfg["refit"], len(train) < REFIT_BELOW)
     labels = torch.as_tensor(y_train)
@@ -368,7 +425,13 @@ def train_classifier(
 
     def new_model():
         torch.manual_seed(seed)
-        return SequenceClassifier(train.n_channels, K, hidden_size=cfg["hidden_size"],
+        if time_mode == "tlstm":
+            from ..models.time_aware import TimeAwareClassifier
+
+            return TimeAwareClassifier(train.n_channels, K, hidden_size=cfg["hidden_size"],
+                                       num_layers=cfg["num_layers"], bidirectional=True,
+                                       dropout=cfg["dropout"] if cfg["num_layers"] > 1 else 0.0)
+        return SequenceClassifier(n_in, K, hidden_size=cfg["hidden_size"],
                                   num_layers=cfg["num_layers"], variant=variant, bidirectional=True,
                                   dropout=cfg["dropout"] if cfg["num_layers"] > 1 else 0.0, pooling="mean",
                                   conv_filters=conv)
@@ -475,7 +538,8 @@ def train_classifier(
                        "patience": cfg["patience"] if by_updates else None, "lr": cfg["lr"], "batch_size": bs,
                        "downsample": k, "normalize": cfg["normalize"], "head": cfg["head"],
                        "val_fraction": cfg["val_fraction"], "class_weights": class_weights, "refit": refit,
-                       "seed": seed, "threads": torch.get_num_threads()},
+                       "seed": seed, "threads": torch.get_num_threads(), "time": time_cfg,
+                       "variant": model.config.get("variant", "tlstm")},
             "test": report,
             "baselines": baselines,
             "fit": fit_summary,
@@ -485,10 +549,13 @@ def train_classifier(
         if model_dir is not None:
             title = f"{example or Path(train.source).name}: test accuracy {report['accuracy']:.1%}"
             png = confusion_matrix_png(np.array(report["confusion_matrix"]), classes, title)
-            extra = {"classes": classes, "norm": norm, "downsample": k, "channels": train.channels,
+            channels = train.channels + ([f"dt({time_cfg['column']})"] if time_mode == "feature" else [])
+            extra = {"classes": classes, "norm": norm, "downsample": k, "channels": channels,
                      "read_options": read_options or {}, "example": example}
             if cfg["normalize"] != "global":
                 extra["normalize"] = cfg["normalize"]
+            if time_cfg is not None:
+                extra["time"] = time_cfg
             save_model(model, model_dir, extra=extra,
                        files={"report.json": json.dumps(result, indent=2), "confusion.png": png})
             result["model_dir"] = str(model_dir)
@@ -528,7 +595,11 @@ def format_train_report(r: dict) -> str:
         f"lengths {d['train_lengths'][0]}-{d['train_lengths'][1]}"
         + (f" (averaged in blocks of {c['downsample']} steps)" if c["downsample"] > 1 else ""),
         f"split: {d['split']}; {d['n_train']} train, {d['n_val']} validation, {d['n_test']} test",
-        f"model: BiLSTM ({c['variant']}) {c['num_layers']}x{c['hidden_size']}, mean over steps"
+        (f"model: BiT-LSTM {c['num_layers']}x{c['hidden_size']} fed the elapsed times of column "
+         f"{c['time']['column']!r}, mean over steps" if (c.get("time") or {}).get("mode") == "tlstm" else
+         f"model: BiLSTM ({c['variant']}) {c['num_layers']}x{c['hidden_size']}, mean over steps"
+         + (f", the elapsed times of column {c['time']['column']!r} as an input channel"
+            if (c.get("time") or {}).get("mode") == "feature" else ""))
         + (" + convolutional block (LSTM-FCN)" if c.get("head") == "lstm-fcn" else "") + "; "
         + (f"{c['epochs']} epochs, best {r['fit']['best_epoch']} on validation" if c.get("epochs") else
            f"up to {c['max_updates']} updates of {c['batch_size']}, best after {r['fit']['updates']} on validation"
@@ -564,8 +635,11 @@ def load_classifier(model_dir: str | os.PathLike):
     """The :class:`~lstmkit.models.SequenceClassifier` of a model directory written by
     :func:`train_classifier` and its ``extra`` state, checked (:func:`check_classifier_extra`)."""
     from ..models import SequenceClassifier, load_model
+    from ..models.io import read_model_config
+    from ..models.time_aware import TimeAwareClassifier
 
-    model, extra = load_model(SequenceClassifier, model_dir)
+    cls = TimeAwareClassifier if read_model_config(model_dir)["class"] == "TimeAwareClassifier" else SequenceClassifier
+    model, extra = load_model(cls, model_dir)
     check_classifier_extra(extra, model.config, Path(model_dir) / "config.json")
     return model, extra
 
@@ -608,6 +682,8 @@ def check_classifier_extra(extra: dict, config: dict, where) -> None:
             len(v) == C and all(isinstance(c, str) for c in v)), f"{C} channel names"),
         "extra.read_options": ((dict, type(None)), None, "a table"),
         "extra.normalize": ((str, type(None)), lambda v: v in ("global", "series"), "'global' or 'series'"),
+        "extra.time": ((dict, type(None)), lambda v: v.get("mode") in TIME_MODES[1:] and isinstance(
+            v.get("scale"), (int, float)) and v["scale"] > 0, "a table with mode (feature or tlstm) and a positive scale"),
     }, where)
     norm = extra["norm"]
     check_fields({f"extra.norm.{k}": v for k, v in norm.items()}, {
@@ -646,7 +722,8 @@ def predict_file(model_dir: str | os.PathLike, path: str | os.PathLike, out: str
     if (fmt or path.suffix.lower().lstrip(".")) != "csv":
         opts = {}
     data = read_sequences(path, fmt, **opts)
-    C = model.config["input_size"]
+    time_cfg = extra.get("time")
+    C = model.config["input_size"] - (1 if time_cfg and time_cfg["mode"] == "feature" else 0)
     if data.n_channels != C:
         raise ValueError(f"{path}: {data.n_channels} channels but the model in {model_dir} was trained on {C} "
                          f"({', '.join(extra.get('channels', []))}); give a file with the same channels")
@@ -654,7 +731,16 @@ def predict_file(model_dir: str | os.PathLike, path: str | os.PathLike, out: str
     X = downsample(data.X, int(extra.get("downsample", 1)))
     if extra.get("normalize") == "series":
         X = series_normalize(X)
+    if time_cfg:
+        if data.times is None:
+            raise ValueError(f"{path}: the model in {model_dir} reads the elapsed times of column "
+                             f"{time_cfg.get('column')!r}; give a CSV with that time column")
+        dts = [d / time_cfg["scale"] for d in elapsed_times(data.times, int(extra.get("downsample", 1)))]
+        if time_cfg["mode"] == "feature":
+            X = _with_dt(X, dts)
     X = standardize(X, extra["norm"])
+    if time_cfg and time_cfg["mode"] == "tlstm":
+        X = _with_dt(X, dts)
     proba = predict_proba(model, X)
     pred = proba.argmax(1)
     import csv

@@ -7,5 +7,7 @@ from .gru import GRUCellSpec
 from .lstm import LSTMCellSpec
 from .mlstm import mLSTMCellSpec
 from .slstm import sLSTMCellSpec
+from .t_lstm import TLSTMCellSpec
+from .depth_gated import DepthGatedLSTMCellSpec
 
-__all__ = ["CellSpec", "LSTMCellSpec", "GRUCellSpec", "ElmanCellSpec", "ConvLSTMCellSpec", "sLSTMCellSpec", "mLSTMCellSpec"]
+__all__ = ["CellSpec", "LSTMCellSpec", "GRUCellSpec", "ElmanCellSpec", "ConvLSTMCellSpec", "sLSTMCellSpec", "mLSTMCellSpec", "TLSTMCellSpec", "DepthGatedLSTMCellSpec"]

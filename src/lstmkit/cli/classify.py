@@ -85,7 +85,7 @@ def _train(args) -> int:
                          num_layers=args.layers, variant=args.variant, seed=args.seed,
                          class_weights=args.class_weights, downsample_by=args.downsample, lr=args.lr,
                          val_fraction=args.val_fraction, test_fraction=args.test_fraction, refit=args.refit,
-                         example=args.example,
+                         example=args.example, time_mode=args.time_mode,
                          read_options=read_options, resume=args.resume, progress=not args.no_progress)
     print()
     print(format_train_report(r))
@@ -115,7 +115,8 @@ def _add_read_options(p) -> None:
     p.add_argument("--format", choices=["ts", "npz", "csv"], help="file format (default: from the suffix)")
     p.add_argument("--id-column", default=None, help="CSV: sequence id column (default id)")
     p.add_argument("--time-column", default=None,
-                   help="CSV: column to sort the steps by (default: 'time' if present, else file order)")
+                   help="CSV: column to sort the steps by (default: 'time' if present, else file order); uneven "
+                        "steps feed their elapsed times to the model with train's --time-mode")
     p.add_argument("--label-column", default=None, help="CSV: label column (default label)")
     p.add_argument("--channels", default=None, type=comma_list,
                    help="CSV: comma-separated channel columns (default: every other numeric column)")
@@ -167,6 +168,10 @@ def register(sub) -> None:
     t.add_argument("--refit", choices=["auto", "yes", "no"], default=None,
                    help="after picking the epochs on validation, retrain on the whole training file "
                         "(default auto: when it has < 1000 sequences)")
+    t.add_argument("--time-mode", choices=["ignore", "feature", "tlstm"], default="ignore",
+                   help="what the CSV's time column does besides ordering the steps: ignore (default), feature "
+                        "(the elapsed time before each step as one more channel) or tlstm (a time-aware LSTM, "
+                        "Baytas et al. 2017, whose short-term memory decays with the elapsed time)")
     t.add_argument("--resume", action="store_true", help="continue a killed run from <model>.checkpoints")
     t.set_defaults(func=_train)
     r = s.add_parser("predict", help="classify the sequences of a file with a trained model",

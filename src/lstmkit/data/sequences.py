@@ -75,6 +75,9 @@ class LabelledSequences:
     channels: list[str]
     source: str = "<memory>"
     info: dict = field(default_factory=dict)
+    #: per sequence, the (steps,) float64 sort keys of a CSV's time column (numbers, or ISO
+    #: dates as nanoseconds), in step order; None when the file has no time column
+    times: list[np.ndarray] | None = None
 
     def __len__(self) -> int:
         return len(self.X)
@@ -95,7 +98,8 @@ class LabelledSequences:
     def subset(self, idx) -> "LabelledSequences":
         idx = [int(i) for i in idx]
         return LabelledSequences([self.X[i] for i in idx], None if self.y is None else [self.y[i] for i in idx],
-                                 [self.ids[i] for i in idx], list(self.channels), self.source, dict(self.info))
+                                 [self.ids[i] for i in idx], list(self.channels), self.source, dict(self.info),
+                                 None if self.times is None else [self.times[i] for i in idx])
 
 
 def sort_labels(labels) -> list[str]:
@@ -529,6 +533,7 @@ def read_csv_long(path: str | os.PathLike, id_column: str = "id", time_column: s
     for r, row in enumerate(rows):
         order.setdefault(row[i_id].strip(), []).append(r)
     X, y, ids = [], [] if i_label is not None else None, []
+    step_times = [] if i_time is not None else None
     for sid, idx in order.items():
         idx = np.array(idx)
         if i_time is not None:
@@ -538,6 +543,8 @@ def read_csv_long(path: str | os.PathLike, id_column: str = "id", time_column: s
                 raise ValueError(f"{path}: lines {idx[dup[0]] + 2} and {idx[dup[0] + 1] + 2}: sequence {sid!r} has "
                                  f"time {times[idx[dup[0]]]!r} twice; remove the duplicate")
         X.append(values[idx])
+        if step_times is not None:
+            step_times.append(tkey[idx])
         ids.append(sid)
         if y is not None:
             labs = {rows[r][i_label].strip() for r in idx}
@@ -552,7 +559,7 @@ def read_csv_long(path: str | os.PathLike, id_column: str = "id", time_column: s
     _check(X, path, lambda k: f"sequence {ids[k]!r}")
     return LabelledSequences(X, y, ids, [header[c] for c in i_ch], str(path),
                              {"id_column": id_column, "time_column": header[i_time] if i_time is not None else None,
-                              "label_column": label_column})
+                              "label_column": label_column}, step_times)
 
 
 def read_sequences(path: str | os.PathLike, format: str | None = None, **csv_options) -> LabelledSequences:
