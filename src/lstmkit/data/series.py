@@ -284,9 +284,9 @@ def read_panel(path: str | os.PathLike, column: str, id_column: str,
                          f"forecast it without --id-column")
     panel = {}
     for key in order:
-        part = df[ids == key]
-        panel[key] = _series_from_frame(part, path, column, time_column, source=f"{path} [{id_column}={key}]",
-                                        sep=df.attrs.get("sep", ","))
+        mask = (ids == key).to_numpy()
+        panel[key] = _series_from_frame(df[mask], path, column, time_column, source=f"{path} [{id_column}={key}]",
+                                        sep=df.attrs.get("sep", ","), rows=np.flatnonzero(mask))
     return panel
 
 
@@ -316,13 +316,14 @@ def _check_columns(df, path: Path, wanted) -> None:
 
 
 def _series_from_frame(df, path: Path, column: str, time_column: str | None, source: str | None = None,
-                       sep: str | None = None) -> TimeSeries:
+                       sep: str | None = None, rows=None) -> TimeSeries:
     """One series from the rows of ``df`` (a whole file, or one series' rows of a panel:
-    line numbers in errors are the file's, from ``df.index``)."""
+    ``rows`` holds each row's position in the file, so errors name the file's lines)."""
     import pandas as pd
 
     sep = df.attrs.get("sep", ",") if sep is None else sep
     where = source or str(path)
+    rows = np.arange(len(df)) if rows is None else np.asarray(rows)
     cells = df[column].str.strip()
     missing = cells.str.lower().isin(_NA)
     values = pd.to_numeric(cells.where(~missing), errors="coerce")
@@ -330,13 +331,13 @@ def _series_from_frame(df, path: Path, column: str, time_column: str | None, sou
     if bad.any():
         i = int(np.flatnonzero(bad.to_numpy())[0])
         hint = " (a decimal comma? write it with a point)" if _DECIMAL_COMMA.fullmatch(cells.iloc[i]) else ""
-        raise ValueError(f"{where}: column {column!r}, row {int(df.index[i]) + 1} (line {int(df.index[i]) + 2}) holds {cells.iloc[i]!r}, "
+        raise ValueError(f"{where}: column {column!r}, row {rows[i] + 1} (line {rows[i] + 2}) holds {cells.iloc[i]!r}, "
                          f"not a number{hint}: fix it, or leave the cell empty to have it interpolated")
     values = values.astype(float)
     big = np.flatnonzero((values.abs() > MAX_SERIES_VALUE).to_numpy())
     if len(big):
         i = int(big[0])
-        raise ValueError(f"{where}: column {column!r}, row {int(df.index[i]) + 1} (line {int(df.index[i]) + 2}) holds {cells.iloc[i]}: too large "
+        raise ValueError(f"{where}: column {column!r}, row {rows[i] + 1} (line {rows[i] + 2}) holds {cells.iloc[i]}: too large "
                          f"for float32 training (the limit is +-{MAX_SERIES_VALUE:g}); rescale the column (e.g. "
                          f"thousands or millions) or fix that cell")
     index, freq, n_gaps, notes = None, None, 0, []
@@ -352,12 +353,12 @@ def _series_from_frame(df, path: Path, column: str, time_column: str | None, sou
                 times = pd.to_datetime(tcells, format="mixed", errors="coerce")
         if times.isna().any():
             i = int(np.flatnonzero(times.isna().to_numpy())[0])
-            raise ValueError(f"{where}: column {time_column!r}, row {int(df.index[i]) + 1} (line {int(df.index[i]) + 2}) holds {tcells.iloc[i]!r}, "
+            raise ValueError(f"{where}: column {time_column!r}, row {rows[i] + 1} (line {rows[i] + 2}) holds {tcells.iloc[i]!r}, "
                              f"not a date: use one format such as 2020-01-31 or 2020-01-31 13:00 in every row")
         dup = times.duplicated()
         if dup.any():
             i = int(np.flatnonzero(dup.to_numpy())[0])
-            raise ValueError(f"{where}: column {time_column!r}, row {int(df.index[i]) + 1} (line {int(df.index[i]) + 2}) repeats the date "
+            raise ValueError(f"{where}: column {time_column!r}, row {rows[i] + 1} (line {rows[i] + 2}) repeats the date "
                              f"{tcells.iloc[i]!r}: keep one row per time step")
         order = np.argsort(times.to_numpy(), kind="stable")
         if (order != np.arange(len(order))).any():
