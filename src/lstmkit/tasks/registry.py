@@ -192,14 +192,17 @@ _LIST = [
        variants=("vanilla", "elman"),
        train=dict(lr=0.01, batch_size=32, eval_every=50, max_sequences=500_000, max_seconds=240),
        quick={"task": {"L": 10}}),
-    # The xLSTM paper's formal-language setting (Fig. 4 / App. D), small: train on 3-40 bits,
-    # test on 40-256 (length extrapolation); 2 blocks of width 32, 4 heads; the same Adam
-    # for every model. The LSTM is the classic one (32 units, one layer).
-    _e("xlstm-parity", "parity", "parity, train 3-40 bits, test 40-256: xLSTM[0:1], [1:1], [1:0] and the LSTM "
+    # The xLSTM paper's formal-language setting (Fig. 4 / App. D), small: train on strings of
+    # up to 40 bits, test on 40-256 (length extrapolation); 2 blocks of width 32, 4 heads; the
+    # same Adam for every model; the LSTM is the classic one (32 units, one layer). The paper
+    # trains on 3-40 bits; here no model (the LSTM neither, 500,000 strings) left chance in
+    # 150 s on 3-40 at lr 3e-3, nor the LSTM at lr 0.01 in 40 s, while the LSTM solves 1-40 in
+    # ~2,000 updates: the 1- and 2-bit strings bootstrap it. So 1-40 (docs/results.md).
+    _e("xlstm-parity", "parity", "parity, train 1-40 bits, test 40-256: xLSTM[0:1], [1:1], [1:0] and the LSTM "
        "(Beck et al. 2024, Fig. 4)",
-       task={"L": 40, "min_length": 3, "test_min": 40, "test_max": 256, "test_size": 1024}, hidden=32,
+       task={"L": 40, "min_length": 1, "test_min": 40, "test_max": 256, "test_size": 1024}, hidden=32,
        variants=("xlstm[0:1]", "xlstm[1:1]", "xlstm[1:0]", "vanilla"), xlstm=_XLSTM_SMALL,
-       train=dict(lr=3e-3, batch_size=32, eval_every=25, max_sequences=500_000, max_seconds=150),
+       train=dict(lr=1e-2, batch_size=32, eval_every=25, max_sequences=500_000, max_seconds=150),
        quick={"task": {"L": 10, "test_min": 10, "test_max": 20, "test_size": 128}, "train": {"max_seconds": 10.0}}),
     # MQAR (App. D), small: T = 64, 8 key-value pairs, 64 symbols; models of about the same
     # size (xLSTM width 32 ~ LSTM 48 units with a 32-wide embedding: see the parameters column).
