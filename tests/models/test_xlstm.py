@@ -168,3 +168,16 @@ def test_sequence_model_last_readout_ignores_padding():
 def test_errors(call, err):
     with pytest.raises(err):
         call()
+
+
+def test_bench_rows_time_the_xlstm_package_beside_ours():
+    # lstmkit bench's slstm / mlstm rows (bench.py), here beside the rest of the xLSTM work
+    _xlstm()
+    from lstmkit.bench import format_table, run_bench
+
+    r = run_bench(models=["slstm", "mlstm"], shapes=[(2, 5, 3, 8)], reps=1, stream_steps=2, progress=False)
+    rows = [row for row in r["rows"] if row["mode"] != "streaming"]
+    assert {(row["model"], row["mode"]) for row in rows} == {(m, k) for m in ("slstm", "mlstm")
+                                                            for k in ("inference", "training")}
+    assert all(row["xlstm_ms"] > 0 and row["xlstm_ratio"] == row["ms"] / row["xlstm_ms"] for row in rows)
+    assert "ours / xlstm" in format_table(r)
