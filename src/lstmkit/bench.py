@@ -48,7 +48,11 @@ QUICK_SHAPES: tuple[tuple[int, int, int, int], ...] = ((32, 100, 2, 64), (64, 25
 STREAM_SHAPE = (32, 128)
 #: models benchmarked by default: LSTM presets, the same preset forced onto the fused
 #: kernel ("standard/fused", as a check of the dispatch rule), and the GRU.
-MODELS: tuple[str, ...] = ("standard", "standard/fused", "vanilla", "hochreiter1997", "cifg", "fgr", "layer_norm", "gru")
+MODELS: tuple[str, ...] = ("standard", "standard/fused", "vanilla", "hochreiter1997", "cifg", "fgr", "layer_norm", "gru",
+                           "slstm", "mlstm")
+#: rows that are also timed on the ``xlstm`` package's CPU paths (when it is importable):
+#: the sLSTM on its ``vanilla`` backend, the mLSTM on ``parallel_stabilized_simple``.
+XLSTM_PEERS: tuple[str, ...] = ("slstm", "mlstm")
 
 
 @dataclass
@@ -138,6 +142,51 @@ def _backend_of(name: str) -> str | None:
     return name.split("/")[1] if "/" in name else None
 
 
+def _xlstm_functions(name: str, ours, x):
+    """The ``xlstm`` package's forward computing what ``ours`` (an lstmkit sLSTM or mLSTM
+    layer, one layer) computes on ``x`` (T, B, I): its sLSTM cell (vanilla backend) after
+    our input projection, or its mLSTM ``parallel_stabilized_simple`` on our projections
+    and the output gate. None when the package is not importable."""
+    try:
+        import xlstm  # noqa: F401
+    except ImportError:
+        return None
+    import torch.nn.functional as F
+
+    if name.split("/")[0] == "slstm":
+        cell = ours.to_xlstm(output_shape="SBH", input_shape="SBGNH")
+        w, b = ours.weight_ih_l0, None
+
+        def run():
+            y, _ = cell(F.linear(x, w, b))
+            return y
+        params = list(cell.parameters()) + [w]
+    else:
+        from xlstm.blocks.mlstm.backends import parallel_stabilized_simple
+
+        from .cells.mlstm import xlstm_inputs
+
+        spec = ours.specs[0]
+        p = ours.cell_params(0)
+
+        def run():
+            a = xlstm_inputs(spec, p, x)
+            h = parallel_stabilized_simple(a["queries"], a["keys"], a["values"], a["igate_preact"], a["fgate_preact"])
+            T, B = x.shape[0], x.shape[1]
+            return torch.sigmoid(a["ogate_preact"]) * h.permute(2, 0, 1, 3).reshape(T, B, -1)
+        params = list(p.values())
+
+    def infer():
+        with torch.no_grad():
+            run()
+
+    def train():
+        run().sum().backward()
+        for q in params:
+            q.grad = None
+    return {"inference": infer, "training": train}
+
+
 def _bench_shape(name: str, shape, timer: _Timer, flax_fns=None) -> list[dict]:
     B, T, I, H = shape
     torch.manual_seed(0)
@@ -164,12 +213,15 @@ def _bench_shape(name: str, shape, timer: _Timer, flax_fns=None) -> list[dict]:
         out.sum().backward()
 
     rows = []
+    peer = _xlstm_functions(name, ours, x) if name.split("/")[0] in XLSTM_PEERS else None
     flops = _matmul_flops(name, B, T, I, H)
     for mode, fo, fr, mult in (("inference", ours_infer, ref_infer, 1.0), ("training", ours_train, ref_train, 3.0)):
         ours.eval() if mode == "inference" else ours.train()
         fns = [fo, fr]
         if flax_fns is not None and name in ("standard", "vanilla") and mode in flax_fns:
             fns.append(flax_fns[mode])
+        if peer is not None:
+            fns.append(peer[mode])
         times = timer.paired(fns)
         row = {
             "model": name,
@@ -181,7 +233,10 @@ def _bench_shape(name: str, shape, timer: _Timer, flax_fns=None) -> list[dict]:
             "gflops": mult * flops / times[0] / 1e9,
             "reps": timer.last_reps,
         }
-        if len(times) > 2:
+        if peer is not None:  # the xlstm package's time, last of the paired callables
+            row["xlstm_ms"] = times[-1] * 1e3
+            row["xlstm_ratio"] = times[0] / times[-1]
+        elif len(times) > 2:
             row["flax_ms"] = times[2] * 1e3
         rows.append(row)
         for p in ours.parameters():
@@ -383,6 +438,7 @@ def format_table(result: dict) -> str:
     rows = result["rows"]
     meta = result["meta"]
     flax = any("flax_ms" in r for r in rows)
+    peer = any("xlstm_ms" in r for r in rows)
     lines = [
         f"matmul (1024^3 float32, {meta['threads']} threads): {meta['matmul_gflops']:.0f} GFLOP/s; "
         f"ratio = lstmkit / torch.nn.LSTM, same process, interleaved, median of >= {meta['reps']} reps "
@@ -390,8 +446,8 @@ def format_table(result: dict) -> str:
         "streaming: the layer module's stepper per step (kernel: run_direction per step, no module overhead)",
         "",
         "| model | B | T | I | H | mode | lstmkit | torch.nn.LSTM | ratio | GFLOP/s | of matmul |"
-        + (" flax |" if flax else ""),
-        "|---|---|---|---|---|---|---|---|---|---|---|" + ("---|" if flax else ""),
+        + (" flax |" if flax else "") + (" xlstm package | ours / xlstm |" if peer else ""),
+        "|---|---|---|---|---|---|---|---|---|---|---|" + ("---|" if flax else "") + ("---|---|" if peer else ""),
     ]
     if meta.get("choices"):
         names = ("streaming", "small", "large")
@@ -410,6 +466,8 @@ def format_table(result: dict) -> str:
                      f"{100 * r['matmul_fraction']:.0f}%"]
         if flax:
             cells.append(f"{r['flax_ms']:.1f} ms" if "flax_ms" in r else "")
+        if peer:
+            cells += ([f"{r['xlstm_ms']:.1f} ms", f"{r['xlstm_ratio']:.2f}x"] if "xlstm_ms" in r else ["", ""])
         lines.append("| " + " | ".join(str(c) for c in cells) + " |")
     return "\n".join(lines)
 

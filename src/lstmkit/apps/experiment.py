@@ -23,6 +23,7 @@ import torch
 
 from ..io import atomic_write_text, claim_dir, register_files
 from ..models.sequence import SequenceModel, describe_model, parse_model_name
+from ..models.xlstm import parse_xlstm_name, xLSTMSequenceModel
 from ..tasks.registry import get_experiment
 from ..train.distributed import world_info
 from ..train.trainer import TrainConfig, Trainer
@@ -88,11 +89,16 @@ def run_experiment(name: str, variants=None, seeds: int = 1, first_seed: int = 0
             seed = first_seed + k
             cfg = TrainConfig.from_dict({**fields, "seed": seed})
             torch.manual_seed(seed)
-            model = SequenceModel(task.input_size, hidden, task.output_size, cell=cell,
-                                  variant=preset or "vanilla", readout=task.readout,
-                                  forget_bias=exp.forget_bias if forget_bias is None else forget_bias,
-                                  skip=exp.skip, embed=exp.embed,
-                                  truncated_gradient=exp.truncated_gradient and cell == "lstm")
+            if cell == "xlstm":  # an xLSTM stack, the paper's xLSTM[m:s] (models/xlstm.py)
+                model = xLSTMSequenceModel(task.input_size, output_size=task.output_size, ratio=preset,
+                                           readout=task.readout, embed=exp.embed is not None,
+                                           **{"embedding_dim": hidden, **(exp.xlstm or {})})
+            else:
+                model = SequenceModel(task.input_size, hidden, task.output_size, cell=cell,
+                                      variant=preset or "vanilla", readout=task.readout,
+                                      forget_bias=exp.forget_bias if forget_bias is None else forget_bias,
+                                      skip=exp.skip, embed=exp.embed,
+                                      truncated_gradient=exp.truncated_gradient and cell == "lstm")
             if cell == "lstm" and exp.input_bias is not None:
                 set_input_gate_bias(model.rnn, exp.input_bias)
             if cell == "lstm" and exp.gate_biases:
@@ -103,6 +109,7 @@ def run_experiment(name: str, variants=None, seeds: int = 1, first_seed: int = 0
                     "hidden": hidden, "forget_bias": model_fb(exp, forget_bias), "skip": exp.skip, "embed": exp.embed, "input_bias": exp.input_bias if cell == "lstm" else None,
                     "gate_biases": exp.gate_biases if cell == "lstm" else None,
                     "truncated_gradient": exp.truncated_gradient and cell == "lstm",
+                    "xlstm": {"embedding_dim": hidden, **(exp.xlstm or {})} if cell == "xlstm" else None,
                     "label": f"{v} seed {seed}", "quick": quick,
                     "threads": torch.get_num_threads()}
             r = Trainer(model, task, cfg, run_dir=run_dir, meta=meta, plot=plot_curve).fit(resume=resume)
@@ -129,12 +136,16 @@ def resolve_model_name(name: str) -> tuple[str, str | None, str]:
     the runner reads model names (an unknown name raises ValueError listing the known ones).
 
     Args:
-        name: an LSTM preset (``"vanilla"``, ``"cifg"``, ...), ``"elman"`` or ``"gru"``.
+        name: an LSTM preset (``"vanilla"``, ``"cifg"``, ...), ``"elman"`` or ``"gru"``,
+            or an xLSTM stack ``"xlstm[m:s]"`` (the paper's notation).
 
     Example:
         >>> resolve_model_name("gru")
         ('gru', None, 'GRU')
     """
+    ms = parse_xlstm_name(name)
+    if ms is not None:  # "xlstm[m:s]": an xLSTM stack (models/xlstm.py), not a family
+        return "xlstm", f"{ms[0]}:{ms[1]}", f"xLSTM[{ms[0]}:{ms[1]}]"
     cell, preset = parse_model_name(name)
     return cell, preset, describe_model(cell, preset)
 

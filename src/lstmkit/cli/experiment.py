@@ -24,9 +24,12 @@ def model_names(text: str) -> list[str]:
     """An argparse type: comma-separated model names, resolved through the family registry
     (a family such as ``elman`` or ``gru``, or a variant such as an LSTM preset)."""
     from ..models.sequence import parse_model_name
+    from ..models.xlstm import parse_xlstm_name
 
     names = comma_list(text)
     for name in names:
+        if parse_xlstm_name(name) is not None:  # an xLSTM stack, xlstm[m:s]
+            continue
         try:
             parse_model_name(name)
         except ValueError as e:  # the message lists every registered family and variant
@@ -81,7 +84,7 @@ def register(sub) -> None:
     p.add_argument("name", help="experiment name, or 'list'")
     p.add_argument("--variant", type=model_names,
                    help="comma-separated models: LSTM presets (vanilla, hochreiter1997, cifg, ...), "
-                        "'elman' or 'gru' (default: the experiment's)")
+                        "'elman', 'gru', or xLSTM stacks 'xlstm[m:s]' (default: the experiment's)")
     p.add_argument("--seeds", type=positive_int, default=1, help="number of seeds (default 1)")
     p.add_argument("--first-seed", type=nonneg_int, default=0, help="first seed (default 0)")
     p.add_argument("--quick", action="store_true", help="the <= 1 minute configuration")

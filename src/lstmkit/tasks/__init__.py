@@ -17,6 +17,7 @@ from .copy import CopyTask
 from .counting import CountingLanguage
 from .longlag import NoiseFreeLongLag, VeryLongLag
 from .order import TemporalOrder
+from .mqar import MQAR
 from .parity import Parity
 from .reber import ContinualReber, EmbeddedReber
 from .registry import EXPERIMENTS, Experiment, get_experiment
@@ -37,6 +38,7 @@ TASKS = {
     "gts": GenerateTimedSpikes,
     "copy": CopyTask,
     "parity": Parity,
+    "mqar": MQAR,
 }
 """Task kinds by name: the classes :func:`get_task` builds."""
 
@@ -56,5 +58,5 @@ __all__ = [
     "Task", "Batch", "Published", "TASKS", "get_task", "EXPERIMENTS", "Experiment", "get_experiment",
     "adding_batch", "multiplication_batch", "EmbeddedReber", "ContinualReber", "AddingProblem",
     "MultiplicationProblem", "TemporalOrder", "TwoSequence", "NoiseFreeLongLag", "VeryLongLag",
-    "CountingLanguage", "MeasureSpikeDelays", "GenerateTimedSpikes", "CopyTask", "Parity",
+    "CountingLanguage", "MeasureSpikeDelays", "GenerateTimedSpikes", "CopyTask", "Parity", "MQAR",
 ]
