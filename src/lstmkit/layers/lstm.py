@@ -14,6 +14,7 @@ from ..families import Family, register_family
 from ..kernels import plan_fused
 from ..recurrent import run_recurrence
 from ..variants import PRESETS, LSTMVariant
+from ._keras import build_keras_stack, read_keras_stack
 from .cell import CellModule
 from .recurrent import Recurrent
 
@@ -208,6 +209,93 @@ class LSTM(Recurrent):
             before.append(prev.reshape(T * B, -1))
         acts = spec.gates(spec.input_projection(x, p).reshape(T * B, -1), tuple(before), p)
         return {k: v.reshape(T, B, -1) for k, v in acts.items()}
+
+    # ---- Keras 3 --------------------------------------------------------------------
+    @classmethod
+    def from_keras(cls, layer, *, batch_first: bool = False, device=None, dtype=None) -> "LSTM":
+        """A standard LSTM computing what built Keras 3 ``LSTM`` layer(s) compute.
+
+        Keras' gate order (i, f, c, o) is torch's (i, f, g, o); ``kernel`` (I, 4H) becomes
+        ``weight_ih`` (4H, I), Keras' one bias becomes ``bias_ih`` (``bias_hh`` is zero).
+        A ``Bidirectional`` (merge mode "concat") becomes ``bidirectional=True``; a list of
+        layers becomes a stack (``num_layers = len(list)``). Keras' ``dropout`` and
+        ``recurrent_dropout`` are training-time only and are not carried over.
+
+        Args:
+            layer: a built ``keras.layers.LSTM`` (tanh and sigmoid activations,
+                ``go_backwards=False``), a ``keras.layers.Bidirectional`` of one, or a list
+                of them, one per stacked layer (all alike in units, bias and directions).
+            batch_first: the new module's layout (Keras itself is batch-first).
+            device, dtype: of the new module's parameters (default: the weights' dtype).
+
+        Raises:
+            TypeError: not a Keras LSTM (or Bidirectional of one).
+            ValueError: unbuilt, other activations, a lone ``go_backwards=True`` layer,
+                another merge mode, or stacked layers that do not fit together.
+
+        Example:
+            >>> import torch, lstmkit
+            >>> m = lstmkit.LSTM(3, 5, num_layers=2, bidirectional=True)
+            >>> try:
+            ...     import keras
+            ... except ImportError:
+            ...     keras = None
+            >>> if keras is not None:
+            ...     back = lstmkit.LSTM.from_keras(m.to_keras())
+            ...     assert torch.equal(back.weight_hh_l1_reverse, m.weight_hh_l1_reverse)
+        """
+        r = read_keras_stack(layer, "LSTM", lambda cfg: None)
+        m = cls(r["input_size"], r["hidden_size"], num_layers=len(r["weights"]), bias=r["bias"],
+                batch_first=batch_first, bidirectional=r["bidirectional"], device=device,
+                dtype=dtype or r["dtype"])
+        state = {}
+        for k, dirs in enumerate(r["weights"]):
+            for d, w in enumerate(dirs):
+                sfx = f"_l{k}" + ("_reverse" if d else "")
+                state[f"weight_ih{sfx}"] = w[0].T
+                state[f"weight_hh{sfx}"] = w[1].T
+                if r["bias"]:
+                    state[f"bias_ih{sfx}"] = w[2]
+                    state[f"bias_hh{sfx}"] = torch.zeros_like(w[2])
+        m.load_state_dict(state)
+        return m
+
+    def to_keras(self, *, return_sequences: bool = True, return_state: bool = False):
+        """Built Keras 3 ``LSTM`` layer(s) with these weights: one layer, wrapped in
+        ``Bidirectional`` when this module is, or a list of them for ``num_layers > 1``
+        (each but the last returns sequences, for ``keras.Sequential``); ``bias_ih + bias_hh``
+        becomes Keras' one bias.
+
+        Args:
+            return_sequences, return_state: passed to the (last) Keras layer.
+
+        Raises:
+            ValueError: a variant other than "standard", or ``proj_size > 0`` (Keras' LSTM
+                has neither peepholes, other gate sets nor projections).
+
+        Example:
+            >>> import lstmkit
+            >>> try:
+            ...     import keras
+            ... except ImportError:
+            ...     keras = None
+            >>> if keras is not None:
+            ...     assert [w.shape for w in lstmkit.LSTM(2, 4).to_keras().get_weights()][0] == (2, 16)
+        """
+        if self.variant != LSTMVariant.preset("standard"):
+            raise ValueError(f"to_keras needs variant 'standard': Keras 3's LSTM has no {self.variant.name or self.variant}"
+                             f" cell")
+        if self.proj_size:
+            raise ValueError(f"to_keras needs proj_size=0: Keras 3's LSTM has no projection (got {self.proj_size})")
+
+        def weights_of(k: int, d: int) -> list:
+            sfx = f"_l{k}" + ("_reverse" if d else "")
+            w = [getattr(self, f"weight_ih{sfx}").detach().T, getattr(self, f"weight_hh{sfx}").detach().T]
+            if self.bias:
+                w.append(getattr(self, f"bias_ih{sfx}").detach() + getattr(self, f"bias_hh{sfx}").detach())
+            return [a.cpu().numpy().copy() for a in w]
+
+        return build_keras_stack(self, "LSTM", {}, weights_of, return_sequences, return_state)
 
     def _torch_kwargs(self):
         return {**super()._torch_kwargs(), "proj_size": self.proj_size}

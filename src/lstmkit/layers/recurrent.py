@@ -195,7 +195,18 @@ class Recurrent(nn.Module):
 
     # ---- forward --------------------------------------------------------------------
     def forward(self, input, hx=None, lengths=None, side=None):
+        if torch.jit.is_tracing() or torch.onnx.is_in_onnx_export():
+            # the fused kernels are invisible to tracers: record real ops (layers/portable.py)
+            from .portable import export_forward
+
+            return export_forward(self, input, hx, lengths, side)
         return self._general_forward(input, hx, lengths, side)
+
+    def __prepare_scriptable__(self):
+        """torch.jit.script compiles the pure-torch twin (layers/portable.py), same Parameters."""
+        from .portable import twin
+
+        return twin(self)
 
     def _general_forward(self, input, hx=None, lengths=None, side=None):
         F_axes = self.feature_axes
