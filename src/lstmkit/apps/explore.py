@@ -42,7 +42,7 @@ from torch import Tensor, nn
 from ..families import families, family_of, get_family, resolve_model
 from ..variants import LSTMVariant
 
-__all__ = ["Subject", "explore", "variant_subject", "model_subject", "experiment_subject", "gradient_flow",
+__all__ = ["Subject", "Session", "explore", "variant_subject", "model_subject", "experiment_subject", "gradient_flow",
            "step_values", "parse_vectors", "train_shipped", "SHIPPED", "SHIPPED_DIR", "switcher_names",
            "memory_unit", "GATE_NAMES"]
 
@@ -85,7 +85,10 @@ def _adding_samples(seed: int, n: int = 4, T: int = 30) -> list[str]:
 
 SHIPPED: dict[str, ShippedExperiment] = {
     # 1997 Exp. 1 used 4 blocks of 2 cells (8 cells in all): so do we.
-    "reber": ShippedExperiment("reber", "reber", 8, {}, dict(max_seconds=300), _reber_samples, "symbols"),
+    # Trained past the paper's criterion (60,000 strings, no time limit), so that the run
+    # is the same on every machine and the memory unit is clear.
+    "reber": ShippedExperiment("reber", "reber", 8, {}, dict(max_sequences=60_000, max_seconds=None,
+                                                            stop_on_success=False), _reber_samples, "symbols"),
     # 1997 Exp. 4 used 2 blocks of 2 cells (4 cells) at T = 100; 4 cells at T = 30 here, so
     # that a whole sequence fits on the page.
     "adding": ShippedExperiment("adding", "adding100", 4, {"T": 30},
@@ -217,24 +220,74 @@ def switcher_names() -> list[str]:
 
 
 def variant_subject(name: str, input_size: int = 2, hidden_size: int = 4, seed: int = 0,
-                    samples: list[str] | None = None) -> Subject:
+                    like: Subject | None = None) -> Subject:
     """An untrained cell of variant or family ``name`` (torch.nn's initialisation from
-    ``seed``), float64, on vector inputs; its weights are editable on the page.
+    ``seed``), float64; its weights are editable on the page. On vectors of
+    ``input_size`` numbers, or, with ``like``, on that subject's inputs (its text form,
+    samples, input and hidden sizes).
 
     Example:
         >>> variant_subject("gru", hidden_size=2).layer.specs[0].hidden_size
         2
     """
+    if like is not None:
+        input_size, hidden_size = like.input_size, like.hidden_size
     for arg, v in (("input_size", input_size), ("hidden_size", hidden_size)):
         if isinstance(v, bool) or not isinstance(v, int) or not 1 <= v <= 64:
             raise ValueError(f"{arg} must be an int in [1, 64], got {v!r}")
     torch.manual_seed(seed)
     layer = _build_layer(name, input_size, hidden_size)
-    if samples is None:
-        rng = np.random.default_rng(seed)
-        samples = [format_vectors(np.round(rng.uniform(-1, 1, size=(12, input_size)), 2)) for _ in range(3)]
+    if like is not None:
+        return Subject(f"untrained {describe(layer)}", "variant", layer, like.encode, like.kind, like.samples,
+                       alphabet=like.alphabet, editable=True, model=layer, name=name)
+    rng = np.random.default_rng(seed)
+    samples = [format_vectors(np.round(rng.uniform(-1, 1, size=(12, input_size)), 2)) for _ in range(3)]
     return Subject(f"untrained {describe(layer)}", "variant", layer, _vector_encoder(input_size), "vectors",
                    samples, editable=True, model=layer, name=name)
+
+
+class Session:
+    """The page's server side: one subject and, built when first asked, an untrained cell
+    of every name the variant switcher offers (on the subject's inputs); edited weights
+    stay with their cell.
+
+    Example:
+        >>> s = Session(variant_subject("vanilla", hidden_size=2))
+        >>> s.run("gru")["family"], s.run("")["family"]
+        ('gru', 'lstm')
+    """
+
+    def __init__(self, subject: Subject, seed: int = 0) -> None:
+        self.base = subject
+        self.seed = seed
+        self.subjects: dict[str, Subject] = {"": subject}
+
+    def subject(self, key: str) -> Subject:
+        """The subject behind switcher choice ``key`` (``""``: the session's own)."""
+        if not isinstance(key, str):
+            raise TypeError(f"variant must be a str, got {type(key).__name__}")
+        if key not in self.subjects:
+            if key not in switcher_names():
+                raise ValueError(f"variant must be one of {switcher_names()} (or '' for this model), got {key!r}")
+            self.subjects[key] = variant_subject(key, seed=self.seed, like=self.base)
+        return self.subjects[key]
+
+    def run(self, key: str = "", text: str | None = None, weights: dict | None = None) -> dict:
+        """:func:`explore` of choice ``key`` on ``text``, after loading ``weights`` (editable
+        cells only)."""
+        s = self.subject(key)
+        if weights is not None:
+            if not s.editable:
+                raise ValueError("weights: this model's weights are not editable (only an untrained cell's are)")
+            set_weights(s.layer, weights)
+        return explore(s, text)
+
+    def export_runs(self, text: str | None = None) -> dict[str, dict]:
+        """Every choice the switcher offers, run on ``text``: what an exported page holds."""
+        runs = {"": self.run("", text)}
+        for name in switcher_names():
+            runs[name] = self.run(name, text)
+        return runs
 
 
 def describe(layer: nn.Module) -> str:
@@ -382,6 +435,14 @@ def experiment_subject(name: str, directory: str | os.PathLike | None = None) ->
 
 
 # ---- the numbers ------------------------------------------------------------------------
+def _side(spec, x: Tensor) -> dict:
+    """The step's side inputs where the family has them (a T-LSTM's elapsed time): 1 at
+    every step, the regular sampling the page assumes."""
+    if not spec.side_inputs:
+        return {}
+    return {"side": {name: torch.ones(x.shape[1], dtype=x.dtype) for name in spec.side_inputs}}
+
+
 def step_values(layer: nn.Module, x: Tensor) -> dict[str, Tensor]:
     """Every step's values of ``layer``'s layer 0, forward direction, on ``x`` (T, 1, I):
     short name -> (T, H). With a spec's ``gates()``: i, f, g, o, c, h (LSTM) or r, z, n, h
@@ -400,6 +461,7 @@ def step_values(layer: nn.Module, x: Tensor) -> dict[str, Tensor]:
     spec.check_input_shape(tuple(x.shape[2:]))
     state = spec.initial_state(x.shape[1], dtype=x.dtype, device=x.device)
     xp = spec.input_projection(x, p)
+    side = _side(spec, x)
     rows: dict[str, list[Tensor]] = {}
     with torch.no_grad():
         for t in range(x.shape[0]):
@@ -407,7 +469,7 @@ def step_values(layer: nn.Module, x: Tensor) -> dict[str, Tensor]:
                 named = {GATE_NAMES.get(k, k): v for k, v in spec.gates(xp[t], state, p).items()}
             else:
                 named = {}
-            state = spec.step(xp[t], state, p)
+            state = spec.step(xp[t], state, p, **side)
             if not named:
                 named = {n: s for n, s in zip(spec.state_names, state) if s.dim() == 2}
             for k, v in named.items():
@@ -432,10 +494,11 @@ def gradient_flow(layer: nn.Module, x: Tensor) -> dict[str, Any]:
     k = next((spec.state_names.index(n) for n in ("c", "C") if n in spec.state_names), 0)
     state = spec.initial_state(x.shape[1], dtype=x.dtype, device=x.device)
     xp = spec.input_projection(x.detach(), p)
+    side = _side(spec, x)
     kept = []
     with torch.enable_grad():
         for t in range(x.shape[0]):
-            state = spec.step(xp[t], state, p)
+            state = spec.step(xp[t], state, p, **side)
             s = state[k].detach().requires_grad_(True) if t == 0 else state[k]
             if t == 0:
                 state = tuple(s if j == k else v for j, v in enumerate(state))
