@@ -169,6 +169,7 @@ class Subject:
     model: nn.Module | None = None
     name: str = ""
     extra: dict = field(default_factory=dict)
+    cache: dict = field(default_factory=dict, repr=False)  # what depends on the weights only
 
     @property
     def input_size(self) -> int:
@@ -280,6 +281,7 @@ class Session:
             if not s.editable:
                 raise ValueError("weights: this model's weights are not editable (only an untrained cell's are)")
             set_weights(s.layer, weights)
+            s.cache.clear()
         return explore(s, text)
 
     def export_runs(self, text: str | None = None) -> dict[str, dict]:
@@ -490,24 +492,22 @@ def gradient_flow(layer: nn.Module, x: Tensor) -> dict[str, Any]:
         >>> g["state"], len(g["norms"]), round(g["norms"][-1] ** 2, 6)
         ('h', 5, 3.0)
     """
-    spec, p = layer.specs[0], {k: v.detach() for k, v in layer.cell_params(0, 0).items()}
+    spec = layer.specs[0]
+    # Fresh leaves for the weights: every state then takes part in the graph (so that
+    # autograd can give dL/ds_t for every t, all paths included), and the layer's own
+    # .grad stays untouched.
+    p = {k: v.detach().requires_grad_(True) for k, v in layer.cell_params(0, 0).items()}
     k = next((spec.state_names.index(n) for n in ("c", "C") if n in spec.state_names), 0)
     state = spec.initial_state(x.shape[1], dtype=x.dtype, device=x.device)
-    xp = spec.input_projection(x.detach(), p)
     side = _side(spec, x)
     kept = []
     with torch.enable_grad():
+        xp = spec.input_projection(x.detach(), p)
         for t in range(x.shape[0]):
             state = spec.step(xp[t], state, p, **side)
-            s = state[k].detach().requires_grad_(True) if t == 0 else state[k]
-            if t == 0:
-                state = tuple(s if j == k else v for j, v in enumerate(state))
-            if s.requires_grad:  # (not where s_t does not depend on s_0: mLSTM's h)
-                s.retain_grad()
-            kept.append(s)
-        if kept[-1].requires_grad:
-            kept[-1].sum().backward()
-    norms = [float(s.grad.norm()) if s.grad is not None else 0.0 for s in kept]
+            kept.append(state[k])
+        grads = torch.autograd.grad(kept[-1].sum(), kept, allow_unused=True)
+    norms = [float(g.norm()) if g is not None else 0.0 for g in grads]
     norms[-1] = math.sqrt(kept[-1].numel() / kept[-1].shape[0])  # dL/ds_T is all ones
     return {"state": spec.state_names[k], "norms": norms}
 
@@ -519,7 +519,7 @@ def memory_unit(subject: Subject, n: int = 200, seed: int = 7) -> dict[str, Any]
     Over ``n`` fresh strings, for each unit, the steps after that symbol and before its
     repetition are classified by the sign of c_t - m (m: the midpoint between the two
     branches' mean c); the unit with the best accuracy wins. Returns ``{"unit", "accuracy",
-    "accuracies", "strings", "mean_T", "mean_P"}`` or None for other subjects.
+    "accuracies", "strings", "mean_T", "mean_P", "threshold"}`` or None for other subjects.
     """
     if subject.source not in ("experiment", "model") or subject.alphabet != "BTPSXVE":
         return None
@@ -539,7 +539,7 @@ def memory_unit(subject: Subject, n: int = 200, seed: int = 7) -> dict[str, Any]
     acc = ((np.sign(a - mid) == sign).sum(0) + (np.sign(b - mid) == -sign).sum(0)) / (len(a) + len(b))
     unit = int(np.argmax(acc))
     return {"unit": unit, "accuracy": float(acc[unit]), "accuracies": acc.round(4).tolist(), "strings": n,
-            "mean_T": float(ma[unit]), "mean_P": float(mb[unit])}
+            "mean_T": float(ma[unit]), "mean_P": float(mb[unit]), "threshold": float(mid[unit])}
 
 
 def diagram(layer: nn.Module) -> dict[str, Any]:
@@ -633,6 +633,8 @@ def explore(subject: Subject, text: str | None = None) -> dict[str, Any]:
     """
     text = subject.samples[0] if text is None else text
     xm, xl = subject.encode(text)
+    if "memory" not in subject.cache:
+        subject.cache["memory"] = memory_unit(subject)
     vals = step_values(subject.layer, xl)
     order = [k for k in ("x", "i", "f", "g", "o", "r", "z", "n", "c", "h") if k in vals]
     order += [k for k in vals if k not in order]
@@ -655,7 +657,7 @@ def explore(subject: Subject, text: str | None = None) -> dict[str, Any]:
         "gates": {k: vals[k].tolist() for k in order}, "gate_order": order,
         "gate_titles": {k: _LONG.get(k, k).replace("_", " ") for k in order},
         "readout": readout, "gradient_flow": {"state": gf["state"], "curves": curves},
-        "diagram": diagram(subject.layer), "memory": memory_unit(subject), "samples": subject.samples,
+        "diagram": diagram(subject.layer), "memory": subject.cache["memory"], "samples": subject.samples,
         "switcher": switcher_names(), "editable": subject.editable,
         "weights": weights_of(subject.layer) if subject.editable else None,
         "extra": subject.extra,
