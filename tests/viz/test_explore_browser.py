@@ -73,9 +73,15 @@ def _shown(d, gates, H):
 
 
 def _shot(d, name):
+    """A PNG of the whole page (the window stretched to its height) into $LSTMKIT_EXPLORE_SCREENSHOTS."""
     if SHOTS:
         Path(SHOTS).mkdir(parents=True, exist_ok=True)
+        size = d.get_window_size()
+        height = d.execute_script("return document.documentElement.scrollHeight")
+        d.set_window_size(size["width"], height + 120)
+        d.execute_script("window.scrollTo(0, 0)")
         d.save_screenshot(str(Path(SHOTS) / name))
+        d.set_window_size(size["width"], size["height"])
 
 
 LONG = {"i": "input_gate", "f": "forget_gate", "g": "block_input", "o": "output_gate", "c": "cell_state", "h": "output"}
@@ -176,3 +182,23 @@ def _edited(weights):
     s = ex.variant_subject("cifg", input_size=2, hidden_size=3, seed=0)
     ex.set_weights(s.layer, weights)
     return s
+
+
+def test_adding_page_reads_out_the_sum_at_the_last_step(browser, tmp_path):
+    subject = ex.experiment_subject("adding")
+    text = subject.samples[0]
+    page = export_page(ex.Session(subject), tmp_path / "adding.html", text)
+    d = browser
+    d.get(page.as_uri())
+    _wait(d, lambda drv: drv.execute_script("return document.body.dataset.ready") == "1")
+    T = len(ex.parse_vectors(text, 2))
+    d.find_element("id", f"s-{T - 1}").click()
+    x = torch.as_tensor(ex.parse_vectors(text, 2))[:, None]
+    with torch.no_grad():
+        y, _ = subject.model(x)
+        want = subject.model.rnn.gates(x)
+    assert d.find_element("id", "readout").text.endswith(f"output {float(torch.sigmoid(y[0, 0])):.4g}")
+    shown = _shown(d, "ch", subject.hidden_size)
+    np.testing.assert_allclose([v for _, v in shown["c"]], want["cell_state"][T - 1, 0].numpy(), atol=1e-12)
+    d.find_element("id", f"s-{T // 3}").click()
+    _shot(d, "explore-adding.png")

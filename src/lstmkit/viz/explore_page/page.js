@@ -28,7 +28,7 @@
   function color(g, v, scale) {
     if (UNIT_GATES.has(g)) {
       const a = Math.max(0, Math.min(1, v));
-      return `rgb(${Math.round(255 - 242 * a)},${Math.round(255 - 184 * a)},${Math.round(255 - 94 * a)})`;
+      return `rgb(${Math.round(255 - 228 * a)},${Math.round(255 - 161 * a)},${Math.round(255 - 223 * a)})`;
     }
     const a = Math.max(-1, Math.min(1, scale > 0 ? v / scale : 0));
     return a >= 0 ? `rgb(255,${Math.round(255 - 200 * a)},${Math.round(255 - 200 * a)})`
@@ -59,6 +59,7 @@
     base.samples.forEach((s, k) => ss.appendChild(html("option", {value: k}, s.length > 60 ? s.slice(0, 57) + "..." : s)));
     $("input").value = run.input_text;
     for (const id of ["input", "samples", "run"]) $(id).disabled = !DATA.live;
+    $("samples").parentNode.hidden = !DATA.live;
   }
 
   function show(newRun, newKey) {
@@ -204,8 +205,8 @@
       line([[320, yg - 14], [320, 140], [282, 140]]);
       op(270, 140, "\u00d7", d.input_gate);
       line([[270, 129], [270, 90], [300, 90], [300, yc + 12]]);
-      val(200, 190, "i=" + fmt(v("i"), 3), "d-i");
-      val(326, 190, "g=" + fmt(v("g"), 3), "d-g");
+      val(241, 200, "i=" + fmt(v("i"), 3), "d-i");
+      val(326, 200, "g=" + fmt(v("g"), 3), "d-g");
       if (d.coupled) line([[200, yg], [195, yg]], true);
       box(420, yg, 70, d.output_gate ? "\u03c3  o" : "o = 1 (none)", d.output_gate, "d-obox");
       // output path: c -> act -> x o -> h
@@ -335,7 +336,7 @@
       const rows = w.shape.length === 1 ? [null] : weights[name].map((_, k) => k);
       rows.forEach((r) => {
         const tr = html("tr");
-        tr.appendChild(html("th", {}, r === null ? "" : (w.rows ? w.rows[r] : "") + r));
+        tr.appendChild(html("th", {}, r === null ? "" : (w.rows ? w.rows[r] + (r % run.H) : String(r))));
         const vals = r === null ? weights[name] : weights[name][r];
         vals.forEach((x, c) => {
           const td = html("td"), inp = html("input", {type: "number", step: "0.1", value: fmt(x, 4), id: `w-${name}-${r === null ? c : r + "-" + c}`});
