@@ -67,6 +67,7 @@ class ShippedExperiment:
     samples: Callable[[int], list[str]]  # seed -> example inputs, as the page's text
     kind: str  # "symbols" or "vectors"
     forget_bias: float | None = None
+    title: str = ""
 
 
 def _reber_samples(seed: int, n: int = 6) -> list[str]:
@@ -88,12 +89,13 @@ SHIPPED: dict[str, ShippedExperiment] = {
     # Trained past the paper's criterion (60,000 strings, no time limit), so that the run
     # is the same on every machine and the memory unit is clear.
     "reber": ShippedExperiment("reber", "reber", 8, {}, dict(max_sequences=60_000, max_seconds=None,
-                                                            stop_on_success=False), _reber_samples, "symbols"),
+                                                            stop_on_success=False), _reber_samples, "symbols",
+                                title="embedded Reber grammar (1997 Exp. 1)"),
     # 1997 Exp. 4 used 2 blocks of 2 cells (4 cells) at T = 100; 4 cells at T = 30 here, so
     # that a whole sequence fits on the page.
     "adding": ShippedExperiment("adding", "adding100", 4, {"T": 30},
                                 dict(lr=0.01, max_seconds=400, eval_every=50), _adding_samples, "vectors",
-                                forget_bias=5.0),
+                                forget_bias=5.0, title="adding problem, T = 30 (1997 Exp. 4)"),
 }
 
 
@@ -335,7 +337,11 @@ def _sequence_model_subject(model, title: str, source: str, name: str, kind: str
             if model.readout == "every":
                 return [format_vectors(model.head(out[t : t + 1, 0])) for t in range(out.shape[0])]
             y = torch.sigmoid(model.head(out[-1, 0])) if source == "experiment" else model.head(out[-1, 0])
-            return [""] * (out.shape[0] - 1) + [f"output {format_vectors(y[None])}"]
+            last = f"output {format_vectors(y[None])}"
+            if name == "adding":  # the target, from the input: 0.5 + (sum of the marked values) / 4
+                target = 0.5 + float(x[x[:, 0, 1] == 1, 0, 0].sum()) / 4
+                last = f"target 0.5 + (X1 + X2)/4 = {target:.4g}, output {format_vectors(y[None])}"
+            return [""] * (out.shape[0] - 1) + [last]
     return Subject(title, source, layer, encode, kind, list(samples), readout, alphabet, False, model, name)
 
 
@@ -429,7 +435,7 @@ def experiment_subject(name: str, directory: str | os.PathLike | None = None) ->
     d = Path(directory) if directory is not None else shipped_path(name)
     model, extra = load_model(SequenceModel, d)
     exp = SHIPPED[name]
-    s = _sequence_model_subject(model, f"{exp.experiment}: trained {describe(model.rnn)}, {exp.hidden} cells",
+    s = _sequence_model_subject(model, f"{exp.title}: trained {describe(model.rnn)}, {exp.hidden} cells",
                                 "experiment", name, exp.kind, extra.get("samples") or exp.samples(0),
                                 extra.get("alphabet", ""))
     s.extra.update({k: extra[k] for k in ("experiment", "trained", "command") if k in extra})
@@ -513,16 +519,30 @@ def gradient_flow(layer: nn.Module, x: Tensor) -> dict[str, Any]:
 
 
 def memory_unit(subject: Subject, n: int = 200, seed: int = 7) -> dict[str, Any] | None:
-    """For the embedded Reber model: the unit whose cell state holds the second symbol
-    (T or P, the first symbol after B), which the net must repeat at the end.
+    """Where a classic-task model keeps what it needs later: the unit whose cell state
+    holds it, measured over ``n`` fresh sequences (seeded). None for other subjects.
 
-    Over ``n`` fresh strings, for each unit, the steps after that symbol and before its
-    repetition are classified by the sign of c_t - m (m: the midpoint between the two
-    branches' mean c); the unit with the best accuracy wins. Returns ``{"unit", "accuracy",
-    "accuracies", "strings", "mean_T", "mean_P", "threshold"}`` or None for other subjects.
+    - Embedded Reber: the second symbol (T or P, the first after B), which the net must
+      repeat at the end. For each unit, the steps after that symbol and before its
+      repetition are classified by c_t above or below the midpoint m between the two
+      branches' mean c; the unit with the best accuracy wins. Returns ``{"task": "reber",
+      "unit", "accuracy", "accuracies", "strings", "mean_T", "mean_P", "threshold", "text"}``.
+    - Adding problem: the sum of the two marked values. The unit whose c at the last step
+      correlates best (|Pearson r|) with X1 + X2 wins; also its r with X1 alone just
+      before the second marked pair arrives. Returns ``{"task": "adding", "unit",
+      "correlation", "correlations", "correlation_x1", "sequences", "text"}``.
     """
-    if subject.source not in ("experiment", "model") or subject.alphabet != "BTPSXVE":
+    task = subject.extra.get("experiment") or (subject.name if subject.source == "experiment" else "")
+    if subject.source not in ("experiment", "model") or "c" not in subject.layer.specs[0].state_names:
         return None
+    if task == "reber" and subject.alphabet == "BTPSXVE":
+        return _reber_memory(subject, n, seed)
+    if task == "adding" and subject.input_size == 2:
+        return _adding_memory(subject, n, seed)
+    return None
+
+
+def _reber_memory(subject: Subject, n: int, seed: int) -> dict[str, Any]:
     from ..tasks.reber import embedded_reber_string
 
     rng = np.random.default_rng(seed)
@@ -537,9 +557,44 @@ def memory_unit(subject: Subject, n: int = 200, seed: int = 7) -> dict[str, Any]
     mid = (ma + mb) / 2
     sign = np.sign(ma - mb)
     acc = ((np.sign(a - mid) == sign).sum(0) + (np.sign(b - mid) == -sign).sum(0)) / (len(a) + len(b))
-    unit = int(np.argmax(acc))
-    return {"unit": unit, "accuracy": float(acc[unit]), "accuracies": acc.round(4).tolist(), "strings": n,
-            "mean_T": float(ma[unit]), "mean_P": float(mb[unit]), "threshold": float(mid[unit])}
+    u = int(np.argmax(acc))
+    text = (f"Unit {u} holds the second symbol (T or P, the first after B), which the net must repeat at the "
+            f"end: its cell state above or below {mid[u]:.2f} tells T from P at {100 * acc[u]:.1f}% of the steps "
+            f"in between, over {n} fresh strings (mean c {ma[u]:.2f} after T, {mb[u]:.2f} after P). "
+            f"Its row is marked in orange.")
+    return {"task": "reber", "unit": u, "accuracy": float(acc[u]), "accuracies": acc.round(4).tolist(), "strings": n,
+            "mean_T": float(ma[u]), "mean_P": float(mb[u]), "threshold": float(mid[u]), "text": text}
+
+
+def _corr(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Pearson r of each column of a (N, H) with b (N,)."""
+    a = a - a.mean(0)
+    b = b - b.mean()
+    return (a * b[:, None]).sum(0) / np.sqrt((a**2).sum(0) * (b**2).sum() + 1e-300)
+
+
+def _adding_memory(subject: Subject, n: int, seed: int) -> dict[str, Any]:
+    from ..tasks.adding import adding_batch
+
+    T = int(SHIPPED["adding"].task.get("T", 30))
+    x, lengths, _ = adding_batch(n, T, np.random.default_rng(seed), dtype=torch.float64)
+    last, before2, x1, total = [], [], [], []
+    for b in range(n):
+        xb = x[: int(lengths[b]), b]
+        marked = [int(t) for t in torch.nonzero(xb[:, 1] == 1).flatten()]
+        c = step_values(subject.layer, subject.encode(format_vectors(xb))[1])["c"].numpy()
+        last.append(c[-1])
+        before2.append(c[marked[1] - 1] if marked[1] > marked[0] else c[marked[0]])
+        x1.append(float(xb[marked[0], 0]))
+        total.append(float(xb[marked[0], 0] + xb[marked[1], 0]))
+    r = _corr(np.array(last), np.array(total))
+    u = int(np.argmax(np.abs(r)))
+    r1 = float(_corr(np.array(before2), np.array(x1))[u])
+    text = (f"Unit {u} holds the sum: at the last step its cell state correlates r = {r[u]:.3f} with X1 + X2 over "
+            f"{n} fresh sequences; just before the second marked pair arrives, r = {r1:.3f} with X1 alone. "
+            f"Its row is marked in orange.")
+    return {"task": "adding", "unit": u, "correlation": float(r[u]), "correlations": r.round(4).tolist(),
+            "correlation_x1": r1, "sequences": n, "text": text}
 
 
 def diagram(layer: nn.Module) -> dict[str, Any]:

@@ -81,9 +81,7 @@
       steps.appendChild(sp);
     });
     const mem = $("memory");
-    mem.textContent = run.memory ? `Unit ${run.memory.unit} holds the second symbol (T or P, the first after B), which the net must repeat at the end: ` +
-      `its cell state above or below ${fmt(run.memory.threshold, 2)} tells T from P at ${(100 * run.memory.accuracy).toFixed(1)}% of the steps in between, over ${run.memory.strings} fresh strings ` +
-      `(mean c ${fmt(run.memory.mean_T, 2)} after T, ${fmt(run.memory.mean_P, 2)} after P). Its row is marked in orange.` : "";
+    mem.textContent = run.memory ? run.memory.text : "";
     buildWeights();
     drawGradient();
     update();
