@@ -54,6 +54,9 @@ GATE_NAMES = {"input_gate": "i", "forget_gate": "f", "block_input": "g", "output
               "reset_gate": "r", "update_gate": "z", "candidate": "n", "cell_state": "c", "output": "h"}
 _LONG = {v: k for k, v in GATE_NAMES.items()}
 
+MAX_EDITABLE = 2000
+"""The most weights a cell may have for the page to offer to edit them (one box each)."""
+
 
 @dataclass(frozen=True)
 class ShippedExperiment:
@@ -74,7 +77,12 @@ def _reber_samples(seed: int, n: int = 6) -> list[str]:
     from ..tasks.reber import embedded_reber_string
 
     rng = np.random.default_rng(seed)
-    return [embedded_reber_string(rng)[0] for _ in range(n)]
+    out: list[str] = []
+    while len(out) < n:  # distinct strings, the longest first (the page opens on it)
+        s = embedded_reber_string(rng)[0]
+        if s not in out:
+            out.append(s)
+    return sorted(out, key=len, reverse=True)
 
 
 def _adding_samples(seed: int, n: int = 4, T: int = 30) -> list[str]:
@@ -235,18 +243,21 @@ def variant_subject(name: str, input_size: int = 2, hidden_size: int = 4, seed: 
     """
     if like is not None:
         input_size, hidden_size = like.input_size, like.hidden_size
-    for arg, v in (("input_size", input_size), ("hidden_size", hidden_size)):
-        if isinstance(v, bool) or not isinstance(v, int) or not 1 <= v <= 64:
-            raise ValueError(f"{arg} must be an int in [1, 64], got {v!r}")
+    else:
+        for arg, v in (("input_size", input_size), ("hidden_size", hidden_size)):
+            if isinstance(v, bool) or not isinstance(v, int) or not 1 <= v <= 64:
+                raise ValueError(f"{arg} must be an int in [1, 64], got {v!r}")
     torch.manual_seed(seed)
     layer = _build_layer(name, input_size, hidden_size)
+    # The page's editor holds one box per weight: only for small cells.
+    editable = sum(t.numel() for t in layer.cell_params(0, 0).values()) <= MAX_EDITABLE
     if like is not None:
         return Subject(f"untrained {describe(layer)}", "variant", layer, like.encode, like.kind, like.samples,
-                       alphabet=like.alphabet, editable=True, model=layer, name=name)
+                       alphabet=like.alphabet, editable=editable, model=layer, name=name)
     rng = np.random.default_rng(seed)
     samples = [format_vectors(np.round(rng.uniform(-1, 1, size=(12, input_size)), 2)) for _ in range(3)]
     return Subject(f"untrained {describe(layer)}", "variant", layer, _vector_encoder(input_size), "vectors",
-                   samples, editable=True, model=layer, name=name)
+                   samples, editable=editable, model=layer, name=name)
 
 
 class Session:
@@ -281,7 +292,8 @@ class Session:
         s = self.subject(key)
         if weights is not None:
             if not s.editable:
-                raise ValueError("weights: this model's weights are not editable (only an untrained cell's are)")
+                raise ValueError(f"weights: this model's weights are not editable (only an untrained cell's, "
+                                 f"of at most {MAX_EDITABLE} weights)")
             set_weights(s.layer, weights)
             s.cache.clear()
         return explore(s, text)

@@ -34,6 +34,10 @@
     return a >= 0 ? `rgb(255,${Math.round(255 - 200 * a)},${Math.round(255 - 200 * a)})`
                   : `rgb(${Math.round(255 + 200 * a)},${Math.round(255 + 200 * a)},255)`;
   }
+  function label(step) {
+    const s = run.steps[step];
+    return s.length > 24 ? s.slice(0, 22) + "\u2026" : s;
+  }
   function value(g, step, u) {
     if (g === "x") return run.x[step][u];
     const m = run.gates[g];
@@ -91,7 +95,7 @@
 
   function update() {
     $("slider").value = t;
-    $("stepinfo").textContent = `t = ${t} of ${run.T - 1}, input ${run.steps[t]}`;
+    $("stepinfo").textContent = `t = ${t} of ${run.T - 1}, input ${label(t)}`;
     document.querySelectorAll("#steps span").forEach((s, k) => s.className = k === t ? "cur" : "");
     $("readout").textContent = run.readout && run.readout[t] ? "read-out at this step: " + run.readout[t] : "";
     drawMaps();
@@ -108,7 +112,7 @@
     const cw = Math.max(3, Math.min(24, Math.floor(860 / run.T)));
     for (const g of order) {
       const rows = g === "x" ? run.I : run.H;
-      const ch = g === "x" ? Math.max(6, Math.min(14, Math.floor(60 / rows))) : 14;
+      const ch = g === "x" ? Math.max(2, Math.min(14, Math.floor(60 / rows))) : Math.max(2, Math.min(14, Math.floor(240 / rows)));
       let scale = 0;
       for (let s = 0; s < run.T; s++) for (let u = 0; u < rows; u++) scale = Math.max(scale, Math.abs(value(g, s, u)));
       const div = html("div", {class: "map"});
@@ -218,7 +222,7 @@
       add(el("text", {x: 500, y: yh - 8}, "h(t)")); val(545, yh + 16, "h=" + fmt(v("h"), 3), "d-h", "end");
       // inputs
       add(el("text", {x: 20, y: yh - 8}, "h(t-1), x(t)"));
-      val(20, yh + 16, "h=" + fmt(prev("h"), 3) + "  x=" + run.steps[t], "d-hprev");
+      val(20, yh + 16, "h=" + fmt(prev("h"), 3) + "  x=" + label(t), "d-hprev");
       line([[20, yh], [420, yh]], true, {"marker-end": ""});
       for (const [x, on] of [[150, d.forget_gate && !d.coupled], [235, d.input_gate], [320, true], [420, d.output_gate]]) line([[x, yh], [x, yg + 14]], on);
       // peepholes
@@ -258,13 +262,13 @@
       line([[450, 139], [450, yh + 12]]);
       line([[385, yg], [450, yg], [450, 162]]);
       add(el("text", {x: 456, y: 200}, "1 \u2212 z"));
-      add(el("text", {x: 20, y: 300}, "x(t) = " + run.steps[t] + " enters r, z and n"));
+      add(el("text", {x: 20, y: 300}, "x(t) = " + label(t) + " enters r, z and n"));
       notes.push("GRU: h(t) = (1 - z) n + z h(t-1); n = tanh(W x + r (R h(t-1))): no cell state, no output gate");
     } else if (d.kind === "elman") {
       line([[20, 160], [229, 160]]);
       box(270, 160, 80, d.nonlinearity, true, "d-actbox");
       line([[310, 160], [545, 160]]);
-      add(el("text", {x: 20, y: 148}, "h(t-1), x(t)")); val(20, 180, "h=" + fmt(prev("h"), 3) + "  x=" + run.steps[t], "d-hprev");
+      add(el("text", {x: 20, y: 148}, "h(t-1), x(t)")); val(20, 180, "h=" + fmt(prev("h"), 3) + "  x=" + label(t), "d-hprev");
       add(el("text", {x: 500, y: 148}, "h(t)")); val(545, 180, "h=" + fmt(v("h"), 3), "d-h", "end");
       notes.push("Elman net: h(t) = " + d.nonlinearity + "(W x + R h(t-1) + b): no gates, no cell state");
     } else {
@@ -299,14 +303,16 @@
     for (let s = 0; s < run.T; s += tick) svg.appendChild(el("text", {x: X(s), y: H - B + 16, "text-anchor": "middle"}, String(s)));
     svg.appendChild(el("text", {x: (L + W - R) / 2, y: H - 4, "text-anchor": "middle"}, "step t (the loss is read at the last step)"));
     let k = 0, ly = Tp + 10;
+    const lines = [];
     for (const name in curves) {
       const pts = curves[name].map((v, s) => v > 0 ? [X(s), Y(Math.log10(v))] : null).filter((p) => p);
       const c = COLORS[k % COLORS.length];
-      svg.appendChild(el("polyline", {points: pts.map((p) => p.join(",")).join(" "), fill: "none", stroke: c, "stroke-width": 2, id: "gf-" + k}));
+      lines.push(el("polyline", {points: pts.map((p) => p.join(",")).join(" "), fill: "none", stroke: c, "stroke-width": 2, id: "gf-" + k}));
       svg.appendChild(el("line", {x1: W - R + 14, y1: ly - 4, x2: W - R + 34, y2: ly - 4, stroke: c, "stroke-width": 3}));
       svg.appendChild(el("text", {x: W - R + 40, y: ly}, name));
       ly += 20; k++;
     }
+    lines.reverse().forEach((l) => svg.appendChild(l)); // this cell's curve on top
     svg.appendChild(el("line", {id: "gf-marker", x1: X(t), y1: Tp, x2: X(t), y2: H - B, stroke: "#999", "stroke-dasharray": "3 3"}));
     svg.dataset.x0 = X(0); svg.dataset.x1 = X(Math.max(0, run.T - 1));
   }
