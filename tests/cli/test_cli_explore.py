@@ -62,6 +62,13 @@ def test_server_serves_page_and_json(server):
     assert _get(server + "/nothing")[0] == 404
 
 
+def test_a_taken_port_is_one_line(server, capsys):
+    port = server.rsplit(":", 1)[1]
+    assert main(["explore", "--variant", "gru", "--port", port]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith(f"lstmkit explore: error: --port {port}: cannot listen")
+
+
 def test_command_prints_address_and_serves(tmp_path):
     env = {**os.environ, "PYTHONPATH": str(SRC) + os.pathsep + os.environ.get("PYTHONPATH", ""), "OMP_NUM_THREADS": "1"}
     p = subprocess.Popen([sys.executable, "-m", "lstmkit", "explore", "--variant", "gru", "--port", "0"],

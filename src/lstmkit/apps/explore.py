@@ -39,7 +39,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from ..families import families, family_of, get_family, resolve_model
+from ..families import families, family_of, resolve_model
 from ..variants import LSTMVariant
 
 __all__ = ["Subject", "Session", "explore", "variant_subject", "model_subject", "experiment_subject", "gradient_flow",

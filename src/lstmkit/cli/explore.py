@@ -109,7 +109,11 @@ def make_server(session, port: int = 0, text: str | None = None) -> ThreadingHTT
                 return
             self._run(req)
 
-    return ThreadingHTTPServer((HOST, port), Handler)
+    try:
+        return ThreadingHTTPServer((HOST, port), Handler)
+    except OSError as e:
+        raise ValueError(f"--port {port}: cannot listen on {HOST}:{port} ({e.strerror or e}); "
+                         f"pick another port (--port 0: any free one)") from None
 
 
 def export_page(session, path, text: str | None = None) -> Path:
