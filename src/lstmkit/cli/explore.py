@@ -21,7 +21,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import parse_qs, urlparse
 
-from .options import apply_threads, nonneg_int, positive_int, threads_parent
+from .options import add_common, apply_threads, nonneg_int, positive_int, threads_parent
 
 HOST = "127.0.0.1"
 _MAX_BODY = 1 << 20
@@ -169,7 +169,7 @@ def register(sub) -> None:
     p = sub.add_parser("explore", help="see every gate and the cell state step by step, in a browser page",
                        description=__doc__.split("\n\n")[0], parents=[threads_parent()])
     what = p.add_argument_group("what to look at (one; default --experiment reber)")
-    what.add_argument("--model", metavar="DIR", help="an lstmkit model directory")
+    add_common(what, "model", help="an lstmkit model directory")
     what.add_argument("--experiment", choices=("reber", "adding"),
                       help="a shipped trained classic-task model: embedded Reber or the adding problem")
     what.add_argument("--variant", metavar="NAME",
@@ -182,7 +182,7 @@ def register(sub) -> None:
                    help="units of a --variant cell (default 4)")
     p.add_argument("--input-size", dest="input_size", type=positive_int, default=2,
                    help="input features of a --variant cell (default 2)")
-    p.add_argument("--seed", type=nonneg_int, default=0, help="seed of untrained weights (default 0)")
+    add_common(p, "seed", help="seed of untrained weights and examples (default 0)")
     p.add_argument("--port", type=nonneg_int, default=8000, help="port on 127.0.0.1 (default 8000; 0: any free one)")
     p.add_argument("--export", metavar="PAGE.html", help="write one self-contained HTML file instead of serving")
     p.add_argument("--train", choices=("reber", "adding"),
