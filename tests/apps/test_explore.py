@@ -270,3 +270,16 @@ def test_any_model_directory(tmp_path):
     assert run["diagram"]["coupled"] and np.allclose(np.array(run["gates"]["f"]), 1 - np.array(run["gates"]["i"]))
     with pytest.raises(FileNotFoundError):
         ex.model_subject(tmp_path / "nothing")
+
+
+@pytest.mark.parametrize("name, states", [("slstm", ["h", "c", "n", "m"]), ("mlstm", ["h"]), ("tlstm", ["h", "c"]),
+                                          ("depth_gated_lstm", ["h", "c"])])
+def test_other_families_show_their_states(name, states):
+    s = ex.variant_subject(name, input_size=2, hidden_size=4, seed=4)
+    run = ex.explore(s, TEXT)
+    assert run["gate_order"] == states and run["diagram"]["kind"] == "other"
+    x = torch.as_tensor(ex.parse_vectors(TEXT, 2))[:, None]
+    kw = {"dt": torch.ones(x.shape[0], 1, dtype=x.dtype)} if name == "tlstm" else {}
+    with torch.no_grad():
+        out = s.layer(x, **kw)[0]
+    np.testing.assert_allclose(np.array(run["gates"]["h"]), out[:, 0].numpy(), atol=1e-10)

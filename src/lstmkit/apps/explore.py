@@ -491,7 +491,9 @@ def step_values(layer: nn.Module, x: Tensor) -> dict[str, Tensor]:
                 named = {}
             state = spec.step(xp[t], state, p, **side)
             if not named:
-                named = {n: s for n, s in zip(spec.state_names, state) if s.dim() == 2}
+                # only entries with one value per unit (not mLSTM's matrix memory or per-head stabiliser)
+                named = {n: s for n, s in zip(spec.state_names, state)
+                         if s.dim() == 2 and s.shape[1] == spec.hidden_size}
             for k, v in named.items():
                 rows.setdefault(k, []).append(v[0])
     return {k: torch.stack(v) for k, v in rows.items()}
@@ -703,8 +705,12 @@ def explore(subject: Subject, text: str | None = None) -> dict[str, Any]:
     if "memory" not in subject.cache:
         subject.cache["memory"] = memory_unit(subject)
     vals = step_values(subject.layer, xl)
-    order = [k for k in ("x", "i", "f", "g", "o", "r", "z", "n", "c", "h") if k in vals]
-    order += [k for k in vals if k not in order]
+    if hasattr(subject.layer.specs[0], "gates"):  # the papers' names, in the diagram's order
+        order = [k for k in ("i", "f", "g", "o", "r", "z", "n", "c", "h") if k in vals]
+        titles = {k: _LONG[k].replace("_", " ") + " " + k for k in order}
+    else:  # a family's state entries, by their names
+        order = list(vals)
+        titles = {k: {"h": "output h", "c": "cell state c"}.get(k, f"state {k}") for k in order}
     readout = None
     if subject.readout is not None:
         with torch.no_grad():
@@ -722,7 +728,7 @@ def explore(subject: Subject, text: str | None = None) -> dict[str, Any]:
         "kind": subject.kind, "alphabet": subject.alphabet, "input_text": text, "steps": steps,
         "x": xm[:, 0].tolist(), "T": int(xl.shape[0]), "H": subject.hidden_size, "I": subject.input_size,
         "gates": {k: vals[k].tolist() for k in order}, "gate_order": order,
-        "gate_titles": {k: _LONG.get(k, k).replace("_", " ") for k in order},
+        "gate_titles": titles,
         "readout": readout, "gradient_flow": {"state": gf["state"], "curves": curves},
         "diagram": diagram(subject.layer), "memory": subject.cache["memory"], "samples": subject.samples,
         "switcher": switcher_names(), "editable": subject.editable,

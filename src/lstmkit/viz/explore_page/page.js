@@ -8,8 +8,7 @@
   const SVGNS = "http://www.w3.org/2000/svg";
   const UNIT_GATES = new Set(["i", "f", "o", "r", "z"]); // sigmoids: values in [0, 1]
   const COLORS = ["#1565c0", "#c62828", "#2e7d32", "#6a1b9a", "#ef6c00"];
-  const NAMES = {x: "input x", i: "input gate i", f: "forget gate f", g: "cell input g", o: "output gate o",
-                 c: "cell state c", h: "output h", r: "reset gate r", z: "update gate z", n: "candidate n"};
+  const NAMES = {x: "input x"};
   let runs = DATA.runs, key = DATA.initial, run = runs[key], t = 0, unit = 0, weights = null;
 
   function fmt(v, d) { return (v === undefined || v === null) ? "" : Number(v).toFixed(d === undefined ? 4 : d); }
@@ -116,7 +115,7 @@
       let scale = 0;
       for (let s = 0; s < run.T; s++) for (let u = 0; u < rows; u++) scale = Math.max(scale, Math.abs(value(g, s, u)));
       const div = html("div", {class: "map"});
-      const label = NAMES[g] || (run.gate_titles[g] || g);
+      const label = g === "x" ? NAMES.x : (run.gate_titles[g] || g);
       div.appendChild(html("div", {class: "label"}, UNIT_GATES.has(g) ? label : `${label} (|max| ${fmt(scale, 3)})`));
       const cv = html("canvas", {id: "map-" + g, width: run.T * cw, height: rows * ch});
       const ctx = cv.getContext("2d");
@@ -146,7 +145,7 @@
     tab.innerHTML = "";
     const head = html("tr");
     head.appendChild(html("th", {}, "unit"));
-    for (const g of run.gate_order) head.appendChild(html("th", {title: NAMES[g] || g}, g));
+    for (const g of run.gate_order) head.appendChild(html("th", {title: run.gate_titles[g] || g}, g));
     tab.appendChild(head);
     for (let u = 0; u < run.H; u++) {
       const cls = (run.memory && run.memory.unit === u ? "mem " : "") + (u === unit ? "sel" : "");
@@ -251,16 +250,18 @@
       line([[461, yh], [545, yh]]);
       add(el("text", {x: 20, y: yh - 12}, "h(t-1)")); val(20, yh + 18, "h=" + fmt(prev("h"), 3), "d-hprev");
       add(el("text", {x: 500, y: yh - 12}, "h(t)")); val(545, yh + 18, "h=" + fmt(v("h"), 3), "d-h", "end");
-      box(140, yg, 70, "\u03c3  r", true, "d-rbox"); val(146, 200, "r=" + fmt(v("r"), 3), "d-r");
+      box(170, yg, 70, "\u03c3  r", true, "d-rbox"); val(176, 200, "r=" + fmt(v("r"), 3), "d-r");
       box(350, yg, 70, "\u03c3  z", true, "d-zbox"); val(356, 200, "z=" + fmt(v("z"), 3), "d-z");
-      box(250, 150, 80, "tanh  n", true, "d-nbox"); val(256, 118, "n=" + fmt(v("n"), 3), "d-n");
-      line([[140, yg - 14], [140, 150], [210, 150]]);
-      line([[100, yh], [100, 150], [129, 150]], true, {"marker-end": ""});
-      line([[350, yg - 14], [350, yh + 12]]);
-      line([[290, 150], [439, 150]]);
+      box(280, 150, 80, "tanh  n", true, "d-nbox"); val(250, 124, "n=" + fmt(v("n"), 3), "d-n");
+      line([[100, yh], [100, 150], [159, 150]]);            // h(t-1) into r * (R h(t-1))
+      op(170, 150, "\u00d7");
+      line([[170, yg - 14], [170, 162]]);                   // r
+      line([[181, 150], [239, 150]]);                       // into n
+      line([[350, yg - 14], [350, yh + 12]]);               // z keeps h(t-1)
+      line([[320, 150], [439, 150]]);                       // n
       op(450, 150, "\u00d7");
       line([[450, 139], [450, yh + 12]]);
-      line([[385, yg], [450, yg], [450, 162]]);
+      line([[385, yg], [450, yg], [450, 162]]);             // 1 - z
       add(el("text", {x: 456, y: 200}, "1 \u2212 z"));
       add(el("text", {x: 20, y: 300}, "x(t) = " + label(t) + " enters r, z and n"));
       notes.push("GRU: h(t) = (1 - z) n + z h(t-1); n = tanh(W x + r (R h(t-1))): no cell state, no output gate");
