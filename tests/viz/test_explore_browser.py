@@ -131,6 +131,7 @@ def test_exported_reber_page_shows_the_models_gates(browser, tmp_path):
     for g, vals in shown.items():
         np.testing.assert_allclose([v for _, v in vals], want[g][len(text) - 2].numpy(), atol=1e-12)
     assert "GRU" in d.find_element("id", "diagnote").text
+    _shot(d, "explore-gru.png")
     assert d.find_elements("id", "d-fbox") == []  # the LSTM's gates are gone from the diagram
     Select(d.find_element("id", "variant")).select_by_value("nfg")
     assert "offtext" in d.find_element("css selector", "#diagram text.offtext").get_attribute("class")
