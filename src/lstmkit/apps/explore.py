@@ -247,8 +247,9 @@ def variant_subject(name: str, input_size: int = 2, hidden_size: int = 4, seed: 
         for arg, v in (("input_size", input_size), ("hidden_size", hidden_size)):
             if isinstance(v, bool) or not isinstance(v, int) or not 1 <= v <= 64:
                 raise ValueError(f"{arg} must be an int in [1, 64], got {v!r}")
-    torch.manual_seed(seed)
-    layer = _build_layer(name, input_size, hidden_size)
+    with torch.random.fork_rng(devices=[]):  # the caller's random stream stays as it was
+        torch.manual_seed(seed)
+        layer = _build_layer(name, input_size, hidden_size)
     # The page's editor holds one box per weight: only for small cells.
     editable = sum(t.numel() for t in layer.cell_params(0, 0).values()) <= MAX_EDITABLE
     if like is not None:
@@ -636,8 +637,9 @@ def _reference_curves(subject: Subject, xl: Tensor) -> dict[str, list[float]]:
     constant error carousel) of the same size on the same layer input, seed 0."""
     out = {}
     for label, name in (("Elman RNN (untrained)", "rnn"), ("LSTM 1997, no forget gate (untrained)", "hochreiter1997")):
-        torch.manual_seed(0)
-        layer = _build_layer(name, subject.input_size, subject.hidden_size)
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(0)
+            layer = _build_layer(name, subject.input_size, subject.hidden_size)
         out[label] = gradient_flow(layer, xl)["norms"]
     return out
 

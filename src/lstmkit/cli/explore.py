@@ -79,6 +79,10 @@ def make_server(session, port: int = 0, text: str | None = None) -> ThreadingHTT
             except (ValueError, TypeError) as e:
                 self._json(HTTPStatus.BAD_REQUEST, {"error": " ".join(str(e).split())})
                 return
+            except Exception as e:  # the page shows one line, never a hung request
+                self._json(HTTPStatus.INTERNAL_SERVER_ERROR,
+                           {"error": f"internal error ({type(e).__name__}: {' '.join(str(e).split())})"})
+                return
             self._send(HTTPStatus.OK, body.encode("utf-8"), "application/json")
 
         def do_GET(self):
