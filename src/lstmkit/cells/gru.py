@@ -52,6 +52,25 @@ class GRUCellSpec(CellSpec):
         return F.linear(x, p["weight_ih"], p.get("bias_ih"))
 
     def step(self, xp, state, p, recurrent_mask=None):
+        return (self._step(xp, state, p, recurrent_mask)[0],)
+
+    def gates(self, xp, state, p, recurrent_mask=None) -> dict[str, Tensor]:
+        """The activations of one step, by name, for inspection and plots: ``reset_gate``
+        r_t, ``update_gate`` u_t (torch's z), ``candidate`` n_t and ``output`` h_t, each (B, H).
+
+        Example:
+            >>> import torch
+            >>> spec = GRUCellSpec(3, 4)
+            >>> p = {k: torch.randn(s) for k, s in spec.param_shapes().items()}
+            >>> g = spec.gates(spec.input_projection(torch.randn(2, 3), p), spec.zero_state(2), p)
+            >>> sorted(g)
+            ['candidate', 'output', 'reset_gate', 'update_gate']
+        """
+        h, r, u, n = self._step(xp, state, p, recurrent_mask)
+        return {"reset_gate": r, "update_gate": u, "candidate": n, "output": h}
+
+    def _step(self, xp, state, p, recurrent_mask):
+        """The step: ``(h_t, r_t, u_t, n_t)``."""
         (h_prev,) = state
         H = self.hidden_size
         h_in = h_prev if recurrent_mask is None else h_prev * recurrent_mask
@@ -59,4 +78,4 @@ class GRUCellSpec(CellSpec):
         r = torch.sigmoid(xp[:, :H] + hp[:, :H])
         u = torch.sigmoid(xp[:, H : 2 * H] + hp[:, H : 2 * H])
         n = torch.tanh(xp[:, 2 * H :] + r * hp[:, 2 * H :])
-        return (n + u * (h_prev - n),)
+        return n + u * (h_prev - n), r, u, n

@@ -1,0 +1,205 @@
+"""The explore page in a real browser: headless Chromium (Debian's ``chromium`` and
+``chromedriver``, through Selenium) loads the page, steps through a sequence, and every
+value it shows equals the model's gates computed in Python (``lstmkit.LSTM.gates``, the
+layer's own inspection path, not the page's). Skipped, with the reason, where no browser is
+installed.
+
+Screenshots for docs/explore.md:
+
+    LSTMKIT_EXPLORE_SCREENSHOTS=docs python -m pytest -q -p no:cacheprovider tests/viz/test_explore_browser.py
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import threading
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from lstmkit.apps import explore as ex
+from lstmkit.cli.explore import export_page, make_server
+
+SHOTS = os.environ.get("LSTMKIT_EXPLORE_SCREENSHOTS")
+
+
+def _find(*names):
+    for n in names:
+        p = shutil.which(n) or (n if os.path.isabs(n) and os.path.exists(n) else None)
+        if p:
+            return p
+    return None
+
+
+@pytest.fixture(scope="module")
+def browser():
+    try:
+        from selenium import webdriver
+        from selenium.webdriver.chrome.service import Service
+    except ImportError:
+        pytest.skip("no browser test: selenium is not installed (pip install 'lstmkit[browser]')")
+    chromium = _find("chromium", "chromium-browser", "/usr/bin/chromium")
+    driver = _find("chromedriver", "/usr/bin/chromedriver", "/usr/lib/chromium/chromedriver")
+    if chromium is None or driver is None:
+        pytest.skip("no browser test: needs Chromium and its driver (Debian: apt-get install chromium chromium-driver)")
+    opts = webdriver.ChromeOptions()
+    opts.binary_location = chromium
+    for a in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--window-size=1280,1700"):
+        opts.add_argument(a)
+    try:
+        d = webdriver.Chrome(service=Service(driver), options=opts)
+    except Exception as e:  # a browser that does not start is a skip with its reason, not a failure
+        pytest.skip(f"no browser test: Chromium did not start ({' '.join(str(e).split())[:200]})")
+    d.set_page_load_timeout(60)
+    yield d
+    d.quit()
+
+
+def _wait(d, cond, timeout=30):
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    WebDriverWait(d, timeout).until(lambda drv: cond(drv))
+
+
+def _shown(d, gates, H):
+    """{gate: [(text, data-value) per unit]} of the page's table, read in one call."""
+    cells = d.execute_script(
+        "const o = {}; document.querySelectorAll('#vals td[id]').forEach("
+        "(e) => { o[e.id] = [e.textContent, e.dataset.value]; }); return o;")
+    return {g: [(cells[f"v-{g}-{u}"][0], float(cells[f"v-{g}-{u}"][1])) for u in range(H)] for g in gates}
+
+
+def _shot(d, name):
+    """A PNG of the whole page (the window stretched to its height) into $LSTMKIT_EXPLORE_SCREENSHOTS."""
+    if SHOTS:
+        Path(SHOTS).mkdir(parents=True, exist_ok=True)
+        size = d.get_window_size()
+        height = d.execute_script("return document.documentElement.scrollHeight")
+        d.set_window_size(size["width"], height + 120)
+        d.execute_script("window.scrollTo(0, 0)")
+        d.save_screenshot(str(Path(SHOTS) / name))
+        d.set_window_size(size["width"], size["height"])
+
+
+LONG = {"i": "input_gate", "f": "forget_gate", "g": "block_input", "o": "output_gate", "c": "cell_state", "h": "output"}
+
+
+def test_exported_reber_page_shows_the_models_gates(browser, tmp_path):
+    subject = ex.experiment_subject("reber")
+    text = "BTBTSSXXTVVETE"
+    page = export_page(ex.Session(subject), tmp_path / "reber.html", text)
+    d = browser
+    d.get(page.as_uri())
+    _wait(d, lambda drv: drv.execute_script("return document.body.dataset.ready") == "1")
+    # Python: the layer's own gates() on the one-hot string
+    x = torch.zeros(len(text), 1, 7, dtype=torch.float64)
+    for t, s in enumerate(text):
+        x[t, 0, "BTPSXVE".index(s)] = 1
+    with torch.no_grad():
+        want = {k: v[:, 0].numpy() for k, v in subject.model.rnn.gates(x).items()}
+    H = subject.hidden_size
+    fwd = d.find_element("id", "fwd")
+    for t in range(len(text)):
+        if t:
+            fwd.click()
+        assert d.find_element("id", "stepinfo").text.startswith(f"t = {t} of {len(text) - 1}")
+        shown = _shown(d, "ifgoch", H)
+        for g, vals in shown.items():
+            for u, (txt, v) in enumerate(vals):
+                ref = want[LONG[g]][t, u]
+                assert abs(v - ref) < 1e-12, (t, g, u)
+                assert txt == f"{ref:.4f}" or abs(float(txt) - ref) <= 5e-5, (t, g, u, txt)
+        unit = int(d.find_element("id", "unit").get_attribute("value"))
+        assert d.find_element("id", "d-c").text == f"c={want['cell_state'][t, unit]:.3f}"
+        if t == 6:
+            _shot(d, "explore-reber.png")
+    mem = ex.memory_unit(subject)
+    assert d.find_element("id", "memory").text == mem["text"] and f"Unit {mem['unit']} holds" in mem["text"]
+    assert unit == mem["unit"]
+    # back one step, then switch to the untrained GRU of the same size on the same string
+    d.find_element("id", "back").click()
+    assert d.find_element("id", "stepinfo").text.startswith(f"t = {len(text) - 2} ")
+    from selenium.webdriver.support.ui import Select
+
+    Select(d.find_element("id", "variant")).select_by_value("gru")
+    gru = ex.variant_subject("gru", seed=0, like=subject)
+    want = ex.step_values(gru.layer, subject.encode(text)[1])
+    shown = _shown(d, "rznh", H)
+    for g, vals in shown.items():
+        np.testing.assert_allclose([v for _, v in vals], want[g][len(text) - 2].numpy(), atol=1e-12)
+    assert "GRU" in d.find_element("id", "diagnote").text
+    _shot(d, "explore-gru.png")
+    assert d.find_elements("id", "d-fbox") == []  # the LSTM's gates are gone from the diagram
+    Select(d.find_element("id", "variant")).select_by_value("nfg")
+    assert "offtext" in d.find_element("css selector", "#diagram text.offtext").get_attribute("class")
+    assert "no forget gate" in d.find_element("id", "diagnote").text
+    _shot(d, "explore-nfg.png")
+
+
+def test_live_page_switches_variant_and_applies_edited_weights(browser):
+    session = ex.Session(ex.variant_subject("vanilla", input_size=2, hidden_size=3, seed=0))
+    srv = make_server(session, 0, "0.5 1; -0.2 0; 0.9 1; 0.1 -0.3")
+    th = threading.Thread(target=srv.serve_forever, daemon=True)
+    th.start()
+    try:
+        d = browser
+        d.get(f"http://127.0.0.1:{srv.server_address[1]}/")
+        _wait(d, lambda drv: drv.execute_script("return document.body.dataset.ready") == "1")
+        from selenium.webdriver.support.ui import Select
+
+        Select(d.find_element("id", "variant")).select_by_value("cifg")
+        _wait(d, lambda drv: "cifg" in drv.find_element("id", "title").text)
+        for _ in range(2):
+            d.find_element("id", "fwd").click()
+        shown = _shown(d, "if", 3)
+        for u in range(3):
+            assert abs(shown["f"][u][1] - (1 - shown["i"][u][1])) < 1e-12
+        # edit one weight: the cell input's bias of unit 0 (row g0 of bias_ih) -> 2.0
+        run = session.run("cifg", "0.5 1; -0.2 0; 0.9 1; 0.1 -0.3")
+        row = run["weights"]["bias_ih_l0"]["rows"].index("g")
+        inp = d.find_element("id", f"w-bias_ih_l0-{row}")
+        inp.clear()
+        inp.send_keys("2.0")
+        d.execute_script("arguments[0].dispatchEvent(new Event('change'))", inp)
+        d.find_element("id", "apply").click()
+        edited = {k: v["values"] for k, v in run["weights"].items()}
+        edited["bias_ih_l0"][row] = 2.0
+        _wait(d, lambda drv: abs(float(drv.find_element("id", "v-g-0").get_attribute("data-value"))
+                                 - run["gates"]["g"][2][0]) > 1e-6)
+        want = ex.explore(_edited(edited), "0.5 1; -0.2 0; 0.9 1; 0.1 -0.3")
+        shown = _shown(d, "ifgoch", 3)
+        for g, vals in shown.items():
+            np.testing.assert_allclose([v for _, v in vals], want["gates"][g][2], atol=1e-12)
+        _shot(d, "explore-live-cifg.png")
+    finally:
+        srv.shutdown()
+        srv.server_close()
+
+
+def _edited(weights):
+    s = ex.variant_subject("cifg", input_size=2, hidden_size=3, seed=0)
+    ex.set_weights(s.layer, weights)
+    return s
+
+
+def test_adding_page_reads_out_the_sum_at_the_last_step(browser, tmp_path):
+    subject = ex.experiment_subject("adding")
+    text = subject.samples[0]
+    page = export_page(ex.Session(subject), tmp_path / "adding.html", text)
+    d = browser
+    d.get(page.as_uri())
+    _wait(d, lambda drv: drv.execute_script("return document.body.dataset.ready") == "1")
+    T = len(ex.parse_vectors(text, 2))
+    d.find_element("id", f"s-{T - 1}").click()
+    x = torch.as_tensor(ex.parse_vectors(text, 2))[:, None]
+    with torch.no_grad():
+        y, _ = subject.model(x)
+        want = subject.model.rnn.gates(x)
+    assert d.find_element("id", "readout").text.endswith(f", output {float(torch.sigmoid(y[0, 0])):.4g}")
+    shown = _shown(d, "ch", subject.hidden_size)
+    np.testing.assert_allclose([v for _, v in shown["c"]], want["cell_state"][T - 1, 0].numpy(), atol=1e-12)
+    d.find_element("id", f"s-{T // 3}").click()
+    _shot(d, "explore-adding.png")
