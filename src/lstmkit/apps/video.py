@@ -119,7 +119,7 @@ def _baseline_ce(train: np.ndarray, test: np.ndarray, input_frames: int) -> dict
 def train_video(out_dir: str | os.PathLike | None, *, model: str = "convlstm", hidden=(64,), kernel_size: int = 5,
                 recurrent_kernel_size: int | None = None, patch: int = 4, fc_hidden=(1024,), frame_size: int = 64,
                 input_frames: int = 10, horizon: int = 10, n_train: int = 2000, n_val: int = 64,
-                n_test: int = 256, epochs: int = 5, batch_size: int = 16, lr: float = 1e-3, seed: int = 0,
+                n_test: int = 256, epochs: int = 5, batch_size: int = 16, lr: float = 3e-3, seed: int = 0,
                 resume: bool = False, progress: bool = True, data=None) -> dict:
     """Train a video predictor on moving digits and (if ``out_dir``) save it.
 
@@ -348,7 +348,7 @@ def save_gif(path: str | os.PathLike, frames: np.ndarray, duration_ms: int = 150
 
 
 def compare_video(*, models=tuple(COMPARE_MODELS), hidden=(64,), fc_hidden=(1024,), n_train: int = 2000,
-                  n_val: int = 64, n_test: int = 256, epochs: int = 5, batch_size: int = 16, lr: float = 1e-3,
+                  n_val: int = 64, n_test: int = 256, epochs: int = 5, batch_size: int = 16, lr: float = 3e-3,
                   frame_size: int = 64, input_frames: int = 10, horizon: int = 10, seed: int = 0,
                   progress: bool = True, log=None, keep_models: bool = False) -> dict:
     """Shi et al.'s Table 1, small: each network of :data:`COMPARE_MODELS` trained on the same

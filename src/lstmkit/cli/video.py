@@ -168,7 +168,7 @@ def register(sub) -> None:
         q.add_argument("--n-test", type=positive_int, default=256, help="test videos, held-out digits (default 256)")
         q.add_argument("--epochs", type=positive_int, default=epochs, help=f"passes over the videos (default {epochs})")
         q.add_argument("--batch-size", type=positive_int, default=16, help="videos per update (default 16)")
-        q.add_argument("--lr", type=positive_float, default=1e-3, help="Adam's learning rate (default 0.001)")
+        q.add_argument("--lr", type=positive_float, default=3e-3, help="Adam's learning rate (default 0.003)")
 
     t = s.add_parser("train", parents=[runtime_parent()], help="train a video predictor and save it")
     t.add_argument("--model", required=True, metavar="DIR", help="the new model directory")

@@ -56,6 +56,13 @@ def sequence_cross_entropy(logits: Tensor, target: Tensor) -> Tensor:
     return F.binary_cross_entropy_with_logits(logits, target, reduction="sum") / logits.shape[0]
 
 
+def _ink_prior(bias: Tensor, ink: float = 0.05) -> None:
+    """Start the read-out at the logit of the share of lit pixels in a moving-digit frame
+    (about 5%), so that training begins from the mean frame rather than from grey."""
+    with torch.no_grad():
+        bias.fill_(float(torch.logit(torch.tensor(ink))))
+
+
 class EncoderForecaster(nn.Module):
     """Shi et al.'s (2015) encoding-forecasting ConvLSTM network for frame prediction.
 
@@ -105,6 +112,7 @@ class EncoderForecaster(nn.Module):
         # The forecaster has no input of its own (Fig. 3): one zero channel
         self.forecaster = stack(1)
         self.head = nn.Conv2d(sum(hidden), C, 1)
+        _ink_prior(self.head.bias)
 
     def _to_patches(self, frames: Tensor) -> Tensor:
         B, T = frames.shape[:2]
@@ -165,6 +173,7 @@ class FCLSTMForecaster(nn.Module):
         self.encoder = stack(P)
         self.forecaster = stack(1)
         self.head = nn.Linear(sum(hidden), P)
+        _ink_prior(self.head.bias)
 
     def forward(self, frames: Tensor, horizon: int = 10) -> Tensor:
         n = self.frame_size
