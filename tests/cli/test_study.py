@@ -23,3 +23,15 @@ def test_irregular_and_highway_from_the_command_line(tmp_path, capsys):
     with pytest.raises(SystemExit) as e:
         main(["study", "highway", "--depths", "0"])
     assert e.value.code == 2
+
+
+def test_mdlstm_study_from_the_command_line(tmp_path, capsys):
+    pytest.importorskip("mlxtend")
+    out = tmp_path / "md.json"
+    assert main(["study", "mdlstm", "--n-train", "4", "--n-test", "2", "--epochs", "1", "--md-hidden", "2,2",
+                 "--bilstm-hidden", "4", "--no-progress", "--json", str(out)]) == 0
+    text = capsys.readouterr().out
+    assert "MDLSTM (raw pixels)" in text and "BiLSTM (column features)" in text and out.exists()
+    with pytest.raises(SystemExit) as e:
+        main(["study", "mdlstm", "--md-hidden", "2"])  # one layer's size for a two-layer net: usage error
+    assert e.value.code == 2

@@ -619,3 +619,43 @@ def test_conv_lstm_cell_is_one_step_of_the_module():
         cell(torch.randn(2, 5, dtype=torch.float64))
     with pytest.raises(ValueError):
         cell(torch.randn(2, 3, 5, 6, dtype=torch.float64))  # 3 channels, the cell takes 2
+
+
+# ---- state-to-state kernels of their own size (Shi et al. 2015, Table 1: 5x5 vs 1x1) ----
+@pytest.mark.parametrize("kernel,recurrent,peepholes", [(3, 1, True), (5, 3, False), ((3, 5), (1, 3), True)])
+def test_recurrent_kernel_size_is_eq3(kernel, recurrent, peepholes):
+    frame = (5, 6)
+    spec = ConvLSTMCellSpec(3, 4, kernel, peepholes=peepholes, frame_size=frame, recurrent_kernel_size=recurrent)
+    rk = (recurrent, recurrent) if isinstance(recurrent, int) else recurrent
+    assert spec.param_shapes()["weight_hh"][2:] == rk
+    p = _params(spec)
+    x = torch.randn(4, 2, 3, *frame, dtype=torch.float64)
+    out, (h, c) = _run(spec, p, x)
+    ref, (h_ref, c_ref) = _eq3(p, x, 4, peepholes, True)  # _corr_same pads by each kernel's own size
+    torch.testing.assert_close(out, ref, rtol=1e-10, atol=1e-10)
+    torch.testing.assert_close(c, c_ref, rtol=1e-10, atol=1e-10)
+    assert out.abs().max() > 0.05
+
+
+def test_recurrent_kernel_size_module_gradcheck_and_keras_refusal():
+    m = lstmkit.ConvLSTM(2, 3, 3, num_layers=2, peepholes=False, recurrent_kernel_size=1).double()
+    assert m.weight_hh_l1.shape == (12, 3, 1, 1) and m.weight_ih_l1.shape == (12, 3, 3, 3)
+    assert "recurrent_kernel_size=(1, 1)" in repr(m)
+    x = torch.randn(3, 2, 2, 4, 4, dtype=torch.float64, requires_grad=True)
+    assert torch.autograd.gradcheck(lambda x: m(x)[0], (x,))
+    one = lstmkit.ConvLSTM(2, 3, 3, peepholes=False, recurrent_kernel_size=1)
+    with pytest.raises(ValueError, match="recurrent_kernel_size == kernel_size"):
+        one.to_keras((4, 4))
+    with pytest.raises(ValueError, match="recurrent_kernel_size must be odd"):
+        lstmkit.ConvLSTM(2, 3, 3, peepholes=False, recurrent_kernel_size=2)
+    cell = lstmkit.ConvLSTMCell(2, 3, 3, peepholes=False, recurrent_kernel_size=1)
+    assert cell.weight_hh.shape == (12, 3, 1, 1)
+
+
+def test_recurrent_kernel_size_survives_tracing():
+    # tracing records the pure-torch twin (layers/portable.py): it must pad the 1x1
+    # state-to-state convolution by its own size, not the input kernel's
+    m = lstmkit.ConvLSTM(2, 3, 5, peepholes=False, recurrent_kernel_size=1).eval()
+    x = torch.randn(4, 2, 2, 6, 6)
+    traced = torch.jit.trace(m, (x,), check_trace=False)
+    torch.testing.assert_close(traced(x)[0], m(x)[0])

@@ -90,8 +90,9 @@ def compare_decoders(model: CTCRecognizer, feats, strings, beam_width: int = 8, 
 
 
 def train_ctc(model: CTCRecognizer, train: tuple[list, list], val: tuple[list, list], *, epochs: int, seed: int,
-              run_dir: str | os.PathLike | None, resume: bool, progress: bool, desc: str) -> dict:
-    """Train a digit recognizer with CTC (Adam 3e-3, batches of 32), keeping the epoch with
+              run_dir: str | os.PathLike | None, resume: bool, progress: bool, desc: str, lr: float = 3e-3,
+              batch_size: int = 32) -> dict:
+    """Train a digit recognizer with CTC (Adam, default 3e-3, batches of 32), keeping the epoch with
     the lowest best-path label error rate on ``val``; see :func:`fit_supervised`.
 
     ``train`` and ``val`` are (standardised feature sequences, digit lists).
@@ -101,9 +102,11 @@ def train_ctc(model: CTCRecognizer, train: tuple[list, list], val: tuple[list, l
 
     def loss_fn(m, idx):
         x, n = pad_sequences([tr_x[i] for i in idx])
-        return ctc_loss(m(x, n), [[d + 1 for d in tr_y[i]] for i in idx], n)
+        # a model that subsamples time (the MDLSTM recognizer) says how long its output is
+        out_n = m.output_lengths(n) if hasattr(m, "output_lengths") else n
+        return ctc_loss(m(x, n), [[d + 1 for d in tr_y[i]] for i in idx], out_n)
 
-    return fit_supervised(model, loss_fn, len(tr_x), epochs=epochs, batch_size=32, lr=3e-3, seed=seed,
+    return fit_supervised(model, loss_fn, len(tr_x), epochs=epochs, batch_size=batch_size, lr=lr, seed=seed,
                           evaluate=lambda m: -label_error_rate(decode_batch(m, va_x, "best_path"), va_y),
                           run_dir=Path(run_dir) / "checkpoints" if run_dir else None, resume=resume,
                           progress=progress, desc=desc)

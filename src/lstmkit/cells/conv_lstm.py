@@ -74,11 +74,16 @@ class ConvLSTMCellSpec(CellSpec):
     Args:
         input_size: C_in, channels of x_t.
         hidden_size: C_h, channels of h and c.
-        kernel_size: kh or (kh, kw), odd, of both the input and the recurrent convolution.
+        kernel_size: kh or (kh, kw), odd, of the input-to-state convolution (and of the
+            state-to-state one unless ``recurrent_kernel_size`` is given).
         bias: whether ``bias_ih``/``bias_hh`` exist.
         peepholes: whether the Hadamard peepholes ``weight_ch`` exist.
         frame_size: Hgt or (Hgt, Wdt); required with ``peepholes=True`` (the peephole
             weights have the frame's shape). When given, inputs must have that frame size.
+        recurrent_kernel_size: kh or (kh, kw), odd, of the state-to-state convolution
+            W_h* (default: ``kernel_size``). Shi et al.'s Table 1 compares 5x5 against 1x1
+            state-to-state kernels: a 1x1 kernel sees no neighbouring pixel's state, so
+            motion must be carried by the input convolution alone.
 
     Example:
         >>> import torch
@@ -104,9 +109,12 @@ class ConvLSTMCellSpec(CellSpec):
         bias: bool = True,
         peepholes: bool = True,
         frame_size: "int | tuple[int, int] | None" = None,
+        recurrent_kernel_size: "int | tuple[int, int] | None" = None,
     ) -> None:
         super().__init__(input_size, hidden_size, bias)
         self.kernel_size = _pair("kernel_size", kernel_size, odd=True)
+        self.recurrent_kernel_size = (self.kernel_size if recurrent_kernel_size is None
+                                      else _pair("recurrent_kernel_size", recurrent_kernel_size, odd=True))
         if not isinstance(peepholes, bool):
             raise TypeError(f"peepholes must be a bool, got {type(peepholes).__name__}")
         self.peepholes = peepholes
@@ -118,13 +126,15 @@ class ConvLSTMCellSpec(CellSpec):
                 "peepholes=False"
             )
         self.padding = (self.kernel_size[0] // 2, self.kernel_size[1] // 2)
+        self.recurrent_padding = (self.recurrent_kernel_size[0] // 2, self.recurrent_kernel_size[1] // 2)
 
     # ---- layout ---------------------------------------------------------------------
     def param_shapes(self) -> dict[str, tuple[int, ...]]:
         C_h, C_in, (kh, kw) = self.hidden_size, self.input_size, self.kernel_size
+        rh, rw = self.recurrent_kernel_size
         shapes: dict[str, tuple[int, ...]] = {
             "weight_ih": (4 * C_h, C_in, kh, kw),
-            "weight_hh": (4 * C_h, C_h, kh, kw),
+            "weight_hh": (4 * C_h, C_h, rh, rw),
         }
         if self.bias:
             shapes["bias_ih"] = (4 * C_h,)
@@ -218,7 +228,7 @@ class ConvLSTMCellSpec(CellSpec):
         """
         h_prev, c_prev = state
         h_in = h_prev if recurrent_mask is None else h_prev * recurrent_mask
-        pre = xp + F.conv2d(h_in, p["weight_hh"], padding=self.padding)
+        pre = xp + F.conv2d(h_in, p["weight_hh"], padding=self.recurrent_padding)
         i_pre, f_pre, g_pre, o_pre = pre.chunk(4, dim=1)
         if self.peepholes:
             w_ci, w_cf, w_co = p["weight_ch"].chunk(3, dim=0)
@@ -233,6 +243,8 @@ class ConvLSTMCellSpec(CellSpec):
 
     def extra_repr(self) -> str:
         s = f"{self.input_size}, {self.hidden_size}, kernel_size={self.kernel_size}"
+        if self.recurrent_kernel_size != self.kernel_size:
+            s += f", recurrent_kernel_size={self.recurrent_kernel_size}"
         if self.frame_size is not None:
             s += f", frame_size={self.frame_size}"
         if not self.peepholes:

@@ -10,7 +10,10 @@ one run and print the table.
 - ``lstmkit study parity [--ks 4,6,8,10,12] [--updates 3000]``: k-bit parity, a tied 1-LSTM
   grid network beside a stacked LSTM (Kalchbrenner et al. 2016).
 
-Docs: docs/highway.md, docs/time-aware.md; measured numbers in docs/results.md.
+- ``lstmkit study mdlstm [--n-train 1000] [--epochs 5] [--json FILE]``: an MDLSTM hierarchy on raw
+  pixels vs the BiLSTM on column features, the same digit lines, CTC (Graves & Schmidhuber 2009).
+
+Docs: docs/highway.md, docs/time-aware.md, docs/video.md (MDLSTM); measured numbers in docs/results.md.
 """
 
 from __future__ import annotations
@@ -30,6 +33,15 @@ def _ints(text: str) -> list[int]:
         raise argparse.ArgumentTypeError(f"expected comma-separated whole numbers, got {text!r}") from None
     if not out or any(v < 1 for v in out):
         raise argparse.ArgumentTypeError(f"expected positive whole numbers, got {text!r}")
+    return out
+
+
+def _two_ints(text: str) -> list[int]:
+    import argparse
+
+    out = _ints(text)
+    if len(out) != 2:
+        raise argparse.ArgumentTypeError(f"expected two comma-separated whole numbers (one per layer), got {text!r}")
     return out
 
 
@@ -106,6 +118,21 @@ def _parity(args) -> int:
     return 0
 
 
+def _mdlstm(args) -> int:
+    from ..apps.mdlstm import format_mdlstm, mdlstm_vs_bilstm
+    from .options import apply_threads
+
+    apply_threads(args)
+    _new_file(args.json)
+    r = mdlstm_vs_bilstm(n_train=args.n_train, n_test=args.n_test, epochs=args.epochs, seed=args.seed,
+                         md_hidden=tuple(args.md_hidden), bilstm_hidden=args.bilstm_hidden,
+                         progress=not args.no_progress, log=print)
+    print(format_mdlstm(r))
+    print(f"paper: {r['paper']}")
+    _write_json(args.json, r)
+    return 0
+
+
 def register(sub) -> None:
     from .options import comma_list, positive_int, runtime_parent
 
@@ -140,3 +167,12 @@ def register(sub) -> None:
                    help="comma-separated of grid,stacked (default both)")
     q.add_argument("--json", default=None, help="write the rows to this new JSON file")
     q.set_defaults(func=_parity)
+    md = s.add_parser("mdlstm", parents=[runtime_parent()],
+                      help="MDLSTM on raw pixels vs BiLSTM on column features, digit lines, CTC (Graves 2009)")
+    md.add_argument("--n-train", type=positive_int, default=1000, help="training lines (default 1000)")
+    md.add_argument("--n-test", type=positive_int, default=200, help="test lines, held-out digits (default 200)")
+    md.add_argument("--epochs", type=positive_int, default=5, help="passes over the lines (default 5)")
+    md.add_argument("--md-hidden", type=_two_ints, default=[4, 12], help="MDLSTM cells per direction, two layers (default 4,12)")
+    md.add_argument("--bilstm-hidden", type=positive_int, default=64, help="BiLSTM units per direction (default 64)")
+    md.add_argument("--json", default=None, help="write the rows to this new JSON file")
+    md.set_defaults(func=_mdlstm)

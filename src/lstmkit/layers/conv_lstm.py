@@ -42,6 +42,8 @@ class ConvLSTM(Recurrent):
         recurrent_dropout: variational dropout on h_{t-1} before the recurrent
             convolution, one (B, C_h, Hgt, Wdt) mask per sequence and layer, training only.
         zoneout: zoneout rate for h and c, or a (cell, hidden) pair.
+        recurrent_kernel_size: kh or (kh, kw), odd, of the state-to-state convolution
+            (default: ``kernel_size``; Shi et al.'s Table 1 compares 5x5 with 1x1).
         device, dtype: factory arguments.
 
     Inputs: ``input, hx=None, lengths=None``: input (T, B, C_in, Hgt, Wdt) (or
@@ -52,7 +54,7 @@ class ConvLSTM(Recurrent):
 
     Attributes:
         weight_ih_l[k][_reverse]: (4*C_h, C_in or D*C_h, kh, kw), blocks (i, f, g, o).
-        weight_hh_l[k][_reverse]: (4*C_h, C_h, kh, kw).
+        weight_hh_l[k][_reverse]: (4*C_h, C_h, rh, rw) (the recurrent kernel's size).
         bias_ih_l[k][_reverse], bias_hh_l[k][_reverse]: (4*C_h,).
         weight_ch_l[k][_reverse]: (3*C_h, Hgt, Wdt), blocks (i, f, o) (peepholes only).
 
@@ -81,16 +83,20 @@ class ConvLSTM(Recurrent):
         dropout: float = 0.0,
         recurrent_dropout: float = 0.0,
         zoneout: float | tuple[float, float] = 0.0,
+        recurrent_kernel_size: "int | tuple[int, int] | None" = None,
         device=None,
         dtype=None,
     ) -> None:
         # Built once here so that a bad kernel_size / frame_size fails before anything else.
-        first = ConvLSTMCellSpec(in_channels, hidden_channels, kernel_size, bias, peepholes, frame_size)
+        first = ConvLSTMCellSpec(in_channels, hidden_channels, kernel_size, bias, peepholes, frame_size,
+                                 recurrent_kernel_size)
         self.kernel_size = first.kernel_size
+        self.recurrent_kernel_size = first.recurrent_kernel_size
         self.peepholes = peepholes
         self.frame_size = first.frame_size
         super().__init__(
-            lambda n_in: ConvLSTMCellSpec(n_in, hidden_channels, first.kernel_size, bias, peepholes, first.frame_size),
+            lambda n_in: ConvLSTMCellSpec(n_in, hidden_channels, first.kernel_size, bias, peepholes, first.frame_size,
+                                          first.recurrent_kernel_size),
             in_channels,
             hidden_channels,
             num_layers=num_layers,
@@ -215,6 +221,11 @@ class ConvLSTM(Recurrent):
             )
         if self.peepholes:
             raise ValueError("to_keras needs peepholes=False: Keras 3's ConvLSTM2D has no peepholes")
+        if self.recurrent_kernel_size != self.kernel_size:
+            raise ValueError(
+                f"to_keras needs recurrent_kernel_size == kernel_size: Keras 3's ConvLSTM2D has one "
+                f"kernel_size, got {self.kernel_size} and {self.recurrent_kernel_size}"
+            )
         if data_format not in ("channels_first", "channels_last"):
             raise ValueError(f"data_format must be 'channels_first' or 'channels_last', got {data_format!r}")
         frame = self.frame_size if frame_size is None else ConvLSTMCellSpec(
@@ -244,6 +255,8 @@ class ConvLSTM(Recurrent):
 
     def extra_repr(self) -> str:
         s = f"{self.input_size}, {self.hidden_size}, kernel_size={self.kernel_size}"
+        if self.recurrent_kernel_size != self.kernel_size:
+            s += f", recurrent_kernel_size={self.recurrent_kernel_size}"
         if self.frame_size is not None:
             s += f", frame_size={self.frame_size}"
         if not self.peepholes:
@@ -277,10 +290,12 @@ class ConvLSTMCell(CellModule):
         bias: bool = True,
         peepholes: bool = True,
         frame_size: "int | tuple[int, int] | None" = None,
+        recurrent_kernel_size: "int | tuple[int, int] | None" = None,
         device=None,
         dtype=None,
     ) -> None:
-        spec = ConvLSTMCellSpec(in_channels, hidden_channels, kernel_size, bias, peepholes, frame_size)
+        spec = ConvLSTMCellSpec(in_channels, hidden_channels, kernel_size, bias, peepholes, frame_size,
+                                recurrent_kernel_size)
         super().__init__(spec, device, dtype)
         self.kernel_size, self.peepholes, self.frame_size = spec.kernel_size, peepholes, spec.frame_size
         self.reset_parameters()

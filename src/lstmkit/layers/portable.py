@@ -153,7 +153,8 @@ def _conv_step(xp: Tensor, state: List[Tensor], p: List[Tensor], c: List[int], m
     h_prev = state[0]
     c_prev = state[1]
     h_in = h_prev if mask is None else h_prev * mask
-    pre = xp + F.conv2d(h_in, p[1], None, [1, 1], [c[3], c[4]])
+    # "same" padding of the state-to-state kernel, which may differ from the input kernel
+    pre = xp + F.conv2d(h_in, p[1], None, [1, 1], [p[1].size(2) // 2, p[1].size(3) // 2])
     i_pre = pre[:, :C]
     f_pre = pre[:, C:2 * C]
     g_pre = pre[:, 2 * C:3 * C]
