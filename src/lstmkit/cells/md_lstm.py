@@ -55,7 +55,8 @@ def md_lstm_step(xp: Tensor, left: tuple[Tensor, Tensor], up: tuple[Tensor, Tens
         xp: W x + b, (..., 5n) (the input projection, computed for all pixels at once).
         left: (h, c) of the left neighbours, each (..., n) (zeros outside the image).
         up: (h, c) of the upper neighbours, each (..., n).
-        p: ``weight_h1``, ``weight_h2`` (see the module docstring).
+        p: ``weight_h1``, ``weight_h2`` (see the module docstring), each (5n, n), or with
+            leading axes that broadcast against ``xp``'s (several scan directions at once).
 
     Returns:
         ``(h, c)``, each (..., n).
@@ -69,7 +70,8 @@ def md_lstm_step(xp: Tensor, left: tuple[Tensor, Tensor], up: tuple[Tensor, Tens
         torch.Size([4, 2])
     """
     (h1, c1), (h2, c2) = left, up
-    a = xp + h1 @ p["weight_h1"].T + h2 @ p["weight_h2"].T
+    # .mT: the weights may carry leading axes (scan directions run as one batch)
+    a = xp + h1 @ p["weight_h1"].mT + h2 @ p["weight_h2"].mT
     i, f1, f2, g, o = a.chunk(5, dim=-1)
     c = torch.sigmoid(i) * torch.tanh(g) + torch.sigmoid(f1) * c1 + torch.sigmoid(f2) * c2
     return torch.sigmoid(o) * torch.tanh(c), c

@@ -6,7 +6,7 @@ Two ways to run one scan, tested against each other:
 - ``impl="loop"`` (the reference): the plain double loop, row by row, pixel by pixel.
 - ``impl="wavefront"`` (the fast path): every cell of an anti-diagonal r + c = k depends
   only on cells of diagonal k - 1, so a whole diagonal is one batched update: H + W - 1
-  steps instead of H * W.
+  steps instead of H * W, and the scan directions run as one batch.
 """
 
 from __future__ import annotations
@@ -41,8 +41,10 @@ def _scan_loop(xp: Tensor, p: dict, n: int) -> Tensor:
 
 
 def _scan_wavefront(xp: Tensor, p: dict, n: int) -> Tensor:
-    """The fast path: one batched update per anti-diagonal r + c = k."""
-    B, H, W, _ = xp.shape
+    """The fast path: one batched update per anti-diagonal r + c = k. xp (*lead, H, W, 5n)
+    -> h (*lead, H, W, n); the leading axes may hold several scan directions, whose
+    weights then carry matching leading axes."""
+    *lead, H, W, _ = xp.shape
     prev_h = prev_c = None
     lo_p = 0
     hs, flat = [], []
@@ -50,9 +52,9 @@ def _scan_wavefront(xp: Tensor, p: dict, n: int) -> Tensor:
         lo, hi = max(0, k - W + 1), min(k, H - 1)
         rows = torch.arange(lo, hi + 1, device=xp.device)
         cols = k - rows
-        x_k = xp[:, rows, cols]  # (B, L, 5n)
+        x_k = xp[..., rows, cols, :]  # (*lead, L, 5n)
         if prev_h is None:
-            z = x_k.new_zeros(B, len(rows), n)
+            z = x_k.new_zeros(*lead, len(rows), n)
             left = up = (z, z)
         else:
             # the previous diagonal, padded with a zero cell at each end: a neighbour
@@ -61,15 +63,15 @@ def _scan_wavefront(xp: Tensor, p: dict, n: int) -> Tensor:
             ph, pc = F.pad(prev_h, (0, 0, 1, 1)), F.pad(prev_c, (0, 0, 1, 1))
             li = rows - lo_p + 1
             ui = rows - lo_p
-            left = (ph[:, li], pc[:, li])
-            up = (ph[:, ui], pc[:, ui])
+            left = (ph[..., li, :], pc[..., li, :])
+            up = (ph[..., ui, :], pc[..., ui, :])
         prev_h, prev_c = md_lstm_step(x_k, left, up, p)
         lo_p = lo
         hs.append(prev_h)
         flat.append(rows * W + cols)
-    out = torch.cat(hs, 1)
+    out = torch.cat(hs, -2)
     idx = torch.cat(flat)
-    return out.new_zeros(B, H * W, n).index_copy(1, idx, out).view(B, H, W, n)
+    return out.new_zeros(*lead, H * W, n).index_copy(len(lead), idx, out).view(*lead, H, W, n)
 
 
 class MDLSTM2D(nn.Module):
@@ -133,15 +135,17 @@ class MDLSTM2D(nn.Module):
     def forward(self, x: Tensor) -> Tensor:
         if x.dim() != 4 or x.shape[1] != self.in_channels:
             raise ValueError(f"input must be (B, {self.in_channels}, H, W), got {tuple(x.shape)}")
-        scan = _scan_wavefront if self.impl == "wavefront" else _scan_loop
         xl = x.permute(0, 2, 3, 1)  # (B, H, W, C)
-        outs = []
-        for d, (fr, fc) in enumerate(self._dirs):
-            p = self.direction_params(d)
-            dims = [i for i, f in ((1, fr), (2, fc)) if f]
-            xd = xl.flip(dims) if dims else xl
-            h = scan(F.linear(xd, p["weight_ih"], p["bias"]), p, self.hidden_size)
-            outs.append(h.flip(dims) if dims else h)
+        flips = [[i for i, f in ((1, fr), (2, fc)) if f] for fr, fc in self._dirs]
+        ps = [self.direction_params(d) for d in range(self.directions)]
+        xs = [F.linear(xl.flip(dims) if dims else xl, p["weight_ih"], p["bias"]) for dims, p in zip(flips, ps)]
+        if self.impl == "wavefront":
+            # every direction in one wavefront: directions stacked on a leading axis
+            stacked = {k: torch.stack([p[k] for p in ps])[:, None] for k in ("weight_h1", "weight_h2")}
+            hs = _scan_wavefront(torch.stack(xs), stacked, self.hidden_size).unbind(0)
+        else:
+            hs = [_scan_loop(xd, p, self.hidden_size) for xd, p in zip(xs, ps)]
+        outs = [h.flip(dims) if dims else h for h, dims in zip(hs, flips)]
         return torch.cat(outs, -1).permute(0, 3, 1, 2)
 
     def extra_repr(self) -> str:
