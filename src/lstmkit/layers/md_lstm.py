@@ -45,14 +45,20 @@ def _scan_wavefront(xp: Tensor, p: dict, n: int) -> Tensor:
     -> h (*lead, H, W, n); the leading axes may hold several scan directions, whose
     weights then carry matching leading axes."""
     *lead, H, W, _ = xp.shape
+    diags = []
+    for k in range(H + W - 1):
+        rows = torch.arange(max(0, k - W + 1), min(k, H - 1) + 1, device=xp.device)
+        diags.append((rows, k - rows))
+    flat = [rows * W + cols for rows, cols in diags]
+    idx = torch.cat(flat)
+    # the pixels in diagonal order, gathered once and split (a split's gradient is one
+    # cat; indexing each diagonal out of xp would zero-fill all of xp per diagonal)
+    chunks = xp.flatten(-3, -2).index_select(len(lead), idx).split([len(f) for f in flat], dim=-2)
     prev_h = prev_c = None
     lo_p = 0
-    hs, flat = [], []
-    for k in range(H + W - 1):
-        lo, hi = max(0, k - W + 1), min(k, H - 1)
-        rows = torch.arange(lo, hi + 1, device=xp.device)
-        cols = k - rows
-        x_k = xp[..., rows, cols, :]  # (*lead, L, 5n)
+    hs = []
+    for (rows, cols), x_k in zip(diags, chunks):  # x_k (*lead, L, 5n)
+        lo = int(rows[0])
         if prev_h is None:
             z = x_k.new_zeros(*lead, len(rows), n)
             left = up = (z, z)
@@ -68,9 +74,7 @@ def _scan_wavefront(xp: Tensor, p: dict, n: int) -> Tensor:
         prev_h, prev_c = md_lstm_step(x_k, left, up, p)
         lo_p = lo
         hs.append(prev_h)
-        flat.append(rows * W + cols)
     out = torch.cat(hs, -2)
-    idx = torch.cat(flat)
     return out.new_zeros(*lead, H * W, n).index_copy(len(lead), idx, out).view(*lead, H, W, n)
 
 
