@@ -408,17 +408,21 @@ _SLOT_NAMES = {
 }
 
 
-def _family_code(module) -> int:
+def _family_name(module):
     from ..families import family_of
 
     try:
-        name = family_of(module).name
+        return family_of(module).name
     except ValueError:
-        name = None
+        return None
+
+
+def _family_code(module) -> int:
+    name = _family_name(module)
     if name not in FAMILY_CODES:
         raise TypeError(
-            f"{type(module).__name__} has no portable (TorchScript/ONNX) twin yet; supported families: "
-            f"{sorted(FAMILY_CODES)}"
+            f"{type(module).__name__} has no scriptable twin yet (torch.jit.script supports "
+            f"{', '.join(sorted(FAMILY_CODES))}); use torch.jit.trace, torch.export or ONNX export instead"
         )
     return FAMILY_CODES[name]
 
@@ -538,12 +542,9 @@ def export_forward(module, input, hx=None, lengths=None, side=None):
 
     if isinstance(input, PackedSequence):
         raise TypeError("tracing/exporting takes a padded tensor and lengths=, not a PackedSequence")
-    if side:
-        raise TypeError(f"{type(module).__name__}: side inputs cannot be traced or exported yet")
     if not isinstance(input, Tensor):
         raise TypeError(f"input must be a Tensor, got {type(input).__name__}")
-    d = describe(module)
-    Fa = d["feature_axes"]
+    Fa = module.feature_axes
     if input.dim() not in (1 + Fa, 2 + Fa):
         raise ValueError(f"input must be {2 + Fa}-D (batched) or {1 + Fa}-D (unbatched), got {input.dim()}-D")
     if lengths is not None and not isinstance(lengths, Tensor):
@@ -555,6 +556,13 @@ def export_forward(module, input, hx=None, lengths=None, side=None):
         res = native_forward(module, input, hx, lengths)
         if res is not None:
             return res
+        return loop_forward(module, input, hx, lengths, side)
+    if torch.jit.is_tracing() and not _uses_random_masks(module):
+        return loop_forward(module, input, hx, lengths, side)
+    if _family_name(module) not in FAMILY_CODES:
+        # torch.export: families without a fused kernel run the reference loop as Python
+        return module._general_forward(input, hx, lengths, side)
+    d = describe(module)
     hx_list = _hx_list(module, hx)
     empty = input.new_zeros([0])
     params = _params(module, d, empty)
@@ -567,6 +575,10 @@ def export_forward(module, input, hx=None, lengths=None, side=None):
                     d["num_directions"], d["dropout"], d["recurrent_dropout"], d["zoneout"], module.training,
                     d["truncate"], d["batch_first"], Fa)
     return out, module._pack_state(tuple(state))
+
+
+def _uses_random_masks(module) -> bool:
+    return bool(module.training and (module.recurrent_dropout > 0 or any(module.zoneout)))
 
 
 def _refuse_dynamic_length(module, input: Tensor, d: dict) -> None:
@@ -720,3 +732,207 @@ def twin(module) -> PortableStack:
     if not isinstance(module, Recurrent):
         raise TypeError(f"twin takes a lstmkit recurrent module, got {type(module).__name__}")
     return PortableStack.of(module)
+
+
+# ---- the traced-step loop (the ONNX exporter's Loop, and torch.jit.trace) ------------------
+# The TorchScript ONNX exporter cannot lower run_layout's generic code (int-list configs
+# indexed inside loops, lists of empty placeholder tensors). This door keeps the house's
+# reference math instead: each (layer, direction)'s step is the cell spec's own ``step``,
+# *traced* once (its switches are Python, so the trace is straight-line ops), and a tiny
+# scripted module runs it over time. The layer and direction loops, the input projection
+# and the layouts are plain Python that the outer tracer records; the scripted time loop
+# becomes an ``onnx::Loop`` whose trip count is the input's length.
+_MAX_STATES = 4
+
+
+def _step_function(module, idx: int, masked: bool, emit_cell: bool):
+    """One (layer, direction)'s step as the tracer records it, ``(xp_t, valid, side_t, s0, s1,
+    s2, s3, params) -> (out, s0', s1', s2', s3')``: the spec's step, zoneout's evaluation
+    form, the lengths mask; a fixed signature for the scripted loop."""
+    from ..recurrent import _zoneout
+
+    spec = module.specs[idx]
+    names = [short for short, _ in module._names[idx]]
+    n = len(spec.state_names)
+    rates = tuple(module.zoneout)
+    truncate = bool(module.truncated_gradient)
+
+    def step(xp: Tensor, valid: Tensor, side: Tensor, s0: Tensor, s1: Tensor, s2: Tensor, s3: Tensor,
+             params: List[Tensor]):
+        state = (s0, s1, s2, s3)[:n]
+        p = dict(zip(names, params))
+        given = (state[0].detach(),) + state[1:] if truncate else state
+        if spec.side_inputs:
+            new = spec.step(xp, given, p, None, side={k: side[:, j] for j, k in enumerate(spec.side_inputs)})
+        else:
+            new = spec.step(xp, given, p, None)
+        new = tuple(new)
+        if any(r > 0 for r in rates):
+            new = _zoneout(new, state, rates, False)
+        out = new[0]
+        if masked:
+            held = []
+            for n_k, s_k in zip(new, state):
+                v = valid
+                for _ in range(n_k.dim() - 1):
+                    v = v.unsqueeze(-1)
+                held.append(torch.where(v, n_k, s_k))
+            new = tuple(held)
+            v = valid
+            for _ in range(out.dim() - 1):
+                v = v.unsqueeze(-1)
+            out = new[0] * v.to(new[0].dtype)
+        if emit_cell:  # the depth-gated layer above reads this layer's (held) cells
+            out = torch.cat([out, new[1]], dim=-1)
+        return (out,) + new + (s0, s1, s2, s3)[n:]
+
+    return step
+
+
+def _time_loop(step):
+    """The scripted loop over time around a traced step (an ``onnx::Loop`` when exported)."""
+
+    def loop(xp: Tensor, side: Tensor, lengths: Tensor, s0: Tensor, s1: Tensor, s2: Tensor, s3: Tensor,
+             params: List[Tensor], reverse: bool, masked: bool) -> Tuple[Tensor, Tensor, Tensor, Tensor, Tensor]:
+        T = xp.size(0)
+        outs: List[Tensor] = []
+        for s in range(T):
+            t = s
+            if reverse:
+                t = T - 1 - s
+            valid = lengths
+            if masked:
+                valid = lengths > t
+            out, s0, s1, s2, s3 = step(xp[t], valid, side[t], s0, s1, s2, s3, params)
+            outs.append(out)
+        y = torch.stack(outs)
+        if reverse:
+            y = y.flip([0])
+        return y, s0, s1, s2, s3
+
+    return torch.jit.script(loop)
+
+
+class _paused_tracing:
+    """Build the traced steps outside of an outer trace (a trace inside a trace records
+    the inner one's ops into the outer graph)."""
+
+    def __enter__(self):
+        self.state = torch._C._get_tracing_state()
+        torch._C._set_tracing_state(None)
+
+    def __exit__(self, *exc):
+        torch._C._set_tracing_state(self.state)
+        return False
+
+
+def _loop_function(module, idx: int, xp: Tensor, side: Tensor, state: List[Tensor], params: List[Tensor],
+                   masked: bool, emit_cell: bool):
+    import warnings
+
+    with _paused_tracing(), torch.no_grad():
+        step = _step_function(module, idx, masked, emit_cell)
+        B = xp.shape[1]
+        ex = [torch.zeros_like(s) for s in state] + [xp.new_zeros(0)] * (_MAX_STATES - len(state))
+        valid = torch.ones(B, dtype=torch.bool, device=xp.device)
+        example = (torch.zeros_like(xp[0]), valid if masked else torch.zeros_like(xp[0]),
+                   torch.zeros_like(side[0]), *ex, [p.detach() for p in params])
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # the trace of one step is exact by construction
+            traced = torch.jit.trace(step, example, check_trace=False)
+        return _time_loop(traced)
+
+
+def loop_forward(module, input, hx=None, lengths=None, side=None):
+    """``module(input, hx, lengths, side)`` as a traced outer graph around scripted time
+    loops of traced steps: what the ONNX exporter writes as ``onnx::Loop`` (dynamic batch
+    and length) and ``torch.jit.trace`` records (a traced module runs any length).
+
+    Every registered family: the step is the cell spec's own (the reference math), the
+    depth-gated LSTM's layers hand their cells up, the T-LSTM's elapsed times are a side
+    input per step. Evaluation-mode zoneout; no recurrent dropout or training-mode zoneout
+    (they draw random masks): those raise a one-line ValueError.
+
+    Example:
+        >>> import torch, lstmkit
+        >>> m = lstmkit.LSTM(3, 4, variant="layer_norm").eval()
+        >>> tr = torch.jit.trace(m, (torch.randn(5, 2, 3),))
+        >>> x = torch.randn(8, 3, 3)
+        >>> bool(torch.allclose(tr(x)[0], m(x)[0], atol=1e-6))
+        True
+    """
+    if module.training and (module.recurrent_dropout > 0 or any(module.zoneout)):
+        raise ValueError(
+            f"{type(module).__name__}: recurrent_dropout and training-mode zoneout draw random masks per step; "
+            "trace or export the module in evaluation mode (module.eval())")
+    Fa = module.feature_axes
+    batched = input.dim() == 2 + Fa
+    x = input if batched else input.unsqueeze(1)
+    if batched and module.batch_first:
+        x = x.transpose(0, 1)
+    specs = module.specs
+    n_states = len(specs[0].state_names)
+    LD = module.num_layers * module.num_directions
+    given = list(module._state_tuple(hx) or ())
+    if not batched:
+        given = [None if t is None else t.unsqueeze(1) for t in given]
+    shapes = specs[0].state_shapes(tuple(x.shape[2:]))
+    zero = torch.zeros_like(x.select(0, 0).flatten(1)[:, :1])  # (B, 1): a dynamic batch in the graph
+    state = []
+    for k in range(n_states):
+        t = given[k] if k < len(given) else None
+        if t is None:
+            shp = list(shapes[k])
+            z = zero.reshape([1, -1] + [1] * len(shp)).expand([LD, zero.shape[0]] + shp)
+            t = z.contiguous()
+        state.append(t)
+    masked = lengths is not None
+    if masked:
+        lengths = torch.as_tensor(lengths).to(torch.int64)
+    side_t = None
+    if side:
+        names = specs[0].side_inputs
+        side_t = torch.stack([torch.as_tensor(side[k]) for k in names], dim=-1)
+        if not batched:
+            side_t = side_t.unsqueeze(1)
+        elif module.batch_first:
+            side_t = side_t.transpose(0, 1)
+        side_t = side_t.to(x.dtype)
+    depth_gated = type(module).__name__ == "DepthGatedLSTM"
+    D = module.num_directions
+    finals: List[List[Tensor]] = []
+    layer_input, cells_below = x, None
+    for layer in range(module.num_layers):
+        outs, cells = [], []
+        emit = depth_gated and layer < module.num_layers - 1
+        for d in range(D):
+            idx = layer * D + d
+            spec = specs[idx]
+            p = {short: getattr(module, full) for short, full in module._names[idx]}
+            inp = layer_input if cells_below is None else torch.cat([layer_input, cells_below[d]], dim=-1)
+            xp = spec.input_projection(inp, p)
+            s0 = [s[idx] for s in state]
+            sd = xp if side_t is None else side_t
+            params = list(p.values())
+            loop = _loop_function(module, idx, xp, sd, s0, params, masked, emit)
+            pad = [xp.new_zeros(0)] * (_MAX_STATES - n_states)
+            y, *fin = loop(xp, sd, lengths if masked else xp, *s0, *pad, params, d == 1, masked)
+            fin = fin[:n_states]
+            if emit:
+                H = spec.hidden_size
+                cells.append(y[..., y.shape[-1] - H:])
+                y = y[..., : y.shape[-1] - H]
+            outs.append(y)
+            finals.append(fin)
+        layer_input = outs[0] if D == 1 else torch.cat(outs, dim=2)
+        if module.dropout > 0 and module.training and layer < module.num_layers - 1:
+            layer_input = F.dropout(layer_input, module.dropout, training=True)
+        cells_below = cells if emit else None
+    final = tuple(torch.stack([f[k] for f in finals]) for k in range(n_states))
+    out = layer_input
+    if batched and module.batch_first:
+        out = out.transpose(0, 1)
+    if not batched:
+        out = out.squeeze(1)
+        final = tuple(s.squeeze(1) for s in final)
+    return out, module._pack_state(final)
