@@ -41,7 +41,8 @@ from torch import Tensor, nn
 __all__ = ["twin", "describe", "export_forward", "run_stack", "FAMILY_CODES", "PortableStack"]
 
 #: family code of each supported cell spec (the loop's dispatch)
-FAMILY_CODES = {"lstm": 0, "gru": 1, "rnn": 2, "conv_lstm": 3, "slstm": 4, "mlstm": 5}
+FAMILY_CODES = {"lstm": 0, "gru": 1, "rnn": 2, "conv_lstm": 3, "slstm": 4, "mlstm": 5, "tlstm": 6,
+                "depth_gated_lstm": 7}
 _LN_EPS = 1e-5  # lstmkit.cells.lstm.LAYER_NORM_EPS
 _SLOTS = 11  # parameter slots per (layer, direction): the most a family uses (the LSTM's)
 _CFG = 19  # config ints per (layer, direction)
@@ -214,6 +215,38 @@ def _mlstm_step(xp: Tensor, state: List[Tensor], p: List[Tensor], c: List[int], 
     return [torch.sigmoid(o_pre) * h_tilde, C_new, n_new, m_new]
 
 
+def _tlstm_step(xp: Tensor, state: List[Tensor], p: List[Tensor], c: List[int], mask: Optional[Tensor],
+                dt: Tensor) -> List[Tensor]:
+    # config: 0 H, 1 bias, 2 tanh short-term memory (else sigmoid); dt (B,) this step's gap
+    h_prev = state[0]
+    c_prev = state[1]
+    d_pre = F.linear(c_prev, p[4], p[5] if c[1] == 1 else None)
+    short = torch.tanh(d_pre) if c[2] == 1 else torch.sigmoid(d_pre)
+    g_dt = 1.0 / (1.0 + torch.log1p(dt / math.e))
+    c_star = c_prev - short + short * g_dt.unsqueeze(-1)
+    h_in = h_prev if mask is None else h_prev * mask
+    pre = xp + F.linear(h_in, p[1])
+    H = c[0]
+    new_c = torch.sigmoid(pre[:, H:2 * H]) * c_star + torch.sigmoid(pre[:, :H]) * torch.tanh(pre[:, 2 * H:3 * H])
+    return [torch.sigmoid(pre[:, 3 * H:]) * torch.tanh(new_c), new_c]
+
+
+def _depth_gated_step(xp: Tensor, state: List[Tensor], p: List[Tensor], c: List[int],
+                      mask: Optional[Tensor]) -> List[Tensor]:
+    # config: 0 H, 1 bias, 2 depth gate, 3 input size (without the lower cell)
+    H = c[0]
+    h_prev = state[0]
+    c_prev = state[1]
+    h_in = h_prev if mask is None else h_prev * mask
+    pre = xp[:, :4 * H] + F.linear(h_in, p[1])
+    new_c = torch.sigmoid(pre[:, H:2 * H]) * c_prev + torch.sigmoid(pre[:, :H]) * torch.tanh(pre[:, 2 * H:3 * H])
+    if c[2] == 1:
+        lower = xp[:, 5 * H:6 * H]
+        d = torch.sigmoid(xp[:, 4 * H:5 * H] + p[5] * c_prev + p[6] * lower)
+        new_c = new_c + d * lower
+    return [torch.sigmoid(pre[:, 3 * H:4 * H]) * torch.tanh(new_c), new_c]
+
+
 def _project(fam: int, x: Tensor, p: List[Tensor], c: List[int]) -> Tensor:
     if fam == 0:
         return _lstm_project(x, p, c)
@@ -229,11 +262,22 @@ def _project(fam: int, x: Tensor, p: List[Tensor], c: List[int]) -> Tensor:
         return xp.reshape(T, B, xp.size(1), xp.size(2), xp.size(3))
     if fam == 4:
         return F.linear(x, p[0], p[2] if c[3] == 1 else None)
+    if fam == 6:
+        xp = F.linear(x, p[0])
+        return xp + (p[2] + p[3]) if c[1] == 1 else xp
+    if fam == 7:
+        xf = x[..., :c[3]]
+        gates = F.linear(xf, p[0])
+        if c[1] == 1:
+            gates = gates + (p[2] + p[3])
+        if c[2] == 0:
+            return gates
+        return torch.cat([gates, F.linear(xf, p[4], p[7] if c[1] == 1 else None), x[..., c[3]:]], -1)
     return F.linear(x, p[0], p[1] if c[3] == 1 else None)
 
 
 def _step(fam: int, xp: Tensor, state: List[Tensor], p: List[Tensor], c: List[int], eps: float,
-          mask: Optional[Tensor]) -> List[Tensor]:
+          mask: Optional[Tensor], side: Optional[Tensor]) -> List[Tensor]:
     if fam == 0:
         return _lstm_step(xp, state, p, c, mask)
     if fam == 1:
@@ -244,6 +288,11 @@ def _step(fam: int, xp: Tensor, state: List[Tensor], p: List[Tensor], c: List[in
         return _conv_step(xp, state, p, c, mask)
     if fam == 4:
         return _slstm_step(xp, state, p, c, mask)
+    if fam == 6:
+        assert side is not None
+        return _tlstm_step(xp, state, p, c, mask, side)
+    if fam == 7:
+        return _depth_gated_step(xp, state, p, c, mask)
     return _mlstm_step(xp, state, p, c, eps)
 
 
@@ -259,6 +308,8 @@ def _zero_state(fam: int, x: Tensor, c: List[int]) -> List[Tensor]:
         return out
     if fam == 1 or fam == 2:
         return [x.new_zeros([B, c[0]])]
+    if fam == 6 or fam == 7:
+        return [x.new_zeros([B, c[0]]), x.new_zeros([B, c[0]])]
     if fam == 3:
         z = x.new_zeros([B, c[0], x.size(3), x.size(4)])
         return [z, z]
@@ -271,8 +322,13 @@ def _zero_state(fam: int, x: Tensor, c: List[int]) -> List[Tensor]:
 
 def _scan(fam: int, x: Tensor, state: List[Tensor], p: List[Tensor], c: List[int], eps: float,
           lengths: Optional[Tensor], reverse: bool, mask: Optional[Tensor], zoneout: List[float],
-          training: bool, truncate: bool) -> Tuple[Tensor, List[Tensor]]:
-    """One (layer, direction) over time: the reference loop of lstmkit.recurrent."""
+          training: bool, truncate: bool, side: Optional[Tensor],
+          want_cells: bool) -> Tuple[Tensor, List[Tensor], Tensor]:
+    """One (layer, direction) over time: the reference loop of lstmkit.recurrent.
+
+    ``side`` (T, B, K): per-step side inputs (a T-LSTM's dt, and dt_next for a reverse
+    direction, in column 1); ``want_cells``: also return the cells after every step (held
+    past a sequence's end), (T, B, H), for a depth-gated layer above."""
     xp = _project(fam, x, p, c)
     T = xp.size(0)
     zone = False
@@ -280,12 +336,17 @@ def _scan(fam: int, x: Tensor, state: List[Tensor], p: List[Tensor], c: List[int
         if r > 0.0:
             zone = True
     outs: List[Tensor] = []
+    cells: List[Tensor] = []
+    col = 1 if reverse and side is not None and side.size(-1) > 1 else 0
     for s in range(T):
         t = T - 1 - s if reverse else s
         given = state
         if truncate:
             given = [state[0].detach()] + state[1:]
-        new = _step(fam, xp[t], given, p, c, eps, mask)
+        side_t: Optional[Tensor] = None
+        if side is not None:
+            side_t = side[t, :, col]
+        new = _step(fam, xp[t], given, p, c, eps, mask, side_t)
         if zone:
             zoned: List[Tensor] = []
             for k in range(len(new)):
@@ -312,18 +373,28 @@ def _scan(fam: int, x: Tensor, state: List[Tensor], p: List[Tensor], c: List[int
             outs.append(new[0] * v0.to(new[0].dtype))
         else:
             outs.append(new[0])
+        if want_cells:
+            cells.append(new[1])
         state = new
     y = torch.stack(outs)
+    flip = torch.arange(T - 1, -1, -1, device=y.device)
     if reverse:
-        y = y.index_select(0, torch.arange(T - 1, -1, -1, device=y.device))
-    return y, state
+        y = y.index_select(0, flip)
+    cell_seq = xp.new_zeros([0])
+    if want_cells:
+        cell_seq = torch.stack(cells)
+        if reverse:
+            cell_seq = cell_seq.index_select(0, flip)
+    return y, state, cell_seq
 
 
 def run_stack(fam: int, x: Tensor, hx: List[Tensor], lengths: Optional[Tensor], params: List[Tensor],
               cfgs: List[int], eps: float, num_layers: int, num_directions: int, dropout: float,
               recurrent_dropout: float, zoneout: List[float], training: bool,
-              truncate: bool) -> Tuple[Tensor, List[Tensor]]:
-    """The whole stack on time-major batched ``x`` (T, B, ...).
+              truncate: bool, side: Optional[Tensor] = None) -> Tuple[Tensor, List[Tensor]]:
+    """The whole stack on time-major batched ``x`` (T, B, ...); ``side`` (T, B, K) the
+    per-step side inputs (a T-LSTM's elapsed times). A depth-gated stack (family 7) hands
+    each layer's cells to the layer above ([h^{L-1}; c^{L-1}]).
 
     ``params`` and ``cfgs`` are flat: (layer, direction) ``idx`` owns
     ``params[11 idx : 11 (idx + 1)]`` (slot order) and ``cfgs[19 idx : 19 (idx + 1)]``.
@@ -333,12 +404,18 @@ def run_stack(fam: int, x: Tensor, hx: List[Tensor], lengths: Optional[Tensor], 
     """
     finals: List[List[Tensor]] = []
     layer_input = x
+    below: List[Tensor] = []
     for layer in range(num_layers):
         outs: List[Tensor] = []
+        cells: List[Tensor] = []
+        want_cells = fam == 7 and layer < num_layers - 1
         for d in range(num_directions):
             idx = layer * num_directions + d
             p = params[idx * 11:(idx + 1) * 11]
             c = cfgs[idx * 19:(idx + 1) * 19]
+            inp = layer_input
+            if len(below) > 0:
+                inp = torch.cat([layer_input, below[d]], -1)
             s0 = _zero_state(fam, layer_input, c)
             for k in range(len(hx)):
                 if k < len(s0):
@@ -347,13 +424,15 @@ def run_stack(fam: int, x: Tensor, hx: List[Tensor], lengths: Optional[Tensor], 
             if training and recurrent_dropout > 0.0:
                 keep = 1.0 - recurrent_dropout
                 mask = torch.empty_like(s0[0]).bernoulli_(keep) / keep
-            out, fin = _scan(fam, layer_input, s0, p, c, eps, lengths, d == 1, mask,
-                             zoneout, training, truncate)
+            out, fin, cell_seq = _scan(fam, inp, s0, p, c, eps, lengths, d == 1, mask, zoneout, training, truncate,
+                                       side, want_cells)
             outs.append(out)
             finals.append(fin)
+            cells.append(cell_seq)
         layer_input = outs[0] if num_directions == 1 else torch.cat(outs, 2)
         if dropout > 0.0 and training and layer < num_layers - 1:
             layer_input = F.dropout(layer_input, dropout, True)
+        below = cells if want_cells else []
     stacked: List[Tensor] = []
     for k in range(len(finals[0])):
         stacked.append(torch.stack([f[k] for f in finals]))
@@ -363,25 +442,47 @@ def run_stack(fam: int, x: Tensor, hx: List[Tensor], lengths: Optional[Tensor], 
 def run_layout(fam: int, input: Tensor, hx: List[Tensor], lengths: Optional[Tensor], params: List[Tensor],
                cfgs: List[int], eps: float, num_layers: int, num_directions: int, dropout: float,
                recurrent_dropout: float, zoneout: List[float], training: bool, truncate: bool,
-               batch_first: bool, feature_axes: int) -> Tuple[Tensor, List[Tensor]]:
-    """:func:`run_stack` with the module's layouts: batch_first, unbatched input and state."""
+               batch_first: bool, feature_axes: int, side: Optional[Tensor] = None) -> Tuple[Tensor, List[Tensor]]:
+    """:func:`run_stack` with the module's layouts: batch_first, unbatched input and state;
+    ``side`` laid out like the steps with a trailing axis of side inputs."""
     batched = input.dim() == 2 + feature_axes
     x = input if batched else input.unsqueeze(1)
     if batched and batch_first:
         x = x.transpose(0, 1)
+    if side is not None:
+        if not batched:
+            side = side.unsqueeze(1)
+        elif batch_first:
+            side = side.transpose(0, 1)
     given: List[Tensor] = []
     for h in hx:
         given.append(h if batched else h.unsqueeze(1))
     if lengths is not None:
         lengths = lengths.to(torch.int64)
     out, state = run_stack(fam, x, given, lengths, params, cfgs, eps, num_layers, num_directions, dropout,
-                           recurrent_dropout, zoneout, training, truncate)
+                           recurrent_dropout, zoneout, training, truncate, side)
     if batched and batch_first:
         out = out.transpose(0, 1)
     if not batched:
         out = out.squeeze(1)
         state = [s.squeeze(1) for s in state]
     return out, state
+
+
+def tlstm_side(dt: Tensor, lengths: Optional[Tensor], both: bool, batch_first: bool) -> Tensor:
+    """A T-LSTM's side inputs from its elapsed times ``dt`` (laid out like the steps):
+    ``dt`` and, for a bidirectional stack, the gaps its reverse direction discounts by
+    (``dt[t + 1]``, 0 at each sequence's last valid step; :func:`lstmkit.layers.t_lstm.next_gaps`)."""
+    if not both:
+        return dt.unsqueeze(-1)
+    tm = dt if dt.dim() == 1 or not batch_first else dt.transpose(0, 1)
+    nxt = torch.cat([tm[1:], torch.zeros_like(tm[:1])])
+    if lengths is not None and tm.dim() == 2:
+        steps = torch.arange(tm.size(0), device=tm.device).unsqueeze(1)
+        nxt = torch.where(steps + 1 < lengths.to(tm.device).unsqueeze(0), nxt, torch.zeros_like(nxt))
+    if tm.dim() == 2 and batch_first:
+        nxt = nxt.transpose(0, 1)
+    return torch.stack([dt, nxt], -1)
 
 
 _PY = {"run_layout": run_layout}  # the Python functions (torch.export runs these)
@@ -405,6 +506,8 @@ _SLOT_NAMES = {
     3: ("weight_ih", "weight_hh", "bias_ih", "bias_hh", "weight_ch"),
     4: ("weight_ih", "weight_hh", "bias"),
     5: ("weight_ih", "bias_ih"),
+    6: ("weight_ih", "weight_hh", "bias_ih", "bias_hh", "weight_decomp", "bias_decomp"),
+    7: ("weight_ih", "weight_hh", "bias_ih", "bias_hh", "weight_dx", "weight_dc", "weight_dl", "bias_d"),
 }
 
 
@@ -442,6 +545,10 @@ def _cell_config(fam: int, spec) -> List[int]:
         return [spec.hidden_size, int(spec.bias), int(getattr(spec, "nonlinearity", "tanh") == "relu")]
     if fam == 3:
         return [spec.hidden_size, int(spec.bias), int(spec.peepholes), spec.padding[0], spec.padding[1]]
+    if fam == 6:
+        return [spec.hidden_size, int(spec.bias), int(spec.short_term == "tanh")]
+    if fam == 7:
+        return [spec.hidden_size, int(spec.bias), int(spec.depth_gate), spec.input_size]
     # sLSTM, mLSTM: H, heads, head size, bias, exponential forget gate
     return [spec.hidden_size, spec.num_heads, spec.head_size, int(spec.bias), int(spec.forget_gate == "exp")]
 
@@ -455,7 +562,7 @@ def describe(module) -> dict:
         module: a :class:`~lstmkit.layers.Recurrent` of a supported family.
 
     Raises:
-        TypeError: the family has no portable twin, or side inputs are needed.
+        TypeError: the family has no portable twin.
 
     Example:
         >>> import lstmkit
@@ -464,8 +571,6 @@ def describe(module) -> dict:
         (1, 2, 'weight_ih_l1')
     """
     fam = _family_code(module)
-    if module.specs[0].side_inputs:
-        raise TypeError(f"{type(module).__name__} takes side inputs; it has no portable twin yet")
     names, cfgs = [], []
     for idx, spec in enumerate(module.specs):
         full = dict(module._names[idx])
@@ -571,9 +676,12 @@ def export_forward(module, input, hx=None, lengths=None, side=None):
         fn = _PY["run_layout"]
     else:
         fn = _scripted_run_layout()
+    side_t = None
+    if side:
+        side_t = torch.stack([torch.as_tensor(side[k]) for k in module.specs[0].side_inputs], -1).to(input.dtype)
     out, state = fn(d["fam"], input, hx_list, lengths, params, d["cfgs"], d["eps"], d["num_layers"],
                     d["num_directions"], d["dropout"], d["recurrent_dropout"], d["zoneout"], module.training,
-                    d["truncate"], d["batch_first"], Fa)
+                    d["truncate"], d["batch_first"], Fa, side_t)
     return out, module._pack_state(tuple(state))
 
 
@@ -657,6 +765,8 @@ class PortableStack(nn.Module):
     def of(module) -> "PortableStack":
         """The twin of ``module`` whose forward packs the state as the family does."""
         n = len(module.specs[0].state_names)
+        if _family_name(module) == "tlstm":
+            return _PortableTLSTM(module)
         packed_h = module._pack_state((torch.zeros(0),)) is not None and not isinstance(
             module._pack_state((torch.zeros(0),)), tuple
         )
@@ -664,13 +774,14 @@ class PortableStack(nn.Module):
             return _PortableH(module)
         return {2: _PortableTuple2, 3: _PortableTuple3, 4: _PortableTuple4}[n](module)
 
-    def run(self, input: Tensor, hx: List[Tensor], lengths: Optional[Tensor]) -> Tuple[Tensor, List[Tensor]]:
+    def run(self, input: Tensor, hx: List[Tensor], lengths: Optional[Tensor],
+            side: Optional[Tensor] = None) -> Tuple[Tensor, List[Tensor]]:
         params: List[Tensor] = []
         for s in self.slots:
             params.extend(s.get())
         return run_layout(self.fam, input, hx, lengths, params, self.cfgs, self.eps, self.num_layers,
                           self.num_directions, self.dropout, self.recurrent_dropout, self.zoneout, self.training,
-                          self.truncate, self.batch_first, self.feature_axes)
+                          self.truncate, self.batch_first, self.feature_axes, side)
 
 
 class _PortableH(PortableStack):
@@ -703,6 +814,19 @@ class _PortableTuple4(PortableStack):
         given: List[Tensor] = [] if hx is None else [hx[0], hx[1], hx[2], hx[3]]
         out, s = self.run(input, given, lengths)
         return out, (s[0], s[1], s[2], s[3])
+
+
+class _PortableTLSTM(PortableStack):
+    def forward(self, input: Tensor, hx: Optional[Tuple[Tensor, Tensor]] = None, lengths: Optional[Tensor] = None,
+                dt: Optional[Tensor] = None) -> Tuple[Tensor, Tuple[Tensor, Tensor]]:
+        if dt is None:
+            raise ValueError("dt is required: the elapsed time before each step, laid out like the steps")
+        if lengths is not None:
+            lengths = lengths.to(torch.int64)
+        side = tlstm_side(dt.to(input.dtype), lengths, self.num_directions == 2, self.batch_first)
+        given: List[Tensor] = [] if hx is None else [hx[0], hx[1]]
+        out, s = self.run(input, given, lengths, side)
+        return out, (s[0], s[1])
 
 
 def twin(module) -> PortableStack:
