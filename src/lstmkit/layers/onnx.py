@@ -1,6 +1,5 @@
 """ONNX export: ONNX's native LSTM / GRU / RNN operators where they compute our cell
-exactly, an ``onnx::Loop`` over the portable twin (:mod:`lstmkit.layers.portable`) for
-everything else.
+exactly, an ``onnx::Loop`` for everything else (every registered family exports).
 
 Native operators (TorchScript exporter, ``dynamo=False``), one node per layer (both
 directions in one node), ``lengths`` as ONNX's ``sequence_lens``:
@@ -15,10 +14,15 @@ directions in one node), ``lengths`` as ONNX's ``sequence_lens``:
   (z, r, h).
 - Elman RNN: the ``RNN`` op, ``Tanh`` or ``Relu``.
 
-The rest (``fgr``, ``layer_norm``, ``proj_size > 0``, sLSTM, mLSTM, ConvLSTM, and any
-module in training mode with dropout or zoneout) exports the twin's scripted time loop:
-an ``onnx::Loop`` whose trip count is the input's length, so dynamic batch and length
-hold there too.
+The rest (``fgr``, ``layer_norm``, ``proj_size > 0``, ConvLSTM, sLSTM, mLSTM, T-LSTM,
+the depth-gated LSTM, and zoneout in evaluation mode) exports one ``onnx::Loop`` per
+(layer, direction) (:func:`lstmkit.layers.portable.loop_forward`): the loop body is the
+cell spec's own step (the reference math of ``cells/``) traced once, the trip count the
+input's length, so dynamic batch and length hold there too; ``lengths`` masks the state
+as the reference loop does, a T-LSTM's elapsed times are a graph input ``dt``, and a
+depth-gated layer hands its cells to the layer above inside the graph. A module in
+training mode with recurrent dropout or zoneout (random masks per step) is refused in
+one line: export it in evaluation mode.
 
 ``torch.onnx.export(..., dynamo=True)`` (torch.export) runs the twin as Python: the loop
 unrolls over the example's length, the graph is correct for that length; a dynamic

@@ -9,16 +9,21 @@ Parameters (shared, never copied: training the module trains the twin).
 
 The math lives in scripted free functions over ``(params, config)`` lists, one time
 loop (:func:`run_stack`) and one step/projection per family; every family dispatches
-through the same loop. Two doors use them:
+through the same loop. Three doors use them:
 
 - :func:`twin` builds an ``nn.Module`` (what ``torch.jit.script(module)`` compiles,
   through ``Recurrent.__prepare_scriptable__``);
-- :func:`export_forward` is what ``Recurrent.forward`` calls while ``torch.jit.trace``
-  or ``torch.onnx.export`` records: it calls the scripted loop, so a trace keeps the
-  loop over time (a traced module runs any sequence length) and the TorchScript-based
-  ONNX exporter writes an ``onnx::Loop`` with a dynamic trip count. Under
-  ``torch.export`` (the ``dynamo=True`` ONNX exporter) the same functions run as Python:
-  the loop unrolls over the example's length (a dynamic length is refused, one line).
+- :func:`export_forward` is what ``Recurrent.forward`` calls while ``torch.jit.trace``,
+  ``torch.onnx.export`` or ``torch.export`` records. Under ``torch.jit.trace`` and the
+  TorchScript ONNX exporter it calls :func:`loop_forward`: the layers, directions and
+  projections are recorded as they run, and each (layer, direction)'s time loop is a
+  small scripted function around the cell spec's own step, traced once, so a trace keeps
+  the loop over time (a traced module runs any sequence length) and the ONNX exporter
+  writes an ``onnx::Loop`` with a dynamic trip count. Under ``torch.export`` (and the
+  ``dynamo=True`` ONNX exporter) the scripted functions above run as Python: the loop
+  unrolls over the example's length (a dynamic batch is fine, a dynamic length is
+  refused in one line). A traced module in training mode with recurrent dropout or
+  zoneout uses the scripted stack (it draws the masks).
 
 Example:
     >>> import torch, lstmkit
@@ -619,21 +624,22 @@ def _hx_list(module, hx) -> List[Tensor]:
 def export_forward(module, input, hx=None, lengths=None, side=None):
     """``module(input, hx, lengths)`` as real torch ops, for tracers and exporters.
 
-    ``Recurrent.forward`` calls it while ``torch.jit.trace`` or ``torch.onnx.export``
-    records. Under ``torch.jit.trace`` and the TorchScript ONNX exporter the scripted
-    loop is called (a trace keeps the time loop; ONNX gets a Loop), and the ONNX
-    exporter first offers the module to :func:`lstmkit.layers.onnx.native_forward` (the
-    native LSTM/GRU/RNN operators). Under ``torch.export`` (``dynamo=True``) the loop
-    runs as Python and unrolls over the example's length.
+    ``Recurrent.forward`` calls it while ``torch.jit.trace``, ``torch.onnx.export`` or
+    ``torch.export`` records. The ONNX exporter first offers the module to
+    :func:`lstmkit.layers.onnx.native_forward` (the native LSTM/GRU/RNN operators); else,
+    and under ``torch.jit.trace``, :func:`loop_forward` records a scripted time loop per
+    (layer, direction) (a trace runs any length; ONNX gets a Loop). Under ``torch.export``
+    (``dynamo=True``) the portable stack runs as Python and unrolls over the example's length.
 
     Args:
         module: a lstmkit :class:`~lstmkit.layers.Recurrent`.
         input, hx, lengths: as the module's forward (no PackedSequence).
-        side: must be None.
+        side: the per-step side inputs the module passes on (a T-LSTM's ``dt``), or None.
 
     Raises:
-        TypeError: a PackedSequence, side inputs, or a family without a twin.
-        ValueError: ``torch.export`` with a dynamic sequence length.
+        TypeError: a PackedSequence.
+        ValueError: ``torch.export`` with a dynamic sequence length; random masks
+            (training-mode recurrent dropout or zoneout) under the ONNX exporter.
 
     Example:
         >>> import torch, lstmkit
@@ -834,7 +840,7 @@ def twin(module) -> PortableStack:
 
     Args:
         module: a lstmkit :class:`~lstmkit.layers.Recurrent` (LSTM of any variant, GRU,
-            RNN, ConvLSTM, sLSTM, mLSTM).
+            RNN, ConvLSTM, sLSTM, mLSTM, T-LSTM, depth-gated LSTM).
 
     Returns:
         A :class:`PortableStack` sharing the module's Parameters; ``forward(input,
