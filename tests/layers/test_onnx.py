@@ -76,7 +76,7 @@ def test_export_runs_in_onnxruntime_at_other_shapes(name, tmp_path):
         _check(*_run(path, m, T, B, seed=T))
 
 
-@pytest.mark.parametrize("name", ["vanilla", "slstm"])
+@pytest.mark.parametrize("name", ["slstm"])
 def test_without_lengths_input(name, tmp_path):
     m = build(name, num_layers=2, bidirectional=True, seed=1)
     x, _ = inputs(m, 4, 2, lengths=False)
@@ -174,13 +174,13 @@ def _random_round_trip(seed, tmp_path):
         np.testing.assert_allclose(a, b.numpy(), atol=1e-5, rtol=1e-5, err_msg=f"{name} {s} T={T} B={B}")
 
 
-@pytest.mark.parametrize("seed", range(3))
+@pytest.mark.parametrize("seed", range(2))
 def test_random_configurations_quick(seed, tmp_path):
     _random_round_trip(seed, tmp_path)
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("seed", range(3, 60))
+@pytest.mark.parametrize("seed", range(2, 60))
 def test_random_configurations_sweep(seed, tmp_path):
     _random_round_trip(seed, tmp_path)
 
