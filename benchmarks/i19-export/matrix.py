@@ -26,6 +26,7 @@ import io
 import json
 import os
 import platform
+import shlex
 import subprocess
 import sys
 import tempfile
@@ -256,7 +257,7 @@ def main(argv=None) -> int:
     meta = {"date": datetime.date.today().isoformat(), "cpu": cpu, "torch": torch.__version__,
             "onnxruntime": onnxruntime.__version__, "threads": torch.get_num_threads(),
             "command": "OMP_NUM_THREADS=1 python benchmarks/i19-export/matrix.py"
-                       + (" --dynamo" if args.dynamo else "") + (f" --only {args.only}" if args.only else "")
+                       + (" --dynamo" if args.dynamo else "") + (f" --only {shlex.quote(args.only)}" if args.only else "")
                        + (" --merge" if args.merge else ""),
             "load_before": round(load0, 2), "load_after": round(os.getloadavg()[0], 2),
             "seconds": time.perf_counter() - t0, "python": sys.version.split()[0]}
