@@ -44,6 +44,8 @@ def _dirs(root: Path) -> dict[str, Path]:
                     {"line_height": 5, "pool": 1, "normalisation": {"mean": [0.0] * 5, "std": [1.0] * 5}}),
         "lm_ln": (CharLM(9, embedding_dim=3, hidden_size=5, num_layers=1, variant="layer_norm"),
                   {"vocab": {"kind": "char", "chars": list("abcdefgh")}}),
+        "fsdd": (SequenceClassifier(13, num_classes=10, hidden_size=4, num_layers=1, variant="hochreiter1997"),
+                 {"mean": [0.0] * 13, "std": [1.0] * 13}),
         "timeaware": (TimeAwareClassifier(2, num_classes=3, hidden_size=4, num_layers=2),
                       {"classes": ["p", "q", "r"], "norm": {"mean": [0.0] * 2, "std": [1.0] * 2}, "downsample": 1,
                        "time": {"mode": "tlstm", "scale": 1.0, "column": "time"}}),
@@ -80,7 +82,11 @@ def _fresh_inputs(meta: dict, T: int, B: int) -> dict:
     return feeds
 
 
-KINDS = ["ctc", "classify", "fcn", "text", "forecast", "lm", "ctc_fgr", "lm_ln", "timeaware"]
+KINDS = ["ctc", "classify", "fcn", "text", "forecast", "lm", "ctc_fgr", "lm_ln", "fsdd", "timeaware"]
+#: the app each kind's sidecar names
+APPS = {"ctc": "speech", "classify": "classify", "fcn": "classify", "text": "text classify", "forecast": "forecast",
+        "lm": "text lm", "ctc_fgr": "handwriting", "lm_ln": "text lm", "fsdd": "speech fsdd",
+        "timeaware": "classify (time-aware)"}
 
 
 @pytest.mark.parametrize("name", KINDS)
@@ -89,6 +95,7 @@ def test_onnx_export_of_every_app_model_runs_in_onnxruntime(dirs, tmp_path, name
     r = ex.export_model(dirs[name], "onnx", out)
     assert r["path"] == str(out) and out.is_file() and Path(r["sidecar"]).is_file()
     meta = json.loads(Path(r["sidecar"]).read_text())
+    assert meta["app"] == f"lstmkit {APPS[name]}"
     sess = ort.InferenceSession(str(out), providers=["CPUExecutionProvider"])
     assert [i.name for i in sess.get_inputs()] == [i["name"] for i in meta["inputs"]]
     assert [o.name for o in sess.get_outputs()] == [o["name"] for o in meta["outputs"]]
