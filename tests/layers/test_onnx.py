@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import io
 import random
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -28,10 +29,21 @@ pytestmark = pytest.mark.filterwarnings("ignore::torch.jit.TracerWarning", "igno
                                         "ignore::DeprecationWarning")
 
 
+_SESSIONS: dict = {}
+
+
+def _session(path):
+    key = (str(path), path.stat().st_mtime_ns if hasattr(path, "stat") else 0)
+    if key not in _SESSIONS:
+        _SESSIONS.clear()
+        _SESSIONS[key] = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    return _SESSIONS[key]
+
+
 def _run(path, m, T, B, seed, lengths=True):
     """Feed ONNX Runtime and the module the same fresh (T, B) input; return both flat."""
     x, kw = inputs(m, T, B, seed=seed, lengths=lengths)
-    sess = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    sess = _session(Path(path))
     feeds = {"input": x.numpy()}
     if lengths:
         feeds["lengths"] = kw["lengths"].numpy()
