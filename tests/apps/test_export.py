@@ -16,6 +16,7 @@ import torch
 
 from lstmkit.apps import export as ex
 from lstmkit.models import CharLM, CTCRecognizer, Forecaster, SequenceClassifier, save_model
+from lstmkit.models.time_aware import TimeAwareClassifier
 
 ort = pytest.importorskip("onnxruntime")
 pytest.importorskip("onnx")
@@ -38,6 +39,16 @@ def _dirs(root: Path) -> dict[str, Path]:
                      {"preprocessing": {"window": 9}, "output": {"chosen": "lstm"}}),
         "lm": (CharLM(12, embedding_dim=4, hidden_size=6, num_layers=2, variant="nig"),
                {"vocab": {"kind": "char", "chars": list("abcdefghijk")}}),
+        # variants without a native ONNX operator: the layers export as an onnx::Loop
+        "ctc_fgr": (CTCRecognizer(5, num_labels=3, hidden_size=4, num_layers=1, variant="fgr"),
+                    {"line_height": 5, "pool": 1, "normalisation": {"mean": [0.0] * 5, "std": [1.0] * 5}}),
+        "lm_ln": (CharLM(9, embedding_dim=3, hidden_size=5, num_layers=1, variant="layer_norm"),
+                  {"vocab": {"kind": "char", "chars": list("abcdefgh")}}),
+        "fsdd": (SequenceClassifier(13, num_classes=10, hidden_size=4, num_layers=1, variant="hochreiter1997"),
+                 {"mean": [0.0] * 13, "std": [1.0] * 13}),
+        "timeaware": (TimeAwareClassifier(2, num_classes=3, hidden_size=4, num_layers=2),
+                      {"classes": ["p", "q", "r"], "norm": {"mean": [0.0] * 2, "std": [1.0] * 2}, "downsample": 1,
+                       "time": {"mode": "tlstm", "scale": 1.0, "column": "time"}}),
     }
     out = {}
     for name, (m, extra) in made.items():
@@ -65,15 +76,26 @@ def _fresh_inputs(meta: dict, T: int, B: int) -> dict:
             feeds[io["name"]] = torch.randint(1, int(vocab), shape, generator=g)
         else:
             feeds[io["name"]] = torch.randn(shape, generator=g) * (0.3 if io["name"] in ("h0", "c0") else 1)
+    if meta.get("elapsed_time"):  # a time-aware model's last feature: elapsed times >= 0
+        x = feeds["features"]
+        feeds["features"] = torch.cat([x[..., :-1], x[..., -1:].abs()], -1)
     return feeds
 
 
-@pytest.mark.parametrize("name", ["ctc", "classify", "fcn", "text", "forecast", "lm"])
+KINDS = ["ctc", "classify", "fcn", "text", "forecast", "lm", "ctc_fgr", "lm_ln", "fsdd", "timeaware"]
+#: the app each kind's sidecar names
+APPS = {"ctc": "speech", "classify": "classify", "fcn": "classify", "text": "text classify", "forecast": "forecast",
+        "lm": "text lm", "ctc_fgr": "handwriting", "lm_ln": "text lm", "fsdd": "speech fsdd",
+        "timeaware": "classify (time-aware)"}
+
+
+@pytest.mark.parametrize("name", KINDS)
 def test_onnx_export_of_every_app_model_runs_in_onnxruntime(dirs, tmp_path, name):
     out = tmp_path / f"{name}.onnx"
     r = ex.export_model(dirs[name], "onnx", out)
     assert r["path"] == str(out) and out.is_file() and Path(r["sidecar"]).is_file()
     meta = json.loads(Path(r["sidecar"]).read_text())
+    assert meta["app"] == f"lstmkit {APPS[name]}"
     sess = ort.InferenceSession(str(out), providers=["CPUExecutionProvider"])
     assert [i.name for i in sess.get_inputs()] == [i["name"] for i in meta["inputs"]]
     assert [o.name for o in sess.get_outputs()] == [o["name"] for o in meta["outputs"]]
@@ -93,12 +115,13 @@ def test_onnx_export_of_every_app_model_runs_in_onnxruntime(dirs, tmp_path, name
             np.testing.assert_allclose(a, b.numpy(), atol=1e-5, rtol=1e-5)
 
 
-@pytest.mark.parametrize("name", ["ctc", "classify", "fcn", "text", "forecast", "lm"])
+@pytest.mark.parametrize("name", KINDS)
 @pytest.mark.filterwarnings("ignore:lstmkit. torch.jit.script failed")
 def test_torchscript_export_loads_and_matches(dirs, tmp_path, name):
     out = tmp_path / f"{name}.pt"
     r = ex.export_model(dirs[name], "torchscript", out)
-    assert r["method"] in ("script", "trace")
+    # every recurrent layer scripts (its portable twin); the FCN block's masked batch norm does not
+    assert r["method"] == ("trace" if name == "fcn" else "script")
     meta = json.loads(Path(r["sidecar"]).read_text())
     loaded = torch.jit.load(str(out))
     model, _ = ex.load_model_dir(dirs[name])

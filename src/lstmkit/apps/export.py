@@ -3,8 +3,11 @@
 
 Every model class the apps write is covered: the CTC recognizers (``lstmkit speech``,
 ``lstmkit handwriting``), the sequence classifiers (``lstmkit classify``, ``lstmkit text
-classify``, ``lstmkit speech fsdd``), the forecasters (``lstmkit forecast``) and the
-character language models (``lstmkit text lm``). Beside the exported file a JSON file
+classify``, ``lstmkit speech fsdd``), the time-aware classifiers (``lstmkit classify
+--time-mode tlstm``: a T-LSTM whose elapsed times ride in the input's last feature), the
+forecasters (``lstmkit forecast``, one series or a panel) and the character language
+models (``lstmkit text lm``), with every LSTM variant (native ONNX LSTM operators where
+exact, an ``onnx::Loop`` otherwise: lstmkit.layers.onnx). Beside the exported file a JSON file
 (``FILE.json``) says what the graph expects: its inputs and outputs (names, shapes,
 dtypes), the feature pipeline's parameters (sample rate, MFCC settings, standardisation)
 and the label alphabet, so that a user can run it with ONNX Runtime alone; see
@@ -33,6 +36,7 @@ from .. import __version__
 from ..io import atomic_write_bytes, atomic_write_text
 from ..models import CharLM, CTCRecognizer, Forecaster, SequenceClassifier, load_model
 from ..models.io import read_model_config
+from ..models.time_aware import TimeAwareClassifier
 from .runfiles import check_output_file
 
 __all__ = ["ExportError", "export_model", "load_model_dir", "graph_for", "FORMATS", "SHIPPED_MODELS", "resolve_model_dir"]
@@ -46,7 +50,7 @@ class ExportError(ValueError):
 
 
 _SUFFIX = {"onnx": ".onnx", "torchscript": ".pt"}
-_CLASSES = {c.__name__: c for c in (CTCRecognizer, SequenceClassifier, Forecaster, CharLM)}
+_CLASSES = {c.__name__: c for c in (CTCRecognizer, SequenceClassifier, TimeAwareClassifier, Forecaster, CharLM)}
 _PRETRAINED = Path(__file__).resolve().parent.parent / "pretrained"
 SHIPPED_MODELS = ("speech", "handwriting")
 """Names ``--model`` also accepts for the models that ship with lstmkit (when no directory
@@ -133,6 +137,19 @@ class _ClassifierGraph(nn.Module):
         return self.output(feat)
 
 
+class _TimeAwareGraph(nn.Module):
+    """TimeAwareClassifier.forward with lengths: logits (B, K); ``x`` (T, B, I + 1), the
+    elapsed time before each step last."""
+
+    def __init__(self, m: TimeAwareClassifier) -> None:
+        super().__init__()
+        self.rnn, self.output = m.rnn, m.output
+
+    def forward(self, x: Tensor, lengths: Tensor) -> Tensor:
+        out, _ = self.rnn(x[..., :-1], None, lengths, x[..., -1])
+        return self.output(out.sum(0) / lengths.to(out.dtype).unsqueeze(-1))  # outputs are zero past each length
+
+
 class _ForecastGraph(nn.Module):
     """Forecaster.forward in eval mode: quantiles (B, horizon, Q), the mean over members
     (each member's read-out shaped as Forecaster._shape does)."""
@@ -177,7 +194,9 @@ def _app_of(doc: dict) -> str:
         return "speech" if "sample_rate" in extra or doc["config"]["input_size"] == 78 else "handwriting"
     if cls == "SequenceClassifier":
         return "text classify" if "tokenizer" in extra else "speech fsdd" if "classes" not in extra else "classify"
-    return {"Forecaster": "forecast", "CharLM": "text lm"}[cls]
+    if cls == "Forecaster" and "panel" in extra:
+        return "forecast (panel)"
+    return {"Forecaster": "forecast", "CharLM": "text lm", "TimeAwareClassifier": "classify (time-aware)"}[cls]
 
 
 def graph_for(model: nn.Module, doc: dict, T: int = 12, B: int = 2) -> dict:
@@ -232,14 +251,33 @@ def graph_for(model: nn.Module, doc: dict, T: int = 12, B: int = 2) -> dict:
         for key in ("norm", "normalize", "downsample", "channels", "tokenizer", "mean", "std", "read_options"):
             if key in extra:
                 pipeline[key] = extra[key]
+    elif cls == "TimeAwareClassifier":
+        graph = _TimeAwareGraph(model)
+        I = int(cfg["input_size"])
+        x = torch.cat([torch.randn(T, B, I, generator=gen), torch.rand(T, B, 1, generator=gen) * 2], -1)
+        example = (x, torch.tensor([T] + [max(1, T // 2)] * (B - 1)))
+        inputs = [("features", ["T", "B", I + 1], "float32"), ("lengths", ["B"], "int64")]
+        outputs = [("logits", ["B", int(cfg["num_classes"])], "float32")]
+        pipeline["classes"] = extra.get("classes") or [str(k) for k in range(int(cfg["num_classes"]))]
+        pipeline["elapsed_time"] = ("the last feature of each step is the time elapsed since the previous step "
+                                    "(>= 0, 0 at each first step and on padding), scaled as extra.time says")
+        for key in ("norm", "normalize", "downsample", "channels", "time", "read_options"):
+            if key in extra:
+                pipeline[key] = extra[key]
     elif cls == "Forecaster":
         graph = _ForecastGraph(model)
-        window = int((extra.get("preprocessing") or {}).get("window", T))
+        prep = extra.get("preprocessing")
+        if prep is None and "panel" in extra:  # one global model; every series' window is the same length
+            series = extra["panel"].get("series") or {}
+            prep = next(iter(series.values()), {}).get("preprocessing")
+            pipeline["panel"] = {"id_column": extra["panel"].get("id_column"),
+                                 "preprocessing": {k: v["preprocessing"] for k, v in series.items()}}
+        window = int((prep or {}).get("window", T))
         example = (torch.randn(window, B, int(cfg["input_size"]), generator=gen),)
         inputs = [("window", ["T", "B", int(cfg["input_size"])], "float32")]
         outputs = [("quantiles", ["B", int(cfg["horizon"]), len(cfg["quantiles"])], "float32")]
         pipeline["quantiles"] = cfg["quantiles"]
-        pipeline["preprocessing"] = extra.get("preprocessing")
+        pipeline["preprocessing"] = prep
         chosen = (extra.get("output") or {}).get("chosen", "lstm")
         pipeline["output"] = extra.get("output")
         if chosen != "lstm":
@@ -297,7 +335,7 @@ def _check_onnx(g: dict, path: Path, want: list[Tensor]) -> None:
     got = sess.run(None, feeds)
     _compare(got, want, "ONNX Runtime")
     # a second shape (other T and B): a graph that baked the example's shapes or values in fails here
-    other = tuple(_resize(t, n) for t, n in zip(g["example"], g["input_names"]))
+    other = _other_inputs(g)
     with torch.no_grad():
         want2 = _as_list(g["module"](*other))
     got2 = _run(lambda: sess.run(None, {n: t.numpy() for n, t in zip(names, other)}), "ONNX Runtime (other shapes)")
@@ -312,6 +350,14 @@ def _run(fn, who: str):
     except Exception as e:  # onnxruntime and TorchScript raise their own kinds
         msg = " ".join(str(e).split())[:300]
         raise ExportError(f"{who} failed ({type(e).__name__}: {msg}); the export is wrong, nothing was written") from None
+
+
+def _other_inputs(g: dict) -> tuple:
+    """The example inputs at other shapes (a time-aware model's elapsed times kept >= 0)."""
+    other = [_resize(t, n) for t, n in zip(g["example"], g["input_names"])]
+    if g["pipeline"].get("elapsed_time"):
+        other[0] = torch.cat([other[0][..., :-1], other[0][..., -1:].abs()], -1)
+    return tuple(other)
 
 
 def _resize(t: Tensor, name: str) -> Tensor:
@@ -409,7 +455,7 @@ def export_model(model_dir: str | os.PathLike, format: str = "onnx", out: str | 
             scripted, method = _torchscript(g)
             scripted.save(str(tmp))
             loaded = torch.jit.load(str(tmp))
-            other = tuple(_resize(t, n) for t, n in zip(g["example"], g["input_names"]))
+            other = _other_inputs(g)
             with torch.no_grad():
                 _compare(_as_list(loaded(*g["example"])), want, f"TorchScript ({method})")
                 _compare(_run(lambda: _as_list(loaded(*other)), f"TorchScript ({method}, other shapes)"),

@@ -156,7 +156,9 @@ class LSTMCellSpec(CellSpec):
         """
         xp = F.linear(x, p["weight_ih"])
         if self.variant.layer_norm:
-            xp = F.layer_norm(xp, xp.shape[-1:], p["weight_ln_ih"], None, LAYER_NORM_EPS)
+            # the normalised size from the spec, not the tensor: a tracer records it as a constant
+            n = self.variant.num_gate_blocks * self.hidden_size
+            xp = F.layer_norm(xp, (n,), p["weight_ln_ih"], None, LAYER_NORM_EPS)
         if self.bias:
             xp = xp + (p["bias_ih"] + p["bias_hh"])
         return xp
@@ -201,7 +203,7 @@ class LSTMCellSpec(CellSpec):
         h_in = h_prev if recurrent_mask is None else h_prev * recurrent_mask
         rec = F.linear(h_in, p["weight_hh"])
         if v.layer_norm:
-            rec = F.layer_norm(rec, rec.shape[-1:], p["weight_ln_hh"], None, LAYER_NORM_EPS)
+            rec = F.layer_norm(rec, (v.num_gate_blocks * H,), p["weight_ln_hh"], None, LAYER_NORM_EPS)
         pre = xp + rec
 
         blocks = {name: pre[:, k * H : (k + 1) * H] for name, k in self._block.items()}

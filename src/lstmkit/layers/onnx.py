@@ -1,6 +1,5 @@
 """ONNX export: ONNX's native LSTM / GRU / RNN operators where they compute our cell
-exactly, an ``onnx::Loop`` over the portable twin (:mod:`lstmkit.layers.portable`) for
-everything else.
+exactly, an ``onnx::Loop`` for everything else (every registered family exports).
 
 Native operators (TorchScript exporter, ``dynamo=False``), one node per layer (both
 directions in one node), ``lengths`` as ONNX's ``sequence_lens``:
@@ -15,10 +14,15 @@ directions in one node), ``lengths`` as ONNX's ``sequence_lens``:
   (z, r, h).
 - Elman RNN: the ``RNN`` op, ``Tanh`` or ``Relu``.
 
-The rest (``fgr``, ``layer_norm``, ``proj_size > 0``, sLSTM, mLSTM, ConvLSTM, and any
-module in training mode with dropout or zoneout) exports the twin's scripted time loop:
-an ``onnx::Loop`` whose trip count is the input's length, so dynamic batch and length
-hold there too.
+The rest (``fgr``, ``layer_norm``, ``proj_size > 0``, ConvLSTM, sLSTM, mLSTM, T-LSTM,
+the depth-gated LSTM, and zoneout in evaluation mode) exports one ``onnx::Loop`` per
+(layer, direction) (:func:`lstmkit.layers.portable.loop_forward`): the loop body is the
+cell spec's own step (the reference math of ``cells/``) traced once, the trip count the
+input's length, so dynamic batch and length hold there too; ``lengths`` masks the state
+as the reference loop does, a T-LSTM's elapsed times are a graph input ``dt``, and a
+depth-gated layer hands its cells to the layer above inside the graph. A module in
+training mode with recurrent dropout or zoneout (random masks per step) is refused in
+one line: export it in evaluation mode.
 
 ``torch.onnx.export(..., dynamo=True)`` (torch.export) runs the twin as Python: the loop
 unrolls over the example's length, the graph is correct for that length; a dynamic
@@ -335,24 +339,39 @@ def native_forward(module, input: Tensor, hx=None, lengths: Tensor | None = None
 
 # ---- the convenience export ----------------------------------------------------------------
 class _Exported(torch.nn.Module):
-    """``(input[, lengths]) -> (output, *state)``: flat outputs for named graph outputs."""
+    """``(input[, lengths][, side...]) -> (output, *state)``: flat inputs and outputs for
+    named graph inputs and outputs (a T-LSTM's elapsed times are its ``dt`` input)."""
 
-    def __init__(self, module, with_lengths: bool) -> None:
+    def __init__(self, module, with_lengths: bool, side_names: tuple = ()) -> None:
         super().__init__()
         self.module = module
         self.with_lengths = with_lengths
+        self.side_names = tuple(side_names)
 
-    def forward(self, input, lengths=None):
-        out, state = self.module(input, lengths=lengths)
+    def forward(self, input, *rest):
+        lengths = rest[0] if self.with_lengths else None
+        side = rest[1:] if self.with_lengths else rest
+        kw = {}
+        if self.side_names:
+            kw = dict(zip(self.side_names, side))
+        out, state = self.module(input, lengths=lengths, **kw)
         state = state if isinstance(state, tuple) else (state,)
         return (out, *state)
+
+
+def _side_arguments(module) -> tuple:
+    """The extra per-step inputs a module's forward takes by keyword (a T-LSTM's ``dt``)."""
+    from .t_lstm import TLSTM
+
+    return ("dt",) if isinstance(module, TLSTM) else ()
 
 
 def export_onnx(module, path, example_input, *, lengths: bool = False, dynamic: bool = True, opset: int | None = None,
                 overwrite: bool = False) -> str:
     """Export a lstmkit recurrent module to an ONNX file (TorchScript exporter).
 
-    The graph's inputs are ``input`` (and ``lengths`` (B,) int64 with ``lengths=True``);
+    The graph's inputs are ``input`` (and ``lengths`` (B,) int64 with ``lengths=True``;
+    a T-LSTM's elapsed times ``dt``, laid out like the steps, (T, B) or (B, T));
     its outputs ``output`` and the final state entries by the family's names (``h_n``,
     ``c_n``, ...). Native LSTM/GRU/RNN operators where exact, else an ``onnx::Loop``
     (see the module docstring). The module is exported in evaluation mode.
@@ -403,10 +422,7 @@ def export_onnx(module, path, example_input, *, lengths: bool = False, dynamic: 
         import onnx  # noqa: F401  (torch's exporter needs it)
     except ImportError as e:
         raise ImportError(_EXTRA) from e
-    from .portable import describe
-
-    d = describe(module)  # refuses families without a twin, one line
-    Fa = d["feature_axes"]
+    Fa = module.feature_axes
     batched = example_input.dim() == 2 + Fa
     if lengths and not batched:
         raise ValueError("lengths=True needs a batched example_input")
@@ -426,7 +442,14 @@ def export_onnx(module, path, example_input, *, lengths: bool = False, dynamic: 
         in_names.append("lengths")
         if dynamic:
             dyn["lengths"] = {0: "batch"}
-    wrapper = _Exported(module, lengths)
+    side_names = _side_arguments(module)
+    for name in side_names:  # laid out like the steps: (T, B), (B, T) with batch_first, (T,)
+        steps = example_input.shape[:2] if batched else example_input.shape[:1]
+        args = args + (torch.zeros(steps, dtype=example_input.dtype),)
+        in_names.append(name)
+        if dynamic:
+            dyn[name] = {t_axis: "time", b_axis: "batch"} if batched else {0: "time"}
+    wrapper = _Exported(module, lengths, side_names)
     was_training = module.training
     module.eval()
     buf = io.BytesIO()

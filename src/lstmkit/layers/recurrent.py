@@ -195,8 +195,9 @@ class Recurrent(nn.Module):
 
     # ---- forward --------------------------------------------------------------------
     def forward(self, input, hx=None, lengths=None, side=None):
-        if torch.jit.is_tracing() or torch.onnx.is_in_onnx_export():
-            # the fused kernels are invisible to tracers: record real ops (layers/portable.py)
+        if torch.jit.is_tracing() or torch.onnx.is_in_onnx_export() or torch.compiler.is_exporting():
+            # the fused kernels are invisible to tracers and torch.export: record real ops
+            # (layers/portable.py)
             from .portable import export_forward
 
             return export_forward(self, input, hx, lengths, side)

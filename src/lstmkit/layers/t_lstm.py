@@ -50,7 +50,8 @@ def check_elapsed_times(dt, shape: tuple[int, ...], like: Tensor, layout: str = 
         raise ValueError(f"dt must have shape {layout} = {tuple(shape)} (one elapsed time per step), "
                          f"got {tuple(dt.shape)}")
     dt = dt.to(device=like.device, dtype=like.dtype)
-    if dt.numel():
+    if dt.numel() and not (torch.jit.is_tracing() or torch.compiler.is_exporting()):
+        # the value checks read the data: a tracer or torch.export records the graph only
         if not bool(torch.isfinite(dt.detach()).all()):
             raise ValueError("dt must be finite; it holds NaN or infinity")
         low = float(dt.detach().min())
@@ -186,7 +187,9 @@ class TLSTM(Recurrent):
             tm = dt.unsqueeze(1) if not batched else dt.t() if self.batch_first else dt
             n = None
             if lengths is not None:
-                n = self._check_lengths(lengths, tm.shape[0], tm.shape[1])
+                recording = torch.jit.is_tracing() or torch.compiler.is_exporting()  # the checks read the data
+                n = torch.as_tensor(lengths).long() if recording else self._check_lengths(lengths, tm.shape[0],
+                                                                                          tm.shape[1])
             nxt = next_gaps(tm, n)
             side["dt_next"] = nxt.squeeze(1) if not batched else nxt.t() if self.batch_first else nxt
         return super().forward(input, hx, lengths, side)
