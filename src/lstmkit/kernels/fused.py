@@ -299,14 +299,15 @@ def _run_lstm(ext, spec: LSTMCellSpec, p, x, state, lengths, reverse, recurrent_
     return out, ((hT, cT, aT) if fgr else (hT, cT))
 
 
-@functools.lru_cache(maxsize=None)
-def _variant_flags_tuple(v) -> tuple[bool, ...]:
-    flags = dict(_variant_flags(v))
-    return tuple(flags[k] for k in _ops.LSTM_FLAGS)
-
-
 def _variant_flags_list(v) -> list[bool]:
-    return list(_variant_flags_tuple(v))
+    """The variant's switches in the ops' ``flags`` order (ops.LSTM_FLAGS). Computed from the
+    variant's fields on every call (a few attribute reads), not cached: torch.compile traces
+    it, and a cache is what a trace cannot see."""
+    return [
+        bool(v.input_gate), bool(v.forget_gate and not v.coupled_input_forget), bool(v.coupled_input_forget),
+        bool(v.output_gate), bool(v.peepholes), v.input_activation == "tanh", v.output_activation == "tanh",
+        bool(v.full_gate_recurrence), bool(v.layer_norm),
+    ]
 
 
 # ---- GRU --------------------------------------------------------------------------------

@@ -134,7 +134,8 @@ def _loop_vmap(name: str):
         n = info.batch_size
         results = []
         for b in range(n):
-            sliced = [a.select(d, b) if d is not None and a is not None else a for a, d in zip(args, in_dims)]
+            sliced = [a.select(d, b) if isinstance(d, int) and isinstance(a, Tensor) else a
+                      for a, d in zip(args, in_dims)]
             results.append(op(*sliced))
         out = [torch.stack([r[k] for r in results]) for k in range(len(results[0]))]
         return out, [0] * len(out)

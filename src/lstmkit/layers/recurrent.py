@@ -110,6 +110,7 @@ class Recurrent(nn.Module):
                 self._names.append(names)
                 for (short, full), shape in zip(names, spec.param_shapes().values()):
                     self.register_parameter(full, nn.Parameter(torch.empty(shape, **factory)))
+        self._full_names = frozenset(full for names in self._names for _, full in names)
         self.zoneout = self._zoneout_rates(zoneout)
 
     @staticmethod
@@ -138,8 +139,31 @@ class Recurrent(nn.Module):
     def cell_params(self, layer: int, direction: int = 0) -> dict[str, Tensor]:
         """The parameters of one (layer, direction) by their short names (``weight_ih``, ...)."""
         names = self._names[layer * self.num_directions + direction]
-        # _parameters directly: this runs on every call
-        return {short: self._parameters[full] for short, full in names}
+        # _parameters directly (this runs on every call), attribute access where a weight is
+        # not a plain parameter: a parametrization (weight_norm, spectral_norm, weight_drop)
+        # or pruning computes it, or torch.func.functional_call swapped it in
+        P = self._parameters
+        try:
+            return {short: P[full] for short, full in names}
+        except KeyError:
+            return {short: getattr(self, full) for short, full in names}
+
+    def parameter_dict(self) -> dict[str, Tensor]:
+        """Every cell parameter by its full name (``weight_hh_l0``, ...), as the recurrences read
+        them: the module's ``_parameters`` itself when each is a plain parameter, else a dict
+        of attribute reads (parametrized or pruned weights are computed here, once per call).
+
+        Example:
+            >>> import lstmkit
+            >>> from torch.nn.utils.parametrizations import weight_norm
+            >>> m = weight_norm(lstmkit.LSTM(2, 3), "weight_hh_l0")
+            >>> sorted(m.parameter_dict()) == sorted(n for n, _ in lstmkit.LSTM(2, 3).named_parameters())
+            True
+        """
+        P = self._parameters
+        if P.keys() >= self._full_names:
+            return P
+        return {full: getattr(self, full) for full in self._full_names}
 
     @property
     def all_weights(self) -> list[list[Tensor]]:
@@ -262,7 +286,7 @@ class Recurrent(nn.Module):
             and num_layers == self.num_layers
             and not (self.training and self.dropout > 0 and num_layers > 1)
         ):
-            res = kplan.infer(self._parameters, x, state)
+            res = kplan.infer(self.parameter_dict(), x, state)
             if res is not None:
                 return res
         return self._per_direction(kplan, x, state, lengths, num_layers)
@@ -345,7 +369,10 @@ class Recurrent(nn.Module):
         self.specs[0].check_input_shape(tuple(x.shape[2:]))
         if x.shape[0] == 0:
             raise ValueError("input has zero time steps; expected at least one")
-        w = self._parameters[self._names[0][0][1]]  # weight_ih_l0 (no Module.__getattr__ per call)
+        first = self._names[0][0][1]  # weight_ih_l0 (no Module.__getattr__ per call where it is a parameter)
+        w = self._parameters.get(first)
+        if w is None:
+            w = getattr(self, first)
         if x.dtype != w.dtype:
             raise TypeError(f"input dtype {x.dtype} does not match the parameters' dtype {w.dtype}")
         if x.device != w.device:
@@ -545,7 +572,7 @@ class Stepper:
         s = self._lean_state(xs, given) if self._step is not None else None
         if s is not None:
             # the kernels' inference calls record no autograd graph
-            out, final = self._step(m._parameters, xs, s)
+            out, final = self._step(m.parameter_dict(), xs, s)
             y = out[0]
         else:
             with torch.no_grad():
@@ -563,6 +590,8 @@ class Stepper:
         module's way (which makes every check and raises the errors)."""
         m = self.module
         w = m._parameters.get(self._w)
+        if w is None:
+            w = getattr(m, self._w, None)
         B = xs.shape[1]
         if (
             w is None
