@@ -142,11 +142,6 @@ def _saved(ctx) -> dict[str, Tensor | None]:
     return dict(zip(ctx.saved_names, ctx.saved_tensors))
 
 
-def _none_if_empty(t: Tensor | None) -> Tensor | None:
-    """None for an op's placeholder of an absent entry (an empty 1-D tensor)."""
-    return None if t is None or (t.dim() == 1 and t.numel() == 0) else t
-
-
 # ---- LSTM -------------------------------------------------------------------------------
 # The autograd Functions below call the kernels through their torch operators
 # (:mod:`lstmkit.kernels.ops`): ``forward`` takes tensors and constants only and returns the
@@ -176,10 +171,8 @@ class _LSTMFunction(torch.autograd.Function):
          zoneout_h, zoneout_c, rate_h, rate_c, reverse, truncate, flags, hidden_size) = inputs
         n = len(_ops.LSTM_OUTPUTS)
         saved = dict(zip(_ops.LSTM_SAVED, output[n:]))
-        ctx.mark_non_differentiable(*output[n:])
+        ctx.mark_non_differentiable(*(t for t in output[n:] if t is not None))
         fgr = bool(flags[7])
-        if not fgr:
-            ctx.mark_non_differentiable(output[3])
         ctx.small = w_ih is not None and xp.shape[2] <= _ops.SMALL_I
         ctx.opts = (rate_h, rate_c, reverse, truncate, tuple(flags), hidden_size)
         ctx.has_bx = b_x is not None
@@ -189,7 +182,6 @@ class _LSTMFunction(torch.autograd.Function):
             saved["xw"] = None
         elif ctx.small:
             saved["xw"] = xp
-        saved = {k: v if k == "xw" else _none_if_empty(v) for k, v in saved.items()}
         _save(ctx, **saved, c_n=output[2], w_hh=w_hh, w_ch=w_ch, w_gg=w_gg, w_ln_hh=w_ln_hh, w_ln_c=w_ln_c,
               b_ln_c=b_ln_c, w_hr=w_hr, w_ln_ih=w_ln_ih, x_in=xp if w_ih is not None else None, w_ih=w_ih,
               lengths=lengths, mask=mask, zoneout_h=zoneout_h, zoneout_c=zoneout_c)
@@ -224,7 +216,7 @@ class _LSTMFunction(torch.autograd.Function):
         # truncated: h_0 enters the first step detached, no error reaches it (None, as autograd
         # gives the reference loop's; held rows of a reverse pass carry zeros only)
         grads.update(w_hh=g["weight_hh"], h0=None if truncate else g["h0"], c0=g["c0"])
-        # a gradient only for an input that is there (the op's are empty where absent)
+        # a gradient only for an input that is there (the op's are None where absent)
         for name, field in (("w_ch", "weight_ch"), ("w_gg", "weight_gg"), ("w_ln_hh", "weight_ln_hh"),
                             ("w_ln_c", "weight_ln_c"), ("b_ln_c", "bias_ln_c"), ("w_hr", "weight_hr"),
                             ("w_ln_ih", "weight_ln_ih")):

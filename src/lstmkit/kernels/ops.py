@@ -14,9 +14,9 @@ that ``torch.func.vmap`` and ``jacrev`` batch them). The ops are:
 ``gru_fused_forward`` ...     the same three for the GRU and the Elman RNN
 ============================  ===============================================================
 
-Every op returns a list of tensors in a fixed order (:data:`LSTM_OUTPUTS`,
+Every op returns a list of optional tensors in a fixed order (:data:`LSTM_OUTPUTS`,
 :data:`LSTM_GRADS`, ...); an entry the configuration does not have (``a_n`` without full
-gate recurrence, ``hh`` without a projection, ...) is an empty tensor, ``torch.empty(0)``.
+gate recurrence, ``hh`` without a projection, ...) is None.
 No output aliases an input (the saved input projection and the final cell state, which
 the C++ side shares, are taken from the op's inputs and outputs by the caller).
 
@@ -107,18 +107,6 @@ def _config(ext, flags: tuple, hidden_size: int):
     return ext.LSTMConfig(**dict(zip(LSTM_FLAGS, flags)), hidden_size=hidden_size, eps=LAYER_NORM_EPS)
 
 
-def _empty(like: Tensor) -> Tensor:
-    return like.new_empty(0)
-
-
-def _or_empty(t, like: Tensor) -> Tensor:
-    return _empty(like) if t is None else t
-
-
-def _none_if_empty(t):
-    return None if t is None or t.numel() == 0 and t.dim() == 1 else t
-
-
 def _define(name: str, schema: str, impl, fake) -> None:
     _LIB.define(f"{name}{schema}")
     _LIB.impl(name, impl, "CPU")
@@ -137,8 +125,9 @@ def _loop_vmap(name: str):
             sliced = [a.select(d, b) if isinstance(d, int) and isinstance(a, Tensor) else a
                       for a, d in zip(args, in_dims)]
             results.append(op(*sliced))
-        out = [torch.stack([r[k] for r in results]) for k in range(len(results[0]))]
-        return out, [0] * len(out)
+        out = [None if results[0][k] is None else torch.stack([r[k] for r in results])
+               for k in range(len(results[0]))]
+        return out, [None if t is None else 0 for t in out]
 
     return rule
 
@@ -176,9 +165,9 @@ def _lstm_forward_impl(input, weight_hh, weight_ch, weight_gg, weight_ln_hh, wei
                            h0=h0.contiguous(), c0=c0.contiguous(), a0=None if a0 is None else a0.contiguous(),
                            lengths=lengths, reverse=reverse, recurrent_mask=recurrent_mask, **zo)
     s = res.saved
-    out = [res.output, res.h_n, res.c_n, _or_empty(res.a_n, h0)]
-    out += [_or_empty(getattr(s, n), h0) for n in LSTM_SAVED[:-1]]
-    out.append(_or_empty(xw, h0))
+    out = [res.output, res.h_n, res.c_n, res.a_n]
+    out += [getattr(s, n) for n in LSTM_SAVED[:-1]]
+    out.append(xw)
     return out
 
 
@@ -189,7 +178,7 @@ def _lstm_forward_fake(input, weight_hh, weight_ch, weight_gg, weight_ln_hh, wei
     T, B = input.shape[0], input.shape[1]
     H, GH, Hout = hidden_size, weight_hh.shape[0], h0.shape[1]
     new = h0.new_empty
-    none = new(0)
+    none = None
     a_n = torch.empty_like(a0) if fgr else none
     xln = ln and weight_ln_ih is not None
     out = [new(T, B, Hout), torch.empty_like(h0), new(B, H), a_n]
@@ -217,7 +206,7 @@ _define(
     "lstm_fused_forward",
     f"(Tensor input, Tensor weight_hh, {_LSTM_W}, Tensor h0, Tensor c0, Tensor? a0, Tensor? weight_ln_ih, "
     "Tensor? bias_x, Tensor? weight_ih, Tensor? lengths, Tensor? recurrent_mask, Tensor? zoneout_h, "
-    "Tensor? zoneout_c, float rate_h, float rate_c, bool reverse, bool[] flags, int hidden_size) -> Tensor[]",
+    "Tensor? zoneout_c, float rate_h, float rate_c, bool reverse, bool[] flags, int hidden_size) -> Tensor?[]",
     _lstm_forward_impl,
     _lstm_forward_fake,
 )
@@ -257,7 +246,7 @@ def _lstm_backward_impl(grad_output, grad_h_n, grad_c_n, grad_a_n, weight_hh, we
         t = getattr(g, name)
         if name in given and given[name] is None:
             t = None
-        out.append(_or_empty(t, hprev))
+        out.append(t)
     return out
 
 
@@ -265,7 +254,7 @@ def _lstm_backward_fake(grad_output, grad_h_n, grad_c_n, grad_a_n, weight_hh, we
                         weight_ln_c, bias_ln_c, weight_hr, weight_ln_ih, weight_ih, hprev, cprev, aprev, c_n, gates,
                         ys, hh, rec_hat, rec_rstd, c_hat, c_rstd, xw, x_mean, x_rstd, c_new, lengths, recurrent_mask,
                         zoneout_h, zoneout_c, rate_h, rate_c, reverse, truncate, flags, hidden_size, has_bias_x):
-    none = hprev.new_empty(0)
+    none = None
     like = lambda t: none if t is None else torch.empty_like(t)  # noqa: E731
     T, B, GH = gates.shape
     return [
@@ -286,7 +275,7 @@ _define(
     f"(Tensor grad_output, Tensor grad_h_n, Tensor grad_c_n, Tensor? grad_a_n, Tensor weight_hh, {_LSTM_W}, "
     f"Tensor? weight_ln_ih, Tensor? weight_ih, Tensor hprev, Tensor cprev, {_opt(_SAVED_IN[2:])}, "
     "Tensor? lengths, Tensor? recurrent_mask, Tensor? zoneout_h, Tensor? zoneout_c, float rate_h, float rate_c, "
-    "bool reverse, bool truncate, bool[] flags, int hidden_size, bool has_bias_x) -> Tensor[]",
+    "bool reverse, bool truncate, bool[] flags, int hidden_size, bool has_bias_x) -> Tensor?[]",
     _lstm_backward_impl,
     _lstm_backward_fake,
 )
@@ -304,7 +293,7 @@ def _lstm_infer_impl(input, weight_ih, bias_ih, bias_hh, weight_ln_ih, weight_hh
     res = ext.lstm_infer(config=_config(ext, tuple(flags), hidden_size), weights=weights, input=input.contiguous(),
                          h0=h0.contiguous(), c0=c0.contiguous(), a0=None if a0 is None else a0.contiguous(),
                          lengths=lengths, reverse=reverse)
-    return [res.output, res.h_n, res.c_n, _or_empty(res.a_n, h0)]
+    return [res.output, res.h_n, res.c_n, res.a_n]
 
 
 def _lstm_infer_fake(input, weight_ih, bias_ih, bias_hh, weight_ln_ih, weight_hh, weight_ch, weight_gg, weight_ln_hh,
@@ -313,13 +302,13 @@ def _lstm_infer_fake(input, weight_ih, bias_ih, bias_hh, weight_ln_ih, weight_hh
     Hout = h0.shape[-1]
     fgr = bool(flags[7])
     return [h0.new_empty(T, B, Hout), torch.empty_like(h0), torch.empty_like(c0),
-            torch.empty_like(a0) if fgr else h0.new_empty(0)]
+            torch.empty_like(a0) if fgr else None]
 
 
 _define(
     "lstm_fused_infer",
     f"(Tensor input, Tensor weight_ih, {_opt(_INFER_W)}, Tensor weight_hh, {_LSTM_W}, Tensor h0, Tensor c0, "
-    "Tensor? a0, Tensor? lengths, bool reverse, bool[] flags, int hidden_size) -> Tensor[]",
+    "Tensor? a0, Tensor? lengths, bool reverse, bool[] flags, int hidden_size) -> Tensor?[]",
     _lstm_infer_impl,
     _lstm_infer_fake,
 )
@@ -340,7 +329,7 @@ def _gru_forward_fake(input, weight_hh, bias_hh, h0, lengths, reverse):
 
 
 _define("gru_fused_forward", "(Tensor input, Tensor weight_hh, Tensor? bias_hh, Tensor h0, Tensor? lengths, "
-        "bool reverse) -> Tensor[]", _gru_forward_impl, _gru_forward_fake)
+        "bool reverse) -> Tensor?[]", _gru_forward_impl, _gru_forward_fake)
 
 
 def _gru_backward_impl(grad_output, grad_h_n, hprev, gates, hn, weight_hh, has_bias, lengths, reverse):
@@ -348,16 +337,16 @@ def _gru_backward_impl(grad_output, grad_h_n, hprev, gates, hn, weight_hh, has_b
                                  hprev=hprev.contiguous(), gates=gates.contiguous(), hn=hn.contiguous(),
                                  weight_hh=weight_hh.contiguous(), has_bias=has_bias, lengths=lengths,
                                  reverse=reverse)
-    return [g.input, g.weight_hh, _or_empty(g.bias_hh if has_bias else None, hprev), g.h0]
+    return [g.input, g.weight_hh, g.bias_hh if has_bias else None, g.h0]
 
 
 def _gru_backward_fake(grad_output, grad_h_n, hprev, gates, hn, weight_hh, has_bias, lengths, reverse):
     return [torch.empty_like(gates), torch.empty_like(weight_hh),
-            gates.new_empty(gates.shape[2]) if has_bias else gates.new_empty(0), hprev.new_empty(hprev.shape[1:])]
+            gates.new_empty(gates.shape[2]) if has_bias else None, hprev.new_empty(hprev.shape[1:])]
 
 
 _define("gru_fused_backward", "(Tensor grad_output, Tensor grad_h_n, Tensor hprev, Tensor gates, Tensor hn, "
-        "Tensor weight_hh, bool has_bias, Tensor? lengths, bool reverse) -> Tensor[]",
+        "Tensor weight_hh, bool has_bias, Tensor? lengths, bool reverse) -> Tensor?[]",
         _gru_backward_impl, _gru_backward_fake)
 
 
@@ -372,7 +361,7 @@ def _gru_infer_fake(input, weight_ih, bias_ih, weight_hh, bias_hh, h0, lengths, 
 
 
 _define("gru_fused_infer", "(Tensor input, Tensor weight_ih, Tensor? bias_ih, Tensor weight_hh, Tensor? bias_hh, "
-        "Tensor h0, Tensor? lengths, bool reverse) -> Tensor[]", _gru_infer_impl, _gru_infer_fake)
+        "Tensor h0, Tensor? lengths, bool reverse) -> Tensor?[]", _gru_infer_impl, _gru_infer_fake)
 
 
 # ---- Elman ------------------------------------------------------------------------------
@@ -389,7 +378,7 @@ def _elman_forward_fake(input, weight_hh, h0, lengths, reverse, relu):
 
 
 _define("elman_fused_forward", "(Tensor input, Tensor weight_hh, Tensor h0, Tensor? lengths, bool reverse, "
-        "bool relu) -> Tensor[]", _elman_forward_impl, _elman_forward_fake)
+        "bool relu) -> Tensor?[]", _elman_forward_impl, _elman_forward_fake)
 
 
 def _elman_backward_impl(grad_output, grad_h_n, hprev, output, weight_hh, lengths, reverse, relu):
@@ -404,7 +393,7 @@ def _elman_backward_fake(grad_output, grad_h_n, hprev, output, weight_hh, length
 
 
 _define("elman_fused_backward", "(Tensor grad_output, Tensor grad_h_n, Tensor hprev, Tensor output, "
-        "Tensor weight_hh, Tensor? lengths, bool reverse, bool relu) -> Tensor[]",
+        "Tensor weight_hh, Tensor? lengths, bool reverse, bool relu) -> Tensor?[]",
         _elman_backward_impl, _elman_backward_fake)
 
 
@@ -419,7 +408,7 @@ def _elman_infer_fake(input, weight_ih, bias_ih, bias_hh, weight_hh, h0, lengths
 
 
 _define("elman_fused_infer", "(Tensor input, Tensor weight_ih, Tensor? bias_ih, Tensor? bias_hh, Tensor weight_hh, "
-        "Tensor h0, Tensor? lengths, bool reverse, bool relu) -> Tensor[]", _elman_infer_impl, _elman_infer_fake)
+        "Tensor h0, Tensor? lengths, bool reverse, bool relu) -> Tensor?[]", _elman_infer_impl, _elman_infer_fake)
 
 # the ops by short name (the callers' handles: one attribute look-up each)
 lstm_forward = torch.ops.lstmkit.lstm_fused_forward.default

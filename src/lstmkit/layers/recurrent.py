@@ -136,9 +136,12 @@ class Recurrent(nn.Module):
         return tuple(z if n in ("h", "c") else 0.0 for n in names)
 
     # ---- parameters -----------------------------------------------------------------
-    def cell_params(self, layer: int, direction: int = 0) -> dict[str, Tensor]:
-        """The parameters of one (layer, direction) by their short names (``weight_ih``, ...)."""
+    def cell_params(self, layer: int, direction: int = 0, P=None) -> dict[str, Tensor]:
+        """The parameters of one (layer, direction) by their short names (``weight_ih``, ...);
+        from ``P`` (a :meth:`parameter_dict`, read once per call) where given."""
         names = self._names[layer * self.num_directions + direction]
+        if P is not None:
+            return {short: P[full] for short, full in names}
         # _parameters directly (this runs on every call), attribute access where a weight is
         # not a plain parameter: a parametrization (weight_norm, spectral_norm, weight_drop)
         # or pruning computes it, or torch.func.functional_call swapped it in
@@ -147,6 +150,17 @@ class Recurrent(nn.Module):
             return {short: P[full] for short, full in names}
         except KeyError:
             return {short: getattr(self, full) for short, full in names}
+
+    def _probe(self) -> Tensor:
+        """A parameter whose dtype and device are the module's: weight_ih_l0 where it is a plain
+        parameter (no Module.__getattr__ per call), else any parameter (a parametrized
+        weight is not computed for this)."""
+        w = self._parameters.get(self._names[0][0][1])
+        if w is None:
+            w = next(iter(self._parameters.values()), None)
+        if w is None:
+            w = next(self.parameters())
+        return w
 
     def parameter_dict(self) -> dict[str, Tensor]:
         """Every cell parameter by its full name (``weight_hh_l0``, ...), as the recurrences read
@@ -278,21 +292,23 @@ class Recurrent(nn.Module):
     ) -> tuple[Tensor, tuple[Tensor, ...]]:
         """The first ``num_layers`` layers on time-major ``x``; state entries (L*D, B, ...)."""
         kplan = self.kernel_plan()
+        # every weight read once per call: a parametrized one (weight_drop's mask) is computed once
+        P = self.parameter_dict()
         if side:
-            return self._per_direction(None, x, state, lengths, num_layers, side)
+            return self._per_direction(None, x, state, lengths, num_layers, side, P=P)
         if (
             self._fast_enabled
             and lengths is None
             and num_layers == self.num_layers
             and not (self.training and self.dropout > 0 and num_layers > 1)
         ):
-            res = kplan.infer(self.parameter_dict(), x, state)
+            res = kplan.infer(P, x, state)
             if res is not None:
                 return res
-        return self._per_direction(kplan, x, state, lengths, num_layers)
+        return self._per_direction(kplan, x, state, lengths, num_layers, P=P)
 
     def _per_direction(self, kplan, x: Tensor, state: tuple[Tensor, ...], lengths: Tensor | None, num_layers: int,
-                       side=None):
+                       side=None, P=None):
         """The layers one (layer, direction) at a time, each on its planned runner or the
         reference loop (always, when ``kplan`` is None); dropout between layers and the
         recurrent mask apply here; ``side`` inputs reach every layer's step."""
@@ -311,7 +327,7 @@ class Recurrent(nn.Module):
                 out, final = run_planned(
                     None if kplan is None else kplan.runners[idx],
                     spec,
-                    self.cell_params(layer, d),
+                    self.cell_params(layer, d, P),
                     layer_input,
                     s0,
                     lengths=lengths,
@@ -369,10 +385,7 @@ class Recurrent(nn.Module):
         self.specs[0].check_input_shape(tuple(x.shape[2:]))
         if x.shape[0] == 0:
             raise ValueError("input has zero time steps; expected at least one")
-        first = self._names[0][0][1]  # weight_ih_l0 (no Module.__getattr__ per call where it is a parameter)
-        w = self._parameters.get(first)
-        if w is None:
-            w = getattr(self, first)
+        w = self._probe()
         if x.dtype != w.dtype:
             raise TypeError(f"input dtype {x.dtype} does not match the parameters' dtype {w.dtype}")
         if x.device != w.device:
@@ -412,6 +425,12 @@ class Recurrent(nn.Module):
         if lengths.is_floating_point() or lengths.is_complex() or lengths.dtype == torch.bool:
             raise TypeError(f"lengths must hold integers, got dtype {lengths.dtype}")
         lengths = lengths.long()
+        if B and torch.compiler.is_compiling() and not torch.compiler.is_exporting():
+            # a graph traced by torch.compile cannot read values while it is traced: the
+            # check is recorded and runs with the graph (a RuntimeError there)
+            torch._assert_async(((lengths >= 1) & (lengths <= T)).all(),
+                                f"every length must be >= 1 and <= the sequence length T={T}")
+            return lengths
         if B and int(lengths.min()) <= 0:
             raise ValueError(f"every length must be >= 1, got min {int(lengths.min())}")
         if B and int(lengths.max()) > T:
@@ -555,7 +574,6 @@ class Stepper:
             raise ValueError("a bidirectional module cannot stream: its reverse direction needs the future")
         self.module = module
         self._step = module.kernel_plan().stepper()
-        self._w = module._names[0][0][1]  # weight_ih_l0's full name
         self._L = module.num_layers
         self._sizes = module.specs[0].state_sizes() if self._step is not None else ()
         self._F = module.feature_axes
@@ -589,9 +607,7 @@ class Stepper:
         """The state as the lean kernel call takes it, or None when this step must go the
         module's way (which makes every check and raises the errors)."""
         m = self.module
-        w = m._parameters.get(self._w)
-        if w is None:
-            w = getattr(m, self._w, None)
+        w = m._probe()
         B = xs.shape[1]
         if (
             w is None
