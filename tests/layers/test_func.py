@@ -119,3 +119,22 @@ def test_grad_with_lengths_and_fused_lstm(fused_calls, monkeypatch):
             torch.testing.assert_close(g_x, ref[0], rtol=1e-9, atol=1e-10)
             for got, want in zip(g_params.values(), ref[1:]):
                 torch.testing.assert_close(got, want, rtol=1e-9, atol=1e-10)
+
+
+@pytest.mark.parametrize("case", ["lstm-standard", "lstm-layer_norm", "gru", "rnn", "mlstm"])
+def test_forward_mode_jacfwd_and_hessian(case, monkeypatch):
+    """jvp-based transforms: the fused kernels have no forward-mode derivative, so the runner
+    steps aside to the reference loop inside them; the results are the reference's."""
+    m, x, extra = build(case, T=3, I=2)
+    params = {k: v.detach() for k, v in m.named_parameters()}
+
+    def output(x):
+        return _call(m, params, x, extra)[0]
+
+    def scalar(x):
+        return loss_of(_call(m, params, x, extra))
+
+    got_j, got_h = torch.func.jacfwd(output)(x), torch.func.hessian(scalar)(x)
+    _reference(monkeypatch)
+    torch.testing.assert_close(got_j, torch.autograd.functional.jacobian(output, x), rtol=1e-9, atol=1e-10)
+    torch.testing.assert_close(got_h, torch.autograd.functional.hessian(scalar, x), rtol=1e-9, atol=1e-10)

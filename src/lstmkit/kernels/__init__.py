@@ -219,6 +219,8 @@ class _FusedRunner(Runner):
             or tuple(recurrent_mask.shape) != (x.shape[1] if x.dim() == 3 else -1, spec.output_size)
         ):
             return None
+        if _forward_mode():
+            return None  # the kernels have no forward-mode derivative (jvp, jacfwd, hessian): the loop
         if torch.compiler.is_compiling():
             return self._compiled(params, x, state, lengths, reverse, recurrent_mask, zoneout if zoned else None,
                                   training, truncate)
@@ -321,6 +323,16 @@ def _traced() -> bool:
     the lean inference calls (which hand the module's parameter dict to C++) step aside and
     the kernels run through their torch ops."""
     return torch.compiler.is_compiling() or torch._C._are_functorch_transforms_active()
+
+
+def _forward_mode() -> bool:
+    """Whether torch.func's forward-mode transform (``jvp``: ``jacfwd``, ``hessian``) is active."""
+    if not torch._C._are_functorch_transforms_active():
+        return False
+    from torch._C._functorch import TransformType
+    from torch._functorch.pyfunctorch import retrieve_all_functorch_interpreters
+
+    return any(i.key() == TransformType.Jvp for i in retrieve_all_functorch_interpreters())
 
 
 # ---- the one planning call --------------------------------------------------------------
