@@ -22,6 +22,12 @@ Where two fast paths compute the same thing (MKL's or our matrix product; torch'
 kernel or ours for standard inference), the choice is measured on this machine at first
 use and cached (:mod:`lstmkit.kernels.choose`).
 
+Under ``torch.compile`` a runner calls the kernels' torch operators (:mod:`lstmkit.kernels.ops`),
+decided once per compilation (:func:`compile_backend`), never torch's own LSTM kernel (its
+choice is a measurement); under torch.func transforms the lean C++ calls step aside
+for the operators too, and inside a forward-mode transform (``jvp``, ``jacfwd``,
+``hessian``), which the kernels cannot differentiate, the reference loop runs.
+
 The environment variable ``LSTMKIT_BACKEND`` overrides the choice: ``auto`` (default),
 ``fused`` (our kernel wherever it applies, never torch's; an error if it cannot be built),
 ``reference`` (always the reference loop; one warning). Runners read it on every call; a

@@ -33,8 +33,8 @@ included, which the per-sample gradients of ``jacrev`` need).
 Example:
     >>> import torch
     >>> from lstmkit.kernels import ops
-    >>> x = torch.randn(5, 2, 12)                       # W x_t + b of an Elman RNN, H = 12
-    >>> out, h_n, hprev = ops.elman_forward(x, torch.randn(12, 12), torch.zeros(2, 12), None, False, False)
+    >>> x = torch.randn(5, 2, 12)  # W x_t + b of an Elman RNN, H = 12 (the op needs the extension)
+    >>> out, h_n, hprev = ops.elman_forward(x, torch.randn(12, 12), torch.zeros(2, 12), None, False, False)  # doctest: +SKIP
     >>> tuple(out.shape), tuple(hprev.shape)  # doctest: +SKIP
     ((5, 2, 12), (5, 2, 12))
 """
@@ -67,6 +67,7 @@ __all__ = [
     "elman_backward",
     "elman_infer",
     "extension",
+    "run",
 ]
 
 #: The LSTMConfig switches, in the order of the ops' ``flags`` argument (fused.lstm_flags).
@@ -107,8 +108,24 @@ def _config(ext, flags: tuple, hidden_size: int):
     return ext.LSTMConfig(**dict(zip(LSTM_FLAGS, flags)), hidden_size=hidden_size, eps=LAYER_NORM_EPS)
 
 
+_IMPLS: dict = {}  # OpOverload -> its CPU implementation (for run)
+
+
+def run(op, *args):
+    """``op(*args)``; in plain eager mode its CPU implementation called directly (the
+    dispatcher's round trip through a Python kernel measured ~15-35 us a call on the shared
+    machine), under torch.compile and torch.func the operator itself (its fake
+    implementation and vmap rule are what they use). The callers (kernels/fused.py) run
+    on CPU tensors only."""
+    if torch.compiler.is_compiling() or torch._C._are_functorch_transforms_active():
+        return op(*args)
+    impl = _IMPLS.get(op)
+    return op(*args) if impl is None else impl(*args)
+
+
 def _define(name: str, schema: str, impl, fake) -> None:
     _LIB.define(f"{name}{schema}")
+    _IMPLS[getattr(torch.ops.lstmkit, name).default] = impl
     _LIB.impl(name, impl, "CPU")
     torch.library.register_fake(f"lstmkit::{name}", fake, lib=_LIB)
     torch.library.register_vmap(f"lstmkit::{name}", _loop_vmap(name), lib=_LIB)
