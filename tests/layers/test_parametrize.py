@@ -155,3 +155,18 @@ def test_weight_drop_errors():
         lstmkit.weight_drop(lstmkit.LSTM(3, 4), names="weight_xx")
     with pytest.raises(TypeError, match="names must be given"):
         lstmkit.weight_drop(torch.nn.Linear(3, 4))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("case", ["lstm-layer_norm", "gru"])
+def test_parametrized_module_compiles_fullgraph(case):
+    m, x, extra = build(case, layers=2, bidirectional=True)
+    for n in _weights(m):
+        weight_norm(m, n)
+    x = x.requires_grad_()
+    c = torch.compile(m, fullgraph=True, backend="aot_eager")
+    params = list(m.parameters())
+    want = torch.autograd.grad(loss_of(m(x, **extra)), [x, *params])
+    got = torch.autograd.grad(loss_of(c(x, **extra)), [x, *params])
+    for a, b in zip(want, got):
+        torch.testing.assert_close(b, a, rtol=1e-9, atol=1e-10)
