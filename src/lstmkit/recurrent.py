@@ -91,7 +91,8 @@ def run_recurrence(
     min_len = T
     valid = None
     if lengths is not None:
-        min_len = int(lengths.min())
+        # (a graph traced by torch.compile cannot read the lengths: it masks every step)
+        min_len = 0 if torch.compiler.is_compiling() else int(lengths.min())
         if min_len < T:
             steps = torch.arange(T, device=x.device)
             valid = steps[:, None] < lengths.to(x.device)[None, :]  # (T, B)

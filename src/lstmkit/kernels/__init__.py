@@ -22,6 +22,12 @@ Where two fast paths compute the same thing (MKL's or our matrix product; torch'
 kernel or ours for standard inference), the choice is measured on this machine at first
 use and cached (:mod:`lstmkit.kernels.choose`).
 
+Under ``torch.compile`` a runner calls the kernels' torch operators (:mod:`lstmkit.kernels.ops`),
+decided once per compilation (:func:`compile_backend`), never torch's own LSTM kernel (its
+choice is a measurement); under torch.func transforms the lean C++ calls step aside
+for the operators too, and inside a forward-mode transform (``jvp``, ``jacfwd``,
+``hessian``), which the kernels cannot differentiate, the reference loop runs.
+
 The environment variable ``LSTMKIT_BACKEND`` overrides the choice: ``auto`` (default),
 ``fused`` (our kernel wherever it applies, never torch's; an error if it cannot be built),
 ``reference`` (always the reference loop; one warning). Runners read it on every call; a
@@ -54,6 +60,7 @@ __all__ = [
     "prefer_torch",
     "own_gemm",
     "BACKENDS",
+    "compile_backend",
 ]
 
 BACKENDS = ("auto", "fused", "reference")
@@ -218,6 +225,11 @@ class _FusedRunner(Runner):
             or tuple(recurrent_mask.shape) != (x.shape[1] if x.dim() == 3 else -1, spec.output_size)
         ):
             return None
+        if _forward_mode():
+            return None  # the kernels have no forward-mode derivative (jvp, jacfwd, hessian): the loop
+        if torch.compiler.is_compiling():
+            return self._compiled(params, x, state, lengths, reverse, recurrent_mask, zoneout if zoned else None,
+                                  training, truncate)
         mode = backend()
         if mode == "reference":
             warn_once("env", "lstmkit: LSTMKIT_BACKEND=reference: every recurrence runs on the reference loop")
@@ -230,7 +242,7 @@ class _FusedRunner(Runner):
             return None
         if device != "cpu" or not fused.supports(spec, x):
             return None
-        if (mode == "auto" and recurrent_mask is None and not zoned and is_standard_lstm(spec)
+        if (mode == "auto" and recurrent_mask is None and not zoned and is_standard_lstm(spec) and not _traced()
                 and prefer_torch(spec, x, lengths, truncate or _needs_grad(params, x, state))):
             return run_torch_lstm(spec, params, x, state, lengths=lengths, reverse=reverse)
         ext = load_extension()
@@ -250,8 +262,49 @@ class _FusedRunner(Runner):
         return fused.run_checked(ext, spec, params, x, state, lengths, reverse, recurrent_mask, truncate,
                                  zoneout if zoned else None, training)
 
+    def _compiled(self, params, x, state, lengths, reverse, recurrent_mask, zoneout, training, truncate):
+        """The call as torch.compile traces it: the fused kernels' ops (kernels/ops.py: their
+        fake implementations give the graph its shapes), decided once per compilation
+        (:func:`compile_backend`). torch's own LSTM kernel is not chosen here (its choice is
+        a measurement, which a trace cannot make); CUDA runs the reference loop."""
+        if x.device.type != "cpu" or not fused.supports(self.spec, x) or compile_backend() != "fused":
+            return None
+        state = tuple(state)
+        if len(state) != len(self.spec.state_sizes()):
+            raise ValueError(
+                f"state must have {len(self.spec.state_sizes())} entries ({self.spec.state_names}), got {len(state)}"
+            )
+        return fused.run_checked(None, self.spec, params, x, state, lengths, reverse, recurrent_mask, truncate,
+                                 zoneout, training)
+
     def lean(self, names):
         return fused.infer_runner(self.spec, names)
+
+
+@torch.compiler.assume_constant_result
+def compile_backend() -> str:
+    """What a recurrence traced by ``torch.compile`` runs: ``"fused"`` (the kernels' torch
+    ops, :mod:`lstmkit.kernels.ops`) or ``"reference"`` (``LSTMKIT_BACKEND=reference``, or
+    the extension cannot be built: the loop of pure torch ops). Read once per compilation
+    (a constant of the graph), building the extension if needed.
+
+    Raises:
+        RuntimeError: ``LSTMKIT_BACKEND=fused`` and the extension cannot be built.
+
+    Example:
+        >>> compile_backend() in ("fused", "reference")
+        True
+    """
+    mode = backend()
+    if mode == "reference":
+        return "reference"
+    if load_extension() is None:
+        if mode == "fused":
+            from ._build import extension_error
+
+            raise RuntimeError(f"LSTMKIT_BACKEND=fused but the fused CPU extension is unavailable: {extension_error()}")
+        return "reference"
+    return "fused"
 
 
 def plan_fused(spec, config: RunConfig) -> Runner | None:
@@ -269,6 +322,23 @@ def plan_fused(spec, config: RunConfig) -> Runner | None:
 
 for _spec_type in (fused.LSTMCellSpec, fused.GRUCellSpec, fused.ElmanCellSpec):
     register_runner(_spec_type, plan_fused)
+
+
+def _traced() -> bool:
+    """Whether this call is being traced by torch.compile or transformed by torch.func: then
+    the lean inference calls (which hand the module's parameter dict to C++) step aside and
+    the kernels run through their torch ops."""
+    return torch.compiler.is_compiling() or torch._C._are_functorch_transforms_active()
+
+
+def _forward_mode() -> bool:
+    """Whether torch.func's forward-mode transform (``jvp``: ``jacfwd``, ``hessian``) is active."""
+    if not torch._C._are_functorch_transforms_active():
+        return False
+    from torch._C._functorch import TransformType
+    from torch._functorch.pyfunctorch import retrieve_all_functorch_interpreters
+
+    return any(i.key() == TransformType.Jvp for i in retrieve_all_functorch_interpreters())
 
 
 # ---- the one planning call --------------------------------------------------------------
@@ -318,7 +388,7 @@ class Plan:
         gradient is needed, the tensors or the backend do not allow it): then the caller
         runs the directions one by one. No dropout between layers, no lengths.
         """
-        if self._lean is None or torch.is_grad_enabled() and (
+        if self._lean is None or _traced() or torch.is_grad_enabled() and (
             x.requires_grad or any(P[k].requires_grad for n in self.names for k in n.values())
             or any(s.requires_grad for s in state)
         ):

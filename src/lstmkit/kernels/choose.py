@@ -432,27 +432,40 @@ def setup_gemm(ext) -> None:
     Example:
         >>> setup_gemm(None)  # nothing to set without the extension
     """
-    if ext is None or _gemm_ext[0] is ext:
+    if ext is None or _gemm_ext[0] is ext or getattr(_setting_up, "on", False):
         return
     with _lock:
         if _gemm_ext[0] is ext:
             return
-        if not hasattr(ext, "set_own_gemm"):
-            _gemm_ext[0] = ext
-            return
-        default = "own" if ext.own_gemm() else "mkl"
-        for cls in range(len(GEMM_CLASSES)):
-            if not ext.own_gemm_built():
-                d = Decision("gemm", cls, "float32", "mkl", "rule", "this build has no AVX2 product (MKL only)")
-                _decisions[("gemm", cls, "float32")] = d
-            else:
-                d = _decide(ext, "gemm", cls, "float32", default, "LSTMKIT_OWN_GEMM", {"0": "mkl", "1": "own"},
-                            lambda c=cls: _measure_gemm(ext, c), "float32 matrix product (mkl or own)")
-            if d.source == "rule":
-                ext.set_own_gemm(cls, -1)  # the C++ default: the CPU rule
-            else:  # measured, cached or forced (LSTMKIT_OWN_GEMM set after the C++ side read it)
-                ext.set_own_gemm(cls, 1 if d.choice == "own" else 0)
+        # the measurement runs the kernels, whose ops come back here: not again (this thread)
+        _setting_up.on = True
+        try:
+            _setup_gemm_locked(ext)
+        finally:
+            _setting_up.on = False
+
+
+_setting_up = threading.local()
+
+
+def _setup_gemm_locked(ext) -> None:
+    """setup_gemm's work, under its lock."""
+    if not hasattr(ext, "set_own_gemm"):
         _gemm_ext[0] = ext
+        return
+    default = "own" if ext.own_gemm() else "mkl"
+    for cls in range(len(GEMM_CLASSES)):
+        if not ext.own_gemm_built():
+            d = Decision("gemm", cls, "float32", "mkl", "rule", "this build has no AVX2 product (MKL only)")
+            _decisions[("gemm", cls, "float32")] = d
+        else:
+            d = _decide(ext, "gemm", cls, "float32", default, "LSTMKIT_OWN_GEMM", {"0": "mkl", "1": "own"},
+                        lambda c=cls: _measure_gemm(ext, c), "float32 matrix product (mkl or own)")
+        if d.source == "rule":
+            ext.set_own_gemm(cls, -1)  # the C++ default: the CPU rule
+        else:  # measured, cached or forced (LSTMKIT_OWN_GEMM set after the C++ side read it)
+            ext.set_own_gemm(cls, 1 if d.choice == "own" else 0)
+    _gemm_ext[0] = ext
 
 
 def gemm_decisions() -> dict[int, Decision]:

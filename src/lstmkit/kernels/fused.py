@@ -7,6 +7,12 @@ W x_t, the gain and b); the time loop and its hand-written backpropagation throu
 (``csrc/``: ``lstm_forward.h``, ``lstm_backward.h``, ``gru.h``, ``elman.h``), wrapped in an autograd Function. The backward is not itself
 differentiable (no double backward).
 
+The C++ entry points are reached through their torch operators (:mod:`lstmkit.kernels.ops`,
+``torch.ops.lstmkit.*``: fake implementations for torch.compile, vmap rules for
+torch.func), and the Functions are in the ``setup_context`` form with
+``generate_vmap_rule = True``, so that ``torch.compile(fullgraph=True)``, ``torch.func.grad``,
+``vmap`` and ``jacrev`` see through them.
+
 Inference (no gradient needed): one C++ call does everything, the input projection
 included, computed a few steps at a time so that it stays in cache; nothing is saved.
 
@@ -36,6 +42,7 @@ from ..cells.elman import ElmanCellSpec
 from ..cells.gru import GRUCellSpec
 from ..cells.lstm import LAYER_NORM_EPS, LSTMCellSpec
 from . import choose as _choose
+from . import ops as _ops
 from ._build import load_extension
 
 __all__ = ["supports", "run_fused", "run_checked", "lstm_flags", "infer_runner"]
@@ -100,27 +107,6 @@ def _lstm_config(ext, spec: LSTMCellSpec):
     return _config(ext, spec.variant, spec.hidden_size)
 
 
-# The prepared inference calls of run_fused's inference path: the parameters are looked up
-# under the cell's own short names (absent ones are simply not in the dict).
-@functools.lru_cache(maxsize=None)
-def _lstm_infer_call(ext, v, hidden_size: int):
-    return ext.LSTMInfer(config=_config(ext, v, hidden_size), names={k: k for k in _LSTM_INFER_PARAMS})
-
-
-@functools.lru_cache(maxsize=None)
-def _gru_infer_call(ext):
-    return ext.GRUInfer(names={k: k for k in _GRU_INFER_PARAMS})
-
-
-@functools.lru_cache(maxsize=None)
-def _elman_infer_call(ext, relu: bool):
-    return ext.ElmanInfer(names={k: k for k in _ELMAN_INFER_PARAMS}, relu=relu)
-
-
-def _as_dict(p: Mapping[str, Tensor]) -> dict:
-    return p if type(p) is dict else dict(p)
-
-
 def _needs_grad(*tensors) -> bool:
     return torch.is_grad_enabled() and any(t is not None and t.requires_grad for t in tensors)
 
@@ -162,227 +148,271 @@ def _saved(ctx) -> dict[str, Tensor | None]:
     return dict(zip(ctx.saved_names, ctx.saved_tensors))
 
 
-def _arg_names(function) -> tuple[str, ...]:
-    """The names of an autograd Function's forward inputs (ctx left out), in order."""
-    return tuple(inspect.signature(function.forward).parameters)[1:]
+def _apply(function, *args):
+    """``function.apply(*args)`` (all arguments positional).
+
+    In plain eager mode without the per-call ``inspect.signature(...).bind`` that
+    ``Function.apply`` makes for a Function with ``setup_context`` (measured: ~180 us of a
+    ~450 us one-step LSTM training call on the shared machine, for a binding that changes
+    nothing here, every argument being positional); torch.compile and torch.func go
+    through ``Function.apply`` itself, which they treat specially.
+    """
+    if torch.compiler.is_compiling() or torch._C._are_functorch_transforms_active():
+        return function.apply(*args)
+    return super(torch.autograd.Function, function).apply(*args)
 
 
 # ---- LSTM -------------------------------------------------------------------------------
+# The autograd Functions below call the kernels through their torch operators
+# (:mod:`lstmkit.kernels.ops`): ``forward`` takes tensors and constants only and returns the
+# results and what the backward needs (marked non-differentiable), ``setup_context`` saves
+# them, so that torch.func transforms the Functions (``generate_vmap_rule``: the ops'
+# own vmap rules batch them) and torch.compile traces them (the ops' fake implementations).
 class _LSTMFunction(torch.autograd.Function):
     # With w_ih and w_ln_ih (layer norm): xp is the input x (T, B, I) and the kernel applies
-    # LN(W x_t) * w_ln_ih + b_x per row. W x_t itself: for I <= SMALL_I computed per row in
-    # the kernel (forward and backward: no (T, B, G*H) tensor), else here, into the
+    # LN(W x_t) * w_ln_ih + b_x per row. W x_t itself: for I <= ops.SMALL_I computed per row in
+    # the kernel (forward and backward: no (T, B, G*H) tensor), else in the op, into the
     # extension's buffer cache. Otherwise xp is the finished projection.
-    SMALL_I = 4
+    generate_vmap_rule = True
 
     @staticmethod
-    def forward(ctx, cfg, xp, w_hh, w_ch, w_gg, w_ln_hh, w_ln_c, b_ln_c, w_hr, h0, c0, a0, w_ln_ih, b_x, w_ih):
+    def forward(xp, w_hh, w_ch, w_gg, w_ln_hh, w_ln_c, b_ln_c, w_hr, h0, c0, a0, w_ln_ih, b_x, w_ih, lengths, mask,
+                zoneout_h, zoneout_c, rate_h, rate_c, reverse, truncate, flags, hidden_size):
         # mask: the variational-dropout mask on h_{t-1} (or None); truncate: the 1997
-        # truncated gradient (the backward cuts dL/dh_{t-1} through R h_{t-1})
-        ext, config, lengths, reverse, mask, truncate, zoneout = cfg
-        x_in = None
-        ctx.small = False
-        if w_ih is not None:
-            x_in = xp.contiguous()
-            T, B, I = x_in.shape
-            if I <= _LSTMFunction.SMALL_I:
-                ctx.small = True
-                xp = x_in
-            else:
-                # (I, G*H) layout: its backward x^T @ dxw measured 2-3x faster than dxw^T @ x
-                xp = ext.buffer_mm(x_in.view(T * B, I), w_ih.t().contiguous()).view(T, B, -1)
-        # bias_ih: the whole input bias b_x, added after the input's layer norm
-        weights = ext.LSTMWeights(
-            weight_ih=w_ih.contiguous() if ctx.small else None, bias_ih=b_x, weight_ln_ih=w_ln_ih, weight_hh=w_hh,
-            weight_ch=w_ch, weight_gg=w_gg, weight_ln_hh=w_ln_hh, weight_ln_c=w_ln_c, bias_ln_c=b_ln_c,
-            weight_hr=w_hr,
-        )
-        res = ext.lstm_forward(config=config, weights=weights, input=xp, h0=h0, c0=c0, a0=a0, lengths=lengths,
-                               reverse=reverse, recurrent_mask=mask, **({} if zoneout is None else {"zoneout": zoneout}))
-        ctx.cfg = cfg
+        # truncated gradient (the backward cuts dL/dh_{t-1} through R h_{t-1}); zoneout_h/c:
+        # the training keep masks, rate_h/c: the evaluation rates
+        return tuple(_ops.run(_ops.lstm_forward, xp, w_hh, w_ch, w_gg, w_ln_hh, w_ln_c, b_ln_c, w_hr, h0, c0, a0, w_ln_ih, b_x,
+                                       w_ih, lengths, mask, zoneout_h, zoneout_c, rate_h, rate_c, reverse,
+                                       list(flags), hidden_size))
+
+    @staticmethod
+    def setup_context(ctx, inputs, output):
+        (xp, w_hh, w_ch, w_gg, w_ln_hh, w_ln_c, b_ln_c, w_hr, h0, c0, a0, w_ln_ih, b_x, w_ih, lengths, mask,
+         zoneout_h, zoneout_c, rate_h, rate_c, reverse, truncate, flags, hidden_size) = inputs
+        n = len(_ops.LSTM_OUTPUTS)
+        saved = dict(zip(_ops.LSTM_SAVED, output[n:]))
+        ctx.mark_non_differentiable(*(t for t in output[n:] if t is not None))
+        # no zero tensors for the saved outputs' (absent) gradients: measured 30% of a
+        # layer-norm training step at 32x50x32x128; backward fills what it needs itself
+        ctx.set_materialize_grads(False)
+        fgr = bool(flags[7])
+        ctx.small = w_ih is not None and xp.shape[2] <= _ops.SMALL_I
+        ctx.opts = (rate_h, rate_c, reverse, truncate, tuple(flags), hidden_size)
         ctx.has_bx = b_x is not None
-        saved = res.saved
-        _save(ctx, **{name: getattr(saved, name) for name in ext.LSTMSaved.fields},
-              w_hh=w_hh, w_ch=w_ch, w_gg=w_gg, w_ln_hh=w_ln_hh, w_ln_c=w_ln_c, b_ln_c=b_ln_c, w_hr=w_hr,
-              w_ln_ih=w_ln_ih, x_in=x_in, w_ih=w_ih)
-        aT = res.a_n if res.a_n is not None else torch.empty(0, dtype=h0.dtype)
-        if aT.numel() == 0:
-            ctx.mark_non_differentiable(aT)
-        return res.output, res.h_n, res.c_n, aT
+        ctx.fgr = fgr
+        # xw, the input of the input's layer norm: the op's W x_t, or x itself (few inputs)
+        if w_ih is None:
+            saved["xw"] = None
+        elif ctx.small:
+            saved["xw"] = xp
+        _save(ctx, **saved, c_n=output[2], w_hh=w_hh, w_ch=w_ch, w_gg=w_gg, w_ln_hh=w_ln_hh, w_ln_c=w_ln_c,
+              b_ln_c=b_ln_c, w_hr=w_hr, w_ln_ih=w_ln_ih, x_in=xp if w_ih is not None else None, w_ih=w_ih,
+              lengths=lengths, mask=mask, zoneout_h=zoneout_h, zoneout_c=zoneout_c)
 
     @staticmethod
     @once_differentiable
-    def backward(ctx, g_out, g_h, g_c, g_a):
-        ext, config, lengths, reverse, mask, truncate, zoneout = ctx.cfg
+    def backward(ctx, g_out, g_h, g_c, g_a, *_saved_grads):
+        rate_h, rate_c, reverse, truncate, flags, hidden_size = ctx.opts
         s = _saved(ctx)
-        hprev, gates, w_ih, x_in = s["hprev"], s["gates"], s["w_ih"], s["x_in"]
-        T, B = gates.shape[0], gates.shape[1]
-        g_out = _zeros_if_none(g_out, torch.empty(T, B, hprev.shape[2], dtype=gates.dtype))
+        hprev, w_ih, x_in = s["hprev"], s["w_ih"], s["x_in"]
+        g_out = _zeros_if_none(g_out, hprev)
         g_h = _zeros_if_none(g_h, hprev[0])
         g_c = _zeros_if_none(g_c, s["c_n"])
-        fgr = config.full_gate_recurrence
-        g_a = _zeros_if_none(g_a, s["aprev"][0]) if fgr else None
-        weights = ext.LSTMWeights(
-            weight_ih=w_ih.contiguous() if ctx.small else None, weight_ln_ih=s["w_ln_ih"], weight_hh=s["w_hh"],
-            weight_ch=s["w_ch"], weight_gg=s["w_gg"], weight_ln_hh=s["w_ln_hh"], weight_ln_c=s["w_ln_c"],
-            bias_ln_c=s["b_ln_c"], weight_hr=s["w_hr"],
-        )
-        saved = ext.LSTMSaved(**{name: s[name] for name in ext.LSTMSaved.fields})
-        g = ext.lstm_backward(config=config, weights=weights, saved=saved, grad_output=g_out, grad_h_n=g_h,
-                              grad_c_n=g_c, grad_a_n=g_a, lengths=lengths, reverse=reverse,
-                              recurrent_mask=mask, truncate_gradient=truncate,
-                              **({} if zoneout is None else {"zoneout": zoneout}))
+        g_a = _zeros_if_none(g_a, s["aprev"][0]) if ctx.fgr else None
+        res = _ops.run(_ops.lstm_backward, 
+            g_out, g_h, g_c, g_a, s["w_hh"], s["w_ch"], s["w_gg"], s["w_ln_hh"], s["w_ln_c"], s["b_ln_c"], s["w_hr"],
+            s["w_ln_ih"], w_ih if ctx.small else None, *(s[k] for k in _ops_saved_in()), s["lengths"], s["mask"],
+            s["zoneout_h"], s["zoneout_c"], rate_h, rate_c, reverse, truncate, list(flags), hidden_size, ctx.has_bx)
+        g = dict(zip(_ops.LSTM_GRADS, res))
         needs = dict(zip(_LSTM_ARGS, ctx.needs_input_grad))
         grads = dict.fromkeys(_LSTM_ARGS)
-        grads["xp"] = g.input
         if ctx.small:  # the kernel returned dL/dx and dL/dW_ih
-            grads["w_ih"] = g.weight_ih if needs["w_ih"] else None
-            grads["xp"] = g.input if needs["xp"] else None
+            grads["w_ih"] = g["weight_ih"] if needs["w_ih"] else None
+            grads["xp"] = g["input"] if needs["xp"] else None
         elif w_ih is not None:
             T, B, I = x_in.shape
-            g2 = g.input.view(T * B, -1)
-            grads["w_ih"] = torch.mm(x_in.view(T * B, I).t(), g2).t() if needs["w_ih"] else None
+            g2 = g["input"].view(T * B, -1)
+            grads["w_ih"] = torch.mm(x_in.reshape(T * B, I).t(), g2).t() if needs["w_ih"] else None
             grads["xp"] = torch.mm(g2, w_ih).view(T, B, I) if needs["xp"] else None
+        else:
+            grads["xp"] = g["input"]
         # truncated: h_0 enters the first step detached, no error reaches it (None, as autograd
         # gives the reference loop's; held rows of a reverse pass carry zeros only)
-        grads.update(w_hh=g.weight_hh, h0=None if truncate else g.h0, c0=g.c0)
-        # a gradient only for an input that is there (the kernel's are None where absent)
+        grads.update(w_hh=g["weight_hh"], h0=None if truncate else g["h0"], c0=g["c0"])
+        # a gradient only for an input that is there (the op's are None where absent)
         for name, field in (("w_ch", "weight_ch"), ("w_gg", "weight_gg"), ("w_ln_hh", "weight_ln_hh"),
                             ("w_ln_c", "weight_ln_c"), ("b_ln_c", "bias_ln_c"), ("w_hr", "weight_hr"),
                             ("w_ln_ih", "weight_ln_ih")):
-            grads[name] = getattr(g, field) if s[name] is not None else None
-        grads["a0"] = g.a0 if fgr else None
-        grads["b_x"] = g.bias if ctx.has_bx else None
+            grads[name] = g[field] if s[name] is not None else None
+        grads["a0"] = g["a0"] if ctx.fgr else None
+        grads["b_x"] = g["bias"] if ctx.has_bx else None
         return tuple(grads[name] for name in _LSTM_ARGS)
 
 
-_LSTM_ARGS = _arg_names(_LSTMFunction)
+def _ops_saved_in() -> tuple[str, ...]:
+    """The saved entries lstm_fused_backward takes, in its order (from hprev to c_new)."""
+    return ("hprev", "cprev", "aprev", "c_n", "gates", "ys", "hh", "rec_hat", "rec_rstd", "c_hat", "c_rstd", "xw",
+            "x_mean", "x_rstd", "c_new")
+
+
+_LSTM_ARGS = tuple(inspect.signature(_LSTMFunction.forward).parameters)
 _LSTM_OPTIONAL = ("weight_ch", "weight_gg", "weight_ln_hh", "weight_ln_c", "bias_ln_c", "weight_hr")
 
 
-def _zoneout_arg(ext, spec: LSTMCellSpec, x: Tensor, rates, training: bool, reverse: bool):
-    """The kernel's ``LSTMZoneout``: rates in evaluation; in training the keep masks, drawn
-    exactly as the reference loop draws them (``torch.rand_like`` of h, then of c, step by
-    step in processing order), so both paths see the same random numbers."""
+def _zoneout_masks(spec: LSTMCellSpec, x: Tensor, rates, reverse: bool):
+    """The training keep masks of zoneout (h, c), each (T, B, n) or None, drawn exactly as
+    the reference loop draws them (``torch.rand_like`` of h, then of c, step by step in
+    processing order), so both paths see the same random numbers."""
     rh, rc = float(rates[0]), float(rates[1])
-    if not training:
-        return ext.LSTMZoneout(rate_h=rh, rate_c=rc)
     T, B = x.shape[0], x.shape[1]
-    mh = torch.empty(T, B, spec.output_size, dtype=x.dtype) if rh > 0 else None
-    mc = torch.empty(T, B, spec.hidden_size, dtype=x.dtype) if rc > 0 else None
+    mh = [None] * T if rh > 0 else None
+    mc = [None] * T if rc > 0 else None
     for k in range(T):
         t = T - 1 - k if reverse else k
         if mh is not None:
-            mh[t] = torch.rand(B, spec.output_size, dtype=x.dtype) < rh
+            mh[t] = (torch.rand(B, spec.output_size, dtype=x.dtype) < rh).to(x.dtype)
         if mc is not None:
-            mc[t] = torch.rand(B, spec.hidden_size, dtype=x.dtype) < rc
-    return ext.LSTMZoneout(h=mh, c=mc)
+            mc[t] = (torch.rand(B, spec.hidden_size, dtype=x.dtype) < rc).to(x.dtype)
+    return (None if mh is None else torch.stack(mh)), (None if mc is None else torch.stack(mc))
 
 
 def _run_lstm(ext, spec: LSTMCellSpec, p, x, state, lengths, reverse, recurrent_mask=None, truncate_gradient=False,
               zoneout=None, training=False):
+    # ext: unused (the ops load the extension); kept for the callers' signature
     fgr = spec.variant.full_gate_recurrence
     h0 = state[0].contiguous()
     c0 = state[1].contiguous()
     a0 = state[2].contiguous() if fgr else None
-    zo = None
-    if zoneout is not None and any(r > 0 for r in zoneout):
-        zo = _zoneout_arg(ext, spec, x, zoneout, training, reverse)
-    if recurrent_mask is None and zo is None and not _needs_grad(x, *p.values(), h0, c0, a0):
-        # Inference: the projection runs inside the kernel, chunk by chunk (the C++ side
-        # makes every tensor contiguous).
-        call = _lstm_infer_call(ext, spec.variant, spec.hidden_size)
-        return call(_as_dict(p), x, (h0, c0, a0) if fgr else (h0, c0), reverse, lengths)
-    mask = None if recurrent_mask is None else recurrent_mask.contiguous()
-    cfg = (ext, _lstm_config(ext, spec), lengths, reverse, mask, bool(truncate_gradient), zo)
-    w_hh = p["weight_hh"].contiguous()
+    flags = _variant_flags_list(spec.variant)
+    H = spec.hidden_size
+    zh = zc = None
+    rh = rc = 0.0
+    zoned = zoneout is not None and any(r > 0 for r in zoneout)
+    if zoned:
+        if training:
+            zh, zc = _zoneout_masks(spec, x, zoneout, reverse)
+        else:
+            rh, rc = float(zoneout[0]), float(zoneout[1])
     w = [_c(p.get(k)) for k in _LSTM_OPTIONAL]  # w_ch, w_gg, w_ln_hh, w_ln_c, b_ln_c, w_hr
+    if recurrent_mask is None and not zoned and not _needs_grad(x, *p.values(), h0, c0, a0):
+        # Inference: the projection runs inside the kernel, chunk by chunk.
+        out, hT, cT, aT = _ops.run(_ops.lstm_infer, x, p["weight_ih"], p.get("bias_ih"), p.get("bias_hh"),
+                                          p.get("weight_ln_ih"), p["weight_hh"], *w, h0, c0, a0, lengths, reverse,
+                                          flags, H)
+        return out, ((hT, cT, aT) if fgr else (hT, cT))
+    mask = None if recurrent_mask is None else recurrent_mask.contiguous()
+    w_hh = p["weight_hh"].contiguous()
+    tail = (lengths, mask, zh, zc, rh, rc, bool(reverse), bool(truncate_gradient), flags, H)
     if spec.variant.layer_norm:
         # W x_t, LN(W x_t) * gain + b and their gradients in the Function and the kernel.
         b_x = (p["bias_ih"] + p["bias_hh"]).contiguous() if spec.bias else None
-        out, hT, cT, aT = _LSTMFunction.apply(cfg, x, w_hh, *w, h0, c0, a0, p["weight_ln_ih"].contiguous(), b_x,
-                                              p["weight_ih"])
+        res = _apply(_LSTMFunction, x, w_hh, *w, h0, c0, a0, p["weight_ln_ih"].contiguous(), b_x, p["weight_ih"], *tail)
     else:
         xp = _project(spec, x, p)
-        out, hT, cT, aT = _LSTMFunction.apply(cfg, xp, w_hh, *w, h0, c0, a0, None, None, None)
+        res = _apply(_LSTMFunction, xp, w_hh, *w, h0, c0, a0, None, None, None, *tail)
+    out, hT, cT, aT = res[:4]
     return out, ((hT, cT, aT) if fgr else (hT, cT))
+
+
+def _variant_flags_list(v) -> list[bool]:
+    """The variant's switches in the ops' ``flags`` order (ops.LSTM_FLAGS). Computed from the
+    variant's fields on every call (a few attribute reads), not cached: torch.compile traces
+    it, and a cache is what a trace cannot see."""
+    return [
+        bool(v.input_gate), bool(v.forget_gate and not v.coupled_input_forget), bool(v.coupled_input_forget),
+        bool(v.output_gate), bool(v.peepholes), v.input_activation == "tanh", v.output_activation == "tanh",
+        bool(v.full_gate_recurrence), bool(v.layer_norm),
+    ]
 
 
 # ---- GRU --------------------------------------------------------------------------------
 class _GRUFunction(torch.autograd.Function):
+    generate_vmap_rule = True
+
     @staticmethod
-    def forward(ctx, cfg, xp, w_hh, b_hh, h0):
-        ext, lengths, reverse = cfg
-        r = ext.gru_forward(input=xp, weight_hh=w_hh, bias_hh=b_hh, h0=h0, lengths=lengths, reverse=reverse)
-        ctx.cfg = cfg
+    def forward(xp, w_hh, b_hh, h0, lengths, reverse):
+        return tuple(_ops.run(_ops.gru_forward, xp, w_hh, b_hh, h0, lengths, reverse))
+
+    @staticmethod
+    def setup_context(ctx, inputs, output):
+        xp, w_hh, b_hh, h0, lengths, reverse = inputs
+        ctx.mark_non_differentiable(*output[2:])
+        ctx.set_materialize_grads(False)
+        ctx.reverse = reverse
         ctx.has_bias = b_hh is not None
-        _save(ctx, hprev=r.hprev, gates=r.gates, hn=r.hn, w_hh=w_hh)
-        return r.output, r.h_n
+        _save(ctx, hprev=output[2], gates=output[3], hn=output[4], w_hh=w_hh, lengths=lengths)
 
     @staticmethod
     @once_differentiable
-    def backward(ctx, g_out, g_h):
-        ext, lengths, reverse = ctx.cfg
+    def backward(ctx, g_out, g_h, *_saved_grads):
         s = _saved(ctx)
         hprev = s["hprev"]
         g_out = _zeros_if_none(g_out, hprev)
         g_h = _zeros_if_none(g_h, hprev[0])
-        g = ext.gru_backward(grad_output=g_out, grad_h_n=g_h, hprev=hprev, gates=s["gates"], hn=s["hn"],
-                             weight_hh=s["w_hh"], has_bias=ctx.has_bias, lengths=lengths, reverse=reverse)
-        grads = {"cfg": None, "xp": g.input, "w_hh": g.weight_hh, "b_hh": g.bias_hh if ctx.has_bias else None,
-                 "h0": g.h0}
-        return tuple(grads[name] for name in _GRU_ARGS)
+        g_x, g_w, g_b, g_h0 = _ops.run(_ops.gru_backward, g_out, g_h, hprev, s["gates"], s["hn"], s["w_hh"], ctx.has_bias,
+                                                s["lengths"], ctx.reverse)
+        grads = {"xp": g_x, "w_hh": g_w, "b_hh": g_b if ctx.has_bias else None, "h0": g_h0}
+        return tuple(grads.get(name) for name in _GRU_ARGS)
 
 
-_GRU_ARGS = _arg_names(_GRUFunction)
+_GRU_ARGS = tuple(inspect.signature(_GRUFunction.forward).parameters)
 
 
 def _run_gru(ext, spec: GRUCellSpec, p, x, state, lengths, reverse):
     h0 = state[0].contiguous()
     if not _needs_grad(x, *p.values(), h0):
-        return _gru_infer_call(ext)(_as_dict(p), x, (h0,), reverse, lengths)
+        out, hT = _ops.run(_ops.gru_infer, x, p["weight_ih"], p.get("bias_ih"), p["weight_hh"], p.get("bias_hh"), h0, lengths,
+                                 reverse)
+        return out, (hT,)
     w_hh = p["weight_hh"].contiguous()
     b_hh = _c(p.get("bias_hh"))
     xp = _project(spec, x, p)
-    out, hT = _GRUFunction.apply((ext, lengths, reverse), xp, w_hh, b_hh, h0)
+    out, hT = _apply(_GRUFunction, xp, w_hh, b_hh, h0, lengths, bool(reverse))[:2]
     return out, (hT,)
 
 
 # ---- Elman ------------------------------------------------------------------------------
 class _ElmanFunction(torch.autograd.Function):
+    generate_vmap_rule = True
+
     @staticmethod
-    def forward(ctx, cfg, xp, w_hh, h0):
-        ext, lengths, reverse, relu = cfg
-        r = ext.elman_forward(input=xp, weight_hh=w_hh, h0=h0, lengths=lengths, reverse=reverse, relu=relu)
-        ctx.cfg = cfg
-        _save(ctx, hprev=r.hprev, out=r.output, w_hh=w_hh)
-        return r.output, r.h_n
+    def forward(xp, w_hh, h0, lengths, reverse, relu):
+        return tuple(_ops.run(_ops.elman_forward, xp, w_hh, h0, lengths, reverse, relu))
+
+    @staticmethod
+    def setup_context(ctx, inputs, output):
+        xp, w_hh, h0, lengths, reverse, relu = inputs
+        ctx.mark_non_differentiable(output[2])
+        ctx.set_materialize_grads(False)
+        ctx.opts = (reverse, relu)
+        _save(ctx, hprev=output[2], out=output[0], w_hh=w_hh, lengths=lengths)
 
     @staticmethod
     @once_differentiable
-    def backward(ctx, g_out, g_h):
-        ext, lengths, reverse, relu = ctx.cfg
+    def backward(ctx, g_out, g_h, _g_hprev):
+        reverse, relu = ctx.opts
         s = _saved(ctx)
         out = s["out"]
         g_out = _zeros_if_none(g_out, out)
         g_h = _zeros_if_none(g_h, s["hprev"][0])
-        g = ext.elman_backward(grad_output=g_out, grad_h_n=g_h, hprev=s["hprev"], output=out, weight_hh=s["w_hh"],
-                               lengths=lengths, reverse=reverse, relu=relu)
-        grads = {"cfg": None, "xp": g.input, "w_hh": g.weight_hh, "h0": g.h0}
-        return tuple(grads[name] for name in _ELMAN_ARGS)
+        g_x, g_w, g_h0 = _ops.run(_ops.elman_backward, g_out, g_h, s["hprev"], out, s["w_hh"], s["lengths"], reverse, relu)
+        grads = {"xp": g_x, "w_hh": g_w, "h0": g_h0}
+        return tuple(grads.get(name) for name in _ELMAN_ARGS)
 
 
-_ELMAN_ARGS = _arg_names(_ElmanFunction)
+_ELMAN_ARGS = tuple(inspect.signature(_ElmanFunction.forward).parameters)
 
 
 def _run_elman(ext, spec: ElmanCellSpec, p, x, state, lengths, reverse):
     h0 = state[0].contiguous()
     relu = spec.nonlinearity == "relu"
     if not _needs_grad(x, *p.values(), h0):
-        return _elman_infer_call(ext, relu)(_as_dict(p), x, (h0,), reverse, lengths)
+        out, hT = _ops.run(_ops.elman_infer, x, p["weight_ih"], p.get("bias_ih"), p.get("bias_hh"), p["weight_hh"], h0, lengths,
+                                   reverse, relu)
+        return out, (hT,)
     w_hh = p["weight_hh"].contiguous()
     xp = _project(spec, x, p)
-    out, hT = _ElmanFunction.apply((ext, lengths, reverse, relu), xp, w_hh, h0)
+    out, hT = _apply(_ElmanFunction, xp, w_hh, h0, lengths, bool(reverse), relu)[:2]
     return out, (hT,)
 
 
@@ -457,10 +487,11 @@ def run_checked(ext, spec, params, x, state, lengths, reverse, recurrent_mask=No
     LSTM spec only (the runner declines them elsewhere)."""
     if lengths is not None:
         lengths = lengths.to(device="cpu", dtype=torch.long).contiguous()
-        if int(lengths.min()) >= x.shape[0]:
-            lengths = None  # every sequence is full: the plain loop
-    if ext is not _choose._gemm_ext[0]:
-        _choose.setup_gemm(ext)  # the float32 products chosen by measurement, once per extension
+        # every sequence full: the plain loop (a compiled graph keeps the lengths: the test
+        # would read a value the graph does not have yet)
+        if not torch.compiler.is_compiling() and int(lengths.min()) >= x.shape[0]:
+            lengths = None
+    # (the ops choose the float32 products by measurement on their first call: ops.extension)
     zoned = zoneout is not None and any(r > 0 for r in zoneout)
     if recurrent_mask is not None or truncate_gradient or zoned:
         if type(spec) is not LSTMCellSpec:

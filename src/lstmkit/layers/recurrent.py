@@ -110,6 +110,7 @@ class Recurrent(nn.Module):
                 self._names.append(names)
                 for (short, full), shape in zip(names, spec.param_shapes().values()):
                     self.register_parameter(full, nn.Parameter(torch.empty(shape, **factory)))
+        self._full_names = frozenset(full for names in self._names for _, full in names)
         self.zoneout = self._zoneout_rates(zoneout)
 
     @staticmethod
@@ -135,11 +136,48 @@ class Recurrent(nn.Module):
         return tuple(z if n in ("h", "c") else 0.0 for n in names)
 
     # ---- parameters -----------------------------------------------------------------
-    def cell_params(self, layer: int, direction: int = 0) -> dict[str, Tensor]:
-        """The parameters of one (layer, direction) by their short names (``weight_ih``, ...)."""
+    def cell_params(self, layer: int, direction: int = 0, P=None) -> dict[str, Tensor]:
+        """The parameters of one (layer, direction) by their short names (``weight_ih``, ...);
+        from ``P`` (a :meth:`parameter_dict`, read once per call) where given."""
         names = self._names[layer * self.num_directions + direction]
-        # _parameters directly: this runs on every call
-        return {short: self._parameters[full] for short, full in names}
+        if P is not None:
+            return {short: P[full] for short, full in names}
+        # _parameters directly (this runs on every call), attribute access where a weight is
+        # not a plain parameter: a parametrization (weight_norm, spectral_norm, weight_drop)
+        # or pruning computes it, or torch.func.functional_call swapped it in
+        P = self._parameters
+        try:
+            return {short: P[full] for short, full in names}
+        except KeyError:
+            return {short: getattr(self, full) for short, full in names}
+
+    def _probe(self) -> Tensor:
+        """A parameter whose dtype and device are the module's: weight_ih_l0 where it is a plain
+        parameter (no Module.__getattr__ per call), else any parameter (a parametrized
+        weight is not computed for this)."""
+        w = self._parameters.get(self._names[0][0][1])
+        if w is None:
+            w = next(iter(self._parameters.values()), None)
+        if w is None:
+            w = next(self.parameters())
+        return w
+
+    def parameter_dict(self) -> dict[str, Tensor]:
+        """Every cell parameter by its full name (``weight_hh_l0``, ...), as the recurrences read
+        them: the module's ``_parameters`` itself when each is a plain parameter, else a dict
+        of attribute reads (parametrized or pruned weights are computed here, once per call).
+
+        Example:
+            >>> import lstmkit
+            >>> from torch.nn.utils.parametrizations import weight_norm
+            >>> m = weight_norm(lstmkit.LSTM(2, 3), "weight_hh_l0")
+            >>> sorted(m.parameter_dict()) == sorted(n for n, _ in lstmkit.LSTM(2, 3).named_parameters())
+            True
+        """
+        P = self._parameters
+        if P.keys() >= self._full_names:
+            return P
+        return {full: getattr(self, full) for full in self._full_names}
 
     @property
     def all_weights(self) -> list[list[Tensor]]:
@@ -255,21 +293,23 @@ class Recurrent(nn.Module):
     ) -> tuple[Tensor, tuple[Tensor, ...]]:
         """The first ``num_layers`` layers on time-major ``x``; state entries (L*D, B, ...)."""
         kplan = self.kernel_plan()
+        # every weight read once per call: a parametrized one (weight_drop's mask) is computed once
+        P = self.parameter_dict()
         if side:
-            return self._per_direction(None, x, state, lengths, num_layers, side)
+            return self._per_direction(None, x, state, lengths, num_layers, side, P=P)
         if (
             self._fast_enabled
             and lengths is None
             and num_layers == self.num_layers
             and not (self.training and self.dropout > 0 and num_layers > 1)
         ):
-            res = kplan.infer(self._parameters, x, state)
+            res = kplan.infer(P, x, state)
             if res is not None:
                 return res
-        return self._per_direction(kplan, x, state, lengths, num_layers)
+        return self._per_direction(kplan, x, state, lengths, num_layers, P=P)
 
     def _per_direction(self, kplan, x: Tensor, state: tuple[Tensor, ...], lengths: Tensor | None, num_layers: int,
-                       side=None):
+                       side=None, P=None):
         """The layers one (layer, direction) at a time, each on its planned runner or the
         reference loop (always, when ``kplan`` is None); dropout between layers and the
         recurrent mask apply here; ``side`` inputs reach every layer's step."""
@@ -288,7 +328,7 @@ class Recurrent(nn.Module):
                 out, final = run_planned(
                     None if kplan is None else kplan.runners[idx],
                     spec,
-                    self.cell_params(layer, d),
+                    self.cell_params(layer, d, P),
                     layer_input,
                     s0,
                     lengths=lengths,
@@ -346,7 +386,7 @@ class Recurrent(nn.Module):
         self.specs[0].check_input_shape(tuple(x.shape[2:]))
         if x.shape[0] == 0:
             raise ValueError("input has zero time steps; expected at least one")
-        w = self._parameters[self._names[0][0][1]]  # weight_ih_l0 (no Module.__getattr__ per call)
+        w = self._probe()
         if x.dtype != w.dtype:
             raise TypeError(f"input dtype {x.dtype} does not match the parameters' dtype {w.dtype}")
         if x.device != w.device:
@@ -386,6 +426,12 @@ class Recurrent(nn.Module):
         if lengths.is_floating_point() or lengths.is_complex() or lengths.dtype == torch.bool:
             raise TypeError(f"lengths must hold integers, got dtype {lengths.dtype}")
         lengths = lengths.long()
+        if B and torch.compiler.is_compiling() and not torch.compiler.is_exporting():
+            # a graph traced by torch.compile cannot read values while it is traced: the
+            # check is recorded and runs with the graph (a RuntimeError there)
+            torch._assert_async(((lengths >= 1) & (lengths <= T)).all(),
+                                f"every length must be >= 1 and <= the sequence length T={T}")
+            return lengths
         if B and int(lengths.min()) <= 0:
             raise ValueError(f"every length must be >= 1, got min {int(lengths.min())}")
         if B and int(lengths.max()) > T:
@@ -529,7 +575,6 @@ class Stepper:
             raise ValueError("a bidirectional module cannot stream: its reverse direction needs the future")
         self.module = module
         self._step = module.kernel_plan().stepper()
-        self._w = module._names[0][0][1]  # weight_ih_l0's full name
         self._L = module.num_layers
         self._sizes = module.specs[0].state_sizes() if self._step is not None else ()
         self._F = module.feature_axes
@@ -546,7 +591,7 @@ class Stepper:
         s = self._lean_state(xs, given) if self._step is not None else None
         if s is not None:
             # the kernels' inference calls record no autograd graph
-            out, final = self._step(m._parameters, xs, s)
+            out, final = self._step(m.parameter_dict(), xs, s)
             y = out[0]
         else:
             with torch.no_grad():
@@ -563,7 +608,7 @@ class Stepper:
         """The state as the lean kernel call takes it, or None when this step must go the
         module's way (which makes every check and raises the errors)."""
         m = self.module
-        w = m._parameters.get(self._w)
+        w = m._probe()
         B = xs.shape[1]
         if (
             w is None

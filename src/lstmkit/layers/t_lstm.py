@@ -50,7 +50,11 @@ def check_elapsed_times(dt, shape: tuple[int, ...], like: Tensor, layout: str = 
         raise ValueError(f"dt must have shape {layout} = {tuple(shape)} (one elapsed time per step), "
                          f"got {tuple(dt.shape)}")
     dt = dt.to(device=like.device, dtype=like.dtype)
-    if dt.numel() and not (torch.jit.is_tracing() or torch.compiler.is_exporting()):
+    if dt.numel() and torch.compiler.is_compiling() and not torch.compiler.is_exporting():
+        # a graph traced by torch.compile cannot read values while it is traced: the check is
+        # recorded and runs with the graph (a RuntimeError there)
+        torch._assert_async((torch.isfinite(dt) & (dt >= 0)).all(), "dt must be finite and >= 0 (elapsed times)")
+    elif dt.numel() and not (torch.jit.is_tracing() or torch.compiler.is_exporting()):
         # the value checks read the data: a tracer or torch.export records the graph only
         if not bool(torch.isfinite(dt.detach()).all()):
             raise ValueError("dt must be finite; it holds NaN or infinity")
