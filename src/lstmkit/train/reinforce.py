@@ -47,14 +47,54 @@ __all__ = ["RecurrentPolicy", "Episodes", "PGConfig", "collect_episodes", "polic
 METHODS = ("reinforce", "gae", "ppo")
 
 
+class _Trunk(nn.Module):
+    """The history reader of a policy or a baseline: a registered recurrent layer or,
+    for ``cell="mlp"``, a memoryless tanh layer."""
+
+    def __init__(self, obs_size: int, hidden_size: int, cell: str, forget_bias: float | None) -> None:
+        super().__init__()
+        if cell == "mlp":
+            self.rnn = None
+            self.mlp = nn.Sequential(nn.Linear(obs_size, hidden_size), nn.Tanh())
+            self.description = "MLP (memoryless)"
+            return
+        family, variant = resolve_model(cell, feature_axes=1, what="cell")
+        import inspect
+
+        options = inspect.signature(family.module).parameters
+        kw = {}
+        if "variant" in options and variant is not None:
+            kw["variant"] = variant
+        if "forget_bias" in options and forget_bias is not None:
+            kw["forget_bias"] = forget_bias
+        self.rnn = family.module(obs_size, hidden_size, **kw)
+        self.mlp = None
+        self.description = family.describe(variant)
+
+    def forward(self, obs: Tensor, lengths: Tensor | None = None) -> Tensor:
+        if self.rnn is None:
+            return self.mlp(obs)
+        return self.rnn(obs, lengths=lengths)[0]
+
+    def stepper(self) -> Callable:
+        if self.rnn is None:
+            return lambda obs_t, state=None: (self.mlp(obs_t), None)
+        return self.rnn.stepper()
+
+
 class RecurrentPolicy(nn.Module):
     r"""A policy over observation histories: a recurrent (or memoryless) layer, an action
-    head and a value baseline.
+    head and a learned value baseline.
 
     :math:`h_t = \mathrm{cell}(o_t, h_{t-1})` (``cell="mlp"``: :math:`h_t = \tanh(W o_t + b)`,
     no memory); discrete actions: :math:`\pi(\cdot|h_t) = \mathrm{softmax}(U h_t + c)`;
     continuous: :math:`\pi(\cdot|h_t) = \mathcal N(s \odot (U h_t + c), (s \odot e^{\ell})^2)`
-    with :math:`s` half the action range and :math:`\ell` learned; :math:`V(h_t) = v^\top h_t + d`.
+    with :math:`s` half the action range and :math:`\ell` learned. The baseline
+    :math:`V_t = v^\top h_t + d` reads the policy's own features (``shared_baseline=False``:
+    a layer of its own, :math:`h'_t`). Shared, the baseline's error trains the memory too:
+    on the T-maze (corridor 10, PPO, 3 seeds) the LSTM policy solved in 960-2,800 episodes
+    with it and stayed at 50% for 6,000 episodes without; scale large returns down
+    (``PGConfig.reward_scale``), or the baseline's gradient swamps the policy's.
 
     Args:
         obs_size: O, observation entries.
@@ -66,6 +106,10 @@ class RecurrentPolicy(nn.Module):
         action_scale: s, half the action range per dimension (continuous only).
         init_log_std: the initial :math:`\ell` (continuous only).
         forget_bias: initial forget-gate bias (families with a forget gate; None: default).
+        obs_scale: observations are multiplied by this (one number or O) before the
+            layer: CartPole's angle is ~0.05 rad, and the velocity a memory must infer
+            from it is a difference of ~0.005 per step.
+        shared_baseline: the baseline reads the policy's features (False: its own layer).
 
     Example:
         >>> import torch
@@ -77,32 +121,23 @@ class RecurrentPolicy(nn.Module):
 
     def __init__(self, obs_size: int, action_size: int, hidden_size: int = 16, cell: str = "lstm",
                  continuous: bool = False, action_scale=1.0, init_log_std: float = 0.0,
-                 forget_bias: float | None = None) -> None:
+                 forget_bias: float | None = None, obs_scale=1.0, shared_baseline: bool = True) -> None:
         super().__init__()
         for name, v in (("obs_size", obs_size), ("action_size", action_size), ("hidden_size", hidden_size)):
             if isinstance(v, bool) or not isinstance(v, int) or v < 1:
                 raise ValueError(f"{name} must be a positive int, got {v!r}")
-        if not isinstance(continuous, bool):
-            raise TypeError(f"continuous must be a bool, got {type(continuous).__name__}")
+        for name, v in (("continuous", continuous), ("shared_baseline", shared_baseline)):
+            if not isinstance(v, bool):
+                raise TypeError(f"{name} must be a bool, got {type(v).__name__}")
         self.obs_size, self.action_size, self.hidden_size = obs_size, action_size, hidden_size
         self.cell, self.continuous = cell, continuous
-        if cell == "mlp":
-            self.rnn = None
-            self.trunk = nn.Sequential(nn.Linear(obs_size, hidden_size), nn.Tanh())
-            self.description = "MLP (memoryless)"
-        else:
-            family, variant = resolve_model(cell, feature_axes=1, what="cell")
-            import inspect
-
-            options = inspect.signature(family.module).parameters
-            kw = {}
-            if "variant" in options and variant is not None:
-                kw["variant"] = variant
-            if "forget_bias" in options and forget_bias is not None:
-                kw["forget_bias"] = forget_bias
-            self.rnn = family.module(obs_size, hidden_size, **kw)
-            self.trunk = None
-            self.description = family.describe(variant)
+        self.actor = _Trunk(obs_size, hidden_size, cell, forget_bias)
+        self.critic = None if shared_baseline else _Trunk(obs_size, hidden_size, cell, forget_bias)
+        self.description = self.actor.description
+        scale = torch.as_tensor(obs_scale, dtype=torch.float32).flatten()
+        if scale.numel() not in (1, obs_size) or not bool(torch.isfinite(scale).all()):
+            raise ValueError(f"obs_scale must be finite, one number or {obs_size}, got {obs_scale!r}")
+        self.register_buffer("obs_scale", scale.expand(obs_size).clone())
         self.head = nn.Linear(hidden_size, action_size)
         self.value = nn.Linear(hidden_size, 1)
         with torch.no_grad():  # small initial head: a near-uniform first policy
@@ -121,16 +156,12 @@ class RecurrentPolicy(nn.Module):
             self.log_std = None
 
     # ---- whole sequences, with gradients ---------------------------------------------
-    def features(self, obs: Tensor, lengths: Tensor | None = None) -> Tensor:
-        """(T, B, O) observations -> (T, B, H) features."""
-        if self.rnn is None:
-            return self.trunk(obs)
-        return self.rnn(obs, lengths=lengths)[0]
-
     def forward(self, obs: Tensor, lengths: Tensor | None = None) -> tuple[Tensor, Tensor]:
         """``(head (T, B, A), value (T, B))``: logits (discrete) or means (continuous)."""
-        f = self.features(obs, lengths)
-        return self._head(f), self.value(f).squeeze(-1)
+        obs = obs * self.obs_scale
+        f = self.actor(obs, lengths)
+        fv = f if self.critic is None else self.critic(obs, lengths)
+        return self._head(f), self.value(fv).squeeze(-1)
 
     def _head(self, f: Tensor) -> Tensor:
         out = self.head(f)
@@ -145,19 +176,13 @@ class RecurrentPolicy(nn.Module):
 
     # ---- one step at a time, without gradients ---------------------------------------
     def stepper(self) -> Callable:
-        """``step(obs_t (B, O), state) -> (head (B, A), value (B,), state)``, no gradients."""
-        if self.rnn is None:
-            def step(obs_t, state=None):
-                with torch.no_grad():
-                    f = self.trunk(obs_t)
-                    return self._head(f), self.value(f).squeeze(-1), None
-            return step
-        inner = self.rnn.stepper()
+        """``step(obs_t (B, O), state) -> (head (B, A), state)``: the policy alone, no gradients."""
+        inner = self.actor.stepper()
 
         def step(obs_t, state=None):
             with torch.no_grad():
-                f, state = inner(obs_t, state)
-                return self._head(f), self.value(f).squeeze(-1), state
+                f, state = inner(obs_t * self.obs_scale, state)
+                return self._head(f), state
         return step
 
 
@@ -232,7 +257,7 @@ def collect_episodes(policy: RecurrentPolicy, envs, seeds=None, greedy: bool = F
     obs_t = torch.from_numpy(np.stack(obs_list))
     all_obs, all_actions, all_rewards = [obs_t], [], []
     while not done.all():
-        head, _, state = step(obs_t, state)
+        head, state = step(obs_t, state)
         dist = policy.distribution(head)
         if greedy:
             a = head if policy.continuous else head.argmax(-1)
@@ -335,6 +360,8 @@ class PGConfig:
         normalize_advantages: scale each batch's advantages to mean 0, std 1.
         epochs, minibatches, clip: PPO's passes over a batch, its split, and epsilon.
         clip_norm: gradient-norm clipping (None: none).
+        reward_scale: rewards are multiplied by this in the loss (a baseline sharing the
+            policy's layer must not see returns in the hundreds: CartPole uses 0.01).
         max_episodes, max_seconds: the budget. eval_every: updates between greedy
             checks (0: none). eval_episodes: episodes per check.
         seed: seeds torch and the environments.
@@ -353,6 +380,7 @@ class PGConfig:
     minibatches: int = 2
     clip: float = 0.2
     clip_norm: float | None = 1.0
+    reward_scale: float = 1.0
     max_episodes: int = 10_000
     max_seconds: float = 60.0
     eval_every: int = 5
@@ -401,12 +429,13 @@ def _targets(policy, ep: Episodes, cfg: PGConfig):
     dist = policy.distribution(head)
     logp = dist.log_prob(ep.actions)
     ent = dist.entropy()
+    rewards = ep.rewards * cfg.reward_scale
     if cfg.method == "reinforce":
-        returns = discounted_returns(ep.rewards, mask, cfg.gamma, bootstrap)
+        returns = discounted_returns(rewards, mask, cfg.gamma, bootstrap)
         adv = returns - values.detach() if cfg.baseline else returns
         target = returns
     else:
-        adv = gae_advantages(ep.rewards, values.detach(), mask, cfg.gamma, cfg.lam, bootstrap)
+        adv = gae_advantages(rewards, values.detach(), mask, cfg.gamma, cfg.lam, bootstrap)
         target = adv + values.detach()
     if cfg.normalize_advantages:
         a = adv[mask]
@@ -536,15 +565,13 @@ def train_policy(policy: RecurrentPolicy, make_env: Callable, cfg: PGConfig | No
     history, checks = [], []
     solved_at = None
     n_eval = cfg.eval_episodes if eval_options is None else len(eval_options)
-    bar = None
-    if progress:
-        from ..progress import ProgressBar
+    from ..progress import progress_bar
 
-        bar = ProgressBar(total=cfg.max_episodes, desc="episodes")
+    bar = progress_bar(cfg.max_episodes, "episodes", unit="ep", enabled=progress)
 
     def check():
         r = evaluate_policy(policy, make_env, n_eval, greedy=True, seed=10_000 + updates, options=eval_options)
-        r = {"episodes": start_episodes + episodes, "steps": steps, **r}
+        r = {"eval_episodes": r.pop("episodes"), **r, "episodes": start_episodes + episodes, "steps": steps}
         checks.append(r)
         if log is not None:
             log(f"    {start_episodes + episodes:>7,} episodes: greedy success {r['success_rate']:.2f}, "
