@@ -64,17 +64,33 @@ def HideVelocities(env, drop=None):
     if keep.size == 0:
         raise ValueError("drop removes every observation entry")
 
-    class _Hide(gym.ObservationWrapper):
-        def __init__(self, inner):
-            super().__init__(inner)
+    return _wrapper_class()(env, drop, keep, space)
+
+
+_CLASS = []
+
+
+def _wrapper_class():
+    """The wrapper class, made once on first use (gymnasium is imported only then)."""
+    if _CLASS:
+        return _CLASS[0]
+    gym = _gym()
+
+    class _Hide(gym.ObservationWrapper, gym.utils.RecordConstructorArgs):
+        def __init__(self, env, drop, keep, space):
+            gym.utils.RecordConstructorArgs.__init__(self, drop=drop)
+            gym.ObservationWrapper.__init__(self, env)
             self.keep = keep
             self.observation_space = gym.spaces.Box(space.low[keep], space.high[keep], dtype=space.dtype)
 
         def observation(self, observation):
             return np.asarray(observation)[self.keep]
 
+    # gymnasium recreates a wrapper from its module and name: this module's HideVelocities
     _Hide.__name__ = _Hide.__qualname__ = "HideVelocities"
-    return _Hide(env)
+    _Hide.__module__ = __name__
+    _CLASS.append(_Hide)
+    return _Hide
 
 
 ENVIRONMENTS = ("tmaze", "CartPole-v1-novel", "Pendulum-v1-angle", "CartPole-v1", "Pendulum-v1")

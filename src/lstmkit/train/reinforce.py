@@ -258,13 +258,13 @@ def collect_episodes(policy: RecurrentPolicy, envs, seeds=None, greedy: bool = F
     all_obs, all_actions, all_rewards = [obs_t], [], []
     while not done.all():
         head, state = step(obs_t, state)
-        dist = policy.distribution(head)
-        if greedy:
-            a = head if policy.continuous else head.argmax(-1)
-        elif policy.continuous:
-            a = head + dist.base_dist.scale * torch.randn(head.shape, generator=generator)
-        else:
-            a = torch.multinomial(torch.softmax(head, -1), 1, generator=generator).squeeze(-1)
+        with torch.no_grad():
+            if greedy:
+                a = head if policy.continuous else head.argmax(-1)
+            elif policy.continuous:
+                a = head + policy.distribution(head).base_dist.scale * torch.randn(head.shape, generator=generator)
+            else:
+                a = torch.multinomial(torch.softmax(head, -1), 1, generator=generator).squeeze(-1)
         rewards = np.zeros(B, dtype=np.float32)
         next_obs = obs_t.clone()
         a_np = a.numpy()
