@@ -56,6 +56,15 @@ _LIST = [
     Runner("pendulum-angle", "Pendulum-v1 observing the angle only (continuous torque, Gaussian policy)",
            "reinforcement:run_control", "reinforcement:format_control",
            {"env_name": "Pendulum-v1-angle", "experiment": "pendulum-angle"}, ("lstm", "mlp", "elman")),
+    Runner("learn-to-learn-boolean", "learning to learn two-input Boolean functions (Hochreiter et al. 2001): "
+           "frozen LSTM vs Elman meta-learners, beside gradient descent", "meta:run_learning_to_learn",
+           "meta:format_meta", {"family": "boolean", "experiment": "learn-to-learn-boolean"}, ("lstm", "elman"),
+           budget_kw="sequences"),
+    Runner("learn-to-learn-quadratic", "learning to learn quadratics a x1^2 + b x2^2 + c x1 x2 + d x1 + e x2 + f "
+           "(Hochreiter et al. 2001): frozen LSTM vs Elman, beside gradient descent on the same examples",
+           "meta:run_learning_to_learn", "meta:format_meta",
+           {"family": "quadratic", "experiment": "learn-to-learn-quadratic"}, ("lstm", "elman"),
+           budget_kw="sequences"),
 ]
 
 RUNNERS: dict[str, Runner] = {r.name: r for r in _LIST}
