@@ -39,8 +39,8 @@ PAPER_META = (
 # Per family: steps per sequence, hidden units, meta-training sequences (full / quick), the
 # "learned" threshold of the per-example error, the MLP fitted by gradient descent.
 _SETTINGS = {
-    "boolean": {"T": 24, "hidden": 32, "sequences": 400_000, "quick_sequences": 40_000, "learned": 0.05,
-                "lr": 3e-3},
+    "boolean": {"T": 16, "hidden": 32, "sequences": 400_000, "quick_sequences": 40_000, "learned": 0.05,
+                "lr": 1e-2},
     "quadratic": {"T": 60, "hidden": 64, "sequences": 1_000_000, "quick_sequences": 40_000, "learned": 0.05,
                   "lr": 3e-3},
 }
@@ -59,7 +59,7 @@ def _error(family: str, out, y):
     return (out - y) ** 2
 
 
-def meta_train(family: str, model: SequenceModel, sequences: int, T: int, batch: int = 32, lr: float = 3e-3,
+def meta_train(family: str, model: SequenceModel, sequences: int, T: int, batch: int = 64, lr: float = 3e-3,
                seed: int = 0, max_seconds: float = 600.0, log=None) -> list[dict]:
     """Meta-train ``model`` in place over ``sequences`` random functions (``batch`` per
     update, Adam, gradient norm clipped at 1); returns the history
