@@ -65,6 +65,12 @@ _LIST = [
            "meta:run_learning_to_learn", "meta:format_meta",
            {"family": "quadratic", "experiment": "learn-to-learn-quadratic"}, ("lstm", "elman"),
            budget_kw="sequences"),
+    Runner("cell-search", "evolving the cell: LSTM switches and Jozefowicz's cell graphs (MUT1-3) scored on "
+           "parity and a^n b^n, best retrained on fresh seeds", "cell_search:run_cell_search",
+           "cell_search:format_cell_search", budget_kw="budget"),
+    Runner("forget-bias", "forget-gate bias 1 vs 0 in the LSTM, beside the GRU (Jozefowicz et al. 2015)",
+           "cell_search:run_forget_bias", "cell_search:format_forget_bias",
+           variants=("lstm:standard@fb0", "lstm:standard@fb1", "gru"), budget_kw="budget"),
 ]
 
 RUNNERS: dict[str, Runner] = {r.name: r for r in _LIST}
