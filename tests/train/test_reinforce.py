@@ -35,7 +35,7 @@ def test_bandit_policy_gradient_equals_the_analytic_gradient(cell, baseline):
     with torch.no_grad():
         pi.head.bias.copy_(torch.tensor([0.3, -0.2, 0.1]))
     cfg = PGConfig(method="reinforce", baseline=baseline, normalize_advantages=False, entropy=0.0, value_coef=0.0)
-    B = 10_000
+    B = 4_000
     ep = collect_episodes(pi, [Bandit() for _ in range(B)], generator=torch.Generator().manual_seed(1))
     loss, _ = policy_gradient_loss(pi, ep, cfg)
     (g,) = torch.autograd.grad(loss, [pi.head.bias])
@@ -45,8 +45,8 @@ def test_bandit_policy_gradient_equals_the_analytic_gradient(cell, baseline):
         p = torch.softmax(logits[0, 0], -1)
     r = torch.tensor(REWARDS)
     analytic = -(p * (r - (p * r).sum()))
-    # the per-sample gradient is bounded by about 1 here: 5 standard errors ~ 5 / sqrt(B) = 0.05
-    torch.testing.assert_close(g, analytic, atol=0.05, rtol=0)
+    # the per-sample gradient is bounded by about 1 here: 5 standard errors ~ 5 / sqrt(B) = 0.08
+    torch.testing.assert_close(g, analytic, atol=0.08, rtol=0)
     assert float((g - analytic).abs().max()) < 0.5 * float(analytic.abs().max())
 
 
