@@ -39,6 +39,7 @@ SEARCH_TASKS = {
     "parity": ("parity", {"L": 10}),
     "anbn": ("counting", {"letters": 2, "train_max": 10, "test_max": 30}),
     "reber": ("reber", {}),
+    "parity30": ("parity", {"L": 30}),
 }
 
 PAPER_CELLS = (
@@ -263,7 +264,8 @@ def _candidate(name: str) -> Candidate:
 
 def run_forget_bias(models=None, seeds: int = 5, first_seed: int = 0, quick: bool = False,
                     out_dir: str | Path | None = "runs", budget: int | None = None, tasks=None,
-                    progress: bool = False, log=print, seconds: float | None = None) -> dict:
+                    progress: bool = False, log=print, seconds: float | None = None,
+                    name: str = "forget-bias") -> dict:
     """Jozefowicz's finding: the LSTM with forget-gate bias 0 vs 1, beside the GRU, on the
     search tasks, over ``seeds`` seeds (success rate and median sequences to success).
 
@@ -282,7 +284,7 @@ def run_forget_bias(models=None, seeds: int = 5, first_seed: int = 0, quick: boo
     seeds = 1 if quick and seeds == 5 else seeds
     root = None
     if out_dir is not None:
-        root = Path(out_dir) / ("forget-bias" + ("-quick" if quick else ""))
+        root = Path(out_dir) / (name + ("-quick" if quick else ""))
         claim_dir(root, "run", "experiment directory")
     rows = []
     for key in keys:
@@ -298,7 +300,7 @@ def run_forget_bias(models=None, seeds: int = 5, first_seed: int = 0, quick: boo
         if log is not None:
             log(f"  {c.key}: " + ", ".join(f"{t} {row['solved'][t]}/{seeds}" for t in tasks)
                 + f", mean score {row['mean_score']:.3f}")
-    summary = {"experiment": "forget-bias", "title": "Forget-gate bias 1 vs 0 in the LSTM, beside the GRU "
+    summary = {"experiment": name, "title": "Forget-gate bias 1 vs 0 in the LSTM, beside the GRU "
                "(Jozefowicz et al. 2015)", "quick": quick, "tasks": list(tasks), "budget": budget, "hidden": 8,
                "rows": rows, "paper": list(PAPER_CELLS[:1]), "threads": torch.get_num_threads(),
                "written": time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime())}

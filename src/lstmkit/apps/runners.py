@@ -71,6 +71,10 @@ _LIST = [
     Runner("forget-bias", "forget-gate bias 1 vs 0 in the LSTM, beside the GRU (Jozefowicz et al. 2015)",
            "cell_search:run_forget_bias", "cell_search:format_forget_bias",
            variants=("lstm:standard@fb0", "lstm:standard@fb1", "gru"), budget_kw="budget"),
+    Runner("forget-bias-long", "forget-gate bias 1 vs 0 in the LSTM, beside the GRU, on parity of 1-30 bits",
+           "cell_search:run_forget_bias", "cell_search:format_forget_bias",
+           {"tasks": ("parity30",), "budget": 40_000, "name": "forget-bias-long"},
+           variants=("lstm:standard@fb0", "lstm:standard@fb1", "gru"), budget_kw="budget"),
 ]
 
 RUNNERS: dict[str, Runner] = {r.name: r for r in _LIST}
