@@ -243,6 +243,9 @@ def run_learning_to_learn(family: str = "quadratic", models=None, seeds: int = 1
                "gd": {k + 1: v for k, v in gd.items()}, "gd_note": "a fresh MLP (2-16-1, tanh) fitted by Adam "
                "(500 full-batch steps) on the first k examples of each test function, error on new arguments; "
                "shown at t = k + 1", "chance": chance_error(family), "paper": list(PAPER_META),
+               # the Bayes-optimal learner of a random truth table: wrong half the time on an
+               # argument not seen yet, which after t - 1 examples has probability (3/4)^(t-1)
+               "optimal": {t: 0.5 * 0.75 ** (t - 1) for t in report_at} if family == "boolean" else None,
                "threads": torch.get_num_threads(), "written": time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime())}
     if root is not None:
         atomic_write_text(root / "summary.json", json.dumps({**summary, "runs": runs}, indent=1, default=str))
@@ -300,6 +303,9 @@ def format_meta(summary: dict) -> str:
     if summary["gd"]:
         lines.append("| fresh MLP, gradient descent on the t - 1 examples | - | "
                      + " | ".join(f"{summary['gd'][t]:.3f}" if t in summary["gd"] else "" for t in ts) + " | |")
+    if summary.get("optimal"):
+        lines.append("| optimal learner (Bayes: 0.5 (3/4)^(t-1)) | - | "
+                     + " | ".join(f"{summary['optimal'][t]:.3f}" if t in summary["optimal"] else "" for t in ts) + " | |")
     lines.append("| chance (best constant) | - | " + " | ".join(f"{summary['chance']:.3f}" for _ in ts) + " | |")
     for p in summary["paper"]:
         lines.append(f"| paper: {p['who']} | | {p['result']}{'' if p['verified'] else ' (unverified)'} |"
