@@ -146,8 +146,10 @@ def run_tmaze(models=None, lengths=None, seeds: int = 1, first_seed: int = 0, qu
 _CONTROL = {
     "CartPole-v1-novel": {"solved": 475.0, "obs_scale": 10.0, "hidden": 32, "gamma": 0.99, "episodes": 5000,
                           "reward_scale": 0.01},
-    "Pendulum-v1-angle": {"solved": -250.0, "obs_scale": 1.0, "hidden": 32, "gamma": 0.95, "episodes": 5000,
-                          "reward_scale": 0.1},
+    # Pendulum: PPO's usual settings for it (discount 0.9, 10 epochs; Raffin's rl-zoo uses
+    # the like); with discount 0.95 and 4 epochs an LSTM policy reached -992 in 2,000 episodes.
+    "Pendulum-v1-angle": {"solved": -250.0, "obs_scale": 1.0, "hidden": 32, "gamma": 0.9, "episodes": 5000,
+                          "reward_scale": 0.1, "epochs": 10, "minibatches": 4, "lr": 1e-3},
 }
 
 
@@ -200,7 +202,8 @@ def run_control(env_name: str, models=None, seeds: int = 1, first_seed: int = 0,
             policy = RecurrentPolicy(O, A, spec["hidden"], cell=model, continuous=continuous, action_scale=scale,
                                      init_log_std=-0.5 if continuous else 0.0, obs_scale=spec["obs_scale"])
             cfg = _pg(budget, cap, seed, method=method, gamma=spec["gamma"], entropy=0.0 if continuous else 0.01,
-                      eval_every=10, eval_episodes=10, lr=0.003, reward_scale=spec["reward_scale"])
+                      eval_every=10, eval_episodes=10, lr=spec.get("lr", 0.003), reward_scale=spec["reward_scale"],
+                      epochs=spec.get("epochs", 4), minibatches=spec.get("minibatches", 2))
             r = train_policy(policy, lambda: make_env(env_name), cfg,
                              solved=lambda c: c["mean_return"] >= spec["solved"], progress=progress)
             best = max((c["mean_return"] for c in r["checks"]), default=None)
