@@ -73,8 +73,10 @@ class Candidate:
             base = "gru"
         else:
             name = self.genome.name
+            # a cell without a preset name: the switches that differ from the default cell
+            default = type(self.genome)().to_dict()
             base = f"{self.family}:{name}" if name else f"{self.family}:" + ",".join(
-                f"{k}={v}" for k, v in self.genome.to_dict().items())
+                f"{k}={v}" for k, v in self.genome.to_dict().items() if default[k] != v)
         return base if self.forget_bias is None else f"{base}@fb{self.forget_bias:g}"
 
     @classmethod
@@ -89,7 +91,7 @@ class Candidate:
         kind = LSTMVariant if family == "lstm" else CellGraph
         if "=" not in rest:
             return cls(family, kind.preset(rest), fb)
-        d = {}
+        d = kind().to_dict()
         for item in rest.split(","):
             k, v = item.split("=")
             d[k] = v == "True" if v in ("True", "False") else v
@@ -312,6 +314,14 @@ def run_forget_bias(models=None, seeds: int = 5, first_seed: int = 0, quick: boo
     return summary
 
 
+def _short(key: str) -> str:
+    """A candidate's key in its short form (only the switches that differ from the default)."""
+    try:
+        return Candidate.from_key(key).key
+    except (ValueError, KeyError, TypeError):
+        return key
+
+
 def _median(xs):
     return statistics.median(xs) if xs else None
 
@@ -334,14 +344,14 @@ def format_cell_search(summary: dict) -> str:
              "| cell | origin | score | " + " | ".join(f"{t}: sequences to success" for t in tasks) + " |",
              "|---|---|---|" + "---|" * len(tasks)]
     for r in summary["scored"]:
-        lines.append(f"| {r['key']} | {r['origin']} | {r['score']:.3f} | " + " | ".join(
+        lines.append(f"| {_short(r['key'])} | {r['origin']} | {r['score']:.3f} | " + " | ".join(
             _fi(r["tasks"][t]["sequences"]) if r["tasks"][t]["solved"] else f"not solved (best {r['tasks'][t]['best_right']:.2f})"
             for t in tasks) + " |")
     lines += ["", "Best cells retrained on fresh seeds:", "",
               "| cell | search score | fresh-seed scores | " + " | ".join(f"{t}: solved, median sequences" for t in tasks)
               + " |", "|---|---|---|" + "---|" * len(tasks)]
     for b in summary["best"]:
-        lines.append(f"| {b['key']} | {b['search_score']:.3f} | " + ", ".join(f"{s:.2f}" for s in b["retrain_scores"])
+        lines.append(f"| {_short(b['key'])} | {b['search_score']:.3f} | " + ", ".join(f"{s:.2f}" for s in b["retrain_scores"])
                      + " | " + " | ".join(f"{b['retrain_solved'][t]}/{b['seeds']}, {_fi(b['retrain_median_sequences'][t])}"
                                          for t in tasks) + " |")
     for p in summary["paper"]:
