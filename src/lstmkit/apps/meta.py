@@ -41,7 +41,7 @@ PAPER_META = (
 _SETTINGS = {
     "boolean": {"T": 16, "hidden": 32, "sequences": 400_000, "quick_sequences": 40_000, "learned": 0.05,
                 "lr": 1e-2},
-    "quadratic": {"T": 60, "hidden": 64, "sequences": 1_000_000, "quick_sequences": 40_000, "learned": 0.05,
+    "quadratic": {"T": 40, "hidden": 64, "sequences": 1_000_000, "quick_sequences": 40_000, "learned": 0.05,
                   "lr": 3e-3},
 }
 
