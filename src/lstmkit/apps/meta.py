@@ -94,7 +94,7 @@ def meta_train(family: str, model: SequenceModel, sequences: int, T: int, batch:
             if log is not None and len(history) % 40 == 0:
                 log(f"    {seen:>9,} sequences: loss {float(loss):.4f}, error {err:.4f}")
     if not history or history[-1]["sequences"] != seen:
-        history.append({"sequences": seen, "loss": float(loss.detach()), "error": float(_error(family, out, y).mean()),
+        history.append({"sequences": seen, "loss": float(loss.detach()), "error": float(_error(family, out.detach(), y).mean()),
                         "seconds": time.perf_counter() - t0})
     return history
 
