@@ -64,4 +64,6 @@ def test_cli_runs_a_policy_experiment(tmp_path, capsys):
     out = capsys.readouterr().out
     assert "| LSTM (standard) | 5 |" in out and "MLP (memoryless)" in out
     doc = json.loads((tmp_path / "tmaze-quick" / "summary.json").read_text())
-    assert doc["stage_episodes"] == 16 and (tmp_path / "tmaze-quick" / "curves.png").exists()
+    assert doc["stage_episodes"] == 16
+    assert main(["experiment", "tmaze", "--lr", "0.1", "--out", str(tmp_path / "x")]) == 1  # a trainer option
+    assert "--lr not supported" in capsys.readouterr().err and not (tmp_path / "x").exists() and (tmp_path / "tmaze-quick" / "curves.png").exists()

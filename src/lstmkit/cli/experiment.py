@@ -54,6 +54,13 @@ def _run_own(args) -> int:
     """An experiment with its own runner (:mod:`lstmkit.apps.runners`)."""
     from ..apps.runners import RUNNERS, run_named
 
+    unsupported = [opt for opt, key in (("--resume", "resume"), ("--online", "online"), ("--lr", "lr"),
+                                        ("--batch-size", "batch_size"), ("--optimizer", "optimizer"),
+                                        ("--eval-every", "eval_every"), ("--hidden-size", "hidden_size"),
+                                        ("--forget-bias", "forget_bias")) if getattr(args, key) not in (None, False)]
+    if unsupported:
+        raise ValueError(f"{', '.join(unsupported)} not supported by experiment {args.name!r} (it takes --variant, "
+                         "--seeds, --first-seed, --quick, --out, --max-episodes, --max-seconds)")
     apply_threads(args)
     kw = {}
     if args.max_seconds is not None:
