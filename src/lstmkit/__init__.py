@@ -16,9 +16,10 @@ from .layers.slstm import sLSTM
 from .layers.mlstm import mLSTM, mLSTMCell
 from .layers.t_lstm import TLSTM, TLSTMCell
 from .layers.depth_gated import DepthGatedLSTM
+from .layers.cell_graph import CellGraphRNN
 from .layers.weight_drop import WeightDrop, weight_drop
 from .variants import PRESETS, LSTMVariant
 
 __version__ = "0.1.0"
 
-__all__ = ["LSTM", "GRU", "RNN", "LSTMCell", "GRUCell", "RNNCell", "ConvLSTM", "ConvLSTMCell", "sLSTM", "mLSTM", "mLSTMCell", "TLSTM", "TLSTMCell", "DepthGatedLSTM", "WeightDrop", "weight_drop", "LSTMVariant", "PRESETS", "__version__"]
+__all__ = ["LSTM", "GRU", "RNN", "LSTMCell", "GRUCell", "RNNCell", "ConvLSTM", "ConvLSTMCell", "sLSTM", "mLSTM", "mLSTMCell", "TLSTM", "TLSTMCell", "DepthGatedLSTM", "CellGraphRNN", "WeightDrop", "weight_drop", "LSTMVariant", "PRESETS", "__version__"]

@@ -28,7 +28,7 @@ def model_names(text: str) -> list[str]:
 
     names = comma_list(text)
     for name in names:
-        if parse_xlstm_name(name) is not None:  # an xLSTM stack, xlstm[m:s]
+        if parse_xlstm_name(name) is not None or name == "mlp":  # an xLSTM stack, xlstm[m:s]; a memoryless policy
             continue
         try:
             parse_model_name(name)
@@ -42,6 +42,40 @@ def _list(args) -> int:
     print("Experiments (lstmkit experiment NAME [--variant V[,V2]] [--seeds N] [--quick]):")
     for name, e in EXPERIMENTS.items():
         print(f"  {name:<{width}}  {e.summary}  [default: {', '.join(e.variants)}]")
+    from ..apps.runners import RUNNERS
+
+    for name, r in RUNNERS.items():
+        default = f"  [default: {', '.join(r.variants)}]" if r.variants else ""
+        print(f"  {name:<{width}}  {r.summary}{default}")
+    return 0
+
+
+def _run_own(args) -> int:
+    """An experiment with its own runner (:mod:`lstmkit.apps.runners`)."""
+    from ..apps.runners import RUNNERS, run_named
+
+    unsupported = [opt for opt, key in (("--resume", "resume"), ("--online", "online"), ("--lr", "lr"),
+                                        ("--batch-size", "batch_size"), ("--optimizer", "optimizer"),
+                                        ("--eval-every", "eval_every"), ("--hidden-size", "hidden_size"),
+                                        ("--forget-bias", "forget_bias")) if getattr(args, key) not in (None, False)]
+    if unsupported:
+        raise ValueError(f"{', '.join(unsupported)} not supported by experiment {args.name!r} (it takes --variant, "
+                         "--seeds, --first-seed, --quick, --out, --max-episodes, --max-seconds)")
+    apply_threads(args)
+    kw = {}
+    if args.max_seconds is not None:
+        kw["seconds_cap"] = args.max_seconds
+    if args.max_sequences is not None:
+        kw["budget"] = args.max_sequences
+    print(f"lstmkit experiment {args.name}{' --quick' if args.quick else ''}: {RUNNERS[args.name].summary}",
+          flush=True)
+    summary, table = run_named(args.name, variants=args.variant, seeds=args.seeds, first_seed=args.first_seed,
+                               quick=args.quick, out_dir=args.out,
+                               progress=not args.no_progress and sys.stderr.isatty(), **kw)
+    print()
+    print(table)
+    if "dir" in summary:
+        print(f"\nwritten: {summary['dir']}/summary.json and its plots")
     return 0
 
 
@@ -50,6 +84,10 @@ def _run(args) -> int:
 
     if args.name == "list":
         return _list(args)
+    from ..apps.runners import RUNNERS
+
+    if args.name in RUNNERS and args.name not in EXPERIMENTS:
+        return _run_own(args)
     apply_threads(args)
     overrides = {}
     if args.online:
@@ -99,6 +137,8 @@ def register(sub) -> None:
     p.add_argument("--lr", type=positive_float, help="learning rate (default: the experiment's)")
     p.add_argument("--batch-size", dest="batch_size", type=positive_int, help="sequences per update")
     p.add_argument("--max-seconds", dest="max_seconds", type=positive_float, help="time budget per run")
-    p.add_argument("--max-sequences", dest="max_sequences", type=positive_int, help="training sequences per run")
+    p.add_argument("--max-sequences", "--max-episodes", dest="max_sequences", type=positive_int,
+                   help="training sequences per run (policy-gradient experiments: episodes per run or stage; "
+                        "learning to learn: meta-training sequences)")
     p.add_argument("--eval-every", dest="eval_every", type=nonneg_int, help="updates between checks (0: none)")
     p.set_defaults(func=_run)
