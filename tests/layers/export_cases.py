@@ -50,6 +50,8 @@ CASES: list[tuple[str, str, object]] = [(p, "lstm", _lstm(p)) for p in PRESETS] 
     ("tlstm", "tlstm", lambda L, D, bf: lstmkit.TLSTM(3, 4, num_layers=L, bidirectional=D, batch_first=bf)),
     ("depth_gated_lstm", "depth_gated_lstm",
      lambda L, D, bf: lstmkit.DepthGatedLSTM(3, 4, num_layers=L, bidirectional=D, batch_first=bf)),
+    ("cell_graph_mut1", "cell_graph",
+     lambda L, D, bf: lstmkit.CellGraphRNN(3, 4, num_layers=L, bidirectional=D, batch_first=bf, variant="mut1")),
 ]
 NAMES = [c[0] for c in CASES]
 _BY_NAME = {c[0]: c for c in CASES}

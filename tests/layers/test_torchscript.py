@@ -38,16 +38,26 @@ def _trace(m, T=4, B=2, lengths=True):
     return torch.jit.trace(m, example_kwarg_inputs={"input": x0, **kw0})
 
 
+#: families with no scripted twin yet: jit.script refuses them in one line; trace works
+NO_SCRIPT = {"cell_graph_mut1"}
+
+
 @pytest.mark.parametrize("name", NAMES)
 def test_script_and_trace_match_eager(name):
     s = settings(name, 1)
     m = build(name, seed=4, **s)
-    scripted = torch.jit.script(m)
+    if name in NO_SCRIPT:
+        with pytest.raises(TypeError, match="has no scriptable twin yet"):
+            torch.jit.script(m)
+        scripted = None
+    else:
+        scripted = torch.jit.script(m)
     traced = _trace(m)
     x, kw = inputs(m, 7, 3, seed=2)  # another length and batch than the trace's
     with torch.no_grad():
         want = states(m(x, **kw))
-        _close(states(scripted(x, **kw)), want)
+        if scripted is not None:
+            _close(states(scripted(x, **kw)), want)
         _close(states(traced(input=x, **kw)), want)
 
 
@@ -73,7 +83,7 @@ def test_script_and_trace_backward_match_eager(name):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("name", [n for n in NAMES if n not in GRAD_QUICK])
+@pytest.mark.parametrize("name", [n for n in NAMES if n not in GRAD_QUICK and n not in NO_SCRIPT])
 def test_script_and_trace_backward_every_preset(name):
     _check_backward(name)
 

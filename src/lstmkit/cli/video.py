@@ -156,7 +156,7 @@ def _compare(args) -> int:
 
 
 def register(sub) -> None:
-    from .options import comma_list, positive_float, positive_int, runtime_parent
+    from .options import comma_list, model_parent, positive_float, positive_int, runtime_parent
 
     p = sub.add_parser("video", help="frame prediction with ConvLSTMs on moving digits (Shi et al. 2015)")
     s = p.add_subparsers(dest="video_command", metavar="COMMAND", required=True)
@@ -170,8 +170,8 @@ def register(sub) -> None:
         q.add_argument("--batch-size", type=positive_int, default=16, help="videos per update (default 16)")
         q.add_argument("--lr", type=positive_float, default=3e-3, help="Adam's learning rate (default 0.003)")
 
-    t = s.add_parser("train", parents=[runtime_parent()], help="train a video predictor and save it")
-    t.add_argument("--model", required=True, metavar="DIR", help="the new model directory")
+    t = s.add_parser("train", parents=[runtime_parent(), model_parent(required=True, help="the new model directory")],
+                     help="train a video predictor and save it")
     t.add_argument("--cell", choices=["convlstm", "fc-lstm"], default="convlstm",
                    help="encoding-forecasting ConvLSTM (default) or the FC-LSTM baseline")
     t.add_argument("--kernel", type=_odd, default=5, help="input-to-state kernel (default 5)")
@@ -180,16 +180,17 @@ def register(sub) -> None:
     budget(t)
     t.set_defaults(func=_train)
 
-    e = s.add_parser("evaluate", parents=[runtime_parent(seed=False, progress=False)],
+    trained = "a model directory from `lstmkit video train`"
+    e = s.add_parser("evaluate", parents=[runtime_parent(seed=False, progress=False),
+                                          model_parent(required=True, help=trained)],
                      help="per-sequence cross-entropy on the fixed test videos")
-    e.add_argument("--model", required=True, metavar="DIR", help="a model directory from `lstmkit video train`")
     e.add_argument("--n-test", type=positive_int, default=256, help="test videos (default 256)")
     e.add_argument("--json", default=None, help="write the numbers to this new JSON file")
     e.set_defaults(func=_evaluate)
 
-    r = s.add_parser("predict", parents=[runtime_parent(seed=False, progress=False)],
+    r = s.add_parser("predict", parents=[runtime_parent(seed=False, progress=False),
+                                         model_parent(required=True, help=trained)],
                      help="predict the next frames of a video (.npy (T, H, W) or animated .gif)")
-    r.add_argument("--model", required=True, metavar="DIR", help="a model directory from `lstmkit video train`")
     r.add_argument("--input", required=True, help="the video: .npy frames (T, H, W) or an animated .gif")
     r.add_argument("--input-frames", type=positive_int, default=None, help="read only the first N frames")
     r.add_argument("--horizon", type=positive_int, default=None, help="frames to predict (default: the model's)")
