@@ -52,6 +52,9 @@ TEST_BOOKS = ("Joshua", "Acts")
 _REF = re.compile(r"^\$\$\$(.+?) (\d+):(\d+)\s*$")
 _NOTE = re.compile(r"<note\b[^>]*>.*?</note>", re.S)
 _TITLE = re.compile(r"<title\b[^>]*>.*?</title>", re.S)
+# inline tags (a word, a quotation, words the translators added) vanish without a trace;
+# block tags (divisions, poetry lines, milestones) separate words
+_INLINE = re.compile(r"</?(?:w|q|transChange|name|seg|catchWord|rdg|reference|hi|foreign|divineName)\b[^>]*>")
 _TAG = re.compile(r"<[^>]*>")
 _SPACE = re.compile(r"\s+")
 _BEFORE_PUNCT = re.compile(r"\s+([,.;:!?])")
@@ -59,7 +62,7 @@ _BEFORE_PUNCT = re.compile(r"\s+([,.;:!?])")
 
 def _clean(osis: str) -> str:
     text = _TITLE.sub(" ", _NOTE.sub(" ", osis))
-    text = html.unescape(_TAG.sub(" ", text))
+    text = html.unescape(_TAG.sub(" ", _INLINE.sub("", text)))
     return _BEFORE_PUNCT.sub(r"\1", _SPACE.sub(" ", text)).strip()
 
 
@@ -152,7 +155,7 @@ def _cache_key(modules: tuple[str, ...]) -> str | None:
         if not files:
             return None
         parts += [f"{f}:{f.stat().st_size}:{f.stat().st_mtime_ns}" for f in files]
-    return hashlib.sha256("\n".join(["bible-v1", *modules, *parts]).encode()).hexdigest()[:16]
+    return hashlib.sha256("\n".join(["bible-v2", *modules, *parts]).encode()).hexdigest()[:16]
 
 
 @lru_cache(maxsize=4)
