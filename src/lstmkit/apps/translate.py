@@ -155,13 +155,14 @@ def validation_loss(model: Seq2Seq, prep: Prepared, rows: Sequence[int], batch_t
 
 
 def fit_seq2seq(model: Seq2Seq, prep: Prepared, *, epochs: int = 10, minutes: float | None = None,
+                updates: int | None = None,
                 batch_tokens: int = 2000, lr: float = 2e-3, clip: float = 1.0, seed: int = 0,
                 run_dir: str | os.PathLike | None = None, resume: bool = False, progress: bool = True,
                 desc: str = "translate", checkpoint_every: int = 50) -> dict:
     """Teacher-forced training of ``model`` on ``prep``'s training pairs (see the module
-    docstring); stops after ``epochs`` or ``minutes`` of training, whichever comes first
-    (the learning rate follows a cosine from ``lr`` to ``lr / 10`` over whichever is further
-    along). The model is left with the weights of the best validation loss (the epochs'
+    docstring); stops after ``epochs``, ``updates`` or ``minutes`` of training, whichever
+    comes first (the learning rate follows a cosine from ``lr`` to ``lr / 10`` over whichever
+    is further along; ``updates`` makes a run the same on any machine, ``minutes`` does not). The model is left with the weights of the best validation loss (the epochs'
     ends and the last update are the candidates)."""
     rows = prep.train_pairs
     if not rows:
@@ -176,13 +177,13 @@ def fit_seq2seq(model: Seq2Seq, prep: Prepared, *, epochs: int = 10, minutes: fl
 
     evaluate = (lambda m: -validation_loss(m, prep, val)) if val else None
     feed = EpochFeed(loss_fn, len(batches), epochs=epochs, batch_size=1, seed=seed, evaluate=evaluate)
-    total = epochs * len(batches)
+    total = epochs * len(batches) if updates is None else min(updates, epochs * len(batches))
     budget = minutes * 60 if minutes else math.inf
     opt = torch.optim.Adam(model.parameters(), lr=lr)
     cpu0 = time.process_time()
     loop = Loop(model, opt, feed, seed=seed, clip_norm=clip,
                 schedule=lambda lp: lr * cosine_factor(max(lp.update / total, lp.elapsed / budget)),
-                max_seconds=budget if minutes else None, run_dir=run_dir, checkpoint_every=checkpoint_every,
+                max_updates=total, max_seconds=budget if minutes else None, run_dir=run_dir, checkpoint_every=checkpoint_every,
                 progress=Progress(desc, "batch", total) if progress else None, nonfinite="lower --lr").run(resume=resume)
     last_score = evaluate(model.eval()) if evaluate else None
     chosen = "last update"
@@ -192,7 +193,8 @@ def fit_seq2seq(model: Seq2Seq, prep: Prepared, *, epochs: int = 10, minutes: fl
     model.eval()
     return {"updates": loop.update, "epochs_done": feed.epoch, "batches_per_epoch": len(batches),
             "train_pairs": len(rows), "seconds": loop.elapsed, "cpu_seconds_this_session": time.process_time() - cpu0,
-            "stopped_by": {"time budget": "minutes"}.get(loop.stop_reason, loop.stop_reason),
+            "stopped_by": {"time budget": "minutes", "update budget": "updates"}.get(loop.stop_reason,
+                                                                                     loop.stop_reason),
             "history": feed.history, "kept": chosen,
             "val_loss": None if last_score is None else -max(last_score, feed.best_score), "seed": seed}
 
@@ -279,7 +281,7 @@ def train_translator(*, model_dir: str | os.PathLike | None = DEFAULT_MODEL_DIR,
                      embedding_dim: int = 128, hidden_size: int = 256, num_layers: int = 1, encoder: str = "lstm",
                      decoder: str = "lstm", attention: str | None = "luong", bidirectional_encoder: bool = False,
                      reverse_source: bool = False, dropout: float = 0.1, epochs: int = 10,
-                     minutes: float | None = None, batch_tokens: int = 2000, lr: float = 2e-3, seed: int = 0,
+                     minutes: float | None = None, updates: int | None = None, batch_tokens: int = 2000, lr: float = 2e-3, seed: int = 0,
                      beam: int = 5, alpha: float = 0.6, eval_limit: int | None = None, ibm_pairs: int = 10000,
                      ibm_iterations: int = 5, resume: bool = False, progress: bool = True,
                      overwrite_shipped: bool = False) -> dict:
@@ -306,12 +308,13 @@ def train_translator(*, model_dir: str | os.PathLike | None = DEFAULT_MODEL_DIR,
             embedding_dim=embedding_dim, hidden_size=hidden_size, num_layers=num_layers, encoder=encoder,
             decoder=decoder, attention=attention, bidirectional_encoder=bidirectional_encoder,
             reverse_source=reverse_source, dropout=dropout))
-        fit = fit_seq2seq(model, prep, epochs=epochs, minutes=minutes, batch_tokens=batch_tokens, lr=lr, seed=seed,
-                          run_dir=run_dir, resume=resume, progress=progress)
+        fit = fit_seq2seq(model, prep, epochs=epochs, minutes=minutes, updates=updates, batch_tokens=batch_tokens,
+                          lr=lr, seed=seed, run_dir=run_dir, resume=resume, progress=progress)
         report = _evaluate(model, prep, beam=beam, alpha=alpha, eval_limit=eval_limit, ibm_pairs=ibm_pairs,
                            ibm_iterations=ibm_iterations, progress=progress)
         report.update({"task": f"translation {direction}", "source": prep.source,
                        "config": {**model.config, **prep.settings, "epochs": epochs, "minutes": minutes,
+                                  "updates": updates,
                                   "batch_tokens": batch_tokens, "lr": lr, "seed": seed, "beam": beam, "alpha": alpha},
                        "fit": fit, "threads": torch.get_num_threads(), "seconds": time.perf_counter() - started,
                        "parameters": sum(p.numel() for p in model.parameters())})
@@ -462,8 +465,8 @@ EXPERIMENT_MODELS = {
 }
 
 
-def run_translation_experiment(out_dir: str | os.PathLike, *, direction: str = "es-en", minutes: float = 5.0,
-                               epochs: int = 50, vocab_size: int = 2000, max_len: int = 60,
+def run_translation_experiment(out_dir: str | os.PathLike, *, direction: str = "es-en",
+                               minutes: float | None = None, updates: int | None = 400, epochs: int = 50, vocab_size: int = 2000, max_len: int = 60,
                                embedding_dim: int = 128, hidden_size: int = 256, batch_tokens: int = 2000,
                                lr: float = 2e-3, dropout: float = 0.1, beam: int = 5, alpha: float = 0.6,
                                seed: int = 0, limit: int | None = None, eval_limit: int | None = None,
@@ -471,7 +474,7 @@ def run_translation_experiment(out_dir: str | os.PathLike, *, direction: str = "
                                ) -> dict:
     """Source reversal (Sutskever 2014) and attention by source length (Bahdanau 2015) in
     one run: the models of :data:`EXPERIMENT_MODELS` on the same vocabularies, batches and
-    training budget (``minutes`` each), scored on the same test verses, BLEU by source
+    training budget (``updates`` each, cut short at ``minutes`` each if given), scored on the same test verses, BLEU by source
     length beside the baselines. Writes ``out_dir/result.json`` (an lstmkit run folder)."""
     from .runfiles import write_run_result
 
@@ -489,8 +492,8 @@ def run_translation_experiment(out_dir: str | os.PathLike, *, direction: str = "
             torch.manual_seed(seed)
             model = Seq2Seq(len(prep.src_tok), len(prep.tgt_tok), embedding_dim=embedding_dim,
                             hidden_size=hidden_size, dropout=dropout, **EXPERIMENT_MODELS[name])
-            fit = fit_seq2seq(model, prep, epochs=epochs, minutes=minutes, batch_tokens=batch_tokens, lr=lr,
-                              seed=seed, progress=progress, desc=name)
+            fit = fit_seq2seq(model, prep, epochs=epochs, minutes=minutes, updates=updates, batch_tokens=batch_tokens,
+                              lr=lr, seed=seed, progress=progress, desc=name)
             t0 = time.perf_counter()
             hyps = decode(model, prep.src_tok, prep.tgt_tok, srcs, beam=beam, alpha=alpha, progress=progress,
                           desc=f"{name}: beam {beam}")
@@ -499,7 +502,7 @@ def run_translation_experiment(out_dir: str | os.PathLike, *, direction: str = "
         base = _baselines(prep, rows, ibm_pairs, 5, progress)
         result = {"experiment": "translation: source reversal and attention by source length",
                   "direction": direction, "source": prep.source, "test_sentences": len(rows),
-                  "settings": {**prep.settings, "minutes_each": minutes, "epochs": epochs,
+                  "settings": {**prep.settings, "minutes_each": minutes, "updates_each": updates, "epochs": epochs,
                                "embedding_dim": embedding_dim, "hidden_size": hidden_size,
                                "batch_tokens": batch_tokens, "lr": lr, "dropout": dropout, "beam": beam,
                                "alpha": alpha, "seed": seed},

@@ -50,7 +50,7 @@ def _train(args) -> int:
                          embedding_dim=args.embedding_dim, hidden_size=args.hidden_size, num_layers=args.layers,
                          encoder=args.encoder, decoder=args.decoder, attention=args.attention,
                          bidirectional_encoder=args.bidirectional, reverse_source=args.reverse_source,
-                         dropout=args.dropout, epochs=args.epochs, minutes=args.minutes,
+                         dropout=args.dropout, epochs=args.epochs, minutes=args.minutes, updates=args.updates,
                          batch_tokens=args.batch_tokens, lr=args.lr, seed=args.seed, beam=args.beam,
                          alpha=args.alpha, eval_limit=args.eval_limit, ibm_pairs=args.ibm_pairs,
                          resume=args.resume, progress=not args.no_progress, overwrite_shipped=args.overwrite_shipped)
@@ -129,14 +129,17 @@ def _experiment(args) -> int:
     from ..apps.translate import run_translation_experiment
 
     apply_threads(args)
-    r = run_translation_experiment(args.out, direction=args.direction, minutes=args.minutes, epochs=args.epochs,
+    r = run_translation_experiment(args.out, direction=args.direction, minutes=args.minutes, updates=args.updates,
+                                   epochs=args.epochs,
                                    vocab_size=args.vocab_size, max_len=args.max_len,
                                    embedding_dim=args.embedding_dim, hidden_size=args.hidden_size,
                                    batch_tokens=args.batch_tokens, lr=args.lr, seed=args.seed, beam=args.beam,
                                    limit=args.limit, eval_limit=args.eval_limit, models=args.models,
                                    ibm_pairs=args.ibm_pairs, progress=not args.no_progress)
     buckets = [b["words"] for b in next(iter(r["models"].values()))["by_source_length"]]
-    print(f"\n{r['source']}; {r['test_sentences']} test verses; {r['settings']['minutes_each']} min of training each")
+    st = r["settings"]
+    print(f"\n{r['source']}; {r['test_sentences']} test verses; training budget each: {st['updates_each']} updates"
+          + (f", {st['minutes_each']} min" if st["minutes_each"] else ""))
     print(f"  {'model':26s}{'updates':>8s}{'BLEU':>7s}{'chrF':>7s}   BLEU by source words: " + "  ".join(buckets))
     for name, m in {**r["models"], **r["baselines"]}.items():
         upd = m["fit"]["updates"] if "fit" in m else ""
@@ -163,6 +166,8 @@ def _sizes(p, hidden: int, embedding: int, vocab: int) -> None:
                    help="source pieces per batch, batches of similar lengths (default 2000)")
     p.add_argument("--lr", type=_positive_float(), default=2e-3, help="Adam learning rate (default 2e-3)")
     p.add_argument("--epochs", type=positive_int, default=None, help="passes over the training pairs")
+    p.add_argument("--updates", type=positive_int, default=None,
+                   help="stop after this many updates (the same run on any machine)")
     p.add_argument("--beam", type=positive_int, default=5, help="beam width (default 5; 1: greedy)")
     p.add_argument("--alpha", type=_nonneg_float(), default=0.6,
                    help="length normalisation ((5+|Y|)/6)^alpha, 0: none (default 0.6)")
@@ -249,7 +254,8 @@ def register(sub) -> None:
                      parents=[runtime_parent()])
     x.add_argument("--out", required=True, help="run folder for result.json (claimed before any work)")
     _sizes(x, 256, 128, 2000)
-    x.add_argument("--minutes", type=positive_float, default=5.0, help="training minutes per model (default 5)")
+    x.add_argument("--minutes", type=positive_float, default=None,
+                   help="also stop each model after this many minutes of training (default: no time limit)")
     x.add_argument("--models", type=comma_list, default=None,
                    help=f"comma-separated subset of: {', '.join(EXPERIMENT_MODELS)} (default: all)")
-    x.set_defaults(func=_experiment, epochs=50)
+    x.set_defaults(func=_experiment, epochs=50, updates=400)
