@@ -206,7 +206,7 @@ def decode(model: Seq2Seq, src_tok: SubwordTokenizer, tgt_tok: SubwordTokenizer,
     """Translate ``texts`` (beam search, or greedy in batches when ``beam == 1``)."""
     from ..progress import progress_bar
 
-    ids = [src_tok.encode(t)[: 4 * 256] or [SubwordTokenizer.UNK] for t in texts]
+    ids = [src_tok.encode(t) or [SubwordTokenizer.UNK] for t in texts]
     order = sorted(range(len(ids)), key=lambda i: len(ids[i]))
     out: list[str] = [""] * len(ids)
     bar = progress_bar(len(ids), desc, "sent", enabled=progress)
