@@ -139,3 +139,16 @@ def test_shipped_model_on_held_out_books(capsys):
     assert main(["translate", "evaluate", "--limit", "8", "--ibm-pairs", "0", "--beam", "2", "--no-progress"]) == 0
     out = capsys.readouterr().out
     assert "Bible test books" in out and "BLEU signature" in out
+
+
+def test_training_into_the_shipped_model_is_refused(capsys, tmp_path):
+    from lstmkit.apps.runfiles import SHIPPED
+
+    target = SHIPPED / "translate-es-en"
+    before = sorted(p.name for p in target.iterdir()) if target.exists() else None
+    assert main(["translate", "train", "--model", str(target), "--no-progress"]) == 1
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("lstmkit translate train: error: --model: ") and "ship with lstmkit" in err
+    assert "\n" not in err
+    assert (sorted(p.name for p in target.iterdir()) if target.exists() else None) == before
+    assert not (SHIPPED / "translate-es-en.checkpoints").exists()
