@@ -155,3 +155,24 @@ def test_every_metric_has_one_definition():
     assert ctc.label_error_rate is M.label_error_rate and common.label_error_rate is M.label_error_rate
     assert fsdd.accuracy is M.accuracy and baselines.accuracy is M.accuracy and text.accuracy is M.accuracy
     assert forecast.seasonal_naive is baselines.seasonal_naive
+
+
+# ---- translation (sacrebleu) ----------------------------------------------------------------
+def test_bleu_and_chrf_against_sacrebleu_directly():
+    import sacrebleu
+
+    from lstmkit.metrics import bleu, chrf
+
+    hyps = ["the cat sat on a mat", "a dog barked loudly today", "hello"]
+    refs = ["the cat sat on the mat", "the dog barked loudly", "hello there"]
+    r = bleu(hyps, refs)
+    assert abs(r["score"] - sacrebleu.corpus_bleu(hyps, [refs]).score) < 1e-9
+    assert 0 < r["score"] < 100 and r["signature"].startswith("nrefs:1|case:mixed|eff:no|tok:13a")
+    c = chrf(hyps, refs)
+    assert abs(c["score"] - sacrebleu.corpus_chrf(hyps, [refs]).score) < 1e-9 and "nc:6" in c["signature"]
+    import pytest
+
+    with pytest.raises(ValueError, match="2 hypotheses but 3 references"):
+        bleu(hyps[:2], refs)
+    with pytest.raises(TypeError, match="strings"):
+        chrf([1], ["a"])

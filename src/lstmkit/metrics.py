@@ -3,8 +3,9 @@
 Forecasting (:func:`mae`, :func:`mase`, :func:`smape`, :func:`interval_coverage`),
 classification (:func:`accuracy`, :func:`balanced_accuracy`, :func:`confusion_matrix`,
 :func:`per_class_recall`, :func:`classification_report`), sequence labelling
-(:func:`label_error_rate`, :func:`sequence_accuracy`) and language modelling
-(:func:`bits_per_character`). Each takes plain sequences or arrays (torch tensors work too)
+(:func:`label_error_rate`, :func:`sequence_accuracy`), language modelling
+(:func:`bits_per_character`) and translation (:func:`bleu`, :func:`chrf`: sacrebleu's, with
+its signature; sacrebleu is imported inside them, extra ``translate``). Each takes plain sequences or arrays (torch tensors work too)
 and returns a Python float (or a JSON-ready value), raising a ValueError naming the argument
 when a score is undefined for its inputs.
 
@@ -25,7 +26,7 @@ import numpy as np
 __all__ = [
     "mae", "mase", "smape", "interval_coverage",
     "accuracy", "balanced_accuracy", "confusion_matrix", "per_class_recall", "classification_report",
-    "label_error_rate", "sequence_accuracy", "bits_per_character",
+    "label_error_rate", "sequence_accuracy", "bits_per_character", "bleu", "chrf",
 ]
 
 
@@ -361,3 +362,50 @@ def bits_per_character(nll, count: int | None = None) -> float:
             raise TypeError(f"nll must be a number (a sum of nats) when count is given, got {type(nll).__name__}")
         total, n = float(nll), int(count)
     return total / n / math.log(2)
+
+
+def _corpus(hypotheses, references, what: str):
+    try:
+        import sacrebleu
+    except ImportError as e:  # pragma: no cover
+        raise ImportError(f"{what} needs sacrebleu: pip install 'lstmkit[translate]'") from e
+    hyps, refs = list(hypotheses), list(references)
+    if not all(isinstance(h, str) for h in hyps) or not all(isinstance(r, str) for r in refs):
+        raise TypeError(f"{what}: hypotheses and references must be strings (detokenised sentences)")
+    if len(hyps) != len(refs):
+        raise ValueError(f"{what}: {len(hyps)} hypotheses but {len(refs)} references; expected one per sentence")
+    if not hyps:
+        raise ValueError(f"{what}: no sentences; expected at least one hypothesis and reference")
+    return sacrebleu, hyps, refs
+
+
+def bleu(hypotheses: Sequence[str], references: Sequence[str], tokenize: str = "13a") -> dict:
+    """Corpus BLEU (Papineni et al. 2002) by sacrebleu, one reference per sentence:
+    ``{"score": 0..100, "signature": "nrefs:1|case:mixed|eff:no|tok:13a|smooth:exp|version:..",
+    "precisions": [p1..p4], "bp": brevity penalty, "sys_len", "ref_len"}``.
+
+    Example:
+        >>> r = bleu(["the cat sat on the mat"], ["the cat sat on the mat"])
+        >>> round(r["score"], 6), r["signature"].split("|")[0]
+        (100.0, 'nrefs:1')
+    """
+    sacrebleu, hyps, refs = _corpus(hypotheses, references, "bleu")
+    metric = sacrebleu.metrics.BLEU(tokenize=tokenize)
+    r = metric.corpus_score(hyps, [refs])
+    return {"score": float(r.score), "signature": str(metric.get_signature()),
+            "precisions": [float(p) for p in r.precisions], "bp": float(r.bp), "sys_len": int(r.sys_len),
+            "ref_len": int(r.ref_len)}
+
+
+def chrf(hypotheses: Sequence[str], references: Sequence[str], word_order: int = 0) -> dict:
+    """Corpus chrF (Popović 2015; ``word_order=2``: chrF++) by sacrebleu:
+    ``{"score": 0..100, "signature": ...}``.
+
+    Example:
+        >>> chrf(["abc"], ["abc"])["score"]
+        100.0
+    """
+    sacrebleu, hyps, refs = _corpus(hypotheses, references, "chrf")
+    metric = sacrebleu.metrics.CHRF(word_order=word_order)
+    r = metric.corpus_score(hyps, [refs])
+    return {"score": float(r.score), "signature": str(metric.get_signature())}
