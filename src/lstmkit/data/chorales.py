@@ -149,10 +149,12 @@ def voices_to_roll(voices: np.ndarray) -> np.ndarray:
     return roll
 
 
-def roll_to_stream(roll: np.ndarray, step: float = 0.5, bpm: float = 80.0):
-    """A music21 score of a piano roll (T, 88): each run of frames a key is held becomes
-    one note (``step`` quarter notes per frame), all in one part. A roll read back with
-    :func:`stream_to_roll` is the same roll.
+def roll_to_stream(roll: np.ndarray, step: float = 0.5, bpm: float = 80.0, pitches: Sequence[int] | None = None):
+    """A music21 score of a piano roll (T, K): the frames cut where the set of sounding
+    keys changes, each piece one chord (or rest) of ``step`` quarter notes per frame, a
+    key held across a cut tied over (so MIDI and MusicXML both say it is held). ``pitches``:
+    the MIDI pitch of each of the K keys (default the piano's 88, MIDI 21..108). Read back
+    with :func:`stream_to_roll`, it is the same roll.
 
     Example:
         >>> r = np.zeros((4, 88), np.float32); r[:2, 60 - LOW] = 1; r[1:, 64 - LOW] = 1
@@ -163,31 +165,37 @@ def roll_to_stream(roll: np.ndarray, step: float = 0.5, bpm: float = 80.0):
     m21 = _music21()
     step = _check_step(step)
     r = np.asarray(roll) > 0.5
-    if r.ndim != 2 or r.shape[1] != PITCHES:
-        raise ValueError(f"roll must be (T, {PITCHES}), got shape {np.asarray(roll).shape}")
+    pitches = list(range(LOW, HIGH + 1)) if pitches is None else [int(p) for p in pitches]
+    if r.ndim != 2 or r.shape[1] != len(pitches):
+        raise ValueError(f"roll must be (T, {len(pitches)}), got shape {np.asarray(roll).shape}")
     part = m21.stream.Part()
     part.insert(0, m21.tempo.MetronomeMark(number=bpm))
     part.insert(0, m21.instrument.Piano())
     T = len(r)
-    for k in range(PITCHES):
-        col = np.concatenate([[False], r[:, k], [False]])
-        starts = np.flatnonzero(~col[:-1] & col[1:])
-        ends = np.flatnonzero(col[:-1] & ~col[1:])
-        for a, b in zip(starts, ends):
-            n = m21.note.Note(LOW + k)
-            n.quarterLength = (b - a) * step
-            part.insert(a * step, n)
-    if T:  # a final rest makes the stream last the whole roll
-        last_end = max((float(n.offset + n.quarterLength) for n in part.notes), default=0.0)
-        if last_end < T * step:
-            part.insert(last_end, m21.note.Rest(quarterLength=T * step - last_end))
-    score = m21.stream.Score([part])
-    return score
+    cuts = [0] + [t for t in range(1, T) if (r[t] != r[t - 1]).any()] + [T]
+    for i, (a, b) in enumerate(zip(cuts[:-1], cuts[1:])):
+        keys = np.flatnonzero(r[a])
+        ql = (b - a) * step
+        if not len(keys):
+            part.insert(a * step, m21.note.Rest(quarterLength=ql))
+            continue
+        notes = []
+        for k in keys:
+            n = m21.note.Note(pitches[k], quarterLength=ql)
+            before = a > 0 and r[a - 1, k]
+            after = b < T and r[b, k]
+            if before or after:
+                n.tie = m21.tie.Tie("continue" if before and after else "stop" if before else "start")
+            notes.append(n)
+        part.insert(a * step, m21.chord.Chord(notes, quarterLength=ql) if len(notes) > 1 else notes[0])
+    return m21.stream.Score([part])
 
 
-def stream_to_roll(score, step: float = 0.5, length: int | None = None) -> np.ndarray:
-    """The (T, 88) piano roll of every note of a music21 stream (all parts, chords'
-    every note) sampled every ``step`` quarter notes; ``length`` pads or cuts to T frames.
+def stream_to_roll(score, step: float = 0.5, length: int | None = None, pitches: Sequence[int] | None = None
+                   ) -> np.ndarray:
+    """The (T, K) piano roll of every note of a music21 stream (all parts, chords'
+    every note) sampled every ``step`` quarter notes; ``length`` pads or cuts to T frames;
+    ``pitches`` the MIDI pitch of each key (default the piano's 88; others are left out).
 
     Example:
         >>> from music21 import stream, note
@@ -196,15 +204,16 @@ def stream_to_roll(score, step: float = 0.5, length: int | None = None) -> np.nd
     """
     step = _check_step(step)
     T = int(np.ceil(float(score.highestTime) / step - 1e-9)) if length is None else int(length)
-    roll = np.zeros((T, PITCHES), np.float32)
+    index = {p: k for k, p in enumerate(range(LOW, HIGH + 1) if pitches is None else pitches)}
+    roll = np.zeros((T, len(index)), np.float32)
     for n in score.flatten().notes:
         start, dur = float(n.offset), float(n.quarterLength)
         if dur <= 0:
             continue
         a, b = int(np.ceil(start / step - 1e-9)), min(int(np.ceil((start + dur) / step - 1e-9)), T)
         for p in n.pitches:
-            if LOW <= p.midi <= HIGH:
-                roll[a:b, p.midi - LOW] = 1.0
+            if p.midi in index:
+                roll[a:b, index[p.midi]] = 1.0
     return roll
 
 

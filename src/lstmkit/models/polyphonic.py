@@ -131,16 +131,33 @@ class PolyphonicRNN(nn.Module):
             inp = F.dropout(inp, self.input_dropout)
         return self.net(inp, lengths=lengths)[0]
 
+    @torch.no_grad()
+    def init_output_bias(self, rates) -> None:
+        """Start the output biases at the log-odds of each key's frequency ``rates`` (P,)
+        (clipped to [1e-4, 1 - 1e-4]): the untrained model then predicts the per-pitch
+        marginal instead of 1/2 for every key, ~61 nats per frame less on 88 keys.
+
+        Example:
+            >>> m = PolyphonicRNN(2, 4); m.init_output_bias([0.5, 0.1])
+            >>> [round(float(v), 3) for v in torch.sigmoid(m.net.head.bias)]
+            [0.5, 0.1]
+        """
+        p = torch.as_tensor(np.asarray(rates, dtype=np.float64)).clamp(1e-4, 1 - 1e-4)
+        if p.shape != (self.num_pitches,):
+            raise ValueError(f"rates must hold {self.num_pitches} frequencies, got shape {tuple(p.shape)}")
+        self.net.head.bias.copy_(torch.log(p / (1 - p)).to(self.net.head.bias.dtype))
+
     def nll(self, x: Tensor, lengths: Tensor | None = None) -> Tensor:
         """(T, B) NLL of each frame in nats (zero past each length)."""
         return frame_nll(self(x, lengths), x, lengths)
 
     @torch.no_grad()
     def sample(self, n: int, prime: Tensor | None = None, temperature: float = 1.0,
-               generator: torch.Generator | None = None) -> Tensor:
+               generator: torch.Generator | None = None, on_step=None) -> Tensor:
         """(n, P) frames sampled one at a time (each key a Bernoulli draw of its sigmoid,
         the logits divided by ``temperature``; 0: keys above 1/2), after reading ``prime``
-        (T0, P) frames if given (they are not part of the result)."""
+        (T0, P) frames if given (they are not part of the result). ``on_step(1)`` is called
+        after each sampled frame (a progress bar's ``update``)."""
         if isinstance(n, bool) or not isinstance(n, int) or n < 0:
             raise ValueError(f"n must be a whole number >= 0, got {n!r}")
         if not isinstance(temperature, (int, float)) or isinstance(temperature, bool) or not (
@@ -168,6 +185,8 @@ class PolyphonicRNN(nn.Module):
                     frame = torch.bernoulli(torch.sigmoid(a / temperature), generator=generator)
                 out[t] = frame
                 prev = frame.unsqueeze(0)
+                if on_step is not None:
+                    on_step(1)
             return out
         finally:
             self.train(was)
