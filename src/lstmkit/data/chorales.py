@@ -30,6 +30,7 @@ import hashlib
 import io as _io
 import json
 import os
+import zipfile
 from pathlib import Path
 from typing import Sequence
 
@@ -263,7 +264,7 @@ def _read_cache(path: Path, step: float, transpose: bool) -> Chorales | None:
         with np.load(path, allow_pickle=False) as z:
             meta = json.loads(str(z["meta"]))
             flat, offsets = z["voices"], z["offsets"]
-    except (OSError, ValueError, KeyError):  # absent, truncated or foreign: parse again
+    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile):  # absent, truncated, foreign: parse again
         return None
     if meta.get("format") != _FORMAT or len(offsets) != len(meta.get("numbers", [])) + 1:
         return None

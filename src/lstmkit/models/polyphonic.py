@@ -267,6 +267,10 @@ class ChordNGram:
     @classmethod
     def fit(cls, rolls: Sequence[np.ndarray], order: int = 3, beta: float = 1.0,
             marginal: PitchMarginal | None = None) -> "ChordNGram":
+        if isinstance(order, bool) or not isinstance(order, int) or order < 1:
+            raise ValueError(f"order must be a whole number >= 1, got {order!r}")
+        if not len(rolls):
+            raise ValueError("rolls is empty; expected at least one training piano roll")
         marginal = marginal or PitchMarginal.fit(rolls)
         counts: list[dict] = [defaultdict(Counter) for _ in range(order)]
         for r in rolls:
