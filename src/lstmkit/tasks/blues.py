@@ -113,7 +113,7 @@ def bar_chords(frames: np.ndarray) -> list[tuple[int, ...]]:
     if f.ndim != 2 or f.shape[1] != len(PITCHES):
         raise ValueError(f"frames must be (T, {len(PITCHES)}) blues frames, got shape {f.shape}")
     bars = len(f) // STEPS_PER_BAR
-    chords = f[: bars * STEPS_PER_BAR, : len(CHORD_KEYS)].reshape(bars, STEPS_PER_BAR, -1) > 0.5
+    chords = f[: bars * STEPS_PER_BAR, : len(CHORD_KEYS)].reshape(bars, STEPS_PER_BAR, len(CHORD_KEYS)) > 0.5
     on = chords.sum(1) * 2 > STEPS_PER_BAR
     return [tuple(CHORD_KEYS[k] for k in np.flatnonzero(row)) for row in on]
 
