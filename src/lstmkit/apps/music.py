@@ -278,6 +278,7 @@ def train_chorales(model_dir: str | os.PathLike | None, *, step: float | str = 0
             extra = {"task": "chorales", "step": ch.step, "transpose": transpose,
                      "pitches": list(range(LOW, LOW + PITCHES)),
                      "split": {"train": ntr, "val": nva, "test": nte}, "split_seed": split_seed,
+                     "numbers": None if numbers is None else sorted(set(int(n) for n in numbers)),
                      "ngram": {"order": ngram.order, "beta": ngram.beta},
                      "baseline_rnn": {"config": rnn.config, "file": BASELINE_FILE}, "music21": _m21_version()}
             save_model(model, model_dir, extra=extra,
@@ -401,6 +402,8 @@ def _check_extra(extra: dict, config: dict, where: str) -> None:
     if extra["task"] == "chorales":
         check_fields(flat, {
             "extra.transpose": (bool, None, "true or false"),
+            "extra.numbers": ((list, type(None)), lambda v: v is None or (v and all(isinstance(n, int) for n in v)),
+                              "null (every chorale) or a list of Riemenschneider numbers"),
             "extra.split": (dict, lambda v: all(isinstance(v.get(k), list) and v[k] for k in ("train", "val", "test")),
                             "a table of train, val and test chorale numbers"),
             "extra.ngram": (dict, lambda v: isinstance(v.get("order"), int) and v["order"] >= 1
@@ -452,7 +455,8 @@ def evaluate_music(model_dir: str | os.PathLike, split: str = "test", progress: 
         return {"task": "blues", "split": split, "models": rows, "seconds": time.perf_counter() - started}
     from ..data.chorales import load_chorales
 
-    ch = load_chorales(extra["step"], transpose=extra["transpose"], progress=progress)
+    # the chorales the model was trained from (the same cache entry, the same duplicates left out)
+    ch = load_chorales(extra["step"], transpose=extra["transpose"], numbers=extra.get("numbers"), progress=progress)
     index = {n: i for i, n in enumerate(ch.numbers)}
     missing = [n for part in ("train", split) for n in extra["split"][part] if n not in index]
     if missing:
