@@ -169,3 +169,18 @@ def test_cli_errors_are_one_line(capsys, tmp_path, chorale_model):
     code, _, err = run_cli(capsys, "music", "generate", "--model", str(chorale_model[0]), "--out",
                            str(tmp_path / "ok"), "--length", "8", "--no-progress")
     assert code == 1 and err.count("\n") == 1 and "--overwrite" in err
+
+
+@pytest.mark.slow
+def test_full_chorale_run_lstm_beats_elman_and_marginal(tmp_path):
+    """The documented run (docs/music.md), all 328 chorales: minutes, not in CI."""
+    r = M.train_chorales(tmp_path / "m", progress=False)
+    t = {k: v["test"] for k, v in r["models"].items()}
+    assert t["model"]["nll_per_step"] < t["baseline_rnn"]["nll_per_step"] < t["marginal"]["nll_per_step"]
+    assert t["model"]["frame_accuracy"] > t["baseline_rnn"]["frame_accuracy"]
+
+
+@pytest.mark.slow
+def test_full_blues_run_the_lstm_keeps_the_progression(tmp_path):
+    r = M.train_blues(tmp_path / "b", progress=False)
+    assert r["models"]["model"]["structure"]["bar_accuracy"] > 0.95
