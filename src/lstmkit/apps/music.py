@@ -134,15 +134,22 @@ def fit_ngram(train: Sequence[np.ndarray], val: Sequence[np.ndarray], orders=(1,
     return best[1], table
 
 
-def _train_rnn(model: PolyphonicRNN, train, val, *, epochs, batch_size, lr, seed, run_dir, resume, progress, desc):
+OUTPUT_BIAS = ("zero", "marginal")
+
+
+def _train_rnn(model: PolyphonicRNN, train, val, *, epochs, batch_size, lr, seed, run_dir, resume, progress, desc,
+               output_bias="zero"):
     """Next-frame likelihood training (Adam, clipping 1), the epoch of lowest validation NLL
-    kept; the output biases start at the training frames' per-key log-odds."""
+    kept; with ``output_bias="marginal"`` the output biases start at the training frames'
+    per-key log-odds (faster at first; on the chorales it overfits sooner: docs/music.md)."""
 
     def loss_fn(m, idx):
         x, n = pad_rolls([train[i] for i in idx])
         return m.nll(x, n).sum() / n.sum()
 
-    model.init_output_bias(PitchMarginal.fit(train).p)
+    _check_choice("output_bias", output_bias, OUTPUT_BIAS)
+    if output_bias == "marginal":
+        model.init_output_bias(PitchMarginal.fit(train).p)
     return fit_supervised(model, loss_fn, len(train), epochs=epochs, batch_size=batch_size, lr=lr, seed=seed,
                           evaluate=lambda m: -rnn_scores(m, val)["nll_per_step"], run_dir=run_dir, resume=resume,
                           progress=progress, desc=desc)
@@ -218,7 +225,7 @@ def train_chorales(model_dir: str | os.PathLike | None, *, step: float | str = 0
                    cell: str = "lstm", variant: str = "vanilla", hidden_size: int = 128, num_layers: int = 1,
                    epochs: int = 120, batch_size: int = 8, lr: float = 3e-3, input_dropout: float = 0.0,
                    baseline: str = "elman", numbers: Sequence[int] | None = None, split_seed: int = 0, seed: int = 0,
-                   resume: bool = False, progress: bool = True) -> dict:
+                   output_bias: str = "zero", resume: bool = False, progress: bool = True) -> dict:
     """Train the polyphonic RNN and its baselines on the Bach chorales (module docstring)
     and write the model directory ``model_dir`` (None: nothing written). Checkpoints go to
     ``<model_dir>.checkpoints`` (a killed run continues with ``resume``).
@@ -246,12 +253,12 @@ def train_chorales(model_dir: str | os.PathLike | None, *, step: float | str = 0
         model = PolyphonicRNN(PITCHES, **_rnn_config(cell, variant, hidden_size, num_layers, input_dropout))
         fit = _train_rnn(model, tr, va, epochs=epochs, batch_size=batch_size, lr=lr, seed=seed,
                          run_dir=run / "model" if run else None, resume=resume, progress=progress,
-                         desc=f"chorales {cell}")
+                         desc=f"chorales {cell}", output_bias=output_bias)
         torch.manual_seed(seed)
         rnn = PolyphonicRNN(PITCHES, **_rnn_config(baseline, None, hidden_size, num_layers, input_dropout))
         fit_b = _train_rnn(rnn, tr, va, epochs=epochs, batch_size=batch_size, lr=lr, seed=seed,
                            run_dir=run / "baseline" if run else None, resume=resume, progress=progress,
-                           desc=f"chorales {baseline}")
+                           desc=f"chorales {baseline}", output_bias=output_bias)
         rows = {}
         for name, scorer in (("model", lambda r: rnn_scores(model, r)), ("baseline_rnn", lambda r: rnn_scores(rnn, r)),
                              ("marginal", lambda r: baseline_scores(marginal, r)),
@@ -270,7 +277,7 @@ def train_chorales(model_dir: str | os.PathLike | None, *, step: float | str = 0
             "models": {k: {"name": names[k], **v} for k, v in rows.items()},
             "ngram_choice": ngram_table, "published": PUBLISHED_JSB,
             "config": {**model.config, "baseline": baseline, "epochs": epochs, "batch_size": batch_size, "lr": lr,
-                       "seed": seed},
+                       "seed": seed, "output_bias": output_bias},
             "fit": {"model": fit, "baseline_rnn": fit_b, "baselines_seconds": base_seconds},
             "threads": torch.get_num_threads(), "cpu": _cpu(), "seconds": time.perf_counter() - started,
         }
@@ -332,7 +339,8 @@ def blues_structure(model: PolyphonicRNN, n_pieces: int = 5, choruses: int = 16,
 def train_blues(model_dir: str | os.PathLike | None, *, cell: str = "lstm", variant: str = "vanilla",
                 hidden_size: int = 64, num_layers: int = 1, epochs: int = 150, batch_size: int = 8, lr: float = 1e-2,
                 pieces: int = 128, choruses: int = 4, baseline: str = "elman", test_pieces: int = 5,
-                test_choruses: int = 16, seed: int = 0, resume: bool = False, progress: bool = True) -> dict:
+                test_choruses: int = 16, seed: int = 0, output_bias: str = "zero", resume: bool = False,
+                progress: bool = True) -> dict:
     """Eck & Schmidhuber's blues: train the model and the baseline RNN (same size) on
     ``pieces`` generated pieces of ``choruses`` choruses each (a fresh melody every chorus),
     keep the epoch of lowest NLL on 16 validation pieces, then score both free-running for
@@ -357,7 +365,7 @@ def train_blues(model_dir: str | os.PathLike | None, *, cell: str = "lstm", vari
             sub = "model" if key == "model" else "baseline"
             fits[key] = _train_rnn(m, tr, va, epochs=epochs, batch_size=batch_size, lr=lr, seed=seed,
                                    run_dir=run / sub if run else None, resume=resume, progress=progress,
-                                   desc=f"blues {c}")
+                                   desc=f"blues {c}", output_bias=output_bias)
             models[key] = m
         marginal = PitchMarginal.fit(tr)
         rows = {}
@@ -372,7 +380,8 @@ def train_blues(model_dir: str | os.PathLike | None, *, cell: str = "lstm", vari
                      "bars": BARS, "keys": len(PITCHES), "seeds": _BLUES_SEEDS},
             "models": rows, "published": PUBLISHED,
             "config": {**models["model"].config, "baseline": baseline, "epochs": epochs, "batch_size": batch_size,
-                       "lr": lr, "seed": seed, "test_pieces": test_pieces, "test_choruses": test_choruses},
+                       "lr": lr, "seed": seed, "test_pieces": test_pieces, "test_choruses": test_choruses,
+                       "output_bias": output_bias},
             "fit": fits, "threads": torch.get_num_threads(), "cpu": _cpu(), "seconds": time.perf_counter() - started,
         }
         if model_dir is not None:

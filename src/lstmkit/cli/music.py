@@ -52,7 +52,7 @@ def _train(args) -> int:
     apply_threads(args)
     out = args.model or DEFAULT_OUT[args.task]
     common = dict(cell=args.cell, variant=args.variant, baseline=args.baseline, seed=args.seed, resume=args.resume,
-                  progress=not args.no_progress)
+                  output_bias=args.output_bias, progress=not args.no_progress)
     if args.hidden_size is not None:
         common["hidden_size"] = args.hidden_size
     if args.epochs is not None:
@@ -140,6 +140,8 @@ def register(sub) -> None:
                    help="chorales: one frame per eighth note (default), sixteenth or quarter note")
     t.add_argument("--limit", type=positive_int, default=None,
                    help="chorales: only Riemenschneider numbers 1..N (a quick run)")
+    t.add_argument("--output-bias", choices=["zero", "marginal"], default="zero",
+                   help="the output biases start at zero (default) or at the training frames' per-key log-odds")
     t.add_argument("--resume", action="store_true", help="continue a killed run from MODEL.checkpoints")
     t.set_defaults(func=_train)
 

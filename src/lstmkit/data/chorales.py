@@ -286,7 +286,7 @@ def load_chorales(step: float | str = 0.5, transpose: bool = True, numbers: Sequ
         progress: a progress bar while parsing.
 
     Example:
-        >>> ch = load_chorales(numbers=[1, 2], progress=False)
+        >>> ch = load_chorales(numbers=[1, 2], cache=False, progress=False)
         >>> len(ch), ch.numbers, ch.roll(0).shape[1]
         (2, [1, 2], 88)
     """
