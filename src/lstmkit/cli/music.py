@@ -132,7 +132,7 @@ def register(sub) -> None:
     t.add_argument("--variant", default="vanilla", help="LSTM variant preset (default vanilla)")
     t.add_argument("--baseline", default="elman", help="the recurrent baseline's family (default elman)")
     t.add_argument("--hidden-size", "--hidden", dest="hidden_size", type=positive_int, default=None,
-                   help="units per layer (default 128 for chorales, 64 for the blues)")
+                   help="units per layer (default 128 for chorales, 32 for the blues)")
     t.add_argument("--epochs", type=positive_int, default=None,
                    help="passes over the training data (default 120 for chorales, 150 for the blues)")
     t.add_argument("--lr", type=positive_float, default=None, help="Adam's learning rate (default 3e-3; blues 1e-2)")
