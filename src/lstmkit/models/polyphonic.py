@@ -139,7 +139,7 @@ class PolyphonicRNN(nn.Module):
 
         Example:
             >>> m = PolyphonicRNN(2, 4); m.init_output_bias([0.5, 0.1])
-            >>> [round(float(v), 3) for v in torch.sigmoid(m.net.head.bias)]
+            >>> [round(float(v), 3) for v in torch.sigmoid(m.net.head.bias.detach())]
             [0.5, 0.1]
         """
         p = torch.as_tensor(np.asarray(rates, dtype=np.float64)).clamp(1e-4, 1 - 1e-4)
