@@ -112,7 +112,7 @@ def baseline_scores(model, rolls: Sequence[np.ndarray]) -> dict:
 
 
 def fit_ngram(train: Sequence[np.ndarray], val: Sequence[np.ndarray], orders=(1, 2, 3, 4),
-              betas=(0.3, 1.0, 3.0, 10.0, 30.0), marginal: PitchMarginal | None = None) -> tuple[ChordNGram, list]:
+              betas=(0.3, 1.0, 3.0, 10.0, 30.0, 100.0, 300.0), marginal: PitchMarginal | None = None) -> tuple[ChordNGram, list]:
     """The chord n-gram with the order and smoothing ``beta`` of lowest validation NLL per
     step, and the table of every choice tried.
 
