@@ -172,6 +172,28 @@ def test_cli_errors_are_one_line(capsys, tmp_path, chorale_model):
     assert code == 1 and err.count("\n") == 1 and "--overwrite" in err
 
 
+def test_interrupt_keeps_checkpoints_and_resume_finishes(cache, tmp_path, capsys, monkeypatch):
+    import lstmkit.train.loop as loop
+
+    real, calls = loop.save_checkpoint, []
+
+    def interrupt_after_first_checkpoint(*a, **k):
+        calls.append(1)
+        r = real(*a, **k)
+        if len(calls) == 1:
+            raise KeyboardInterrupt
+        return r
+
+    monkeypatch.setattr(loop, "save_checkpoint", interrupt_after_first_checkpoint)
+    argv = ["music", "train", "--limit", "4", "--epochs", "2", "--hidden", "4", "--no-progress",
+            "--model", str(tmp_path / "m")]
+    assert main(argv) == 130
+    assert "--resume" in capsys.readouterr().err
+    assert (tmp_path / "m.checkpoints" / "model" / "checkpoint.json").is_file() and not (tmp_path / "m").exists()
+    assert main(argv + ["--resume"]) == 0
+    assert (tmp_path / "m" / "model.safetensors").is_file() and not (tmp_path / "m.checkpoints").exists()
+
+
 @pytest.mark.slow
 def test_full_chorale_run_lstm_beats_elman_and_marginal(tmp_path):
     """The documented run (docs/music.md), all 328 chorales: minutes, not in CI."""
