@@ -409,3 +409,43 @@ def chrf(hypotheses: Sequence[str], references: Sequence[str], word_order: int =
     metric = sacrebleu.metrics.CHRF(word_order=word_order)
     r = metric.corpus_score(hyps, [refs])
     return {"score": float(r.score), "signature": str(metric.get_signature())}
+
+
+# ---------------------------------------------------------------------- polyphonic music
+
+__all__ += ["frame_accuracy"]
+
+
+def frame_accuracy(predicted, actual) -> float:
+    """Frame-level accuracy of piano rolls (Bay, Ehmann & Downie 2009, the measure of
+    Boulanger-Lewandowski et al. 2012): ``ACC = TP / (TP + FP + FN)`` with the true
+    positives, false positives and false negatives counted over every frame and pitch of
+    every sequence (so a frame where both are silent counts for nothing).
+
+    Args:
+        predicted, actual: binary piano rolls of one shape (T, P) (or lists of them, one
+            per sequence; each pair of one shape).
+
+    Example:
+        >>> import numpy as np
+        >>> frame_accuracy(np.array([[1, 1, 0], [0, 0, 0]]), np.array([[1, 0, 1], [0, 0, 0]]))
+        0.3333333333333333
+    """
+    if isinstance(predicted, (list, tuple)) and isinstance(actual, (list, tuple)):
+        if len(predicted) != len(actual):
+            raise ValueError(f"predicted and actual must hold as many rolls, got {len(predicted)} and {len(actual)}")
+        pairs = list(zip(predicted, actual))
+    else:
+        pairs = [(predicted, actual)]
+    tp = fp = fn = 0
+    for k, (p, a) in enumerate(pairs):
+        p = np.asarray(p.detach().cpu() if hasattr(p, "detach") else p) > 0.5
+        a = np.asarray(a.detach().cpu() if hasattr(a, "detach") else a) > 0.5
+        if p.shape != a.shape:
+            raise ValueError(f"predicted and actual roll {k} differ in shape: {p.shape} and {a.shape}")
+        tp += int((p & a).sum())
+        fp += int((p & ~a).sum())
+        fn += int((~p & a).sum())
+    if tp + fp + fn == 0:
+        raise ValueError("actual and predicted are both silent everywhere: frame accuracy is undefined")
+    return tp / (tp + fp + fn)

@@ -18,7 +18,7 @@ from pathlib import Path
 
 __all__ = ["main", "build_parser"]
 
-COMMAND_MODULES = ["demo", "experiment", "gradient_flow", "odyssey", "bench", "benchmark", "speech", "handwriting", "classify", "text", "forecast", "doctor", "study", "export", "explore", "video", "translate"]
+COMMAND_MODULES = ["demo", "experiment", "gradient_flow", "odyssey", "bench", "benchmark", "speech", "handwriting", "classify", "text", "forecast", "doctor", "study", "export", "explore", "video", "translate", "music"]
 
 
 def build_parser() -> argparse.ArgumentParser:
