@@ -594,6 +594,8 @@ class EvolinoConfig:
         sigma0, popsize: CMA-ES's settings (popsize None: cma's default).
         ridge: 0 for the pseudo-inverse, > 0 for ridge regression.
         with_input: the linear output also sees the input.
+        horizon: the free-running fitness's horizon in steps (None: from the washout to
+            the end of the training steps, one run); starts: how many free runs then.
         generations, max_seconds: the budget. seed: the run's seed.
     """
 
@@ -608,6 +610,8 @@ class EvolinoConfig:
     popsize: int | None = None
     ridge: float = 0.0
     with_input: bool = False
+    horizon: int | None = None
+    starts: int = 4
     generations: int = 200
     max_seconds: float | None = None
     seed: int = 0
@@ -685,33 +689,51 @@ class Evolino:
         return torch.cat(parts + [torch.ones_like(out[:, :, 0, :1])], -1)
 
     def generator_losses(self, pop: Tensor, series: Tensor, train_end: int, washout: int) -> tuple[Tensor, Tensor]:
-        """(P,) free-running losses and (P, F, O) readouts of the candidates ``pop``."""
+        """(P,) free-running losses and (P, F, O) readouts of the candidates ``pop``.
+
+        The readout is fitted teacher-forced on steps ``[washout, train_end)``; the net
+        then runs free from ``config.starts`` points (evenly spaced from ``washout``), each
+        start teacher-forced up to it, for ``config.horizon`` steps (None: from
+        ``washout`` to ``train_end``, one run); the loss is the mean squared error.
+        """
+        c = self.config
         x = series[: train_end - 1, None]   # inputs s_0 .. s_{T-2}
         d = series[1:train_end]             # targets s_1 .. s_{T-1}
         phi = self._features(pop, x)
-        w = fit_readout(phi[:, washout:], d[washout:], self.config.ridge)
-        rnn, space, with_input = self.rnn, self.space, self.config.with_input
+        w = fit_readout(phi[:, washout:], d[washout:], c.ridge)
+        span = train_end - 1 - washout
+        horizon = span if c.horizon is None else min(c.horizon, span)
+        k = 1 if c.horizon is None else max(1, c.starts)
+        starts = torch.linspace(washout, train_end - 1 - horizon, k).round().long()
+        T0 = int(starts.max())
+        xs = x[:T0, 0][:, None].expand(T0, k, x.shape[-1]).contiguous()  # (T0, k, I), one column per start
+        lengths = starts.clone()
+        rnn, space, with_input = self.rnn, self.space, c.with_input
+
+        def readout(out, inp, w):
+            feats = [out] + ([inp] if with_input else []) + [torch.ones_like(out[..., :1])]
+            return torch.cat(feats, -1) @ w
 
         def run(p, w):
             from torch.func import functional_call
 
-            out, state = functional_call(rnn, p, (x[:washout],))
-            xt = x[washout - 1: washout]
-            feats = [out[-1:]] + ([xt] if with_input else []) + [torch.ones_like(out[-1:, :, :1])]
-            y = torch.cat(feats, -1) @ w
+            out, state = functional_call(rnn, p, (xs,), {"lengths": lengths})
+            last = out.gather(0, (lengths - 1).view(1, -1, 1).expand(1, k, out.shape[-1]))  # (1, k, H)
+            inp = xs.gather(0, (lengths - 1).view(1, -1, 1).expand(1, k, xs.shape[-1]))
+            y = readout(last, inp, w)
             ys = [y]
-            for _ in range(train_end - 1 - washout - 1):
+            for _ in range(horizon - 1):
                 out, state = functional_call(rnn, p, (y, state))
-                feats = [out] + ([y] if with_input else []) + [torch.ones_like(out[..., :1])]
-                y = torch.cat(feats, -1) @ w
+                y = readout(out, y, w)
                 ys.append(y)
-            return torch.cat(ys)[:, 0]
+            return torch.cat(ys)  # (horizon, k, O)
 
         from torch.func import vmap
 
-        ys = vmap(run, randomness="different")(space.split(pop), w)  # (P, steps, O): predictions of s_washout..
-        goal = series[washout: washout + ys.shape[1]]
-        losses = ((ys - goal[None]) ** 2).mean((1, 2))
+        ys = vmap(run, randomness="different")(space.split(pop), w)  # predictions of s_start .. s_start+horizon-1
+        idx = starts[None, :] + torch.arange(horizon)[:, None]  # (horizon, k)
+        goal = series[idx]  # (horizon, k, O)
+        losses = ((ys - goal[None]) ** 2).mean((1, 2, 3))
         return torch.nan_to_num(losses, nan=math.inf), w
 
     def fit_generator(self, series: Tensor, train_end: int, washout: int = 100, log=None,
