@@ -612,11 +612,15 @@ class EvolinoConfig:
     with_input: bool = False
     horizon: int | None = None
     starts: int = 4
+    teacher_noise: float = 0.0
+    fitness: str = "free"
     generations: int = 200
     max_seconds: float | None = None
     seed: int = 0
 
     def __post_init__(self) -> None:
+        if self.fitness not in ("free", "teacher"):
+            raise ValueError(f"fitness must be 'free' or 'teacher', got {self.fitness!r}")
         if self.search not in ("esp", "cmaes"):
             raise ValueError(f"search must be 'esp' or 'cmaes', got {self.search!r}")
 
@@ -699,7 +703,22 @@ class Evolino:
         c = self.config
         x = series[: train_end - 1, None]   # inputs s_0 .. s_{T-2}
         d = series[1:train_end]             # targets s_1 .. s_{T-1}
-        phi = self._features(pop, x)
+        x_fit = x
+        if c.teacher_noise:
+            # the readout is fitted on states driven by noisy teacher inputs: it learns to
+            # correct small deviations of its own fed-back outputs (Jaeger's remedy for
+            # unstable generators); a fixed draw per seed, the same for every candidate
+            g = torch.Generator().manual_seed(c.seed)
+            x_fit = x + c.teacher_noise * torch.randn(x.shape, generator=g)
+        phi = self._features(pop, x_fit)
+        if c.fitness == "teacher":
+            # one-step error on the last third of the training steps, the readout fitted on the rest
+            cut = washout + 2 * (train_end - 1 - washout) // 3
+            w = fit_readout(phi[:, washout:cut], d[washout:cut], c.ridge)
+            clean = phi if x_fit is x else self._features(pop, x)
+            losses = ((clean[:, cut:] @ w - d[cut:][None]) ** 2).mean((1, 2))
+            w = fit_readout(phi[:, washout:], d[washout:], c.ridge)
+            return torch.nan_to_num(losses, nan=math.inf), w
         w = fit_readout(phi[:, washout:], d[washout:], c.ridge)
         span = train_end - 1 - washout
         horizon = span if c.horizon is None else min(c.horizon, span)
