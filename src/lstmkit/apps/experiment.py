@@ -106,8 +106,13 @@ def run_experiment(name: str, variants=None, seeds: int = 1, first_seed: int = 0
                 meta = {"experiment": name, "variant": key, "model": f"{description}, {method_label(method)}",
                         "method": method, "hidden": hidden, "label": f"{key} seed {seed}", "quick": quick,
                         "threads": torch.get_num_threads()}
+                # --max-seconds / --max-sequences budget every method's run, as the trainer's
+                mopts = {**all_methods[method], **{k: (overrides or {})[k] for k in ("max_seconds",)
+                                                   if k in (overrides or {})}}
+                if method == "dekf" and "max_sequences" in (overrides or {}):
+                    mopts["max_sequences"] = overrides["max_sequences"]
                 r = run_method(method, task, cell=cell, preset=preset, hidden=hidden, seed=seed,
-                               options=all_methods[method], meta=meta,
+                               options=mopts, meta=meta,
                                model_kwargs={"forget_bias": model_fb(exp, forget_bias)})
                 if run_dir is not None and main_process:
                     claim_dir(run_dir, "run", "run directory")

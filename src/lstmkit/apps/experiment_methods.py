@@ -96,7 +96,14 @@ def _finish(task, model, seed: int, t0: float, meta: dict, config: dict, evaluat
             "stop_reason": stop_reason, "solved": solved,
             "solved_at": {"sequences": solved_at_evaluations or evaluations, "update": len(history),
                           "seconds": round(time.perf_counter() - t0, 3)} if solved else None,
-            "checks": [], "test": test, "history": history, "parameters": parameters}
+            "checks": [], "test": test, "history": history, "parameters": parameters,
+            "learning": _learning(history)}
+
+
+def _learning(history: list) -> dict:
+    """The first and last recorded training loss (the summary keeps this, not the curve)."""
+    return {"first_loss": history[0]["loss"] if history else None,
+            "last_loss": history[-1]["loss"] if history else None}
 
 
 def _evolino(method, task, cell, preset, hidden, seed, opts, meta, log):
@@ -150,4 +157,5 @@ def _dekf(task, cell, preset, hidden, seed, opts, meta, model_kwargs, log):
     cfg = DEKFConfig(**{**opts, "seed": seed})
     r = DEKF(model, cfg).fit(task, log=log, meta=meta)
     r["config"]["method"] = "dekf"
+    r["learning"] = _learning(r["history"])
     return r
