@@ -106,9 +106,9 @@ def test_cmaes_improves_a_toy_fitness():
     es = CMAES(torch.zeros(4), sigma0=1.0, seed=0)
     first = _sphere(target)(es.ask())
     es._asked = None
-    r = evolve(es, _sphere(target), generations=80)
-    assert r["best_loss"] < 1e-4 < float(first.min())
-    assert r["evaluations"] == 80 * es.es.popsize
+    r = evolve(es, _sphere(target), generations=60)
+    assert r["best_loss"] < 1e-3 < float(first.min())
+    assert r["evaluations"] == 60 * es.es.popsize
 
 
 def test_esp_improves_a_toy_fitness_and_bursts():
@@ -136,7 +136,9 @@ def test_esp_burst_mutation_recentres_on_the_best():
         assert torch.equal(esp.subpops[u][0], esp.best[idx])
 
 
-@pytest.mark.parametrize("cell,variant", [("lstm", "vanilla"), ("gru", None), ("elman", None), ("slstm", None)])
+@pytest.mark.parametrize("cell,variant", [("lstm", "vanilla"), ("gru", None),
+                                          pytest.param("elman", None, marks=pytest.mark.slow),
+                                          pytest.param("slstm", None, marks=pytest.mark.slow)])
 def test_evolve_network_beats_its_start(cell, variant):
     torch.manual_seed(0)
     model = SequenceModel(1, 4, 1, cell=cell, variant=variant or "vanilla", readout="last")
@@ -155,8 +157,9 @@ def test_evolve_network_beats_its_start(cell, variant):
     assert end < 0.5 * start
 
 
-@pytest.mark.parametrize("cell,variant,search", [("lstm", "vanilla", "esp"), ("gru", None, "esp"),
-                                                  ("lstm", "cifg", "cmaes"), ("mlstm", None, "esp")])
+@pytest.mark.parametrize("cell,variant,search", [("lstm", "vanilla", "esp"), ("gru", None, "cmaes"),
+                                                  pytest.param("lstm", "cifg", "cmaes", marks=pytest.mark.slow),
+                                                  pytest.param("mlstm", None, "esp", marks=pytest.mark.slow)])
 def test_evolino_generator_improves_on_random_networks(cell, variant, search):
     """Evolino on one sine: the evolved generator runs free better than its first generation."""
     torch.manual_seed(0)
