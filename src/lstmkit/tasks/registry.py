@@ -272,7 +272,7 @@ for _letters, _name in ((3, "dekf-anbncn"), (2, "dekf-anbn")):
 # T-maze and pole tasks point evolve_network at an episode's return): CMA-ES on every weight.
 _LIST.append(_e(
     "cmaes-anbn", "counting", "a^n b^n, n <= 10: every weight by CMA-ES (the population as one batched "
-    "forward) vs gradient descent", task={"letters": 2, "train_max": 10, "test_max": 200}, hidden=2,
+    "forward) vs gradient descent", task={"letters": 2, "train_max": 10, "test_max": 1000}, hidden=2,
     train=dict(lr=0.01, batch_size=32, eval_every=20, max_sequences=300_000, max_seconds=120, stop_on_success=False),
     quick={"task": {"train_max": 4, "test_max": 50}, "train": {"max_seconds": 15.0},
            "methods": {"cmaes": {"max_seconds": 15.0}}},
