@@ -279,6 +279,15 @@ _LIST.append(_e(
     methods={"cmaes": {"generations": 1_000_000, "max_seconds": 120.0, "popsize": 32, "sigma0": 0.5, "batch": 40},
              "gradient": {}}))
 
+_LIST.append(_e(
+    "cmaes-anbncn", "counting", "a^n b^n c^n, n <= 10: every weight by CMA-ES vs gradient descent",
+    task={"letters": 3, "train_max": 10, "test_max": 1000}, hidden=2,
+    train=dict(lr=0.01, batch_size=32, eval_every=20, max_sequences=300_000, max_seconds=120, stop_on_success=False),
+    quick={"task": {"train_max": 4, "test_max": 50}, "train": {"max_seconds": 15.0},
+           "methods": {"cmaes": {"max_seconds": 15.0}}},
+    methods={"cmaes": {"generations": 1_000_000, "max_seconds": 180.0, "popsize": 32, "sigma0": 0.5, "batch": 40},
+             "gradient": {}}))
+
 EXPERIMENTS: dict[str, Experiment] = {e.name: e for e in _LIST}
 """Every configured experiment by name, in the order ``experiment list`` prints them."""
 
