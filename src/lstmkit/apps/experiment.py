@@ -76,6 +76,13 @@ def run_experiment(name: str, variants=None, seeds: int = 1, first_seed: int = 0
         raise ValueError(f"forget_bias must be a finite number or None, got {forget_bias!r}")
     for v in variants:
         resolve_model_name(v)  # an unknown name fails now, not after the first variant's runs
+    all_methods = exp.method_options(quick)
+    if methods is not None:
+        unknown = [m for m in methods if m not in all_methods]
+        if unknown or not methods:
+            raise ValueError(f"methods must be a non-empty list of the experiment's methods {list(all_methods)}, "
+                             f"got {list(methods)!r}")
+    chosen = list(all_methods) if methods is None else list(methods)
     hidden = exp.hidden if hidden is None else hidden
     task = exp.make_task(quick)
     # A checkpoint every 500 updates: a killed run loses little and `--resume` continues it.
@@ -86,13 +93,6 @@ def run_experiment(name: str, variants=None, seeds: int = 1, first_seed: int = 0
         log = None
     elif root is not None:  # a non-empty foreign directory is refused now, before any training
         claim_dir(root, "run", "experiment directory")
-    all_methods = exp.method_options(quick)
-    if methods is not None:
-        unknown = [m for m in methods if m not in all_methods]
-        if unknown or not methods:
-            raise ValueError(f"methods must be a non-empty list of the experiment's methods {list(all_methods)}, "
-                             f"got {list(methods)!r}")
-    chosen = list(all_methods) if methods is None else list(methods)
     results = []
     for v, method in [(v, m) for v in variants for m in chosen]:
         cell, preset, description = resolve_model_name(v)
