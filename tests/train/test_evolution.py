@@ -50,6 +50,15 @@ def test_population_batched_inputs_and_state_carry():
     a, state = run(x[:, :3], batched=True)
     b, _ = run(x[:, 3:], state, batched=True)
     torch.testing.assert_close(torch.cat([a, b], 1), full, atol=1e-6, rtol=1e-6)
+    # a policy's loop: a SequenceModel stepped with None lengths and a carried state
+    m = SequenceModel(2, 3, 2)
+    ms = ParameterSpace(m)
+    run = Population(m, ms, torch.randn(4, ms.dim) * 0.5)
+    y1, st = run(x[:, :3], batched=True)
+    y2, _ = run(x[:, 3:], None, st, batched=True)
+    y3, _ = run(x[:, 3:], state=st, batched=True)
+    torch.testing.assert_close(y2, y3)
+    torch.testing.assert_close(torch.cat([y1, y2], 1), run(x, batched=True)[0], atol=1e-6, rtol=1e-6)
 
 
 def test_parameter_space_round_trip_and_errors():

@@ -159,8 +159,14 @@ class Population:
         def one(p, a, kw):
             return functional_call(module, p, a, kw)
 
-        dims = 0 if batched else None
-        return vmap(one, in_dims=(0, dims, dims), randomness="different", chunk_size=self.chunk_size)(
+        if batched:  # every tensor leaf has the leading axis P; None and other values are shared
+            from torch.utils._pytree import tree_map
+
+            dims_a = tree_map(lambda t: 0 if isinstance(t, Tensor) else None, args)
+            dims_k = tree_map(lambda t: 0 if isinstance(t, Tensor) else None, kwargs)
+        else:
+            dims_a = dims_k = None
+        return vmap(one, in_dims=(0, dims_a, dims_k), randomness="different", chunk_size=self.chunk_size)(
             self.params, args, kwargs)
 
 
