@@ -35,7 +35,7 @@ __all__ = ["run_experiment", "summarise", "format_table", "set_input_gate_bias",
 def run_experiment(name: str, variants=None, seeds: int = 1, first_seed: int = 0, quick: bool = False,
                    out_dir: str | Path | None = "runs", progress: bool = True, resume: bool = False,
                    hidden: int | None = None, overrides: dict | None = None, log=print,
-                   forget_bias: float | None = None) -> dict:
+                   forget_bias: float | None = None, methods=None) -> dict:
     """Train and test experiment ``name`` for each variant and seed; return the summary.
 
     Args:
@@ -50,6 +50,10 @@ def run_experiment(name: str, variants=None, seeds: int = 1, first_seed: int = 0
         forget_bias: override the experiment's initial forget-gate bias.
         overrides: TrainConfig fields to override.
         log: where one line per finished run goes (None: silent).
+        methods: the training methods to run, of the experiment's own
+            (``Experiment.methods``: gradient descent, Evolino, CMA-ES, DEKF; see
+            :mod:`lstmkit.apps.experiment_methods`); default all of them. Each model runs
+            with each method, its rows named ``"<variant>/<method>"``.
 
     Returns:
         ``{"experiment", "quick", "rows": [per-variant summary], "runs": [per-run
@@ -72,6 +76,13 @@ def run_experiment(name: str, variants=None, seeds: int = 1, first_seed: int = 0
         raise ValueError(f"forget_bias must be a finite number or None, got {forget_bias!r}")
     for v in variants:
         resolve_model_name(v)  # an unknown name fails now, not after the first variant's runs
+    all_methods = exp.method_options(quick)
+    if methods is not None:
+        unknown = [m for m in methods if m not in all_methods]
+        if unknown or not methods:
+            raise ValueError(f"methods must be a non-empty list of the experiment's methods {list(all_methods)}, "
+                             f"got {list(methods)!r}")
+    chosen = list(all_methods) if methods is None else list(methods)
     hidden = exp.hidden if hidden is None else hidden
     task = exp.make_task(quick)
     # A checkpoint every 500 updates: a killed run loses little and `--resume` continues it.
@@ -83,10 +94,34 @@ def run_experiment(name: str, variants=None, seeds: int = 1, first_seed: int = 0
     elif root is not None:  # a non-empty foreign directory is refused now, before any training
         claim_dir(root, "run", "experiment directory")
     results = []
-    for v in variants:
+    for v, method in [(v, m) for v in variants for m in chosen]:
         cell, preset, description = resolve_model_name(v)
+        key = v if exp.methods is None else f"{v}/{method}"
         for k in range(seeds):
             seed = first_seed + k
+            if method != "gradient":  # Evolino, CMA-ES, DEKF (apps/experiment_methods.py)
+                from .experiment_methods import method_label, run_method
+
+                run_dir = root / key.replace("/", "-") / f"seed{seed}" if root is not None else None
+                meta = {"experiment": name, "variant": key, "model": f"{description}, {method_label(method)}",
+                        "method": method, "hidden": hidden, "label": f"{key} seed {seed}", "quick": quick,
+                        "threads": torch.get_num_threads()}
+                # --max-seconds / --max-sequences budget every method's run, as the trainer's
+                mopts = {**all_methods[method], **{k: (overrides or {})[k] for k in ("max_seconds",)
+                                                   if k in (overrides or {})}}
+                if method == "dekf" and "max_sequences" in (overrides or {}):
+                    mopts["max_sequences"] = overrides["max_sequences"]
+                r = run_method(method, task, cell=cell, preset=preset, hidden=hidden, seed=seed,
+                               options=mopts, meta=meta,
+                               model_kwargs={"forget_bias": model_fb(exp, forget_bias)})
+                if run_dir is not None and main_process:
+                    claim_dir(run_dir, "run", "run directory")
+                    atomic_write_text(run_dir / "result.json", json.dumps(r, indent=1, default=str))
+                    register_files(run_dir, ["result.json"])
+                results.append(r)
+                if log is not None:
+                    log(_one_line(r))
+                continue
             cfg = TrainConfig.from_dict({**fields, "seed": seed})
             torch.manual_seed(seed)
             if cell == "xlstm":  # an xLSTM stack, the paper's xLSTM[m:s] (models/xlstm.py)
@@ -104,13 +139,14 @@ def run_experiment(name: str, variants=None, seeds: int = 1, first_seed: int = 0
             if cell == "lstm" and exp.gate_biases:
                 for gate, value in exp.gate_biases.items():
                     set_gate_bias(model.rnn, gate, value)
-            run_dir = root / v / f"seed{seed}" if root is not None else None
-            meta = {"experiment": name, "variant": v, "model": description,
+            run_dir = root / key.replace("/", "-") / f"seed{seed}" if root is not None else None
+            meta = {"experiment": name, "variant": key,
+                    "model": description + ("" if exp.methods is None else ", gradient descent"),
                     "hidden": hidden, "forget_bias": model_fb(exp, forget_bias), "skip": exp.skip, "embed": exp.embed, "input_bias": exp.input_bias if cell == "lstm" else None,
                     "gate_biases": exp.gate_biases if cell == "lstm" else None,
                     "truncated_gradient": exp.truncated_gradient and cell == "lstm",
                     "xlstm": {"embedding_dim": hidden, **(exp.xlstm or {})} if cell == "xlstm" else None,
-                    "label": f"{v} seed {seed}", "quick": quick,
+                    "label": f"{key} seed {seed}", "quick": quick,
                     "threads": torch.get_num_threads()}
             r = Trainer(model, task, cfg, run_dir=run_dir, meta=meta, plot=plot_curve).fit(resume=resume)
             results.append(r)
@@ -246,6 +282,9 @@ def _one_line(r: dict) -> str:
     extra = ""
     if "generalisation" in test:
         extra = f", generalises to n={test['generalisation']}"
+    elif "nrmse" in test:
+        extra = f", free-running NRMSE {test['nrmse']:.3g}" + (
+            f", NRMSE84 {test['nrmse84']:.3g}" if "nrmse84" in test else "")
     elif "mean_error_free_length" in test:
         extra = f", mean error-free length {test['mean_error_free_length']:,.0f}"
     met = (f"criterion met after {r['solved_at']['sequences']:,} {r['units']}" if r["solved"]
@@ -300,6 +339,10 @@ def summarise(name: str, task, results: list[dict], quick: bool = False) -> dict
             row["perfect"] = sum(bool(t.get("perfect")) for t in tests)
             row["good"] = sum(bool(t.get("good")) for t in tests)
             row["mean_error_free_length"] = [t.get("mean_error_free_length") for t in tests]
+        if any("nrmse" in t for t in tests):
+            row["nrmse"] = [t.get("nrmse") for t in tests]
+            if any("nrmse84" in t for t in tests):
+                row["nrmse84"] = [t.get("nrmse84") for t in tests]
         if any("max_abs_cell_state" in t for t in tests):
             # the state-drift diagnostic (ContinualReber.cell_state_drift): max |c| after the
             # first 1,000 test symbols and over the whole test stream, per seed
@@ -317,6 +360,8 @@ def summarise(name: str, task, results: list[dict], quick: bool = False) -> dict
 
 def _training(cfg: dict) -> str:
     """``"minibatch 16, Adam"`` / ``"online, SGD"``: how a run was trained, in words."""
+    if cfg.get("method") and cfg["method"] != "gradient":
+        return str(cfg["method"])
     opt = "Adam" if cfg.get("optimizer") == "adam" else "SGD"
     b = cfg.get("batch_size", 1)
     return f"online, {opt}" if b == 1 else f"minibatch {b}, {opt}"
@@ -344,6 +389,10 @@ def format_table(summary: dict) -> str:
         notes = []
         if "generalisation" in r:
             notes.append("generalises to n = " + ", ".join(str(g) for g in r["generalisation"]))
+        if "nrmse" in r:
+            notes.append("test NRMSE " + ", ".join(f"{x:.3g}" for x in r["nrmse"] if x is not None))
+        if "nrmse84" in r:
+            notes.append("NRMSE84 " + ", ".join(f"{x:.3g}" for x in r["nrmse84"] if x is not None))
         if "perfect" in r:
             notes.append(f"perfect {r['perfect']}/{r['seeds']}, good {r['good']}/{r['seeds']}; mean error-free "
                          "length " + ", ".join(_fmt_int(x) for x in r["mean_error_free_length"]))

@@ -4,6 +4,7 @@
     lstmkit experiment reber --seeds 10
     lstmkit experiment adding100 --variant vanilla,elman --seeds 3
     lstmkit experiment cerg --quick
+    lstmkit experiment evolino-sines --method evolino,gradient
 
 Every run writes ``result.json`` + ``curve.png`` (and a resumable checkpoint) under
 ``runs/<experiment>/<variant>/seed<k>/`` and the summary under ``runs/<experiment>/``.
@@ -106,7 +107,7 @@ def _run(args) -> int:
     summary = run_experiment(args.name, variants=variants, seeds=args.seeds, first_seed=args.first_seed,
                              quick=args.quick, out_dir=args.out, progress=not args.no_progress and sys.stderr.isatty(),
                              resume=args.resume, hidden=args.hidden_size, overrides=overrides,
-                             forget_bias=args.forget_bias)
+                             forget_bias=args.forget_bias, methods=args.method)
     if world_info()[0] != 0:
         return 0
     print()
@@ -132,6 +133,9 @@ def register(sub) -> None:
                    help="override the hidden size")
     p.add_argument("--forget-bias", dest="forget_bias", type=finite_float,
                    help="initial forget-gate bias (default: the experiment's)")
+    p.add_argument("--method", type=comma_list,
+                   help="comma-separated training methods of the experiment (gradient, evolino, evolino-cmaes, "
+                        "cmaes, dekf; default: all of the experiment's)")
     p.add_argument("--online", action="store_true", help="online training as in 1997: batch 1, plain SGD")
     p.add_argument("--optimizer", choices=("adam", "sgd"))
     p.add_argument("--lr", type=positive_float, help="learning rate (default: the experiment's)")

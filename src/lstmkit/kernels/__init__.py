@@ -388,7 +388,7 @@ class Plan:
         gradient is needed, the tensors or the backend do not allow it): then the caller
         runs the directions one by one. No dropout between layers, no lengths.
         """
-        if self._lean is None or _traced() or torch.is_grad_enabled() and (
+        if self._lean is None or _traced() or under_transform(x, *state, *P.values()) or torch.is_grad_enabled() and (
             x.requires_grad or any(P[k].requires_grad for n in self.names for k in n.values())
             or any(s.requires_grad for s in state)
         ):
@@ -539,10 +539,28 @@ def run_direction(
                        truncate_gradient=truncate_gradient, side=side)
 
 
+def under_transform(*tensors) -> bool:
+    """Whether any of ``tensors`` is wrapped by a ``torch.func`` transform (``vmap``,
+    ``grad``, ``jacrev``, ...), which the C++ kernels cannot see through.
+
+    Example:
+        >>> import torch
+        >>> under_transform(torch.zeros(2)), bool(torch.func.vmap(lambda t: torch.tensor(under_transform(t)))(torch.zeros(3, 2)).all())
+        (False, True)
+    """
+    wrapped = torch._C._functorch.is_functorch_wrapped_tensor
+    return any(isinstance(t, Tensor) and wrapped(t) for t in tensors)
+
+
 def run_planned(runner, spec, params, x, state, *, lengths=None, reverse=False, recurrent_mask=None,
                 zoneout=None, training=False, truncate_gradient=False, side=None):
-    """``runner``'s result for this call, or the reference loop's where it has none or declines."""
-    if runner is not None:
+    """``runner``'s result for this call, or the reference loop's where it has none or declines.
+
+    Under a ``torch.func`` transform (``vmap``: a population of weight sets evaluated as
+    one batched call, :mod:`lstmkit.train.evolution`; ``jacrev``: the Kalman filter's
+    Jacobians, :mod:`lstmkit.train.kalman`) every runner declines: the C++ kernels have
+    no batching rule, the reference loop's torch ops do."""
+    if runner is not None and not under_transform(x, *state, *params.values()):
         # a runner sees the recurrent mask only where its planner accepted one (RunConfig)
         extra = {}
         if recurrent_mask is not None:

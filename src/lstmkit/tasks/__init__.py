@@ -18,6 +18,7 @@ from .counting import CountingLanguage
 from .longlag import NoiseFreeLongLag, VeryLongLag
 from .order import TemporalOrder
 from .mqar import MQAR
+from .generation import MackeyGlass, SuperimposedSines
 from .parity import Parity
 from .reber import ContinualReber, EmbeddedReber
 from .registry import EXPERIMENTS, Experiment, get_experiment
@@ -39,6 +40,8 @@ TASKS = {
     "copy": CopyTask,
     "parity": Parity,
     "mqar": MQAR,
+    "sines": SuperimposedSines,
+    "mackey_glass": MackeyGlass,
 }
 """Task kinds by name: the classes :func:`get_task` builds."""
 
@@ -59,4 +62,5 @@ __all__ = [
     "adding_batch", "multiplication_batch", "EmbeddedReber", "ContinualReber", "AddingProblem",
     "MultiplicationProblem", "TemporalOrder", "TwoSequence", "NoiseFreeLongLag", "VeryLongLag",
     "CountingLanguage", "MeasureSpikeDelays", "GenerateTimedSpikes", "CopyTask", "Parity", "MQAR",
+    "SuperimposedSines", "MackeyGlass",
 ]

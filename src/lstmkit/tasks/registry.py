@@ -39,6 +39,10 @@ class Experiment:
             variant lacks is skipped. None: the layer's defaults.
         truncated_gradient: train LSTMs with the 1997 truncated gradient (the error flows
             back in time only through the cell states; ``SequenceModel(truncated_gradient=True)``).
+        methods: the training methods each model runs with, by name, each with its
+            options (None: gradient descent alone): ``{"evolino": {...}, "gradient": {}}``
+            (:mod:`lstmkit.apps.experiment_methods`); ``quick["methods"]`` overrides
+            options for ``--quick``.
         xlstm: options of the xLSTM models (variants ``"xlstm[m:s]"``):
             :class:`lstmkit.models.xlstm.xLSTMSequenceModel` keywords (``embedding_dim``,
             ``num_blocks``, ``num_heads``, ``mlstm``, ``slstm``); ``hidden`` is the
@@ -65,6 +69,15 @@ class Experiment:
     gate_biases: dict | None = None
     truncated_gradient: bool = False
     xlstm: dict | None = None
+    methods: dict | None = None
+
+    def method_options(self, quick: bool = False) -> dict:
+        """``{method: options}`` in run order (quick overrides applied if asked);
+        ``{"gradient": {}}`` for a gradient-only experiment."""
+        if self.methods is None:
+            return {"gradient": {}}
+        q = self.quick.get("methods", {}) if quick else {}
+        return {m: {**opts, **q.get(m, {})} for m, opts in self.methods.items()}
 
     def make_task(self, quick: bool = False):
         """The task object, with the quick overrides if asked."""
@@ -97,7 +110,8 @@ CERG_GATE_BIASES = {"i": (-0.5, -1.0, -1.5, -2.0), "o": (-0.5, -1.0, -1.5, -2.0)
 
 
 def _e(name, kind, summary, task=None, hidden=8, variants=("vanilla",), train=None, quick=None, **kw):
-    q = {"task": (quick or {}).get("task", {}), "train": {**_QUICK, **(quick or {}).get("train", {})}}
+    q = {"task": (quick or {}).get("task", {}), "train": {**_QUICK, **(quick or {}).get("train", {})},
+         "methods": (quick or {}).get("methods", {})}
     return Experiment(name, kind, summary, dict(task or {}), hidden, tuple(variants), dict(train or {}), q, **kw)
 
 
@@ -213,6 +227,66 @@ _LIST = [
        train=dict(lr=3e-3, batch_size=32, eval_every=25, max_sequences=500_000, max_seconds=150),
        quick={"task": {"T": 24, "pairs": 4}, "train": {"max_seconds": 10.0}}),
 ]
+
+# ---- learning without a teacher's gradient (issue 17): Evolino, CMA-ES, DEKF beside gradient descent ----
+# Each model runs with each method (Experiment.methods); the gradient rows use the one trainer.
+# Evolino: ESP (the paper's) and CMA-ES for the hidden weights, pseudo-inverse output weights,
+# the fitness the free-running error over the training steps (tasks/generation.py).
+_EVOLINO = {"generations": 1_000_000, "max_seconds": 240.0, "ridge": 1e-6, "subpopulation": 20, "trials": 3}
+_SINE_CELLS = {2: 10, 3: 15, 4: 20, 5: 20}  # the paper's cells per number of sines (unverified)
+_SINE_GRADIENT = dict(lr=0.01, batch_size=1, eval_every=100, max_sequences=1_000_000, max_seconds=150,
+                      stop_on_success=False, clip_norm=1.0)
+_QUICK_SINES = {"task": {"train_end": 200, "washout": 50, "test_steps": 100},
+                "train": {"max_seconds": 15.0, "eval_every": 50},
+                "methods": {"evolino": {"max_seconds": 15.0}, "evolino-cmaes": {"max_seconds": 10.0}}}
+for _k in (2, 3, 4, 5):
+    _LIST.append(_e(
+        "evolino-sines" + ("" if _k == 2 else str(_k)), "sines",
+        f"{_k} superimposed sines, free-running generation: Evolino (ESP, CMA-ES) vs gradient LSTM "
+        "(Schmidhuber et al. 2007)", task={"k": _k}, hidden=_SINE_CELLS[_k], train=_SINE_GRADIENT,
+        quick=_QUICK_SINES,
+        methods={"evolino": dict(_EVOLINO), "evolino-cmaes": {**_EVOLINO, "max_seconds": 120.0},
+                 "gradient": {}}))
+# Mackey-Glass: the fitness runs free 84 steps from 4 points of the training steps (the test's horizon).
+_LIST.append(_e(
+    "evolino-mackey-glass", "mackey_glass",
+    "Mackey-Glass tau=17, free-running NRMSE84: Evolino vs gradient LSTM (Schmidhuber et al. 2007)",
+    task={"train_end": 600, "washout": 100, "test_steps": 84}, hidden=30,
+    train=dict(_SINE_GRADIENT), quick={**_QUICK_SINES, "task": {"train_end": 300, "washout": 50, "test_steps": 84}},
+    methods={"evolino": {**_EVOLINO, "horizon": 84, "starts": 4}, "gradient": {}}))
+# DEKF (Perez-Ortiz et al. 2003): online, one string at a time; the same 2-cell peephole LSTM with
+# forget gates as the anbncn experiment, and its minibatch-Adam run beside it.
+_DEKF = {"p0": 10.0, "r_start": 1.0, "r_end": 0.1, "q_start": 1e-3, "q_end": 1e-6, "anneal_steps": 50_000,
+         "max_sequences": 100_000, "max_seconds": 400.0, "eval_every": 100, "stop_on_success": False}
+for _letters, _name in ((3, "dekf-anbncn"), (2, "dekf-anbn")):
+    _LIST.append(_e(
+        _name, "counting", f"{'a^n b^n c^n' if _letters == 3 else 'a^n b^n'}, trained on n <= 10, online DEKF vs "
+        "minibatch Adam (Perez-Ortiz et al. 2003)",
+        task={"letters": _letters, "train_max": 10, "test_max": 1000}, hidden=2,
+        train=dict(lr=0.01, batch_size=32, eval_every=20, max_sequences=300_000, max_seconds=120,
+                   stop_on_success=False),
+        quick={"task": {"train_max": 4, "test_max": 50}, "train": {"max_seconds": 15.0},
+               "methods": {"dekf": {"max_seconds": 15.0, "eval_every": 25}}},
+        methods={"dekf": dict(_DEKF), "gradient": {}}))
+# Neuroevolution of whole networks (Gomez & Schmidhuber 2005's setting, on a supervised task here; the
+# T-maze and pole tasks point evolve_network at an episode's return): CMA-ES on every weight.
+_LIST.append(_e(
+    "cmaes-anbn", "counting", "a^n b^n, n <= 10: every weight by CMA-ES (the population as one batched "
+    "forward) vs gradient descent", task={"letters": 2, "train_max": 10, "test_max": 1000}, hidden=2,
+    train=dict(lr=0.01, batch_size=32, eval_every=20, max_sequences=300_000, max_seconds=120, stop_on_success=False),
+    quick={"task": {"train_max": 4, "test_max": 50}, "train": {"max_seconds": 15.0},
+           "methods": {"cmaes": {"max_seconds": 15.0}}},
+    methods={"cmaes": {"generations": 1_000_000, "max_seconds": 120.0, "popsize": 32, "sigma0": 0.5, "batch": 40},
+             "gradient": {}}))
+
+_LIST.append(_e(
+    "cmaes-anbncn", "counting", "a^n b^n c^n, n <= 10: every weight by CMA-ES vs gradient descent",
+    task={"letters": 3, "train_max": 10, "test_max": 1000}, hidden=2,
+    train=dict(lr=0.01, batch_size=32, eval_every=20, max_sequences=300_000, max_seconds=120, stop_on_success=False),
+    quick={"task": {"train_max": 4, "test_max": 50}, "train": {"max_seconds": 15.0},
+           "methods": {"cmaes": {"max_seconds": 15.0}}},
+    methods={"cmaes": {"generations": 1_000_000, "max_seconds": 180.0, "popsize": 32, "sigma0": 0.5, "batch": 40},
+             "gradient": {}}))
 
 EXPERIMENTS: dict[str, Experiment] = {e.name: e for e in _LIST}
 """Every configured experiment by name, in the order ``experiment list`` prints them."""
