@@ -196,7 +196,7 @@ def test_wav_recognized_by_onnxruntime_alone_as_by_lstmkit(tmp_path):
     _need_speech()
     from lstmkit.apps import recognize_wav_onnx as script
     from lstmkit.apps.common import standardize
-    from lstmkit.apps.speech import PRETRAINED, audio_features, recognize_files
+    from lstmkit.apps.speech import PRETRAINED, audio_features, model_features, recognize_files
     from lstmkit.data.espeak_digits import synthesize
 
     utts = synthesize(tmp_path / "wav", 3, seed=11, variants=("m7", "f5"))
@@ -204,9 +204,10 @@ def test_wav_recognized_by_onnxruntime_alone_as_by_lstmkit(tmp_path):
     r = ex.export_model("speech", "onnx", tmp_path / "speech.onnx")
     meta = json.loads(Path(r["sidecar"]).read_text())
     # the script's numpy/librosa features are the speech app's, standardised
-    norm = json.loads((PRETRAINED / "config.json").read_text())["extra"]["normalisation"]
+    extra = json.loads((PRETRAINED / "config.json").read_text())["extra"]
     np.testing.assert_allclose(script.speech_features(wavs[0], meta["features"]),
-                               standardize([audio_features(wavs[0])], norm)[0], atol=1e-5)
+                               standardize([audio_features(wavs[0], model_features(extra))],
+                                           extra["normalisation"])[0], atol=1e-5)
     ours = {p: text for p, text, err in recognize_files(wavs)}
     proc = subprocess.run([sys.executable, "-c", _BLOCKED, script.__file__, r["path"], *wavs],
                           capture_output=True, text=True, timeout=120, env={**os.environ, "PYTHONPATH": ""})

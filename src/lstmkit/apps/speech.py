@@ -220,8 +220,8 @@ def held_out_family_sets(data_dir: str | os.PathLike, n_per_family: int, seed: i
 def train_speech(
     out_dir: str | os.PathLike = DEFAULT_MODEL_DIR,
     data_dir: str | os.PathLike = "runs/speech/data",
-    epochs: int = 15,
-    n_train: int = 6000,
+    epochs: int = 12,
+    n_train: int = 4000,
     hidden_size: int = 96,
     num_layers: int = 2,
     variant: str = "vanilla",
@@ -238,7 +238,7 @@ def train_speech(
     """Synthesize the corpus (cached in ``data_dir``), train, write the model to ``out_dir``.
 
     Training voices: every variant of every installed espeak-ng family except
-    :data:`TEST_FAMILIES` and :data:`VAL_FAMILIES` (43 families, 78 variants with espeak-ng
+    :data:`TEST_FAMILIES` and :data:`VAL_FAMILIES` (43 families, 72 variants with espeak-ng
     1.51), 120-200 wpm, pitch 20-80; each training utterance once, its waveform changed by
     a random draw of the ``augment``ations (:func:`lstmkit.data.augment.augment_waveform`)
     and, with ``"specaugment"``, its frames masked anew in every batch. ``n_val``
