@@ -19,9 +19,9 @@ def test_voice_families_group_variants_and_the_split_is_disjoint():
     fams = variants_by_family()
     assert {"klatt2", "m1", "f5", "robosoft8"} <= set(espeak_variants())
     assert set(TEST_FAMILIES) | set(VAL_FAMILIES) <= set(fams)
-    from lstmkit.apps.speech import TRAIN_FAMILIES
+    from lstmkit.apps.speech import train_families
 
-    train = TRAIN_FAMILIES()
+    train = train_families()
     assert len(train) >= 30 and not set(train) & (set(TEST_FAMILIES) | set(VAL_FAMILIES))
     assert all(voice_family(v) == f for f, vs in fams.items() for v in vs)
 

@@ -33,7 +33,15 @@ from typing import Callable, Sequence
 import numpy as np
 
 __all__ = ["run_speech_benchmark", "speech_conditions", "format_speech_summary", "QUICK", "FULL",
-           "SHIPPED"]
+           "SHIPPED", "DTW", "dtw_isolated_baseline"]
+
+DTW = "1nn-dtw"
+"""The library baseline: isolated-word recognition by 1-nearest-neighbour DTW (aeon's
+``KNeighborsTimeSeriesClassifier``, Sakoe & Chiba 1978 style template matching) against
+isolated digits spoken by the training families' variants, on the shipped pipeline's
+features; scored where the test strings are single digits (``fsdd-isolated``)."""
+DTW_TEMPLATES = 300
+"""Isolated-digit templates of the DTW baseline (about 30 per digit)."""
 
 SHIPPED = "shipped"
 """The name of the shipped model in the tables (the default first model)."""
@@ -118,23 +126,66 @@ def speech_conditions(data_dir: str | os.PathLike, seed: int = 0, quick: bool = 
     return conds
 
 
-def _score(model, extra, kind: str, items) -> dict:
+def _features(feat: dict, kind: str, items, cache: dict) -> list:
+    """The condition's feature sequences by one pipeline (computed once per pipeline)."""
+    import json
+
+    from .speech import audio_features, frame_features
+
+    key = json.dumps(feat, sort_keys=True)
+    if key not in cache:
+        cache[key] = ([frame_features(x, feat) for x, _ in items] if kind == "fsdd"
+                      else [audio_features(u.path, feat) for u in items])
+    return cache[key]
+
+
+def _score(model, extra, kind: str, items, cache: dict) -> dict:
     from ..metrics import edit_operations, label_error_rate, sequence_accuracy
     from .common import decode_batch, standardize
-    from .speech import audio_features, frame_features, model_features
+    from .speech import model_features
 
     feat = model_features(extra)
     t0 = time.perf_counter()
-    if kind == "fsdd":
-        if not _fsdd_compatible(feat):
-            return {"not_applicable": "its features (read at {} Hz, {}-sample hop) are not FSDD's bundled frames"
-                    .format(feat.get("read_rate", feat["sample_rate"]), feat["hop_length"])}
-        xs = [frame_features(x, feat) for x, _ in items]
-        ys = [list(d) for _, d in items]
-    else:
-        xs = [audio_features(u.path, feat) for u in items]
-        ys = [list(u.digits) for u in items]
+    if kind == "fsdd" and not _fsdd_compatible(feat):
+        return {"not_applicable": "its features (read at {} Hz, {}-sample hop) are not FSDD's bundled frames"
+                .format(feat.get("read_rate", feat["sample_rate"]), feat["hop_length"])}
+    xs = _features(feat, kind, items, cache)
+    ys = [list(d) for _, d in items] if kind == "fsdd" else [list(u.digits) for u in items]
     pred = decode_batch(model, standardize(xs, extra["normalisation"]), "best_path")
+    return {"label_error_rate": label_error_rate(pred, ys), "sequence_accuracy": sequence_accuracy(pred, ys),
+            "n_sequences": len(ys), "n_digits": int(sum(len(y) for y in ys)), **edit_operations(pred, ys),
+            "seconds": time.perf_counter() - t0}
+
+
+def dtw_isolated_baseline(data_dir: str | os.PathLike, seed: int, n_templates: int = DTW_TEMPLATES):
+    """The :data:`DTW` baseline as ``predict(list of (T, 39) feature arrays) -> digits``:
+    templates are ``n_templates`` single digits synthesized by espeak-ng in the training
+    families' variants (:func:`lstmkit.apps.speech.train_families`), featurised with
+    :data:`lstmkit.apps.speech.FEATURES`."""
+    from ..data.espeak_digits import synthesize
+    from ..models.baselines import tsc_baseline
+    from .speech import FEATURES, TRAIN_PITCHES, TRAIN_SPEEDS, audio_features, family_variants, train_families
+
+    utts = synthesize(Path(data_dir) / f"dtw-templates-{seed}-{n_templates}", n_templates, seed + 5000,
+                      variants=family_variants(train_families()), speeds=TRAIN_SPEEDS, pitches=TRAIN_PITCHES,
+                      min_digits=1, max_digits=1)
+    tx = [audio_features(u.path, FEATURES) for u in utts]
+    ty = np.array([u.digits[0] for u in utts])
+
+    def predict(xs):
+        return tsc_baseline(DTW, tx, ty, xs).tolist()
+    return predict
+
+
+def _score_dtw(predict, kind: str, items, cache: dict) -> dict:
+    from ..metrics import edit_operations, label_error_rate, sequence_accuracy
+    from .speech import FEATURES
+
+    ys = [list(d) for _, d in items] if kind == "fsdd" else [list(u.digits) for u in items]
+    if any(len(y) != 1 for y in ys):
+        return {"not_applicable": "isolated-word recognition: the test strings are not single digits"}
+    t0 = time.perf_counter()
+    pred = [[int(p)] for p in predict(_features(FEATURES, kind, items, cache))]
     return {"label_error_rate": label_error_rate(pred, ys), "sequence_accuracy": sequence_accuracy(pred, ys),
             "n_sequences": len(ys), "n_digits": int(sum(len(y) for y in ys)), **edit_operations(pred, ys),
             "seconds": time.perf_counter() - t0}
@@ -236,7 +287,7 @@ def _summarise(results, models, seed, command, machine, settings) -> dict:
 
 def run_speech_benchmark(out_dir: str | os.PathLike, *, models: dict | None = None, quick: bool = False,
                          conditions: Sequence[str] | None = None, data_dir: str | os.PathLike = "runs/speech/data",
-                         seed: int = 0, progress: bool = True, command: str = "",
+                         seed: int = 0, dtw: bool | None = None, progress: bool = True, command: str = "",
                          log: Callable[[str], None] | None = print) -> dict:
     """Run the speech benchmark and write its files into ``out_dir``.
 
@@ -249,6 +300,7 @@ def run_speech_benchmark(out_dir: str | os.PathLike, *, models: dict | None = No
         conditions: condition names (default all of :func:`speech_conditions`).
         data_dir: the cache of synthesized audio.
         seed: fixes every utterance of every condition.
+        dtw: add the :data:`DTW` baseline (default: in the full benchmark, not with ``quick``).
 
     Returns:
         the summary dict (also ``summary.json``).
@@ -276,7 +328,11 @@ def run_speech_benchmark(out_dir: str | os.PathLike, *, models: dict | None = No
             raise ValueError(f"models: {name}={d}: {e}") from None
     conds = speech_conditions(data_dir, seed, quick, conditions)
     out, _ = claim_dir(out_dir, "benchmark", "benchmark directory")
-    settings = {"seed": seed, "quick": quick, "models": {k: str(v) for k, v in models.items()},
+    dtw = (not quick) if dtw is None else dtw
+    if dtw and DTW in models:
+        raise ValueError(f"models: the name {DTW!r} is the DTW baseline's")
+    predict_dtw = dtw_isolated_baseline(data_dir, seed) if dtw else None
+    settings = {"seed": seed, "quick": quick, "models": {k: str(v) for k, v in models.items()}, "dtw": dtw,
                 "sizes": QUICK if quick else FULL}
     machine = machine_info()
     bar = progress_bar(len(conds), "benchmark speech", "condition", enabled=progress)
@@ -290,12 +346,15 @@ def run_speech_benchmark(out_dir: str | os.PathLike, *, models: dict | None = No
         else:
             r["info"] = c["info"]
             items = c["load"]()
+            cache: dict = {}
             r["models"] = {}
             for name, (model, extra) in loaded.items():
                 try:
-                    r["models"][name] = _score(model, extra, c["kind"], items)
+                    r["models"][name] = _score(model, extra, c["kind"], items, cache)
                 except (ValueError, RuntimeError) as e:  # one failed model is reported, not fatal
                     r["models"][name] = {"error": " ".join(str(e).split())[:300]}
+            if predict_dtw is not None:
+                r["models"][DTW] = _score_dtw(predict_dtw, c["kind"], items, cache)
         write_json(out / f"{c['name']}.json", r, indent=2)
         atomic_write_text(out / f"{c['name']}.md", _condition_markdown(r))
         register_files(out, [f"{c['name']}.json", f"{c['name']}.md"])
@@ -308,16 +367,17 @@ def run_speech_benchmark(out_dir: str | os.PathLike, *, models: dict | None = No
                 for m, v in r["models"].items())))
     if bar:
         bar.close()
-    summary = _summarise(results, list(models), seed, command, machine, settings)
+    names = list(models) + ([DTW] if dtw else [])
+    summary = _summarise(results, names, seed, command, machine, settings)
     write_json(out / "summary.json", summary, indent=2)
     atomic_write_text(out / "summary.md", format_speech_summary(summary))
     files = ["summary.json", "summary.md"]
-    if len(models) > 1 and summary["conditions"]:
+    if len(models) > 1 and summary["conditions"]:  # the models (the DTW baseline scores one condition)
         try:
             from .benchmark import mean_ranks
             from ..viz.ranks import plot_mean_ranks
 
-            ok = [row for row in summary["conditions"] if all(v is not None for v in row["label_error_rate"].values())]
+            ok = [row for row in summary["conditions"] if all(row["label_error_rate"][m] is not None for m in models)]
             if ok:
                 ranks = mean_ranks({m: [row["label_error_rate"][m] for row in ok] for m in models},
                                    higher_is_better=False)

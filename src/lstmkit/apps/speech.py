@@ -13,7 +13,7 @@ The feature pipeline is a table stored with each model (``extra["features"]``; r
 - :data:`FEATURES_16K` (the models before): 16 kHz, 13 MFCC every 10 ms with deltas and
   delta-deltas, two frames stacked (78), standardised with the training statistics only.
 
-Training (:func:`train_speech`) speaks with the variants of :data:`TRAIN_FAMILIES` only;
+Training (:func:`train_speech`) speaks with the variants of :func:`train_families` only;
 :data:`VAL_FAMILIES` choose the epoch, :data:`TEST_FAMILIES` are never heard (whole
 families held out, not variants: see ``lstmkit benchmark speech``).
 """
@@ -34,8 +34,9 @@ from .common import check_input_size, compare_decoders, decode_batch, fit_standa
 from .runfiles import training_outputs, write_run_result
 
 __all__ = ["audio_features", "signal_features", "frame_features", "feature_size", "train_speech", "recognize_files",
-           "evaluate_model_dir", "load_recognizer", "model_features", "PRETRAINED", "TEST_VARIANTS", "FEATURES",
-           "FEATURES_16K", "TRAIN_FAMILIES", "VAL_FAMILIES", "TEST_FAMILIES", "DEFAULT_AUGMENT"]
+           "evaluate_model_dir", "load_recognizer", "train_families", "family_variants", "held_out_family_sets",
+           "model_features", "PRETRAINED", "TEST_VARIANTS", "FEATURES", "FEATURES_16K", "VAL_FAMILIES",
+           "TEST_FAMILIES", "DEFAULT_AUGMENT"]
 
 PRETRAINED = Path(__file__).resolve().parent.parent / "pretrained" / "speech"
 """The model that ships with the package (the default of ``recognize`` and ``evaluate``;
@@ -81,7 +82,7 @@ docs/speech.md)."""
 TRAIN_SPEEDS, TRAIN_PITCHES = (120, 200), (20, 80)
 
 
-def TRAIN_FAMILIES() -> tuple[str, ...]:  # noqa: N802 - reads the installed espeak-ng
+def train_families() -> tuple[str, ...]:
     """The installed espeak-ng families that train: every one not in :data:`TEST_FAMILIES`
     or :data:`VAL_FAMILIES`."""
     return tuple(f for f in variants_by_family() if f not in HELD_OUT)
@@ -261,7 +262,7 @@ def train_speech(
     with training_outputs(out_dir, run_dir, overwrite_shipped):
         torch.manual_seed(seed)
         data = Path(data_dir)
-        train_fams = TRAIN_FAMILIES()
+        train_fams = train_families()
         tr = synthesize(data / f"train-families-{seed}-{n_train}", n_train, seed,
                         variants=family_variants(train_fams), speeds=TRAIN_SPEEDS, pitches=TRAIN_PITCHES)
         va = synthesize(data / f"val-families-{seed}-{n_val}", n_val, seed + 1, variants=family_variants(VAL_FAMILIES))

@@ -35,7 +35,8 @@ def _run(args) -> int:
         models[name] = path
     out = args.out or ("runs/benchmark/speech-quick" if args.quick else "runs/benchmark/speech")
     summary = run_speech_benchmark(out, models=models, quick=args.quick, conditions=args.conditions,
-                                   data_dir=args.data_dir, seed=args.seed, progress=not args.no_progress,
+                                   data_dir=args.data_dir, seed=args.seed, dtw=False if args.no_dtw else None,
+                                   progress=not args.no_progress,
                                    command="lstmkit " + " ".join(sys.argv[1:]))
     print()
     print(format_speech_summary(summary))
@@ -60,5 +61,7 @@ def register_speech(bench_sub) -> None:
     p.add_argument("--conditions", type=comma_list, default=None,
                    help="comma-separated conditions (default all: espeak-FAMILY..., flite-VOICE..., fsdd-strings, "
                         "fsdd-isolated)")
+    p.add_argument("--no-dtw", action="store_true",
+                   help="leave out the 1-NN DTW isolated-word baseline (aeon; in the full run by default)")
     p.add_argument("--data-dir", default="runs/speech/data", help="synthesized audio cache (default runs/speech/data)")
     p.set_defaults(func=_run)
