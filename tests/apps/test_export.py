@@ -114,13 +114,14 @@ def test_sidecar_says_what_the_graph_expects(tmp_path):
     r = ex.export_model("speech", "onnx", tmp_path / "speech.onnx")
     meta = json.loads(Path(r["sidecar"]).read_text())
     assert meta["class"] == "CTCRecognizer" and meta["app"] == "lstmkit speech"
-    assert meta["inputs"] == [{"name": "features", "shape": ["T", "B", 78], "dtype": "float32"},
+    assert meta["inputs"] == [{"name": "features", "shape": ["T", "B", 39], "dtype": "float32"},
                               {"name": "lengths", "shape": ["B"], "dtype": "int64"}]
     assert meta["outputs"][0]["shape"] == ["T", "B", 11]
     assert meta["decoding"]["alphabet"] == list("0123456789") and meta["decoding"]["blank"] == 0
-    f = meta["features"]
-    assert (f["sample_rate"], f["n_mfcc"], f["n_fft"], f["hop_length"], f["stack"]) == (16000, 13, 400, 160, 2)
-    assert len(f["normalisation"]["mean"]) == 78
+    f = meta["features"]  # the shipped model's pipeline table (lstmkit.apps.speech.FEATURES)
+    assert (f["read_rate"], f["sample_rate"], f["n_mfcc"], f["n_fft"], f["hop_length"], f["stack"],
+            f["utterance_norm"]) == (8000, 22050, 13, 2048, 512, 1, True)
+    assert len(f["normalisation"]["mean"]) == 39
 
 
 def test_existing_output_is_refused_unless_overwrite(dirs, tmp_path):

@@ -189,7 +189,7 @@ def graph_for(model: nn.Module, doc: dict, T: int = 12, B: int = 2) -> dict:
         >>> m, doc = load_model_dir("speech")
         >>> g = graph_for(m, doc)
         >>> g["input_names"], g["inputs"][0]["shape"]
-        (['features', 'lengths'], ['T', 'B', 78])
+        (['features', 'lengths'], ['T', 'B', 39])
     """
     cfg, extra, cls = doc["config"], doc["extra"], doc["class"]
     gen = torch.Generator().manual_seed(0)
