@@ -228,6 +228,7 @@ def train_speech(
     variant: str = "vanilla",
     seed: int = 0,
     augment=DEFAULT_AUGMENT,
+    voices=("en-us",),
     features: dict | None = None,
     n_val: int = 400,
     n_test_per_family: int = 30,
@@ -249,6 +250,9 @@ def train_speech(
     Args:
         augment: some of ``"speed", "pitch", "noise", "gain", "specaugment"`` (default
             :data:`DEFAULT_AUGMENT`; ``()``: none).
+        voices: the espeak-ng voices (accents) the variants modify, the training strings
+            shared out equally (e.g. ``("en-us", "en-gb", "en-029")``; the tests always speak
+            en-us).
         features: the feature pipeline (default :data:`FEATURES`).
 
     Before any work ``out_dir`` is checked (not inside the shipped models unless
@@ -263,8 +267,15 @@ def train_speech(
         torch.manual_seed(seed)
         data = Path(data_dir)
         train_fams = train_families()
-        tr = synthesize(data / f"train-families-{seed}-{n_train}", n_train, seed,
-                        variants=family_variants(train_fams), speeds=TRAIN_SPEEDS, pitches=TRAIN_PITCHES)
+        voices = tuple(voices)
+        if not voices:
+            raise ValueError("voices must name at least one espeak-ng voice (e.g. en-us)")
+        tr = []
+        for k, voice in enumerate(voices):  # the strings shared out over the voices (accents)
+            n_k = n_train // len(voices) + (k < n_train % len(voices))
+            name = f"train-families-{seed}-{n_train}" + ("" if voices == ("en-us",) else f"-{voice}-{n_k}")
+            tr += synthesize(data / name, n_k, seed + 100 * k, variants=family_variants(train_fams),
+                             speeds=TRAIN_SPEEDS, pitches=TRAIN_PITCHES, voice=voice)
         va = synthesize(data / f"val-families-{seed}-{n_val}", n_val, seed + 1, variants=family_variants(VAL_FAMILIES))
         tr_x, tr_y = _featurize(tr, feat, augment, seed, progress, "training features")
         va_x, va_y = _featurize(va, feat)
@@ -280,7 +291,7 @@ def train_speech(
         fit = train_ctc(model, (tr_x, tr_y), (va_x, va_y), epochs=epochs, seed=seed, run_dir=run_dir,
                         resume=resume, progress=progress, desc="speech BiLSTM-CTC", augment=masks)
         save_model(model, out_dir, extra={"normalisation": norm, "sample_rate": int(feat["sample_rate"]),
-                                          "features": feat, "augment": list(augment),
+                                          "features": feat, "augment": list(augment), "voices": list(voices),
                                           "train_families": list(train_fams), "val_families": list(VAL_FAMILIES),
                                           "test_families": list(TEST_FAMILIES),
                                           "train_speeds": list(TRAIN_SPEEDS), "train_pitches": list(TRAIN_PITCHES),

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from .handwriting import (DECODER_HELP, lstm_preset, print_decoders, print_recognized, shipped_model_parent,
                           train_outputs_parent)
-from .options import apply_threads, positive_int, progress_parent, runtime_parent, threads_parent
+from .options import apply_threads, comma_list, positive_int, progress_parent, runtime_parent, threads_parent
 
 
 def _recognize(args) -> int:
@@ -41,6 +41,7 @@ def _train(args) -> int:
     apply_threads(args)
     r = train_speech(out_dir=args.model, data_dir=args.data_dir, epochs=args.epochs, n_train=args.utterances,
                      hidden_size=args.hidden_size, variant=args.variant, seed=args.seed, augment=args.augment,
+                     voices=args.voices,
                      features=None if args.utterance_norm else {**FEATURES, "utterance_norm": False},
                      run_dir=args.run_dir, resume=args.resume, progress=not args.no_progress,
                      overwrite_shipped=args.overwrite_shipped)
@@ -103,6 +104,9 @@ def register(sub) -> None:
     t.add_argument("--augment", type=augmentations, default=DEFAULT_AUGMENT,
                    help="comma-separated augmentations of speed, pitch, noise, gain, specaugment, or none "
                         f"(default {','.join(DEFAULT_AUGMENT)})")
+    t.add_argument("--voices", type=comma_list, default=("en-us",),
+                   help="comma-separated espeak-ng voices (accents) the training variants modify (default en-us; "
+                        "e.g. en-us,en-gb,en-029)")
     t.add_argument("--no-utterance-norm", dest="utterance_norm", action="store_false",
                    help="no per-utterance normalisation of the features (the training set's standardisation only)")
     t.add_argument("--variant", type=lstm_preset, default="vanilla", help="LSTM variant preset (default vanilla)")
