@@ -87,3 +87,13 @@ def test_a_16k_model_is_not_applicable_on_fsdd_and_errors_name_the_option(tmp_pa
     with pytest.raises(ValueError, match="conditions: unknown espeak-nobody"):
         run_speech_benchmark(tmp_path / "d", models={"new": tmp_path / "new"}, quick=True,
                              conditions=["espeak-nobody"], progress=False, log=None)
+
+
+def test_speech_options_are_checked_before_any_work(capsys):
+    for argv, msg in ((["speech", "train", "--augment", "speed,reverb"], "unknown augmentation(s) reverb"),
+                      (["benchmark", "speech", "--baseline", "nodir"], "expected NAME=DIR")):
+        with pytest.raises(SystemExit) as e:
+            main(argv)
+        assert e.value.code == 2 and msg in capsys.readouterr().err
+    assert main(["benchmark", "speech", "--quick", "--no-progress", "--model", "/no/such/model"]) == 1
+    assert "models: model=/no/such/model" in capsys.readouterr().err
