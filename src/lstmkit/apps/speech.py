@@ -108,9 +108,19 @@ def feature_size(feat: dict) -> int:
 
 
 def model_features(extra: dict) -> dict:
-    """The feature pipeline a model was trained with (its ``extra["features"]``, or
-    :data:`FEATURES_16K` for a model from before such tables)."""
-    return extra.get("features") or {**FEATURES_16K, "sample_rate": int(extra.get("sample_rate", 16000))}
+    """The feature pipeline a model was trained with: its ``extra["features"]``;
+    :data:`FEATURES_16K` for a speech model from before such tables (it has a sample rate);
+    :data:`FEATURES` for a model of another app (whose size check then fails).
+
+    Example:
+        >>> model_features({"sample_rate": 16000})["stack"], model_features({})["stack"]
+        (2, 1)
+    """
+    if extra.get("features"):
+        return extra["features"]
+    if "sample_rate" in extra:
+        return {**FEATURES_16K, "sample_rate": int(extra["sample_rate"])}
+    return FEATURES
 
 
 def frame_features(mfcc: np.ndarray, feat: dict = FEATURES) -> np.ndarray:
