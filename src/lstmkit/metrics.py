@@ -26,7 +26,7 @@ import numpy as np
 __all__ = [
     "mae", "mase", "smape", "interval_coverage",
     "accuracy", "balanced_accuracy", "confusion_matrix", "per_class_recall", "classification_report",
-    "label_error_rate", "sequence_accuracy", "bits_per_character", "bleu", "chrf",
+    "label_error_rate", "sequence_accuracy", "bits_per_character", "bleu", "chrf", "edit_operations",
 ]
 
 
@@ -312,6 +312,28 @@ def label_error_rate(predictions: Sequence[Sequence], targets: Sequence[Sequence
         raise ValueError("targets are all empty: the label error rate is undefined")
     errors = sum(Levenshtein.distance(list(p), list(t)) for p, t in zip(predictions, targets))
     return errors / total
+
+
+def edit_operations(predictions: Sequence[Sequence], targets: Sequence[Sequence]) -> dict:
+    """The label errors of :func:`label_error_rate` by kind, summed over the sequences:
+    ``{"substitutions", "deletions" (target labels missing), "insertions" (extra labels)}``
+    of one minimal alignment of each pair (rapidfuzz).
+
+    Example:
+        >>> edit_operations([[1, 2, 3], [4]], [[1, 3], [4, 4]])
+        {'substitutions': 0, 'deletions': 1, 'insertions': 1}
+    """
+    try:
+        from rapidfuzz.distance import Levenshtein
+    except ImportError as e:  # pragma: no cover
+        raise ImportError("edit_operations needs rapidfuzz: pip install 'lstmkit[train]'") from e
+    if len(predictions) != len(targets):
+        raise ValueError(f"{len(predictions)} predictions but {len(targets)} targets")
+    n = {"replace": 0, "delete": 0, "insert": 0}
+    for p, t in zip(predictions, targets):
+        for op in Levenshtein.editops(list(t), list(p)):  # the target turned into the prediction
+            n[op.tag] += 1
+    return {"substitutions": n["replace"], "deletions": n["delete"], "insertions": n["insert"]}
 
 
 def sequence_accuracy(predictions: Sequence[Sequence], targets: Sequence[Sequence]) -> float:

@@ -169,8 +169,12 @@ def test_espeak_synthesis_is_cached_and_deterministic(tmp_path):
     mtime = (tmp_path / "a" / "index.json").stat().st_mtime_ns
     assert synthesize(tmp_path / "a", 6, seed=5, variants=("m2", "f1")) == a  # read back, not redone
     assert (tmp_path / "a" / "index.json").stat().st_mtime_ns == mtime
-    f = audio_features(a[0].path)
-    assert f.ndim == 2 and f.shape[1] == 78 and np.isfinite(f).all()
+    f = audio_features(a[0].path)  # the shipped model's pipeline: 39 per 23 ms frame, per-utterance normalised
+    assert f.ndim == 2 and f.shape[1] == 39 and np.isfinite(f).all()
+    assert abs(f.mean(0)).max() < 1e-3
+    from lstmkit.apps.speech import FEATURES_16K
+
+    assert audio_features(a[0].path, FEATURES_16K).shape[1] == 78  # the models before 2026-12-03
     with pytest.raises(ValueError, match="unknown voice variants"):
         synthesize(tmp_path / "c", 1, 0, variants=("m9",))
 

@@ -137,13 +137,14 @@ def test_sidecar_says_what_the_graph_expects(tmp_path):
     r = ex.export_model("speech", "onnx", tmp_path / "speech.onnx")
     meta = json.loads(Path(r["sidecar"]).read_text())
     assert meta["class"] == "CTCRecognizer" and meta["app"] == "lstmkit speech"
-    assert meta["inputs"] == [{"name": "features", "shape": ["T", "B", 78], "dtype": "float32"},
+    assert meta["inputs"] == [{"name": "features", "shape": ["T", "B", 39], "dtype": "float32"},
                               {"name": "lengths", "shape": ["B"], "dtype": "int64"}]
     assert meta["outputs"][0]["shape"] == ["T", "B", 11]
     assert meta["decoding"]["alphabet"] == list("0123456789") and meta["decoding"]["blank"] == 0
-    f = meta["features"]
-    assert (f["sample_rate"], f["n_mfcc"], f["n_fft"], f["hop_length"], f["stack"]) == (16000, 13, 400, 160, 2)
-    assert len(f["normalisation"]["mean"]) == 78
+    f = meta["features"]  # the shipped model's pipeline table (lstmkit.apps.speech.FEATURES)
+    assert (f["read_rate"], f["sample_rate"], f["n_mfcc"], f["n_fft"], f["hop_length"], f["stack"],
+            f["utterance_norm"]) == (8000, 22050, 13, 2048, 512, 1, True)
+    assert len(f["normalisation"]["mean"]) == 39
 
 
 def test_existing_output_is_refused_unless_overwrite(dirs, tmp_path):
@@ -219,7 +220,7 @@ def test_wav_recognized_by_onnxruntime_alone_as_by_lstmkit(tmp_path):
     _need_speech()
     from lstmkit.apps import recognize_wav_onnx as script
     from lstmkit.apps.common import standardize
-    from lstmkit.apps.speech import PRETRAINED, audio_features, recognize_files
+    from lstmkit.apps.speech import PRETRAINED, audio_features, model_features, recognize_files
     from lstmkit.data.espeak_digits import synthesize
 
     utts = synthesize(tmp_path / "wav", 3, seed=11, variants=("m7", "f5"))
@@ -227,9 +228,10 @@ def test_wav_recognized_by_onnxruntime_alone_as_by_lstmkit(tmp_path):
     r = ex.export_model("speech", "onnx", tmp_path / "speech.onnx")
     meta = json.loads(Path(r["sidecar"]).read_text())
     # the script's numpy/librosa features are the speech app's, standardised
-    norm = json.loads((PRETRAINED / "config.json").read_text())["extra"]["normalisation"]
+    extra = json.loads((PRETRAINED / "config.json").read_text())["extra"]
     np.testing.assert_allclose(script.speech_features(wavs[0], meta["features"]),
-                               standardize([audio_features(wavs[0])], norm)[0], atol=1e-5)
+                               standardize([audio_features(wavs[0], model_features(extra))],
+                                           extra["normalisation"])[0], atol=1e-5)
     ours = {p: text for p, text, err in recognize_files(wavs)}
     proc = subprocess.run([sys.executable, "-c", _BLOCKED, script.__file__, r["path"], *wavs],
                           capture_output=True, text=True, timeout=120, env={**os.environ, "PYTHONPATH": ""})

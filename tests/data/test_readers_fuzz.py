@@ -797,9 +797,9 @@ def test_speech_model_given_to_handwriting_and_back(tmp_path):
     Image.fromarray(a).save(tmp_path / "line.png")
     with pytest.raises(ValueError) as e:
         list(handwriting.recognize_images([str(tmp_path / "line.png")], speech.PRETRAINED))
-    assert str(e.value) == (f"{speech.PRETRAINED} was trained on 78 features per frame (speech?), these inputs "
+    assert str(e.value) == (f"{speech.PRETRAINED} was trained on 39 features per frame (speech?), these inputs "
                             f"have 17 (handwriting lines): pass the matching --model")
     with pytest.raises(ValueError) as e:
         list(speech.recognize_files([str(_tone(tmp_path / "a.wav", 1.0))], handwriting.PRETRAINED))
     assert str(e.value) == (f"{handwriting.PRETRAINED} was trained on 17 features per frame (handwriting?), "
-                            f"these inputs have 78 (speech frames): pass the matching --model")
+                            f"these inputs have 39 (speech frames): pass the matching --model")

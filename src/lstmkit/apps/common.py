@@ -91,17 +91,24 @@ def compare_decoders(model: CTCRecognizer, feats, strings, beam_width: int = 8, 
 
 def train_ctc(model: CTCRecognizer, train: tuple[list, list], val: tuple[list, list], *, epochs: int, seed: int,
               run_dir: str | os.PathLike | None, resume: bool, progress: bool, desc: str, lr: float = 3e-3,
-              batch_size: int = 32) -> dict:
+              batch_size: int = 32, augment=None) -> dict:
     """Train a digit recognizer with CTC (Adam, default 3e-3, batches of 32), keeping the epoch with
     the lowest best-path label error rate on ``val``; see :func:`fit_supervised`.
 
-    ``train`` and ``val`` are (standardised feature sequences, digit lists).
+    ``train`` and ``val`` are (standardised feature sequences, digit lists). ``augment``:
+    ``augment(frames, rng) -> frames`` applied to each training sequence of each batch
+    (e.g. :func:`lstmkit.data.augment.spec_augment`), with a generator seeded by ``seed``
+    and the batch's indices (so a batch is augmented the same way in a rerun).
     """
     tr_x, tr_y = train
     va_x, va_y = val
 
     def loss_fn(m, idx):
-        x, n = pad_sequences([tr_x[i] for i in idx])
+        seqs = [tr_x[i] for i in idx]
+        if augment is not None:
+            rng = np.random.default_rng([seed, *map(int, idx)])
+            seqs = [augment(f, rng) for f in seqs]
+        x, n = pad_sequences(seqs)
         # a model that subsamples time (the MDLSTM recognizer) says how long its output is
         out_n = m.output_lengths(n) if hasattr(m, "output_lengths") else n
         return ctc_loss(m(x, n), [[d + 1 for d in tr_y[i]] for i in idx], out_n)

@@ -56,11 +56,6 @@ SHIPPED_MODELS = ("speech", "handwriting")
 """Names ``--model`` also accepts for the models that ship with lstmkit (when no directory
 of that name exists)."""
 
-# The speech app's feature pipeline (apps/speech.py: audio_features), written out for the
-# sidecar: the parameters a torch-free re-implementation needs.
-_SPEECH_FEATURES = {"kind": "mfcc", "library": "librosa", "sample_rate": 16000, "mono": True, "n_mfcc": 13,
-                    "n_fft": 400, "hop_length": 160, "deltas": [1, 2], "delta_width": 9, "stack": 2,
-                    "layout": "[mfcc, delta, delta2] per 10 ms frame (39), two frames side by side (78)"}
 _DIGITS = [str(d) for d in range(10)]
 
 
@@ -213,7 +208,7 @@ def graph_for(model: nn.Module, doc: dict, T: int = 12, B: int = 2) -> dict:
         >>> m, doc = load_model_dir("speech")
         >>> g = graph_for(m, doc)
         >>> g["input_names"], g["inputs"][0]["shape"]
-        (['features', 'lengths'], ['T', 'B', 78])
+        (['features', 'lengths'], ['T', 'B', 39])
     """
     cfg, extra, cls = doc["config"], doc["extra"], doc["class"]
     gen = torch.Generator().manual_seed(0)
@@ -229,7 +224,9 @@ def graph_for(model: nn.Module, doc: dict, T: int = 12, B: int = 2) -> dict:
                                 "note": "output k >= 1 is alphabet[k - 1]; best path: argmax per frame, "
                                         "merge repeats, drop blanks"}
         if app == "speech":
-            pipeline["features"] = {**_SPEECH_FEATURES, "sample_rate": int(extra.get("sample_rate", 16000))}
+            from .speech import model_features  # the table the model was trained with
+
+            pipeline["features"] = dict(model_features(extra))
         else:
             pipeline["features"] = {"kind": "image line", "line_height": extra.get("line_height"),
                                     "pool": extra.get("pool"),

@@ -6,9 +6,10 @@ copy it next to the exported model and run it.
     python recognize_wav_onnx.py speech.onnx one.wav two.wav
 
 It reads ``speech.onnx.json`` (written by ``lstmkit export``) for the feature pipeline and
-the labels, computes the speech app's features (:func:`lstmkit.apps.speech.audio_features`:
-audio resampled to 16 kHz mono, 13 MFCC every 10 ms with deltas and delta-deltas, two
-frames stacked, standardised with the training statistics), runs the graph and decodes
+the labels, computes the speech app's features (:func:`lstmkit.apps.speech.audio_features`, by the
+sidecar's table: e.g. audio read at 8 kHz mono, resampled to 22,050 Hz, 13 MFCC every
+23 ms with deltas and delta-deltas, normalised per utterance, standardised with the
+training statistics), runs the graph and decodes
 with the best path (argmax per frame, repeats merged, blanks dropped), printing
 ``FILE<TAB>digits`` per file as ``lstmkit speech recognize`` does.
 
@@ -36,17 +37,25 @@ def speech_features(path: str, feat: dict):
     import numpy as np
 
     sr = int(feat["sample_rate"])
-    y, _ = librosa.load(path, sr=sr, mono=True)
+    rate = int(feat.get("read_rate", sr))  # e.g. read at 8 kHz (telephone band), then resampled
+    y, _ = librosa.load(path, sr=rate, mono=True)
     y = np.asarray(y, dtype=np.float32).reshape(-1)
-    if y.size < sr // 20:
-        raise ValueError(f"{path}: too short ({y.size / sr:.3f} s of audio)")
+    if y.size < rate // 20:
+        raise ValueError(f"{path}: too short ({y.size / rate:.3f} s of audio)")
+    if rate != sr:
+        y = librosa.resample(y, orig_sr=rate, target_sr=sr)
     m = librosa.feature.mfcc(y=y, sr=sr, n_mfcc=int(feat["n_mfcc"]), n_fft=int(feat["n_fft"]),
                              hop_length=int(feat["hop_length"]))
-    parts = [m] + [librosa.feature.delta(m, width=int(feat["delta_width"]), order=int(o)) for o in feat["deltas"]]
+    mode = feat.get("delta_mode", "interp")
+    parts = [m] + [librosa.feature.delta(m, width=int(feat["delta_width"]), order=int(o), mode=mode)
+                   for o in feat["deltas"]]
     f = np.concatenate(parts).T  # (T, 39)
     k = int(feat["stack"])
     T = (f.shape[0] // k) * k
-    f = np.ascontiguousarray(f[:T].reshape(T // k, f.shape[1] * k), dtype=np.float32)
+    f = f[:T].reshape(T // k, f.shape[1] * k)
+    if feat.get("utterance_norm"):  # each feature to mean 0, variance 1 over the utterance
+        f = (f - f.mean(0)) / (f.std(0) + 1e-3)
+    f = np.ascontiguousarray(f, dtype=np.float32)
     norm = feat["normalisation"]
     mean, std = np.asarray(norm["mean"], np.float32), np.asarray(norm["std"], np.float32)
     return ((f - mean) / std).astype(np.float32)

@@ -8,6 +8,9 @@ inside the installed packages, against the field's baselines, in one run.
 
 - ``lstmkit benchmark forecast``: the forecasting benchmark (:mod:`lstmkit.cli.benchmark_forecast`).
 
+- ``lstmkit benchmark speech``: the digit recognizer on unseen voices, synthesizers and real
+  recordings (:mod:`lstmkit.cli.benchmark_speech`).
+
 Each kind of benchmark is one sub-command registered here.
 """
 
@@ -80,3 +83,6 @@ def register(sub) -> None:
     from .benchmark_forecast import register_forecast
 
     register_forecast(s)
+    from .benchmark_speech import register_speech
+
+    register_speech(s)
