@@ -46,15 +46,15 @@ def _run(args) -> int:
 
 def register_speech(bench_sub) -> None:
     """Add ``speech`` to the ``benchmark`` group's sub-parsers ``bench_sub``."""
-    from .options import comma_list, runtime_parent
+    from .options import comma_list, model_parent, runtime_parent
 
-    p = bench_sub.add_parser("speech", parents=[runtime_parent()],
+    p = bench_sub.add_parser("speech", parents=[runtime_parent(), model_parent(
+                                 help="the model under test (default: the shipped one)")],
                              help="the digit recognizer on espeak-ng voice families it never heard, on flite "
                                   "(another synthesizer) and on real FSDD recordings; label error rate per condition")
     p.add_argument("--quick", action="store_true", help="two families, one flite voice, a few strings (a CI check)")
     p.add_argument("--out", default=None, metavar="DIR",
                    help="benchmark directory (default runs/benchmark/speech; a folder of yours is refused)")
-    p.add_argument("--model", default=None, metavar="DIR", help="the model under test (default: the shipped one)")
     p.add_argument("--name", default=None, help="its name in the tables (default 'shipped', or 'model' with --model)")
     p.add_argument("--baseline", type=_model_pair, action="append", metavar="NAME=DIR",
                    help="another model directory scored on the same utterances (repeatable), e.g. an earlier model")

@@ -388,7 +388,7 @@ class Plan:
         gradient is needed, the tensors or the backend do not allow it): then the caller
         runs the directions one by one. No dropout between layers, no lengths.
         """
-        if self._lean is None or _traced() or under_transform(x, *state, *P.values()) or torch.is_grad_enabled() and (
+        if self._lean is None or _traced() or torch.is_grad_enabled() and (
             x.requires_grad or any(P[k].requires_grad for n in self.names for k in n.values())
             or any(s.requires_grad for s in state)
         ):
@@ -558,9 +558,9 @@ def run_planned(runner, spec, params, x, state, *, lengths=None, reverse=False, 
 
     Under a ``torch.func`` transform (``vmap``: a population of weight sets evaluated as
     one batched call, :mod:`lstmkit.train.evolution`; ``jacrev``: the Kalman filter's
-    Jacobians, :mod:`lstmkit.train.kalman`) every runner declines: the C++ kernels have
-    no batching rule, the reference loop's torch ops do."""
-    if runner is not None and not under_transform(x, *state, *params.values()):
+    Jacobians, :mod:`lstmkit.train.kalman`) the fused kernels run through their torch ops
+    (:mod:`lstmkit.kernels.ops`, with vmap rules; forward mode takes the reference loop)."""
+    if runner is not None:
         # a runner sees the recurrent mask only where its planner accepted one (RunConfig)
         extra = {}
         if recurrent_mask is not None:
