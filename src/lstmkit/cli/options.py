@@ -143,6 +143,22 @@ def existing_path(text: str) -> str:
     return text
 
 
+def positive_ints(text: str) -> list[int]:
+    """A comma-separated list of positive whole numbers (``--hidden 64,64``).
+
+    Example:
+        >>> positive_ints("4,12")
+        [4, 12]
+    """
+    try:
+        out = [int(v) for v in comma_list(text)]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated whole numbers, got {text!r}") from None
+    if not out or any(v < 1 for v in out):
+        raise argparse.ArgumentTypeError(f"expected positive whole numbers, got {text!r}")
+    return out
+
+
 def comma_list(text: str) -> list[str]:
     """A comma-separated list of non-empty names."""
     items = [s.strip() for s in text.split(",")]

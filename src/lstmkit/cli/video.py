@@ -19,17 +19,9 @@ from pathlib import Path
 
 
 def _ints(text: str) -> list[int]:
-    import argparse
+    from .options import positive_ints
 
-    from .options import comma_list
-
-    try:
-        out = [int(v) for v in comma_list(text)]
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected comma-separated whole numbers, got {text!r}") from None
-    if not out or any(v < 1 for v in out):
-        raise argparse.ArgumentTypeError(f"expected positive whole numbers, got {text!r}")
-    return out
+    return positive_ints(text)
 
 
 def _odd(text: str) -> int:
