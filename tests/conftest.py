@@ -25,6 +25,20 @@ def one_thread():
     torch.set_num_threads(n)
 
 
+@pytest.fixture(scope="module")
+def data_cache(tmp_path_factory):
+    """LSTMKIT_DATA_CACHE pointed at a fresh folder for a test module (parsed corpora such as
+    the chorales are cached there, never in the user's cache); restored afterwards."""
+    d = tmp_path_factory.mktemp("data-cache")
+    old = os.environ.get("LSTMKIT_DATA_CACHE")
+    os.environ["LSTMKIT_DATA_CACHE"] = str(d)
+    yield d
+    if old is None:
+        del os.environ["LSTMKIT_DATA_CACHE"]
+    else:
+        os.environ["LSTMKIT_DATA_CACHE"] = old
+
+
 @pytest.fixture(autouse=True)
 def _seed():
     torch.manual_seed(0)

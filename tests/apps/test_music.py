@@ -17,19 +17,7 @@ NUMBERS = list(range(1, 9))
 
 
 @pytest.fixture(scope="module")
-def cache(tmp_path_factory):
-    d = tmp_path_factory.mktemp("chorale-cache")
-    old = os.environ.get("LSTMKIT_DATA_CACHE")
-    os.environ["LSTMKIT_DATA_CACHE"] = str(d)
-    yield d
-    if old is None:
-        del os.environ["LSTMKIT_DATA_CACHE"]
-    else:
-        os.environ["LSTMKIT_DATA_CACHE"] = old
-
-
-@pytest.fixture(scope="module")
-def chorale_model(cache, tmp_path_factory):
+def chorale_model(data_cache, tmp_path_factory):
     import torch
 
     torch.set_num_threads(1)
@@ -91,7 +79,7 @@ def test_generate_writes_midi_musicxml_png_that_read_back(chorale_model, tmp_pat
     assert files["midi"].read_bytes() == before
 
 
-def test_retraining_keeps_the_users_file_and_refuses_a_foreign_dir(cache, tmp_path):
+def test_retraining_keeps_the_users_file_and_refuses_a_foreign_dir(data_cache, tmp_path):
     d = tmp_path / "m"
     kw = dict(numbers=[1, 2, 3, 4], hidden_size=4, epochs=1, progress=False)
     M.train_chorales(d, **kw)
@@ -172,7 +160,7 @@ def test_cli_errors_are_one_line(capsys, tmp_path, chorale_model):
     assert code == 1 and err.count("\n") == 1 and "--overwrite" in err
 
 
-def test_interrupt_keeps_checkpoints_and_resume_finishes(cache, tmp_path, capsys, monkeypatch):
+def test_interrupt_keeps_checkpoints_and_resume_finishes(data_cache, tmp_path, capsys, monkeypatch):
     import lstmkit.train.loop as loop
 
     real, calls = loop.save_checkpoint, []

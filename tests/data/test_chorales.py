@@ -1,8 +1,6 @@
 """Bach chorales from music21's corpus: voices, piano rolls, the MIDI/MusicXML round trip,
 the .npz cache and the split by chorale. A few chorales only (parsing all 371 takes a minute)."""
 
-import os
-
 import numpy as np
 import pytest
 
@@ -14,19 +12,7 @@ NUMBERS = [1, 2, 3, 11]  # 11 (BWV 41.6) has nine parts: left out
 
 
 @pytest.fixture(scope="module")
-def cache_dir(tmp_path_factory):
-    d = tmp_path_factory.mktemp("chorale-cache")
-    old = os.environ.get("LSTMKIT_DATA_CACHE")
-    os.environ["LSTMKIT_DATA_CACHE"] = str(d)
-    yield d
-    if old is None:
-        del os.environ["LSTMKIT_DATA_CACHE"]
-    else:
-        os.environ["LSTMKIT_DATA_CACHE"] = old
-
-
-@pytest.fixture(scope="module")
-def few(cache_dir):
+def few(data_cache):
     return C.load_chorales(0.5, numbers=NUMBERS, progress=False)
 
 
@@ -42,7 +28,7 @@ def test_four_part_chorales_only_and_voices_in_range(few):
         assert (v[both, 0] > v[both, 3]).mean() > 0.95
 
 
-def test_voices_agree_with_music21_and_transposition_is_a_shift(cache_dir):
+def test_voices_agree_with_music21_and_transposition_is_a_shift(data_cache):
     from music21 import corpus
 
     name = C.chorale_files()[0]
@@ -64,7 +50,7 @@ def moved_key(name):
 
 
 @pytest.mark.parametrize("step", [0.25, 0.5, 1.0])
-def test_resolution_scales_the_frames(cache_dir, step):
+def test_resolution_scales_the_frames(data_cache, step):
     ch = C.load_chorales(step, numbers=[2], progress=False)
     base = C.load_chorales(1.0, numbers=[2], progress=False)
     assert abs(len(ch.voices[0]) * step - len(base.voices[0])) <= 1
@@ -98,8 +84,8 @@ def test_roll_to_stream_other_keys_and_errors():
         C.voices_to_roll(np.array([[12, 60]]))
 
 
-def test_cache_is_read_back_and_a_broken_one_parsed_again(few, cache_dir, monkeypatch):
-    files = list(cache_dir.glob("chorales-*.npz"))
+def test_cache_is_read_back_and_a_broken_one_parsed_again(few, data_cache, monkeypatch):
+    files = list(data_cache.glob("chorales-*.npz"))
     assert files, "the parsed chorales were not cached"
     import music21
 
@@ -116,7 +102,7 @@ def test_cache_is_read_back_and_a_broken_one_parsed_again(few, cache_dir, monkey
     third = C.load_chorales(0.5, numbers=NUMBERS, progress=False)
     assert third.numbers == few.numbers
     assert np.load(path, allow_pickle=False)["offsets"][-1] == sum(len(v) for v in few.voices)
-    assert not [p for p in cache_dir.iterdir() if p.name.endswith(".tmp")]
+    assert not [p for p in data_cache.iterdir() if p.name.endswith(".tmp")]
 
 
 def test_split_is_by_chorale_disjoint_fixed_and_seeded():
@@ -135,7 +121,7 @@ def test_split_is_by_chorale_disjoint_fixed_and_seeded():
         C.split_chorales([1, 1, 2])
 
 
-def test_bad_arguments_are_one_line_errors(cache_dir):
+def test_bad_arguments_are_one_line_errors(data_cache):
     with pytest.raises(ValueError, match="numbers must be Riemenschneider numbers"):
         C.load_chorales(numbers=[0])
     with pytest.raises(ValueError, match="step must be one of"):

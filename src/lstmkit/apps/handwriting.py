@@ -36,16 +36,24 @@ LINE_HEIGHT = 28 + 2 * MAX_JITTER
 POOL = 2
 
 
-def _dataset(seed: int, n_train: int, n_val: int, n_test: int):
+def digit_lines(seed: int, n_train: int, n_test: int):
+    """``(train_lines, train_strings, test_lines, test_strings)``: lines of 3-8 digits, the
+    test lines from the held-out 20% of the digits, each normalised as a user's image is
+    (:func:`image_to_line`: (LINE_HEIGHT, width) in [0, 1]). The data of ``handwriting
+    train`` and of ``lstmkit study mdlstm``."""
     images, labels = load_mnist_5k()
     train_pool, test_pool = split_images(labels, 0.2, seed)
-    rng = np.random.default_rng([seed, 1])
-    tr_lines, tr_str = make_lines(images, labels, train_pool, n_train + n_val, rng, max_jitter=MAX_JITTER)
+    tr_lines, tr_str = make_lines(images, labels, train_pool, n_train, np.random.default_rng([seed, 1]),
+                                  max_jitter=MAX_JITTER)
     te_lines, te_str = make_lines(images, labels, test_pool, n_test, np.random.default_rng([seed, 2]),
                                   max_jitter=MAX_JITTER)
-    # Training and test lines go through the same normalisation as a user's image.
-    feats = [line_features(image_to_line(x), POOL) for x in tr_lines]
-    test_feats = [line_features(image_to_line(x), POOL) for x in te_lines]
+    return [image_to_line(x) for x in tr_lines], tr_str, [image_to_line(x) for x in te_lines], te_str
+
+
+def _dataset(seed: int, n_train: int, n_val: int, n_test: int):
+    tr_lines, tr_str, te_lines, te_str = digit_lines(seed, n_train + n_val, n_test)
+    feats = [line_features(x, POOL) for x in tr_lines]
+    test_feats = [line_features(x, POOL) for x in te_lines]
     return (feats[:n_train], tr_str[:n_train]), (feats[n_train:], tr_str[n_train:]), (test_feats, te_str)
 
 

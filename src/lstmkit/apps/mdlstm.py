@@ -38,21 +38,14 @@ def mdlstm_vs_bilstm(n_train: int = 1000, n_val: int = 100, n_test: int = 200, e
     """
     import torch
 
-    from ..data.mnist_lines import line_features, load_mnist_5k, make_lines, split_images
+    from ..data.mnist_lines import line_features
     from ..metrics import label_error_rate
     from ..models import CTCRecognizer
     from ..models.md_recognizer import MDLSTMRecognizer
     from .common import decode_batch, fit_standardizer, standardize, train_ctc
-    from .handwriting import LINE_HEIGHT, MAX_JITTER, POOL, image_to_line
+    from .handwriting import LINE_HEIGHT, POOL, digit_lines
 
-    images, labels = load_mnist_5k()
-    train_pool, test_pool = split_images(labels, 0.2, seed)
-    lines, strings = make_lines(images, labels, train_pool, n_train + n_val, np.random.default_rng([seed, 1]),
-                                max_jitter=MAX_JITTER)
-    te_lines, te_str = make_lines(images, labels, test_pool, n_test, np.random.default_rng([seed, 2]),
-                                  max_jitter=MAX_JITTER)
-    norm_lines = [image_to_line(x) for x in lines]
-    norm_test = [image_to_line(x) for x in te_lines]
+    norm_lines, strings, norm_test, te_str = digit_lines(seed, n_train + n_val, n_test)
     rows = []
     inputs = {
         "MDLSTM (raw pixels)": ([x.T.copy() for x in norm_lines], [x.T.copy() for x in norm_test]),

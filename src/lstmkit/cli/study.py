@@ -19,7 +19,8 @@ Docs: docs/highway.md, docs/time-aware.md, docs/video.md (MDLSTM); measured numb
 from __future__ import annotations
 
 import json
-from pathlib import Path
+
+from .options import refuse_existing_output
 
 
 def _ints(text: str) -> list[int]:
@@ -48,11 +49,6 @@ def _floats(text: str) -> list[float]:
         raise argparse.ArgumentTypeError(f"expected comma-separated numbers, got {text!r}") from None
 
 
-def _new_file(path: str | None) -> None:
-    if path is not None and Path(path).exists():
-        raise FileExistsError(f"{path} exists; give a new path (lstmkit never overwrites a file)")
-
-
 def _write_json(path: str | None, result: dict) -> None:
     if path is not None:
         from ..io import atomic_write_text
@@ -66,8 +62,8 @@ def _highway(args) -> int:
     from .options import apply_threads
 
     apply_threads(args)
-    _new_file(args.figure)
-    _new_file(args.json)
+    refuse_existing_output(args.figure)
+    refuse_existing_output(args.json)
     lrs = args.lrs or [0.01, 0.03, 0.1, 0.3]
     biases = args.gate_biases or [-2.0, -4.0]
     if any(v <= 0 for v in lrs):
@@ -87,7 +83,7 @@ def _irregular(args) -> int:
     from .options import apply_threads
 
     apply_threads(args)
-    _new_file(args.json)
+    refuse_existing_output(args.json)
     r = irregular_benchmark(n_train=args.n_train, n_test=args.n_test, steps=args.steps, max_updates=args.updates,
                             hidden_size=args.hidden_size, seeds=tuple(range(args.seed, args.seed + args.seeds)),
                             progress=not args.no_progress)
@@ -101,7 +97,7 @@ def _parity(args) -> int:
     from .options import apply_threads
 
     apply_threads(args)
-    _new_file(args.json)
+    refuse_existing_output(args.json)
     r = grid_parity(ks=args.ks, hidden_size=args.hidden_size, updates=args.updates, seed=args.seed,
                     models=tuple(args.models), log=None if args.no_progress else print)
     print(format_parity(r))
@@ -115,7 +111,7 @@ def _mdlstm(args) -> int:
     from .options import apply_threads
 
     apply_threads(args)
-    _new_file(args.json)
+    refuse_existing_output(args.json)
     r = mdlstm_vs_bilstm(n_train=args.n_train, n_test=args.n_test, epochs=args.epochs, seed=args.seed,
                          md_hidden=tuple(args.md_hidden), bilstm_hidden=args.bilstm_hidden,
                          progress=not args.no_progress, log=print)

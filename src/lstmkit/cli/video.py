@@ -17,6 +17,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from .options import refuse_existing_output
+
 
 def _ints(text: str) -> list[int]:
     from .options import positive_ints
@@ -33,11 +35,6 @@ def _odd(text: str) -> int:
     if v % 2 == 0:
         raise argparse.ArgumentTypeError(f"expected an odd kernel size (\"same\" padding), got {text!r}")
     return v
-
-
-def _new_file(path: str | None, what: str) -> None:
-    if path is not None and Path(path).exists():
-        raise FileExistsError(f"{what} {path} exists; give a new path (lstmkit never overwrites a file)")
 
 
 def _train(args) -> int:
@@ -61,7 +58,7 @@ def _evaluate(args) -> int:
     from .options import apply_threads
 
     apply_threads(args)
-    _new_file(args.json, "--json")
+    refuse_existing_output(args.json, "--json")
     r = evaluate_video(args.model, n_test=args.n_test)
     b = r["baselines"]
     print(f"test per-sequence cross-entropy {r['test_ce']:.1f} on {r['n_test']} videos of held-out digits "
@@ -76,14 +73,13 @@ def _evaluate(args) -> int:
 def _predict(args) -> int:
     import numpy as np
 
-    from ..apps.video import load_video, load_video_model, predict_video, save_gif, save_strip
+    from ..apps.video import load_video, predict_video, save_gif, save_strip
     from .options import apply_threads
 
     apply_threads(args)
     for path, what in ((args.png, "--png"), (args.gif, "--gif"), (args.npy, "--npy")):
-        _new_file(path, what)
+        refuse_existing_output(path, what)
     frames = load_video(args.input)
-    _, cfg = load_video_model(args.model)
     if args.input_frames is not None:
         frames = frames[:args.input_frames]
     pred = predict_video(args.model, frames, horizon=args.horizon)
@@ -105,12 +101,12 @@ def _predict(args) -> int:
 
 
 def _compare(args) -> int:
-    from ..apps.video import COMPARE_MODELS, _videos, compare_video, format_compare, save_gif, save_strip
+    from ..apps.video import COMPARE_MODELS, compare_video, fixed_test_videos, format_compare, save_gif, save_strip
     from .options import apply_threads
 
     apply_threads(args)
     for path, what in ((args.json, "--json"), (args.png, "--png"), (args.gif, "--gif")):
-        _new_file(path, what)
+        refuse_existing_output(path, what)
     models = args.models or list(COMPARE_MODELS)
     r = compare_video(models=models, hidden=args.hidden, fc_hidden=args.fc_hidden, n_train=args.n_train,
                       n_test=args.n_test, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, seed=args.seed,
@@ -125,8 +121,7 @@ def _compare(args) -> int:
 
         cfg = r["config"]
         k, h = cfg["input_frames"], cfg["horizon"]
-        _, _, test = _videos(1, 1, args.n_test, k + h, cfg["frame_size"], args.seed)
-        v = torch.as_tensor(test[:1], dtype=torch.float32) / 255
+        v = torch.as_tensor(fixed_test_videos(1, k + h, cfg["frame_size"]), dtype=torch.float32) / 255
         preds = []
         with torch.no_grad():
             for row in r["rows"]:

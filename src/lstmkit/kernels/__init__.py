@@ -539,19 +539,6 @@ def run_direction(
                        truncate_gradient=truncate_gradient, side=side)
 
 
-def under_transform(*tensors) -> bool:
-    """Whether any of ``tensors`` is wrapped by a ``torch.func`` transform (``vmap``,
-    ``grad``, ``jacrev``, ...), which the C++ kernels cannot see through.
-
-    Example:
-        >>> import torch
-        >>> under_transform(torch.zeros(2)), bool(torch.func.vmap(lambda t: torch.tensor(under_transform(t)))(torch.zeros(3, 2)).all())
-        (False, True)
-    """
-    wrapped = torch._C._functorch.is_functorch_wrapped_tensor
-    return any(isinstance(t, Tensor) and wrapped(t) for t in tensors)
-
-
 def run_planned(runner, spec, params, x, state, *, lengths=None, reverse=False, recurrent_mask=None,
                 zoneout=None, training=False, truncate_gradient=False, side=None):
     """``runner``'s result for this call, or the reference loop's where it has none or declines.

@@ -45,11 +45,12 @@ def _scan_wavefront(xp: Tensor, p: dict, n: int) -> Tensor:
     -> h (*lead, H, W, n); the leading axes may hold several scan directions, whose
     weights then carry matching leading axes."""
     *lead, H, W, _ = xp.shape
-    diags = []
+    diags = []  # (first row, rows, columns) of each anti-diagonal r + c = k
     for k in range(H + W - 1):
-        rows = torch.arange(max(0, k - W + 1), min(k, H - 1) + 1, device=xp.device)
-        diags.append((rows, k - rows))
-    flat = [rows * W + cols for rows, cols in diags]
+        lo = max(0, k - W + 1)
+        rows = torch.arange(lo, min(k, H - 1) + 1, device=xp.device)
+        diags.append((lo, rows, k - rows))
+    flat = [rows * W + cols for _, rows, cols in diags]
     idx = torch.cat(flat)
     # the pixels in diagonal order, gathered once and split (a split's gradient is one
     # cat; indexing each diagonal out of xp would zero-fill all of xp per diagonal)
@@ -57,8 +58,7 @@ def _scan_wavefront(xp: Tensor, p: dict, n: int) -> Tensor:
     prev_h = prev_c = None
     lo_p = 0
     hs = []
-    for (rows, cols), x_k in zip(diags, chunks):  # x_k (*lead, L, 5n)
-        lo = int(rows[0])
+    for (lo, rows, _), x_k in zip(diags, chunks):  # x_k (*lead, L, 5n)
         if prev_h is None:
             z = x_k.new_zeros(*lead, len(rows), n)
             left = up = (z, z)

@@ -5,9 +5,8 @@ Three pieces, each usable alone:
 - **A population as one forward pass.** :class:`ParameterSpace` flattens the searched
   parameters of any module to one vector; :class:`Population` runs the module once per
   individual of a (P, D) population as ONE batched call (``torch.func.functional_call``
-  under ``torch.func.vmap``; the fused kernels decline under the transform and the
-  reference loop of every registered family runs batched), so a generation costs about
-  one forward of P times the batch.
+  under ``torch.func.vmap``; the fused kernels run through their torch ops' vmap rule,
+  once per individual, and families without one run the reference loop batched over P).
 - **Searches** with one interface, ``ask() -> (n, D)`` and ``tell(losses)``:
   :class:`ESP` (enforced subpopulations, Gomez & Miikkulainen: one subpopulation per
   hidden unit, networks assembled from one member of each, Cauchy mutation, burst

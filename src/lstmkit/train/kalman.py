@@ -17,8 +17,8 @@ still explore), small late. The Jacobian through time is carried forward exactly
 real-time recurrent learning (RTRL): with the state s_t = f(s_{t-1}, x_t; w),
 ``dS_t/dw = df/ds dS_{t-1}/dw + df/dw`` (Williams & Zipser 1989); the one-step
 Jacobians come from ``torch.func.jacrev`` of the model's own forward, so every
-registered family works unchanged (the fused kernels decline under the transform and
-the reference step runs).
+registered family works unchanged (under the transform the fused kernels run through
+their torch ops, :mod:`lstmkit.kernels.ops`, with vmap rules).
 
 Cost: O(W_g^2) per group and step, plus (K + S) backward passes of one step for the
 Jacobians: meant for the small nets of the classic experiments.
