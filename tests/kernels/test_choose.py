@@ -123,13 +123,16 @@ def test_the_measured_product_is_the_faster_one_and_is_cached(calibrating, ext, 
     assert entries["gemm/float32/class1"]["choice"] == slow
 
 
-@pytest.mark.parametrize("forced", ["0", "1"])
+@pytest.mark.parametrize("forced", ["0", "1", "2"])
 def test_a_forced_product_is_obeyed(calibrating, ext, forced, monkeypatch):
+    if forced == "2" and not ext.own_gemm512_built():
+        pytest.skip("this build carries no AVX-512 product")
     monkeypatch.setenv("LSTMKIT_OWN_GEMM", forced)
     monkeypatch.setattr(choose, "_measure_gemm", lambda *a: pytest.fail("measured although forced"))
     choose.setup_gemm(ext)
     for cls in range(3):
-        assert ext.own_gemm_for(cls) is (forced == "1" and ext.own_gemm_built())
+        assert ext.own_gemm_for(cls) is (forced in "12" and ext.own_gemm_built())
+        assert ext.own_gemm_wide_for(cls) is (forced == "2")
     assert not calibrating.exists()
 
 
@@ -181,19 +184,24 @@ def test_a_real_tiny_calibration_picks_its_fastest_median(calibrating, ext, monk
     assert len(ds) == 4
     for d in ds:
         t = d["timings"]
-        assert d["source"] == "measured" and set(t) in ({"mkl", "own"}, {"torch", "fused"})
+        assert d["source"] == "measured" and set(t) in ({"mkl", "own"}, {"mkl", "own", "own512"}, {"torch", "fused"})
+        assert "own512" not in t or ext.own_gemm512_built()
         assert d["choice"] == min(t, key=t.get) or t[d["choice"]] <= min(t.values()) * (1 + choose.MARGIN)
 
 
-@pytest.mark.parametrize("modes", [(0, 0, 0), (1, 1, 1), (1, 0, 1), (0, 1, 0)])
+@pytest.mark.parametrize("modes", [(0, 0, 0), (1, 1, 1), (1, 0, 1), (0, 1, 0), (2, 2, 2), (0, 2, 1), (2, 1, 2)])
 def test_every_mix_of_products_equals_the_reference(calibrating, ext, modes):
     # the products are chosen per shape class: each mix must compute the reference's numbers
     if not ext.own_gemm_built() and 1 in modes:
         pytest.skip("this build carries MKL's product only")
+    if not ext.own_gemm512_built() and 2 in modes:
+        pytest.skip("this build carries no AVX-512 product (not an AVX-512 CPU)")
     for cls, m in enumerate(modes):
         ext.set_own_gemm(cls, m)
+    assert all(ext.own_gemm_wide_for(cls) is (m == 2) for cls, m in enumerate(modes))
     torch.manual_seed(3)
-    for B, H, I in ((1, 8, 3), (5, 6, 9), (5, 130, 9)):
+    # partial panels (4H = 24, 520 columns), row blocks with a remainder (B = 13, 25 rows)
+    for B, H, I in ((1, 8, 3), (5, 6, 9), (5, 130, 9), (13, 6, 40), (25, 33, 17)):
         spec = LSTMCellSpec(I, H, "vanilla")
         p = {k: (torch.randn(s) * 0.3).requires_grad_() for k, s in spec.param_shapes().items()}
         x = torch.randn(10, B, I)
@@ -213,7 +221,10 @@ def test_errors_name_the_argument(ext):
     with pytest.raises(RuntimeError, match="cls"):
         ext.set_own_gemm(3, 0)
     with pytest.raises(RuntimeError, match="mode"):
-        ext.set_own_gemm(0, 2)
+        ext.set_own_gemm(0, 3)
+    if not ext.own_gemm512_built():
+        with pytest.raises(RuntimeError, match="AVX-512"):
+            ext.set_own_gemm(0, 2)
 
 
 def test_calibration_works_under_inference_mode_and_a_failure_falls_back(calibrating, ext, monkeypatch):

@@ -2,14 +2,15 @@
 
 Two choices are made here:
 
-- **the float32 per-step matrix product** of the fused kernels (``gemm``): MKL's (``mkl``)
-  or our packed-panel AVX2 product (``own``, where the build carries it), per shape class
+- **the float32 per-step matrix product** of the fused kernels (``gemm``): MKL's (``mkl``),
+  our packed-panel AVX2 product (``own``, where the build carries it) or its AVX-512 twin
+  (``own512``, in a build for an AVX-512 CPU), per shape class
   of the product (:data:`GEMM_CLASSES`, the C++ ``gemm_class``);
 - **torch's kernel or ours for "standard" LSTM inference** (``standard``, per dtype and
   shape class): ``torch`` (oneDNN through ``torch._VF.lstm``) or ``fused`` (ours).
 
 At first use each choice is either forced by an environment variable
-(``LSTMKIT_OWN_GEMM=0/1``, ``LSTMKIT_PREFER_TORCH=0/1``), taken from the old CPU rule
+(``LSTMKIT_OWN_GEMM=0/1/2``, ``LSTMKIT_PREFER_TORCH=0/1``), taken from the old CPU rule
 (``LSTMKIT_CALIBRATE=0``: no timing at all, as in the test suite), read from the
 calibration cache, or **measured**: a short calibration, announced on stderr, times the
 candidates on a representative shape of the class, interleaved (A, B, A, B, ...), and
@@ -414,7 +415,10 @@ def _measure_gemm_now(ext, cls: int):
         return run_once
 
     try:
-        timings = time_interleaved({"mkl": path(0), "own": path(1)}, reps=9, stat="min")
+        paths = {"mkl": path(0), "own": path(1)}
+        if getattr(ext, "own_gemm512_built", lambda: False)():
+            paths["own512"] = path(2)
+        timings = time_interleaved(paths, reps=9, stat="min")
     finally:
         ext.set_own_gemm(cls, -1)
     return timings, (B, T, I, H)
@@ -447,6 +451,10 @@ def setup_gemm(ext) -> None:
 
 _setting_up = threading.local()
 
+#: The C++ modes of the product's candidates (``set_own_gemm``): MKL's, ours with AVX2
+#: panels, ours with AVX-512 panels (a build with AVX-512 only).
+_GEMM_MODES = {"mkl": 0, "own": 1, "own512": 2}
+
 
 def _setup_gemm_locked(ext) -> None:
     """setup_gemm's work, under its lock."""
@@ -459,12 +467,15 @@ def _setup_gemm_locked(ext) -> None:
             d = Decision("gemm", cls, "float32", "mkl", "rule", "this build has no AVX2 product (MKL only)")
             _decisions[("gemm", cls, "float32")] = d
         else:
-            d = _decide(ext, "gemm", cls, "float32", default, "LSTMKIT_OWN_GEMM", {"0": "mkl", "1": "own"},
+            modes = {"0": "mkl", "1": "own"}
+            if getattr(ext, "own_gemm512_built", lambda: False)():
+                modes["2"] = "own512"
+            d = _decide(ext, "gemm", cls, "float32", default, "LSTMKIT_OWN_GEMM", modes,
                         lambda c=cls: _measure_gemm(ext, c), "float32 matrix product (mkl or own)")
         if d.source == "rule":
             ext.set_own_gemm(cls, -1)  # the C++ default: the CPU rule
         else:  # measured, cached or forced (LSTMKIT_OWN_GEMM set after the C++ side read it)
-            ext.set_own_gemm(cls, 1 if d.choice == "own" else 0)
+            ext.set_own_gemm(cls, _GEMM_MODES[d.choice])
     _gemm_ext[0] = ext
 
 

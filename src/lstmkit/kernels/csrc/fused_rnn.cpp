@@ -378,6 +378,12 @@ PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
         "the default choice (CPU rule or LSTMKIT_OWN_GEMM): float32 loops on the packed-panel AVX2 product "
         "instead of MKL's (see packed_gemm in gemm.h)");
   m.def("own_gemm_built", &own_gemm_built, "whether this build carries the AVX2 product (packed_gemm)");
+  m.def("own_gemm512_built", &own_gemm512_built,
+        "whether this build also carries the AVX-512 product (packed_gemm512; built with AVX-512)");
+  m.def("own_gemm_wide_for", [](int cls) {
+          TORCH_CHECK(cls >= 0 && cls < kGemmClasses, "cls must be in [0, ", kGemmClasses, "), got ", cls);
+          return own_gemm_wide(cls);
+        }, "whether float32 products of shape class cls run on our AVX-512 panels", py::arg("cls"));
   m.def("gemm_class", &gemm_class, "the shape class (0 streaming, 1 small, 2 large) of a product M x N x K",
         py::arg("M"), py::arg("N"), py::arg("K"));
   m.def("own_gemm_for", [](int cls) {
@@ -385,6 +391,7 @@ PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
           return own_gemm_enabled(cls);
         }, "whether float32 products of shape class cls run on our AVX2 product", py::arg("cls"));
   m.def("set_own_gemm", &set_own_gemm,
-        "choose the float32 product of shape class cls: mode -1 the default, 0 MKL, 1 ours (the calibration's call)",
+        "choose the float32 product of shape class cls: mode -1 the default, 0 MKL, 1 ours (AVX2), 2 ours (AVX-512, "
+        "where built) (the calibration's call)",
         py::arg("cls"), py::arg("mode"));
 }

@@ -212,6 +212,95 @@ __attribute__((noinline)) void packed_gemm(const float* __restrict A, const floa
 }
 #endif
 
+// The same product with AVX-512: panels of 32 columns (two zmm registers per row of the
+// panel, k-major inside it) and an MR x 32 register block (up to 2 x 12 accumulators of
+// the 32 zmm registers). Built where the compiler targets AVX-512 (-march=native on such
+// a CPU); chosen per shape class by the calibration (kernels/choose.py, "own512") or
+// forced (LSTMKIT_OWN_GEMM=2). The AVX2 kernel above stays in the same build, so every
+// path is tested on an AVX-512 CI machine.
+#if defined(LSTMKIT_AVX2_GEMM) && defined(__AVX512F__)
+#define LSTMKIT_AVX512_GEMM 1
+constexpr int64_t kNR512 = 32;
+inline int64_t packed_size512(int64_t N, int64_t K) { return ((N + kNR512 - 1) / kNR512) * K * kNR512; }
+inline void pack_panels512(const float* w, bool transposed, int64_t N, int64_t K, float* out) {
+  const int64_t P = (N + kNR512 - 1) / kNR512;
+  for (int64_t p = 0; p < P; ++p) {
+    float* o = out + p * K * kNR512;
+    const int64_t n0 = p * kNR512, nn = std::min<int64_t>(kNR512, N - n0);
+    if (transposed) {
+      for (int64_t j = 0; j < kNR512; ++j) {
+        if (j < nn) {
+          const float* wr = w + (n0 + j) * K;
+          for (int64_t k = 0; k < K; ++k) o[k * kNR512 + j] = wr[k];
+        } else {
+          for (int64_t k = 0; k < K; ++k) o[k * kNR512 + j] = 0.f;
+        }
+      }
+    } else {
+      for (int64_t k = 0; k < K; ++k) {
+        const float* wr = w + k * N + n0;
+        for (int64_t j = 0; j < kNR512; ++j) o[k * kNR512 + j] = j < nn ? wr[j] : 0.f;
+      }
+    }
+  }
+}
+template <int MR>
+__attribute__((always_inline)) inline void panel_kernel512(const float* __restrict A, int64_t K,
+                                                           const float* __restrict pw, float* __restrict C,
+                                                           int64_t ldc, int64_t nn, bool accumulate) {
+  __m512 c0[MR], c1[MR];
+#pragma GCC unroll 12
+  for (int r = 0; r < MR; ++r) { c0[r] = _mm512_setzero_ps(); c1[r] = _mm512_setzero_ps(); }
+  for (int64_t k = 0; k < K; ++k) {
+    const __m512 w0 = _mm512_loadu_ps(pw + k * kNR512), w1 = _mm512_loadu_ps(pw + k * kNR512 + 16);
+#pragma GCC unroll 12
+    for (int r = 0; r < MR; ++r) {
+      const __m512 a = _mm512_set1_ps(A[r * K + k]);
+      c0[r] = _mm512_fmadd_ps(a, w0, c0[r]);
+      c1[r] = _mm512_fmadd_ps(a, w1, c1[r]);
+    }
+  }
+  // columns [0, nn) of the block: masked loads and stores for a partial last panel
+  const __mmask16 m0 = nn >= 16 ? __mmask16(0xFFFF) : __mmask16((1u << nn) - 1u);
+  const __mmask16 m1 = nn >= 32 ? __mmask16(0xFFFF) : nn <= 16 ? __mmask16(0) : __mmask16((1u << (nn - 16)) - 1u);
+#pragma GCC unroll 12
+  for (int r = 0; r < MR; ++r) {
+    float* c = C + r * ldc;
+    if (accumulate) {
+      c0[r] = _mm512_add_ps(c0[r], _mm512_maskz_loadu_ps(m0, c));
+      c1[r] = _mm512_add_ps(c1[r], _mm512_maskz_loadu_ps(m1, c + 16));
+    }
+    _mm512_mask_storeu_ps(c, m0, c0[r]);
+    _mm512_mask_storeu_ps(c + 16, m1, c1[r]);
+  }
+}
+__attribute__((noinline)) void packed_gemm512(const float* __restrict A, const float* __restrict packed,
+                                              float* __restrict C, int64_t M, int64_t N, int64_t K,
+                                              bool accumulate) {
+  const int64_t P = (N + kNR512 - 1) / kNR512;
+  for (int64_t p = 0; p < P; ++p) {
+    const float* pw = packed + p * K * kNR512;
+    const int64_t n0 = p * kNR512, nn = std::min<int64_t>(kNR512, N - n0);
+    int64_t m = 0;
+    for (; m + 12 <= M; m += 12) panel_kernel512<12>(A + m * K, K, pw, C + m * N + n0, N, nn, accumulate);
+    switch (M - m) {
+      case 11: panel_kernel512<11>(A + m * K, K, pw, C + m * N + n0, N, nn, accumulate); break;
+      case 10: panel_kernel512<10>(A + m * K, K, pw, C + m * N + n0, N, nn, accumulate); break;
+      case 9: panel_kernel512<9>(A + m * K, K, pw, C + m * N + n0, N, nn, accumulate); break;
+      case 8: panel_kernel512<8>(A + m * K, K, pw, C + m * N + n0, N, nn, accumulate); break;
+      case 7: panel_kernel512<7>(A + m * K, K, pw, C + m * N + n0, N, nn, accumulate); break;
+      case 6: panel_kernel512<6>(A + m * K, K, pw, C + m * N + n0, N, nn, accumulate); break;
+      case 5: panel_kernel512<5>(A + m * K, K, pw, C + m * N + n0, N, nn, accumulate); break;
+      case 4: panel_kernel512<4>(A + m * K, K, pw, C + m * N + n0, N, nn, accumulate); break;
+      case 3: panel_kernel512<3>(A + m * K, K, pw, C + m * N + n0, N, nn, accumulate); break;
+      case 2: panel_kernel512<2>(A + m * K, K, pw, C + m * N + n0, N, nn, accumulate); break;
+      case 1: panel_kernel512<1>(A + m * K, K, pw, C + m * N + n0, N, nn, accumulate); break;
+      default: break;
+    }
+  }
+}
+#endif
+
 // Whether a float32 product runs on our AVX2 GEMM (packed_gemm / small_gemm_nt) or on
 // MKL's. The default is the old CPU rule (ours without AVX-512, MKL with it) unless
 // LSTMKIT_OWN_GEMM=0/1 forces it; Python's calibration (kernels/choose.py) times both on
@@ -231,11 +320,19 @@ inline bool own_gemm_built() {
 #endif
 }
 
+inline bool own_gemm512_built() {
+#ifdef LSTMKIT_AVX512_GEMM
+  return true;
+#else
+  return false;
+#endif
+}
+
 inline bool own_gemm_default() {
   static const bool on = [] {
     const char* e = std::getenv("LSTMKIT_OWN_GEMM");
     if (e && e[0] == '0') return false;
-    if (e && e[0] == '1') return true;
+    if (e && (e[0] == '1' || e[0] == '2')) return true;
 #if defined(__AVX512F__)
     return false;
 #else
@@ -245,7 +342,8 @@ inline bool own_gemm_default() {
   return own_gemm_built() && on;
 }
 
-// -1: the default above; 0: MKL; 1: ours (only where own_gemm_built()).
+// -1: the default above; 0: MKL; 1: ours, AVX2 (only where own_gemm_built()); 2: ours,
+// AVX-512 (only where own_gemm512_built(); LSTMKIT_OWN_GEMM=2 makes it the default).
 inline std::atomic<int>* own_gemm_modes() {
   static std::atomic<int> modes[kGemmClasses] = {{-1}, {-1}, {-1}};
   return modes;
@@ -253,14 +351,26 @@ inline std::atomic<int>* own_gemm_modes() {
 
 inline void set_own_gemm(int cls, int mode) {
   TORCH_CHECK(cls >= 0 && cls < kGemmClasses, "cls must be in [0, ", kGemmClasses, "), got ", cls);
-  TORCH_CHECK(mode >= -1 && mode <= 1, "mode must be -1 (default), 0 (MKL) or 1 (own), got ", mode);
+  TORCH_CHECK(mode >= -1 && mode <= 2, "mode must be -1 (default), 0 (MKL), 1 (own, AVX2) or 2 (own, AVX-512), got ",
+              mode);
+  TORCH_CHECK(mode != 2 || own_gemm512_built(), "mode 2 (own, AVX-512): this build has no AVX-512 product");
   own_gemm_modes()[cls].store(mode, std::memory_order_relaxed);
 }
 
 inline bool own_gemm_enabled(int cls) {
   if (!own_gemm_built()) return false;
   const int m = own_gemm_modes()[cls].load(std::memory_order_relaxed);
-  return m < 0 ? own_gemm_default() : m == 1;
+  return m < 0 ? own_gemm_default() : m >= 1;
+}
+
+// Whether ours runs its AVX-512 panels for this class: mode 2, or the default with
+// LSTMKIT_OWN_GEMM=2.
+inline bool own_gemm_wide(int cls) {
+  if (!own_gemm512_built() || !own_gemm_enabled(cls)) return false;
+  const int m = own_gemm_modes()[cls].load(std::memory_order_relaxed);
+  if (m >= 0) return m == 2;
+  const char* e = std::getenv("LSTMKIT_OWN_GEMM");
+  return e && e[0] == '2';
 }
 
 inline bool own_gemm_enabled() { return own_gemm_default(); }
@@ -279,11 +389,13 @@ struct StepGemm {
   std::unique_ptr<float[]> packed;  // uninitialised storage: MKL writes all of it
   std::unique_ptr<float[]> panels;  // op(W) for packed_gemm (every entry written by pack_panels)
   bool own = false;                 // float: our AVX2 GEMM for this product's shape class
+  bool wide = false;                // ... with its AVX-512 panels (packed_gemm512)
 
   StepGemm(const T* w_, bool transposed_, int64_t M_, int64_t N_, int64_t K_, int64_t steps,
            const at::TensorOptions& opt_)
       : w(w_), transposed(transposed_), M(M_), N(N_), K(K_), opt(opt_) {
     own = sizeof(T) == sizeof(float) && own_gemm_enabled(gemm_class(M, N, K));
+    wide = own && transposed && own_gemm_wide(gemm_class(M, N, K));
     if (steps >= 4 && !use_small()) pack_panels_if_own();
     if (steps >= 8 && !use_small() && !panels) maybe_pack();
   }
@@ -341,6 +453,13 @@ template <>
 inline void StepGemm<float>::pack_panels_if_own() {
 #ifdef LSTMKIT_AVX2_GEMM
   if (!own) return;
+#ifdef LSTMKIT_AVX512_GEMM
+  if (wide) {
+    panels.reset(new float[packed_size512(N, K)]);
+    pack_panels512(w, transposed, N, K, panels.get());
+    return;
+  }
+#endif
   panels.reset(new float[packed_size(N, K)]);
   pack_panels(w, transposed, N, K, panels.get());
 #endif
@@ -351,6 +470,12 @@ inline void StepGemm<double>::run_panels(const double*, double*, double, int64_t
 
 template <>
 inline void StepGemm<float>::run_panels(const float* A, float* C, float beta, int64_t rows) const {
+#ifdef LSTMKIT_AVX512_GEMM
+  if (wide) {
+    packed_gemm512(A, panels.get(), C, rows, N, K, beta != 0.f);
+    return;
+  }
+#endif
 #ifdef LSTMKIT_AVX2_GEMM
   packed_gemm(A, panels.get(), C, rows, N, K, beta != 0.f);
 #endif
