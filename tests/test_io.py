@@ -346,3 +346,27 @@ def test_dir_lock_never_touches_a_foreign_file_of_its_name(tmp_path):
         with io.dir_lock(tmp_path / "m"):
             pass
     assert mine.read_text() == "my own notes"
+
+
+def test_half_precision_weights_halve_the_file_and_load_back_as_float32(tmp_path):
+    torch.manual_seed(0)
+    m = SequenceClassifier(3, 2, hidden_size=16)
+    full, half = save_model(m, tmp_path / "full"), save_model(m, tmp_path / "half", weights_dtype=torch.float16)
+    size = lambda d: (d / "model.safetensors").stat().st_size  # noqa: E731
+    assert size(half) < 0.6 * size(full)
+    m2, _ = load_model(SequenceClassifier, half)
+    for (k, a), b in zip(m.state_dict().items(), m2.state_dict().values()):
+        assert b.dtype == a.dtype, k
+        assert torch.allclose(a, b, rtol=1e-3, atol=1e-4), k  # float16: 11 significant bits
+        assert torch.equal(b, a.half().float()), k
+
+
+def test_half_precision_refuses_weights_beyond_its_range(tmp_path):
+    m = SequenceClassifier(3, 2, hidden_size=4)
+    with torch.no_grad():
+        next(m.parameters()).fill_(1e6)
+    with pytest.raises(ValueError, match="beyond its range"):
+        save_model(m, tmp_path / "m", weights_dtype=torch.float16)
+    with pytest.raises(TypeError, match="weights_dtype"):
+        save_model(m, tmp_path / "m", weights_dtype=torch.int8)
+    assert not (tmp_path / "m").exists()

@@ -152,3 +152,21 @@ def test_training_into_the_shipped_model_is_refused(capsys, tmp_path):
     assert "\n" not in err
     assert (sorted(p.name for p in target.iterdir()) if target.exists() else None) == before
     assert not (SHIPPED / "translate-es-en.checkpoints").exists()
+
+
+def test_half_precision_weights_are_stored_and_translate(tmp_path):
+    from safetensors import safe_open
+
+    d = tmp_path / "half"
+    pairs = _pairs(60, 1)
+    split = (list(range(50)), list(range(50, 55)), list(range(55, 60)))
+    r = app.train_translator(model_dir=d, direction="en-es", pairs=pairs, split=split, vocab_size=30,
+                             embedding_dim=8, hidden_size=8, updates=2, batch_tokens=200, beam=1, ibm_pairs=0,
+                             progress=False, weights="float16")
+    assert r["config"]["weights"] == "float16"
+    with safe_open(str(d / "model.safetensors"), framework="pt") as f:
+        assert {str(f.get_tensor(k).dtype) for k in f.keys()} == {"torch.float16"}
+    assert len(app.translate_texts(d, ["the dog"], beam=1)) == 1  # loads back (as float32) and decodes
+    with pytest.raises(ValueError, match="weights must be one of"):
+        app.train_translator(model_dir=tmp_path / "x", pairs=pairs, split=split, weights="int8", progress=False)
+    assert not (tmp_path / "x").exists()

@@ -275,6 +275,10 @@ def _heatmap_example(model: Seq2Seq, prep: Prepared, rows: Sequence[int]) -> tup
     return png, {"source": prep.src_texts[pick], "translation": hyp, "reference": prep.refs[pick]}
 
 
+#: How ``train_translator(weights=...)`` stores the weights (None: as trained, float32).
+_WEIGHT_DTYPES = {"float32": None, "float16": torch.float16}
+
+
 def train_translator(*, model_dir: str | os.PathLike | None = DEFAULT_MODEL_DIR, direction: str = "es-en",
                      pairs: Sequence[dict] | None = None, split=None, vocab_size: int = 2000,
                      tokenizer: str = "unigram", max_len: int = 60, limit: int | None = None,
@@ -284,16 +288,19 @@ def train_translator(*, model_dir: str | os.PathLike | None = DEFAULT_MODEL_DIR,
                      minutes: float | None = None, updates: int | None = None, batch_tokens: int = 2000, lr: float = 2e-3, seed: int = 0,
                      beam: int = 5, alpha: float = 0.6, eval_limit: int | None = None, ibm_pairs: int = 10000,
                      ibm_iterations: int = 5, resume: bool = False, progress: bool = True,
-                     overwrite_shipped: bool = False) -> dict:
+                     overwrite_shipped: bool = False, weights: str = "float32") -> dict:
     """Train a translation model and score it on the test books beside the baselines;
     write ``model_dir`` (checkpoints go to ``<model_dir>.checkpoints``, removed once the
-    model is written; ``resume`` continues a killed run from them).
+    model is written; ``resume`` continues a killed run from them). ``weights="float16"``
+    stores the weights in half precision (half the file; they load back as float32).
 
     Returns:
         the report (JSON-ready): test BLEU/chrF of the model (beam ``beam``, length
         normalisation ``alpha``) and of greedy decoding, BLEU by source length, the
         baselines' scores, the config, the training history.
     """
+    if weights not in _WEIGHT_DTYPES:
+        raise ValueError(f"weights must be one of {sorted(_WEIGHT_DTYPES)}, got {weights!r}")
     started = time.perf_counter()
     torch.manual_seed(seed)
     run_dir = None if model_dir is None else Path(model_dir).with_name(Path(model_dir).name + ".checkpoints")
@@ -315,7 +322,8 @@ def train_translator(*, model_dir: str | os.PathLike | None = DEFAULT_MODEL_DIR,
         report.update({"task": f"translation {direction}", "source": prep.source,
                        "config": {**model.config, **prep.settings, "epochs": epochs, "minutes": minutes,
                                   "updates": updates,
-                                  "batch_tokens": batch_tokens, "lr": lr, "seed": seed, "beam": beam, "alpha": alpha},
+                                  "batch_tokens": batch_tokens, "lr": lr, "seed": seed, "beam": beam, "alpha": alpha,
+                                  "weights": weights},
                        "fit": fit, "threads": torch.get_num_threads(), "seconds": time.perf_counter() - started,
                        "parameters": sum(p.numel() for p in model.parameters())})
         if model_dir is not None:
@@ -327,7 +335,8 @@ def train_translator(*, model_dir: str | os.PathLike | None = DEFAULT_MODEL_DIR,
             files["report.json"] = json.dumps(report, indent=2, ensure_ascii=False)
             save_model(model, model_dir, extra={"direction": direction, "source": prep.source,
                                                 "tokenizers": {"source": _SRC_FILE, "target": _TGT_FILE},
-                                                "settings": prep.settings}, files=files)
+                                                "settings": prep.settings}, files=files,
+                       weights_dtype=_WEIGHT_DTYPES[weights])
             report["model_dir"] = str(model_dir)
         return report
 

@@ -53,7 +53,8 @@ def _train(args) -> int:
                          dropout=args.dropout, epochs=args.epochs, minutes=args.minutes, updates=args.updates,
                          batch_tokens=args.batch_tokens, lr=args.lr, seed=args.seed, beam=args.beam,
                          alpha=args.alpha, eval_limit=args.eval_limit, ibm_pairs=args.ibm_pairs,
-                         resume=args.resume, progress=not args.no_progress, overwrite_shipped=args.overwrite_shipped)
+                         resume=args.resume, progress=not args.no_progress, overwrite_shipped=args.overwrite_shipped,
+                         weights=args.weights)
     c, f = r["config"], r["fit"]
     print(f"\n{r['source']}")
     print(f"  model: {c['encoder']} encoder -> {c['decoder']} decoder, attention {c['attention'] or 'none'}, "
@@ -222,6 +223,9 @@ def register(sub) -> None:
     t.add_argument("--minutes", type=positive_float, default=None,
                    help="stop training after this many minutes (default: run every epoch)")
     t.add_argument("--resume", action="store_true", help="continue a killed run from DIR.checkpoints")
+    t.add_argument("--weights", default="float32", choices=["float32", "float16"],
+                   help="stored precision of the weights (default float32; float16 halves the file, "
+                        "loads back as float32)")
     t.add_argument("--overwrite-shipped", action="store_true", help=argparse.SUPPRESS)
     t.set_defaults(func=_train, epochs=10)
 

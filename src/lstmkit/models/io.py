@@ -10,6 +10,7 @@ import math
 import os
 from pathlib import Path
 
+import torch
 from torch import nn
 
 from ..io import LstmkitFileError, check_dir_target, dir_lock, read_json, verify_dir, write_dir
@@ -21,12 +22,14 @@ WHAT = "model directory"
 
 
 def save_model(model: nn.Module, directory: str | os.PathLike, extra: dict | None = None,
-               files: dict[str, str | bytes] | None = None) -> Path:
+               files: dict[str, str | bytes] | None = None, weights_dtype: torch.dtype | None = None) -> Path:
     """Write ``model`` (which must have a ``config`` dict of constructor arguments) to
     ``directory``: config.json + model.safetensors + the manifest. ``extra``
     (JSON-serialisable, e.g. the preprocessing state) is stored beside the config;
     ``files`` maps further file names (a report, a plot) to their text or bytes. Returns
-    the directory.
+    the directory. ``weights_dtype`` (e.g. ``torch.float16``) stores the floating-point
+    weights in that dtype, to halve a shipped file; :func:`load_model` casts them back to
+    the model's own dtype (float32), so only the stored precision changes.
 
     The directory is written under a temporary name beside it and renamed into place, so a
     run killed while saving leaves the previous model (or none), never a mix. A directory
@@ -53,6 +56,15 @@ def save_model(model: nn.Module, directory: str | os.PathLike, extra: dict | Non
         if Path(name).name != name or name in ("model.safetensors", "config.json", "lstmkit.json"):
             raise ValueError(f"files: {name!r} must be a plain file name other than the model's own")
     tensors = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+    if weights_dtype is not None:
+        if not (isinstance(weights_dtype, torch.dtype) and weights_dtype.is_floating_point):
+            raise TypeError(f"weights_dtype must be a floating torch.dtype such as torch.float16, got {weights_dtype!r}")
+        for k, v in tensors.items():
+            if v.is_floating_point():
+                tensors[k] = w = v.to(weights_dtype)
+                if bool(v.isfinite().all()) and not bool(w.isfinite().all()):
+                    raise ValueError(f"weights_dtype={weights_dtype}: {k} has values beyond its range "
+                                     f"(largest |w| = {float(v.abs().max()):.3g}); save in float32")
     doc = {"class": type(model).__name__, "config": config, "extra": extra or {}}
     payload = {"model.safetensors": save(tensors),
                "config.json": json.dumps(doc, indent=2, sort_keys=True, allow_nan=False)}
