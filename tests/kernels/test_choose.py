@@ -93,21 +93,24 @@ def test_the_measured_product_is_the_faster_one_and_is_cached(calibrating, ext, 
     slow = "own" if faster == "mkl" else "mkl"
     calls = []
 
-    def measure(e, cls):
-        calls.append(cls)
+    def measure(e, cls, inference=False):
+        calls.append((cls, inference))
         return {faster: 1e-3, slow: 2e-3}, (1, 2, 3, 4)
 
     monkeypatch.setattr(choose, "_measure_gemm", measure)
     monkeypatch.setattr(choose, "_load", lambda: 0.5)
     choose.setup_gemm(ext)
-    assert calls == [0, 1, 2]
+    assert calls == [(c, inf) for c in range(3) for inf in (False, True)]  # each class, training and inference
     for cls in range(3):
-        assert ext.own_gemm_for(cls) is (faster == "own")
+        for inf in (False, True):
+            assert ext.own_gemm_for(cls, inf) is (faster == "own")
         assert choose.gemm_decisions()[cls].choice == faster
+        assert choose.gemm_decisions("inference")[cls].choice == faster
     assert "measuring which kernels are fastest" in capsys.readouterr().err  # announced
     data = json.loads(calibrating.read_text())
     (entries,) = data.values()
     assert entries["gemm/float32/class1"]["choice"] == faster
+    assert entries["gemm-inference/float32/class1"]["choice"] == faster
     # a new process (choices forgotten) reads the cache and times nothing
     choose.reset()
     monkeypatch.setattr(choose, "_measure_gemm", lambda *a: pytest.fail("measured although cached"))
@@ -116,7 +119,7 @@ def test_the_measured_product_is_the_faster_one_and_is_cached(calibrating, ext, 
     # LSTMKIT_CALIBRATE=again measures again, and the new result replaces the cached one
     choose.reset()
     monkeypatch.setenv("LSTMKIT_CALIBRATE", "again")
-    monkeypatch.setattr(choose, "_measure_gemm", lambda e, c: ({slow: 1e-3, faster: 2e-3}, (1, 2, 3, 4)))
+    monkeypatch.setattr(choose, "_measure_gemm", lambda e, c, i=False: ({slow: 1e-3, faster: 2e-3}, (1, 2, 3, 4)))
     choose.setup_gemm(ext)
     assert choose.gemm_decisions()[1].source == "measured" and ext.own_gemm_for(1) is (slow == "own")
     (entries,) = json.loads(calibrating.read_text()).values()
@@ -131,8 +134,9 @@ def test_a_forced_product_is_obeyed(calibrating, ext, forced, monkeypatch):
     monkeypatch.setattr(choose, "_measure_gemm", lambda *a: pytest.fail("measured although forced"))
     choose.setup_gemm(ext)
     for cls in range(3):
-        assert ext.own_gemm_for(cls) is (forced in "12" and ext.own_gemm_built())
-        assert ext.own_gemm_wide_for(cls) is (forced == "2")
+        for inf in (False, True):
+            assert ext.own_gemm_for(cls, inf) is (forced in "12" and ext.own_gemm_built())
+            assert ext.own_gemm_wide_for(cls, inf) is (forced == "2")
     assert not calibrating.exists()
 
 
@@ -147,7 +151,7 @@ def test_no_calibration_keeps_the_old_rule(calibrating, ext, monkeypatch):
 @pytest.mark.parametrize("faster", ["torch", "fused"])
 def test_standard_inference_goes_where_it_measured_faster(calibrating, ext, faster, monkeypatch):
     slow = "fused" if faster == "torch" else "torch"
-    monkeypatch.setattr(choose, "_measure_gemm", lambda e, c: ({"mkl": 1.0, "own": 1.0}, ()))
+    monkeypatch.setattr(choose, "_measure_gemm", lambda e, c, i=False: ({"mkl": 1.0, "own": 1.0}, ()))
     monkeypatch.setattr(choose, "_measure_standard", lambda e, c, d: ({faster: 1e-3, slow: 3e-3}, (1, 2, 3, 4)))
     spec = LSTMCellSpec(3, 8)
     for dtype in (torch.float32, torch.float64):
@@ -176,12 +180,13 @@ def test_a_forced_standard_path_is_obeyed(calibrating, ext, forced, monkeypatch)
 def test_a_real_tiny_calibration_picks_its_fastest_median(calibrating, ext, monkeypatch):
     # the real measurement on tiny shapes: what it picks is the fastest of what it timed
     # (or the rule's path within the margin), and it runs the kernels, not a stub
-    monkeypatch.setattr(choose, "_GEMM_SHAPES", ((1, 4, 3, 8), (4, 4, 3, 8), (4, 3, 3, 130)))
+    tiny = ((1, 4, 3, 8), (4, 4, 3, 8), (4, 3, 3, 130))
+    monkeypatch.setattr(choose, "_GEMM_SHAPES", {"training": tiny, "inference": tiny})
     monkeypatch.setattr(choose, "_STANDARD_SHAPES", ((2, 4, 3, 8), (4, 4, 3, 8), (4, 3, 3, 130)))
     choose.setup_gemm(ext)
     assert kernels.prefer_torch(LSTMCellSpec(3, 8), torch.zeros(4, 4, 3), None, False) in (True, False)
     ds = choose.decisions()
-    assert len(ds) == 4
+    assert len(ds) == 7  # the product in training and in inference for 3 classes, standard inference for 1
     for d in ds:
         t = d["timings"]
         assert d["source"] == "measured" and set(t) in ({"mkl", "own"}, {"mkl", "own", "own512"}, {"torch", "fused"})
@@ -228,7 +233,8 @@ def test_errors_name_the_argument(ext):
 
 
 def test_calibration_works_under_inference_mode_and_a_failure_falls_back(calibrating, ext, monkeypatch):
-    monkeypatch.setattr(choose, "_GEMM_SHAPES", ((1, 3, 2, 4), (3, 3, 2, 4), (3, 2, 2, 130)))
+    tiny = ((1, 3, 2, 4), (3, 3, 2, 4), (3, 2, 2, 130))
+    monkeypatch.setattr(choose, "_GEMM_SHAPES", {"training": tiny, "inference": tiny})
     with torch.inference_mode():
         choose.setup_gemm(ext)  # the training step it times needs a graph
     assert {d.source for d in choose.gemm_decisions().values()} <= {"measured", "rule"}
@@ -247,7 +253,7 @@ def test_calibration_works_under_inference_mode_and_a_failure_falls_back(calibra
 
 
 def test_a_choice_measured_on_an_oversubscribed_machine_is_not_cached(calibrating, ext, monkeypatch):
-    monkeypatch.setattr(choose, "_measure_gemm", lambda e, c: ({"mkl": 1e-3, "own": 3e-3}, (1, 2, 3, 4)))
+    monkeypatch.setattr(choose, "_measure_gemm", lambda e, c, i=False: ({"mkl": 1e-3, "own": 3e-3}, (1, 2, 3, 4)))
     monkeypatch.setattr(choose, "_load", lambda: 4.0 * (__import__("os").cpu_count() or 1))
     choose.setup_gemm(ext)
     assert all(d.source == "measured" and "not cached" in d.reason for d in choose.gemm_decisions().values())
@@ -261,3 +267,52 @@ def test_with_more_threads_the_rule_decides(calibrating, ext, monkeypatch):
     choose.setup_gemm(ext)
     assert all(d.source == "rule" and "threads" in d.reason for d in choose.gemm_decisions().values())
     assert all(ext.own_gemm_for(c) is ext.own_gemm() for c in range(3))
+
+
+def test_training_and_inference_follow_their_own_choices(calibrating, ext, monkeypatch):
+    # measured apart: a class may run one product in training and another in inference
+    if not ext.own_gemm_built():
+        pytest.skip("this build carries MKL's product only")
+    win = {False: "mkl", True: "own"}
+    monkeypatch.setattr(choose, "_measure_gemm", lambda e, c, inference=False: (
+        {win[inference]: 1e-3, win[not inference]: 2e-3}, (1, 2, 3, 4)))
+    monkeypatch.setattr(choose, "_load", lambda: 0.5)
+    choose.setup_gemm(ext)
+    for cls in range(3):
+        assert ext.own_gemm_for(cls, False) is False and ext.own_gemm_for(cls, True) is True
+        assert choose.gemm_decisions("training")[cls].choice == "mkl"
+        assert choose.gemm_decisions("inference")[cls].choice == "own"
+    with pytest.raises(ValueError, match="use must be one of"):
+        choose.gemm_decisions("eval")
+
+
+@pytest.mark.parametrize("train_mode,infer_mode", [(1, 2), (2, 1), (0, 2), (2, 0), (0, 1)])
+def test_split_uses_compute_the_reference(calibrating, ext, train_mode, infer_mode):
+    # a forward under no_grad takes the inference product, a training forward and its backward
+    # the training one: both must compute the reference's numbers
+    if 1 in (train_mode, infer_mode) and not ext.own_gemm_built():
+        pytest.skip("this build carries MKL's product only")
+    if 2 in (train_mode, infer_mode) and not ext.own_gemm512_built():
+        pytest.skip("this build carries no AVX-512 product (not an AVX-512 CPU)")
+    for cls in range(3):
+        ext.set_own_gemm(cls, train_mode, 0)
+        ext.set_own_gemm(cls, infer_mode, 1)
+        assert ext.own_gemm_wide_for(cls, False) is (train_mode == 2)
+        assert ext.own_gemm_wide_for(cls, True) is (infer_mode == 2)
+    torch.manual_seed(4)
+    for B, H, I in ((5, 130, 9), (13, 6, 40)):
+        spec = LSTMCellSpec(I, H, "vanilla")
+        p = {k: (torch.randn(s) * 0.3).requires_grad_() for k, s in spec.param_shapes().items()}
+        x = torch.randn(12, B, I)
+        state = spec.zero_state(B)
+        with torch.no_grad():
+            out_i, _ = fused._RUNNERS[LSTMCellSpec](ext, spec, p, x, state, None, False)
+        out, _ = fused._RUNNERS[LSTMCellSpec](ext, spec, p, x, state, None, False)
+        g = torch.autograd.grad(out.sum(), list(p.values()))
+        ref, _ = run_recurrence(spec, p, x, state)
+        rg = torch.autograd.grad(ref.sum(), list(p.values()))
+        assert (out - ref).abs().max() < 1e-5 and (out_i - ref).abs().max() < 1e-5
+        for a, b in zip(g, rg):
+            assert (a - b).abs().max() < 1e-4 * max(1.0, b.abs().max().item())
+    with pytest.raises(RuntimeError, match="use"):
+        ext.set_own_gemm(0, 0, 2)

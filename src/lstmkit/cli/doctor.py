@@ -335,7 +335,9 @@ def format_report(r: dict) -> str:
             for c in cal["choices"]:
                 t = ", ".join(f"{k} {v * 1e3:.3f} ms" for k, v in c["timings"].items())
                 shape = "x".join(map(str, c["shape"] or []))
-                what = "float32 matrix product" if c["what"] == "gemm" else f"standard inference, {c['dtype']}"
+                what = {"gemm": "float32 matrix product in training",
+                        "gemm-inference": "float32 matrix product in inference"}.get(
+                    c["what"], f"standard inference, {c['dtype']}")
                 lines.append(f"  {c['threads']} thread(s), {what}, {c['class']}: {c['choice']}  "
                              f"({t} at BxTxIxH={shape}; {c['when']})")
     return "\n".join(lines)

@@ -2,10 +2,12 @@
 
 Two choices are made here:
 
-- **the float32 per-step matrix product** of the fused kernels (``gemm``): MKL's (``mkl``),
+- **the float32 per-step matrix product** of the fused kernels: MKL's (``mkl``),
   our packed-panel AVX2 product (``own``, where the build carries it) or its AVX-512 twin
   (``own512``, in a build for an AVX-512 CPU), per shape class
-  of the product (:data:`GEMM_CLASSES`, the C++ ``gemm_class``);
+  of the product (:data:`GEMM_CLASSES`, the C++ ``gemm_class``) and per use: training
+  (``gemm``: forward and backward timed together) and inference (``gemm-inference``: a
+  forward under no_grad);
 - **torch's kernel or ours for "standard" LSTM inference** (``standard``, per dtype and
   shape class): ``torch`` (oneDNN through ``torch._VF.lstm``) or ``fused`` (ours).
 
@@ -77,7 +79,11 @@ MARGIN = 0.03
 FILE_NAME = "calibration.json"
 
 # The representative shape (B, T, I, H) of each class the calibration times.
-_GEMM_SHAPES = ((1, 48, 32, 128), (32, 24, 32, 64), (64, 10, 128, 256))
+# Inference is timed at T = 100 where it is cheap: on Zen 4 our AVX-512 panels' lead over the
+# AVX2 ones at H > 128 shows at T = 100 (57 vs 65 ms) and not at T <= 50 (a tie), where the
+# (T, B, 4H) input projection may still sit in the cache (benchmarks/i14-zen4/calibration-T.txt).
+_GEMM_SHAPES = {"training": ((1, 48, 32, 128), (32, 48, 32, 64), (64, 25, 128, 256)),
+                "inference": ((1, 48, 32, 128), (32, 100, 32, 64), (64, 100, 128, 256))}
 _STANDARD_SHAPES = ((2, 48, 32, 128), (32, 48, 32, 64), (64, 20, 128, 256))
 
 
@@ -86,7 +92,7 @@ class Decision:
     """One choice and why it was made.
 
     Attributes:
-        what: ``gemm`` or ``standard``.
+        what: ``gemm`` (the product in training), ``gemm-inference`` or ``standard``.
         cls: the shape class (index into :data:`GEMM_CLASSES`).
         dtype: ``float32`` / ``float64`` (``standard`` only; ``float32`` for ``gemm``).
         choice: the chosen candidate (``mkl``/``own``, ``torch``/``fused``).
@@ -352,7 +358,7 @@ def _decide(ext, what: str, cls: int, dtype: str, default: str, env: str, env_va
                 if not _announced:
                     _announced.append(1)
                     _announce(f"lstmkit: measuring which kernels are fastest on this machine (once per CPU, version "
-                              f"and thread count, about a second; cached in {calibration_path()}; "
+                              f"and thread count, a few seconds; cached in {calibration_path()}; "
                               f"LSTMKIT_CALIBRATE=0 skips it) ...")
                 t0 = time.perf_counter()
                 try:
@@ -392,26 +398,30 @@ def _lstm_case(B: int, T: int, I: int, H: int, variant: str, dtype=torch.float32
     return spec, p, x, state
 
 
-def _measure_gemm(ext, cls: int):
+def _measure_gemm(ext, cls: int, inference: bool = False):
     # the first use may sit under no_grad or inference_mode: the training step needs a graph
     with torch.inference_mode(False), torch.enable_grad():
-        return _measure_gemm_now(ext, cls)
+        return _measure_gemm_now(ext, cls, inference)
 
 
-def _measure_gemm_now(ext, cls: int):
+def _measure_gemm_now(ext, cls: int, inference: bool):
     from . import fused
 
-    B, T, I, H = _GEMM_SHAPES[cls]
+    name = "inference" if inference else "training"
+    B, T, I, H = _GEMM_SHAPES[name][cls]
     spec, p, x, state = _lstm_case(B, T, I, H, "vanilla", grad=True)
     run = fused._RUNNERS[type(spec)]  # not run_checked: it would set the products up (here)
+    use = _GEMM_USES.index(name)
 
     def path(mode: int):
         def run_once():
-            ext.set_own_gemm(cls, mode)
-            with torch.no_grad():
-                run(ext, spec, p, x, state, None, False)
-            out, _ = run(ext, spec, p, x, state, None, False)
-            out.sum().backward()
+            ext.set_own_gemm(cls, mode, use)
+            if inference:
+                with torch.no_grad():
+                    run(ext, spec, p, x, state, None, False)
+            else:
+                out, _ = run(ext, spec, p, x, state, None, False)
+                out.sum().backward()
         return run_once
 
     try:
@@ -420,7 +430,7 @@ def _measure_gemm_now(ext, cls: int):
             paths["own512"] = path(2)
         timings = time_interleaved(paths, reps=9, stat="min")
     finally:
-        ext.set_own_gemm(cls, -1)
+        ext.set_own_gemm(cls, -1, use)
     return timings, (B, T, I, H)
 
 
@@ -455,6 +465,15 @@ _setting_up = threading.local()
 #: panels, ours with AVX-512 panels (a build with AVX-512 only).
 _GEMM_MODES = {"mkl": 0, "own": 1, "own512": 2}
 
+#: The uses of a product, chosen apart (C++ ``set_own_gemm(cls, mode, use)``): training (a
+#: forward that saves for its backward, and the backward), inference (a forward that saves
+#: nothing). Measured on Zen 4: our AVX-512 panels win inference at H > 128 by 10-17% and
+#: tie in training (docs/performance.md, issue 14).
+_GEMM_USES = ("training", "inference")
+
+#: The Decision.what of each use's product choice.
+_GEMM_WHAT = {"training": "gemm", "inference": "gemm-inference"}
+
 
 def _setup_gemm_locked(ext) -> None:
     """setup_gemm's work, under its lock."""
@@ -463,30 +482,36 @@ def _setup_gemm_locked(ext) -> None:
         return
     default = "own" if ext.own_gemm() else "mkl"
     for cls in range(len(GEMM_CLASSES)):
-        if not ext.own_gemm_built():
-            d = Decision("gemm", cls, "float32", "mkl", "rule", "this build has no AVX2 product (MKL only)")
-            _decisions[("gemm", cls, "float32")] = d
-        else:
-            modes = {"0": "mkl", "1": "own"}
-            if getattr(ext, "own_gemm512_built", lambda: False)():
-                modes["2"] = "own512"
-            d = _decide(ext, "gemm", cls, "float32", default, "LSTMKIT_OWN_GEMM", modes,
-                        lambda c=cls: _measure_gemm(ext, c), "float32 matrix product (mkl or own)")
-        if d.source == "rule":
-            ext.set_own_gemm(cls, -1)  # the C++ default: the CPU rule
-        else:  # measured, cached or forced (LSTMKIT_OWN_GEMM set after the C++ side read it)
-            ext.set_own_gemm(cls, _GEMM_MODES[d.choice])
+        for use, name in enumerate(_GEMM_USES):
+            what = _GEMM_WHAT[name]
+            if not ext.own_gemm_built():
+                d = Decision(what, cls, "float32", "mkl", "rule", "this build has no AVX2 product (MKL only)")
+                _decisions[(what, cls, "float32")] = d
+            else:
+                modes = {"0": "mkl", "1": "own"}
+                if getattr(ext, "own_gemm512_built", lambda: False)():
+                    modes["2"] = "own512"
+                d = _decide(ext, what, cls, "float32", default, "LSTMKIT_OWN_GEMM", modes,
+                            lambda c=cls, inf=name == "inference": _measure_gemm(ext, c, inf),
+                            f"float32 matrix product in {name} (mkl or own)")
+            if d.source == "rule":
+                ext.set_own_gemm(cls, -1, use)  # the C++ default: the CPU rule
+            else:  # measured, cached or forced (LSTMKIT_OWN_GEMM set after the C++ side read it)
+                ext.set_own_gemm(cls, _GEMM_MODES[d.choice], use)
     _gemm_ext[0] = ext
 
 
-def gemm_decisions() -> dict[int, Decision]:
-    """This process's product choices by shape class (empty before the kernels' first use).
+def gemm_decisions(use: str = "training") -> dict[int, Decision]:
+    """This process's product choices for ``use`` (``training`` or ``inference``) by shape
+    class (empty before the kernels' first use).
 
     Example:
-        >>> all(isinstance(d, Decision) for d in gemm_decisions().values())
+        >>> all(isinstance(d, Decision) for d in gemm_decisions("inference").values())
         True
     """
-    return {k[1]: d for k, d in _decisions.items() if k[0] == "gemm"}
+    if use not in _GEMM_WHAT:
+        raise ValueError(f"use must be one of {list(_GEMM_WHAT)}, got {use!r}")
+    return {k[1]: d for k, d in _decisions.items() if k[0] == _GEMM_WHAT[use]}
 
 
 # ---- torch's kernel or ours for standard inference --------------------------------------

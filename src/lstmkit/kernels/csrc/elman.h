@@ -35,7 +35,7 @@ ElmanOutput elman_forward_impl(XSource<T>& src, const Tensor& w_hh, const Tensor
   auto hs = StateSeq<T>::make(h0, Tn, save, reverse);
   Tensor rec = at::empty({B, H}, opt);
   const Tensor w_hh_c = w_hh.contiguous();
-  StepGemm<T> mm_hh(w_hh_c.data_ptr<T>(), true, B, H, H, Tn, opt);
+  StepGemm<T> mm_hh(w_hh_c.data_ptr<T>(), true, B, H, H, Tn, opt, !save);
   T* pout = out.data_ptr<T>();
   for (int64_t k = 0; k < Tn; ++k) {
     const int64_t t = reverse ? Tn - 1 - k : k;

@@ -380,18 +380,20 @@ PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
   m.def("own_gemm_built", &own_gemm_built, "whether this build carries the AVX2 product (packed_gemm)");
   m.def("own_gemm512_built", &own_gemm512_built,
         "whether this build also carries the AVX-512 product (packed_gemm512; built with AVX-512)");
-  m.def("own_gemm_wide_for", [](int cls) {
+  m.def("own_gemm_wide_for", [](int cls, bool inference) {
           TORCH_CHECK(cls >= 0 && cls < kGemmClasses, "cls must be in [0, ", kGemmClasses, "), got ", cls);
-          return own_gemm_wide(cls);
-        }, "whether float32 products of shape class cls run on our AVX-512 panels", py::arg("cls"));
+          return own_gemm_wide(cls, inference);
+        }, "whether float32 products of shape class cls (in training, or in inference) run on our AVX-512 panels",
+        py::arg("cls"), py::arg("inference") = false);
   m.def("gemm_class", &gemm_class, "the shape class (0 streaming, 1 small, 2 large) of a product M x N x K",
         py::arg("M"), py::arg("N"), py::arg("K"));
-  m.def("own_gemm_for", [](int cls) {
+  m.def("own_gemm_for", [](int cls, bool inference) {
           TORCH_CHECK(cls >= 0 && cls < kGemmClasses, "cls must be in [0, ", kGemmClasses, "), got ", cls);
-          return own_gemm_enabled(cls);
-        }, "whether float32 products of shape class cls run on our AVX2 product", py::arg("cls"));
+          return own_gemm_enabled(cls, inference);
+        }, "whether float32 products of shape class cls (in training, or in inference) run on our product",
+        py::arg("cls"), py::arg("inference") = false);
   m.def("set_own_gemm", &set_own_gemm,
         "choose the float32 product of shape class cls: mode -1 the default, 0 MKL, 1 ours (AVX2), 2 ours (AVX-512, "
-        "where built) (the calibration's call)",
-        py::arg("cls"), py::arg("mode"));
+        "where built), for use -1 both, 0 training, 1 inference (the calibration's call)",
+        py::arg("cls"), py::arg("mode"), py::arg("use") = -1);
 }

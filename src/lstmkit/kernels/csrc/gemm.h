@@ -344,30 +344,38 @@ inline bool own_gemm_default() {
 
 // -1: the default above; 0: MKL; 1: ours, AVX2 (only where own_gemm_built()); 2: ours,
 // AVX-512 (only where own_gemm512_built(); LSTMKIT_OWN_GEMM=2 makes it the default).
-inline std::atomic<int>* own_gemm_modes() {
-  static std::atomic<int> modes[kGemmClasses] = {{-1}, {-1}, {-1}};
-  return modes;
+// One choice per shape class and use: use 0 is training (the products of a forward that
+// saves for the backward, and the backward's), use 1 inference (a forward that saves
+// nothing): measured apart, as the AVX-512 panels win inference at H > 128 on Zen 4 and
+// tie in training.
+constexpr int kGemmUses = 2;
+inline std::atomic<int>* own_gemm_modes(bool inference) {
+  static std::atomic<int> modes[kGemmUses][kGemmClasses] = {{{-1}, {-1}, {-1}}, {{-1}, {-1}, {-1}}};
+  return modes[inference ? 1 : 0];
 }
 
-inline void set_own_gemm(int cls, int mode) {
+// use: -1 both, 0 training, 1 inference.
+inline void set_own_gemm(int cls, int mode, int use = -1) {
   TORCH_CHECK(cls >= 0 && cls < kGemmClasses, "cls must be in [0, ", kGemmClasses, "), got ", cls);
   TORCH_CHECK(mode >= -1 && mode <= 2, "mode must be -1 (default), 0 (MKL), 1 (own, AVX2) or 2 (own, AVX-512), got ",
               mode);
   TORCH_CHECK(mode != 2 || own_gemm512_built(), "mode 2 (own, AVX-512): this build has no AVX-512 product");
-  own_gemm_modes()[cls].store(mode, std::memory_order_relaxed);
+  TORCH_CHECK(use >= -1 && use < kGemmUses, "use must be -1 (both), 0 (training) or 1 (inference), got ", use);
+  for (int u = 0; u < kGemmUses; ++u)
+    if (use < 0 || use == u) own_gemm_modes(u == 1)[cls].store(mode, std::memory_order_relaxed);
 }
 
-inline bool own_gemm_enabled(int cls) {
+inline bool own_gemm_enabled(int cls, bool inference = false) {
   if (!own_gemm_built()) return false;
-  const int m = own_gemm_modes()[cls].load(std::memory_order_relaxed);
+  const int m = own_gemm_modes(inference)[cls].load(std::memory_order_relaxed);
   return m < 0 ? own_gemm_default() : m >= 1;
 }
 
-// Whether ours runs its AVX-512 panels for this class: mode 2, or the default with
+// Whether ours runs its AVX-512 panels for this class and use: mode 2, or the default with
 // LSTMKIT_OWN_GEMM=2.
-inline bool own_gemm_wide(int cls) {
-  if (!own_gemm512_built() || !own_gemm_enabled(cls)) return false;
-  const int m = own_gemm_modes()[cls].load(std::memory_order_relaxed);
+inline bool own_gemm_wide(int cls, bool inference = false) {
+  if (!own_gemm512_built() || !own_gemm_enabled(cls, inference)) return false;
+  const int m = own_gemm_modes(inference)[cls].load(std::memory_order_relaxed);
   if (m >= 0) return m == 2;
   const char* e = std::getenv("LSTMKIT_OWN_GEMM");
   return e && e[0] == '2';
@@ -379,7 +387,8 @@ inline bool own_gemm_enabled() { return own_gemm_default(); }
 // contiguous: C (M x N) = A @ op(W) + beta * C, where op(W) = W^T for W stored (N x K)
 // (``transposed``, the forward's h R^T) or W itself for W stored (K x N) (the backward's
 // dRec R). For a long enough loop the weight is packed once (float: our panels, see
-// packed_gemm, or MKL's packed format).
+// packed_gemm, or MKL's packed format). ``inference``: a forward that saves nothing for a
+// backward (the product follows the inference choice of set_own_gemm).
 template <typename T>
 struct StepGemm {
   const T* w = nullptr;
@@ -392,10 +401,10 @@ struct StepGemm {
   bool wide = false;                // ... with its AVX-512 panels (packed_gemm512)
 
   StepGemm(const T* w_, bool transposed_, int64_t M_, int64_t N_, int64_t K_, int64_t steps,
-           const at::TensorOptions& opt_)
+           const at::TensorOptions& opt_, bool inference = false)
       : w(w_), transposed(transposed_), M(M_), N(N_), K(K_), opt(opt_) {
-    own = sizeof(T) == sizeof(float) && own_gemm_enabled(gemm_class(M, N, K));
-    wide = own && transposed && own_gemm_wide(gemm_class(M, N, K));
+    own = sizeof(T) == sizeof(float) && own_gemm_enabled(gemm_class(M, N, K), inference);
+    wide = own && transposed && own_gemm_wide(gemm_class(M, N, K), inference);
     if (steps >= 4 && !use_small()) pack_panels_if_own();
     if (steps >= 8 && !use_small() && !panels) maybe_pack();
   }

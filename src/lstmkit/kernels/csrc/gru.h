@@ -39,7 +39,7 @@ GRUOutput gru_forward_impl(XSource<T>& src, const Tensor& w_hh, const OptTensor&
   Tensor hn = at::empty({S, B, H}, opt);      // R_n h + b_hn
   Tensor hp = at::empty({B, H3}, opt);
   const Tensor w_hh_c = w_hh.contiguous();
-  StepGemm<T> mm_hh(w_hh_c.data_ptr<T>(), true, B, H3, H, Tn, opt);
+  StepGemm<T> mm_hh(w_hh_c.data_ptr<T>(), true, B, H3, H, Tn, opt, !save);
   const T* pb = ptr_or_null<T>(b_hh);
   T* pout = out.data_ptr<T>();
   for (int64_t k = 0; k < Tn; ++k) {

@@ -242,7 +242,7 @@ LSTMOutput lstm_forward_impl(XSource<T>& src, const LSTMWeights& W, const Tensor
   const T* plnc = ptr_or_null<T>(w_ln_c);
   const T* pblnc = ptr_or_null<T>(b_ln_c);
   T* pout = out.data_ptr<T>();
-  StepGemm<T> mm_hh(w_hh_c.data_ptr<T>(), true, B, GH, Hout, Tn, opt);
+  StepGemm<T> mm_hh(w_hh_c.data_ptr<T>(), true, B, GH, Hout, Tn, opt, !save);
   // Variational dropout (Gal & Ghahramani 2016): R (h_{t-1} * mask), one (B, Hout) mask for
   // every step; the state itself (held rows, the output) stays unmasked.
   const bool masked = defined(recurrent_mask);
@@ -265,8 +265,8 @@ LSTMOutput lstm_forward_impl(XSource<T>& src, const LSTMWeights& W, const Tensor
   const T* pzc = zmask(zo.c, H, "zoneout_c");
   Tensor c_new = (zc && save) ? buffer({Tn, B, H}, opt) : Tensor();
   std::unique_ptr<StepGemm<T>> mm_gg, mm_hr;
-  if (L.fgr) mm_gg.reset(new StepGemm<T>(w_gg_c.data_ptr<T>(), true, B, Q * H, Q * H, Tn, opt));
-  if (proj) mm_hr.reset(new StepGemm<T>(w_hr_c.data_ptr<T>(), true, B, Hout, H, Tn, opt));
+  if (L.fgr) mm_gg.reset(new StepGemm<T>(w_gg_c.data_ptr<T>(), true, B, Q * H, Q * H, Tn, opt, !save));
+  if (proj) mm_hr.reset(new StepGemm<T>(w_hr_c.data_ptr<T>(), true, B, Hout, H, Tn, opt, !save));
 
   for (int64_t k = 0; k < Tn; ++k) {
     const int64_t t = reverse ? Tn - 1 - k : k;

@@ -79,7 +79,9 @@ struct XSource {
     if (s.I > 4) {
       const int64_t chunks = (s.Tn + s.Tc - 1) / s.Tc;
       // (no MKL packing here: its packed format is for one row count only)
-      s.mm = std::make_shared<StepGemm<T>>(s.w, true, s.Tc * s.B, s.K, s.I, own_gemm_enabled(gemm_class(s.Tc * s.B, s.K, s.I)) ? chunks : 0, s.opt);
+      s.mm = std::make_shared<StepGemm<T>>(s.w, true, s.Tc * s.B, s.K, s.I,
+                                            own_gemm_enabled(gemm_class(s.Tc * s.B, s.K, s.I), true) ? chunks : 0,
+                                            s.opt, /*inference=*/true);
     }
     if (s.I <= 4) {
       s.wt.resize(s.I * s.K);
