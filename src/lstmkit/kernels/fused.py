@@ -125,13 +125,19 @@ def _project(spec, x: Tensor, p: Mapping[str, Tensor]) -> Tensor:
     w = p["weight_ih"]
     if isinstance(spec, LSTMCellSpec) and spec.variant.layer_norm:
         raise ValueError("the layer-norm LSTM's input projection is normalised inside the kernel (_run_lstm)")
+    # W^T as a contiguous (I, K) copy where W gets a gradient: autograd's mm backward then
+    # computes dW^T = x^T dxp instead of (dxp^T x)^T (it keeps the layout of a transposed
+    # view): forward + backward measured 1.8-5.1 -> 0.67-0.85 ms at I = 2 (3200 x 256) and
+    # 6.0-6.3 -> 2.3-3.2 ms at I = 4, within noise at I >= 32 (Zen 4, one thread,
+    # benchmarks/i14-zen4/projection.txt)
+    wt = w.t().contiguous() if w.requires_grad and torch.is_grad_enabled() else w.t()
     if not spec.bias:
-        return torch.mm(x.reshape(T * B, I), w.t()).view(T, B, -1)
+        return torch.mm(x.reshape(T * B, I), wt).view(T, B, -1)
     if isinstance(spec, GRUCellSpec):
         bias = p["bias_ih"]  # bias_hh's n block sits inside r * (...): the kernel adds it
     else:
         bias = p["bias_ih"] + p["bias_hh"]
-    return torch.addmm(bias, x.reshape(T * B, I), w.t()).view(T, B, -1)
+    return torch.addmm(bias, x.reshape(T * B, I), wt).view(T, B, -1)
 
 
 def _c(t: Tensor | None) -> Tensor | None:
