@@ -587,3 +587,21 @@ def test_the_other_matrix_product_path_equals_reference(ext):
     r = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600, cwd=Path(__file__).resolve().parents[2])
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-2000:]
     assert " passed" in r.stdout and "skipped" not in r.stdout.splitlines()[-1], r.stdout[-500:]
+
+
+def test_bench_flax_peer_column(tmp_path):
+    """With jax + flax installed (the ``bench`` extra) the bench times flax's LSTM beside ours."""
+    pytest.importorskip("flax", reason="flax/jax not installed (pip install 'lstmkit[bench]')")
+    import json
+
+    from lstmkit.bench import _flax_functions
+    from lstmkit.cli import main
+
+    fns = _flax_functions((2, 3, 2, 4))
+    assert tuple(fns["inference"]().shape) == (2, 3, 4)  # (B, T, H): an LSTM over the same shape
+    path = tmp_path / "bench.json"
+    assert main(["bench", "--models", "standard,gru", "--shape", "2x3x2x4", "--reps", "1", "--stream-steps", "2",
+                 "--no-progress", "--json", str(path)]) == 0
+    rows = json.loads(path.read_text())["rows"]
+    peer = {(r["model"], r["mode"]) for r in rows if r.get("flax_ms", 0) > 0}
+    assert peer == {("standard", "inference"), ("standard", "training")}  # flax rows for LSTM presets only
