@@ -567,7 +567,7 @@ LSTMGrads lstm_backward_impl(const Tensor& grad_out, const Tensor& grad_hT, cons
 
 // Training: backpropagation through time of lstm_forward, from the gradients of its
 // output and final states (grad_a_n: full gate recurrence only) and what it saved.
-LSTMGrads lstm_backward(const LSTMConfig& config, const LSTMWeights& weights, const LSTMSaved& saved,
+LSTMGrads lstm_backward_whole(const LSTMConfig& config, const LSTMWeights& weights, const LSTMSaved& saved,
                         const Tensor& grad_output, const Tensor& grad_h_n, const Tensor& grad_c_n,
                         const OptTensor& grad_a_n, const OptTensor& lengths, bool reverse,
                         const OptTensor& recurrent_mask, bool truncate_gradient, const LSTMZoneout& zoneout) {

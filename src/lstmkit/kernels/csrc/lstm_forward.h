@@ -523,7 +523,7 @@ LSTMOutput lstm_forward_impl(XSource<T>& src, const LSTMWeights& W, const Tensor
 // LN(W x_t) * weight_ln_ih + bias_ih itself (its mean and rstd saved); with weight_ih
 // given too (few inputs), input is x itself (T, B, I) and W x_t is computed per row.
 // recurrent_mask: optional (B, Hout) variational-dropout mask on h_{t-1} inside R h_{t-1}.
-LSTMOutput lstm_forward(const LSTMConfig& config, const LSTMWeights& weights, const Tensor& input, const Tensor& h0,
+LSTMOutput lstm_forward_whole(const LSTMConfig& config, const LSTMWeights& weights, const Tensor& input, const Tensor& h0,
                         const Tensor& c0, const OptTensor& a0, const OptTensor& lengths, bool reverse,
                         const OptTensor& recurrent_mask, const LSTMZoneout& zoneout) {
   const Tensor& xp = input;
@@ -550,7 +550,7 @@ LSTMOutput lstm_forward(const LSTMConfig& config, const LSTMWeights& weights, co
 
 // Inference: the input projection LN(W x_t) * g + b_ih + b_hh is computed inside, by chunks;
 // nothing is saved. The states may also be (1, B, n); the final states then have that shape.
-LSTMOutput lstm_infer(const LSTMConfig& config, const LSTMWeights& weights, const Tensor& input, const Tensor& h0_,
+LSTMOutput lstm_infer_whole(const LSTMConfig& config, const LSTMWeights& weights, const Tensor& input, const Tensor& h0_,
                       const Tensor& c0_, const OptTensor& a0_, const OptTensor& lengths, bool reverse) {
   LSTMFlags L = parse_flags(config);
   const double eps = L.eps;

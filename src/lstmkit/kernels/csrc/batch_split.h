@@ -1,0 +1,217 @@
+// All cores: the rows of a batch are independent through every step of a recurrence, so
+// with more than one thread the batch is split into chunks and each chunk runs the whole
+// time loop on its own thread (at::parallel_for): no synchronisation per step, the
+// products inside run single-threaded (a nested parallel region), and the chunks' results
+// are joined along the batch (the weight gradients summed). The cost: each chunk's inputs
+// and results are copied once (the slices are made contiguous, the results concatenated),
+// and each chunk packs the recurrent weight for itself.
+//
+// When: LSTMKIT_BATCH_SPLIT=0 never, =1 whenever there are two rows per chunk (the tests),
+// default (or -1 from set_batch_split) when at least kMinRowsPerChunk rows per chunk and
+// kMinWorkPerChunk multiply-adds of recurrent work per chunk make it pay
+// (docs/performance.md, "All cores").
+#pragma once
+
+#include "lstm.h"
+
+#include <ATen/Parallel.h>
+
+#include <atomic>
+#include <cstdlib>
+#include <utility>
+#include <vector>
+
+namespace lstmkit {
+namespace {
+
+constexpr int64_t kMinRowsPerChunk = 8;
+constexpr int64_t kMinWorkPerChunk = int64_t(1) << 20;  // T * rows * (G*H) * Hout multiply-adds
+
+inline std::atomic<int>& batch_split_mode() {
+  static std::atomic<int> mode{[] {
+    const char* e = std::getenv("LSTMKIT_BATCH_SPLIT");
+    if (e && e[0] == '0') return 0;
+    if (e && e[0] == '1') return 1;
+    return -1;
+  }()};
+  return mode;
+}
+
+// -1: the default rule above; 0: never split; 1: split whenever possible (>= 2 rows a chunk).
+inline void set_batch_split(int mode) {
+  TORCH_CHECK(mode >= -1 && mode <= 1, "mode must be -1 (default), 0 (never) or 1 (always), got ", mode);
+  batch_split_mode().store(mode, std::memory_order_relaxed);
+}
+
+// How many chunks to run a batch of B rows in: 1 (no split) unless more than one thread is
+// available outside a parallel region. work_per_row: multiply-adds of one row's recurrence.
+inline int64_t batch_chunks(int64_t B, int64_t work_per_row) {
+  const int mode = batch_split_mode().load(std::memory_order_relaxed);
+  if (mode == 0 || at::in_parallel_region()) return 1;
+  const int64_t threads = at::get_num_threads();
+  if (threads <= 1) return 1;
+  int64_t chunks = std::min<int64_t>(threads, B / (mode == 1 ? 2 : kMinRowsPerChunk));
+  if (mode != 1 && work_per_row > 0) chunks = std::min<int64_t>(chunks, B * work_per_row / kMinWorkPerChunk);
+  return std::max<int64_t>(chunks, 1);
+}
+
+// [start, rows) of each of C chunks of B rows, as even as possible.
+inline std::vector<std::pair<int64_t, int64_t>> chunk_rows(int64_t B, int64_t C) {
+  std::vector<std::pair<int64_t, int64_t>> out;
+  int64_t b = 0;
+  for (int64_t c = 0; c < C; ++c) {
+    const int64_t n = B / C + (c < B % C ? 1 : 0);
+    out.emplace_back(b, n);
+    b += n;
+  }
+  return out;
+}
+
+inline Tensor rows_of(const Tensor& t, int64_t dim, const std::pair<int64_t, int64_t>& r) {
+  return t.narrow(dim, r.first, r.second).contiguous();
+}
+
+inline OptTensor rows_of(const OptTensor& t, int64_t dim, const std::pair<int64_t, int64_t>& r) {
+  if (!defined(t)) return t;
+  return rows_of(*t, dim, r);
+}
+
+template <typename Part, typename Get>
+Tensor join(const std::vector<Part>& parts, int64_t dim, Get get) {
+  std::vector<Tensor> ts;
+  ts.reserve(parts.size());
+  for (const auto& p : parts) ts.push_back(get(p));
+  return at::cat(ts, dim);
+}
+
+template <typename Part, typename Get>
+OptTensor join_opt(const std::vector<Part>& parts, int64_t dim, Get get) {
+  const OptTensor& first = get(parts.front());
+  if (!defined(first)) return first;
+  return join(parts, dim, [&](const Part& p) { return *get(p); });
+}
+
+template <typename Part, typename Get>
+OptTensor sum_opt(const std::vector<Part>& parts, Get get) {
+  const OptTensor& first = get(parts.front());
+  if (!defined(first)) return first;
+  Tensor s = first->clone();
+  for (size_t i = 1; i < parts.size(); ++i) s.add_(*get(parts[i]));
+  return s;
+}
+
+// Run fn(chunk index, rows) for every chunk, one chunk per thread.
+template <typename Fn>
+void for_each_chunk(const std::vector<std::pair<int64_t, int64_t>>& rows, Fn fn) {
+  at::parallel_for(0, static_cast<int64_t>(rows.size()), 1, [&](int64_t c0, int64_t c1) {
+    for (int64_t c = c0; c < c1; ++c) fn(c, rows[c]);
+  });
+}
+
+inline LSTMZoneout zoneout_rows(const LSTMZoneout& z, const std::pair<int64_t, int64_t>& r) {
+  LSTMZoneout out = z;
+  out.h = rows_of(z.h, 1, r);  // masks are (T, B, n)
+  out.c = rows_of(z.c, 1, r);
+  return out;
+}
+
+// LSTMSaved: c_n is (B, H); every other entry is (T or 1, B, n).
+inline int64_t saved_batch_dim(const char* name) { return std::string(name) == "c_n" ? 0 : 1; }
+
+inline LSTMSaved saved_rows(const LSTMSaved& s, const std::pair<int64_t, int64_t>& r) {
+  LSTMSaved out;
+  for (const auto& f : lstm_saved_fields()) out.*(f.second) = rows_of(s.*(f.second), saved_batch_dim(f.first), r);
+  return out;
+}
+
+inline LSTMOutput join_lstm_outputs(const std::vector<LSTMOutput>& parts, int64_t state_dim) {
+  LSTMOutput res;
+  res.output = join(parts, 1, [](const LSTMOutput& p) { return p.output; });
+  res.h_n = join(parts, state_dim, [](const LSTMOutput& p) { return p.h_n; });
+  res.c_n = join(parts, state_dim, [](const LSTMOutput& p) { return p.c_n; });
+  res.a_n = join_opt(parts, state_dim, [](const LSTMOutput& p) -> const OptTensor& { return p.a_n; });
+  for (const auto& f : lstm_saved_fields()) {
+    auto member = f.second;
+    res.saved.*member = join_opt(parts, saved_batch_dim(f.first),
+                                 [member](const LSTMOutput& p) -> const OptTensor& { return p.saved.*member; });
+  }
+  return res;
+}
+
+// One row's recurrent multiply-adds over the whole sequence: T * (G*H) * Hout.
+inline int64_t lstm_row_work(const Tensor& w_hh, int64_t Tn) { return Tn * w_hh.size(0) * w_hh.size(1); }
+
+// ---- the LSTM entry points, split by batch ------------------------------------------------
+
+LSTMOutput lstm_forward(const LSTMConfig& config, const LSTMWeights& weights, const Tensor& input, const Tensor& h0,
+                        const Tensor& c0, const OptTensor& a0, const OptTensor& lengths, bool reverse,
+                        const OptTensor& recurrent_mask, const LSTMZoneout& zoneout) {
+  const int64_t B = input.dim() == 3 ? input.size(1) : 0;
+  const int64_t C = batch_chunks(B, lstm_row_work(weights.weight_hh, input.size(0)));
+  if (C <= 1)
+    return lstm_forward_whole(config, weights, input, h0, c0, a0, lengths, reverse, recurrent_mask, zoneout);
+  const auto rows = chunk_rows(B, C);
+  std::vector<LSTMOutput> parts(C);
+  for_each_chunk(rows, [&](int64_t c, const std::pair<int64_t, int64_t>& r) {
+    parts[c] = lstm_forward_whole(config, weights, rows_of(input, 1, r), rows_of(h0, 0, r), rows_of(c0, 0, r),
+                                  rows_of(a0, 0, r), rows_of(lengths, 0, r), reverse, rows_of(recurrent_mask, 0, r),
+                                  zoneout_rows(zoneout, r));
+  });
+  LSTMOutput res = join_lstm_outputs(parts, 0);
+  // the input layer norm's input is the forward's input itself: the whole of it, not a copy
+  if (defined(res.saved.xw) && defined(weights.weight_ln_ih)) res.saved.xw = input;
+  return res;
+}
+
+LSTMOutput lstm_infer(const LSTMConfig& config, const LSTMWeights& weights, const Tensor& input, const Tensor& h0,
+                      const Tensor& c0, const OptTensor& a0, const OptTensor& lengths, bool reverse) {
+  const int64_t B = input.dim() == 3 ? input.size(1) : 0;
+  const int64_t C = batch_chunks(B, lstm_row_work(weights.weight_hh, input.size(0)));
+  if (C <= 1) return lstm_infer_whole(config, weights, input, h0, c0, a0, lengths, reverse);
+  const int64_t sd = h0.dim() == 3 ? 1 : 0;  // states (B, n) or (1, B, n)
+  const auto rows = chunk_rows(B, C);
+  std::vector<LSTMOutput> parts(C);
+  for_each_chunk(rows, [&](int64_t c, const std::pair<int64_t, int64_t>& r) {
+    parts[c] = lstm_infer_whole(config, weights, rows_of(input, 1, r), rows_of(h0, sd, r), rows_of(c0, sd, r),
+                                rows_of(a0, sd, r), rows_of(lengths, 0, r), reverse);
+  });
+  return join_lstm_outputs(parts, sd);
+}
+
+LSTMGrads lstm_backward(const LSTMConfig& config, const LSTMWeights& weights, const LSTMSaved& saved,
+                        const Tensor& grad_output, const Tensor& grad_h_n, const Tensor& grad_c_n,
+                        const OptTensor& grad_a_n, const OptTensor& lengths, bool reverse,
+                        const OptTensor& recurrent_mask, bool truncate_gradient, const LSTMZoneout& zoneout) {
+  const int64_t B = grad_output.dim() == 3 ? grad_output.size(1) : 0;
+  const int64_t C = batch_chunks(B, lstm_row_work(weights.weight_hh, grad_output.size(0)));
+  if (C <= 1)
+    return lstm_backward_whole(config, weights, saved, grad_output, grad_h_n, grad_c_n, grad_a_n, lengths, reverse,
+                               recurrent_mask, truncate_gradient, zoneout);
+  const auto rows = chunk_rows(B, C);
+  std::vector<LSTMGrads> parts(C);
+  for_each_chunk(rows, [&](int64_t c, const std::pair<int64_t, int64_t>& r) {
+    parts[c] = lstm_backward_whole(config, weights, saved_rows(saved, r), rows_of(grad_output, 1, r),
+                                   rows_of(grad_h_n, 0, r), rows_of(grad_c_n, 0, r), rows_of(grad_a_n, 0, r),
+                                   rows_of(lengths, 0, r), reverse, rows_of(recurrent_mask, 0, r), truncate_gradient,
+                                   zoneout_rows(zoneout, r));
+  });
+  LSTMGrads g;
+  g.input = join(parts, 1, [](const LSTMGrads& p) { return p.input; });
+  g.h0 = join(parts, 0, [](const LSTMGrads& p) { return p.h0; });
+  g.c0 = join(parts, 0, [](const LSTMGrads& p) { return p.c0; });
+  g.a0 = join_opt(parts, 0, [](const LSTMGrads& p) -> const OptTensor& { return p.a0; });
+  g.weight_hh = *sum_opt(parts, [](const LSTMGrads& p) -> OptTensor { return p.weight_hh; });
+  g.weight_ch = sum_opt(parts, [](const LSTMGrads& p) -> const OptTensor& { return p.weight_ch; });
+  g.weight_gg = sum_opt(parts, [](const LSTMGrads& p) -> const OptTensor& { return p.weight_gg; });
+  g.weight_ln_hh = sum_opt(parts, [](const LSTMGrads& p) -> const OptTensor& { return p.weight_ln_hh; });
+  g.weight_ln_c = sum_opt(parts, [](const LSTMGrads& p) -> const OptTensor& { return p.weight_ln_c; });
+  g.bias_ln_c = sum_opt(parts, [](const LSTMGrads& p) -> const OptTensor& { return p.bias_ln_c; });
+  g.weight_hr = sum_opt(parts, [](const LSTMGrads& p) -> const OptTensor& { return p.weight_hr; });
+  g.weight_ln_ih = sum_opt(parts, [](const LSTMGrads& p) -> const OptTensor& { return p.weight_ln_ih; });
+  g.bias = sum_opt(parts, [](const LSTMGrads& p) -> const OptTensor& { return p.bias; });
+  g.weight_ih = sum_opt(parts, [](const LSTMGrads& p) -> const OptTensor& { return p.weight_ih; });
+  return g;
+}
+
+}  // namespace
+}  // namespace lstmkit
