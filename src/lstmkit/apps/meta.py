@@ -261,9 +261,9 @@ def run_learning_to_learn(family: str = "quadratic", models=None, seeds: int = 1
 
 
 def _plot(runs, summary, path):
-    from ..viz.curves import _plt, _save
+    from ..viz.figures import pyplot, save_figure
 
-    plt = _plt()
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(7, 4))
     colors = {}
     for r in runs:
@@ -278,9 +278,7 @@ def _plot(runs, summary, path):
         ax.set_yscale("log")
     ax.set_title(summary["title"], fontsize=9)
     ax.legend(fontsize=7)
-    out = _save(fig, path)
-    plt.close(fig)
-    return out
+    return save_figure(fig, path)
 
 
 def format_meta(summary: dict) -> str:

@@ -272,9 +272,9 @@ def plot_policy_curves(runs: list, path, kind: str = "tmaze", title: str = "") -
         >>> plot_policy_curves(runs, os.path.join(tempfile.mkdtemp(), "c.png"), kind="control").exists()
         True
     """
-    from ..viz.curves import _plt, _save
+    from ..viz.figures import pyplot, save_figure
 
-    plt = _plt()
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(8, 4.2))
     colors = {}
     for r in runs:
@@ -304,9 +304,7 @@ def plot_policy_curves(runs: list, path, kind: str = "tmaze", title: str = "") -
     ax.set_title(title)
     if len(runs) <= 12:
         ax.legend(fontsize=7, loc="best")
-    out = _save(fig, path)
-    plt.close(fig)
-    return out
+    return save_figure(fig, path)
 
 
 def _smooth(ys, k: int = 10):
