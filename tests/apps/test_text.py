@@ -446,19 +446,9 @@ def test_second_training_into_a_held_model_refuses_at_once(tmp_path, capsys):
     assert not out.exists() and not (tmp_path / "lm.checkpoints").exists()
 
 
-def test_lm_interrupt_keeps_checkpoints_and_resume_finishes(tmp_path, capsys, monkeypatch):
-    import lstmkit.train.loop as app  # the one loop writes the checkpoints
-
-    real, calls = app.save_checkpoint, []
-
-    def interrupt_after_first_checkpoint(*a, **k):
-        calls.append(1)
-        r = real(*a, **k)
-        if len(calls) == 1:
-            raise KeyboardInterrupt
-        return r
-
-    monkeypatch.setattr(app, "save_checkpoint", interrupt_after_first_checkpoint)
+def test_lm_interrupt_keeps_checkpoints_and_resume_finishes(tmp_path, capsys, monkeypatch,
+                                                            interrupt_after_first_checkpoint):
+    # the one loop writes the checkpoints; the fixture interrupts it after the first
     argv = ["text", "lm", "train", str(_lm_text(tmp_path)), *LM_QUICK, "--model", str(tmp_path / "lm")]
     import lstmkit.apps.text as t
     monkeypatch.setattr(t, "train_char_lm", _every_step(t.train_char_lm))
