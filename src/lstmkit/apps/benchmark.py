@@ -137,21 +137,18 @@ def write_summary(out: Path, summary: dict, markdown: str, ranks: dict | None = 
     Returns:
         ``summary`` (with ``out_dir``).
     """
-    from ..io import atomic_write_text, register_files, write_json
+    from ..io import register_files, write_json
+    from .runfiles import write_report_files
+
+    def draw(path):
+        from ..viz.ranks import plot_mean_ranks
+
+        plot_mean_ranks(ranks, path, title, n_sets=n_sets)
 
     out = Path(out)
     write_json(out / "summary.json", summary, indent=2)
-    atomic_write_text(out / "summary.md", markdown)
-    files = ["summary.json", "summary.md"]
-    if ranks:
-        try:
-            from ..viz.ranks import plot_mean_ranks
-
-            plot_mean_ranks(ranks, out / "ranks.png", title, n_sets=n_sets)
-            files.append("ranks.png")
-        except ImportError:  # pragma: no cover - matplotlib is optional
-            pass
-    register_files(out, files)
+    register_files(out, ["summary.json"])
+    write_report_files(out, {"summary.md": markdown}, {"ranks.png": draw} if ranks else None)
     summary["out_dir"] = str(out)
     return summary
 
