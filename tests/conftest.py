@@ -72,6 +72,24 @@ def interrupt_after_first_checkpoint(monkeypatch):
     yield calls
 
 
+@pytest.fixture
+def edit_model_config():
+    """``edit(model_dir, fn)``: change a model directory's config.json the way a user would
+    (``fn`` edits the parsed dict), re-registered in the manifest so that only the app-level
+    validation can catch the edit."""
+    import json
+
+    from lstmkit.io import register_files
+
+    def edit(model, fn):
+        doc = json.loads((model / "config.json").read_text())
+        fn(doc)
+        (model / "config.json").write_text(json.dumps(doc))
+        register_files(model, ["config.json"])
+
+    return edit
+
+
 @pytest.fixture(autouse=True)
 def _seed():
     torch.manual_seed(0)
