@@ -90,6 +90,17 @@ def edit_model_config():
     return edit
 
 
+@pytest.fixture
+def need_speech():
+    """Skip unless the speech pipeline can run here: librosa, soundfile and espeak-ng."""
+    pytest.importorskip("librosa")
+    pytest.importorskip("soundfile")
+    from lstmkit.data.espeak_digits import espeak_available
+
+    if not espeak_available():
+        pytest.skip("espeak-ng is not installed")
+
+
 @pytest.fixture(autouse=True)
 def _seed():
     torch.manual_seed(0)

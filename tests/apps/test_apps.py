@@ -147,17 +147,7 @@ def test_handwriting_recognize_cli(tmp_path):
     assert right >= 3, (out, strings)
 
 
-def _need_speech():
-    pytest.importorskip("librosa")
-    pytest.importorskip("soundfile")
-    from lstmkit.data.espeak_digits import espeak_available
-
-    if not espeak_available():
-        pytest.skip("espeak-ng is not installed")
-
-
-def test_espeak_synthesis_is_cached_and_deterministic(tmp_path):
-    _need_speech()
+def test_espeak_synthesis_is_cached_and_deterministic(tmp_path, need_speech):
     from lstmkit.apps.speech import audio_features
     from lstmkit.data.espeak_digits import synthesize
 
@@ -179,8 +169,7 @@ def test_espeak_synthesis_is_cached_and_deterministic(tmp_path):
         synthesize(tmp_path / "c", 1, 0, variants=("m9",))
 
 
-def test_speech_recognize_cli(tmp_path):
-    _need_speech()
+def test_speech_recognize_cli(tmp_path, need_speech):
     import soundfile as sf
 
     from lstmkit.apps.speech import PRETRAINED, TEST_VARIANTS
