@@ -39,6 +39,68 @@ def data_cache(tmp_path_factory):
         os.environ["LSTMKIT_DATA_CACHE"] = old
 
 
+@pytest.fixture(scope="module")
+def keras():
+    """Keras 3 on its torch backend (skips where it is not installed or runs on another backend)."""
+    os.environ.setdefault("KERAS_BACKEND", "torch")
+    try:
+        import keras
+    except ImportError as e:  # pragma: no cover - depends on the environment
+        pytest.skip(f"Keras 3 is not installed (pip install 'lstmkit[test]'): {e}")
+    if keras.backend.backend() != "torch":
+        pytest.skip(f"Keras runs on the {keras.backend.backend()!r} backend; these checks need KERAS_BACKEND=torch")
+    return keras
+
+
+@pytest.fixture
+def interrupt_after_first_checkpoint(monkeypatch):
+    """The one training loop (lstmkit.train.loop) raises KeyboardInterrupt right after it
+    wrote its first checkpoint, as a user's Ctrl-C would; later checkpoints are written as
+    usual (the resumed run). Yields the list of checkpoint calls."""
+    import lstmkit.train.loop as loop
+
+    real, calls = loop.save_checkpoint, []
+
+    def interrupting(*a, **k):
+        calls.append(1)
+        r = real(*a, **k)
+        if len(calls) == 1:
+            raise KeyboardInterrupt
+        return r
+
+    monkeypatch.setattr(loop, "save_checkpoint", interrupting)
+    yield calls
+
+
+@pytest.fixture
+def edit_model_config():
+    """``edit(model_dir, fn)``: change a model directory's config.json the way a user would
+    (``fn`` edits the parsed dict), re-registered in the manifest so that only the app-level
+    validation can catch the edit."""
+    import json
+
+    from lstmkit.io import register_files
+
+    def edit(model, fn):
+        doc = json.loads((model / "config.json").read_text())
+        fn(doc)
+        (model / "config.json").write_text(json.dumps(doc))
+        register_files(model, ["config.json"])
+
+    return edit
+
+
+@pytest.fixture
+def need_speech():
+    """Skip unless the speech pipeline can run here: librosa, soundfile and espeak-ng."""
+    pytest.importorskip("librosa")
+    pytest.importorskip("soundfile")
+    from lstmkit.data.espeak_digits import espeak_available
+
+    if not espeak_available():
+        pytest.skip("espeak-ng is not installed")
+
+
 @pytest.fixture(autouse=True)
 def _seed():
     torch.manual_seed(0)

@@ -147,17 +147,7 @@ def test_handwriting_recognize_cli(tmp_path):
     assert right >= 3, (out, strings)
 
 
-def _need_speech():
-    pytest.importorskip("librosa")
-    pytest.importorskip("soundfile")
-    from lstmkit.data.espeak_digits import espeak_available
-
-    if not espeak_available():
-        pytest.skip("espeak-ng is not installed")
-
-
-def test_espeak_synthesis_is_cached_and_deterministic(tmp_path):
-    _need_speech()
+def test_espeak_synthesis_is_cached_and_deterministic(tmp_path, need_speech):
     from lstmkit.apps.speech import audio_features
     from lstmkit.data.espeak_digits import synthesize
 
@@ -179,8 +169,7 @@ def test_espeak_synthesis_is_cached_and_deterministic(tmp_path):
         synthesize(tmp_path / "c", 1, 0, variants=("m9",))
 
 
-def test_speech_recognize_cli(tmp_path):
-    _need_speech()
+def test_speech_recognize_cli(tmp_path, need_speech):
     import soundfile as sf
 
     from lstmkit.apps.speech import PRETRAINED, TEST_VARIANTS
@@ -388,3 +377,37 @@ def test_keyboard_interrupt_leaves_the_checkpoint_and_resume_continues(tmp_path)
     resumed, r_res = fit(tmp_path / "b", 4, resume=True)
     for (k, a), b in zip(full.state_dict().items(), resumed.state_dict().values()):
         assert torch.equal(a, b), k
+
+
+def test_report_files_are_written_registered_and_a_plot_without_matplotlib_is_left_out(tmp_path):
+    # one writer for experiment, meta, reinforcement and benchmark summaries (apps/runfiles)
+    from lstmkit.apps.runfiles import write_report_files
+    from lstmkit.io import claim_dir, read_manifest
+
+    root = tmp_path / "run"
+    claim_dir(root, "run", "experiment directory")
+    drawn = []
+
+    def draw(path):
+        drawn.append(path.name)
+        path.write_bytes(b"\x89PNG")
+
+    def no_matplotlib(path):
+        raise ImportError("plots need matplotlib")
+
+    written = write_report_files(root, {"summary.json": '{"a": 1}', "summary.md": "# a"},
+                                 {"curves.png": draw, "extra.png": no_matplotlib})
+    assert written == ["summary.json", "summary.md", "curves.png"] and drawn == ["curves.png"]
+    assert json.loads((root / "summary.json").read_text()) == {"a": 1} and not (root / "extra.png").exists()
+    assert set(written) <= set(read_manifest(root)["files"])
+
+    def broken(path):
+        raise ValueError("bad data")  # only a missing matplotlib is forgiven
+
+    with pytest.raises(ValueError, match="bad data"):
+        write_report_files(root, {}, {"x.png": broken})
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    with pytest.raises(ValueError, match="not an lstmkit directory"):  # a folder of the user's
+        write_report_files(mine, {"summary.json": "{}"})
+    assert not any(mine.iterdir())

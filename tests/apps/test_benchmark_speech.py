@@ -10,17 +10,7 @@ import pytest
 from lstmkit.cli import main
 
 
-def _need_speech():
-    pytest.importorskip("librosa")
-    pytest.importorskip("soundfile")
-    from lstmkit.data.espeak_digits import espeak_available
-
-    if not espeak_available():
-        pytest.skip("espeak-ng is not installed")
-
-
-def test_quick_speech_benchmark_command(tmp_path, capsys):
-    _need_speech()
+def test_quick_speech_benchmark_command(tmp_path, capsys, need_speech):
     from lstmkit.apps.speech import PRETRAINED
 
     if not (PRETRAINED / "config.json").exists():

@@ -390,14 +390,6 @@ def test_retrain_keeps_user_files_and_predict_never_overwrites(tmp_path, capsys,
     assert [f.name for f in fake.iterdir()] == ["config.json"]
 
 
-def _edit_config(model, fn):
-    from lstmkit.io import register_files
-
-    doc = json.loads((model / "config.json").read_text())
-    fn(doc)
-    (model / "config.json").write_text(json.dumps(doc))
-    register_files(model, ["config.json"])  # so that only the app-level check can catch the edit
-
 
 @pytest.mark.parametrize("edit, field", [
     (lambda d: d["extra"].update(classes=["fast", "ramp", "slow", "extra"]), "extra.classes"),
@@ -407,11 +399,11 @@ def _edit_config(model, fn):
     (lambda d: d["extra"]["norm"]["mean"].__setitem__(0, float("nan")), "extra.norm.mean[0]"),
     (lambda d: d["extra"].update(downsample=0), "extra.downsample"),
 ])
-def test_edited_app_config_is_one_line_naming_the_field(tmp_path, capsys, edit, field):
+def test_edited_app_config_is_one_line_naming_the_field(tmp_path, capsys, edit, field, edit_model_config):
     tr = _small(tmp_path)
     model = tmp_path / "model"
     assert main(["classify", "train", str(tr), *QUICK, "--model", str(model)]) == 0
-    _edit_config(model, edit)
+    edit_model_config(model, edit)
     capsys.readouterr()
     _one_line_error(capsys, ["classify", "predict", "--model", str(model), str(tr), "--out", str(tmp_path / "p.csv")],
                     "config.json", field)

@@ -207,17 +207,7 @@ _BLOCKED = ("import sys, runpy\n"
             "runpy.run_path(sys.argv[0], run_name='__main__')\n")
 
 
-def _need_speech():
-    pytest.importorskip("librosa")
-    pytest.importorskip("soundfile")
-    from lstmkit.data.espeak_digits import espeak_available
-
-    if not espeak_available():
-        pytest.skip("espeak-ng is not installed")
-
-
-def test_wav_recognized_by_onnxruntime_alone_as_by_lstmkit(tmp_path):
-    _need_speech()
+def test_wav_recognized_by_onnxruntime_alone_as_by_lstmkit(tmp_path, need_speech):
     from lstmkit.apps import recognize_wav_onnx as script
     from lstmkit.apps.common import standardize
     from lstmkit.apps.speech import PRETRAINED, audio_features, model_features, recognize_files
@@ -246,8 +236,7 @@ def test_wav_recognized_by_onnxruntime_alone_as_by_lstmkit(tmp_path):
     assert probe.stdout.strip() == "blocked"
 
 
-def test_wav_script_reports_a_bad_file(tmp_path):
-    _need_speech()
+def test_wav_script_reports_a_bad_file(tmp_path, need_speech):
     from lstmkit.apps import recognize_wav_onnx as script
 
     r = ex.export_model("speech", "onnx", tmp_path / "speech.onnx")

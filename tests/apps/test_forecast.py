@@ -277,18 +277,6 @@ def test_predict_never_overwrites_unless_asked(tmp_path, capsys, monkeypatch):
     assert ((model / "forecast.csv").read_bytes(), (model / "forecast.png").read_bytes()) == trained
 
 
-def _edit_config(model, fn):
-    """Edit config.json the way a user would, and re-register it in the manifest so that
-    only the app-level validation can catch the edit."""
-    import json
-
-    from lstmkit.io import register_files
-
-    doc = json.loads((model / "config.json").read_text())
-    fn(doc)
-    (model / "config.json").write_text(json.dumps(doc))
-    register_files(model, ["config.json"])
-
 
 @pytest.mark.parametrize("edit, field", [
     (lambda d: d["extra"]["preprocessing"].update(scale=0), "extra.preprocessing.scale"),
@@ -300,10 +288,10 @@ def _edit_config(model, fn):
     (lambda d: d["extra"]["series"]["last_values"].__setitem__(3, float("nan")), "extra.series.last_values[3]"),
     (lambda d: d["extra"]["preprocessing"].update(scale=float("inf")), "extra.preprocessing.scale"),
 ])
-def test_edited_app_config_is_one_line_naming_the_field(tmp_path, capsys, edit, field):
+def test_edited_app_config_is_one_line_naming_the_field(tmp_path, capsys, edit, field, edit_model_config):
     model = tmp_path / "m"
     assert _train_quick(tmp_path, model) == 0
-    _edit_config(model, edit)
+    edit_model_config(model, edit)
     capsys.readouterr()
     assert main(["forecast", "predict", "--model", str(model), "--out", str(tmp_path / "o.csv")]) == 1
     err = capsys.readouterr().err.strip()

@@ -160,19 +160,8 @@ def test_cli_errors_are_one_line(capsys, tmp_path, chorale_model):
     assert code == 1 and err.count("\n") == 1 and "--overwrite" in err
 
 
-def test_interrupt_keeps_checkpoints_and_resume_finishes(data_cache, tmp_path, capsys, monkeypatch):
-    import lstmkit.train.loop as loop
-
-    real, calls = loop.save_checkpoint, []
-
-    def interrupt_after_first_checkpoint(*a, **k):
-        calls.append(1)
-        r = real(*a, **k)
-        if len(calls) == 1:
-            raise KeyboardInterrupt
-        return r
-
-    monkeypatch.setattr(loop, "save_checkpoint", interrupt_after_first_checkpoint)
+def test_interrupt_keeps_checkpoints_and_resume_finishes(data_cache, tmp_path, capsys,
+                                                         interrupt_after_first_checkpoint):
     argv = ["music", "train", "--limit", "4", "--epochs", "2", "--hidden", "4", "--no-progress",
             "--model", str(tmp_path / "m")]
     assert main(argv) == 130

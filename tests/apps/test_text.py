@@ -366,14 +366,6 @@ def test_classify_defaults_text_and_label_columns_and_predicted_column(tmp_path,
     assert (out / "NOTES.md").read_text() == "mine"
 
 
-def _edit_config(model, fn):
-    from lstmkit.io import register_files
-
-    doc = json.loads((model / "config.json").read_text())
-    fn(doc)
-    (model / "config.json").write_text(json.dumps(doc))
-    register_files(model, ["config.json"])  # so that only the app-level check can catch the edit
-
 
 @pytest.mark.parametrize("edit, field", [
     (lambda d: d["extra"].update(class_names=["neg", "pos", "meh"]), "extra.class_names"),
@@ -381,27 +373,27 @@ def _edit_config(model, fn):
     (lambda d: d["extra"]["tokenizer"].update(kind="char"), "extra.tokenizer.kind"),
     (lambda d: d["extra"].update(tokenizer=7), "extra.tokenizer"),
 ])
-def test_text_classifier_edited_config_is_one_line(tmp_path, capsys, edit, field):
+def test_text_classifier_edited_config_is_one_line(tmp_path, capsys, edit, field, edit_model_config):
     data = _csv(tmp_path / "r.csv", _reviews(), header="text,label")
     out = tmp_path / "run"
     assert main(["text", "classify", "train", str(data), "--epochs", "1", "--hidden", "4", "--model", str(out),
                  "--no-progress"]) == 0
-    _edit_config(out, edit)
+    edit_model_config(out, edit)
     capsys.readouterr()
     assert main(["text", "classify", "predict", "--model", str(out), "--text", "good"]) == 1
     err = _one_error_line(capsys, "config.json")
     assert field in err, err
 
 
-def test_lm_edited_config_and_bad_arguments(tmp_path, capsys):
+def test_lm_edited_config_and_bad_arguments(tmp_path, capsys, edit_model_config):
     out = tmp_path / "lm"
     assert main(["text", "lm", "train", str(_lm_text(tmp_path)), *LM_QUICK, "--model", str(out)]) == 0
     assert not (tmp_path / "lm.checkpoints").exists()
-    _edit_config(out, lambda d: d["extra"]["vocab"]["chars"].pop())
+    edit_model_config(out, lambda d: d["extra"]["vocab"]["chars"].pop())
     capsys.readouterr()
     assert main(["text", "generate", "--model", str(out), "--prompt", "the"]) == 1
     assert "extra.vocab.chars" in _one_error_line(capsys, "config.json")
-    _edit_config(out, lambda d: d["extra"].update(seq_len=float("nan")))
+    edit_model_config(out, lambda d: d["extra"].update(seq_len=float("nan")))
     assert main(["text", "generate", "--model", str(out), "--prompt", "the"]) == 1
     assert "extra.seq_len" in _one_error_line(capsys, "config.json")
 
@@ -446,19 +438,9 @@ def test_second_training_into_a_held_model_refuses_at_once(tmp_path, capsys):
     assert not out.exists() and not (tmp_path / "lm.checkpoints").exists()
 
 
-def test_lm_interrupt_keeps_checkpoints_and_resume_finishes(tmp_path, capsys, monkeypatch):
-    import lstmkit.train.loop as app  # the one loop writes the checkpoints
-
-    real, calls = app.save_checkpoint, []
-
-    def interrupt_after_first_checkpoint(*a, **k):
-        calls.append(1)
-        r = real(*a, **k)
-        if len(calls) == 1:
-            raise KeyboardInterrupt
-        return r
-
-    monkeypatch.setattr(app, "save_checkpoint", interrupt_after_first_checkpoint)
+def test_lm_interrupt_keeps_checkpoints_and_resume_finishes(tmp_path, capsys, monkeypatch,
+                                                            interrupt_after_first_checkpoint):
+    # the one loop writes the checkpoints; the fixture interrupts it after the first
     argv = ["text", "lm", "train", str(_lm_text(tmp_path)), *LM_QUICK, "--model", str(tmp_path / "lm")]
     import lstmkit.apps.text as t
     monkeypatch.setattr(t, "train_char_lm", _every_step(t.train_char_lm))

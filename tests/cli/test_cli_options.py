@@ -72,3 +72,28 @@ def test_bench_json_never_replaces_a_users_file(tmp_path, capsys):
     assert mine.read_text() == '{"my": "notes"}'
     (tmp_path / "d").mkdir()
     assert main(["bench", "--json", str(tmp_path / "d")]) == 1
+
+
+def test_every_number_option_keeps_its_range_and_message():
+    # the ranged parsers share one check (options._checked): each keeps its own range and words
+    import pytest
+
+    cases = {
+        options.positive_int: (["1", "12"], ["0", "-3", "1.5", "x"], "a whole number >= 1"),
+        options.nonneg_int: (["0", "4"], ["-1", "2.0"], "a whole number >= 0"),
+        options.positive_float: (["1e-9", "3"], ["0", "-1", "nan", "inf"], "a number > 0"),
+        options.nonneg_float: (["0", "2.5"], ["-0.1", "inf"], "a number >= 0"),
+        options.probability: (["0", "1", "0.5"], ["1.01", "-0.01"], "a number between 0 and 1"),
+        options.fraction: (["0.2", "0.999"], ["0", "1"], "a number strictly between 0 and 1"),
+        options.temperature: (["0", "1.3"], ["-1"], "a temperature >= 0 (0: greedy)"),
+    }
+    for parse, (good, bad, words) in cases.items():
+        for text in good:
+            assert parse(text) == float(text), (parse.__name__, text)
+        for text in bad:
+            with pytest.raises(argparse.ArgumentTypeError, match="^expected ") as e:
+                parse(text)
+            msg = str(e.value)
+            assert msg.endswith(text) or msg.endswith(repr(text)), (parse.__name__, msg)
+            in_range = not any(w in msg for w in ("whole number, got", "a number, got", "finite number"))
+            assert (words in msg) == in_range, (parse.__name__, text, msg)

@@ -103,6 +103,18 @@ def _cleanup(p: Path) -> None:
     shutil.rmtree(p.parent.parent, ignore_errors=True)
 
 
+def _read_fuzzed(name: str, data: bytes | str, read, valid=None) -> None:
+    """Write ``data`` as ``name`` in a fresh folder, read it with ``read`` (its result or its
+    one-line error, :func:`_outcome`), check a result with ``valid``, remove the folder."""
+    p = _write(name, data)
+    try:
+        r = _outcome(read, p)
+        if valid is not None and not isinstance(r, Exception):
+            valid(r)
+    finally:
+        _cleanup(p)
+
+
 # ----------------------------------------------------------------------------- strategies
 
 _CELLS = st.one_of(
@@ -159,13 +171,8 @@ def series_csv(draw):
 def test_fuzz_read_series(text, with_time):
     from lstmkit.data.series import read_series
 
-    p = _write("series.csv", text)
-    try:
-        r = _outcome(lambda q: read_series(q, "v", time_column="t" if with_time else None), p)
-        if not isinstance(r, Exception):
-            _valid_series(r)
-    finally:
-        _cleanup(p)
+    _read_fuzzed("series.csv", text, lambda q: read_series(q, "v", time_column="t" if with_time else None),
+                 _valid_series)
 
 
 # ----------------------------------------------------------------------------- long CSV and text CSV
@@ -200,13 +207,7 @@ def long_csv(draw):
 def test_fuzz_read_csv_long(text):
     from lstmkit.data.sequences import read_csv_long
 
-    p = _write("long.csv", text)
-    try:
-        r = _outcome(read_csv_long, p)
-        if not isinstance(r, Exception):
-            _valid_sequences(r)
-    finally:
-        _cleanup(p)
+    _read_fuzzed("long.csv", text, read_csv_long, _valid_sequences)
 
 
 @FUZZ
@@ -214,14 +215,11 @@ def test_fuzz_read_csv_long(text):
 def test_fuzz_read_text_csv(text):
     from lstmkit.data.text import read_text_csv
 
-    p = _write("texts.csv", text)
-    try:
-        r = _outcome(lambda q: read_text_csv(q, "text", "label"), p)
-        if not isinstance(r, Exception):
-            assert len(r["texts"]) == len(r["labels"]) >= 1
-            assert all(isinstance(t, str) and t.strip() for t in r["texts"] + r["labels"])
-    finally:
-        _cleanup(p)
+    def valid(r):
+        assert len(r["texts"]) == len(r["labels"]) >= 1
+        assert all(isinstance(t, str) and t.strip() for t in r["texts"] + r["labels"])
+
+    _read_fuzzed("texts.csv", text, lambda q: read_text_csv(q, "text", "label"), valid)
 
 
 @FUZZ
@@ -233,15 +231,8 @@ def test_fuzz_text_readers_on_random_bytes(data, which):
 
     read = {"series": lambda q: read_series(q, "v"), "long": read_csv_long, "ts": read_ts,
             "text": lambda q: read_text_csv(q, "text", "label")}[which]
-    p = _write("bytes.ts" if which == "ts" else "bytes.csv", data)
-    try:
-        r = _outcome(read, p)
-        if which in ("long", "ts") and not isinstance(r, Exception):
-            _valid_sequences(r)
-        if which == "series" and not isinstance(r, Exception):
-            _valid_series(r)
-    finally:
-        _cleanup(p)
+    valid = {"long": _valid_sequences, "ts": _valid_sequences, "series": _valid_series}.get(which)
+    _read_fuzzed("bytes.ts" if which == "ts" else "bytes.csv", data, read, valid)
 
 
 # ----------------------------------------------------------------------------- .ts
@@ -271,13 +262,7 @@ def ts_text(draw):
 def test_fuzz_read_ts(text):
     from lstmkit.data.sequences import read_ts
 
-    p = _write("cases.ts", text)
-    try:
-        r = _outcome(read_ts, p)
-        if not isinstance(r, Exception):
-            _valid_sequences(r)
-    finally:
-        _cleanup(p)
+    _read_fuzzed("cases.ts", text, read_ts, _valid_sequences)
 
 
 # ----------------------------------------------------------------------------- .npz
@@ -336,13 +321,7 @@ def test_fuzz_read_npz(arrays, mangle):
     data = buf.getvalue()
     if mangle == "truncate":
         data = data[: len(data) // 2]
-    p = _write("seqs.npz", data)
-    try:
-        r = _outcome(read_npz, p)
-        if not isinstance(r, Exception):
-            _valid_sequences(r)
-    finally:
-        _cleanup(p)
+    _read_fuzzed("seqs.npz", data, read_npz, _valid_sequences)
 
 
 @FUZZ
@@ -350,13 +329,7 @@ def test_fuzz_read_npz(arrays, mangle):
 def test_fuzz_read_npz_random_bytes(data):
     from lstmkit.data.sequences import read_npz
 
-    p = _write("bytes.npz", b"PK\x03\x04" + data if data[:1] == b"P" else data)
-    try:
-        r = _outcome(read_npz, p)
-        if not isinstance(r, Exception):
-            _valid_sequences(r)
-    finally:
-        _cleanup(p)
+    _read_fuzzed("bytes.npz", b"PK\x03\x04" + data if data[:1] == b"P" else data, read_npz, _valid_sequences)
 
 
 # ----------------------------------------------------------------------------- audio
@@ -412,13 +385,7 @@ def test_fuzz_read_audio_wav(data):
     _need("librosa")
     from lstmkit.data.audio import read_audio
 
-    p = _write("clip.wav", data)
-    try:
-        y = _outcome(lambda q: read_audio(q, 16000, max_seconds=1.0), p)
-        if not isinstance(y, Exception):
-            _valid_audio(y, 1.0)
-    finally:
-        _cleanup(p)
+    _read_fuzzed("clip.wav", data, lambda q: read_audio(q, 16000, max_seconds=1.0), lambda r: _valid_audio(r, 1.0))
 
 
 @FUZZ
@@ -433,13 +400,7 @@ def test_fuzz_read_audio_float_wav(values, rate):
     with np.errstate(over="ignore"):
         samples = np.array(values, dtype=np.float32)
     sf.write(buf, samples, rate, format="WAV", subtype="FLOAT")
-    p = _write("float.wav", buf.getvalue())
-    try:
-        y = _outcome(lambda q: read_audio(q, 16000), p)
-        if not isinstance(y, Exception):
-            _valid_audio(y, 60.0)
-    finally:
-        _cleanup(p)
+    _read_fuzzed("float.wav", buf.getvalue(), lambda q: read_audio(q, 16000), lambda r: _valid_audio(r, 60.0))
 
 
 @FUZZ
@@ -448,13 +409,8 @@ def test_fuzz_read_audio_random_bytes(data, suffix):
     _need("librosa")
     from lstmkit.data.audio import read_audio
 
-    p = _write("noise" + suffix, (b"RIFF" + data) if data[:1] == b"R" else data)
-    try:
-        y = _outcome(lambda q: read_audio(q, 16000), p)
-        if not isinstance(y, Exception):
-            _valid_audio(y, 60.0)
-    finally:
-        _cleanup(p)
+    _read_fuzzed("noise" + suffix, (b"RIFF" + data) if data[:1] == b"R" else data, lambda q: read_audio(q, 16000),
+                 lambda r: _valid_audio(r, 60.0))
 
 
 # ----------------------------------------------------------------------------- images
@@ -508,13 +464,8 @@ def test_fuzz_read_line_image(data, max_pixels):
     _need("PIL")
     from lstmkit.data.images import read_line_image
 
-    p = _write("line.png", data)
-    try:
-        a = _outcome(lambda q: read_line_image(q, max_pixels=max_pixels), p)
-        if not isinstance(a, Exception):
-            _valid_image(a, max_pixels)
-    finally:
-        _cleanup(p)
+    _read_fuzzed("line.png", data, lambda q: read_line_image(q, max_pixels=max_pixels),
+                 lambda r: _valid_image(r, max_pixels))
 
 
 @FUZZ
@@ -523,13 +474,8 @@ def test_fuzz_read_line_image_random_bytes(data):
     _need("PIL")
     from lstmkit.data.images import read_line_image
 
-    p = _write("bytes.png", (b"\x89PNG\r\n\x1a\n" + data) if data[:1] == b"\x89" else data)
-    try:
-        a = _outcome(read_line_image, p)
-        if not isinstance(a, Exception):
-            _valid_image(a, 20_000_000)
-    finally:
-        _cleanup(p)
+    _read_fuzzed("bytes.png", (b"\x89PNG\r\n\x1a\n" + data) if data[:1] == b"\x89" else data, read_line_image,
+                 lambda r: _valid_image(r, 20_000_000))
 
 
 # ============================================================================= the concrete cases

@@ -76,3 +76,24 @@ def test_fsdd_strings_concatenate_recordings():
     assert digits == tuple(int(y[i]) for i in k) and frames.dtype == np.float32
     with pytest.raises(ValueError, match="min_digits"):
         fsdd_digit_strings(1, 0, 3, 2, data=(X, y))
+
+
+def test_digit_strings_and_the_index_are_shared_by_both_synthesizers(tmp_path):
+    # espeak and flite draw strings and cache their index through the same helpers
+    import numpy as np
+
+    from lstmkit.data.espeak_digits import DIGIT_WORDS, Utterance, draw_digits, read_index, write_index
+
+    rng = np.random.default_rng(3)
+    for _ in range(20):
+        digits, text = draw_digits(rng, 2, 4)
+        assert 2 <= len(digits) <= 4 and text.split() == [DIGIT_WORDS[d] for d in digits]
+    spec = {"n": 1, "seed": 0}
+    assert read_index(tmp_path, spec) is None  # nothing synthesized yet
+    wav = tmp_path / "utt00000.wav"
+    wav.write_bytes(b"RIFF")
+    utts = write_index(tmp_path, spec, [Utterance(str(wav), (1, 2), "m1", 170, 50)])
+    assert read_index(tmp_path, spec) == utts
+    assert read_index(tmp_path, {**spec, "seed": 1}) is None  # another spec: synthesize again
+    wav.unlink()
+    assert read_index(tmp_path, spec) is None  # a file gone: synthesize again

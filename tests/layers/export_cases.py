@@ -100,6 +100,13 @@ def inputs(m, T: int, B: int, seed: int = 1, lengths: bool = True, full_first: b
     return x, kw
 
 
+def assert_all_close(got, want, atol: float = 1e-5, rtol: float = 1e-5) -> None:
+    """The exported module's tensors match the eager module's, one by one (same count)."""
+    assert len(got) == len(want)
+    for a, b in zip(got, want):
+        torch.testing.assert_close(a, b, atol=atol, rtol=rtol)
+
+
 def states(out) -> list[torch.Tensor]:
     """A module's (output, state) as a flat list of tensors."""
     y, s = out

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-import os
 
 import pytest
 import torch
@@ -254,18 +253,6 @@ def test_keras_converter_errors():
 
 
 # ---- Keras 3 (torch backend) -------------------------------------------------------------
-@pytest.fixture(scope="module")
-def keras():
-    os.environ.setdefault("KERAS_BACKEND", "torch")
-    try:
-        import keras
-    except ImportError as e:  # pragma: no cover - depends on the environment
-        pytest.skip(f"Keras 3 is not installed (pip install 'lstmkit[test]'): {e}")
-    if keras.backend.backend() != "torch":
-        pytest.skip(f"Keras runs on the {keras.backend.backend()!r} backend; these checks need KERAS_BACKEND=torch")
-    return keras
-
-
 def _keras_layer(keras, C_h, kernel, bias, x_shape, go_backwards=False):
     layer = keras.layers.ConvLSTM2D(
         C_h,

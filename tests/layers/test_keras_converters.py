@@ -3,24 +3,10 @@ gradients agree on random shapes, stacks, directions, bias on and off."""
 
 from __future__ import annotations
 
-import os
-
 import pytest
 import torch
 
 import lstmkit
-
-
-@pytest.fixture(scope="module")
-def keras():
-    os.environ.setdefault("KERAS_BACKEND", "torch")
-    try:
-        import keras
-    except ImportError as e:  # pragma: no cover - depends on the environment
-        pytest.skip(f"Keras 3 is not installed (pip install 'lstmkit[test]'): {e}")
-    if keras.backend.backend() != "torch":
-        pytest.skip(f"Keras runs on the {keras.backend.backend()!r} backend; these checks need KERAS_BACKEND=torch")
-    return keras
 
 
 def _randomize(layer, seed):

@@ -12,15 +12,10 @@ import torch
 
 import lstmkit
 from export_cases import NAMES, build, inputs, settings, states
+from export_cases import assert_all_close as _close
 
 pytestmark = pytest.mark.filterwarnings("ignore::torch.jit.TracerWarning", "ignore::UserWarning",
                                         "ignore::DeprecationWarning")
-
-
-def _close(got, want, atol=1e-5, rtol=1e-5):
-    assert len(got) == len(want)
-    for a, b in zip(got, want):
-        torch.testing.assert_close(a, b, atol=atol, rtol=rtol)
 
 
 def _grads(m, fn, x, kw):

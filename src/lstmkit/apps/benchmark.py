@@ -33,7 +33,7 @@ import numpy as np
 from ..metrics import accuracy, balanced_accuracy
 
 __all__ = ["win_tie_loss", "mean_ranks", "run_classify_benchmark", "CLASSIFY_METHODS", "QUICK_LSTM",
-           "machine_info", "format_summary"]
+           "machine_info", "format_summary", "write_summary"]
 
 OURS = "lstm"
 CLASSIFY_METHODS = (OURS, "1nn-euclidean", "1nn-dtw", "minirocket")
@@ -119,6 +119,38 @@ def machine_info() -> dict:
     return {"cpu": cpu, "cpu_count": os.cpu_count(), "load_average": load, "torch_threads": torch.get_num_threads(),
             "python": platform.python_version(), "versions": versions,
             "date": datetime.datetime.now().isoformat(timespec="seconds")}
+
+
+def write_summary(out: Path, summary: dict, markdown: str, ranks: dict | None = None, title: str = "",
+                  n_sets: int | None = None) -> dict:
+    """Close a benchmark directory: ``summary.json``, ``summary.md`` and (given ``ranks``,
+    where matplotlib is installed) ``ranks.png``, each registered in the directory's
+    manifest; ``summary["out_dir"]`` is set to the directory.
+
+    Args:
+        out: the benchmark directory (already claimed).
+        summary: the JSON-ready summary.
+        markdown: its markdown table.
+        ranks: method -> mean rank for the rank plot (None or empty: no plot).
+        title: the rank plot's title. n_sets: data sets the ranks were taken over.
+
+    Returns:
+        ``summary`` (with ``out_dir``).
+    """
+    from ..io import register_files, write_json
+    from .runfiles import write_report_files
+
+    def draw(path):
+        from ..viz.ranks import plot_mean_ranks
+
+        plot_mean_ranks(ranks, path, title, n_sets=n_sets)
+
+    out = Path(out)
+    write_json(out / "summary.json", summary, indent=2)
+    register_files(out, ["summary.json"])
+    write_report_files(out, {"summary.md": markdown}, {"ranks.png": draw} if ranks else None)
+    summary["out_dir"] = str(out)
+    return summary
 
 
 def _fmt(v) -> str:
@@ -310,21 +342,9 @@ def run_classify_benchmark(out_dir: str | os.PathLike, *, sets: Sequence[str] | 
     if bar:
         bar.close()
     summary = _summarise(results, methods, seed, command, machine, settings)
-    write_json(out / "summary.json", summary, indent=2)
-    atomic_write_text(out / "summary.md", format_summary(summary))
-    files = ["summary.json", "summary.md"]
-    if len(methods) > 1 and summary["sets"]:
-        try:
-            from ..viz.ranks import plot_mean_ranks
-
-            plot_mean_ranks(summary["mean_rank"], out / "ranks.png", "classification benchmark: mean rank "
-                            "(accuracy)", n_sets=len(summary["sets"]))
-            files.append("ranks.png")
-        except ImportError:  # pragma: no cover - matplotlib is optional
-            pass
-    register_files(out, files)
-    summary["out_dir"] = str(out)
-    return summary
+    ranked = len(methods) > 1 and summary["sets"]
+    return write_summary(out, summary, format_summary(summary), ranks=summary["mean_rank"] if ranked else None,
+                         title="classification benchmark: mean rank (accuracy)", n_sets=len(summary["sets"]))
 
 
 def _summarise(results: list[dict], methods: list[str], seed: int, command: str, machine: dict, settings: dict) -> dict:

@@ -323,7 +323,7 @@ def run_speech_benchmark(out_dir: str | os.PathLike, *, models: dict | None = No
     """
     from ..io import atomic_write_text, claim_dir, register_files, write_json
     from ..progress import progress_bar
-    from .benchmark import machine_info
+    from .benchmark import machine_info, mean_ranks, write_summary
     from .speech import PRETRAINED, load_recognizer
 
     models = {SHIPPED: PRETRAINED} if models is None else dict(models)
@@ -381,23 +381,10 @@ def run_speech_benchmark(out_dir: str | os.PathLike, *, models: dict | None = No
         bar.close()
     names = list(models) + ([DTW] if dtw else [])
     summary = _summarise(results, names, seed, command, machine, settings)
-    write_json(out / "summary.json", summary, indent=2)
-    atomic_write_text(out / "summary.md", format_speech_summary(summary))
-    files = ["summary.json", "summary.md"]
-    if len(models) > 1 and summary["conditions"]:  # the models (the DTW baseline scores one condition)
-        try:
-            from .benchmark import mean_ranks
-            from ..viz.ranks import plot_mean_ranks
-
-            ok = [row for row in summary["conditions"] if all(row["label_error_rate"][m] is not None for m in models)]
-            if ok:
-                ranks = mean_ranks({m: [row["label_error_rate"][m] for row in ok] for m in models},
-                                   higher_is_better=False)
-                plot_mean_ranks(ranks, out / "ranks.png", "speech benchmark: mean rank (label error rate)",
-                                n_sets=len(ok))
-                files.append("ranks.png")
-        except ImportError:  # pragma: no cover - matplotlib is optional
-            pass
-    register_files(out, files)
-    summary["out_dir"] = str(out)
-    return summary
+    ranks, ok = None, []
+    if len(models) > 1:  # the models (the DTW baseline scores one condition)
+        ok = [row for row in summary["conditions"] if all(row["label_error_rate"][m] is not None for m in models)]
+        if ok:
+            ranks = mean_ranks({m: [row["label_error_rate"][m] for row in ok] for m in models}, higher_is_better=False)
+    return write_summary(out, summary, format_speech_summary(summary), ranks=ranks,
+                         title="speech benchmark: mean rank (label error rate)", n_sets=len(ok))

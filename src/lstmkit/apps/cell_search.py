@@ -25,11 +25,12 @@ import numpy as np
 import torch
 
 from ..cells.cell_graph import CELL_GRAPH_PRESETS, CellGraph
-from ..io import atomic_write_text, claim_dir, register_files
+from ..io import claim_dir
 from ..models.sequence import SequenceModel
 from ..tasks import get_task
 from ..train.trainer import TrainConfig, Trainer
 from ..variants import PRESETS, LSTMVariant
+from .runfiles import write_report_files
 
 __all__ = ["Candidate", "SEARCH_TASKS", "score_candidate", "mutate", "run_cell_search", "run_forget_bias",
            "format_cell_search", "format_forget_bias", "PAPER_CELLS"]
@@ -246,8 +247,7 @@ def run_cell_search(models=None, seeds: int = 3, first_seed: int = 0, quick: boo
                "hidden": 8, "search_seconds": cap, "scored": ranked, "best": best, "paper": list(PAPER_CELLS),
                "threads": torch.get_num_threads(), "written": time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime())}
     if root is not None:
-        atomic_write_text(root / "summary.json", json.dumps(summary, indent=1, default=str))
-        register_files(root, ["summary.json"])
+        write_report_files(root, {"summary.json": json.dumps(summary, indent=1, default=str)})
         summary["dir"] = str(root)
     return summary
 
@@ -308,8 +308,7 @@ def run_forget_bias(models=None, seeds: int = 5, first_seed: int = 0, quick: boo
                "rows": rows, "paper": list(PAPER_CELLS[:1]), "threads": torch.get_num_threads(),
                "written": time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime())}
     if root is not None:
-        atomic_write_text(root / "summary.json", json.dumps(summary, indent=1, default=str))
-        register_files(root, ["summary.json"])
+        write_report_files(root, {"summary.json": json.dumps(summary, indent=1, default=str)})
         summary["dir"] = str(root)
     return summary
 

@@ -27,6 +27,7 @@ from ..models.xlstm import parse_xlstm_name, xLSTMSequenceModel
 from ..tasks.registry import get_experiment
 from ..train.distributed import world_info
 from ..train.trainer import TrainConfig, Trainer
+from .runfiles import write_report_files
 
 __all__ = ["run_experiment", "summarise", "format_table", "set_input_gate_bias", "set_gate_bias",
            "resolve_model_name", "plot_curve"]
@@ -154,14 +155,8 @@ def run_experiment(name: str, variants=None, seeds: int = 1, first_seed: int = 0
                 log(_one_line(r))
     summary = summarise(name, task, results, quick)
     if root is not None and main_process:
-        atomic_write_text(root / "summary.json", json.dumps(summary, indent=1, default=str))
-        written = ["summary.json"]
-        try:
-            plot_curve(results, root / "summary.png", title=f"{name}: {task.title}")
-            written.append("summary.png")
-        except ImportError:
-            pass
-        register_files(root, written)
+        write_report_files(root, {"summary.json": json.dumps(summary, indent=1, default=str)},
+                           {"summary.png": lambda p: plot_curve(results, p, title=f"{name}: {task.title}")})
         summary["dir"] = str(root)
     return summary
 

@@ -165,18 +165,12 @@ def plot_highway(r: dict, path: str | os.PathLike) -> Path:
         >>> p.stat().st_size > 1000
         True
     """
-    import io
-
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    from ..io import atomic_write_bytes
+    from ..viz.figures import pyplot, save_figure
 
     path = Path(path)
     if path.exists():
         raise FileExistsError(f"{path} exists; give a new path for the figure")
+    plt = pyplot()
     fig, (a, b) = plt.subplots(1, 2, figsize=(10, 4))
     depths = list(dict.fromkeys(x["depth"] for x in r["best"]))
     for kind, style in (("plain", "o--"), ("highway", "s-")):
@@ -197,8 +191,4 @@ def plot_highway(r: dict, path: str | os.PathLike) -> Path:
     b.set_ylabel("minibatch cross entropy")
     b.legend(fontsize=7, ncol=2)
     fig.tight_layout()
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=110)
-    plt.close(fig)
-    atomic_write_bytes(path, buf.getvalue())
-    return path
+    return save_figure(fig, path, tight=False)

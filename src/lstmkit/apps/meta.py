@@ -22,10 +22,11 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ..io import atomic_write_text, claim_dir, register_files
+from ..io import claim_dir
 from ..models.sequence import SequenceModel
 from ..tasks.functions import chance_error, function_stream
 from .experiment import resolve_model_name
+from .runfiles import write_report_files
 
 __all__ = ["meta_train", "meta_errors", "gd_baseline_errors", "run_learning_to_learn", "format_meta",
            "PAPER_META"]
@@ -248,22 +249,16 @@ def run_learning_to_learn(family: str = "quadratic", models=None, seeds: int = 1
                "optimal": {t: 0.5 * 0.75 ** (t - 1) for t in report_at} if family == "boolean" else None,
                "threads": torch.get_num_threads(), "written": time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime())}
     if root is not None:
-        atomic_write_text(root / "summary.json", json.dumps({**summary, "runs": runs}, indent=1, default=str))
-        written = ["summary.json"]
-        try:
-            _plot(runs, summary, root / "curves.png")
-            written.append("curves.png")
-        except ImportError:
-            pass
-        register_files(root, written)
+        write_report_files(root, {"summary.json": json.dumps({**summary, "runs": runs}, indent=1, default=str)},
+                           {"curves.png": lambda p: _plot(runs, summary, p)})
         summary["dir"] = str(root)
     return summary
 
 
 def _plot(runs, summary, path):
-    from ..viz.curves import _plt, _save
+    from ..viz.figures import pyplot, save_figure
 
-    plt = _plt()
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(7, 4))
     colors = {}
     for r in runs:
@@ -278,9 +273,7 @@ def _plot(runs, summary, path):
         ax.set_yscale("log")
     ax.set_title(summary["title"], fontsize=9)
     ax.legend(fontsize=7)
-    out = _save(fig, path)
-    plt.close(fig)
-    return out
+    return save_figure(fig, path)
 
 
 def format_meta(summary: dict) -> str:

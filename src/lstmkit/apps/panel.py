@@ -362,11 +362,9 @@ def panel_forecast_table(futures: dict, id_column: str = "id") -> str:
 
 def _plot_panel_bytes(panel: dict, report: dict, show: int = 6) -> bytes:
     """A grid PNG of the first ``show`` modelled series: history, test tail and forecasts."""
-    import tempfile
+    from ..viz.figures import figure_png, pyplot
 
-    from ..viz.curves import _plt
-
-    plt = _plt()
+    plt = pyplot()
     ids = list(report["series"])[:show]
     cols = min(3, len(ids))
     rows = math.ceil(len(ids) / cols)
@@ -389,11 +387,7 @@ def _plot_panel_bytes(panel: dict, report: dict, show: int = 6) -> bytes:
         ax.axis("off")
     axes[0][0].legend(fontsize=6)
     fig.tight_layout()
-    with tempfile.TemporaryDirectory() as d:
-        p = Path(d) / "p.png"
-        fig.savefig(p, dpi=90)
-        plt.close(fig)
-        return p.read_bytes()
+    return figure_png(fig, dpi=90, tight=False)
 
 
 def _write_panel_dir(model, report: dict, panel: dict, ids, model_dir) -> None:

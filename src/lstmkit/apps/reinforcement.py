@@ -18,8 +18,9 @@ from pathlib import Path
 
 import torch
 
-from ..io import atomic_write_text, claim_dir, register_files
+from ..io import claim_dir
 from ..train.reinforce import PGConfig, RecurrentPolicy, train_policy
+from .runfiles import write_report_files
 
 __all__ = ["run_tmaze", "run_control", "format_tmaze", "format_control", "PAPER_TMAZE", "PAPER_CONTROL",
            "TMAZE_LENGTHS", "plot_policy_curves"]
@@ -249,14 +250,8 @@ def _claim(out_dir, name):
 
 
 def _write(root: Path, summary: dict, runs: list, name: str, kind: str) -> None:
-    atomic_write_text(root / "summary.json", json.dumps(summary, indent=1, default=str))
-    written = ["summary.json"]
-    try:
-        plot_policy_curves(runs, root / "curves.png", kind=kind, title=summary["title"])
-        written.append("curves.png")
-    except ImportError:
-        pass
-    register_files(root, written)
+    write_report_files(root, {"summary.json": json.dumps(summary, indent=1, default=str)},
+                       {"curves.png": lambda p: plot_policy_curves(runs, p, kind=kind, title=summary["title"])})
     summary["dir"] = str(root)
 
 
@@ -272,9 +267,9 @@ def plot_policy_curves(runs: list, path, kind: str = "tmaze", title: str = "") -
         >>> plot_policy_curves(runs, os.path.join(tempfile.mkdtemp(), "c.png"), kind="control").exists()
         True
     """
-    from ..viz.curves import _plt, _save
+    from ..viz.figures import pyplot, save_figure
 
-    plt = _plt()
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(8, 4.2))
     colors = {}
     for r in runs:
@@ -304,9 +299,7 @@ def plot_policy_curves(runs: list, path, kind: str = "tmaze", title: str = "") -
     ax.set_title(title)
     if len(runs) <= 12:
         ax.legend(fontsize=7, loc="best")
-    out = _save(fig, path)
-    plt.close(fig)
-    return out
+    return save_figure(fig, path)
 
 
 def _smooth(ys, k: int = 10):

@@ -30,7 +30,8 @@ from ..io import (MANIFEST, LstmkitFileError, claim_dir, dir_lock, read_manifest
 from ..models.io import check_model_dir_target, model_dir_lock
 
 __all__ = ["claim_run_dir", "release_run_dir", "run_dir_scope", "model_dir_scope", "check_output_file",
-           "check_finite", "RUN_MARKER", "SHIPPED", "check_not_shipped", "training_outputs", "write_run_result"]
+           "check_finite", "RUN_MARKER", "SHIPPED", "check_not_shipped", "training_outputs", "write_run_result",
+           "write_report_files"]
 
 #: The file lstmkit writes into a run folder it creates, so that a later (resumed) run
 #: knows the folder is lstmkit's to remove once it is empty.
@@ -246,6 +247,49 @@ def training_outputs(model_dir: str | os.PathLike, run_dir: str | os.PathLike | 
             claim_run_dir(run_dir)
         stack.enter_context(model_dir_scope(model_dir))
         yield
+
+
+def write_report_files(root: str | os.PathLike, texts: dict, plots: dict | None = None) -> list[str]:
+    """Write a run's or a benchmark's report into its (claimed) directory ``root``: each
+    text file atomically, then each plot where matplotlib is installed (a plot that needs
+    it is left out, not an error: the texts hold the numbers), all registered in the
+    directory's manifest.
+
+    Args:
+        root: the directory (already claimed as lstmkit's).
+        texts: file name -> its text (``"summary.json"``, ``"summary.md"``).
+        plots: file name -> a function drawing that PNG given its path.
+
+    Returns:
+        The names written, texts first.
+
+    Raises:
+        LstmkitFileError: ``root`` is not an lstmkit directory (nothing is written).
+
+    Example:
+        >>> import tempfile, os
+        >>> d, _ = claim_dir(os.path.join(tempfile.mkdtemp(), "run"), "run", "run directory")
+        >>> def plot(path):
+        ...     raise ImportError("plots need matplotlib")
+        >>> write_report_files(d, {"summary.json": "{}"}, {"curve.png": plot})
+        ['summary.json']
+    """
+    from ..io import atomic_write_text
+
+    if read_manifest(root) is None:
+        raise LstmkitFileError(f"{root} is not an lstmkit directory (no {MANIFEST}); claim it first")
+    written = []
+    for name, text in texts.items():
+        atomic_write_text(Path(root) / name, text)
+        written.append(name)
+    for name, draw in (plots or {}).items():
+        try:
+            draw(Path(root) / name)
+        except ImportError:  # matplotlib is optional
+            continue
+        written.append(name)
+    register_files(root, written)
+    return written
 
 
 def write_run_result(run_dir: str | os.PathLike, result: dict, name: str = "result.json") -> None:

@@ -313,11 +313,10 @@ def save_strip(path: str | os.PathLike, inputs: np.ndarray, truth: np.ndarray | 
         >>> p.stat().st_size > 500
         True
     """
-    from ..io import atomic_write_bytes
-    from ..viz.curves import _plt
+    from ..viz.figures import pyplot, save_figure
 
     path = _refuse_existing(path)
-    plt = _plt()
+    plt = pyplot()
     rows = [("input", inputs)] + ([("truth", truth)] if truth is not None else []) + [("prediction", prediction)]
     cols = max(len(r[1]) for r in rows)
     fig, axes = plt.subplots(len(rows), cols, figsize=(1.1 * cols, 1.2 * len(rows)), squeeze=False)
@@ -334,13 +333,7 @@ def save_strip(path: str | os.PathLike, inputs: np.ndarray, truth: np.ndarray | 
     if title:
         fig.suptitle(title, fontsize=9)
     fig.tight_layout()
-    buf = _io.BytesIO()
-    try:
-        fig.savefig(buf, format="png", dpi=80)
-    finally:
-        plt.close(fig)
-    atomic_write_bytes(path, buf.getvalue())
-    return path
+    return save_figure(fig, path, dpi=80, tight=False)
 
 
 def save_gif(path: str | os.PathLike, frames: np.ndarray, duration_ms: int = 150) -> Path:

@@ -18,7 +18,28 @@ from __future__ import annotations
 
 import sys
 
-__all__ = ["register"]
+__all__ = ["register", "add_quick_and_out", "run_and_report"]
+
+
+def add_quick_and_out(p, kind: str, quick_help: str) -> None:
+    """``--quick`` and ``--out DIR`` for the ``benchmark KIND`` sub-command ``p`` (the
+    directory defaults to ``runs/benchmark/KIND``, ``KIND-quick`` with ``--quick``)."""
+    p.add_argument("--quick", action="store_true", help=quick_help)
+    p.add_argument("--out", default=None, metavar="DIR",
+                   help=f"benchmark directory (default runs/benchmark/{kind}; a folder of yours is refused)")
+
+
+def run_and_report(args, kind: str, run, format_summary, files: str, **options) -> int:
+    """Run a benchmark into ``args.out`` (or the default of :func:`add_quick_and_out`) with
+    the run-time options every benchmark takes (``quick``, ``seed``, progress, the command
+    line), print its summary and where its ``files`` went; exit status 0."""
+    out = args.out or f"runs/benchmark/{kind}" + ("-quick" if args.quick else "")
+    summary = run(out, quick=args.quick, seed=args.seed, progress=not args.no_progress,
+                  command="lstmkit " + " ".join(sys.argv[1:]), **options)
+    print()
+    print(format_summary(summary))
+    print(f"{files} in {summary['out_dir']}")
+    return 0
 
 
 def _classify(args) -> int:
@@ -38,15 +59,9 @@ def _classify(args) -> int:
         v = getattr(args, key)
         if v is not None:
             lstm[key] = v
-    out = args.out or ("runs/benchmark/classify-quick" if args.quick else "runs/benchmark/classify")
-    summary = run_classify_benchmark(out, sets=args.sets, quick=args.quick, methods=methods, seed=args.seed,
-                                     lstm_options=lstm, resume=args.resume, reuse=args.reuse or (),
-                                     progress=not args.no_progress,
-                                     command="lstmkit " + " ".join(sys.argv[1:]))
-    print()
-    print(format_summary(summary))
-    print(f"tables, summary.json and ranks.png in {summary['out_dir']}")
-    return 0
+    return run_and_report(args, "classify", run_classify_benchmark, format_summary, "tables, summary.json and ranks.png",
+                          sets=args.sets, methods=methods, lstm_options=lstm, resume=args.resume,
+                          reuse=args.reuse or ())
 
 
 def register(sub) -> None:
@@ -60,9 +75,7 @@ def register(sub) -> None:
     c = s.add_parser("classify", parents=[runtime_parent()],
                      help="the sequence classifier (default settings) vs 1-NN Euclidean, 1-NN DTW and MiniRocket "
                           "(aeon) on every bundled UCR/UEA set, seglearn's and modlamp's; official splits")
-    c.add_argument("--quick", action="store_true", help="two small sets and a short training (a CI check, not a result)")
-    c.add_argument("--out", default=None, metavar="DIR",
-                   help="benchmark directory (default runs/benchmark/classify; a folder of yours is refused)")
+    add_quick_and_out(c, "classify", "two small sets and a short training (a CI check, not a result)")
     c.add_argument("--sets", type=comma_list, default=None, help="comma-separated data sets (default: all installed)")
     c.add_argument("--methods", type=comma_list, default=None,
                    help=f"comma-separated methods (default: {','.join(CLASSIFY_METHODS)})")

@@ -8,7 +8,7 @@ with its sub-parsers.
 
 from __future__ import annotations
 
-import sys
+from .benchmark import add_quick_and_out, run_and_report
 
 __all__ = ["register_speech"]
 
@@ -33,15 +33,9 @@ def _run(args) -> int:
         if name in models:
             raise ValueError(f"--baseline: the name {name!r} is used twice")
         models[name] = path
-    out = args.out or ("runs/benchmark/speech-quick" if args.quick else "runs/benchmark/speech")
-    summary = run_speech_benchmark(out, models=models, quick=args.quick, conditions=args.conditions,
-                                   data_dir=args.data_dir, seed=args.seed, dtw=False if args.no_dtw else None,
-                                   progress=not args.no_progress,
-                                   command="lstmkit " + " ".join(sys.argv[1:]))
-    print()
-    print(format_speech_summary(summary))
-    print(f"tables and summary.json in {summary['out_dir']}")
-    return 0
+    return run_and_report(args, "speech", run_speech_benchmark, format_speech_summary, "tables and summary.json",
+                          models=models, conditions=args.conditions, data_dir=args.data_dir,
+                          dtw=False if args.no_dtw else None)
 
 
 def register_speech(bench_sub) -> None:
@@ -52,9 +46,7 @@ def register_speech(bench_sub) -> None:
                                  help="the model under test (default: the shipped one)")],
                              help="the digit recognizer on espeak-ng voice families it never heard, on flite "
                                   "(another synthesizer) and on real FSDD recordings; label error rate per condition")
-    p.add_argument("--quick", action="store_true", help="two families, one flite voice, a few strings (a CI check)")
-    p.add_argument("--out", default=None, metavar="DIR",
-                   help="benchmark directory (default runs/benchmark/speech; a folder of yours is refused)")
+    add_quick_and_out(p, "speech", "two families, one flite voice, a few strings (a CI check)")
     p.add_argument("--name", default=None, help="its name in the tables (default 'shipped', or 'model' with --model)")
     p.add_argument("--baseline", type=_model_pair, action="append", metavar="NAME=DIR",
                    help="another model directory scored on the same utterances (repeatable), e.g. an earlier model")

@@ -50,6 +50,15 @@ def _float(text: str) -> float:
     return v
 
 
+def _checked(parse, text: str, ok, expected: str):
+    """``parse(text)``, refused with ``expected ..., got TEXT`` unless ``ok`` of it: the one
+    shape of every ranged number option below."""
+    v = parse(text)
+    if not ok(v):
+        raise argparse.ArgumentTypeError(f"expected {expected}, got {text}")
+    return v
+
+
 def positive_int(text: str) -> int:
     """A whole number >= 1.
 
@@ -57,18 +66,12 @@ def positive_int(text: str) -> int:
         >>> positive_int("3")
         3
     """
-    v = _int(text)
-    if v < 1:
-        raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got {text}")
-    return v
+    return _checked(_int, text, lambda v: v >= 1, "a whole number >= 1")
 
 
 def nonneg_int(text: str) -> int:
     """A whole number >= 0."""
-    v = _int(text)
-    if v < 0:
-        raise argparse.ArgumentTypeError(f"expected a whole number >= 0, got {text}")
-    return v
+    return _checked(_int, text, lambda v: v >= 0, "a whole number >= 0")
 
 
 def finite_float(text: str) -> float:
@@ -78,42 +81,27 @@ def finite_float(text: str) -> float:
 
 def positive_float(text: str) -> float:
     """A finite number > 0."""
-    v = _float(text)
-    if v <= 0:
-        raise argparse.ArgumentTypeError(f"expected a number > 0, got {text}")
-    return v
+    return _checked(_float, text, lambda v: v > 0, "a number > 0")
 
 
 def nonneg_float(text: str) -> float:
     """A finite number >= 0."""
-    v = _float(text)
-    if v < 0:
-        raise argparse.ArgumentTypeError(f"expected a number >= 0, got {text}")
-    return v
+    return _checked(_float, text, lambda v: v >= 0, "a number >= 0")
 
 
 def probability(text: str) -> float:
     """A number in [0, 1] (a dropout rate, a share)."""
-    v = _float(text)
-    if not 0 <= v <= 1:
-        raise argparse.ArgumentTypeError(f"expected a number between 0 and 1, got {text}")
-    return v
+    return _checked(_float, text, lambda v: 0 <= v <= 1, "a number between 0 and 1")
 
 
 def fraction(text: str) -> float:
     """A number strictly between 0 and 1 (a held-out share of the data)."""
-    v = _float(text)
-    if not 0 < v < 1:
-        raise argparse.ArgumentTypeError(f"expected a number strictly between 0 and 1, got {text}")
-    return v
+    return _checked(_float, text, lambda v: 0 < v < 1, "a number strictly between 0 and 1")
 
 
 def temperature(text: str) -> float:
     """A sampling temperature: a finite number >= 0 (0: greedy)."""
-    v = _float(text)
-    if v < 0:
-        raise argparse.ArgumentTypeError(f"expected a temperature >= 0 (0: greedy), got {text}")
-    return v
+    return _checked(_float, text, lambda v: v >= 0, "a temperature >= 0 (0: greedy)")
 
 
 def threads(text: str) -> int:

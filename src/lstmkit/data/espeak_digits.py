@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 
 __all__ = ["DIGIT_WORDS", "VARIANTS", "Utterance", "espeak_available", "espeak_variants", "voice_family",
-           "variants_by_family", "synthesize"]
+           "variants_by_family", "synthesize", "draw_digits", "read_index", "write_index"]
 
 DIGIT_WORDS = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine")
 VARIANTS = tuple(f"m{k}" for k in range(1, 8)) + tuple(f"f{k}" for k in range(1, 6))
@@ -36,6 +36,41 @@ class Utterance:
     variant: str
     speed: int
     pitch: int
+
+
+def draw_digits(rng: np.random.Generator, min_digits: int, max_digits: int) -> tuple[tuple[int, ...], str]:
+    """A random digit string of ``min_digits`` to ``max_digits`` digits and the words that
+    say it (``(3, 7), "three seven"``); every synthesizer draws its strings this way.
+
+    Example:
+        >>> draw_digits(np.random.default_rng(0), 2, 2)
+        ((8, 6), 'eight six')
+    """
+    digits = tuple(int(d) for d in rng.integers(0, 10, size=int(rng.integers(min_digits, max_digits + 1))))
+    return digits, " ".join(DIGIT_WORDS[d] for d in digits)
+
+
+def read_index(out: Path, spec: dict) -> list[Utterance] | None:
+    """The utterances synthesized into ``out`` before with the same ``spec`` (its
+    ``index.json``, every file still there), or None: synthesize them again."""
+    index = Path(out) / "index.json"
+    if not index.is_file():
+        return None
+    doc = json.loads(index.read_text())
+    if doc.get("spec") != spec or not all((Path(out) / Path(u["path"]).name).is_file() for u in doc["utterances"]):
+        return None
+    return [Utterance(**{**u, "digits": tuple(u["digits"]), "path": str(Path(out) / Path(u["path"]).name)})
+            for u in doc["utterances"]]
+
+
+def write_index(out: Path, spec: dict, utterances: list[Utterance]) -> list[Utterance]:
+    """Record ``utterances`` and the ``spec`` they were made with in ``out/index.json``
+    (atomically), so :func:`read_index` finds them next time; returns ``utterances``."""
+    from ..io import atomic_write_text
+
+    atomic_write_text(Path(out) / "index.json",
+                      json.dumps({"spec": spec, "utterances": [asdict(u) for u in utterances]}))
+    return utterances
 
 
 def espeak_available() -> bool:
@@ -136,30 +171,23 @@ def synthesize(
             "min_digits": min_digits, "max_digits": max_digits}
     if voice != "en-us":  # the specs written before voices could be chosen stay valid
         spec["voice"] = voice
-    index = out / "index.json"
-    if index.is_file():
-        doc = json.loads(index.read_text())
-        if doc.get("spec") == spec and all((out / Path(u["path"]).name).is_file() for u in doc["utterances"]):
-            return [Utterance(**{**u, "digits": tuple(u["digits"]), "path": str(out / Path(u["path"]).name)})
-                    for u in doc["utterances"]]
+    cached = read_index(out, spec)
+    if cached is not None:
+        return cached
     if not espeak_available():
         raise RuntimeError("espeak-ng is not installed: `apt-get install espeak-ng` (make setup does it)")
     out.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(seed)
     utts = []
     for k in range(n):
-        digits = tuple(int(d) for d in rng.integers(0, 10, size=int(rng.integers(min_digits, max_digits + 1))))
+        digits, text = draw_digits(rng, min_digits, max_digits)
         variant = str(rng.choice(variants))
         speed = int(rng.integers(speeds[0], speeds[1] + 1))
         pitch = int(rng.integers(pitches[0], pitches[1] + 1))
         path = out / f"utt{k:05d}.wav"
-        text = " ".join(DIGIT_WORDS[d] for d in digits)
         proc = subprocess.run(["espeak-ng", "-v", f"{voice}+{variant}", "-s", str(speed), "-p", str(pitch),
                                "-w", str(path), text], capture_output=True, text=True)
         if proc.returncode != 0:
             raise RuntimeError(f"espeak-ng failed on {text!r}: {proc.stderr.strip()}")
         utts.append(Utterance(str(path), digits, variant, speed, pitch))
-    from ..io import atomic_write_text
-
-    atomic_write_text(index, json.dumps({"spec": spec, "utterances": [asdict(u) for u in utts]}))
-    return utts
+    return write_index(out, spec, utts)

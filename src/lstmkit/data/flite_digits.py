@@ -10,15 +10,13 @@ pitch drawn from given ranges. flite is deterministic, so a seed fixes the set.
 
 from __future__ import annotations
 
-import json
 import shutil
 import subprocess
-from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
 
-from .espeak_digits import DIGIT_WORDS, Utterance
+from .espeak_digits import Utterance, draw_digits, read_index, write_index
 
 __all__ = ["flite_available", "flite_missing_reason", "flite_voices", "synthesize_flite"]
 
@@ -97,22 +95,18 @@ def synthesize_flite(
     out = Path(out_dir)
     spec = {"synthesizer": "flite", "n": n, "seed": seed, "voices": list(voices), "stretches": list(stretches),
             "pitches": None if pitches is None else list(pitches), "min_digits": min_digits, "max_digits": max_digits}
-    index = out / "index.json"
-    if index.is_file():
-        doc = json.loads(index.read_text())
-        if doc.get("spec") == spec and all((out / Path(u["path"]).name).is_file() for u in doc["utterances"]):
-            return [Utterance(**{**u, "digits": tuple(u["digits"]), "path": str(out / Path(u["path"]).name)})
-                    for u in doc["utterances"]]
+    cached = read_index(out, spec)
+    if cached is not None:
+        return cached
     out.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(seed)
     utts = []
     for k in range(n):
-        digits = tuple(int(d) for d in rng.integers(0, 10, size=int(rng.integers(min_digits, max_digits + 1))))
+        digits, text = draw_digits(rng, min_digits, max_digits)
         voice = str(rng.choice(voices))
         stretch = round(float(rng.uniform(*stretches)), 2)
         pitch = 0 if pitches is None else int(rng.integers(pitches[0], pitches[1] + 1))
         path = out / f"utt{k:05d}.wav"
-        text = " ".join(DIGIT_WORDS[d] for d in digits)
         cmd = ["flite", "-voice", voice, "--setf", f"duration_stretch={stretch}"]
         if pitches is not None:
             cmd += ["--setf", f"int_f0_target_mean={pitch}"]
@@ -120,7 +114,4 @@ def synthesize_flite(
         if proc.returncode != 0 or not path.is_file():
             raise RuntimeError(f"flite failed on {text!r} with voice {voice}: {proc.stderr.strip()[:200]}")
         utts.append(Utterance(str(path), digits, voice, int(round(stretch * 100)), pitch))
-    from ..io import atomic_write_text
-
-    atomic_write_text(index, json.dumps({"spec": spec, "utterances": [asdict(u) for u in utts]}))
-    return utts
+    return write_index(out, spec, utts)

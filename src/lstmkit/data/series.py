@@ -84,41 +84,84 @@ class TimeSeries:
         return d
 
 
+# Aliases pandas has since removed (pandas 3 refuses them), as users and older model
+# directories still write them -> the alias pandas reads today. Tried only when pandas'
+# own parser refuses a string, so "MS" (month start) and "ms" (millisecond) keep pandas'
+# meaning.
+_LEGACY_ALIASES = {
+    "T": "min", "H": "h", "S": "s", "L": "ms", "U": "us", "N": "ns", "BH": "bh", "CBH": "cbh",
+    "M": "ME", "BM": "BME", "CBM": "CBME", "SM": "SME", "Q": "QE", "BQ": "BQE",
+    "A": "YE", "Y": "YE", "BA": "BYE", "BY": "BYE", "AS": "YS", "BAS": "BYS",
+}
+_ALIAS = re.compile(r"^([+-]?\d*)([A-Za-z]+)(-[A-Za-z]+)?$")
+
+
+def _to_offset(freq: str):
+    """A pandas ``DateOffset`` for ``freq``, through pandas' own parser; a removed alias
+    (``"H"``, ``"15T"``, ``"M"``, ``"A-DEC"``) is read as the one that replaced it.
+
+    Raises:
+        TypeError: ``freq`` is not a string.
+        ValueError: pandas does not know ``freq`` (one line naming it).
+    """
+    import warnings
+
+    from pandas.tseries.frequencies import to_offset
+
+    if not isinstance(freq, str):
+        raise TypeError(f"freq must be a pandas frequency string such as '30min', 'h', 'D', 'W-SUN' or 'MS', "
+                        f"got {type(freq).__name__}")
+    tries = [freq.strip()]
+    m = _ALIAS.match(tries[0])
+    if m and m.group(2) in _LEGACY_ALIASES:
+        tries.append(m.group(1) + _LEGACY_ALIASES[m.group(2)] + (m.group(3) or ""))
+    for f in tries:
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # aliases pandas deprecates but still reads
+                return to_offset(f)
+        except (ValueError, TypeError):
+            continue
+    raise ValueError(f"freq {freq!r} is not a pandas frequency: use an offset alias such as '30min', 'h', "
+                     f"'2h', 'D', 'B', 'W-SUN', 'MS', 'ME', 'QS-DEC' or 'YS'")
+
+
 def freq_unit(freq: str | None) -> tuple[str, int] | None:
     """A pandas frequency as ``(unit, n)``: unit one of ``"year"``, ``"quarter"``,
     ``"month"``, ``"week"``, ``"bday"``, ``"day"``, ``"hour"``, ``"minute"``, ``"second"``,
     ``"sub-second"``; None for no frequency or one pandas does not know.
 
     Read through pandas' own parser, so aliases and case follow pandas (``"MS"`` is a month
-    start, ``"ms"`` a millisecond, ``"30min"`` half an hour).
+    start, ``"ms"`` a millisecond, ``"30min"`` half an hour); aliases pandas has removed
+    (``"15T"``, ``"H"``, ``"M"``, ``"Q"``, ``"A"``) are read as their replacements.
 
     Example:
-        >>> freq_unit("30min"), freq_unit("MS"), freq_unit("W-SAT"), freq_unit(None)
-        (('minute', 30), ('month', 1), ('week', 1), None)
+        >>> freq_unit("30min"), freq_unit("MS"), freq_unit("W-SAT"), freq_unit("2H"), freq_unit(None)
+        (('minute', 30), ('month', 1), ('week', 1), ('hour', 2), None)
     """
     if not freq:
         return None
-    import warnings
-
-    from pandas.tseries import offsets
-    from pandas.tseries.frequencies import to_offset
-
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # deprecated aliases ("T", "H") still parse
-            off = to_offset(freq)
+        off = _to_offset(freq)
     except (ValueError, TypeError):
         return None
+    return _offset_unit(off)
+
+
+def _offset_unit(off) -> tuple[str, int] | None:
+    from pandas.tseries import offsets
+
     n = abs(int(getattr(off, "n", 1) or 1))
     kinds = (
         ((offsets.YearBegin, offsets.YearEnd, offsets.BYearBegin, offsets.BYearEnd), "year"),
         ((offsets.QuarterBegin, offsets.QuarterEnd, offsets.BQuarterBegin, offsets.BQuarterEnd), "quarter"),
         ((offsets.MonthBegin, offsets.MonthEnd, offsets.BusinessMonthBegin, offsets.BusinessMonthEnd,
+          offsets.CustomBusinessMonthBegin, offsets.CustomBusinessMonthEnd,
           offsets.SemiMonthBegin, offsets.SemiMonthEnd), "month"),
         ((offsets.Week,), "week"),
         ((offsets.BusinessDay, offsets.CustomBusinessDay), "bday"),
         ((offsets.Day,), "day"),
-        ((offsets.Hour, offsets.BusinessHour), "hour"),
+        ((offsets.Hour, offsets.BusinessHour, offsets.CustomBusinessHour), "hour"),
         ((offsets.Minute,), "minute"),
         ((offsets.Second,), "second"),
         ((offsets.Milli, offsets.Micro, offsets.Nano), "sub-second"),
@@ -129,28 +172,56 @@ def freq_unit(freq: str | None) -> tuple[str, int] | None:
     return None
 
 
+#: Periods of one unit in its natural cycle: weeks in a year, days in a week, hours in a day...
+_CYCLES = {"year": 1, "quarter": 4, "month": 12, "week": 52, "bday": 5, "day": 7, "hour": 24,
+           "minute": 1440, "second": 60}
+
+
 def season_for_freq(freq: str | None) -> int:
-    """The usual season length for a pandas frequency: 52 weekly, 12 monthly, 4 quarterly,
-    7 daily, 5 business-daily, 24 hourly (24/n for every n hours), the day for minutes
-    (48 for half-hours, 96 for quarter-hours; the hour, 60/n, where a day would be longer
-    than 288 steps), 60/n for seconds, each divided by the multiple (``"3MS"``: 4); 1 (no
-    season) otherwise, and for multiples that do not divide the cycle (``"7h"``, ``"2D"``).
+    """The season length for a pandas frequency: the number of periods in its natural cycle.
+
+    52 weekly (weeks in a year), 12 monthly (semi-monthly too), 4 quarterly, 1 yearly (no
+    season), 7 daily (the week), 5 business-daily, 24 hourly (the day), the business day for
+    business hours (8 for ``"bh"``, 09:00-17:00), the day for minutes
+    (48 for ``"30min"``, 96 for ``"15min"``; the hour, 60/n, where a day would be longer
+    than 288 steps, so ``"min"`` is 60), 60/n for seconds, 1 below a second.
+
+    A multiple divides the cycle: ``"2h"`` is 12, ``"3MS"`` 4, ``"2W"`` 26; a multiple that
+    does not divide it (``"7h"``, ``"2D"``) has no whole season and gives 1.
+
+    The string is read by pandas' own parser (``pandas.tseries.frequencies.to_offset``), so
+    every offset alias with its multiple and anchor works (``"W-SUN"``, ``"QS-DEC"``,
+    ``"ME"``, ``"YS"``), and case follows pandas (``"MS"`` month start, ``"ms"``
+    millisecond); aliases pandas has removed (``"15T"``, ``"H"``, ``"2H"``, ``"M"``,
+    ``"Q"``, ``"A"``, ``"Y"``) are read as their replacements.
+
+    Args:
+        freq: a pandas frequency string, or None (no frequency: 1).
+
+    Raises:
+        TypeError: ``freq`` is neither a string nor None.
+        ValueError: ``freq`` is not a frequency pandas knows.
 
     Example:
         >>> season_for_freq("W-SAT"), season_for_freq("MS"), season_for_freq(None)
         (52, 12, 1)
-        >>> season_for_freq("30min"), season_for_freq("h"), season_for_freq("ms")
-        (48, 24, 1)
+        >>> season_for_freq("30min"), season_for_freq("h"), season_for_freq("2H"), season_for_freq("ms")
+        (48, 24, 12, 1)
     """
-    unit = freq_unit(freq)
-    if unit is None:
+    from pandas.tseries import offsets
+
+    if freq is None:
+        return 1
+    off = _to_offset(freq)
+    unit = _offset_unit(off)
+    if unit is None or unit[0] not in _CYCLES:
         return 1
     kind, n = unit
-    cycles = {"year": 1, "quarter": 4, "month": 12, "week": 52, "bday": 5, "day": 7, "hour": 24,
-              "minute": 1440, "second": 60}
-    if kind not in cycles:
-        return 1
-    cycle = cycles[kind]
+    cycle = _CYCLES[kind]
+    if isinstance(off, (offsets.BusinessHour, offsets.CustomBusinessHour)):
+        # the business day: its opening hours (8 for the default 09:00-17:00)
+        minutes = sum((e.hour * 60 + e.minute - s.hour * 60 - s.minute) % 1440 for s, e in zip(off.start, off.end))
+        cycle = minutes // 60 if minutes % 60 == 0 else 1
     if kind == "minute" and cycle // n > 288:
         cycle = 60  # the hour, not a day of 1440 steps
     return cycle // n if cycle % n == 0 and cycle // n > 1 else 1

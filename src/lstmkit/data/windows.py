@@ -23,7 +23,7 @@ import math
 import numpy as np
 import torch
 
-from .series import TimeSeries, freq_unit
+from .series import TimeSeries, _to_offset, freq_unit
 
 __all__ = ["Windows"]
 
@@ -49,7 +49,7 @@ def _phase(series: TimeSeries, positions: np.ndarray, season: int) -> np.ndarray
             steps = np.busday_count(np.datetime64("1970-01-01"), ts.values.astype("datetime64[D]"))
         else:
             t0 = pd.Timestamp("2000-01-01")
-            step = (t0 + pd.tseries.frequencies.to_offset(series.freq) - t0).value
+            step = (t0 + _to_offset(series.freq) - t0).value
             steps = ts.as_unit("ns").asi8 // step
         return (np.asarray(steps) % s) / s
     return ((positions + series.offset) % s) / s

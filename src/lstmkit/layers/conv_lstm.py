@@ -69,6 +69,8 @@ class ConvLSTM(Recurrent):
         (torch.Size([10, 2, 8, 16, 16]), torch.Size([2, 2, 8, 16, 16]))
     """
 
+    _hx_form = "(h_0, c_0), each (num_layers*num_directions, B, C_h, Hgt, Wdt)"
+
     def __init__(
         self,
         in_channels: int,
@@ -120,17 +122,6 @@ class ConvLSTM(Recurrent):
     def hidden_channels(self) -> int:
         """C_h (the same as ``hidden_size``)."""
         return self.hidden_size
-
-    def _state_tuple(self, hx):
-        if hx is None:
-            return None
-        if not isinstance(hx, (tuple, list)) or len(hx) != 2:
-            got = f"a {len(hx)}-tuple" if isinstance(hx, (tuple, list)) else type(hx).__name__
-            raise TypeError(f"hx must be (h_0, c_0), each (num_layers*num_directions, B, C_h, Hgt, Wdt), got {got}")
-        return tuple(hx)
-
-    def _pack_state(self, state):
-        return state
 
     # ---- Keras 3 --------------------------------------------------------------------
     @classmethod

@@ -58,6 +58,8 @@ class DepthGatedLSTM(Recurrent):
         (torch.Size([10, 2, 16]), torch.Size([6, 2, 8]))
     """
 
+    _hx_form = "(h_0, c_0), each (num_layers*num_directions, B, H)"
+
     def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1, bias: bool = True,
                  batch_first: bool = False, dropout: float = 0.0, bidirectional: bool = False, *,
                  recurrent_dropout: float = 0.0, zoneout: float | tuple[float, float] = 0.0,
@@ -104,17 +106,6 @@ class DepthGatedLSTM(Recurrent):
         if len(finals) == 1:
             return layer_input, tuple(f.unsqueeze(0) for f in finals[0])
         return layer_input, tuple(torch.stack([f[k] for f in finals]) for k in range(2))
-
-    def _state_tuple(self, hx):
-        if hx is None:
-            return None
-        if not isinstance(hx, (tuple, list)) or len(hx) != 2:
-            got = f"a {len(hx)}-tuple" if isinstance(hx, (tuple, list)) else type(hx).__name__
-            raise TypeError(f"hx must be (h_0, c_0), each (num_layers*num_directions, B, H), got {got}")
-        return tuple(hx)
-
-    def _pack_state(self, state):
-        return tuple(state)
 
 
 register_family(

@@ -62,6 +62,8 @@ class mLSTM(Recurrent):
         (torch.Size([20, 3, 16]), torch.Size([2, 3, 4, 4, 4]))
     """
 
+    _hx_form = "(h_0, C_0, n_0, m_0) (an mLSTM's state)"
+
     def __init__(
         self,
         input_size: int,
@@ -96,17 +98,6 @@ class mLSTM(Recurrent):
             dtype=dtype,
         )
         self.reset_parameters()
-
-    def _state_tuple(self, hx):
-        if hx is None:
-            return None
-        if not isinstance(hx, (tuple, list)) or len(hx) != 4:
-            got = f"a {len(hx)}-tuple" if isinstance(hx, (tuple, list)) else type(hx).__name__
-            raise TypeError(f"hx must be (h_0, C_0, n_0, m_0) (an mLSTM's state), got {got}")
-        return tuple(hx)
-
-    def _pack_state(self, state):
-        return tuple(state)
 
     def extra_repr(self) -> str:
         s = f"{self.input_size}, {self.hidden_size}, num_heads={self.num_heads}"

@@ -63,6 +63,9 @@ class Recurrent(nn.Module):
     truncated_gradient = False
     #: tests switch it off to compare the whole-stack inference call with the per-direction path
     _fast_enabled = True
+    #: how hx is written in errors, for a family whose state has several entries (hx and the
+    #: final state are then tuples in state_names order); None: one entry, hx is a Tensor
+    _hx_form: str | None = None
 
     def __init__(
         self,
@@ -439,15 +442,22 @@ class Recurrent(nn.Module):
         return lengths
 
     def _state_tuple(self, hx) -> tuple | None:
-        """hx as a tuple of tensors in state_names order (LSTM overrides for (h, c))."""
+        """hx as a tuple of tensors in state_names order: a Tensor (h_0) for a family of one
+        state entry; for one of several (``_hx_form`` set), a tuple of exactly that many
+        (LSTM overrides: its optional third entry)."""
         if hx is None:
             return None
-        if not isinstance(hx, Tensor):
-            raise TypeError(f"hx must be a Tensor (h_0), got {type(hx).__name__}")
-        return (hx,)
+        if self._hx_form is None:
+            if not isinstance(hx, Tensor):
+                raise TypeError(f"hx must be a Tensor (h_0), got {type(hx).__name__}")
+            return (hx,)
+        if not isinstance(hx, (tuple, list)) or len(hx) != len(self.specs[0].state_names):
+            got = f"a {len(hx)}-tuple" if isinstance(hx, (tuple, list)) else type(hx).__name__
+            raise TypeError(f"hx must be {self._hx_form}, got {got}")
+        return tuple(hx)
 
     def _pack_state(self, state: tuple[Tensor, ...]):
-        return state[0]
+        return state[0] if self._hx_form is None else tuple(state)
 
     def _initial_state(self, hx, B: int, x: Tensor, batched: bool) -> tuple[Tensor, ...]:
         spec = self.specs[0]  # every (layer, direction) has the same state shapes

@@ -79,6 +79,8 @@ class sLSTM(Recurrent):
         (torch.Size([4, 10, 8]), torch.Size([2, 4, 8]))
     """
 
+    _hx_form = "(h_0, c_0, n_0, m_0), each (num_layers*num_directions, B, H)"
+
     def __init__(
         self,
         input_size: int,
@@ -114,17 +116,6 @@ class sLSTM(Recurrent):
             dtype=dtype,
         )
         self.reset_parameters()
-
-    def _state_tuple(self, hx):
-        if hx is None:
-            return None
-        if not isinstance(hx, (tuple, list)) or len(hx) != 4:
-            got = f"a {len(hx)}-tuple" if isinstance(hx, (tuple, list)) else type(hx).__name__
-            raise TypeError(f"hx must be (h_0, c_0, n_0, m_0), each (num_layers*num_directions, B, H), got {got}")
-        return tuple(hx)
-
-    def _pack_state(self, state):
-        return tuple(state)
 
     # ---- the xlstm package ------------------------------------------------------------
     @classmethod

@@ -133,6 +133,8 @@ class TLSTM(Recurrent):
         (torch.Size([4, 10, 16]), torch.Size([4, 4, 8]))
     """
 
+    _hx_form = "(h_0, c_0), each (num_layers*num_directions, B, H)"
+
     def __init__(
         self,
         input_size: int,
@@ -197,17 +199,6 @@ class TLSTM(Recurrent):
             nxt = next_gaps(tm, n)
             side["dt_next"] = nxt.squeeze(1) if not batched else nxt.t() if self.batch_first else nxt
         return super().forward(input, hx, lengths, side)
-
-    def _state_tuple(self, hx):
-        if hx is None:
-            return None
-        if not isinstance(hx, (tuple, list)) or len(hx) != 2:
-            got = f"a {len(hx)}-tuple" if isinstance(hx, (tuple, list)) else type(hx).__name__
-            raise TypeError(f"hx must be (h_0, c_0), each (num_layers*num_directions, B, H), got {got}")
-        return tuple(hx)
-
-    def _pack_state(self, state):
-        return tuple(state)
 
     def stepper(self) -> "TLSTMStepper":
         """A streaming stepper: ``step(x_t, dt_t, state=None) -> (y_t, state)`` (see :class:`TLSTMStepper`)."""

@@ -39,12 +39,14 @@ from __future__ import annotations
 
 import math
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass
 from typing import Callable, Sequence
 
 import numpy as np
 import torch
 from torch import Tensor, nn
+
+from .config import ConfigDict
 
 __all__ = ["ParameterSpace", "Population", "unit_groups", "fit_readout", "ESP", "CMAES", "EvolinoConfig",
            "Evolino", "ReadoutNetwork", "evolve", "evolve_network", "free_run"]
@@ -587,7 +589,7 @@ def free_run(model: nn.Module, warmup: Tensor, steps: int, state=None) -> Tensor
 
 
 @dataclass
-class EvolinoConfig:
+class EvolinoConfig(ConfigDict):
     """Evolino's settings (defaults: ours; the paper's where stated in docs/evolution.md).
 
     Attributes:
@@ -628,9 +630,6 @@ class EvolinoConfig:
             raise ValueError(f"fitness must be 'free' or 'teacher', got {self.fitness!r}")
         if self.search not in ("esp", "cmaes"):
             raise ValueError(f"search must be 'esp' or 'cmaes', got {self.search!r}")
-
-    def to_dict(self) -> dict:
-        return asdict(self)
 
 
 class Evolino:

@@ -36,13 +36,14 @@ from __future__ import annotations
 
 import math
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Sequence
 
 import numpy as np
 import torch
 from torch import Tensor, nn
 
+from .config import ConfigDict, check_fields
 from .evolution import ParameterSpace
 
 __all__ = ["DEKFConfig", "DEKF", "ekf_update", "decoupled_groups", "anneal"]
@@ -135,7 +136,7 @@ def decoupled_groups(model: nn.Module, space: ParameterSpace) -> list[Tensor]:
 
 
 @dataclass
-class DEKFConfig:
+class DEKFConfig(ConfigDict):
     """The filter's settings.
 
     Attributes:
@@ -167,17 +168,8 @@ class DEKFConfig:
     def __post_init__(self) -> None:
         if self.output not in ("sigmoid", "identity"):
             raise ValueError(f"output must be 'sigmoid' or 'identity', got {self.output!r}")
-        for name in ("p0", "r_start", "r_end"):
-            v = getattr(self, name)
-            if not (isinstance(v, (int, float)) and v > 0):
-                raise ValueError(f"{name} must be a positive number, got {v!r}")
-        for name in ("q_start", "q_end"):
-            v = getattr(self, name)
-            if not (isinstance(v, (int, float)) and v >= 0):
-                raise ValueError(f"{name} must be a number >= 0, got {v!r}")
-
-    def to_dict(self) -> dict:
-        return asdict(self)
+        check_fields(self, "positive", "p0", "r_start", "r_end")
+        check_fields(self, ">= 0", "q_start", "q_end")
 
 
 class DEKF:

@@ -32,7 +32,7 @@ from __future__ import annotations
 
 import math
 import time
-from dataclasses import asdict, dataclass, fields
+from dataclasses import dataclass
 from typing import Callable
 
 import numpy as np
@@ -40,6 +40,7 @@ import torch
 from torch import Tensor, nn
 
 from ..families import resolve_model
+from .config import ConfigDict, check_fields
 
 __all__ = ["RecurrentPolicy", "Episodes", "PGConfig", "collect_episodes", "policy_gradient_loss",
            "discounted_returns", "gae_advantages", "train_policy", "evaluate_policy", "METHODS"]
@@ -347,7 +348,7 @@ def gae_advantages(rewards: Tensor, values: Tensor, mask: Tensor, gamma: float, 
 
 
 @dataclass
-class PGConfig:
+class PGConfig(ConfigDict):
     """How a policy is trained (:func:`train_policy`).
 
     Attributes:
@@ -390,31 +391,10 @@ class PGConfig:
     def __post_init__(self) -> None:
         if self.method not in METHODS:
             raise ValueError(f"method must be one of {METHODS}, got {self.method!r}")
-        for name in ("batch_episodes", "epochs", "minibatches", "max_episodes", "eval_episodes"):
-            v = getattr(self, name)
-            if isinstance(v, bool) or not isinstance(v, int) or v < 1:
-                raise ValueError(f"{name} must be a positive int, got {v!r}")
-        for name in ("gamma", "lam"):
-            v = getattr(self, name)
-            if not isinstance(v, (int, float)) or not 0.0 <= v <= 1.0:
-                raise ValueError(f"{name} must be a number in [0, 1], got {v!r}")
-        for name in ("lr", "max_seconds", "clip"):
-            v = getattr(self, name)
-            if isinstance(v, bool) or not isinstance(v, (int, float)) or not v > 0:
-                raise ValueError(f"{name} must be a positive number, got {v!r}")
-        if isinstance(self.eval_every, bool) or not isinstance(self.eval_every, int) or self.eval_every < 0:
-            raise ValueError(f"eval_every must be an int >= 0, got {self.eval_every!r}")
-
-    def to_dict(self) -> dict:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, d: dict) -> "PGConfig":
-        known = {f.name for f in fields(cls)}
-        unknown = set(d) - known
-        if unknown:
-            raise ValueError(f"unknown PGConfig fields {sorted(unknown)}; expected {sorted(known)}")
-        return cls(**d)
+        check_fields(self, "positive int", "batch_episodes", "epochs", "minibatches", "max_episodes", "eval_episodes")
+        check_fields(self, "[0, 1]", "gamma", "lam")
+        check_fields(self, "positive", "lr", "max_seconds", "clip")
+        check_fields(self, "int >= 0", "eval_every")
 
 
 def _targets(policy, ep: Episodes, cfg: PGConfig):

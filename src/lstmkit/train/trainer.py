@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import math
 import os
-from dataclasses import asdict, dataclass, fields
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
@@ -21,6 +21,7 @@ import torch
 from torch import Tensor, nn
 
 from ..io import atomic_write_text, register_files
+from .config import ConfigDict, check_fields
 from .denormals import flush_denormals
 from .feeds import pack_state, unpack_state
 from .loop import Feed, Hook, Loop, Progress, Step, learning_rate
@@ -35,7 +36,7 @@ _TRAJECTORY = ("optimizer", "lr", "momentum", "weight_decay", "batch_size", "cli
 
 
 @dataclass
-class TrainConfig:
+class TrainConfig(ConfigDict):
     """Everything that decides a training run (recorded in its result and checkpoints).
 
     Attributes:
@@ -96,41 +97,16 @@ class TrainConfig:
             raise ValueError(f"optimizer must be one of {_OPTIMIZERS}, got {self.optimizer!r}")
         if self.schedule not in _SCHEDULES:
             raise ValueError(f"schedule must be one of {_SCHEDULES}, got {self.schedule!r}")
-        for name in ("batch_size", "max_sequences", "decay_every", "tbptt", "log_every"):
-            v = getattr(self, name)
-            if isinstance(v, bool) or not isinstance(v, int) or v < 1:
-                raise ValueError(f"{name} must be a positive int, got {v!r}")
-        for name in ("eval_every", "checkpoint_every", "warmup_updates"):
-            v = getattr(self, name)
-            if isinstance(v, bool) or not isinstance(v, int) or v < 0:
-                raise ValueError(f"{name} must be an int >= 0, got {v!r}")
-        if not (isinstance(self.lr, (int, float)) and self.lr > 0):
-            raise ValueError(f"lr must be a positive number, got {self.lr!r}")
-        if self.clip_norm is not None and not self.clip_norm > 0:
-            raise ValueError(f"clip_norm must be positive or None, got {self.clip_norm!r}")
-        if self.max_updates is not None and self.max_updates < 1:
-            raise ValueError(f"max_updates must be positive or None, got {self.max_updates!r}")
-        if self.max_seconds is not None and not self.max_seconds > 0:
-            raise ValueError(f"max_seconds must be positive or None, got {self.max_seconds!r}")
+        check_fields(self, "positive int", "batch_size", "max_sequences", "decay_every", "tbptt", "log_every")
+        check_fields(self, "int >= 0", "eval_every", "checkpoint_every", "warmup_updates")
+        check_fields(self, "positive", "lr")
+        check_fields(self, "positive or None", "clip_norm", "max_updates", "max_seconds")
 
     def total_updates(self, units_per_update: int | None = None) -> int:
         """Updates the budget allows (the horizon of the cosine schedule)."""
         per = units_per_update or self.batch_size
         n = math.ceil(self.max_sequences / per)
         return min(n, self.max_updates) if self.max_updates else n
-
-    def to_dict(self) -> dict:
-        """JSON-ready copy."""
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, d: dict) -> "TrainConfig":
-        """Inverse of :meth:`to_dict`; unknown keys raise ValueError."""
-        known = {f.name for f in fields(cls)}
-        bad = set(d) - known
-        if bad:
-            raise ValueError(f"unknown TrainConfig fields {sorted(bad)}")
-        return cls(**d)
 
 
 def _make_optimizer(cfg: TrainConfig, params) -> torch.optim.Optimizer:

@@ -3,12 +3,11 @@
 
 from __future__ import annotations
 
-import io
 from typing import Sequence
 
 import numpy as np
 
-from .curves import _plt
+from .figures import figure_png, pyplot
 
 __all__ = ["attention_png"]
 
@@ -29,7 +28,7 @@ def attention_png(weights, source: Sequence[str], target: Sequence[str], title: 
     if w.ndim != 2 or w.shape != (len(target), len(source)):
         raise ValueError(f"weights must be ({len(target)}, {len(source)}) (target x source pieces), "
                          f"got shape {w.shape}")
-    plt = _plt()
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(max(3.0, 0.38 * len(source) + 1.5), max(2.5, 0.32 * len(target) + 1.2)))
     try:
         ax.imshow(w, cmap="Greys", vmin=0.0, vmax=1.0, aspect="auto")
@@ -39,8 +38,7 @@ def attention_png(weights, source: Sequence[str], target: Sequence[str], title: 
         ax.set_ylabel("output")
         if title:
             ax.set_title(title)
-        buf = io.BytesIO()
-        fig.savefig(buf, format="png", dpi=110, bbox_inches="tight")
-        return buf.getvalue()
-    finally:
+    except BaseException:
         plt.close(fig)
+        raise
+    return figure_png(fig)

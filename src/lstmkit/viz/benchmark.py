@@ -3,7 +3,7 @@ series (all, M1 yearly, the others), lstmkit's entry highlighted."""
 
 from __future__ import annotations
 
-import io
+from .figures import figure_png, pyplot
 
 __all__ = ["plot_ranks"]
 
@@ -21,13 +21,9 @@ def plot_ranks(summary: dict) -> bytes:
         >>> plot_ranks(s)[:4] == b"\\x89PNG"
         True
     """
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     if not isinstance(summary, dict) or not summary:
         raise ValueError("summary must be a non-empty dict of groups")
+    plt = pyplot()
     models = list(dict.fromkeys(k for g in summary.values() for k, v in g["models"].items() if "mean_rank" in v))
     fig, ax = plt.subplots(figsize=(7, 0.45 * len(models) + 1.6))
     for j, (name, g) in enumerate(summary.items()):
@@ -45,7 +41,4 @@ def plot_ranks(summary: dict) -> bytes:
     ax.legend(fontsize=8, loc="best")
     ax.set_title("lstmkit benchmark forecast")
     fig.tight_layout()
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=110)
-    plt.close(fig)
-    return buf.getvalue()
+    return figure_png(fig, tight=False)

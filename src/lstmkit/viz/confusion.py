@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .curves import _plt
+from .figures import figure_png, pyplot
 
 __all__ = ["plot_confusion_matrix", "confusion_matrix_png"]
 
@@ -19,16 +19,7 @@ def confusion_matrix_png(cm, class_names, title: str = "") -> bytes:
         >>> confusion_matrix_png([[1, 0], [0, 1]], ["a", "b"])[:4]
         b'\\x89PNG'
     """
-    import io
-
-    fig = _figure(np.asarray(cm), [str(c) for c in class_names], title)
-    plt = _plt()
-    try:
-        buf = io.BytesIO()
-        fig.savefig(buf, format="png", dpi=110, bbox_inches="tight")
-        return buf.getvalue()
-    finally:
-        plt.close(fig)
+    return figure_png(_figure(np.asarray(cm), [str(c) for c in class_names], title))
 
 
 def plot_confusion_matrix(cm, class_names, path: str | os.PathLike, title: str = "") -> Path:
@@ -59,7 +50,7 @@ def _figure(cm: np.ndarray, names: list[str], title: str):
     if cm.ndim != 2 or cm.shape[0] != cm.shape[1] or cm.shape[0] != len(names):
         raise ValueError(f"cm must be a square ({len(names)}, {len(names)}) matrix matching class_names, "
                          f"got shape {tuple(cm.shape)}")
-    plt = _plt()
+    plt = pyplot()
     k = len(names)
     rows = cm.sum(1, keepdims=True)
     share = np.divide(cm, rows, out=np.zeros(cm.shape, dtype=float), where=rows > 0)

@@ -5,28 +5,9 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from .figures import pyplot, save_figure
+
 __all__ = ["plot_learning_curve", "plot_gradient_flow", "plot_boxes"]
-
-
-def _plt():
-    try:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError as e:
-        raise ImportError("plots need matplotlib: pip install 'lstmkit[viz]'") from e
-    return plt
-
-
-def _save(fig, path) -> Path:
-    from ..io import atomic_write_bytes
-    import io
-
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=110, bbox_inches="tight")
-    atomic_write_bytes(path, buf.getvalue())
-    return Path(path)
 
 
 def plot_learning_curve(results, path: str | os.PathLike, title: str | None = None) -> Path:
@@ -45,7 +26,7 @@ def plot_learning_curve(results, path: str | os.PathLike, title: str | None = No
         >>> plot_learning_curve(r, os.path.join(tempfile.mkdtemp(), "c.png")).exists()
         True
     """
-    plt = _plt()
+    plt = pyplot()
     if isinstance(results, dict):
         results = [results]
     fig, ax = plt.subplots(figsize=(7, 4))
@@ -67,9 +48,7 @@ def plot_learning_curve(results, path: str | os.PathLike, title: str | None = No
     ax.set_title(title or results[0].get("task", {}).get("name", ""))
     if len(results) <= 12 and ax.get_legend_handles_labels()[0]:
         ax.legend(fontsize=7, loc="best")
-    out = _save(fig, path)
-    plt.close(fig)
-    return out
+    return save_figure(fig, path)
 
 
 def plot_gradient_flow(curves: dict, path: str | os.PathLike, title: str = "") -> Path:
@@ -84,7 +63,7 @@ def plot_gradient_flow(curves: dict, path: str | os.PathLike, title: str = "") -
         >>> plot_gradient_flow({"a": ([0, 1], [1.0, 0.1])}, os.path.join(tempfile.mkdtemp(), "g.png")).exists()
         True
     """
-    plt = _plt()
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(7, 4))
     for label, (lags, norms) in curves.items():
         ax.plot(lags, [max(float(n), 1e-30) for n in norms], label=label)
@@ -93,9 +72,7 @@ def plot_gradient_flow(curves: dict, path: str | os.PathLike, title: str = "") -
     ax.set_ylabel("|| dLoss / dx_t ||")
     ax.set_title(title)
     ax.legend()
-    out = _save(fig, path)
-    plt.close(fig)
-    return out
+    return save_figure(fig, path)
 
 
 def plot_boxes(groups: dict, path: str | os.PathLike, ylabel: str, title: str = "", log: bool = False) -> Path:
@@ -106,7 +83,7 @@ def plot_boxes(groups: dict, path: str | os.PathLike, ylabel: str, title: str = 
         >>> plot_boxes({"a": [1, 2, 3], "b": [2, 3]}, os.path.join(tempfile.mkdtemp(), "b.png"), "loss").exists()
         True
     """
-    plt = _plt()
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(max(5, 0.8 * len(groups) + 2), 4))
     labels = list(groups)
     ax.boxplot([groups[k] for k in labels])
@@ -115,6 +92,4 @@ def plot_boxes(groups: dict, path: str | os.PathLike, ylabel: str, title: str = 
     if log:
         ax.set_yscale("log")
     ax.set_title(title)
-    out = _save(fig, path)
-    plt.close(fig)
-    return out
+    return save_figure(fig, path)

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .curves import _plt, _save
+from .figures import pyplot, save_figure
 
 __all__ = ["plot_forecast"]
 
@@ -45,7 +45,7 @@ def plot_forecast(series, report: dict, path: str | os.PathLike, show: int | Non
         >>> plot_forecast(s, r, os.path.join(tempfile.mkdtemp(), "f.png")).exists()
         True
     """
-    plt = _plt()
+    plt = pyplot()
     n = len(series)
     prep = report.get("preprocessing", {})
     H, season = prep.get("horizon", len(report["future"]["point"])), max(prep.get("season", 1), 1)
@@ -82,6 +82,4 @@ def plot_forecast(series, report: dict, path: str | os.PathLike, show: int | Non
     ax.legend(fontsize=8, loc="upper left", ncol=2)
     ax.grid(alpha=0.3)
     fig.autofmt_xdate()
-    out = _save(fig, path)
-    plt.close(fig)
-    return out
+    return save_figure(fig, path)

@@ -6,7 +6,7 @@ from typing import Sequence
 
 import numpy as np
 
-from .curves import _plt
+from .figures import figure_png, pyplot
 
 __all__ = ["piano_roll_png"]
 
@@ -30,12 +30,10 @@ def piano_roll_png(roll, pitches: Sequence[int], step: float = 0.5, title: str =
         >>> piano_roll_png(r, [60, 62, 64])[:4]
         b'\\x89PNG'
     """
-    import io
-
     r = np.asarray(roll, dtype=float)
     if r.ndim != 2 or r.shape[1] != len(pitches):
         raise ValueError(f"roll must be (T, {len(pitches)}) frames (one column per pitch), got shape {r.shape}")
-    plt = _plt()
+    plt = pyplot()
     used = np.flatnonzero(r.any(0))
     lo = int(min(pitches[used[0]] if len(used) else pitches[0], pitches[0] if len(pitches) < 30 else 127))
     hi = int(max(pitches[used[-1]] if len(used) else pitches[-1], pitches[-1] if len(pitches) < 30 else 0))
@@ -62,8 +60,7 @@ def piano_roll_png(roll, pitches: Sequence[int], step: float = 0.5, title: str =
         ax.set_ylabel("pitch")
         if title:
             ax.set_title(title)
-        buf = io.BytesIO()
-        fig.savefig(buf, format="png", dpi=100, bbox_inches="tight")
-        return buf.getvalue()
-    finally:
+    except BaseException:
         plt.close(fig)
+        raise
+    return figure_png(fig, dpi=100)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from .curves import _plt, _save
+from .figures import pyplot, save_figure
 
 __all__ = ["plot_mean_ranks"]
 
@@ -27,7 +27,7 @@ def plot_mean_ranks(mean_ranks: dict, path: str | os.PathLike, title: str = "", 
     """
     if not isinstance(mean_ranks, dict) or not mean_ranks:
         raise ValueError("mean_ranks must be a non-empty dict of method -> mean rank")
-    plt = _plt()
+    plt = pyplot()
     k = len(mean_ranks)
     items = sorted(mean_ranks.items(), key=lambda kv: kv[1])
     fig, ax = plt.subplots(figsize=(7, 1.2 + 0.35 * k))
@@ -46,7 +46,4 @@ def plot_mean_ranks(mean_ranks: dict, path: str | os.PathLike, title: str = "", 
     for side in ("left", "right", "top"):
         ax.spines[side].set_visible(False)
     fig.tight_layout()
-    try:
-        return _save(fig, path)
-    finally:
-        plt.close(fig)
+    return save_figure(fig, path)
