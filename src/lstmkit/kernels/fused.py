@@ -254,8 +254,10 @@ def _lstm_fused_backward(ctx, s, g_out, g_h, g_c, g_a):
     else:
         grads["xp"] = g["input"]
     # truncated: h_0 enters the first step detached, no error reaches it (None, as autograd
-    # gives the reference loop's; held rows of a reverse pass carry zeros only)
-    grads.update(w_hh=g["weight_hh"], h0=None if truncate else g["h0"], c0=g["c0"])
+    # gives the reference loop's; held rows of a reverse pass carry zeros only), except
+    # through zoneout of h, whose kept share of h_{t-1} is not detached (the kernel adds it)
+    h_zoned = s["zoneout_h"] is not None or rate_h > 0
+    grads.update(w_hh=g["weight_hh"], h0=None if truncate and not h_zoned else g["h0"], c0=g["c0"])
     # a gradient only for an input that is there (the op's are None where absent)
     for name, field in (("w_ch", "weight_ch"), ("w_gg", "weight_gg"), ("w_ln_hh", "weight_ln_hh"),
                         ("w_ln_c", "weight_ln_c"), ("b_ln_c", "bias_ln_c"), ("w_hr", "weight_hr"),
