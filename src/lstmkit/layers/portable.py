@@ -44,7 +44,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-__all__ = ["twin", "describe", "export_forward", "run_stack", "FAMILY_CODES", "PortableStack"]
+__all__ = ["twin", "describe", "export_forward", "run_stack", "FAMILY_CODES", "PortableStack", "traced_recurrence"]
 
 #: family code of each supported cell spec (the loop's dispatch)
 FAMILY_CODES = {"lstm": 0, "gru": 1, "rnn": 2, "conv_lstm": 3, "slstm": 4, "mlstm": 5, "tlstm": 6,
@@ -884,13 +884,17 @@ def _step_function(module, idx: int, masked: bool, emit_cell: bool):
     """One (layer, direction)'s step as the tracer records it, ``(xp_t, valid, side_t, s0, s1,
     s2, s3, params) -> (out, s0', s1', s2', s3')``: the spec's step, zoneout's evaluation
     form, the lengths mask; a fixed signature for the scripted loop."""
+    names = [short for short, _ in module._names[idx]]
+    return _spec_step(module.specs[idx], names, tuple(module.zoneout), bool(module.truncated_gradient), masked,
+                      emit_cell)
+
+
+def _spec_step(spec, names, rates, truncate: bool, masked: bool, emit_cell: bool):
+    """:func:`_step_function` for a cell spec, its parameters' short names (in the order
+    the loop hands them over), zoneout's rates and the truncated gradient."""
     from ..recurrent import _zoneout
 
-    spec = module.specs[idx]
-    names = [short for short, _ in module._names[idx]]
     n = len(spec.state_names)
-    rates = tuple(module.zoneout)
-    truncate = bool(module.truncated_gradient)
 
     def step(xp: Tensor, valid: Tensor, side: Tensor, s0: Tensor, s1: Tensor, s2: Tensor, s3: Tensor,
              params: List[Tensor]):
@@ -963,10 +967,16 @@ class _paused_tracing:
 
 def _loop_function(module, idx: int, xp: Tensor, side: Tensor, state: List[Tensor], params: List[Tensor],
                    masked: bool, emit_cell: bool):
+    with _paused_tracing(), torch.no_grad():
+        step = _step_function(module, idx, masked, emit_cell)
+    return _traced_loop(step, xp, side, state, params, masked)
+
+
+def _traced_loop(step, xp: Tensor, side: Tensor, state: List[Tensor], params: List[Tensor], masked: bool):
+    """The scripted time loop around ``step`` traced once on zeros shaped as these inputs."""
     import warnings
 
     with _paused_tracing(), torch.no_grad():
-        step = _step_function(module, idx, masked, emit_cell)
         B = xp.shape[1]
         ex = [torch.zeros_like(s) for s in state] + [xp.new_zeros(0)] * (_MAX_STATES - len(state))
         valid = torch.ones(B, dtype=torch.bool, device=xp.device)
@@ -1072,3 +1082,48 @@ def loop_forward(module, input, hx=None, lengths=None, side=None):
         out = out.squeeze(1)
         final = tuple(s.squeeze(1) for s in final)
     return out, module._pack_state(final)
+
+
+def traced_recurrence(spec, params, x: Tensor, state):
+    """``run_recurrence(spec, params, x, state)`` as ``torch.jit.trace`` should record it.
+
+    Called while tracing (``torch.jit.is_tracing()``) by code that runs a cell spec's
+    recurrence itself, outside a :class:`~lstmkit.layers.Recurrent` layer (the xLSTM
+    blocks of :mod:`lstmkit.models.xlstm`): the input projection is recorded in the outer
+    graph, the loop over time is a scripted loop around the spec's own step (traced once),
+    so the traced graph runs any sequence length and batch (and the TorchScript ONNX
+    exporter writes an ``onnx::Loop``). Full-length sequences, forward direction, no
+    zoneout or recurrent mask; at most four state entries of any shape.
+
+    Args:
+        spec: the cell spec (any family's). params: its parameters by short name.
+        x: (T, B, ...) inputs. state: the initial state, one tensor per entry.
+
+    Returns:
+        ``(output, final_state)`` as :func:`lstmkit.recurrent.run_recurrence`.
+
+    Example:
+        >>> import torch
+        >>> from lstmkit.cells import LSTMCellSpec
+        >>> from lstmkit.recurrent import run_recurrence
+        >>> spec = LSTMCellSpec(2, 3)
+        >>> p = {k: torch.randn(s) for k, s in spec.param_shapes().items()}
+        >>> f = torch.jit.trace(lambda x: traced_recurrence(spec, p, x, spec.zero_state(x.shape[1]))[0],
+        ...                     (torch.randn(4, 2, 2),))
+        >>> x = torch.randn(7, 3, 2)
+        >>> bool(torch.allclose(f(x), run_recurrence(spec, p, x, spec.zero_state(3))[0], atol=1e-6))
+        True
+    """
+    state = list(state)
+    n = len(state)
+    if n > _MAX_STATES:
+        raise ValueError(f"state must have at most {_MAX_STATES} entries, got {n}")
+    names = list(params)
+    xp = spec.input_projection(x, params)
+    values = [params[k] for k in names] or [xp.new_zeros(0)]  # a traced list must not be empty
+    with _paused_tracing(), torch.no_grad():
+        step = _spec_step(spec, names, (), False, False, False)
+    loop = _traced_loop(step, xp, xp, state, values, False)
+    pad = [xp.new_zeros(0)] * (_MAX_STATES - n)
+    y, *final = loop(xp, xp, xp, *state, *pad, values, False, False)
+    return y, tuple(final[:n])

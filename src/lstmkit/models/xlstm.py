@@ -43,6 +43,7 @@ from ..cells.mlstm import mLSTMCellSpec
 from ..cells.slstm import sLSTMCellSpec
 from ..kernels import backend
 from ..kernels.mlstm import mlstm_chunkwise
+from ..layers.portable import traced_recurrence
 from ..recurrent import run_recurrence
 
 __all__ = ["sLSTMBlock", "mLSTMBlock", "xLSTMStack", "xLSTMLanguageModel", "xLSTMSequenceModel",
@@ -156,7 +157,8 @@ class _CausalConv(nn.Module):
             state = x.new_zeros(K - 1, B, Fdim)
         full = torch.cat([state, x], 0)  # (K-1+T, B, F)
         y = F.conv1d(full.permute(1, 2, 0), self.weight, self.bias, groups=Fdim)  # (B, F, T)
-        return y.permute(2, 0, 1), full[full.shape[0] - (K - 1):]
+        # the last K-1 inputs, counted from the end (a traced graph runs any length)
+        return y.permute(2, 0, 1), (full[1 - K:] if K > 1 else full[:0])
 
 
 def _head_norm(x: Tensor, num_heads: int, weight: Tensor, eps: float = 1e-5) -> Tensor:
@@ -276,7 +278,11 @@ class sLSTMBlock(nn.Module):
         xp = torch.cat([self.igate(c), self.fgate(c), self.zgate(u), self.ogate(u)], -1)
         if cell_state is None:
             cell_state = self.spec.initial_state(B, dtype=x.dtype, device=x.device)
-        h, cell_state = run_recurrence(self.spec, {"weight_hh": self.weight_hh, "bias": self.bias}, xp, cell_state)
+        p = {"weight_hh": self.weight_hh, "bias": self.bias}
+        if torch.jit.is_tracing():  # a scripted loop over time in the trace: any length runs
+            h, cell_state = traced_recurrence(self.spec, p, xp, cell_state)
+        else:
+            h, cell_state = run_recurrence(self.spec, p, xp, cell_state)
         h = F.dropout(h, self.dropout, self.training)
         x = x + _head_norm(h, self.num_heads, self.group_norm_weight)
         if self.ffn_up is not None:
@@ -486,7 +492,9 @@ class mLSTMBlock(nn.Module):
         xp = torch.cat([qkv, self.igate(qkv), self.fgate(qkv)], -1)
         if cell_state is None:
             cell_state = self.spec.initial_state(B, dtype=x.dtype, device=x.device)
-        if backend() == "reference" or T == 1:
+        if torch.jit.is_tracing():  # the recurrent form in a scripted loop: any length runs
+            h, cell_state = traced_recurrence(self.spec, {}, xp, cell_state)
+        elif backend() == "reference" or T == 1:
             h, cell_state = run_recurrence(self.spec, {}, xp, cell_state)
         else:
             h, cell_state = mlstm_chunkwise(self.spec, {}, xp, cell_state)
