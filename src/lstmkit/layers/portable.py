@@ -44,7 +44,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-__all__ = ["twin", "describe", "export_forward", "run_stack", "FAMILY_CODES", "PortableStack", "traced_recurrence"]
+__all__ = ["twin", "describe", "export_forward", "run_stack", "FAMILY_CODES", "PortableStack", "traced_recurrence",
+           "scan_projected", "cell_config", "zero_state"]
 
 #: family code of each supported cell spec (the loop's dispatch)
 FAMILY_CODES = {"lstm": 0, "gru": 1, "rnn": 2, "conv_lstm": 3, "slstm": 4, "mlstm": 5, "tlstm": 6,
@@ -303,6 +304,12 @@ def _step(fam: int, xp: Tensor, state: List[Tensor], p: List[Tensor], c: List[in
     return _mlstm_step(xp, state, p, c, eps)
 
 
+def zero_state(fam: int, x: Tensor, c: List[int]) -> List[Tensor]:
+    """The zero state of one (layer, direction) of family ``fam`` with config ``c`` for
+    time-major input x (T, B, ...) (scripted code's ``spec.initial_state``)."""
+    return _zero_state(fam, x, c)
+
+
 def _zero_state(fam: int, x: Tensor, c: List[int]) -> List[Tensor]:
     """The zero state of one (layer, direction) for time-major input x (T, B, ...)."""
     B = x.size(1)
@@ -336,7 +343,17 @@ def _scan(fam: int, x: Tensor, state: List[Tensor], p: List[Tensor], c: List[int
     ``side`` (T, B, K): per-step side inputs (a T-LSTM's dt, and dt_next for a reverse
     direction, in column 1); ``want_cells``: also return the cells after every step (held
     past a sequence's end), (T, B, H), for a depth-gated layer above."""
-    xp = _project(fam, x, p, c)
+    return scan_projected(fam, _project(fam, x, p, c), state, p, c, eps, lengths, reverse, mask, zoneout, training,
+                          truncate, side, want_cells)
+
+
+def scan_projected(fam: int, xp: Tensor, state: List[Tensor], p: List[Tensor], c: List[int], eps: float,
+                   lengths: Optional[Tensor], reverse: bool, mask: Optional[Tensor], zoneout: List[float],
+                   training: bool, truncate: bool, side: Optional[Tensor],
+                   want_cells: bool) -> Tuple[Tensor, List[Tensor], Tensor]:
+    """:func:`_scan` over inputs already projected (``xp`` (T, B, K): what the family's
+    step takes); scripted code that projects its inputs itself (the xLSTM blocks of
+    :mod:`lstmkit.models.xlstm` under ``torch.jit.script``) runs its recurrence here."""
     T = xp.size(0)
     zone = False
     for r in zoneout:
@@ -535,6 +552,12 @@ def _family_code(module) -> int:
             f"{', '.join(sorted(FAMILY_CODES))}); use torch.jit.trace, torch.export or ONNX export instead"
         )
     return FAMILY_CODES[name]
+
+
+def cell_config(fam: int, spec) -> List[int]:
+    """The scripted steps' int configuration of cell ``spec`` of family code ``fam``
+    (:data:`FAMILY_CODES`), as :func:`scan_projected` takes it."""
+    return _cell_config(fam, spec)
 
 
 def _cell_config(fam: int, spec) -> List[int]:
