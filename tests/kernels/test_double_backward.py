@@ -223,3 +223,51 @@ def test_truncated_gradient_with_zoneout_reaches_h0(training):
         grads.append(torch.autograd.grad(_loss((out, *final)), state[0]))
     assert grads[1][0].abs().max() > 0
     torch.testing.assert_close(grads[0][0], grads[1][0], rtol=1e-12, atol=1e-12)
+
+
+COMPOSITIONS = {
+    "grad(grad)": lambda f, x: torch.func.grad(lambda x: torch.func.grad(f)(x).sin().sum())(x),
+    "jacrev(jacrev)": lambda f, x: torch.func.jacrev(torch.func.jacrev(f))(x),
+    "jacrev(grad)": lambda f, x: torch.func.jacrev(torch.func.grad(f))(x),
+    "grad(jacrev)": lambda f, x: torch.func.grad(lambda x: torch.func.jacrev(f)(x).pow(2).sum())(x),
+    "vmap(vjp(grad))": lambda f, x: torch.func.vmap(lambda v: torch.func.vjp(torch.func.grad(f), x)[1](v)[0])(
+        torch.eye(x.numel(), dtype=x.dtype).reshape(x.numel(), *x.shape)),
+}
+
+
+@pytest.mark.parametrize("how", list(COMPOSITIONS))
+@pytest.mark.parametrize("name", ["lstm-vanilla", "gru", "elman"])
+def test_second_order_transforms(name, how, counts):
+    # every way torch.func nests reverse mode: the inner backward must be differentiable
+    # (jacrev runs it outside its own level: its tensors carry the outer level's wrapper)
+    spec = SPECS[name](2)
+    p, x, state = _inputs(spec, T=3, B=1)
+    p = {k: v.detach() for k, v in p.items()}
+    state = tuple(s.detach() for s in state)
+
+    def f(run):
+        return lambda x: _loss(run(spec, p, x, state))
+
+    got = COMPOSITIONS[how](lambda x: f(lambda *a: _pair(fused.run_fused(*a)))(x), x.detach())
+    assert counts["reference"] > 0
+    want = COMPOSITIONS[how](lambda x: f(lambda *a: _pair(run_recurrence(*a)))(x), x.detach())
+    torch.testing.assert_close(got, want, rtol=1e-10, atol=1e-12)
+
+
+def _pair(result):
+    out, final = result
+    return (out, *final)
+
+
+def test_first_order_transforms_keep_the_fused_backward(counts):
+    spec = SPECS["gru"](2)
+    p, x, state = _inputs(spec)
+    p = {k: v.detach() for k, v in p.items()}
+    xs = torch.randn(4, *x.shape, dtype=D)
+
+    def loss(p, x):
+        return _loss(_pair(fused.run_fused(spec, p, x, tuple(s.detach() for s in state))))
+
+    torch.func.vmap(torch.func.grad(loss), in_dims=(None, 0))(p, xs)  # per-sample gradients
+    torch.func.jacrev(lambda x: fused.run_fused(spec, p, x, tuple(s.detach() for s in state))[0])(x.detach())
+    assert counts["reference"] == 0 and counts["fused"] > 0

@@ -52,8 +52,8 @@ def wanted(tensors: Iterable[Tensor | None]) -> bool:
     ``tensors``: the Function's saved inputs and the incoming gradients. True when grad
     mode is on in the backward (``create_graph=True``) and one of them is tracked by
     autograd, or under torch.func when another ``grad``/``vjp`` level sits outside the
-    one running this backward (``grad(grad(f))``, ``jacrev(jacrev(f))``), or the tensors
-    beneath the only level are tracked by plain autograd. False for every first-order
+    one running this backward (``grad(grad(f))``, ``jacrev(jacrev(f))``: the tensors
+    carry its wrapper), or the tensors beneath every level are tracked by plain autograd. False for every first-order
     gradient (``backward()``, ``autograd.grad`` without ``create_graph``, one
     ``torch.func.grad``, ``vmap(grad)``): then the fused backward runs.
     """
@@ -65,19 +65,31 @@ def wanted(tensors: Iterable[Tensor | None]) -> bool:
     from torch._C._functorch import TransformType
     from torch._functorch.pyfunctorch import retrieve_all_functorch_interpreters
 
-    levels = sum(1 for i in retrieve_all_functorch_interpreters() if i.key() == TransformType.Grad)
-    if levels >= 2:
+    alive = {i.level() for i in retrieve_all_functorch_interpreters() if i.key() == TransformType.Grad}
+    if len(alive) >= 2:
         return True
-    return any(_base(t).requires_grad for t in tensors)
+    return any(_tracked_outside(t, alive) for t in tensors)
 
 
-def _base(t: Tensor) -> Tensor:
-    """``t`` with every torch.func wrapper taken off (the plain autograd tensor beneath)."""
-    from torch._C._functorch import get_unwrapped, is_functorch_wrapped_tensor
+def _tracked_outside(t: Tensor, alive: set) -> bool:
+    """Whether ``t`` is tracked by a gradient transform outside the one this backward
+    serves, or by plain autograd beneath every transform.
 
+    ``t``'s outermost grad-tracking wrapper is the level being differentiated (it may
+    have ended already: ``jacrev`` runs its backward outside its own level); a further
+    grad-tracking wrapper of a level still running (``jacrev(jacrev(f))``) means an outer
+    derivative will differentiate this backward's result.
+    """
+    from torch._C._functorch import get_unwrapped, is_functorch_wrapped_tensor, is_gradtrackingtensor, maybe_get_level
+
+    seen = False
     while is_functorch_wrapped_tensor(t):
+        if is_gradtrackingtensor(t):
+            if seen and maybe_get_level(t) in alive:
+                return True
+            seen = True
         t = get_unwrapped(t)
-    return t
+    return t.requires_grad
 
 
 def project(x: Tensor, w: Tensor, b: Tensor | None) -> Tensor:
