@@ -1,9 +1,10 @@
-"""Higher-order gradients through lstmkit's layers on the fused kernels: gradient penalties
-(``autograd.grad(..., create_graph=True)`` then a second backward) and ``torch.func.grad``
-of ``torch.func.grad``, for every LSTM preset, the GRU and the Elman RNN, against the
+"""Higher-order gradients through lstmkit's layers: gradient penalties
+(``autograd.grad(..., create_graph=True)`` then a second backward) on every family and LSTM
+preset, and ``torch.func.grad`` of ``torch.func.grad`` on the fused families, against the
 reference path (cells/ + recurrent.py under plain autograd, ``LSTMKIT_BACKEND=reference``),
-float64. The fused kernels must serve the forward (a runner that declined would leave the
-count at 0) and the differentiable backward (kernels/recompute.py) the second order."""
+float64. Where the fused kernels run (LSTM, GRU, Elman) they must serve the forward (a
+runner that declined would leave the count at 0) and the differentiable backward
+(kernels/recompute.py) the second order."""
 
 import pytest
 import torch
@@ -13,7 +14,7 @@ import lstmkit
 from compile_cases import FUSED, build, case_ids, loss_of
 from lstmkit.kernels import fused, recompute
 
-CASES = [c for c in case_ids() if c.split("-")[0] in ("lstm", "gru", "rnn")]
+CASES = case_ids()  # every LSTM preset, then every other family (the fused ones: FUSED)
 
 
 @pytest.fixture
@@ -35,10 +36,10 @@ def calls(monkeypatch):
     return c
 
 
-def _penalty_grads(m, x, lengths):
+def _penalty_grads(m, x, lengths, extra):
     """The gradients of a loss plus the squared norm of its gradients (a gradient penalty)."""
     params = [x, *m.parameters()]
-    out, state = m(x, lengths=lengths)
+    out, state = m(x, lengths=lengths, **extra)
     loss = loss_of((out, state)) + 0.5 * out.pow(2).sum()
     g = torch.autograd.grad(loss, params, create_graph=True)
     total = loss + sum(gk.pow(2).sum() for gk in g)
@@ -53,15 +54,15 @@ def _assert_close(got, want, names):
 @pytest.mark.parametrize("case", CASES)
 def test_gradient_penalty_matches_reference(case, calls, monkeypatch):
     # two layers, both directions, variable lengths
-    m, x, _ = build(case, layers=2, bidirectional=True, T=4, B=3)
+    m, x, extra = build(case, layers=2, bidirectional=True, T=4, B=3)
     x.requires_grad_()
     lengths = torch.tensor([4, 2, 3])
-    got = _penalty_grads(m, x, lengths)
+    got = _penalty_grads(m, x, lengths, extra)
     if case.split("-")[0] in FUSED:
         assert calls["fused"] > 0, "the fused kernels did not run"
         assert calls["reference"] == 4, "the second order did not go through the differentiable backward"
     monkeypatch.setenv("LSTMKIT_BACKEND", "reference")
-    want = _penalty_grads(m, x, lengths)
+    want = _penalty_grads(m, x, lengths, extra)
     _assert_close(got, want, ["x", *(n for n, _ in m.named_parameters())])
 
 
