@@ -180,3 +180,15 @@ def test_scripted_language_model():
     torch.testing.assert_close(logits, lm(idx)[0], rtol=1e-5, atol=1e-5)
     more = torch.randint(0, 11, (3, 2))  # streaming through the scripted model
     torch.testing.assert_close(sc(more, state)[0], lm(more, lm(idx)[1])[0], rtol=1e-5, atol=1e-5)
+
+
+def test_stack_through_torch_export():
+    # torch.export runs the eager code (the chunkwise mLSTM), unrolled over the example's length
+    torch.manual_seed(8)
+    m = _perturb(MODELS["stack"]()).eval()
+    x = torch.randn(6, 2, 16)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        ep = torch.export.export(m, (x,))
+    for a, b in zip(_flat(ep.module()(x)), _flat(m(x))):
+        torch.testing.assert_close(a, b, rtol=1e-6, atol=1e-6)

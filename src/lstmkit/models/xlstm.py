@@ -703,6 +703,11 @@ class xLSTMStack(nn.Module):
     Inputs: ``x`` (T, B, D), ``state`` None or the tuple of per-block states from a
     previous call (streaming). Outputs: ``(y (T, B, D), state)``.
 
+    ``torch.jit.trace`` records each block's recurrence as a scripted loop over time (a
+    trace runs any length; the TorchScript ONNX exporter writes an ``onnx::Loop``),
+    ``torch.jit.script`` compiles the stack (its state then a list), ``torch.export``
+    unrolls over the example's length.
+
     Example:
         >>> import torch
         >>> s = xLSTMStack(16, num_blocks=2, ratio="1:1", num_heads=2, mlstm={"round_to": 8}, slstm={"round_to": 8})
