@@ -4,8 +4,11 @@ Training (some input needs a gradient): the input projection of all steps (W x_t
 stays in ATen autograd as one large matmul (with layer norm, only W x_t: the kernel
 normalises each step's row itself, LN(W x_t) * gain + b, and returns the gradients of
 W x_t, the gain and b); the time loop and its hand-written backpropagation through time run in C++
-(``csrc/``: ``lstm_forward.h``, ``lstm_backward.h``, ``gru.h``, ``elman.h``), wrapped in an autograd Function. The backward is not itself
-differentiable (no double backward).
+(``csrc/``: ``lstm_forward.h``, ``lstm_backward.h``, ``gru.h``, ``elman.h``), wrapped in an autograd Function. The
+hand-written backward computes first-order gradients; when a higher-order gradient is asked
+for (``create_graph=True``, ``torch.func.grad`` of ``torch.func.grad``) the Function's
+backward runs the reference loop on its saved inputs instead, under autograd
+(:mod:`lstmkit.kernels.recompute`), so that the gradients are differentiable again.
 
 The C++ entry points are reached through their torch operators (:mod:`lstmkit.kernels.ops`,
 ``torch.ops.lstmkit.*``: fake implementations for torch.compile, vmap rules for
@@ -36,13 +39,13 @@ from typing import Mapping, Sequence
 
 import torch
 from torch import Tensor
-from torch.autograd.function import once_differentiable
 
 from ..cells.elman import ElmanCellSpec
 from ..cells.gru import GRUCellSpec
 from ..cells.lstm import LAYER_NORM_EPS, LSTMCellSpec
 from . import choose as _choose
 from . import ops as _ops
+from . import recompute as _recompute
 from ._build import load_extension
 
 __all__ = ["supports", "run_fused", "run_checked", "lstm_flags", "infer_runner"]
@@ -115,29 +118,24 @@ def _zeros_if_none(g: Tensor | None, like: Tensor) -> Tensor:
     return torch.zeros_like(like) if g is None else g.contiguous()
 
 
-def _project(spec, x: Tensor, p: Mapping[str, Tensor]) -> Tensor:
-    """The hoisted input projection of every step, contiguous (T, B, K).
+def _project(spec, x: Tensor, p: Mapping[str, Tensor]) -> tuple[Tensor, tuple[Tensor, Tensor, Tensor | None]]:
+    """The hoisted input projection of every step, contiguous (T, B, K), and its inputs.
 
     The same function as ``spec.input_projection``, computed as one addmm (bias folded
-    in) where the cell allows: one pass over the (T, B, K) result instead of two.
+    in) where the cell allows: one pass over the (T, B, K) result instead of two. The
+    inputs ``(x, weight_ih, bias)`` go to the Functions, which keep them (not the
+    projection) for a differentiable backward (:func:`recompute.project`).
     """
-    T, B, I = x.shape
     w = p["weight_ih"]
     if isinstance(spec, LSTMCellSpec) and spec.variant.layer_norm:
         raise ValueError("the layer-norm LSTM's input projection is normalised inside the kernel (_run_lstm)")
-    # W^T as a contiguous (I, K) copy where W gets a gradient: autograd's mm backward then
-    # computes dW^T = x^T dxp instead of (dxp^T x)^T (it keeps the layout of a transposed
-    # view): forward + backward measured 1.8-5.1 -> 0.67-0.85 ms at I = 2 (3200 x 256) and
-    # 6.0-6.3 -> 2.3-3.2 ms at I = 4, within noise at I >= 32 (Zen 4, one thread,
-    # benchmarks/i14-zen4/projection.txt)
-    wt = w.t().contiguous() if w.requires_grad and torch.is_grad_enabled() else w.t()
     if not spec.bias:
-        return torch.mm(x.reshape(T * B, I), wt).view(T, B, -1)
-    if isinstance(spec, GRUCellSpec):
+        bias = None
+    elif isinstance(spec, GRUCellSpec):
         bias = p["bias_ih"]  # bias_hh's n block sits inside r * (...): the kernel adds it
     else:
         bias = p["bias_ih"] + p["bias_hh"]
-    return torch.addmm(bias, x.reshape(T * B, I), wt).view(T, B, -1)
+    return _recompute.project(x, w, bias), (x, w, bias)
 
 
 def _c(t: Tensor | None) -> Tensor | None:
@@ -183,10 +181,12 @@ class _LSTMFunction(torch.autograd.Function):
 
     @staticmethod
     def forward(xp, w_hh, w_ch, w_gg, w_ln_hh, w_ln_c, b_ln_c, w_hr, h0, c0, a0, w_ln_ih, b_x, w_ih, lengths, mask,
-                zoneout_h, zoneout_c, rate_h, rate_c, reverse, truncate, flags, hidden_size):
+                zoneout_h, zoneout_c, rate_h, rate_c, reverse, truncate, flags, hidden_size, x_src, w_src, b_src):
         # mask: the variational-dropout mask on h_{t-1} (or None); truncate: the 1997
         # truncated gradient (the backward cuts dL/dh_{t-1} through R h_{t-1}); zoneout_h/c:
-        # the training keep masks, rate_h/c: the evaluation rates
+        # the training keep masks, rate_h/c: the evaluation rates; x_src, w_src, b_src: the
+        # inputs of the projection xp = x_src w_src^T + b_src (or None), unused here: what a
+        # differentiable backward recomputes xp from (recompute.py) instead of keeping xp
         return tuple(_ops.run(_ops.lstm_forward, xp, w_hh, w_ch, w_gg, w_ln_hh, w_ln_c, b_ln_c, w_hr, h0, c0, a0, w_ln_ih, b_x,
                                        w_ih, lengths, mask, zoneout_h, zoneout_c, rate_h, rate_c, reverse,
                                        list(flags), hidden_size))
@@ -194,7 +194,7 @@ class _LSTMFunction(torch.autograd.Function):
     @staticmethod
     def setup_context(ctx, inputs, output):
         (xp, w_hh, w_ch, w_gg, w_ln_hh, w_ln_c, b_ln_c, w_hr, h0, c0, a0, w_ln_ih, b_x, w_ih, lengths, mask,
-         zoneout_h, zoneout_c, rate_h, rate_c, reverse, truncate, flags, hidden_size) = inputs
+         zoneout_h, zoneout_c, rate_h, rate_c, reverse, truncate, flags, hidden_size, x_src, w_src, b_src) = inputs
         n = len(_ops.LSTM_OUTPUTS)
         saved = dict(zip(_ops.LSTM_SAVED, output[n:]))
         ctx.mark_non_differentiable(*(t for t in output[n:] if t is not None))
@@ -213,46 +213,86 @@ class _LSTMFunction(torch.autograd.Function):
             saved["xw"] = xp
         _save(ctx, **saved, c_n=output[2], w_hh=w_hh, w_ch=w_ch, w_gg=w_gg, w_ln_hh=w_ln_hh, w_ln_c=w_ln_c,
               b_ln_c=b_ln_c, w_hr=w_hr, w_ln_ih=w_ln_ih, x_in=xp if w_ih is not None else None, w_ih=w_ih,
-              lengths=lengths, mask=mask, zoneout_h=zoneout_h, zoneout_c=zoneout_c)
+              lengths=lengths, mask=mask, zoneout_h=zoneout_h, zoneout_c=zoneout_c,
+              # for a differentiable backward only (small: (B, n) states, a (G*H,) bias; x_src
+              # is the tensor the projection's own backward keeps, xp where no recipe came)
+              h0=h0, c0=c0, a0=a0, b_x=b_x, x_src=x_src, w_src=w_src, b_src=b_src,
+              xp=xp if w_ih is None and x_src is None else None)
 
     @staticmethod
-    @once_differentiable
     def backward(ctx, g_out, g_h, g_c, g_a, *_saved_grads):
-        rate_h, rate_c, reverse, truncate, flags, hidden_size = ctx.opts
         s = _saved(ctx)
-        hprev, w_ih, x_in = s["hprev"], s["w_ih"], s["x_in"]
-        g_out = _zeros_if_none(g_out, hprev)
-        g_h = _zeros_if_none(g_h, hprev[0])
-        g_c = _zeros_if_none(g_c, s["c_n"])
-        g_a = _zeros_if_none(g_a, s["aprev"][0]) if ctx.fgr else None
-        res = _ops.run(_ops.lstm_backward, 
-            g_out, g_h, g_c, g_a, s["w_hh"], s["w_ch"], s["w_gg"], s["w_ln_hh"], s["w_ln_c"], s["b_ln_c"], s["w_hr"],
-            s["w_ln_ih"], w_ih if ctx.small else None, *(s[k] for k in _ops_saved_in()), s["lengths"], s["mask"],
-            s["zoneout_h"], s["zoneout_c"], rate_h, rate_c, reverse, truncate, list(flags), hidden_size, ctx.has_bx)
-        g = dict(zip(_ops.LSTM_GRADS, res))
-        needs = dict(zip(_LSTM_ARGS, ctx.needs_input_grad))
-        grads = dict.fromkeys(_LSTM_ARGS)
-        if ctx.small:  # the kernel returned dL/dx and dL/dW_ih
-            grads["w_ih"] = g["weight_ih"] if needs["w_ih"] else None
-            grads["xp"] = g["input"] if needs["xp"] else None
-        elif w_ih is not None:
-            T, B, I = x_in.shape
-            g2 = g["input"].view(T * B, -1)
-            grads["w_ih"] = torch.mm(x_in.reshape(T * B, I).t(), g2).t() if needs["w_ih"] else None
-            grads["xp"] = torch.mm(g2, w_ih).view(T, B, I) if needs["xp"] else None
-        else:
-            grads["xp"] = g["input"]
-        # truncated: h_0 enters the first step detached, no error reaches it (None, as autograd
-        # gives the reference loop's; held rows of a reverse pass carry zeros only)
-        grads.update(w_hh=g["weight_hh"], h0=None if truncate else g["h0"], c0=g["c0"])
-        # a gradient only for an input that is there (the op's are None where absent)
-        for name, field in (("w_ch", "weight_ch"), ("w_gg", "weight_gg"), ("w_ln_hh", "weight_ln_hh"),
-                            ("w_ln_c", "weight_ln_c"), ("b_ln_c", "bias_ln_c"), ("w_hr", "weight_hr"),
-                            ("w_ln_ih", "weight_ln_ih")):
-            grads[name] = g[field] if s[name] is not None else None
-        grads["a0"] = g["a0"] if ctx.fgr else None
-        grads["b_x"] = g["bias"] if ctx.has_bx else None
-        return tuple(grads[name] for name in _LSTM_ARGS)
+        if _recompute.wanted((*s.values(), g_out, g_h, g_c, g_a)):
+            return _lstm_differentiable_backward(ctx, s, (g_out, g_h, g_c, g_a))
+        with torch.no_grad():
+            return _lstm_fused_backward(ctx, s, g_out, g_h, g_c, g_a)
+
+
+def _lstm_fused_backward(ctx, s, g_out, g_h, g_c, g_a):
+    """The hand-written backward through time (first order)."""
+    rate_h, rate_c, reverse, truncate, flags, hidden_size = ctx.opts
+    hprev, w_ih, x_in = s["hprev"], s["w_ih"], s["x_in"]
+    g_out = _zeros_if_none(g_out, hprev)
+    g_h = _zeros_if_none(g_h, hprev[0])
+    g_c = _zeros_if_none(g_c, s["c_n"])
+    g_a = _zeros_if_none(g_a, s["aprev"][0]) if ctx.fgr else None
+    res = _ops.run(_ops.lstm_backward, 
+        g_out, g_h, g_c, g_a, s["w_hh"], s["w_ch"], s["w_gg"], s["w_ln_hh"], s["w_ln_c"], s["b_ln_c"], s["w_hr"],
+        s["w_ln_ih"], w_ih if ctx.small else None, *(s[k] for k in _ops_saved_in()), s["lengths"], s["mask"],
+        s["zoneout_h"], s["zoneout_c"], rate_h, rate_c, reverse, truncate, list(flags), hidden_size, ctx.has_bx)
+    g = dict(zip(_ops.LSTM_GRADS, res))
+    needs = dict(zip(_LSTM_ARGS, ctx.needs_input_grad))
+    grads = dict.fromkeys(_LSTM_ARGS)
+    if ctx.small:  # the kernel returned dL/dx and dL/dW_ih
+        grads["w_ih"] = g["weight_ih"] if needs["w_ih"] else None
+        grads["xp"] = g["input"] if needs["xp"] else None
+    elif w_ih is not None:
+        T, B, I = x_in.shape
+        g2 = g["input"].view(T * B, -1)
+        grads["w_ih"] = torch.mm(x_in.reshape(T * B, I).t(), g2).t() if needs["w_ih"] else None
+        grads["xp"] = torch.mm(g2, w_ih).view(T, B, I) if needs["xp"] else None
+    else:
+        grads["xp"] = g["input"]
+    # truncated: h_0 enters the first step detached, no error reaches it (None, as autograd
+    # gives the reference loop's; held rows of a reverse pass carry zeros only), except
+    # through zoneout of h, whose kept share of h_{t-1} is not detached (the kernel adds it)
+    h_zoned = s["zoneout_h"] is not None or rate_h > 0
+    grads.update(w_hh=g["weight_hh"], h0=None if truncate and not h_zoned else g["h0"], c0=g["c0"])
+    # a gradient only for an input that is there (the op's are None where absent)
+    for name, field in (("w_ch", "weight_ch"), ("w_gg", "weight_gg"), ("w_ln_hh", "weight_ln_hh"),
+                        ("w_ln_c", "weight_ln_c"), ("b_ln_c", "bias_ln_c"), ("w_hr", "weight_hr"),
+                        ("w_ln_ih", "weight_ln_ih")):
+        grads[name] = g[field] if s[name] is not None else None
+    grads["a0"] = g["a0"] if ctx.fgr else None
+    grads["b_x"] = g["bias"] if ctx.has_bx else None
+    return tuple(grads[name] for name in _LSTM_ARGS)
+
+
+_LSTM_DIFF = ("xp", "w_hh", "w_ch", "w_gg", "w_ln_hh", "w_ln_c", "b_ln_c", "w_hr", "h0", "c0", "a0", "w_ln_ih", "b_x",
+              "w_ih")
+
+
+def _projected(s):
+    """The Function's input ``xp`` for a differentiable backward: the raw input (layer norm),
+    the projection recomputed from its inputs, or the projection kept (no recipe given)."""
+    if s["w_ih"] is not None:
+        return s["x_in"]
+    if s["x_src"] is not None:
+        return _recompute.project(s["x_src"], s["w_src"], s["b_src"])
+    return s["xp"]
+
+
+def _lstm_differentiable_backward(ctx, s, grad_outputs):
+    """The backward as the reference loop's vector-Jacobian product (recompute.py):
+    differentiable, for higher-order gradients."""
+    rate_h, rate_c, reverse, truncate, flags, hidden_size = ctx.opts
+    args = {n: s.get(n) for n in _LSTM_DIFF[1:]}
+    args.update(xp=_projected(s), lengths=s["lengths"], mask=s["mask"], zoneout_h=s["zoneout_h"],
+                zoneout_c=s["zoneout_c"], rate_h=rate_h, rate_c=rate_c, reverse=reverse, truncate=truncate,
+                flags=flags, hidden_size=hidden_size)
+    needs = dict(zip(_LSTM_ARGS, ctx.needs_input_grad))
+    g = _recompute.vjp(_recompute.lstm_reference, args, [n for n in _LSTM_DIFF if needs[n]], grad_outputs)
+    return tuple(g.get(name) for name in _LSTM_ARGS)
 
 
 def _ops_saved_in() -> tuple[str, ...]:
@@ -312,10 +352,11 @@ def _run_lstm(ext, spec: LSTMCellSpec, p, x, state, lengths, reverse, recurrent_
     if spec.variant.layer_norm:
         # W x_t, LN(W x_t) * gain + b and their gradients in the Function and the kernel.
         b_x = (p["bias_ih"] + p["bias_hh"]).contiguous() if spec.bias else None
-        res = _apply(_LSTMFunction, x, w_hh, *w, h0, c0, a0, p["weight_ln_ih"].contiguous(), b_x, p["weight_ih"], *tail)
+        res = _apply(_LSTMFunction, x, w_hh, *w, h0, c0, a0, p["weight_ln_ih"].contiguous(), b_x, p["weight_ih"], *tail,
+                     None, None, None)
     else:
-        xp = _project(spec, x, p)
-        res = _apply(_LSTMFunction, xp, w_hh, *w, h0, c0, a0, None, None, None, *tail)
+        xp, recipe = _project(spec, x, p)
+        res = _apply(_LSTMFunction, xp, w_hh, *w, h0, c0, a0, None, None, None, *tail, *recipe)
     out, hT, cT, aT = res[:4]
     return out, ((hT, cT, aT) if fgr else (hT, cT))
 
@@ -333,30 +374,40 @@ def _variant_flags_list(v) -> list[bool]:
 
 # ---- GRU --------------------------------------------------------------------------------
 class _GRUFunction(torch.autograd.Function):
+    # x_src, w_src, b_src: the inputs of xp = x_src w_src^T + b_src, unused by the kernels (what
+    # a differentiable backward recomputes xp from; see _LSTMFunction)
     generate_vmap_rule = True
 
     @staticmethod
-    def forward(xp, w_hh, b_hh, h0, lengths, reverse):
+    def forward(xp, w_hh, b_hh, h0, lengths, reverse, x_src, w_src, b_src):
         return tuple(_ops.run(_ops.gru_forward, xp, w_hh, b_hh, h0, lengths, reverse))
 
     @staticmethod
     def setup_context(ctx, inputs, output):
-        xp, w_hh, b_hh, h0, lengths, reverse = inputs
+        xp, w_hh, b_hh, h0, lengths, reverse, x_src, w_src, b_src = inputs
         ctx.mark_non_differentiable(*output[2:])
         ctx.set_materialize_grads(False)
         ctx.reverse = reverse
         ctx.has_bias = b_hh is not None
-        _save(ctx, hprev=output[2], gates=output[3], hn=output[4], w_hh=w_hh, lengths=lengths)
+        _save(ctx, hprev=output[2], gates=output[3], hn=output[4], w_hh=w_hh, lengths=lengths, b_hh=b_hh, h0=h0,
+              x_src=x_src, w_src=w_src, b_src=b_src, w_ih=None, xp=xp if x_src is None else None)
 
     @staticmethod
-    @once_differentiable
     def backward(ctx, g_out, g_h, *_saved_grads):
         s = _saved(ctx)
-        hprev = s["hprev"]
-        g_out = _zeros_if_none(g_out, hprev)
-        g_h = _zeros_if_none(g_h, hprev[0])
-        g_x, g_w, g_b, g_h0 = _ops.run(_ops.gru_backward, g_out, g_h, hprev, s["gates"], s["hn"], s["w_hh"], ctx.has_bias,
-                                                s["lengths"], ctx.reverse)
+        if _recompute.wanted((*s.values(), g_out, g_h)):
+            args = dict(xp=_projected(s), w_hh=s["w_hh"], b_hh=s["b_hh"], h0=s["h0"], lengths=s["lengths"],
+                        reverse=ctx.reverse)
+            needs = dict(zip(_GRU_ARGS, ctx.needs_input_grad))
+            g = _recompute.vjp(_recompute.gru_reference, args, [n for n in ("xp", "w_hh", "b_hh", "h0") if needs[n]],
+                               (g_out, g_h))
+            return tuple(g.get(name) for name in _GRU_ARGS)
+        with torch.no_grad():
+            hprev = s["hprev"]
+            g_out = _zeros_if_none(g_out, hprev)
+            g_h = _zeros_if_none(g_h, hprev[0])
+            g_x, g_w, g_b, g_h0 = _ops.run(_ops.gru_backward, g_out, g_h, hprev, s["gates"], s["hn"], s["w_hh"],
+                                           ctx.has_bias, s["lengths"], ctx.reverse)
         grads = {"xp": g_x, "w_hh": g_w, "b_hh": g_b if ctx.has_bias else None, "h0": g_h0}
         return tuple(grads.get(name) for name in _GRU_ARGS)
 
@@ -372,36 +423,46 @@ def _run_gru(ext, spec: GRUCellSpec, p, x, state, lengths, reverse):
         return out, (hT,)
     w_hh = p["weight_hh"].contiguous()
     b_hh = _c(p.get("bias_hh"))
-    xp = _project(spec, x, p)
-    out, hT = _apply(_GRUFunction, xp, w_hh, b_hh, h0, lengths, bool(reverse))[:2]
+    xp, recipe = _project(spec, x, p)
+    out, hT = _apply(_GRUFunction, xp, w_hh, b_hh, h0, lengths, bool(reverse), *recipe)[:2]
     return out, (hT,)
 
 
 # ---- Elman ------------------------------------------------------------------------------
 class _ElmanFunction(torch.autograd.Function):
+    # x_src, w_src, b_src: as _GRUFunction's
     generate_vmap_rule = True
 
     @staticmethod
-    def forward(xp, w_hh, h0, lengths, reverse, relu):
+    def forward(xp, w_hh, h0, lengths, reverse, relu, x_src, w_src, b_src):
         return tuple(_ops.run(_ops.elman_forward, xp, w_hh, h0, lengths, reverse, relu))
 
     @staticmethod
     def setup_context(ctx, inputs, output):
-        xp, w_hh, h0, lengths, reverse, relu = inputs
+        xp, w_hh, h0, lengths, reverse, relu, x_src, w_src, b_src = inputs
         ctx.mark_non_differentiable(output[2])
         ctx.set_materialize_grads(False)
         ctx.opts = (reverse, relu)
-        _save(ctx, hprev=output[2], out=output[0], w_hh=w_hh, lengths=lengths)
+        _save(ctx, hprev=output[2], out=output[0], w_hh=w_hh, lengths=lengths, h0=h0, x_src=x_src, w_src=w_src,
+              b_src=b_src, w_ih=None, xp=xp if x_src is None else None)
 
     @staticmethod
-    @once_differentiable
     def backward(ctx, g_out, g_h, _g_hprev):
         reverse, relu = ctx.opts
         s = _saved(ctx)
-        out = s["out"]
-        g_out = _zeros_if_none(g_out, out)
-        g_h = _zeros_if_none(g_h, s["hprev"][0])
-        g_x, g_w, g_h0 = _ops.run(_ops.elman_backward, g_out, g_h, s["hprev"], out, s["w_hh"], s["lengths"], reverse, relu)
+        if _recompute.wanted((*s.values(), g_out, g_h)):
+            args = dict(xp=_projected(s), w_hh=s["w_hh"], h0=s["h0"], lengths=s["lengths"], reverse=reverse,
+                        relu=relu)
+            needs = dict(zip(_ELMAN_ARGS, ctx.needs_input_grad))
+            g = _recompute.vjp(_recompute.elman_reference, args, [n for n in ("xp", "w_hh", "h0") if needs[n]],
+                               (g_out, g_h))
+            return tuple(g.get(name) for name in _ELMAN_ARGS)
+        with torch.no_grad():
+            out = s["out"]
+            g_out = _zeros_if_none(g_out, out)
+            g_h = _zeros_if_none(g_h, s["hprev"][0])
+            g_x, g_w, g_h0 = _ops.run(_ops.elman_backward, g_out, g_h, s["hprev"], out, s["w_hh"], s["lengths"],
+                                      reverse, relu)
         grads = {"xp": g_x, "w_hh": g_w, "h0": g_h0}
         return tuple(grads.get(name) for name in _ELMAN_ARGS)
 
@@ -417,8 +478,8 @@ def _run_elman(ext, spec: ElmanCellSpec, p, x, state, lengths, reverse):
                                    reverse, relu)
         return out, (hT,)
     w_hh = p["weight_hh"].contiguous()
-    xp = _project(spec, x, p)
-    out, hT = _apply(_ElmanFunction, xp, w_hh, h0, lengths, bool(reverse), relu)[:2]
+    xp, recipe = _project(spec, x, p)
+    out, hT = _apply(_ElmanFunction, xp, w_hh, h0, lengths, bool(reverse), relu, *recipe)[:2]
     return out, (hT,)
 
 

@@ -44,7 +44,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-__all__ = ["twin", "describe", "export_forward", "run_stack", "FAMILY_CODES", "PortableStack"]
+__all__ = ["twin", "describe", "export_forward", "run_stack", "FAMILY_CODES", "PortableStack", "traced_recurrence",
+           "scan_projected", "cell_config", "zero_state"]
 
 #: family code of each supported cell spec (the loop's dispatch)
 FAMILY_CODES = {"lstm": 0, "gru": 1, "rnn": 2, "conv_lstm": 3, "slstm": 4, "mlstm": 5, "tlstm": 6,
@@ -303,6 +304,12 @@ def _step(fam: int, xp: Tensor, state: List[Tensor], p: List[Tensor], c: List[in
     return _mlstm_step(xp, state, p, c, eps)
 
 
+def zero_state(fam: int, x: Tensor, c: List[int]) -> List[Tensor]:
+    """The zero state of one (layer, direction) of family ``fam`` with config ``c`` for
+    time-major input x (T, B, ...) (scripted code's ``spec.initial_state``)."""
+    return _zero_state(fam, x, c)
+
+
 def _zero_state(fam: int, x: Tensor, c: List[int]) -> List[Tensor]:
     """The zero state of one (layer, direction) for time-major input x (T, B, ...)."""
     B = x.size(1)
@@ -336,7 +343,17 @@ def _scan(fam: int, x: Tensor, state: List[Tensor], p: List[Tensor], c: List[int
     ``side`` (T, B, K): per-step side inputs (a T-LSTM's dt, and dt_next for a reverse
     direction, in column 1); ``want_cells``: also return the cells after every step (held
     past a sequence's end), (T, B, H), for a depth-gated layer above."""
-    xp = _project(fam, x, p, c)
+    return scan_projected(fam, _project(fam, x, p, c), state, p, c, eps, lengths, reverse, mask, zoneout, training,
+                          truncate, side, want_cells)
+
+
+def scan_projected(fam: int, xp: Tensor, state: List[Tensor], p: List[Tensor], c: List[int], eps: float,
+                   lengths: Optional[Tensor], reverse: bool, mask: Optional[Tensor], zoneout: List[float],
+                   training: bool, truncate: bool, side: Optional[Tensor],
+                   want_cells: bool) -> Tuple[Tensor, List[Tensor], Tensor]:
+    """:func:`_scan` over inputs already projected (``xp`` (T, B, K): what the family's
+    step takes); scripted code that projects its inputs itself (the xLSTM blocks of
+    :mod:`lstmkit.models.xlstm` under ``torch.jit.script``) runs its recurrence here."""
     T = xp.size(0)
     zone = False
     for r in zoneout:
@@ -535,6 +552,12 @@ def _family_code(module) -> int:
             f"{', '.join(sorted(FAMILY_CODES))}); use torch.jit.trace, torch.export or ONNX export instead"
         )
     return FAMILY_CODES[name]
+
+
+def cell_config(fam: int, spec) -> List[int]:
+    """The scripted steps' int configuration of cell ``spec`` of family code ``fam``
+    (:data:`FAMILY_CODES`), as :func:`scan_projected` takes it."""
+    return _cell_config(fam, spec)
 
 
 def _cell_config(fam: int, spec) -> List[int]:
@@ -884,13 +907,17 @@ def _step_function(module, idx: int, masked: bool, emit_cell: bool):
     """One (layer, direction)'s step as the tracer records it, ``(xp_t, valid, side_t, s0, s1,
     s2, s3, params) -> (out, s0', s1', s2', s3')``: the spec's step, zoneout's evaluation
     form, the lengths mask; a fixed signature for the scripted loop."""
+    names = [short for short, _ in module._names[idx]]
+    return _spec_step(module.specs[idx], names, tuple(module.zoneout), bool(module.truncated_gradient), masked,
+                      emit_cell)
+
+
+def _spec_step(spec, names, rates, truncate: bool, masked: bool, emit_cell: bool):
+    """:func:`_step_function` for a cell spec, its parameters' short names (in the order
+    the loop hands them over), zoneout's rates and the truncated gradient."""
     from ..recurrent import _zoneout
 
-    spec = module.specs[idx]
-    names = [short for short, _ in module._names[idx]]
     n = len(spec.state_names)
-    rates = tuple(module.zoneout)
-    truncate = bool(module.truncated_gradient)
 
     def step(xp: Tensor, valid: Tensor, side: Tensor, s0: Tensor, s1: Tensor, s2: Tensor, s3: Tensor,
              params: List[Tensor]):
@@ -963,10 +990,16 @@ class _paused_tracing:
 
 def _loop_function(module, idx: int, xp: Tensor, side: Tensor, state: List[Tensor], params: List[Tensor],
                    masked: bool, emit_cell: bool):
+    with _paused_tracing(), torch.no_grad():
+        step = _step_function(module, idx, masked, emit_cell)
+    return _traced_loop(step, xp, side, state, params, masked)
+
+
+def _traced_loop(step, xp: Tensor, side: Tensor, state: List[Tensor], params: List[Tensor], masked: bool):
+    """The scripted time loop around ``step`` traced once on zeros shaped as these inputs."""
     import warnings
 
     with _paused_tracing(), torch.no_grad():
-        step = _step_function(module, idx, masked, emit_cell)
         B = xp.shape[1]
         ex = [torch.zeros_like(s) for s in state] + [xp.new_zeros(0)] * (_MAX_STATES - len(state))
         valid = torch.ones(B, dtype=torch.bool, device=xp.device)
@@ -1072,3 +1105,48 @@ def loop_forward(module, input, hx=None, lengths=None, side=None):
         out = out.squeeze(1)
         final = tuple(s.squeeze(1) for s in final)
     return out, module._pack_state(final)
+
+
+def traced_recurrence(spec, params, x: Tensor, state):
+    """``run_recurrence(spec, params, x, state)`` as ``torch.jit.trace`` should record it.
+
+    Called while tracing (``torch.jit.is_tracing()``) by code that runs a cell spec's
+    recurrence itself, outside a :class:`~lstmkit.layers.Recurrent` layer (the xLSTM
+    blocks of :mod:`lstmkit.models.xlstm`): the input projection is recorded in the outer
+    graph, the loop over time is a scripted loop around the spec's own step (traced once),
+    so the traced graph runs any sequence length and batch (and the TorchScript ONNX
+    exporter writes an ``onnx::Loop``). Full-length sequences, forward direction, no
+    zoneout or recurrent mask; at most four state entries of any shape.
+
+    Args:
+        spec: the cell spec (any family's). params: its parameters by short name.
+        x: (T, B, ...) inputs. state: the initial state, one tensor per entry.
+
+    Returns:
+        ``(output, final_state)`` as :func:`lstmkit.recurrent.run_recurrence`.
+
+    Example:
+        >>> import torch
+        >>> from lstmkit.cells import LSTMCellSpec
+        >>> from lstmkit.recurrent import run_recurrence
+        >>> spec = LSTMCellSpec(2, 3)
+        >>> p = {k: torch.randn(s) for k, s in spec.param_shapes().items()}
+        >>> f = torch.jit.trace(lambda x: traced_recurrence(spec, p, x, spec.zero_state(x.shape[1]))[0],
+        ...                     (torch.randn(4, 2, 2),))
+        >>> x = torch.randn(7, 3, 2)
+        >>> bool(torch.allclose(f(x), run_recurrence(spec, p, x, spec.zero_state(3))[0], atol=1e-6))
+        True
+    """
+    state = list(state)
+    n = len(state)
+    if n > _MAX_STATES:
+        raise ValueError(f"state must have at most {_MAX_STATES} entries, got {n}")
+    names = list(params)
+    xp = spec.input_projection(x, params)
+    values = [params[k] for k in names] or [xp.new_zeros(0)]  # a traced list must not be empty
+    with _paused_tracing(), torch.no_grad():
+        step = _spec_step(spec, names, (), False, False, False)
+    loop = _traced_loop(step, xp, xp, state, values, False)
+    pad = [xp.new_zeros(0)] * (_MAX_STATES - n)
+    y, *final = loop(xp, xp, xp, *state, *pad, values, False, False)
+    return y, tuple(final[:n])

@@ -33,7 +33,7 @@ from __future__ import annotations
 
 import math
 import re
-from typing import Sequence
+from typing import List, Optional, Sequence, Tuple
 
 import torch
 import torch.nn.functional as F
@@ -43,6 +43,8 @@ from ..cells.mlstm import mLSTMCellSpec
 from ..cells.slstm import sLSTMCellSpec
 from ..kernels import backend
 from ..kernels.mlstm import mlstm_chunkwise
+from ..layers import portable
+from ..layers.portable import traced_recurrence
 from ..recurrent import run_recurrence
 
 __all__ = ["sLSTMBlock", "mLSTMBlock", "xLSTMStack", "xLSTMLanguageModel", "xLSTMSequenceModel",
@@ -129,8 +131,8 @@ class _Headwise(nn.Module):
         nn.init.normal_(self.weight, 0.0, math.sqrt(2.0 / (5.0 * self.weight.shape[-1])))
 
     def forward(self, x: Tensor) -> Tensor:
-        lead = x.shape[:-1]
-        y = torch.einsum("...hi,hoi->...ho", x.reshape(*lead, self.num_heads, -1), self.weight).reshape(*lead, -1)
+        lead = list(x.shape[:-1])
+        y = torch.einsum("...hi,hoi->...ho", x.reshape(lead + [self.num_heads, -1]), self.weight).reshape(lead + [-1])
         return y if self.bias is None else y + self.bias
 
 
@@ -149,20 +151,31 @@ class _CausalConv(nn.Module):
             self.weight.copy_(conv.weight)
             self.bias.copy_(conv.bias)
 
-    def forward(self, x: Tensor, state: Tensor | None = None) -> tuple[Tensor, Tensor]:
-        T, B, Fdim = x.shape
+    def forward(self, x: Tensor, state: Optional[Tensor] = None) -> Tuple[Tensor, Tensor]:
+        B, Fdim = x.size(1), x.size(2)
         K = self.kernel_size
         if state is None:
-            state = x.new_zeros(K - 1, B, Fdim)
+            state = x.new_zeros([K - 1, B, Fdim])
         full = torch.cat([state, x], 0)  # (K-1+T, B, F)
         y = F.conv1d(full.permute(1, 2, 0), self.weight, self.bias, groups=Fdim)  # (B, F, T)
-        return y.permute(2, 0, 1), full[full.shape[0] - (K - 1):]
+        # the last K-1 inputs, counted from the end (a traced graph runs any length)
+        return y.permute(2, 0, 1), (full[1 - K:] if K > 1 else full[:0])
 
 
 def _head_norm(x: Tensor, num_heads: int, weight: Tensor, eps: float = 1e-5) -> Tensor:
     """Group norm per head over the last axis (heads contiguous): (..., H) -> (..., H)."""
-    lead = x.shape[:-1]
-    return F.group_norm(x.reshape(-1, x.shape[-1]), num_heads, weight, None, eps).reshape(*lead, -1)
+    lead = list(x.shape[:-1])
+    return F.group_norm(x.reshape(-1, x.shape[-1]), num_heads, weight, None, eps).reshape(lead + [-1])
+
+
+_BlockState = Tuple[Tensor, Tensor, Tensor, Tensor, Tensor]  # (conv, and the cell's four)
+
+
+def _split_state(state: Optional[_BlockState]) -> Tuple[Optional[Tensor], Optional[List[Tensor]]]:
+    """A block's state: the convolution's and the cell's (None, None for a fresh start)."""
+    if state is None:
+        return None, None
+    return state[0], [state[1], state[2], state[3], state[4]]
 
 
 class _ProjectedsLSTM(sLSTMCellSpec):
@@ -240,6 +253,7 @@ class sLSTMBlock(nn.Module):
         self.embedding_dim, self.num_heads = D, num_heads
         self.dropout = _rate("dropout", dropout)
         self.spec = _ProjectedsLSTM(4 * D, D, num_heads, True, forget_gate)
+        self._script_config = portable.cell_config(portable.FAMILY_CODES["slstm"], self.spec)  # torch.jit.script's
         self.norm = nn.LayerNorm(D, bias=False)
         self.conv = _CausalConv(D, conv_kernel) if conv_kernel > 0 else None
         self.igate, self.fgate, self.zgate, self.ogate = (_Headwise(D, num_heads) for _ in range(4))
@@ -264,25 +278,43 @@ class sLSTMBlock(nn.Module):
             self.ffn_norm = self.ffn_up = self.ffn_down = None
             self.ffn_size = 0
 
-    def forward(self, x: Tensor, state=None):
-        conv_state, cell_state = (None, None) if state is None else (state[0], tuple(state[1:]))
-        B = x.shape[1]
+    def forward(self, x: Tensor, state: Optional[_BlockState] = None) -> Tuple[Tensor, _BlockState]:
+        conv_state, cell_state = _split_state(state)
+        B = x.size(1)
         u = self.norm(x)
         if self.conv is not None:
             c, conv_state = self.conv(u, conv_state)
             c = F.silu(c)
         else:
-            c, conv_state = u, u.new_zeros(0, B, self.embedding_dim)
+            c, conv_state = u, u.new_zeros([0, B, self.embedding_dim])
         xp = torch.cat([self.igate(c), self.fgate(c), self.zgate(u), self.ogate(u)], -1)
-        if cell_state is None:
-            cell_state = self.spec.initial_state(B, dtype=x.dtype, device=x.device)
-        h, cell_state = run_recurrence(self.spec, {"weight_hh": self.weight_hh, "bias": self.bias}, xp, cell_state)
+        if torch.jit.is_scripting():
+            # the portable twins' scripted sLSTM step (layers/portable.py), weight_hh in slot 1
+            cfg = self._script_config
+            s0 = portable.zero_state(4, xp, cfg) if cell_state is None else cell_state
+            h, cell = portable.scan_projected(4, xp + self.bias, s0, [xp.new_zeros([0]), self.weight_hh], cfg, 0.0,
+                                              None, False, None, [0.0], False, False, None, False)[:2]
+        else:
+            h, cell = self._recurrence(xp, cell_state)
         h = F.dropout(h, self.dropout, self.training)
         x = x + _head_norm(h, self.num_heads, self.group_norm_weight)
-        if self.ffn_up is not None:
+        if self.ffn_up is not None and self.ffn_norm is not None and self.ffn_down is not None:
             g, up = self.ffn_up(self.ffn_norm(x)).split(self.ffn_size, -1)
             x = x + F.dropout(self.ffn_down(F.gelu(g) * up), self.dropout, self.training)
-        return x, (conv_state, *cell_state)
+        return x, (conv_state, cell[0], cell[1], cell[2], cell[3])
+
+    @torch.jit.unused
+    def _recurrence(self, xp: Tensor, cell_state: Optional[List[Tensor]]) -> Tuple[Tensor, List[Tensor]]:
+        """The sLSTM over the block's pre-activations: the reference loop (a scripted loop
+        while tracing, so that a traced block runs any length)."""
+        if cell_state is None:
+            cell_state = self.spec.initial_state(xp.shape[1], dtype=xp.dtype, device=xp.device)
+        p = {"weight_hh": self.weight_hh, "bias": self.bias}
+        if torch.jit.is_tracing():
+            h, cell = traced_recurrence(self.spec, p, xp, cell_state)
+        else:
+            h, cell = run_recurrence(self.spec, p, xp, cell_state)
+        return h, list(cell)
 
     # ---- the reference package ----------------------------------------------------------
     @classmethod
@@ -449,6 +481,8 @@ class mLSTMBlock(nn.Module):
         self.embedding_dim, self.num_heads, self.inner_size = D, num_heads, inner
         self.dropout = _rate("dropout", dropout)
         self.spec = _ProjectedmLSTM(3 * inner + 2 * num_heads, inner, num_heads, False, chunk_size=chunk_size)
+        self._script_config = portable.cell_config(portable.FAMILY_CODES["mlstm"], self.spec)  # torch.jit.script's
+        self._script_eps = self.spec.eps
         self.norm = nn.LayerNorm(D, bias=False)
         self.proj_up = nn.Linear(D, 2 * inner, bias=bias)
         nb = inner // qkv_blocksize
@@ -472,27 +506,47 @@ class mLSTMBlock(nn.Module):
             self.igate.weight.zero_()
             self.igate.bias.normal_(0.0, 0.1)
 
-    def forward(self, x: Tensor, state=None):
-        conv_state, cell_state = (None, None) if state is None else (state[0], tuple(state[1:]))
-        T, B = x.shape[0], x.shape[1]
+    def forward(self, x: Tensor, state: Optional[_BlockState] = None) -> Tuple[Tensor, _BlockState]:
+        conv_state, cell_state = _split_state(state)
+        B = x.size(1)
         a, r = self.proj_up(self.norm(x)).split(self.inner_size, -1)
         if self.conv is not None:
             c, conv_state = self.conv(a, conv_state)
             c = F.silu(c)
         else:
-            c, conv_state = a, a.new_zeros(0, B, self.inner_size)
+            c, conv_state = a, a.new_zeros([0, B, self.inner_size])
         q, k, v = self.q_proj(c), self.k_proj(c), self.v_proj(a)
         qkv = torch.cat([q, k, v], -1)
         xp = torch.cat([qkv, self.igate(qkv), self.fgate(qkv)], -1)
-        if cell_state is None:
-            cell_state = self.spec.initial_state(B, dtype=x.dtype, device=x.device)
-        if backend() == "reference" or T == 1:
-            h, cell_state = run_recurrence(self.spec, {}, xp, cell_state)
+        if torch.jit.is_scripting():
+            # the portable twins' scripted mLSTM step (the recurrent form); its output gate
+            # held open: pre-activation +inf, sigmoid(+inf) = 1 exactly
+            cfg = self._script_config
+            s0 = portable.zero_state(5, xp, cfg) if cell_state is None else cell_state
+            gate = torch.full_like(xp[:, :, :self.inner_size], math.inf)
+            h, cell = portable.scan_projected(5, torch.cat([xp, gate], -1), s0, [xp.new_zeros([0])], cfg,
+                                              self._script_eps, None, False, None, [0.0], False, False, None,
+                                              False)[:2]
         else:
-            h, cell_state = mlstm_chunkwise(self.spec, {}, xp, cell_state)
+            h, cell = self._recurrence(xp, cell_state)
         h = _head_norm(h, self.num_heads, self.outnorm_weight) + self.skip * c
         y = self.proj_down(h * F.silu(r))
-        return x + F.dropout(y, self.dropout, self.training), (conv_state, *cell_state)
+        return x + F.dropout(y, self.dropout, self.training), (conv_state, cell[0], cell[1], cell[2], cell[3])
+
+    @torch.jit.unused
+    def _recurrence(self, xp: Tensor, cell_state: Optional[List[Tensor]]) -> Tuple[Tensor, List[Tensor]]:
+        """The mLSTM over the block's q, k, v and gates: the chunkwise form (the reference
+        loop for one step or ``LSTMKIT_BACKEND=reference``; a scripted loop of the
+        recurrent form while tracing, so that a traced block runs any length)."""
+        if cell_state is None:
+            cell_state = self.spec.initial_state(xp.shape[1], dtype=xp.dtype, device=xp.device)
+        if torch.jit.is_tracing():
+            h, cell = traced_recurrence(self.spec, {}, xp, cell_state)
+        elif backend() == "reference" or xp.shape[0] == 1:
+            h, cell = run_recurrence(self.spec, {}, xp, cell_state)
+        else:
+            h, cell = mlstm_chunkwise(self.spec, {}, xp, cell_state)
+        return h, list(cell)
 
     @classmethod
     def from_xlstm(cls, block, chunk_size: int = 64) -> "mLSTMBlock":
@@ -649,6 +703,11 @@ class xLSTMStack(nn.Module):
     Inputs: ``x`` (T, B, D), ``state`` None or the tuple of per-block states from a
     previous call (streaming). Outputs: ``(y (T, B, D), state)``.
 
+    ``torch.jit.trace`` records each block's recurrence as a scripted loop over time (a
+    trace runs any length; the TorchScript ONNX exporter writes an ``onnx::Loop``),
+    ``torch.jit.script`` compiles the stack (its state then a list), ``torch.export``
+    unrolls over the example's length.
+
     Example:
         >>> import torch
         >>> s = xLSTMStack(16, num_blocks=2, ratio="1:1", num_heads=2, mlstm={"round_to": 8}, slstm={"round_to": 8})
@@ -690,23 +749,29 @@ class xLSTMStack(nn.Module):
         g = math.gcd(m, s) or 1
         return f"{m // g}:{s // g}"
 
-    def forward(self, x: Tensor, state=None):
-        if not isinstance(x, Tensor) or x.dim() != 3 or x.shape[-1] != self.embedding_dim:
-            got = tuple(x.shape) if isinstance(x, Tensor) else type(x).__name__
-            raise ValueError(f"x must be (T, B, {self.embedding_dim}) (batch_first: (B, T, ...)), got {got}")
-        if state is not None and len(state) != len(self.blocks):
-            raise ValueError(f"state must hold one entry per block ({len(self.blocks)}), got {len(state)}")
+    def forward(self, x: Tensor, state: Optional[List[_BlockState]] = None) -> Tuple[Tensor, List[_BlockState]]:
+        if not torch.jit.is_scripting():  # (a scripted stack returns the state as a list)
+            if not isinstance(x, Tensor) or x.dim() != 3 or x.shape[-1] != self.embedding_dim:
+                got = tuple(x.shape) if isinstance(x, Tensor) else type(x).__name__
+                raise ValueError(f"x must be (T, B, {self.embedding_dim}) (batch_first: (B, T, ...)), got {got}")
+            if state is not None and len(state) != len(self.blocks):
+                raise ValueError(f"state must hold one entry per block ({len(self.blocks)}), got {len(state)}")
         if self.batch_first:
             x = x.transpose(0, 1)
-        new = []
+        new: List[_BlockState] = []
         for k, block in enumerate(self.blocks):
-            x, s = block(x, None if state is None else state[k])
+            given: Optional[_BlockState] = None
+            if state is not None:
+                given = state[k]
+            x, s = block(x, given)
             new.append(s)
         if self.post_norm is not None:
             x = self.post_norm(x)
         if self.batch_first:
             x = x.transpose(0, 1)
-        return x, tuple(new)
+        if not torch.jit.is_scripting():
+            return x, tuple(new)
+        return x, new
 
     @classmethod
     def from_xlstm(cls, stack, batch_first: bool = False) -> "xLSTMStack":
@@ -808,9 +873,10 @@ class xLSTMLanguageModel(nn.Module):
             else:
                 nn.init.normal_(self.head.weight, 0.0, math.sqrt(2.0 / (5.0 * embedding_dim)))
 
-    def forward(self, idx: Tensor, state=None):
-        if not isinstance(idx, Tensor) or idx.dim() != 2 or idx.is_floating_point():
-            raise ValueError(f"idx must be (T, B) int64 token ids, got {getattr(idx, 'shape', type(idx).__name__)}")
+    def forward(self, idx: Tensor, state: Optional[List[_BlockState]] = None) -> Tuple[Tensor, List[_BlockState]]:
+        if not torch.jit.is_scripting():
+            if not isinstance(idx, Tensor) or idx.dim() != 2 or idx.is_floating_point():
+                raise ValueError(f"idx must be (T, B) int64 token ids, got {getattr(idx, 'shape', type(idx).__name__)}")
         y, state = self.stack(self.embedding(idx), state)
         return self.head(y), state
 
