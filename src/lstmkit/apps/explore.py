@@ -117,9 +117,10 @@ SHIPPED: dict[str, ShippedExperiment] = {
     "reber": ShippedExperiment("reber", "reber", 8, {}, dict(max_sequences=60_000, max_seconds=None,
                                                             stop_on_success=False), _reber_samples, "symbols",
                                 title="embedded Reber grammar (1997 Exp. 1)"),
-    # 1997 Exp. 4 used 2 blocks of 2 cells (4 cells) at T = 100; 4 cells at T = 100 here.
-    "adding": ShippedExperiment("adding", "adding100", 4, {"T": 100},
-                                dict(lr=0.01, max_seconds=540, eval_every=50), lambda seed: _adding_samples(seed, T=100),
+    # 1997 Exp. 4 used 2 blocks of 2 cells (4 cells) at T = 100; here the registry's own
+    # adding100 net and training (16 cells, lr 0.003): 4 cells at lr 0.01 had learned
+    # nothing after 454,048 sequences (2026-12-04).
+    "adding": ShippedExperiment("adding", "adding100", 16, {"T": 100}, {}, lambda seed: _adding_samples(seed, T=100),
                                 "vectors", forget_bias=5.0, title="adding problem, T = 100 (1997 Exp. 4)"),
 }
 
