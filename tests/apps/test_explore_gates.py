@@ -237,3 +237,58 @@ def test_the_untrained_depth_gated_cell_opens_on_its_depth_gate():
     zero = {k: np.zeros(v["shape"]).tolist() for k, v in run["weights"].items()}
     run2 = ex.Session(s).run("", None, zero)
     assert np.allclose(run2["gates"]["d"], 0.5) and not np.allclose(run["gates"]["d"], 0.5)
+
+
+# ---- the ConvLSTM's feature maps ------------------------------------------------------------------
+def _conv_same(x, w):
+    """Cross-correlation with "same" padding, as torch's conv2d: x (C_in, H, W), w (C_out, C_in, k, k)."""
+    k = w.shape[-1] // 2
+    xp = np.pad(x, ((0, 0), (k, k), (k, k)))
+    out = np.zeros((w.shape[0], x.shape[1], x.shape[2]))
+    for r in range(x.shape[1]):
+        for c in range(x.shape[2]):
+            out[:, r, c] = np.tensordot(w, xp[:, r:r + w.shape[2], c:c + w.shape[3]], axes=3)
+    return out
+
+
+def test_conv_lstm_feature_maps_and_their_spatial_means_equal_the_equations():
+    m = _randomise(lstmkit.ConvLSTM(1, 2, 3, frame_size=(5, 5), dtype=torch.float64), scale=0.6, seed=6)
+    s = ex.Subject("conv", "model", m.eval(), ex._frame_encoder(1, (5, 5)), "frames", ["square 1 1 1 0 4"],
+                   model=m)
+    run = ex.explore(s)
+    assert run["switcher"] == [] and run["gate_order"] == ["i", "f", "g", "o", "c", "h"]
+    assert "spatial mean" in run["gate_titles"]["f"] and run["diagram"]["family"] == "conv_lstm"
+    x = ex.square_frames("square 1 1 1 0 4", 1, (5, 5))
+    assert x[2, 0, 0, 3:5, 1:3].sum() == 4 and x[2].sum() == 4  # the square moved down by 2
+    p, C = _np(m, 0), 2
+    h, c = np.zeros((C, 5, 5)), np.zeros((C, 5, 5))
+    wci, wcf, wco = np.split(p["weight_ch"], 3)
+    for t in range(4):
+        pre = (_conv_same(x[t, 0].numpy(), p["weight_ih"]) + _conv_same(h, p["weight_hh"])
+               + (p["bias_ih"] + p["bias_hh"])[:, None, None])
+        ip, fp, gp, op = np.split(pre, 4)
+        i, f, g = sigmoid(ip + wci * c), sigmoid(fp + wcf * c), np.tanh(gp)
+        c = f * c + i * g
+        o = sigmoid(op + wco * c)
+        h = o * np.tanh(c)
+        for k, v in zip("ifgoch", (i, f, g, o, c, h)):
+            np.testing.assert_allclose(run["maps"][k][t], v, rtol=1e-10, atol=1e-12, err_msg=f"{t} {k}")
+            np.testing.assert_allclose(run["gates"][k][t], v.mean(axis=(1, 2)), rtol=1e-10, atol=1e-12)
+    with torch.no_grad():
+        out, _ = m(x)
+    np.testing.assert_allclose(np.array(run["maps"]["h"]), out[:, 0].numpy(), atol=1e-10)
+    np.testing.assert_allclose(np.array(run["x"]), x[:, 0].mean(dim=(2, 3)).numpy())
+    assert list(run["gradient_flow"]["curves"]) == ["this cell (ConvLSTM)"]
+
+
+def test_untrained_conv_lstm_and_bad_squares():
+    s = ex.variant_subject("conv_lstm", input_size=1, hidden_size=2)
+    run = ex.Session(s).run("", "square 7 7 -1 1 3")
+    assert run["kind"] == "frames" and run["T"] == 3 and len(run["maps"]["c"][0][0]) == ex.FRAME[0]
+    assert not run["editable"]  # 4-D kernels: no box editor
+    with pytest.raises(ValueError, match="square ROW COL"):
+        ex.explore(s, "0.5 1")
+    with pytest.raises(ValueError, match="inside the 8x8 frame"):
+        ex.explore(s, "square 9 0 1 1 3")
+    with pytest.raises(ValueError, match="variant must be one of"):
+        ex.Session(s).run("gru")

@@ -279,3 +279,37 @@ def test_exported_page_shows_the_xlstm_and_depth_gates(browser, tmp_path):
         if name == "slstm":
             assert "exponential gates" in d.find_element("id", "diagnote").text
             _shot(d, "explore-slstm.png")
+
+
+def test_exported_conv_lstm_page_draws_the_feature_maps(browser, tmp_path):
+    subject = ex.variant_subject("conv_lstm", input_size=1, hidden_size=3, seed=0)
+    text = "square 1 1 1 1 6"
+    page = export_page(ex.Session(subject), tmp_path / "conv.html", text)
+    d = browser
+    d.get(page.as_uri())
+    _wait(d, lambda drv: drv.execute_script("return document.body.dataset.ready") == "1")
+    maps = {}
+    want = ex.step_values(subject.layer, subject.encode(text)[1])  # the spatial means
+    ex._values(subject.layer, subject.encode(text)[1], 0, 0, maps)
+    d.find_element("id", "s-3").click()
+    assert not d.find_element("id", "fmsec").get_attribute("hidden")
+    shown = _shown(d, "ifgoch", 3)
+    for g, vals in shown.items():
+        np.testing.assert_allclose([v for _, v in vals], want[g][3].numpy(), atol=1e-12, err_msg=g)
+    import json
+
+    for g in "ifgoch":
+        for ch in range(3):
+            cv = d.find_element("id", f"fm-{g}-{ch}")
+            np.testing.assert_allclose(json.loads(cv.get_attribute("data-values")), maps[g][3, ch].numpy(), atol=1e-12)
+    # the pixel drawn for the forget gate of channel 1 at row 2, column 5 has the gate's colour
+    px = int(d.find_element("id", "fm-f-1").get_attribute("data-px"))
+    rgb = d.execute_script(
+        "const c = document.getElementById('fm-f-1').getContext('2d');"
+        f"return Array.from(c.getImageData({5 * px + px // 2}, {2 * px + px // 2}, 1, 1).data).slice(0, 3);")
+    a = float(maps["f"][3, 1, 2, 5])
+    assert rgb == [int(np.floor(v + 0.5)) for v in (255 - 228 * a, 255 - 161 * a, 255 - 223 * a)]  # JS Math.round
+    d.find_element("id", "fm-c-2").click()
+    assert d.find_element("id", "unit").get_attribute("value") == "2"
+    assert "spatial mean" in d.find_element("id", "diagnote").text
+    _shot(d, "explore-conv-lstm.png")

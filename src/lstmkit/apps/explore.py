@@ -72,6 +72,9 @@ _TITLES = {"block_input": "block input", "memory_norm": "memory norm ||C|| (per 
            "short_term_memory": "short-term memory C^S(t-1)", "time_decay": "time decay g(dt) of C^S",
            "adjusted_memory": "adjusted memory C*(t-1)", "lower_cell": "lower layer's cell c^(L-1)"}
 
+FRAME = (8, 8)
+"""The frame size of an untrained ConvLSTM's inputs (``--variant conv_lstm``)."""
+
 MAX_EDITABLE = 2000
 """The most weights a cell may have for the page to offer to edit them (one box each)."""
 
@@ -218,11 +221,63 @@ def _vector_encoder(size: int):
     return encode
 
 
+FRAME_SAMPLES = ("square 1 1 1 1 8", "square 0 3 1 0 8", "square 4 0 0 1 8")
+"""The example inputs of a ConvLSTM: a moving square (``square ROW COL DROW DCOL STEPS``)."""
+
+
+def parse_square(text: str, frame: tuple[int, int], what: str = "input") -> tuple[int, int, int, int, int]:
+    """``"square ROW COL DROW DCOL STEPS"`` -> its five ints, checked against ``frame``.
+
+    Raises:
+        ValueError: another form, or a start outside the frame, or 1..100 steps exceeded.
+
+    Example:
+        >>> parse_square("square 1 2 1 0 6", (8, 8))
+        (1, 2, 1, 0, 6)
+    """
+    if not isinstance(text, str):
+        raise TypeError(f"{what} must be a str, got {type(text).__name__}")
+    words = text.split()
+    try:
+        if len(words) != 6 or words[0] != "square":
+            raise ValueError
+        r, c, dr, dc, T = (int(w) for w in words[1:])
+    except ValueError:
+        raise ValueError(f"{what}: expected 'square ROW COL DROW DCOL STEPS' (a 2x2 square moving over "
+                         f"{frame[0]}x{frame[1]} frames), got {text!r}") from None
+    if not (0 <= r < frame[0] and 0 <= c < frame[1]) or not 1 <= T <= 100:
+        raise ValueError(f"{what}: the square starts inside the {frame[0]}x{frame[1]} frame and moves for 1..100 "
+                         f"steps, got ROW {r}, COL {c}, STEPS {T}")
+    return r, c, dr, dc, T
+
+
+def square_frames(text: str, channels: int, frame: tuple[int, int]) -> Tensor:
+    """The frames of :func:`parse_square`'s moving square, (T, 1, channels, Hgt, Wdt)
+    float64: 1 on the square (every channel, wrapping round the edges), 0 elsewhere."""
+    r, c, dr, dc, T = parse_square(text, frame)
+    x = torch.zeros(T, 1, channels, *frame, dtype=torch.float64)
+    for t in range(T):
+        for a in range(2):
+            for b in range(2):
+                x[t, 0, :, (r + t * dr + a) % frame[0], (c + t * dc + b) % frame[1]] = 1.0
+    return x
+
+
+def _frame_encoder(channels: int, frame: tuple[int, int]):
+    def encode(text: str):
+        x = square_frames(text, channels, frame)
+        return x, x
+
+    return encode
+
+
 def _build_layer(name: str, input_size: int, hidden_size: int):
     """An untrained layer of family or variant ``name`` (float64), or raise ValueError."""
-    family, variant = resolve_model(name, feature_axes=1, what="variant")
+    family, variant = resolve_model(name, what="variant")
     params = inspect.signature(family.module).parameters
     kwargs: dict[str, Any] = {}
+    if family.feature_axes == 3:  # ConvLSTM: 3x3 kernels, the paper's peepholes, FRAME-sized frames
+        kwargs.update(kernel_size=3, frame_size=FRAME)
     if "variant" in params and variant is not None:
         kwargs["variant"] = variant
     if "num_heads" in params:  # sLSTM, mLSTM: one head, so that any hidden size fits
@@ -233,6 +288,12 @@ def _build_layer(name: str, input_size: int, hidden_size: int):
         return family.module(input_size, hidden_size, dtype=torch.float64, **kwargs).eval()
     except (TypeError, ValueError) as e:
         raise ValueError(f"variant {name!r}: {' '.join(str(e).split())}") from None
+
+
+def _switcher_of(subject: "Subject") -> list[str]:
+    """The switcher of a subject: every vector cell (:func:`switcher_names`), or none for a
+    ConvLSTM (its inputs are frames, which a vector cell cannot read)."""
+    return switcher_names() if subject.layer.specs[0].feature_axes == 1 else []
 
 
 def switcher_names() -> list[str]:
@@ -274,8 +335,12 @@ def variant_subject(name: str, input_size: int = 2, hidden_size: int = 4, seed: 
         layer = _build_layer(name, input_size, hidden_size)
     # a stacked cell (depth-gated) is shown at its top layer, where its own gate is
     show = (layer.num_layers - 1, 0)
-    # The page's editor holds one box per weight: only for small cells.
-    editable = sum(t.numel() for t in layer.cell_params(*show).values()) <= MAX_EDITABLE
+    # The page's editor holds one box per weight: only for small cells of matrices.
+    own = layer.cell_params(*show).values()
+    editable = sum(t.numel() for t in own) <= MAX_EDITABLE and all(t.dim() <= 2 for t in own)
+    if layer.specs[0].feature_axes == 3:
+        return Subject(f"untrained {describe(layer)}", "variant", layer, _frame_encoder(input_size, FRAME), "frames",
+                       list(FRAME_SAMPLES), model=layer, name=name, show=show)
     if like is not None:
         return Subject(f"untrained {describe(layer)}", "variant", layer, like.encode, like.kind, like.samples,
                        alphabet=like.alphabet, editable=editable, model=layer, name=name, show=show)
@@ -306,8 +371,8 @@ class Session:
         if not isinstance(key, str):
             raise TypeError(f"variant must be a str, got {type(key).__name__}")
         if key not in self.subjects:
-            if key not in switcher_names():
-                raise ValueError(f"variant must be one of {switcher_names()} (or '' for this model), got {key!r}")
+            if key not in _switcher_of(self.base):
+                raise ValueError(f"variant must be one of {_switcher_of(self.base)} (or '' for this model), got {key!r}")
             self.subjects[key] = variant_subject(key, seed=self.seed, like=self.base)
         return self.subjects[key]
 
@@ -333,7 +398,7 @@ class Session:
         ``"KEY@LAYER:DIRECTION"`` (e.g. ``"@1:1"``) for every other one of a stacked or
         bidirectional model."""
         runs = {}
-        for name in [""] + switcher_names():
+        for name in [""] + _switcher_of(self.base):
             s = self.subject(name)
             runs[name] = self.run(name, text)
             for index in range(s.layer.num_layers):
@@ -452,13 +517,15 @@ def model_subject(directory: str | os.PathLike, seed: int = 0) -> Subject:
         path, layer = layers[0]
         layer = layer.double().eval()
         size = layer.specs[0].input_size
-        if layer.specs[0].feature_axes != 1:
-            raise ValueError(f"--model {directory}: its recurrent layer {path!r} takes feature maps; "
-                             f"explore shows vector families only")
-        rng = np.random.default_rng(seed)
-        samples = [format_vectors(np.round(rng.normal(size=(16, size)), 2))]
-        s = Subject(f"{title}: layer {path!r} ({describe(layer)})", "model", layer, _vector_encoder(size),
-                    "vectors", samples, None, "", False, model, str(directory))
+        if layer.specs[0].feature_axes == 3:  # ConvLSTM: a moving square on frames of its size
+            frame = layer.specs[0].frame_size or FRAME
+            s = Subject(f"{title}: layer {path!r} ({describe(layer)})", "model", layer, _frame_encoder(size, frame),
+                        "frames", list(FRAME_SAMPLES), None, "", False, model, str(directory))
+        else:
+            rng = np.random.default_rng(seed)
+            samples = [format_vectors(np.round(rng.normal(size=(16, size)), 2))]
+            s = Subject(f"{title}: layer {path!r} ({describe(layer)})", "model", layer, _vector_encoder(size),
+                        "vectors", samples, None, "", False, model, str(directory))
     s.extra.update({k: extra[k] for k in ("experiment", "trained", "command") if k in extra})
     return s
 
@@ -538,7 +605,7 @@ def _reference_run(spec, p, x: Tensor, reverse: bool = False, gates: bool = Fals
     processes t = T-1 first."""
     spec.check_input_shape(tuple(x.shape[2:]))
     T = x.shape[0]
-    state = spec.initial_state(x.shape[1], dtype=x.dtype, device=x.device)
+    state = spec.initial_state(x.shape[1], tuple(x.shape[2:]), dtype=x.dtype, device=x.device)
     xp = spec.input_projection(x, p)
     side = _side(spec, x)
     outs: list[Tensor] = [x.new_empty(0)] * T
@@ -592,8 +659,10 @@ def model_output(layer: nn.Module, x: Tensor) -> Tensor:
     return _layer_inputs(layer, x, int(getattr(layer, "num_layers", 1)))[0]
 
 
-def _values(layer: nn.Module, x: Tensor, index: int = 0, direction: int = 0):
-    """(short name -> (T, rows), short name -> long name) of one (layer, direction)."""
+def _values(layer: nn.Module, x: Tensor, index: int = 0, direction: int = 0, maps: dict | None = None):
+    """(short name -> (T, rows), short name -> long name) of one (layer, direction); a
+    feature map (ConvLSTM) gives its spatial mean per channel, and, into ``maps`` where
+    given, the whole map (T, C, Hgt, Wdt)."""
     index, direction = check_choice(layer, index, direction)
     k = index * int(getattr(layer, "num_directions", 1)) + direction
     spec, p = layer.specs[k], layer.cell_params(index, direction)
@@ -610,10 +679,17 @@ def _values(layer: nn.Module, x: Tensor, index: int = 0, direction: int = 0):
             entries = [(n, n, s) for n, s in zip(spec.state_names, states[t])
                        if s.dim() == 2 and s.shape[1] == spec.hidden_size]
         for short, long, v in entries:
-            if v.dim() != 2:  # one vector per sequence only (a feature map is not a row of units)
+            if v.dim() == 4:  # a feature map (B, C, Hgt, Wdt): its rows are the channels' spatial means
+                if maps is not None:
+                    maps.setdefault(short, []).append(v[0])
+                v = v.mean(dim=(2, 3))
+            if v.dim() != 2:  # one vector per sequence only
                 continue
             rows.setdefault(short, []).append(v[0])
             longs[short] = long
+    if maps is not None:
+        for k in list(maps):
+            maps[k] = torch.stack(maps[k]) if isinstance(maps[k], list) else maps[k]
     return {k: torch.stack(v) for k, v in rows.items()}, longs
 
 
@@ -646,7 +722,7 @@ def _flow(spec, p: dict, x: Tensor, reverse: bool) -> dict[str, Any]:
     p = {k: v.detach().requires_grad_(True) for k, v in p.items()}
     k = next((spec.state_names.index(n) for n in ("c", "C") if n in spec.state_names), 0)
     T = x.shape[0]
-    state = spec.initial_state(x.shape[1], dtype=x.dtype, device=x.device)
+    state = spec.initial_state(x.shape[1], tuple(x.shape[2:]), dtype=x.dtype, device=x.device)
     side = _side(spec, x)
     kept: list[Tensor] = [x.new_empty(0)] * T
     order = list(range(T - 1, -1, -1)) if reverse else list(range(T))
@@ -772,6 +848,10 @@ _EQUATIONS = {
              "d x d memory, summarised by its norm",
     "tlstm": "T-LSTM (Baytas et al. 2017): C^S = tanh(W_d c(t-1) + b_d), C* = c(t-1) - C^S + g(dt) C^S, "
              "g(dt) = 1 / log(e + dt) (dt = 1 at every step here); c = f C* + i g, h = o tanh(c)",
+    "conv_lstm": "ConvLSTM (Shi et al. 2015): every gate and state a feature map; i, f, o = sigmoid(W * x + U * h(t-1) "
+                 "+ w_c o c + b) (convolutions *, Hadamard peepholes o), c = f o c(t-1) + i o g, h = o o tanh(c). "
+                 "The heat maps over time and these values are each channel's spatial mean; the feature maps of "
+                 "this step are drawn below",
     "depth_gated_lstm": "depth-gated LSTM (Yao et al. 2015): c = d c^(L-1) + f c(t-1) + i g, "
                         "d = sigmoid(W x + w_c c(t-1) + w_l c^(L-1) + b): the lower layer's cell flows in "
                         "through the depth gate (layer 1 and up)",
@@ -808,7 +888,9 @@ def _reference_curves(spec, xin: Tensor, reverse: bool) -> dict[str, list[float]
     """The gradient flow of an untrained Elman net and a 1997 LSTM (no forget gate: the
     constant error carousel) of the same size on the same step input (its first
     ``spec.input_size`` features), the same direction, seed 0."""
-    out = {}
+    out: dict[str, list[float]] = {}
+    if spec.feature_axes != 1:  # the Elman net and the 1997 LSTM read vectors, not frames
+        return out
     xin = xin[..., : spec.input_size]
     for label, name in (("Elman RNN (untrained)", "rnn"), ("LSTM 1997, no forget gate (untrained)", "hochreiter1997")):
         with torch.random.fork_rng(devices=[]):
@@ -894,12 +976,15 @@ def explore(subject: Subject, text: str | None = None, layer: int | None = None,
     xm, xl = subject.encode(text)
     if "memory" not in subject.cache:
         subject.cache["memory"] = memory_unit(subject)
-    vals, longs = _values(subject.layer, xl, index, d)
+    fmaps: dict = {}
+    vals, longs = _values(subject.layer, xl, index, d, fmaps)
     spec = _spec_of(subject.layer, index, d)
     if hasattr(spec, "gates"):  # the papers' names, in the diagram's order
         first = ("r", "i", "f", "g", "z", "o", "d", "cs", "gdt", "cadj", "cl", "C", "c", "n", "m", "h")
         order = [k for k in first if k in vals] + [k for k in vals if k not in first]
         titles = {k: _TITLES.get(longs[k], longs[k].replace("_", " ")) + " " + k for k in order}
+        if fmaps:
+            titles = {k: v + " (spatial mean)" for k, v in titles.items()}
     else:  # a family's state entries, by their names
         order = list(vals)
         titles = {k: {"h": "output h", "c": "cell state c"}.get(k, f"state {k}") for k in order}
@@ -913,14 +998,22 @@ def explore(subject: Subject, text: str | None = None, layer: int | None = None,
     curves = {f"this cell ({describe(subject.layer)}{where})": gf["norms"], **_reference_curves(spec, xin, d == 1)}
     if subject.kind == "symbols":
         steps = list("".join(text.split()))
+    elif subject.kind == "frames":
+        steps = [f"frame {t}" for t in range(xm.shape[0])]
     else:
         steps = [format_vectors(r[None]) for r in xm[:, 0].numpy()]
+    # frames: the input's heat map is each channel's spatial mean; the maps themselves apart
+    x_rows = xm[:, 0].mean(dim=(2, 3)) if subject.kind == "frames" else xm[:, 0]
+    maps = None
+    if fmaps:
+        maps = {"x": xm[:, 0].tolist(), **{k: fmaps[k].tolist() for k in order if k in fmaps}}
     run = {
         "title": subject.title + ("" if not where else f" [{where[2:]}]"), "source": subject.source,
         "name": subject.name,
         "family": family_of(subject.layer).name, "describe": describe(subject.layer),
         "kind": subject.kind, "alphabet": subject.alphabet, "input_text": text, "steps": steps,
-        "x": xm[:, 0].tolist(), "T": int(xl.shape[0]), "H": spec.hidden_size, "I": subject.input_size,
+        "x": x_rows.tolist(), "T": int(xl.shape[0]), "H": spec.hidden_size, "I": subject.input_size,
+        "maps": maps,
         "gates": {k: vals[k].tolist() for k in order}, "gate_order": order,
         "gate_titles": titles, "gate_rows": {k: int(vals[k].shape[1]) for k in order},
         "unit_range": [k for k in order if longs[k] in UNIT_RANGE],
@@ -929,7 +1022,7 @@ def explore(subject: Subject, text: str | None = None, layer: int | None = None,
         "readout": readout, "gradient_flow": {"state": gf["state"], "end": gf["end"], "curves": curves},
         "diagram": diagram(subject.layer, index, d),
         "memory": subject.cache["memory"] if (index, d) == (0, 0) else None, "samples": subject.samples,
-        "switcher": switcher_names(), "editable": subject.editable,
+        "switcher": _switcher_of(subject), "editable": subject.editable,
         "weights": weights_of(subject.layer, index, d) if subject.editable else None,
         "extra": subject.extra,
     }

@@ -117,6 +117,7 @@
     document.querySelectorAll("#steps span").forEach((s, k) => s.className = k === t ? "cur" : "");
     $("readout").textContent = run.readout && run.readout[t] ? "read-out at this step: " + run.readout[t] : "";
     drawMaps();
+    drawFeatureMaps();
     drawTable();
     drawDiagram();
     drawGradientMarker();
@@ -154,6 +155,36 @@
         go(s);
       };
       div.appendChild(cv);
+      box.appendChild(div);
+    }
+  }
+
+  // ---- a ConvLSTM's feature maps at this step --------------------------------------------------
+  function drawFeatureMaps() {
+    const sec = $("fmsec"), box = $("fmaps");
+    box.innerHTML = "";
+    if (!run.maps) { sec.hidden = true; return; }
+    sec.hidden = false;
+    for (const g of ["x"].concat(run.gate_order)) {
+      const m = run.maps[g];
+      if (!m) continue;
+      let scale = 0;
+      for (const frame of m) for (const ch of frame) for (const row of ch) for (const v of row) scale = Math.max(scale, Math.abs(v));
+      const div = html("div", {class: "map"});
+      const name = g === "x" ? NAMES.x : (run.gate_titles[g] || g).replace(" (spatial mean)", "");
+      div.appendChild(html("div", {class: "label"}, unitGate(g) ? name : `${name} (|max| ${fmt(scale, 3)})`));
+      m[t].forEach((ch, k) => {
+        const hgt = ch.length, wdt = ch[0].length, px = Math.max(4, Math.floor(96 / Math.max(hgt, wdt)));
+        const cv = html("canvas", {id: `fm-${g}-${k}`, width: wdt * px, height: hgt * px, title: `${name}, channel ${k}, step ${t}`,
+          "data-values": JSON.stringify(ch), "data-px": px, class: g !== "x" && k === unit ? "fm sel" : "fm"});
+        const ctx = cv.getContext("2d");
+        for (let r = 0; r < hgt; r++) for (let c = 0; c < wdt; c++) {
+          ctx.fillStyle = color(g, ch[r][c], scale);
+          ctx.fillRect(c * px, r * px, px, px);
+        }
+        if (g !== "x") cv.onclick = () => { unit = k; $("unit").value = k; update(); };
+        div.appendChild(cv);
+      });
       box.appendChild(div);
     }
   }
