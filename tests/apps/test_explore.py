@@ -201,7 +201,7 @@ def test_shipped_models_load_and_learned_their_task():
     assert adding.extra["trained"]["solved"]
     from lstmkit.tasks.adding import adding_batch
 
-    x, lengths, y = adding_batch(10, 30, np.random.default_rng(5), dtype=torch.float64)
+    x, lengths, y = adding_batch(10, ex.SHIPPED["adding"].task["T"], np.random.default_rng(5), dtype=torch.float64)
     errs = []
     for b in range(10):
         run = ex.explore(adding, ex.format_vectors(x[: int(lengths[b]), b]))
@@ -223,10 +223,13 @@ def test_memory_unit_holds_the_second_symbol():
 def test_adding_memory_unit_holds_the_sum():
     s = ex.experiment_subject("adding")
     m = ex.memory_unit(s, n=100)
-    assert m["task"] == "adding" and abs(m["correlation"]) > 0.9 and abs(m["correlation_x1"]) > 0.8
+    # (the 16-cell T = 100 net keeps X1 in more than one unit before X2 comes: r ~ 0.7-0.8 in the best sum unit)
+    assert m["task"] == "adding" and abs(m["correlation"]) > 0.9 and abs(m["correlation_x1"]) > 0.6
     untrained = ex.variant_subject("vanilla", seed=0, like=s)
     untrained.source, untrained.extra["experiment"] = "experiment", "adding"
-    assert abs(ex.memory_unit(untrained, n=100)["correlation"]) < abs(m["correlation"]) - 0.05
+    u = ex.memory_unit(untrained, n=100)
+    assert abs(u["correlation"]) < abs(m["correlation"]) - 0.05
+    assert abs(u["correlation_x1"]) < abs(m["correlation_x1"]) - 0.3
 
 
 def test_edited_weights_change_the_run_and_bad_ones_are_refused():

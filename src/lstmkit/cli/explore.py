@@ -198,14 +198,15 @@ def register(sub) -> None:
                       help="a shipped trained classic-task model: embedded Reber or the adding problem")
     what.add_argument("--variant", metavar="NAME",
                       help="an untrained cell whose weights the page can edit: an LSTM preset (vanilla, cifg, "
-                           "nfg, ...), gru, rnn, or another registered family")
+                           "nfg, ...), gru, rnn, or another registered family (conv_lstm: on 8x8 frames of a "
+                           "moving square, 'square ROW COL DROW DCOL STEPS')")
     p.add_argument("--input", metavar="TEXT",
                    help="the input sequence: symbols ('BTSSXXTVVETE') or steps of numbers split by ';' "
                         "('0.5 1; -0.2 0'); default: the first example")
     p.add_argument("--hidden-size", "--hidden", dest="hidden_size", type=positive_int, default=4,
                    help="units of a --variant cell (default 4)")
     p.add_argument("--input-size", dest="input_size", type=positive_int, default=2,
-                   help="input features of a --variant cell (default 2)")
+                   help="input features (a conv_lstm's input channels) of a --variant cell (default 2)")
     p.add_argument("--layer", type=nonneg_int, default=None,
                    help="which layer of a stacked model to show first (default 0; the page can switch)")
     p.add_argument("--direction", choices=("forward", "backward"), default=None,
