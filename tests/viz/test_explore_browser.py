@@ -211,8 +211,10 @@ def _ctc_subject(tmp_path):
     from lstmkit.models.recognizers import CTCRecognizer
 
     torch.manual_seed(0)
-    return ex.model_subject(save_model(CTCRecognizer(input_size=2, num_labels=3, hidden_size=4, num_layers=2),
-                                       tmp_path / "ctc"))
+    s = ex.model_subject(save_model(CTCRecognizer(input_size=2, num_labels=3, hidden_size=4, num_layers=2),
+                                    tmp_path / "ctc"))
+    s.title = "an untrained CTCRecognizer: LSTM (vanilla), 2 layers, bidirectional"  # not the test's tmp path
+    return s
 
 
 STACK_TEXT = "0.5 -1; 0.3 0.8; -0.9 0.1; 0.2 0.2; 1.0 -0.4; -0.6 0.9"
@@ -245,6 +247,7 @@ def test_exported_page_shows_layer_one_backward_as_the_model(browser, tmp_path):
         assert d.find_element("id", "d-cprev").text == f"c={want['cell_state'][before, unit]:.3f}"
         if choice == "1:1":
             assert "backward direction" in d.find_element("id", "dirnote").text
+            assert "reads the outputs of layer 0 (both directions)" in d.find_element("id", "dirnote").text
             _shot(d, "explore-layer1-backward.png")
 
 
@@ -313,3 +316,38 @@ def test_exported_conv_lstm_page_draws_the_feature_maps(browser, tmp_path):
     assert d.find_element("id", "unit").get_attribute("value") == "2"
     assert "spatial mean" in d.find_element("id", "diagnote").text
     _shot(d, "explore-conv-lstm.png")
+
+
+def test_live_page_asks_its_server_for_another_layer(browser, tmp_path):
+    from selenium.webdriver.support.ui import Select
+
+    subject = _ctc_subject(tmp_path)
+    srv = make_server(ex.Session(subject), 0, STACK_TEXT)
+    th = threading.Thread(target=srv.serve_forever, daemon=True)
+    th.start()
+    try:
+        d = browser
+        d.get(f"http://127.0.0.1:{srv.server_address[1]}/")
+        _wait(d, lambda drv: drv.execute_script("return document.body.dataset.ready") == "1")
+        Select(d.find_element("id", "layer")).select_by_value("1:1")
+        _wait(d, lambda drv: "layer 1 backward" in drv.find_element("id", "title").text)
+        x = torch.as_tensor(ex.parse_vectors(STACK_TEXT, 2))[:, None]
+        with torch.no_grad():
+            want = subject.layer.gates(x, layer=1, direction=1)
+        shown = _shown(d, "ifgoch", 4)
+        for g, vals in shown.items():
+            np.testing.assert_allclose([v for _, v in vals], want[LONG[g]][0, 0].numpy(), atol=1e-12, err_msg=g)
+        # a new input keeps the layer and direction shown
+        box = d.find_element("id", "input")
+        box.clear()
+        box.send_keys("1 0; 0 1; 0.5 0.5")
+        d.find_element("id", "run").click()
+        _wait(d, lambda drv: drv.find_element("id", "stepinfo").text.startswith("t = 0 of 2"))
+        assert d.find_element("id", "layer").get_attribute("value") == "1:1"
+        with torch.no_grad():
+            want = subject.layer.gates(torch.tensor([[[1.0, 0]], [[0, 1]], [[0.5, 0.5]]], dtype=torch.float64),
+                                       layer=1, direction=1)
+        np.testing.assert_allclose([v for _, v in _shown(d, "c", 4)["c"]], want["cell_state"][0, 0].numpy(), atol=1e-12)
+    finally:
+        srv.shutdown()
+        srv.server_close()

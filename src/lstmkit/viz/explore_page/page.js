@@ -94,7 +94,11 @@
     }
     ls.value = (run.layer || 0) + ":" + (backward() ? 1 : 0);
     $("layerbox").hidden = nl * nd === 1;
-    $("dirnote").textContent = backward() ? "backward direction: it runs from the last step to the first; the state before step t is the one after step t+1" : "";
+    const notes = [];
+    if (run.layer > 0) notes.push("layer " + run.layer + " reads the outputs of layer " + (run.layer - 1) +
+      (nd > 1 ? " (both directions)" : "") + ", computed from this input with the same reference step; the input x shown is the model's");
+    if (backward()) notes.push("backward direction: it runs from the last step to the first; the state before step t is the one after step t+1");
+    $("dirnote").textContent = notes.join(". ");
     const steps = $("steps");
     steps.innerHTML = "";
     run.steps.forEach((s, k) => {
