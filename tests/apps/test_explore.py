@@ -121,7 +121,8 @@ def test_gru_and_elman_equal_torch():
 def test_every_switcher_choice_runs_and_is_json():
     session = ex.Session(ex.variant_subject("vanilla", hidden_size=4))
     runs = session.export_runs("0.1 0.2; 0.3 -0.4; 0.5 0.6")
-    assert set(runs) == {""} | set(ex.switcher_names())
+    # the depth-gated cell (two layers, shown at layer 1) also holds its layer 0
+    assert set(runs) == {""} | set(ex.switcher_names()) | {"depth_gated_lstm@0:0"}
     for name, run in runs.items():
         json.dumps(run, allow_nan=False)
         assert run["T"] == 3 and "h" in run["gates"], name
@@ -200,7 +201,7 @@ def test_shipped_models_load_and_learned_their_task():
     assert adding.extra["trained"]["solved"]
     from lstmkit.tasks.adding import adding_batch
 
-    x, lengths, y = adding_batch(10, 30, np.random.default_rng(5), dtype=torch.float64)
+    x, lengths, y = adding_batch(10, ex.SHIPPED["adding"].task["T"], np.random.default_rng(5), dtype=torch.float64)
     errs = []
     for b in range(10):
         run = ex.explore(adding, ex.format_vectors(x[: int(lengths[b]), b]))
@@ -222,10 +223,13 @@ def test_memory_unit_holds_the_second_symbol():
 def test_adding_memory_unit_holds_the_sum():
     s = ex.experiment_subject("adding")
     m = ex.memory_unit(s, n=100)
-    assert m["task"] == "adding" and abs(m["correlation"]) > 0.9 and abs(m["correlation_x1"]) > 0.8
+    # (the 16-cell T = 100 net keeps X1 in more than one unit before X2 comes: r ~ 0.7-0.8 in the best sum unit)
+    assert m["task"] == "adding" and abs(m["correlation"]) > 0.9 and abs(m["correlation_x1"]) > 0.6
     untrained = ex.variant_subject("vanilla", seed=0, like=s)
     untrained.source, untrained.extra["experiment"] = "experiment", "adding"
-    assert abs(ex.memory_unit(untrained, n=100)["correlation"]) < abs(m["correlation"]) - 0.05
+    u = ex.memory_unit(untrained, n=100)
+    assert abs(u["correlation"]) < abs(m["correlation"]) - 0.05
+    assert abs(u["correlation_x1"]) < abs(m["correlation_x1"]) - 0.3
 
 
 def test_edited_weights_change_the_run_and_bad_ones_are_refused():
@@ -272,14 +276,14 @@ def test_any_model_directory(tmp_path):
         ex.model_subject(tmp_path / "nothing")
 
 
-@pytest.mark.parametrize("name, states", [("slstm", ["h", "c", "n", "m"]), ("mlstm", ["h"]), ("tlstm", ["h", "c"]),
-                                          ("depth_gated_lstm", ["h", "c"])])
-def test_other_families_show_their_states(name, states):
+@pytest.mark.parametrize("name, gates", [("slstm", "i f z o c n m h"), ("mlstm", "i f o C n m h"),
+                                         ("tlstm", "i f g o cs gdt cadj c h"), ("depth_gated_lstm", "i f g o d cl c h")])
+def test_other_families_show_their_gates(name, gates):
     s = ex.variant_subject(name, input_size=2, hidden_size=4, seed=4)
     run = ex.explore(s, TEXT)
-    assert run["gate_order"] == states and run["diagram"]["kind"] == "other"
+    assert run["gate_order"] == gates.split() and run["diagram"]["kind"] == "other" and run["diagram"]["equations"]
     x = torch.as_tensor(ex.parse_vectors(TEXT, 2))[:, None]
     kw = {"dt": torch.ones(x.shape[0], 1, dtype=x.dtype)} if name == "tlstm" else {}
-    with torch.no_grad():
+    with torch.no_grad():  # (the depth-gated cell is shown at its top layer, the module's output)
         out = s.layer(x, **kw)[0]
     np.testing.assert_allclose(np.array(run["gates"]["h"]), out[:, 0].numpy(), atol=1e-10)

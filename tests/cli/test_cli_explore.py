@@ -91,7 +91,7 @@ def test_export_writes_one_file_and_refuses_to_overwrite(tmp_path, capsys):
     page = out.read_text()
     assert "https://" not in page and "<script src" not in page and "<link" not in page
     data = json.loads(re.search(r'<script type="application/json" id="explore-data">(.*?)</script>', page, re.S).group(1))
-    assert not data["live"] and set(data["runs"]) == {""} | set(ex.switcher_names())
+    assert not data["live"] and set(data["runs"]) == {""} | set(ex.switcher_names()) | {"depth_gated_lstm@0:0"}
     assert data["runs"][""]["input_text"] == "BTBPVVETE" and data["runs"][""]["memory"] is not None
     before = out.read_bytes()
     assert main(["explore", "--variant", "gru", "--export", str(out)]) == 1
@@ -144,3 +144,38 @@ def test_train_quick_learns(tmp_path, monkeypatch, one_thread):
     with torch.no_grad():
         loss, before = (float(task.sequence_loss(m(b.x.double(), b.lengths)[0], b).mean()) for m in (s.model, untrained))
     assert loss < 0.6 * before, (loss, before)
+
+
+def test_layer_and_direction_options(tmp_path, capsys):
+    from lstmkit.models import save_model
+    from lstmkit.models.recognizers import CTCRecognizer
+
+    d = save_model(CTCRecognizer(input_size=2, num_labels=3, hidden_size=3, num_layers=2), tmp_path / "ctc")
+    out = tmp_path / "stack.html"
+    assert main(["explore", "--model", str(d), "--layer", "1", "--direction", "backward", "--input", "1 0; 0 1; 0.5 0.5",
+                 "--export", str(out)]) == 0
+    data = json.loads(re.search(r'id="explore-data">(.*?)</script>', out.read_text(), re.S).group(1))
+    first = data["runs"][""]
+    assert (first["layer"], first["direction"]) == (1, "backward") and "@0:0" in data["runs"]
+    want = ex.explore(ex.model_subject(d), "1 0; 0 1; 0.5 0.5", 1, "backward")
+    np.testing.assert_allclose(first["gates"]["c"], want["gates"]["c"], rtol=1e-12)
+    capsys.readouterr()
+    for argv, match in ((["--model", str(d), "--layer", "2"], "--layer must be an int in 0..1"),
+                        (["--experiment", "reber", "--direction", "backward"], "--direction must be 'forward'")):
+        assert main(["explore", *argv, "--export", str(tmp_path / "x.html")]) == 1
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and err[0].startswith("lstmkit explore: error: ") and match in err[0], err
+    # the server answers a layer and direction in its query string
+    srv = make_server(ex.Session(ex.model_subject(d)), 0)
+    th = threading.Thread(target=srv.serve_forever, daemon=True)
+    th.start()
+    try:
+        url = f"http://127.0.0.1:{srv.server_address[1]}/api/run?input=1%200;0%201;0.5%200.5&layer=1&direction=backward"
+        status, _, body = _get(url)
+        assert status == 200
+        np.testing.assert_allclose(json.loads(body)["gates"]["c"], want["gates"]["c"], rtol=1e-12)
+        status, _, body = _get(url.replace("layer=1", "layer=x"))
+        assert status == 400 and "layer must be an int" in json.loads(body)["error"]
+    finally:
+        srv.shutdown()
+        srv.server_close()

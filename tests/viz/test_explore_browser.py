@@ -203,3 +203,151 @@ def test_adding_page_reads_out_the_sum_at_the_last_step(browser, tmp_path):
     np.testing.assert_allclose([v for _, v in shown["c"]], want["cell_state"][T - 1, 0].numpy(), atol=1e-12)
     d.find_element("id", f"s-{T // 3}").click()
     _shot(d, "explore-adding.png")
+
+
+def _ctc_subject(tmp_path):
+    """A saved 2-layer bidirectional LSTM (a CTC recognizer's), as ``--model DIR`` opens it."""
+    from lstmkit.models import save_model
+    from lstmkit.models.recognizers import CTCRecognizer
+
+    torch.manual_seed(0)
+    s = ex.model_subject(save_model(CTCRecognizer(input_size=2, num_labels=3, hidden_size=4, num_layers=2),
+                                    tmp_path / "ctc"))
+    s.title = "an untrained CTCRecognizer: LSTM (vanilla), 2 layers, bidirectional"  # not the test's tmp path
+    return s
+
+
+STACK_TEXT = "0.5 -1; 0.3 0.8; -0.9 0.1; 0.2 0.2; 1.0 -0.4; -0.6 0.9"
+
+
+def test_exported_page_shows_layer_one_backward_as_the_model(browser, tmp_path):
+    from selenium.webdriver.support.ui import Select
+
+    subject = _ctc_subject(tmp_path)
+    page = export_page(ex.Session(subject), tmp_path / "stack.html", STACK_TEXT)
+    d = browser
+    d.get(page.as_uri())
+    _wait(d, lambda drv: drv.execute_script("return document.body.dataset.ready") == "1")
+    x = torch.as_tensor(ex.parse_vectors(STACK_TEXT, 2))[:, None]
+    options = [o.get_attribute("value") for o in Select(d.find_element("id", "layer")).options]
+    assert options == ["0:0", "0:1", "1:0", "1:1"]
+    for choice in ("1:1", "0:1", "1:0"):
+        layer, direction = map(int, choice.split(":"))
+        Select(d.find_element("id", "layer")).select_by_value(choice)
+        with torch.no_grad():  # the layer's own inspection path
+            want = {k: v[:, 0].numpy() for k, v in subject.layer.gates(x, layer=layer, direction=direction).items()}
+        assert f"layer {layer} {('forward', 'backward')[direction]}" in d.find_element("id", "title").text
+        d.find_element("id", "s-2").click()
+        shown = _shown(d, "ifgoch", 4)
+        for g, vals in shown.items():
+            np.testing.assert_allclose([v for _, v in vals], want[LONG[g]][2], atol=1e-12, err_msg=f"{choice} {g}")
+        # the diagram's c(t-1): after step 3 for the backward direction, after step 1 forward
+        unit = int(d.find_element("id", "unit").get_attribute("value"))
+        before = 3 if direction == 1 else 1
+        assert d.find_element("id", "d-cprev").text == f"c={want['cell_state'][before, unit]:.3f}"
+        if choice == "1:1":
+            assert "backward direction" in d.find_element("id", "dirnote").text
+            assert "reads the outputs of layer 0 (both directions)" in d.find_element("id", "dirnote").text
+            _shot(d, "explore-layer1-backward.png")
+
+
+def test_exported_page_shows_the_xlstm_and_depth_gates(browser, tmp_path):
+    from selenium.webdriver.support.ui import Select
+
+    subject = _ctc_subject(tmp_path)
+    page = export_page(ex.Session(subject), tmp_path / "families.html", STACK_TEXT)
+    d = browser
+    d.get(page.as_uri())
+    _wait(d, lambda drv: drv.execute_script("return document.body.dataset.ready") == "1")
+    xl = subject.encode(STACK_TEXT)[1]
+    families = {"slstm": ("ifzocnmh", (0, 0)), "mlstm": ("onh", (0, 0)),  # mLSTM's per-unit values; per head below
+                "tlstm": (["i", "f", "g", "o", "cs", "cadj", "c", "h"], (0, 0)),
+                "depth_gated_lstm": (["i", "f", "g", "o", "d", "cl", "c", "h"], (1, 0))}
+    for name, (keys, show) in families.items():
+        Select(d.find_element("id", "variant")).select_by_value(name)
+        d.find_element("id", "s-4").click()
+        other = ex.variant_subject(name, seed=0, like=subject)
+        want = ex.step_values(other.layer, xl, *show)
+        assert d.find_element("id", "layer").get_attribute("value") == f"{show[0]}:{show[1]}"
+        shown = _shown(d, keys, 4)
+        for g, vals in shown.items():
+            np.testing.assert_allclose([v for _, v in vals], want[g][4].numpy(), atol=1e-12, err_msg=f"{name} {g}")
+        if name == "mlstm":  # one head: its gates i, f and the memory norm have one row
+            for g in ("i", "f", "C"):
+                assert abs(float(d.find_element("id", f"v-{g}-0").get_attribute("data-value")) - float(want[g][4, 0])) < 1e-12
+                assert d.find_elements("id", f"v-{g}-1") == []
+        if name == "tlstm":
+            assert abs(float(d.find_element("id", "v-gdt-0").get_attribute("data-value")) - 1 / np.log(np.e + 1)) < 1e-12
+        assert d.find_element("id", "d-h").text.startswith("h = ")
+        if name == "slstm":
+            assert "exponential gates" in d.find_element("id", "diagnote").text
+            _shot(d, "explore-slstm.png")
+
+
+def test_exported_conv_lstm_page_draws_the_feature_maps(browser, tmp_path):
+    subject = ex.variant_subject("conv_lstm", input_size=1, hidden_size=3, seed=0)
+    text = "square 1 1 1 1 6"
+    page = export_page(ex.Session(subject), tmp_path / "conv.html", text)
+    d = browser
+    d.get(page.as_uri())
+    _wait(d, lambda drv: drv.execute_script("return document.body.dataset.ready") == "1")
+    maps = {}
+    want = ex.step_values(subject.layer, subject.encode(text)[1])  # the spatial means
+    ex._values(subject.layer, subject.encode(text)[1], 0, 0, maps)
+    d.find_element("id", "s-3").click()
+    assert not d.find_element("id", "fmsec").get_attribute("hidden")
+    shown = _shown(d, "ifgoch", 3)
+    for g, vals in shown.items():
+        np.testing.assert_allclose([v for _, v in vals], want[g][3].numpy(), atol=1e-12, err_msg=g)
+    import json
+
+    for g in "ifgoch":
+        for ch in range(3):
+            cv = d.find_element("id", f"fm-{g}-{ch}")
+            np.testing.assert_allclose(json.loads(cv.get_attribute("data-values")), maps[g][3, ch].numpy(), atol=1e-12)
+    # the pixel drawn for the forget gate of channel 1 at row 2, column 5 has the gate's colour
+    px = int(d.find_element("id", "fm-f-1").get_attribute("data-px"))
+    rgb = d.execute_script(
+        "const c = document.getElementById('fm-f-1').getContext('2d');"
+        f"return Array.from(c.getImageData({5 * px + px // 2}, {2 * px + px // 2}, 1, 1).data).slice(0, 3);")
+    a = float(maps["f"][3, 1, 2, 5])
+    assert rgb == [int(np.floor(v + 0.5)) for v in (255 - 228 * a, 255 - 161 * a, 255 - 223 * a)]  # JS Math.round
+    d.find_element("id", "fm-c-2").click()
+    assert d.find_element("id", "unit").get_attribute("value") == "2"
+    assert "spatial mean" in d.find_element("id", "diagnote").text
+    _shot(d, "explore-conv-lstm.png")
+
+
+def test_live_page_asks_its_server_for_another_layer(browser, tmp_path):
+    from selenium.webdriver.support.ui import Select
+
+    subject = _ctc_subject(tmp_path)
+    srv = make_server(ex.Session(subject), 0, STACK_TEXT)
+    th = threading.Thread(target=srv.serve_forever, daemon=True)
+    th.start()
+    try:
+        d = browser
+        d.get(f"http://127.0.0.1:{srv.server_address[1]}/")
+        _wait(d, lambda drv: drv.execute_script("return document.body.dataset.ready") == "1")
+        Select(d.find_element("id", "layer")).select_by_value("1:1")
+        _wait(d, lambda drv: "layer 1 backward" in drv.find_element("id", "title").text)
+        x = torch.as_tensor(ex.parse_vectors(STACK_TEXT, 2))[:, None]
+        with torch.no_grad():
+            want = subject.layer.gates(x, layer=1, direction=1)
+        shown = _shown(d, "ifgoch", 4)
+        for g, vals in shown.items():
+            np.testing.assert_allclose([v for _, v in vals], want[LONG[g]][0, 0].numpy(), atol=1e-12, err_msg=g)
+        # a new input keeps the layer and direction shown
+        box = d.find_element("id", "input")
+        box.clear()
+        box.send_keys("1 0; 0 1; 0.5 0.5")
+        d.find_element("id", "run").click()
+        _wait(d, lambda drv: drv.find_element("id", "stepinfo").text.startswith("t = 0 of 2"))
+        assert d.find_element("id", "layer").get_attribute("value") == "1:1"
+        with torch.no_grad():
+            want = subject.layer.gates(torch.tensor([[[1.0, 0]], [[0, 1]], [[0.5, 0.5]]], dtype=torch.float64),
+                                       layer=1, direction=1)
+        np.testing.assert_allclose([v for _, v in _shown(d, "c", 4)["c"]], want["cell_state"][0, 0].numpy(), atol=1e-12)
+    finally:
+        srv.shutdown()
+        srv.server_close()

@@ -226,6 +226,30 @@ class ConvLSTMCellSpec(CellSpec):
         ``recurrent_mask`` (B, C_h, Hgt, Wdt), if given, multiplies h_{t-1} before the
         recurrent convolution (variational dropout, Gal & Ghahramani 2016).
         """
+        return self._step(xp, state, p, recurrent_mask)[0]
+
+    def gates(self, xp: Tensor, state: tuple[Tensor, ...], p: Mapping[str, Tensor],
+              recurrent_mask: Tensor | None = None) -> dict[str, Tensor]:
+        """The activations of one step, by name, for inspection and plots (the same
+        computation as :meth:`step`): ``input_gate``, ``forget_gate``, ``block_input``
+        (the tanh term of C_t), ``output_gate``, ``cell_state``, ``output``, each a
+        feature map (B, C_h, Hgt, Wdt).
+
+        Example:
+            >>> import torch
+            >>> spec = ConvLSTMCellSpec(1, 2, 3, peepholes=False)
+            >>> p = {k: torch.randn(s) for k, s in spec.param_shapes().items()}
+            >>> x = torch.randn(1, 1, 5, 5)
+            >>> g = spec.gates(spec.input_projection(x, p), spec.initial_state(1, input_shape=(1, 5, 5)), p)
+            >>> tuple(g["forget_gate"].shape)
+            (1, 2, 5, 5)
+        """
+        (h, c), acts = self._step(xp, state, p, recurrent_mask)
+        return {"input_gate": acts["i"], "forget_gate": acts["f"], "block_input": acts["g"],
+                "output_gate": acts["o"], "cell_state": c, "output": h}
+
+    def _step(self, xp, state, p, recurrent_mask):
+        """The step: ``((h, c), {"i", "f", "g", "o"})``."""
         h_prev, c_prev = state
         h_in = h_prev if recurrent_mask is None else h_prev * recurrent_mask
         pre = xp + F.conv2d(h_in, p["weight_hh"], padding=self.recurrent_padding)
@@ -234,12 +258,14 @@ class ConvLSTMCellSpec(CellSpec):
             w_ci, w_cf, w_co = p["weight_ch"].chunk(3, dim=0)
             i_pre = i_pre + w_ci * c_prev
             f_pre = f_pre + w_cf * c_prev
-        c = torch.sigmoid(f_pre) * c_prev + torch.sigmoid(i_pre) * torch.tanh(g_pre)
+        i, f, g = torch.sigmoid(i_pre), torch.sigmoid(f_pre), torch.tanh(g_pre)
+        c = f * c_prev + i * g
         if self.peepholes:
             # The output gate's peephole sees the new cell state C_t.
             o_pre = o_pre + w_co * c
-        h = torch.sigmoid(o_pre) * torch.tanh(c)
-        return (h, c)
+        o = torch.sigmoid(o_pre)
+        h = o * torch.tanh(c)
+        return (h, c), {"i": i, "f": f, "g": g, "o": o}
 
     def extra_repr(self) -> str:
         s = f"{self.input_size}, {self.hidden_size}, kernel_size={self.kernel_size}"

@@ -106,18 +106,47 @@ class DepthGatedLSTMCellSpec(CellSpec):
 
     def step(self, xp: Tensor, state: tuple[Tensor, ...], p: Mapping[str, Tensor],
              recurrent_mask: Tensor | None = None) -> tuple[Tensor, ...]:
+        return self._step(xp, state, p, recurrent_mask)[0]
+
+    def gates(self, xp: Tensor, state: tuple[Tensor, ...], p: Mapping[str, Tensor],
+              recurrent_mask: Tensor | None = None) -> dict[str, Tensor]:
+        """The activations of one step, by name, for inspection and plots (the same
+        computation as :meth:`step`), each (B, H): ``input_gate``, ``forget_gate``,
+        ``block_input``, ``output_gate``; with the depth gate also ``depth_gate`` d_t and
+        ``lower_cell`` c_t^{L-1}; then ``cell_state`` and ``output``.
+
+        Example:
+            >>> import torch
+            >>> spec = DepthGatedLSTMCellSpec(3, 4)
+            >>> p = {k: torch.randn(s) for k, s in spec.param_shapes().items()}
+            >>> g = spec.gates(spec.input_projection(torch.randn(2, 7), p), spec.zero_state(2), p)
+            >>> "depth_gate" in g, tuple(g["depth_gate"].shape)
+            (True, (2, 4))
+        """
+        (h, c), acts = self._step(xp, state, p, recurrent_mask)
+        out = {"input_gate": acts["i"], "forget_gate": acts["f"], "block_input": acts["g"],
+               "output_gate": acts["o"]}
+        if self.depth_gate:
+            out.update(depth_gate=acts["d"], lower_cell=acts["lower"])
+        return {**out, "cell_state": c, "output": h}
+
+    def _step(self, xp, state, p, recurrent_mask):
+        """The step: ``((h, c), {i, f, g, o[, d, lower]})``."""
         H = self.hidden_size
         h_prev, c_prev = state
         h_in = h_prev if recurrent_mask is None else h_prev * recurrent_mask
         pre = xp[:, :4 * H] + F.linear(h_in, p["weight_hh"])
         i, f, g, o = pre.chunk(4, dim=-1)
-        c = torch.sigmoid(f) * c_prev + torch.sigmoid(i) * torch.tanh(g)
+        i, f, g, o = torch.sigmoid(i), torch.sigmoid(f), torch.tanh(g), torch.sigmoid(o)
+        acts = {"i": i, "f": f, "g": g, "o": o}
+        c = f * c_prev + i * g
         if self.depth_gate:
             lower = xp[:, 5 * H:6 * H]
             d = torch.sigmoid(xp[:, 4 * H:5 * H] + p["weight_dc"] * c_prev + p["weight_dl"] * lower)
             c = c + d * lower
-        h = torch.sigmoid(o) * torch.tanh(c)
-        return (h, c)
+            acts.update(d=d, lower=lower)
+        h = o * torch.tanh(c)
+        return (h, c), acts
 
     def extra_repr(self) -> str:
         return f"{self.input_size}, {self.hidden_size}, depth_gate={self.depth_gate}" + (

@@ -213,6 +213,37 @@ class mLSTMCellSpec(CellSpec):
                 "recurrent_mask: the mLSTM has no recurrent weights (h_{t-1} does not enter the "
                 "step), so a recurrent (variational) dropout mask has nothing to act on"
             )
+        return self._step(xp, state)[0]
+
+    def gates(self, xp: Tensor, state: tuple[Tensor, ...], p: Mapping[str, Tensor],
+              recurrent_mask: Tensor | None = None) -> dict[str, Tensor]:
+        """The activations of one step, by name, for inspection and plots (the same
+        computation as :meth:`step`):
+
+        per head (B, NH): ``input_gate`` i'_t = exp(i~_t - m_t) and ``forget_gate``
+        f'_t = exp(log f_t + m_{t-1} - m_t), the stabilised scalar gates (both in [0, 1]);
+        ``memory_norm``, the Frobenius norm ||C_t|| of each head's d x d memory as stored
+        (scaled by exp(-m_t)); ``stabilizer`` m_t. Per unit (B, H): ``output_gate`` o_t
+        (eq. 27); ``normalizer`` n_t as stored (the heads' d-vectors concatenated);
+        ``output`` h_t.
+
+        Example:
+            >>> import torch
+            >>> spec = mLSTMCellSpec(3, 8, num_heads=2)
+            >>> p = {k: torch.randn(s) for k, s in spec.param_shapes().items()}
+            >>> g = spec.gates(spec.input_projection(torch.randn(5, 3), p), spec.initial_state(5), p)
+            >>> tuple(g["input_gate"].shape), tuple(g["output_gate"].shape), tuple(g["memory_norm"].shape)
+            ((5, 2), (5, 8), (5, 2))
+        """
+        if recurrent_mask is not None:
+            self.step(xp, state, p, recurrent_mask)  # the step's own error
+        (h, C, n, m), acts = self._step(xp, state)
+        return {"input_gate": acts["i"], "forget_gate": acts["f"], "output_gate": acts["o"],
+                "memory_norm": torch.linalg.matrix_norm(C), "normalizer": n.flatten(-2), "stabilizer": m,
+                "output": h}
+
+    def _step(self, xp: Tensor, state: tuple[Tensor, ...]):
+        """The step: ``((h, C, n, m), {"i": i'_t, "f": f'_t (B, NH), "o": o_t (B, H)})``."""
         _, C, n, m = state
         q, k, v, i_pre, log_f, o_pre = self.split(xp)
         m_new = torch.maximum(log_f + m, i_pre)  # (B, NH)
@@ -224,8 +255,9 @@ class mLSTMCellSpec(CellSpec):
         qn = (n_new * q).sum(-1)  # n_t^T q_t, (B, NH)
         den = torch.maximum(qn.abs(), torch.exp(-m_new)) + self.eps
         h_tilde = (num / den[..., None]).flatten(-2)
-        h = torch.sigmoid(o_pre) * h_tilde
-        return (h, C_new, n_new, m_new)
+        o = torch.sigmoid(o_pre)
+        h = o * h_tilde
+        return (h, C_new, n_new, m_new), {"i": i_act, "f": f_act, "o": o}
 
     def extra_repr(self) -> str:
         s = f"{self.input_size}, {self.hidden_size}, num_heads={self.num_heads}"

@@ -220,6 +220,39 @@ class sLSTMCellSpec(CellSpec):
         ``recurrent_mask`` (B, H), if given, multiplies h_{t-1} before the recurrent
         weights (variational dropout, Gal & Ghahramani 2016).
         """
+        return self._step(xp, state, p, recurrent_mask)[0]
+
+    def gates(
+        self,
+        xp: Tensor,
+        state: tuple[Tensor, ...],
+        p: Mapping[str, Tensor],
+        recurrent_mask: Tensor | None = None,
+    ) -> dict[str, Tensor]:
+        """The activations of one step, by name, for inspection and plots (the same
+        computation as :meth:`step`), each (B, H):
+
+        ``input_gate`` i'_t = exp(i~_t - m_t) and ``forget_gate`` f'_t = exp(log f_t +
+        m_{t-1} - m_t), the stabilised exponential gates of eqs. 16, 17 (what multiplies
+        the stored c and n; both in [0, 1], since m_t is the larger of the two logs);
+        ``cell_input`` z_t (eq. 11); ``output_gate`` o_t (eq. 14); ``cell_state`` c_t and
+        ``normalizer`` n_t as stored (scaled by exp(-m_t)); ``stabilizer`` m_t (eq. 15);
+        ``output`` h_t = o_t c_t / n_t.
+
+        Example:
+            >>> import torch
+            >>> spec = sLSTMCellSpec(3, 4, num_heads=2)
+            >>> p = {k: torch.randn(s) for k, s in spec.param_shapes().items()}
+            >>> g = spec.gates(spec.input_projection(torch.randn(2, 3), p), spec.initial_state(2), p)
+            >>> sorted(g)[:4], bool(((g["input_gate"] <= 1) & (g["forget_gate"] <= 1)).all())
+            (['cell_input', 'cell_state', 'forget_gate', 'input_gate'], True)
+        """
+        (h, c, n, m), acts = self._step(xp, state, p, recurrent_mask)
+        return {"input_gate": acts["i"], "forget_gate": acts["f"], "cell_input": acts["z"],
+                "output_gate": acts["o"], "cell_state": c, "normalizer": n, "stabilizer": m, "output": h}
+
+    def _step(self, xp, state, p, recurrent_mask):
+        """The step: ``((h, c, n, m), {"i": i'_t, "f": f'_t, "z": z_t, "o": o_t})``."""
         h_prev, c_prev, n_prev, m_prev = state
         h_in = h_prev if recurrent_mask is None else h_prev * recurrent_mask
         pre = xp + self.recurrent_projection(h_in, p["weight_hh"])
@@ -231,10 +264,12 @@ class sLSTMCellSpec(CellSpec):
         m = torch.maximum(log_f_m, i_pre)  # eq. 15
         i_s = torch.exp(i_pre - m)  # eq. 16
         f_s = torch.exp(log_f_m - m)  # eq. 17
-        c = f_s * c_prev + i_s * torch.tanh(z_pre)  # eq. 8, eq. 11
+        z = torch.tanh(z_pre)  # eq. 11
+        c = f_s * c_prev + i_s * z  # eq. 8
         n = f_s * n_prev + i_s  # eq. 9
-        h = torch.sigmoid(o_pre) * (c / n)  # eq. 10, eq. 14
-        return (h, c, n, m)
+        o = torch.sigmoid(o_pre)  # eq. 14
+        h = o * (c / n)  # eq. 10
+        return (h, c, n, m), {"i": i_s, "f": f_s, "z": z, "o": o}
 
     def extra_repr(self) -> str:
         s = f"{self.input_size}, {self.hidden_size}, num_heads={self.num_heads}"

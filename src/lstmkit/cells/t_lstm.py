@@ -130,24 +130,56 @@ class TLSTMCellSpec(CellSpec):
 
     def adjusted_memory(self, c: Tensor, dt: Tensor, p: Mapping[str, Tensor]) -> Tensor:
         """C*_{t-1} = C_{t-1} - C^S + C^S g(Δt), with C^S = act(W_d C_{t-1} + b_d); dt (B,)."""
+        return self._memory_split(c, dt, p)[2]
+
+    def _memory_split(self, c: Tensor, dt: Tensor, p: Mapping[str, Tensor]) -> tuple[Tensor, Tensor, Tensor]:
+        """(C^S_{t-1}, g(Δt) (B, 1), C*_{t-1})."""
         pre = F.linear(c, p["weight_decomp"], p.get("bias_decomp"))
         short = torch.tanh(pre) if self.short_term == "tanh" else torch.sigmoid(pre)
         g = elapsed_time_decay(dt).unsqueeze(-1)  # (B, 1)
-        return c - short + short * g
+        return short, g, c - short + short * g
 
     def step(self, xp: Tensor, state: tuple[Tensor, ...], p: Mapping[str, Tensor],
              recurrent_mask: Tensor | None = None, side: Mapping[str, Tensor] | None = None) -> tuple[Tensor, ...]:
+        return self._step(xp, state, p, recurrent_mask, side)[0]
+
+    def gates(self, xp: Tensor, state: tuple[Tensor, ...], p: Mapping[str, Tensor],
+              recurrent_mask: Tensor | None = None, side: Mapping[str, Tensor] | None = None) -> dict[str, Tensor]:
+        """The activations of one step, by name, for inspection and plots (the same
+        computation as :meth:`step`): ``input_gate``, ``forget_gate``, ``block_input``
+        (C~_t), ``output_gate``, each (B, H); the time decay of the short-term memory:
+        ``short_term_memory`` C^S_{t-1} (B, H), ``time_decay`` g(Δ_t) (B, 1) and
+        ``adjusted_memory`` C*_{t-1} = C_{t-1} - C^S_{t-1} + g(Δ_t) C^S_{t-1} (B, H); then
+        ``cell_state`` C_t and ``output`` h_t.
+
+        Example:
+            >>> import torch
+            >>> spec = TLSTMCellSpec(3, 4)
+            >>> p = {k: torch.randn(s) for k, s in spec.param_shapes().items()}
+            >>> g = spec.gates(spec.input_projection(torch.randn(2, 3), p), spec.zero_state(2), p,
+            ...                side={"dt": torch.tensor([0.0, 1.0])})
+            >>> [round(v, 4) for v in g["time_decay"][:, 0].tolist()]
+            [1.0, 0.7615]
+        """
+        (h, c), acts = self._step(xp, state, p, recurrent_mask, side)
+        return {"input_gate": acts["i"], "forget_gate": acts["f"], "block_input": acts["g"],
+                "output_gate": acts["o"], "short_term_memory": acts["short"], "time_decay": acts["decay"],
+                "adjusted_memory": acts["c_star"], "cell_state": c, "output": h}
+
+    def _step(self, xp, state, p, recurrent_mask, side):
+        """The step: ``((h, c), {i, f, g, o, short, decay, c_star})``."""
         if side is None:
             raise ValueError(f"the T-LSTM step needs side={{'dt': (B,) elapsed times}}, got none")
         h_prev, c_prev = state
         dt = side["dt_next"] if self.reverse else side["dt"]
-        c_star = self.adjusted_memory(c_prev, dt, p)
+        short, decay, c_star = self._memory_split(c_prev, dt, p)
         h_in = h_prev if recurrent_mask is None else h_prev * recurrent_mask
         pre = xp + F.linear(h_in, p["weight_hh"])
         i, f, g, o = pre.chunk(4, dim=-1)
-        c = torch.sigmoid(f) * c_star + torch.sigmoid(i) * torch.tanh(g)
-        h = torch.sigmoid(o) * torch.tanh(c)
-        return (h, c)
+        i, f, g, o = torch.sigmoid(i), torch.sigmoid(f), torch.tanh(g), torch.sigmoid(o)
+        c = f * c_star + i * g
+        h = o * torch.tanh(c)
+        return (h, c), {"i": i, "f": f, "g": g, "o": o, "short": short, "decay": decay, "c_star": c_star}
 
     def extra_repr(self) -> str:
         s = f"{self.input_size}, {self.hidden_size}"

@@ -4,6 +4,7 @@
     lstmkit explore --experiment adding              # the shipped adding-problem model
     lstmkit explore --variant cifg --hidden-size 4   # an untrained cell; edit its weights
     lstmkit explore --model DIR                      # any lstmkit model directory
+    lstmkit explore --model DIR --layer 1 --direction backward   # another layer / direction
     lstmkit explore --input "BTSSXXTVVETE" --export page.html   # one self-contained file
     lstmkit explore --train reber --out DIR          # retrain a shipped model
 
@@ -28,20 +29,30 @@ _MAX_BODY = 1 << 20
 
 
 def make_subject(args):
-    """The subject the options name (default: the shipped embedded-Reber model)."""
-    from ..apps.explore import experiment_subject, model_subject, variant_subject
+    """The subject the options name (default: the shipped embedded-Reber model), shown
+    first at ``--layer`` / ``--direction`` where given."""
+    from ..apps.explore import check_choice, experiment_subject, model_subject, variant_subject
 
     if args.model is not None:
-        return model_subject(args.model, seed=args.seed)
-    if args.variant is not None:
-        return variant_subject(args.variant, input_size=args.input_size, hidden_size=args.hidden_size, seed=args.seed)
-    return experiment_subject(args.experiment or "reber")
+        s = model_subject(args.model, seed=args.seed)
+    elif args.variant is not None:
+        s = variant_subject(args.variant, input_size=args.input_size, hidden_size=args.hidden_size, seed=args.seed)
+    else:
+        s = experiment_subject(args.experiment or "reber")
+    layer = s.show[0] if getattr(args, "layer", None) is None else args.layer
+    direction = s.show[1] if getattr(args, "direction", None) is None else args.direction
+    try:
+        s.show = check_choice(s.layer, layer, direction)
+    except ValueError as e:  # "layer must ..." -> "--layer must ..."
+        raise ValueError(f"--{e}") from None
+    return s
 
 
 def make_server(session, port: int = 0, text: str | None = None) -> ThreadingHTTPServer:
     """An HTTP server on 127.0.0.1:``port`` (0: any free port) serving the live page of
     ``session`` (:class:`lstmkit.apps.explore.Session`) at ``/`` and its runs at
-    ``/api/run`` (GET ``?variant=&input=``, or POST JSON ``{"variant", "input", "weights"}``).
+    ``/api/run`` (GET ``?variant=&input=&layer=&direction=``, or POST JSON ``{"variant",
+    "input", "weights", "layer", "direction"}``; no layer: the subject's first).
     Not started: call ``serve_forever()``.
     """
     from ..viz.explore import render_page
@@ -73,8 +84,16 @@ def make_server(session, port: int = 0, text: str | None = None) -> ThreadingHTT
                 text = req.get("input")
                 if text is not None and not isinstance(text, str):
                     raise TypeError("input must be a str")
+                layer, direction = req.get("layer"), req.get("direction")
+                if isinstance(layer, str):  # a query string's
+                    try:
+                        layer = int(layer)
+                    except ValueError:
+                        raise ValueError(f"layer must be an int, got {layer!r}") from None
+                if isinstance(direction, str) and direction.isdigit():
+                    direction = int(direction)
                 with lock:
-                    out = session.run(variant, text, req.get("weights"))
+                    out = session.run(variant, text, req.get("weights"), layer, direction)
                 body = json.dumps(out, allow_nan=False)
             except (ValueError, TypeError) as e:
                 self._json(HTTPStatus.BAD_REQUEST, {"error": " ".join(str(e).split())})
@@ -91,7 +110,8 @@ def make_server(session, port: int = 0, text: str | None = None) -> ThreadingHTT
                 self._send(HTTPStatus.OK, page, "text/html; charset=utf-8")
             elif url.path == "/api/run":
                 q = {k: v[-1] for k, v in parse_qs(url.query).items()}
-                self._run({"variant": q.get("variant", ""), "input": q.get("input")})
+                self._run({"variant": q.get("variant", ""), "input": q.get("input"), "layer": q.get("layer"),
+                           "direction": q.get("direction")})
             else:
                 self._json(HTTPStatus.NOT_FOUND, {"error": f"no page {url.path}"})
 
@@ -178,14 +198,19 @@ def register(sub) -> None:
                       help="a shipped trained classic-task model: embedded Reber or the adding problem")
     what.add_argument("--variant", metavar="NAME",
                       help="an untrained cell whose weights the page can edit: an LSTM preset (vanilla, cifg, "
-                           "nfg, ...), gru, rnn, or another registered family")
+                           "nfg, ...), gru, rnn, or another registered family (conv_lstm: on 8x8 frames of a "
+                           "moving square, 'square ROW COL DROW DCOL STEPS')")
     p.add_argument("--input", metavar="TEXT",
                    help="the input sequence: symbols ('BTSSXXTVVETE') or steps of numbers split by ';' "
                         "('0.5 1; -0.2 0'); default: the first example")
     p.add_argument("--hidden-size", "--hidden", dest="hidden_size", type=positive_int, default=4,
                    help="units of a --variant cell (default 4)")
     p.add_argument("--input-size", dest="input_size", type=positive_int, default=2,
-                   help="input features of a --variant cell (default 2)")
+                   help="input features (a conv_lstm's input channels) of a --variant cell (default 2)")
+    p.add_argument("--layer", type=nonneg_int, default=None,
+                   help="which layer of a stacked model to show first (default 0; the page can switch)")
+    p.add_argument("--direction", choices=("forward", "backward"), default=None,
+                   help="which direction of a bidirectional model to show first (default forward)")
     add_common(p, "seed", help="seed of untrained weights and examples (default 0)")
     p.add_argument("--port", type=nonneg_int, default=8000, help="port on 127.0.0.1 (default 8000; 0: any free one)")
     p.add_argument("--export", metavar="PAGE.html", help="write one self-contained HTML file instead of serving")

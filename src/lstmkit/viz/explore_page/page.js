@@ -1,15 +1,24 @@
 // lstmkit explore: the page. Vanilla JS and SVG/canvas, no libraries, works offline.
 // The data (one run per cell choice) is in <script id="explore-data">; a live page (served
-// by `lstmkit explore`) asks its server for new runs: POST /api/run {input, variant, weights}.
+// by `lstmkit explore`) asks its server for new runs: POST /api/run {input, variant, weights,
+// layer, direction}. An exported page's runs are keyed by the cell choice ("" = this model),
+// and "CHOICE@LAYER:DIRECTION" for the other layers and directions of a stacked or
+// bidirectional model.
 "use strict";
 (function () {
   const DATA = JSON.parse(document.getElementById("explore-data").textContent);
   const $ = (id) => document.getElementById(id);
   const SVGNS = "http://www.w3.org/2000/svg";
-  const UNIT_GATES = new Set(["i", "f", "o", "r", "z"]); // sigmoids: values in [0, 1]
+  const UNIT_GATES0 = new Set(["i", "f", "o", "r", "z"]); // sigmoids: values in [0, 1] (older runs)
   const COLORS = ["#1565c0", "#c62828", "#2e7d32", "#6a1b9a", "#ef6c00"];
   const NAMES = {x: "input x"};
   let runs = DATA.runs, key = DATA.initial, run = runs[key], t = 0, unit = 0, weights = null;
+  const unitGate = (g) => (run.unit_range ? run.unit_range.indexOf(g) >= 0 : UNIT_GATES0.has(g));
+  const rowsOf = (g) => (g === "x" ? run.I : (run.gate_rows && run.gate_rows[g] !== undefined ? run.gate_rows[g] : run.H));
+  // the row of a map that belongs to unit u: the unit itself, or its head (mLSTM), or the one row
+  const rowOf = (g, u) => { const n = rowsOf(g); return n === run.H ? u : (n === 1 ? 0 : Math.floor(u * n / run.H)); };
+  const backward = () => run.direction === "backward";
+  const variantOf = (k) => k.split("@")[0];
 
   function fmt(v, d) { return (v === undefined || v === null) ? "" : Number(v).toFixed(d === undefined ? 4 : d); }
   function el(tag, attrs, text) {
@@ -25,7 +34,7 @@
     return e;
   }
   function color(g, v, scale) {
-    if (UNIT_GATES.has(g)) {
+    if (unitGate(g)) {
       const a = Math.max(0, Math.min(1, v));
       return `rgb(${Math.round(255 - 228 * a)},${Math.round(255 - 161 * a)},${Math.round(255 - 223 * a)})`;
     }
@@ -40,7 +49,7 @@
   function value(g, step, u) {
     if (g === "x") return run.x[step][u];
     const m = run.gates[g];
-    return m ? m[step][u] : undefined;
+    return m && u < rowsOf(g) ? m[step][u] : undefined;
   }
 
   // ---- controls -------------------------------------------------------------------------
@@ -56,7 +65,7 @@
       if (!DATA.live && !(n in runs)) continue;
       vs.appendChild(html("option", {value: n}, n === base.name && base.source === "variant" ? n + " (same)" : "untrained " + n));
     }
-    vs.value = key;
+    vs.value = variantOf(key);
     const ss = $("samples");
     ss.innerHTML = "";
     base.samples.forEach((s, k) => ss.appendChild(html("option", {value: k}, s.length > 60 ? s.slice(0, 57) + "..." : s)));
@@ -76,6 +85,20 @@
     $("slider").max = run.T - 1;
     $("title").textContent = run.title;
     $("gfstate").textContent = run.gradient_flow.state;
+    const ls = $("layer");
+    ls.innerHTML = "";
+    const nl = run.num_layers || 1, nd = run.num_directions || 1;
+    for (let l = 0; l < nl; l++) for (let d = 0; d < nd; d++) {
+      const dn = ["forward", "backward"][d];
+      ls.appendChild(html("option", {value: l + ":" + d}, "layer " + l + (nd > 1 ? ", " + dn : "")));
+    }
+    ls.value = (run.layer || 0) + ":" + (backward() ? 1 : 0);
+    $("layerbox").hidden = nl * nd === 1;
+    const notes = [];
+    if (run.layer > 0) notes.push("layer " + run.layer + " reads the outputs of layer " + (run.layer - 1) +
+      (nd > 1 ? " (both directions)" : "") + ", computed from this input with the same reference step; the input x shown is the model's");
+    if (backward()) notes.push("backward direction: it runs from the last step to the first; the state before step t is the one after step t+1");
+    $("dirnote").textContent = notes.join(". ");
     const steps = $("steps");
     steps.innerHTML = "";
     run.steps.forEach((s, k) => {
@@ -98,6 +121,7 @@
     document.querySelectorAll("#steps span").forEach((s, k) => s.className = k === t ? "cur" : "");
     $("readout").textContent = run.readout && run.readout[t] ? "read-out at this step: " + run.readout[t] : "";
     drawMaps();
+    drawFeatureMaps();
     drawTable();
     drawDiagram();
     drawGradientMarker();
@@ -110,13 +134,13 @@
     const order = ["x"].concat(run.gate_order);
     const cw = Math.max(3, Math.min(24, Math.floor(860 / run.T)));
     for (const g of order) {
-      const rows = g === "x" ? run.I : run.H;
+      const rows = rowsOf(g);
       const ch = g === "x" ? Math.max(2, Math.min(14, Math.floor(60 / rows))) : Math.max(2, Math.min(14, Math.floor(240 / rows)));
       let scale = 0;
       for (let s = 0; s < run.T; s++) for (let u = 0; u < rows; u++) scale = Math.max(scale, Math.abs(value(g, s, u)));
       const div = html("div", {class: "map"});
       const label = g === "x" ? NAMES.x : (run.gate_titles[g] || g);
-      div.appendChild(html("div", {class: "label"}, UNIT_GATES.has(g) ? label : `${label} (|max| ${fmt(scale, 3)})`));
+      div.appendChild(html("div", {class: "label"}, unitGate(g) ? label : `${label} (|max| ${fmt(scale, 3)})`));
       const cv = html("canvas", {id: "map-" + g, width: run.T * cw, height: rows * ch});
       const ctx = cv.getContext("2d");
       for (let s = 0; s < run.T; s++) for (let u = 0; u < rows; u++) {
@@ -125,16 +149,46 @@
       }
       ctx.strokeStyle = "#000"; ctx.lineWidth = 2;
       ctx.strokeRect(t * cw + 1, 1, cw - 2, rows * ch - 2);
-      if (g !== "x") { ctx.strokeStyle = "#1565c0"; ctx.lineWidth = 1; ctx.strokeRect(0.5, unit * ch + 0.5, run.T * cw - 1, ch - 1); }
+      if (g !== "x") { ctx.strokeStyle = "#1565c0"; ctx.lineWidth = 1; ctx.strokeRect(0.5, rowOf(g, unit) * ch + 0.5, run.T * cw - 1, ch - 1); }
       if (run.memory && g === "c") { ctx.strokeStyle = "#ef6c00"; ctx.lineWidth = 2; ctx.strokeRect(1, run.memory.unit * ch + 1, run.T * cw - 2, ch - 2); }
       cv.onclick = (e) => {
         const r = cv.getBoundingClientRect();
         const s = Math.floor((e.clientX - r.left) * cv.width / r.width / cw);
         const u = Math.floor((e.clientY - r.top) * cv.height / r.height / ch);
-        if (g !== "x") { unit = Math.max(0, Math.min(run.H - 1, u)); $("unit").value = unit; }
+        if (g !== "x" && rowsOf(g) === run.H) { unit = Math.max(0, Math.min(run.H - 1, u)); $("unit").value = unit; }
         go(s);
       };
       div.appendChild(cv);
+      box.appendChild(div);
+    }
+  }
+
+  // ---- a ConvLSTM's feature maps at this step --------------------------------------------------
+  function drawFeatureMaps() {
+    const sec = $("fmsec"), box = $("fmaps");
+    box.innerHTML = "";
+    if (!run.maps) { sec.hidden = true; return; }
+    sec.hidden = false;
+    for (const g of ["x"].concat(run.gate_order)) {
+      const m = run.maps[g];
+      if (!m) continue;
+      let scale = 0;
+      for (const frame of m) for (const ch of frame) for (const row of ch) for (const v of row) scale = Math.max(scale, Math.abs(v));
+      const div = html("div", {class: "map"});
+      const name = g === "x" ? NAMES.x : (run.gate_titles[g] || g).replace(" (spatial mean)", "");
+      div.appendChild(html("div", {class: "label"}, unitGate(g) ? name : `${name} (|max| ${fmt(scale, 3)})`));
+      m[t].forEach((ch, k) => {
+        const hgt = ch.length, wdt = ch[0].length, px = Math.max(4, Math.floor(96 / Math.max(hgt, wdt)));
+        const cv = html("canvas", {id: `fm-${g}-${k}`, width: wdt * px, height: hgt * px, title: `${name}, channel ${k}, step ${t}`,
+          "data-values": JSON.stringify(ch), "data-px": px, class: g !== "x" && k === unit ? "fm sel" : "fm"});
+        const ctx = cv.getContext("2d");
+        for (let r = 0; r < hgt; r++) for (let c = 0; c < wdt; c++) {
+          ctx.fillStyle = color(g, ch[r][c], scale);
+          ctx.fillRect(c * px, r * px, px, px);
+        }
+        if (g !== "x") cv.onclick = () => { unit = k; $("unit").value = k; update(); };
+        div.appendChild(cv);
+      });
       box.appendChild(div);
     }
   }
@@ -153,7 +207,8 @@
       tr.appendChild(html("td", {}, String(u)));
       for (const g of run.gate_order) {
         const v = value(g, t, u);
-        tr.appendChild(html("td", {id: `v-${g}-${u}`, "data-value": String(v)}, fmt(v)));
+        // a per-head value (mLSTM) has a row per head, a time decay one row: blank below them
+        tr.appendChild(v === undefined ? html("td", {class: "none"}, "") : html("td", {id: `v-${g}-${u}`, "data-value": String(v)}, fmt(v)));
       }
       tr.onclick = () => { unit = u; $("unit").value = u; update(); };
       tab.appendChild(tr);
@@ -165,8 +220,10 @@
     const svg = $("diagram");
     svg.innerHTML = "";
     const d = run.diagram;
-    const v = (g, s) => value(g, s === undefined ? t : s, unit);
-    const prev = (g) => (t > 0 ? v(g, t - 1) : 0);
+    const v = (g, s) => value(g, s === undefined ? t : s, rowOf(g, unit));
+    // the state before this step: after step t-1 (forward) or t+1 (backward); 0 at the start
+    const before = backward() ? t + 1 : t - 1;
+    const prev = (g) => (before >= 0 && before < run.T ? v(g, before) : 0);
     const add = (e) => { svg.appendChild(e); return e; };
     const line = (pts, on, extra) => add(el("polyline", Object.assign({points: pts.map((p) => p.join(",")).join(" "),
       fill: "none", stroke: "#333", "stroke-width": 2, class: on === false ? "off" : "", "marker-end": "url(#arr)"}, extra || {})));
@@ -273,10 +330,17 @@
       add(el("text", {x: 500, y: 148}, "h(t)")); val(545, 180, "h=" + fmt(v("h"), 3), "d-h", "end");
       notes.push("Elman net: h(t) = " + d.nonlinearity + "(W x + R h(t-1) + b): no gates, no cell state");
     } else {
-      let y = 40;
-      add(el("text", {x: 20, y: y}, run.describe + ": state entries at this step (unit " + unit + ")"));
-      for (const g of run.gate_order) { y += 24; val(40, y, g + " = " + fmt(v(g), 4), "d-" + g); }
-      notes.push("no diagram for this family; its state entries are shown");
+      let y = 30;
+      const gated = d.equations ? "gates and states" : "state entries";
+      add(el("text", {x: 20, y: y}, run.describe + ": " + gated + " at this step (unit " + unit + ")"));
+      for (const g of run.gate_order) {
+        y += 20;
+        const r = rowOf(g, unit), n = rowsOf(g);
+        const where = n === run.H ? "" : (n === 1 ? " (one value)" : " (head " + r + ")");
+        val(40, y, g + " = " + fmt(v(g), 4) + "   " + (run.gate_titles[g] || "") + where, "d-" + g);
+      }
+      if (d.equations) notes.push(d.equations);
+      else notes.push("no diagram for this family; its state entries are shown");
     }
     $("diagnote").textContent = notes.join("; ");
   }
@@ -302,7 +366,9 @@
     }
     const tick = Math.max(1, Math.ceil(run.T / 10));
     for (let s = 0; s < run.T; s += tick) svg.appendChild(el("text", {x: X(s), y: H - B + 16, "text-anchor": "middle"}, String(s)));
-    svg.appendChild(el("text", {x: (L + W - R) / 2, y: H - 4, "text-anchor": "middle"}, "step t (the loss is read at the last step)"));
+    const end = run.gradient_flow.end === undefined ? run.T - 1 : run.gradient_flow.end;
+    svg.appendChild(el("text", {x: (L + W - R) / 2, y: H - 4, "text-anchor": "middle"},
+      "step t (the loss is read at step " + end + (backward() ? ", where the backward direction ends)" : ", the last)")));
     let k = 0, ly = Tp + 10;
     const lines = [];
     for (const name in curves) {
@@ -355,16 +421,18 @@
   }
 
   // ---- talking to the server ----------------------------------------------------------------------
-  async function request(variant, withWeights) {
+  async function request(variant, withWeights, where) {
     $("error").textContent = "";
     const body = {input: $("input").value, variant: variant};
+    if (where) { body.layer = where[0]; body.direction = where[1]; }
     if (withWeights && weights) body.weights = weights;
     try {
       const r = await fetch("api/run", {method: "POST", headers: {"Content-Type": "application/json"}, body: JSON.stringify(body)});
       const j = await r.json();
       if (!r.ok) { $("error").textContent = j.error || ("server said " + r.status); return; }
-      runs[variant] = j;
-      show(j, variant);
+      const k = variant + "@" + j.layer + ":" + (j.direction === "backward" ? 1 : 0);
+      runs[k] = j;
+      show(j, k);
       $("variant").value = variant;
     } catch (e) { $("error").textContent = "no answer from the server (" + e + ")"; }
   }
@@ -378,9 +446,18 @@
     if (DATA.live) request(n, false);
     else if (n in runs) show(runs[n], n);
   };
-  $("samples").onchange = () => { $("input").value = runs[""].samples[+$("samples").value]; request($("variant").value, false); };
-  $("run").onclick = () => request($("variant").value, false);
-  $("apply").onclick = () => request($("variant").value, true);
+  $("layer").onchange = () => {
+    const [l, d] = $("layer").value.split(":").map((v) => parseInt(v, 10));
+    const n = variantOf(key);
+    if (DATA.live) { request(n, false, [l, d]); return; }
+    const k = n + "@" + l + ":" + d, first = runs[n];
+    if (k in runs) show(runs[k], k);
+    else if (first && first.layer === l && (first.direction === "backward" ? 1 : 0) === d) show(first, n);
+  };
+  const here = () => [run.layer || 0, backward() ? 1 : 0];
+  $("samples").onchange = () => { $("input").value = runs[""].samples[+$("samples").value]; request($("variant").value, false, here()); };
+  $("run").onclick = () => request($("variant").value, false, here());
+  $("apply").onclick = () => request($("variant").value, true, here());
   document.addEventListener("keydown", (e) => {
     if (e.target && (e.target.tagName === "TEXTAREA" || e.target.tagName === "INPUT" || e.target.tagName === "SELECT")) return;
     if (e.key === "ArrowRight") go(t + 1);
