@@ -95,3 +95,27 @@ def test_the_rule(ext):
     assert ext.batch_chunks(64, 100 * 1024 * 256) == 1  # one thread: nothing to split across
     with pytest.raises(RuntimeError, match="mode"):
         ext.set_batch_split(2)
+
+
+@pytest.mark.parametrize("family", ["gru", "elman-tanh", "elman-relu"])
+@pytest.mark.parametrize("with_lengths", [False, True])
+def test_split_gru_and_elman_equal_whole(ext, family, with_lengths):
+    lengths = torch.tensor([9, 3, 9, 1, 5, 9, 7, 2, 9, 4, 6]) if with_lengths else None
+
+    def run(split):
+        ext.set_batch_split(split)
+        torch.manual_seed(0)
+        if family == "gru":
+            m = lstmkit.GRU(7, 6, num_layers=2, bidirectional=True)
+        else:
+            m = lstmkit.RNN(7, 6, nonlinearity=family.split("-")[1], num_layers=2, bidirectional=True)
+        m = m.double()
+        x = torch.randn(9, 11, 7, dtype=torch.float64, requires_grad=True)
+        out, h = m(x, lengths=lengths)
+        loss = (out * torch.linspace(-1, 1, out.shape[-1], dtype=out.dtype)).sum() + h.square().sum()
+        with torch.no_grad():
+            inf = m.eval()(x.detach(), lengths=lengths)[0]
+        return [out.detach(), h.detach(), inf, *torch.autograd.grad(loss, [x, *m.parameters()])]
+
+    for a, b in zip(run(0), run(1)):
+        assert torch.allclose(a, b, rtol=1e-10, atol=1e-11), (a - b).abs().max()

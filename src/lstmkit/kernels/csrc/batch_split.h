@@ -12,6 +12,8 @@
 // (docs/performance.md, "All cores").
 #pragma once
 
+#include "elman.h"
+#include "gru.h"
 #include "lstm.h"
 
 #include <ATen/Parallel.h>
@@ -210,6 +212,123 @@ LSTMGrads lstm_backward(const LSTMConfig& config, const LSTMWeights& weights, co
   g.weight_ln_ih = sum_opt(parts, [](const LSTMGrads& p) -> const OptTensor& { return p.weight_ln_ih; });
   g.bias = sum_opt(parts, [](const LSTMGrads& p) -> const OptTensor& { return p.bias; });
   g.weight_ih = sum_opt(parts, [](const LSTMGrads& p) -> const OptTensor& { return p.weight_ih; });
+  return g;
+}
+
+// ---- the GRU and Elman entry points, split by batch -------------------------------------
+
+GRUOutput gru_forward(const Tensor& input, const Tensor& weight_hh, const OptTensor& bias_hh, const Tensor& h0,
+                      const OptTensor& lengths, bool reverse) {
+  const int64_t B = input.dim() == 3 ? input.size(1) : 0;
+  const int64_t C = batch_chunks(B, input.size(0) * weight_hh.size(0) * weight_hh.size(1));
+  if (C <= 1) return gru_forward_whole(input, weight_hh, bias_hh, h0, lengths, reverse);
+  const auto rows = chunk_rows(B, C);
+  std::vector<GRUOutput> parts(C);
+  for_each_chunk(rows, [&](int64_t c, const std::pair<int64_t, int64_t>& r) {
+    parts[c] = gru_forward_whole(rows_of(input, 1, r), weight_hh, bias_hh, rows_of(h0, 0, r), rows_of(lengths, 0, r),
+                                 reverse);
+  });
+  GRUOutput res;
+  res.output = join(parts, 1, [](const GRUOutput& p) { return p.output; });
+  res.h_n = join(parts, 0, [](const GRUOutput& p) { return p.h_n; });
+  res.hprev = join_opt(parts, 1, [](const GRUOutput& p) -> const OptTensor& { return p.hprev; });
+  res.gates = join_opt(parts, 1, [](const GRUOutput& p) -> const OptTensor& { return p.gates; });
+  res.hn = join_opt(parts, 1, [](const GRUOutput& p) -> const OptTensor& { return p.hn; });
+  return res;
+}
+
+GRUOutput gru_infer(const Tensor& input, const Tensor& weight_ih, const OptTensor& bias_ih, const Tensor& weight_hh,
+                    const OptTensor& bias_hh, const Tensor& h0, const OptTensor& lengths, bool reverse) {
+  const int64_t B = input.dim() == 3 ? input.size(1) : 0;
+  const int64_t C = batch_chunks(B, input.size(0) * weight_hh.size(0) * weight_hh.size(1));
+  if (C <= 1) return gru_infer_whole(input, weight_ih, bias_ih, weight_hh, bias_hh, h0, lengths, reverse);
+  const int64_t sd = h0.dim() == 3 ? 1 : 0;
+  const auto rows = chunk_rows(B, C);
+  std::vector<GRUOutput> parts(C);
+  for_each_chunk(rows, [&](int64_t c, const std::pair<int64_t, int64_t>& r) {
+    parts[c] = gru_infer_whole(rows_of(input, 1, r), weight_ih, bias_ih, weight_hh, bias_hh, rows_of(h0, sd, r),
+                               rows_of(lengths, 0, r), reverse);
+  });
+  GRUOutput res;
+  res.output = join(parts, 1, [](const GRUOutput& p) { return p.output; });
+  res.h_n = join(parts, sd, [](const GRUOutput& p) { return p.h_n; });
+  return res;
+}
+
+GRUGrads gru_backward(const Tensor& grad_output, const Tensor& grad_h_n, const Tensor& hprev, const Tensor& gates,
+                      const Tensor& hn, const Tensor& weight_hh, bool has_bias, const OptTensor& lengths,
+                      bool reverse) {
+  const int64_t B = grad_output.dim() == 3 ? grad_output.size(1) : 0;
+  const int64_t C = batch_chunks(B, grad_output.size(0) * weight_hh.size(0) * weight_hh.size(1));
+  if (C <= 1) return gru_backward_whole(grad_output, grad_h_n, hprev, gates, hn, weight_hh, has_bias, lengths, reverse);
+  const auto rows = chunk_rows(B, C);
+  std::vector<GRUGrads> parts(C);
+  for_each_chunk(rows, [&](int64_t c, const std::pair<int64_t, int64_t>& r) {
+    parts[c] = gru_backward_whole(rows_of(grad_output, 1, r), rows_of(grad_h_n, 0, r), rows_of(hprev, 1, r),
+                                  rows_of(gates, 1, r), rows_of(hn, 1, r), weight_hh, has_bias, rows_of(lengths, 0, r),
+                                  reverse);
+  });
+  GRUGrads g;
+  g.input = join(parts, 1, [](const GRUGrads& p) { return p.input; });
+  g.h0 = join(parts, 0, [](const GRUGrads& p) { return p.h0; });
+  g.weight_hh = *sum_opt(parts, [](const GRUGrads& p) -> OptTensor { return p.weight_hh; });
+  g.bias_hh = sum_opt(parts, [](const GRUGrads& p) -> const OptTensor& { return p.bias_hh; });
+  return g;
+}
+
+ElmanOutput elman_forward(const Tensor& input, const Tensor& weight_hh, const Tensor& h0, const OptTensor& lengths,
+                          bool reverse, bool relu) {
+  const int64_t B = input.dim() == 3 ? input.size(1) : 0;
+  const int64_t C = batch_chunks(B, input.size(0) * weight_hh.size(0) * weight_hh.size(1));
+  if (C <= 1) return elman_forward_whole(input, weight_hh, h0, lengths, reverse, relu);
+  const auto rows = chunk_rows(B, C);
+  std::vector<ElmanOutput> parts(C);
+  for_each_chunk(rows, [&](int64_t c, const std::pair<int64_t, int64_t>& r) {
+    parts[c] = elman_forward_whole(rows_of(input, 1, r), weight_hh, rows_of(h0, 0, r), rows_of(lengths, 0, r), reverse,
+                                   relu);
+  });
+  ElmanOutput res;
+  res.output = join(parts, 1, [](const ElmanOutput& p) { return p.output; });
+  res.h_n = join(parts, 0, [](const ElmanOutput& p) { return p.h_n; });
+  res.hprev = join_opt(parts, 1, [](const ElmanOutput& p) -> const OptTensor& { return p.hprev; });
+  return res;
+}
+
+ElmanOutput elman_infer(const Tensor& input, const Tensor& weight_ih, const OptTensor& bias_ih,
+                        const OptTensor& bias_hh, const Tensor& weight_hh, const Tensor& h0,
+                        const OptTensor& lengths, bool reverse, bool relu) {
+  const int64_t B = input.dim() == 3 ? input.size(1) : 0;
+  const int64_t C = batch_chunks(B, input.size(0) * weight_hh.size(0) * weight_hh.size(1));
+  if (C <= 1) return elman_infer_whole(input, weight_ih, bias_ih, bias_hh, weight_hh, h0, lengths, reverse, relu);
+  const int64_t sd = h0.dim() == 3 ? 1 : 0;
+  const auto rows = chunk_rows(B, C);
+  std::vector<ElmanOutput> parts(C);
+  for_each_chunk(rows, [&](int64_t c, const std::pair<int64_t, int64_t>& r) {
+    parts[c] = elman_infer_whole(rows_of(input, 1, r), weight_ih, bias_ih, bias_hh, weight_hh, rows_of(h0, sd, r),
+                                 rows_of(lengths, 0, r), reverse, relu);
+  });
+  ElmanOutput res;
+  res.output = join(parts, 1, [](const ElmanOutput& p) { return p.output; });
+  res.h_n = join(parts, sd, [](const ElmanOutput& p) { return p.h_n; });
+  return res;
+}
+
+ElmanGrads elman_backward(const Tensor& grad_output, const Tensor& grad_h_n, const Tensor& hprev,
+                          const Tensor& output, const Tensor& weight_hh, const OptTensor& lengths, bool reverse,
+                          bool relu) {
+  const int64_t B = grad_output.dim() == 3 ? grad_output.size(1) : 0;
+  const int64_t C = batch_chunks(B, grad_output.size(0) * weight_hh.size(0) * weight_hh.size(1));
+  if (C <= 1) return elman_backward_whole(grad_output, grad_h_n, hprev, output, weight_hh, lengths, reverse, relu);
+  const auto rows = chunk_rows(B, C);
+  std::vector<ElmanGrads> parts(C);
+  for_each_chunk(rows, [&](int64_t c, const std::pair<int64_t, int64_t>& r) {
+    parts[c] = elman_backward_whole(rows_of(grad_output, 1, r), rows_of(grad_h_n, 0, r), rows_of(hprev, 1, r),
+                                    rows_of(output, 1, r), weight_hh, rows_of(lengths, 0, r), reverse, relu);
+  });
+  ElmanGrads g;
+  g.input = join(parts, 1, [](const ElmanGrads& p) { return p.input; });
+  g.h0 = join(parts, 0, [](const ElmanGrads& p) { return p.h0; });
+  g.weight_hh = *sum_opt(parts, [](const ElmanGrads& p) -> OptTensor { return p.weight_hh; });
   return g;
 }
 

@@ -117,7 +117,7 @@ ElmanGrads elman_backward_impl(const Tensor& grad_out, const Tensor& grad_hT, co
 }
 
 // Training: the forward over time of a precomputed input (W x_t + b_ih + b_hh, (T, B, H)).
-ElmanOutput elman_forward(const Tensor& input, const Tensor& weight_hh, const Tensor& h0, const OptTensor& lengths,
+ElmanOutput elman_forward_whole(const Tensor& input, const Tensor& weight_hh, const Tensor& h0, const OptTensor& lengths,
                           bool reverse, bool relu) {
   TORCH_CHECK(input.dim() == 3 && input.is_contiguous(), "input must be a contiguous (T, B, H) tensor");
   ElmanOutput res;
@@ -130,7 +130,7 @@ ElmanOutput elman_forward(const Tensor& input, const Tensor& weight_hh, const Te
 
 // Inference: the input projection and the time loop; nothing is saved. The state may be
 // (1, B, H); the final state then has that shape.
-ElmanOutput elman_infer(const Tensor& input, const Tensor& weight_ih, const OptTensor& bias_ih,
+ElmanOutput elman_infer_whole(const Tensor& input, const Tensor& weight_ih, const OptTensor& bias_ih,
                         const OptTensor& bias_hh, const Tensor& weight_hh, const Tensor& h0,
                         const OptTensor& lengths, bool reverse, bool relu) {
   const Tensor xc = input.contiguous(), w_ihc = weight_ih.contiguous(), h0c = state_2d(h0);
@@ -146,7 +146,7 @@ ElmanOutput elman_infer(const Tensor& input, const Tensor& weight_ih, const OptT
 
 // Training: backpropagation through time of elman_forward, from the gradients of its output
 // and final state, its output and the states it saved.
-ElmanGrads elman_backward(const Tensor& grad_output, const Tensor& grad_h_n, const Tensor& hprev,
+ElmanGrads elman_backward_whole(const Tensor& grad_output, const Tensor& grad_h_n, const Tensor& hprev,
                           const Tensor& output, const Tensor& weight_hh, const OptTensor& lengths, bool reverse,
                           bool relu) {
   ElmanGrads res;

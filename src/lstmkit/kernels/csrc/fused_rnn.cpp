@@ -33,9 +33,9 @@
 
 #include "lstm_forward.h"
 #include "lstm_backward.h"
-#include "batch_split.h"
 #include "gru.h"
 #include "elman.h"
+#include "batch_split.h"
 
 #include <sstream>
 #include <string>

@@ -151,7 +151,7 @@ GRUGrads gru_backward_impl(const Tensor& grad_out, const Tensor& grad_hT, const 
 }
 
 // Training: the forward over time of a precomputed input (W x_t + b_ih of every step, (T, B, 3H)).
-GRUOutput gru_forward(const Tensor& input, const Tensor& weight_hh, const OptTensor& bias_hh, const Tensor& h0,
+GRUOutput gru_forward_whole(const Tensor& input, const Tensor& weight_hh, const OptTensor& bias_hh, const Tensor& h0,
                       const OptTensor& lengths, bool reverse) {
   TORCH_CHECK(input.dim() == 3 && input.is_contiguous(), "input must be a contiguous (T, B, 3H) tensor");
   GRUOutput res;
@@ -164,7 +164,7 @@ GRUOutput gru_forward(const Tensor& input, const Tensor& weight_hh, const OptTen
 
 // Inference: the input projection and the time loop; nothing is saved. The state may be
 // (1, B, H); the final state then has that shape.
-GRUOutput gru_infer(const Tensor& input, const Tensor& weight_ih, const OptTensor& bias_ih, const Tensor& weight_hh,
+GRUOutput gru_infer_whole(const Tensor& input, const Tensor& weight_ih, const OptTensor& bias_ih, const Tensor& weight_hh,
                     const OptTensor& bias_hh, const Tensor& h0, const OptTensor& lengths, bool reverse) {
   // Contiguous copies held here: XSource keeps raw pointers into them.
   const Tensor xc = input.contiguous(), w_ihc = weight_ih.contiguous(), h0c = state_2d(h0);
@@ -180,7 +180,7 @@ GRUOutput gru_infer(const Tensor& input, const Tensor& weight_ih, const OptTenso
 
 // Training: backpropagation through time of gru_forward, from the gradients of its output
 // and final state and what it saved.
-GRUGrads gru_backward(const Tensor& grad_output, const Tensor& grad_h_n, const Tensor& hprev, const Tensor& gates,
+GRUGrads gru_backward_whole(const Tensor& grad_output, const Tensor& grad_h_n, const Tensor& hprev, const Tensor& gates,
                       const Tensor& hn, const Tensor& weight_hh, bool has_bias, const OptTensor& lengths,
                       bool reverse) {
   GRUGrads res;
