@@ -130,7 +130,7 @@ def test_shipped_model_translates(capsys):
     assert main(["translate", "translate", "--text", "Y dijo Dios: Sea la luz.", "--beam", "2"]) == 0
     assert capsys.readouterr().out.strip()
     size = sum(p.stat().st_size for p in app.PRETRAINED.iterdir())
-    assert size <= 5 * 2 ** 20
+    assert size <= 5_000_000  # the shipped-model budget: 5 MB, decimal
 
 
 @pytest.mark.skipif(shutil.which("mod2imp") is None or not (app.PRETRAINED / "config.json").exists(),
@@ -139,6 +139,15 @@ def test_shipped_model_on_held_out_books(capsys):
     assert main(["translate", "evaluate", "--limit", "8", "--ibm-pairs", "0", "--beam", "2", "--no-progress"]) == 0
     out = capsys.readouterr().out
     assert "Bible test books" in out and "BLEU signature" in out
+
+
+@pytest.mark.skipif(shutil.which("mod2imp") is None or not (app.PRETRAINED / "config.json").exists(),
+                    reason="needs the shipped model and Debian's sword modules")
+def test_shipped_model_translates_held_out_verses_better_than_copying():
+    # greedy on the first 40 test verses (Joshua): the shipped model measured 23.5 BLEU (beam 5)
+    # on all 1,661; a broken model or tokenizer scores near 0 (copying the source 0.1)
+    r = app.evaluate_translator(app.PRETRAINED, beam=1, limit=40, ibm_pairs=0, progress=False)
+    assert r["model"]["bleu"] > 10.0, r["model"]["bleu"]
 
 
 def test_training_into_the_shipped_model_is_refused(capsys, tmp_path):

@@ -83,7 +83,9 @@ def warn_once(key: str, message: str) -> None:
 
 def _cflags() -> list[str]:
     # No errno/trap semantics (as torch itself is built): lets the loops with exp vectorise.
-    flags = ["-O3", "-std=c++17", "-fno-math-errno", "-fno-trapping-math", "-fopenmp-simd"]
+    # -fopenmp: at::parallel_for (the batch split across threads, csrc/batch_split.h) runs on
+    # torch's own OpenMP pool (torch's libgomp, already loaded) instead of sequentially.
+    flags = ["-O3", "-std=c++17", "-fno-math-errno", "-fno-trapping-math", "-fopenmp"]
     # The element-wise pass is written to be vectorised; let the compiler use this CPU's
     # vector width. LSTMKIT_NATIVE=0 builds a portable library instead.
     if _native():
@@ -417,6 +419,7 @@ def _load(build: bool):
                 name=name,
                 sources=sources,
                 extra_cflags=ingredients["cflags"],
+                extra_ldflags=["-fopenmp"],
                 build_directory=str(folder),
                 verbose=os.environ.get("LSTMKIT_BUILD_VERBOSE", "0") == "1",
             )
