@@ -39,8 +39,9 @@ class FakeLoad:
         self.fail = fail
         self.check = check
 
-    def __call__(self, *, name, sources, extra_cflags, build_directory, verbose=False):
-        self.calls.append(dict(name=name, sources=sources, extra_cflags=extra_cflags, build_directory=build_directory))
+    def __call__(self, *, name, sources, extra_cflags, build_directory, verbose=False, extra_ldflags=None):
+        self.calls.append(dict(name=name, sources=sources, extra_cflags=extra_cflags, build_directory=build_directory,
+                               extra_ldflags=extra_ldflags))
         if self.check is not None:
             self.check(build_directory)
         if self.fail:
