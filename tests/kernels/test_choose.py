@@ -204,12 +204,18 @@ def test_every_mix_of_products_equals_the_reference(calibrating, ext, modes):
     for cls, m in enumerate(modes):
         ext.set_own_gemm(cls, m)
     assert all(ext.own_gemm_wide_for(cls) is (m == 2) for cls, m in enumerate(modes))
-    torch.manual_seed(3)
     # partial panels (4H = 24, 520 columns), row blocks with a remainder (B = 13, 25 rows)
-    for B, H, I in ((1, 8, 3), (5, 6, 9), (5, 130, 9), (13, 6, 40), (25, 33, 17)):
+    _assert_inference_and_training_match_reference(ext, ((1, 8, 3), (5, 6, 9), (5, 130, 9), (13, 6, 40), (25, 33, 17)))
+
+
+def _assert_inference_and_training_match_reference(ext, shapes, T=10, seed=3):
+    """The fused vanilla LSTM under no_grad and in training (output, final c, every gradient)
+    against the reference loop, for each (B, H, I) of ``shapes``."""
+    torch.manual_seed(seed)
+    for B, H, I in shapes:
         spec = LSTMCellSpec(I, H, "vanilla")
         p = {k: (torch.randn(s) * 0.3).requires_grad_() for k, s in spec.param_shapes().items()}
-        x = torch.randn(10, B, I)
+        x = torch.randn(T, B, I)
         state = spec.zero_state(B)
         with torch.no_grad():
             out_i, _ = fused._RUNNERS[LSTMCellSpec](ext, spec, p, x, state, None, False)
@@ -299,20 +305,6 @@ def test_split_uses_compute_the_reference(calibrating, ext, train_mode, infer_mo
         ext.set_own_gemm(cls, infer_mode, 1)
         assert ext.own_gemm_wide_for(cls, False) is (train_mode == 2)
         assert ext.own_gemm_wide_for(cls, True) is (infer_mode == 2)
-    torch.manual_seed(4)
-    for B, H, I in ((5, 130, 9), (13, 6, 40)):
-        spec = LSTMCellSpec(I, H, "vanilla")
-        p = {k: (torch.randn(s) * 0.3).requires_grad_() for k, s in spec.param_shapes().items()}
-        x = torch.randn(12, B, I)
-        state = spec.zero_state(B)
-        with torch.no_grad():
-            out_i, _ = fused._RUNNERS[LSTMCellSpec](ext, spec, p, x, state, None, False)
-        out, _ = fused._RUNNERS[LSTMCellSpec](ext, spec, p, x, state, None, False)
-        g = torch.autograd.grad(out.sum(), list(p.values()))
-        ref, _ = run_recurrence(spec, p, x, state)
-        rg = torch.autograd.grad(ref.sum(), list(p.values()))
-        assert (out - ref).abs().max() < 1e-5 and (out_i - ref).abs().max() < 1e-5
-        for a, b in zip(g, rg):
-            assert (a - b).abs().max() < 1e-4 * max(1.0, b.abs().max().item())
+    _assert_inference_and_training_match_reference(ext, ((5, 130, 9), (13, 6, 40)), T=12, seed=4)
     with pytest.raises(RuntimeError, match="use"):
         ext.set_own_gemm(0, 0, 2)
