@@ -85,9 +85,12 @@ def test_split_inference_equals_whole(ext, variant):
 
 def test_the_rule(ext):
     ext.set_batch_split(-1)
-    assert ext.batch_chunks(32, 100 * 256 * 64) == 2  # 32x100x2x64 training: worth two threads
-    assert ext.batch_chunks(15, 100 * 256 * 64) == 1  # fewer than 8 rows a chunk
-    assert ext.batch_chunks(64, 4 * 24 * 6) == 1  # too little work per chunk (the test suite's shapes)
+    assert ext.batch_chunks(32, 100 * 256 * 64, True) == 2  # 32x100x2x64 inference: worth two threads
+    assert ext.batch_chunks(32, 100 * 256 * 64) == 1  # training: only when forced (LSTMKIT_BATCH_SPLIT=1)
+    assert ext.batch_chunks(15, 100 * 256 * 64, True) == 1  # fewer than 8 rows a chunk
+    assert ext.batch_chunks(64, 4 * 24 * 6, True) == 1  # too little work per chunk (the test suite's shapes)
+    ext.set_batch_split(1)
+    assert ext.batch_chunks(32, 100 * 256 * 64) == 2  # forced: training too
     ext.set_batch_split(0)
     assert ext.batch_chunks(64, 100 * 1024 * 256) == 1
     torch.set_num_threads(1)

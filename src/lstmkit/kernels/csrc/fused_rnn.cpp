@@ -397,8 +397,9 @@ PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
         "split a batch across threads: mode -1 the default rule (enough rows and work per chunk), 0 never, "
         "1 whenever there are two rows per chunk (tests); LSTMKIT_BATCH_SPLIT=0/1 sets the start value",
         py::arg("mode"));
-  m.def("batch_chunks", &batch_chunks, "how many chunks a batch of B rows of work_per_row multiply-adds runs in",
-        py::arg("B"), py::arg("work_per_row"));
+  m.def("batch_chunks", &batch_chunks,
+        "how many chunks a batch of B rows of work_per_row multiply-adds runs in (in inference, or in training)",
+        py::arg("B"), py::arg("work_per_row"), py::arg("inference") = false);
   m.def("set_own_gemm", &set_own_gemm,
         "choose the float32 product of shape class cls: mode -1 the default, 0 MKL, 1 ours (AVX2), 2 ours (AVX-512, "
         "where built), for use -1 both, 0 training, 1 inference (the calibration's call)",
