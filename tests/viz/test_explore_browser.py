@@ -59,9 +59,12 @@ def browser():
 
 
 def _wait(d, cond, timeout=30):
+    from selenium.common.exceptions import StaleElementReferenceException
     from selenium.webdriver.support.ui import WebDriverWait
 
-    WebDriverWait(d, timeout).until(lambda drv: cond(drv))
+    # the page re-renders its tables on every step: an element found in one poll may be
+    # replaced before it is read (seen once in a full-suite run); the next poll finds the new one
+    WebDriverWait(d, timeout, ignored_exceptions=(StaleElementReferenceException,)).until(lambda drv: cond(drv))
 
 
 def _shown(d, gates, H):
