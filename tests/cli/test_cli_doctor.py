@@ -163,3 +163,14 @@ def test_try_import_says_why():
     assert doctor._try_import("json") == (True, None)
     ok, why = doctor._try_import("lstmkit_no_such_module")
     assert ok is False and why.startswith("ModuleNotFoundError")
+
+
+def test_doctor_says_how_a_batch_is_split_across_threads(monkeypatch):
+    from lstmkit.cli.doctor import _batch_split
+
+    monkeypatch.delenv("LSTMKIT_BATCH_SPLIT", raising=False)
+    assert _batch_split(1).startswith("not split") and "inference split across 2" in _batch_split(2)
+    monkeypatch.setenv("LSTMKIT_BATCH_SPLIT", "1")
+    assert "inference and training" in _batch_split(2)
+    monkeypatch.setenv("LSTMKIT_BATCH_SPLIT", "0")
+    assert _batch_split(2).startswith("never")

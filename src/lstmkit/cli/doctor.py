@@ -210,7 +210,8 @@ def _fast_paths(state: str, cpu: dict, native: bool) -> dict:
         return "; ".join(per_class) + f"; other classes measured at first use (the CPU rule: {rule})"
 
     choices = []
-    env = {v: os.environ[v] for v in ("LSTMKIT_CALIBRATE", "LSTMKIT_OWN_GEMM", "LSTMKIT_PREFER_TORCH")
+    env = {v: os.environ[v] for v in ("LSTMKIT_CALIBRATE", "LSTMKIT_OWN_GEMM", "LSTMKIT_PREFER_TORCH",
+                                      "LSTMKIT_BATCH_SPLIT")
            if os.environ.get(v, "").strip()}
     for n_threads, entries in measured.items():
         for key, e in sorted(entries.items()):
@@ -230,10 +231,24 @@ def _fast_paths(state: str, cpu: dict, native: bool) -> dict:
         "LSTM variational dropout (recurrent mask), zoneout, truncated gradient": ours,
         "GRU/Elman recurrent dropout, zoneout or truncated gradient": "reference loop",
         "CUDA: standard LSTM / other cells": "torch's kernel (cuDNN) / reference loop",
+        "a batch across threads (LSTM, GRU, Elman kernels)": _batch_split(threads),
     }
     return {"backend": mode, "own_gemm": own, "own_gemm_source": own_source, "paths": paths,
             "calibration": {"file": str(choose.calibration_path()), "enabled": choose.calibration_enabled(),
                             "env": env, "threads_now": threads, "choices": choices}}
+
+
+def _batch_split(threads: int) -> str:
+    """What the kernels' batch split (csrc/batch_split.h) does at ``threads`` torch threads."""
+    forced = os.environ.get("LSTMKIT_BATCH_SPLIT", "").strip()[:1]
+    if forced == "0":
+        return "never split (LSTMKIT_BATCH_SPLIT=0)"
+    if threads <= 1:
+        return "not split (torch uses 1 thread)"
+    if forced == "1":
+        return f"inference and training split across {threads} threads, >= 2 rows a chunk (LSTMKIT_BATCH_SPLIT=1)"
+    return (f"inference split across {threads} threads (>= 8 rows and 2^20 multiply-adds a chunk); "
+            f"training not (LSTMKIT_BATCH_SPLIT=1 splits it too)")
 
 
 def report(build: bool = False) -> dict:
