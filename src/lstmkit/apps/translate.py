@@ -276,7 +276,7 @@ def _heatmap_example(model: Seq2Seq, prep: Prepared, rows: Sequence[int]) -> tup
 
 
 #: How ``train_translator(weights=...)`` stores the weights (None: as trained, float32).
-_WEIGHT_DTYPES = {"float32": None, "float16": torch.float16}
+WEIGHT_DTYPES = {"float32": None, "float16": torch.float16}
 
 
 def train_translator(*, model_dir: str | os.PathLike | None = DEFAULT_MODEL_DIR, direction: str = "es-en",
@@ -299,8 +299,8 @@ def train_translator(*, model_dir: str | os.PathLike | None = DEFAULT_MODEL_DIR,
         normalisation ``alpha``) and of greedy decoding, BLEU by source length, the
         baselines' scores, the config, the training history.
     """
-    if weights not in _WEIGHT_DTYPES:
-        raise ValueError(f"weights must be one of {sorted(_WEIGHT_DTYPES)}, got {weights!r}")
+    if weights not in WEIGHT_DTYPES:
+        raise ValueError(f"weights must be one of {sorted(WEIGHT_DTYPES)}, got {weights!r}")
     started = time.perf_counter()
     torch.manual_seed(seed)
     run_dir = None if model_dir is None else Path(model_dir).with_name(Path(model_dir).name + ".checkpoints")
@@ -336,7 +336,7 @@ def train_translator(*, model_dir: str | os.PathLike | None = DEFAULT_MODEL_DIR,
             save_model(model, model_dir, extra={"direction": direction, "source": prep.source,
                                                 "tokenizers": {"source": _SRC_FILE, "target": _TGT_FILE},
                                                 "settings": prep.settings}, files=files,
-                       weights_dtype=_WEIGHT_DTYPES[weights])
+                       weights_dtype=WEIGHT_DTYPES[weights])
             report["model_dir"] = str(model_dir)
         return report
 

@@ -199,7 +199,7 @@ def _nonneg_int():
 
 def register(sub) -> None:
     from .options import comma_list, model_parent, positive_float, positive_int, probability, runtime_parent
-    from ..apps.translate import DEFAULT_MODEL_DIR, EXPERIMENT_MODELS, PRETRAINED
+    from ..apps.translate import DEFAULT_MODEL_DIR, EXPERIMENT_MODELS, PRETRAINED, WEIGHT_DTYPES
 
     p = sub.add_parser("translate", help="translation: encoder-decoder LSTMs on the English-Spanish Bible")
     s = p.add_subparsers(dest="translate_command", metavar="ACTION", required=True)
@@ -223,7 +223,7 @@ def register(sub) -> None:
     t.add_argument("--minutes", type=positive_float, default=None,
                    help="stop training after this many minutes (default: run every epoch)")
     t.add_argument("--resume", action="store_true", help="continue a killed run from DIR.checkpoints")
-    t.add_argument("--weights", default="float32", choices=["float32", "float16"],
+    t.add_argument("--weights", default="float32", choices=list(WEIGHT_DTYPES),
                    help="stored precision of the weights (default float32; float16 halves the file, "
                         "loads back as float32)")
     t.add_argument("--overwrite-shipped", action="store_true", help=argparse.SUPPRESS)

@@ -79,9 +79,10 @@ MARGIN = 0.03
 FILE_NAME = "calibration.json"
 
 # The representative shape (B, T, I, H) of each class the calibration times.
-# Inference is timed at T = 100 where it is cheap: on Zen 4 our AVX-512 panels' lead over the
-# AVX2 ones at H > 128 shows at T = 100 (57 vs 65 ms) and not at T <= 50 (a tie), where the
-# (T, B, 4H) input projection may still sit in the cache (benchmarks/i14-zen4/calibration-T.txt).
+# Inference is timed at T = 100 where it is cheap: on Zen 4 our AVX-512 panels led the AVX2
+# ones at 64x100x128x256 by 4-12% in two runs (55.3-56.7 vs 57.5-64.7 ms) and within -1..+7%
+# at T <= 50, where the (T, B, 4H) input projection may still sit in the cache
+# (benchmarks/i14-zen4/calibration-T.txt holds the second run; docs/performance.md both).
 _GEMM_SHAPES = {"training": ((1, 48, 32, 128), (32, 48, 32, 64), (64, 25, 128, 256)),
                 "inference": ((1, 48, 32, 128), (32, 100, 32, 64), (64, 100, 128, 256))}
 _STANDARD_SHAPES = ((2, 48, 32, 128), (32, 48, 32, 64), (64, 20, 128, 256))
@@ -481,6 +482,9 @@ def _setup_gemm_locked(ext) -> None:
         _gemm_ext[0] = ext
         return
     default = "own" if ext.own_gemm() else "mkl"
+    modes = {"0": "mkl", "1": "own"}
+    if getattr(ext, "own_gemm512_built", lambda: False)():
+        modes["2"] = "own512"
     for cls in range(len(GEMM_CLASSES)):
         for use, name in enumerate(_GEMM_USES):
             what = _GEMM_WHAT[name]
@@ -488,9 +492,6 @@ def _setup_gemm_locked(ext) -> None:
                 d = Decision(what, cls, "float32", "mkl", "rule", "this build has no AVX2 product (MKL only)")
                 _decisions[(what, cls, "float32")] = d
             else:
-                modes = {"0": "mkl", "1": "own"}
-                if getattr(ext, "own_gemm512_built", lambda: False)():
-                    modes["2"] = "own512"
                 d = _decide(ext, what, cls, "float32", default, "LSTMKIT_OWN_GEMM", modes,
                             lambda c=cls, inf=name == "inference": _measure_gemm(ext, c, inf),
                             f"float32 matrix product in {name} (mkl or own)")

@@ -105,12 +105,15 @@ OptTensor sum_opt(const std::vector<Part>& parts, Get get) {
   return s;
 }
 
-// Run fn(chunk index, rows) for every chunk, one chunk per thread.
-template <typename Fn>
-void for_each_chunk(const std::vector<std::pair<int64_t, int64_t>>& rows, Fn fn) {
-  at::parallel_for(0, static_cast<int64_t>(rows.size()), 1, [&](int64_t c0, int64_t c1) {
-    for (int64_t c = c0; c < c1; ++c) fn(c, rows[c]);
+// fn(rows) of each of C chunks of B rows, one chunk per thread: the chunks' results in order.
+template <typename Part, typename Fn>
+std::vector<Part> run_chunks(int64_t B, int64_t C, Fn fn) {
+  const auto rows = chunk_rows(B, C);
+  std::vector<Part> parts(C);
+  at::parallel_for(0, C, 1, [&](int64_t c0, int64_t c1) {
+    for (int64_t c = c0; c < c1; ++c) parts[c] = fn(rows[c]);
   });
+  return parts;
 }
 
 inline LSTMZoneout zoneout_rows(const LSTMZoneout& z, const std::pair<int64_t, int64_t>& r) {
@@ -143,8 +146,8 @@ inline LSTMOutput join_lstm_outputs(const std::vector<LSTMOutput>& parts, int64_
   return res;
 }
 
-// One row's recurrent multiply-adds over the whole sequence: T * (G*H) * Hout.
-inline int64_t lstm_row_work(const Tensor& w_hh, int64_t Tn) { return Tn * w_hh.size(0) * w_hh.size(1); }
+// One row's recurrent multiply-adds over the whole sequence: T * (rows of R) * (its columns).
+inline int64_t row_work(const Tensor& w_hh, int64_t Tn) { return Tn * w_hh.size(0) * w_hh.size(1); }
 
 // ---- the LSTM entry points, split by batch ------------------------------------------------
 
@@ -152,33 +155,32 @@ LSTMOutput lstm_forward(const LSTMConfig& config, const LSTMWeights& weights, co
                         const Tensor& c0, const OptTensor& a0, const OptTensor& lengths, bool reverse,
                         const OptTensor& recurrent_mask, const LSTMZoneout& zoneout) {
   const int64_t B = input.dim() == 3 ? input.size(1) : 0;
-  const int64_t C = batch_chunks(B, lstm_row_work(weights.weight_hh, input.size(0)));
+  const int64_t C = batch_chunks(B, row_work(weights.weight_hh, input.size(0)));
   if (C <= 1)
     return lstm_forward_whole(config, weights, input, h0, c0, a0, lengths, reverse, recurrent_mask, zoneout);
-  const auto rows = chunk_rows(B, C);
-  std::vector<LSTMOutput> parts(C);
-  for_each_chunk(rows, [&](int64_t c, const std::pair<int64_t, int64_t>& r) {
-    parts[c] = lstm_forward_whole(config, weights, rows_of(input, 1, r), rows_of(h0, 0, r), rows_of(c0, 0, r),
-                                  rows_of(a0, 0, r), rows_of(lengths, 0, r), reverse, rows_of(recurrent_mask, 0, r),
-                                  zoneout_rows(zoneout, r));
+  auto parts = run_chunks<LSTMOutput>(B, C, [&](const std::pair<int64_t, int64_t>& r) {
+    return lstm_forward_whole(config, weights, rows_of(input, 1, r), rows_of(h0, 0, r), rows_of(c0, 0, r),
+                              rows_of(a0, 0, r), rows_of(lengths, 0, r), reverse, rows_of(recurrent_mask, 0, r),
+                              zoneout_rows(zoneout, r));
   });
+  // the input layer norm's input is the forward's input itself: the whole of it, not a join
+  const bool xw_is_input = defined(parts.front().saved.xw) && defined(weights.weight_ln_ih);
+  if (xw_is_input)
+    for (auto& p : parts) p.saved.xw = OptTensor();
   LSTMOutput res = join_lstm_outputs(parts, 0);
-  // the input layer norm's input is the forward's input itself: the whole of it, not a copy
-  if (defined(res.saved.xw) && defined(weights.weight_ln_ih)) res.saved.xw = input;
+  if (xw_is_input) res.saved.xw = input;
   return res;
 }
 
 LSTMOutput lstm_infer(const LSTMConfig& config, const LSTMWeights& weights, const Tensor& input, const Tensor& h0,
                       const Tensor& c0, const OptTensor& a0, const OptTensor& lengths, bool reverse) {
   const int64_t B = input.dim() == 3 ? input.size(1) : 0;
-  const int64_t C = batch_chunks(B, lstm_row_work(weights.weight_hh, input.size(0)), true);
+  const int64_t C = batch_chunks(B, row_work(weights.weight_hh, input.size(0)), true);
   if (C <= 1) return lstm_infer_whole(config, weights, input, h0, c0, a0, lengths, reverse);
   const int64_t sd = h0.dim() == 3 ? 1 : 0;  // states (B, n) or (1, B, n)
-  const auto rows = chunk_rows(B, C);
-  std::vector<LSTMOutput> parts(C);
-  for_each_chunk(rows, [&](int64_t c, const std::pair<int64_t, int64_t>& r) {
-    parts[c] = lstm_infer_whole(config, weights, rows_of(input, 1, r), rows_of(h0, sd, r), rows_of(c0, sd, r),
-                                rows_of(a0, sd, r), rows_of(lengths, 0, r), reverse);
+  auto parts = run_chunks<LSTMOutput>(B, C, [&](const std::pair<int64_t, int64_t>& r) {
+    return lstm_infer_whole(config, weights, rows_of(input, 1, r), rows_of(h0, sd, r), rows_of(c0, sd, r),
+                            rows_of(a0, sd, r), rows_of(lengths, 0, r), reverse);
   });
   return join_lstm_outputs(parts, sd);
 }
@@ -188,17 +190,15 @@ LSTMGrads lstm_backward(const LSTMConfig& config, const LSTMWeights& weights, co
                         const OptTensor& grad_a_n, const OptTensor& lengths, bool reverse,
                         const OptTensor& recurrent_mask, bool truncate_gradient, const LSTMZoneout& zoneout) {
   const int64_t B = grad_output.dim() == 3 ? grad_output.size(1) : 0;
-  const int64_t C = batch_chunks(B, lstm_row_work(weights.weight_hh, grad_output.size(0)));
+  const int64_t C = batch_chunks(B, row_work(weights.weight_hh, grad_output.size(0)));
   if (C <= 1)
     return lstm_backward_whole(config, weights, saved, grad_output, grad_h_n, grad_c_n, grad_a_n, lengths, reverse,
                                recurrent_mask, truncate_gradient, zoneout);
-  const auto rows = chunk_rows(B, C);
-  std::vector<LSTMGrads> parts(C);
-  for_each_chunk(rows, [&](int64_t c, const std::pair<int64_t, int64_t>& r) {
-    parts[c] = lstm_backward_whole(config, weights, saved_rows(saved, r), rows_of(grad_output, 1, r),
-                                   rows_of(grad_h_n, 0, r), rows_of(grad_c_n, 0, r), rows_of(grad_a_n, 0, r),
-                                   rows_of(lengths, 0, r), reverse, rows_of(recurrent_mask, 0, r), truncate_gradient,
-                                   zoneout_rows(zoneout, r));
+  auto parts = run_chunks<LSTMGrads>(B, C, [&](const std::pair<int64_t, int64_t>& r) {
+    return lstm_backward_whole(config, weights, saved_rows(saved, r), rows_of(grad_output, 1, r),
+                               rows_of(grad_h_n, 0, r), rows_of(grad_c_n, 0, r), rows_of(grad_a_n, 0, r),
+                               rows_of(lengths, 0, r), reverse, rows_of(recurrent_mask, 0, r), truncate_gradient,
+                               zoneout_rows(zoneout, r));
   });
   LSTMGrads g;
   g.input = join(parts, 1, [](const LSTMGrads& p) { return p.input; });
@@ -223,13 +223,11 @@ LSTMGrads lstm_backward(const LSTMConfig& config, const LSTMWeights& weights, co
 GRUOutput gru_forward(const Tensor& input, const Tensor& weight_hh, const OptTensor& bias_hh, const Tensor& h0,
                       const OptTensor& lengths, bool reverse) {
   const int64_t B = input.dim() == 3 ? input.size(1) : 0;
-  const int64_t C = batch_chunks(B, input.size(0) * weight_hh.size(0) * weight_hh.size(1));
+  const int64_t C = batch_chunks(B, row_work(weight_hh, input.size(0)));
   if (C <= 1) return gru_forward_whole(input, weight_hh, bias_hh, h0, lengths, reverse);
-  const auto rows = chunk_rows(B, C);
-  std::vector<GRUOutput> parts(C);
-  for_each_chunk(rows, [&](int64_t c, const std::pair<int64_t, int64_t>& r) {
-    parts[c] = gru_forward_whole(rows_of(input, 1, r), weight_hh, bias_hh, rows_of(h0, 0, r), rows_of(lengths, 0, r),
-                                 reverse);
+  auto parts = run_chunks<GRUOutput>(B, C, [&](const std::pair<int64_t, int64_t>& r) {
+    return gru_forward_whole(rows_of(input, 1, r), weight_hh, bias_hh, rows_of(h0, 0, r), rows_of(lengths, 0, r),
+                             reverse);
   });
   GRUOutput res;
   res.output = join(parts, 1, [](const GRUOutput& p) { return p.output; });
@@ -243,14 +241,12 @@ GRUOutput gru_forward(const Tensor& input, const Tensor& weight_hh, const OptTen
 GRUOutput gru_infer(const Tensor& input, const Tensor& weight_ih, const OptTensor& bias_ih, const Tensor& weight_hh,
                     const OptTensor& bias_hh, const Tensor& h0, const OptTensor& lengths, bool reverse) {
   const int64_t B = input.dim() == 3 ? input.size(1) : 0;
-  const int64_t C = batch_chunks(B, input.size(0) * weight_hh.size(0) * weight_hh.size(1), true);
+  const int64_t C = batch_chunks(B, row_work(weight_hh, input.size(0)), true);
   if (C <= 1) return gru_infer_whole(input, weight_ih, bias_ih, weight_hh, bias_hh, h0, lengths, reverse);
   const int64_t sd = h0.dim() == 3 ? 1 : 0;
-  const auto rows = chunk_rows(B, C);
-  std::vector<GRUOutput> parts(C);
-  for_each_chunk(rows, [&](int64_t c, const std::pair<int64_t, int64_t>& r) {
-    parts[c] = gru_infer_whole(rows_of(input, 1, r), weight_ih, bias_ih, weight_hh, bias_hh, rows_of(h0, sd, r),
-                               rows_of(lengths, 0, r), reverse);
+  auto parts = run_chunks<GRUOutput>(B, C, [&](const std::pair<int64_t, int64_t>& r) {
+    return gru_infer_whole(rows_of(input, 1, r), weight_ih, bias_ih, weight_hh, bias_hh, rows_of(h0, sd, r),
+                           rows_of(lengths, 0, r), reverse);
   });
   GRUOutput res;
   res.output = join(parts, 1, [](const GRUOutput& p) { return p.output; });
@@ -262,14 +258,12 @@ GRUGrads gru_backward(const Tensor& grad_output, const Tensor& grad_h_n, const T
                       const Tensor& hn, const Tensor& weight_hh, bool has_bias, const OptTensor& lengths,
                       bool reverse) {
   const int64_t B = grad_output.dim() == 3 ? grad_output.size(1) : 0;
-  const int64_t C = batch_chunks(B, grad_output.size(0) * weight_hh.size(0) * weight_hh.size(1));
+  const int64_t C = batch_chunks(B, row_work(weight_hh, grad_output.size(0)));
   if (C <= 1) return gru_backward_whole(grad_output, grad_h_n, hprev, gates, hn, weight_hh, has_bias, lengths, reverse);
-  const auto rows = chunk_rows(B, C);
-  std::vector<GRUGrads> parts(C);
-  for_each_chunk(rows, [&](int64_t c, const std::pair<int64_t, int64_t>& r) {
-    parts[c] = gru_backward_whole(rows_of(grad_output, 1, r), rows_of(grad_h_n, 0, r), rows_of(hprev, 1, r),
-                                  rows_of(gates, 1, r), rows_of(hn, 1, r), weight_hh, has_bias, rows_of(lengths, 0, r),
-                                  reverse);
+  auto parts = run_chunks<GRUGrads>(B, C, [&](const std::pair<int64_t, int64_t>& r) {
+    return gru_backward_whole(rows_of(grad_output, 1, r), rows_of(grad_h_n, 0, r), rows_of(hprev, 1, r),
+                              rows_of(gates, 1, r), rows_of(hn, 1, r), weight_hh, has_bias, rows_of(lengths, 0, r),
+                              reverse);
   });
   GRUGrads g;
   g.input = join(parts, 1, [](const GRUGrads& p) { return p.input; });
@@ -282,13 +276,11 @@ GRUGrads gru_backward(const Tensor& grad_output, const Tensor& grad_h_n, const T
 ElmanOutput elman_forward(const Tensor& input, const Tensor& weight_hh, const Tensor& h0, const OptTensor& lengths,
                           bool reverse, bool relu) {
   const int64_t B = input.dim() == 3 ? input.size(1) : 0;
-  const int64_t C = batch_chunks(B, input.size(0) * weight_hh.size(0) * weight_hh.size(1));
+  const int64_t C = batch_chunks(B, row_work(weight_hh, input.size(0)));
   if (C <= 1) return elman_forward_whole(input, weight_hh, h0, lengths, reverse, relu);
-  const auto rows = chunk_rows(B, C);
-  std::vector<ElmanOutput> parts(C);
-  for_each_chunk(rows, [&](int64_t c, const std::pair<int64_t, int64_t>& r) {
-    parts[c] = elman_forward_whole(rows_of(input, 1, r), weight_hh, rows_of(h0, 0, r), rows_of(lengths, 0, r), reverse,
-                                   relu);
+  auto parts = run_chunks<ElmanOutput>(B, C, [&](const std::pair<int64_t, int64_t>& r) {
+    return elman_forward_whole(rows_of(input, 1, r), weight_hh, rows_of(h0, 0, r), rows_of(lengths, 0, r), reverse,
+                               relu);
   });
   ElmanOutput res;
   res.output = join(parts, 1, [](const ElmanOutput& p) { return p.output; });
@@ -301,14 +293,12 @@ ElmanOutput elman_infer(const Tensor& input, const Tensor& weight_ih, const OptT
                         const OptTensor& bias_hh, const Tensor& weight_hh, const Tensor& h0,
                         const OptTensor& lengths, bool reverse, bool relu) {
   const int64_t B = input.dim() == 3 ? input.size(1) : 0;
-  const int64_t C = batch_chunks(B, input.size(0) * weight_hh.size(0) * weight_hh.size(1), true);
+  const int64_t C = batch_chunks(B, row_work(weight_hh, input.size(0)), true);
   if (C <= 1) return elman_infer_whole(input, weight_ih, bias_ih, bias_hh, weight_hh, h0, lengths, reverse, relu);
   const int64_t sd = h0.dim() == 3 ? 1 : 0;
-  const auto rows = chunk_rows(B, C);
-  std::vector<ElmanOutput> parts(C);
-  for_each_chunk(rows, [&](int64_t c, const std::pair<int64_t, int64_t>& r) {
-    parts[c] = elman_infer_whole(rows_of(input, 1, r), weight_ih, bias_ih, bias_hh, weight_hh, rows_of(h0, sd, r),
-                                 rows_of(lengths, 0, r), reverse, relu);
+  auto parts = run_chunks<ElmanOutput>(B, C, [&](const std::pair<int64_t, int64_t>& r) {
+    return elman_infer_whole(rows_of(input, 1, r), weight_ih, bias_ih, bias_hh, weight_hh, rows_of(h0, sd, r),
+                             rows_of(lengths, 0, r), reverse, relu);
   });
   ElmanOutput res;
   res.output = join(parts, 1, [](const ElmanOutput& p) { return p.output; });
@@ -320,13 +310,11 @@ ElmanGrads elman_backward(const Tensor& grad_output, const Tensor& grad_h_n, con
                           const Tensor& output, const Tensor& weight_hh, const OptTensor& lengths, bool reverse,
                           bool relu) {
   const int64_t B = grad_output.dim() == 3 ? grad_output.size(1) : 0;
-  const int64_t C = batch_chunks(B, grad_output.size(0) * weight_hh.size(0) * weight_hh.size(1));
+  const int64_t C = batch_chunks(B, row_work(weight_hh, grad_output.size(0)));
   if (C <= 1) return elman_backward_whole(grad_output, grad_h_n, hprev, output, weight_hh, lengths, reverse, relu);
-  const auto rows = chunk_rows(B, C);
-  std::vector<ElmanGrads> parts(C);
-  for_each_chunk(rows, [&](int64_t c, const std::pair<int64_t, int64_t>& r) {
-    parts[c] = elman_backward_whole(rows_of(grad_output, 1, r), rows_of(grad_h_n, 0, r), rows_of(hprev, 1, r),
-                                    rows_of(output, 1, r), weight_hh, rows_of(lengths, 0, r), reverse, relu);
+  auto parts = run_chunks<ElmanGrads>(B, C, [&](const std::pair<int64_t, int64_t>& r) {
+    return elman_backward_whole(rows_of(grad_output, 1, r), rows_of(grad_h_n, 0, r), rows_of(hprev, 1, r),
+                                rows_of(output, 1, r), weight_hh, rows_of(lengths, 0, r), reverse, relu);
   });
   ElmanGrads g;
   g.input = join(parts, 1, [](const ElmanGrads& p) { return p.input; });
