@@ -139,7 +139,7 @@ def test_gradcheck_module(forget_gate):
         out, state = torch.func.functional_call(m, dict(zip(names, ps)), (x,), {"lengths": lengths})
         return (out, *state)
 
-    assert torch.autograd.gradcheck(f, (x, *params), eps=1e-6, atol=1e-6)
+    assert torch.autograd.gradcheck(f, (x, *params), eps=1e-6, atol=1e-6, fast_mode=True)  # a random projection of the Jacobian: 1 s, not 18
 
 
 def test_gradcheck_step_from_a_nonzero_state():

@@ -281,7 +281,16 @@ class _FusedRunner(Runner):
         return fused.infer_runner(self.spec, names)
 
 
-@torch.compiler.assume_constant_result
+def _assume_constant_result(fn):
+    """:func:`torch.compiler.assume_constant_result` without importing ``torch._dynamo``
+    when lstmkit is imported (1.5-3 s of every ``import lstmkit`` and CLI start): the
+    decorator only marks the function, and dynamo reads the mark when it traces a call.
+    ``tests/kernels/test_import_cost.py`` checks that the mark is the one torch's decorator sets."""
+    fn._dynamo_marked_constant = True
+    return fn
+
+
+@_assume_constant_result
 def compile_backend() -> str:
     """What a recurrence traced by ``torch.compile`` runs: ``"fused"`` (the kernels' torch
     ops, :mod:`lstmkit.kernels.ops`) or ``"reference"`` (``LSTMKIT_BACKEND=reference``, or
