@@ -14,6 +14,7 @@ of it (``from lstmkit import __version__``) belongs to no layer.
 from __future__ import annotations
 
 import ast
+import functools
 import textwrap
 from pathlib import Path
 
@@ -110,8 +111,18 @@ def _fake(files: dict[str, str]) -> dict[str, tuple[ast.AST, bool]]:
 
 # ------------------------------------------------------------------------------ the tests
 
+@functools.lru_cache(maxsize=1)
+def _real_tree() -> dict[str, tuple[ast.AST, bool]]:
+    return parse_tree()
+
+
+def real_tree() -> dict[str, tuple[ast.AST, bool]]:
+    """The package parsed once per test session (each test gets its own dict to edit)."""
+    return dict(_real_tree())
+
+
 def test_no_import_points_up_the_layer_order():
-    found = violations(parse_tree())
+    found = violations(real_tree())
     new = sorted(v for k, v in found.items() if k not in KNOWN_VIOLATIONS)
     assert not new, "imports that point up the layer order (DESIGN.md):\n" + "\n".join(new)
     gone = sorted(KNOWN_VIOLATIONS - set(found))
@@ -119,7 +130,7 @@ def test_no_import_points_up_the_layer_order():
 
 
 def test_every_room_of_the_package_is_placed():
-    rooms = {_short(n).split(".")[0] for n in parse_tree() if n != "lstmkit"}
+    rooms = {_short(n).split(".")[0] for n in real_tree() if n != "lstmkit"}
     assert rooms <= set(LEVEL), f"rooms in no layer: {sorted(rooms - set(LEVEL))}"
 
 
@@ -152,7 +163,7 @@ def test_the_checker_finds_a_new_upward_import():
 
 
 def test_one_new_import_in_the_real_tree_fails():
-    mods = parse_tree()
+    mods = real_tree()
     assert "data.files imports train.checkpoint" not in violations(mods)
     tree, is_pkg = mods["lstmkit.data.files"]
     extra = ast.parse("def save(p):\n    from ..train.checkpoint import save_checkpoint\n")
@@ -176,7 +187,7 @@ def _calls_os_replace(tree: ast.AST) -> bool:
 def test_files_are_written_through_io():
     """Atomic writes live in io.py: no other module renames temporary files into place, and
     data/ and viz/ do not reach into the trainer (train.checkpoint) to write a file."""
-    mods = parse_tree()
+    mods = real_tree()
     by_hand = {name for name, (tree, _) in mods.items() if name != "lstmkit.io" and _calls_os_replace(tree)}
     assert by_hand == KNOWN_OWN_ATOMIC_WRITES, f"os.replace outside lstmkit.io: {sorted(by_hand - KNOWN_OWN_ATOMIC_WRITES)}"
     for name, (tree, is_pkg) in mods.items():
