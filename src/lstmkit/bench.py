@@ -8,7 +8,10 @@ process with its repetitions interleaved (so that load from other processes hits
 alike): the ratio ours/torch is the number to read. A large matmul is timed in the same
 run; each row also says which fraction of that matmul's GFLOP/s its own matmul work
 reaches. When jax and flax are importable, flax's LSTM (``nn.RNN`` over
-``OptimizedLSTMCell``, lax.scan under jit) is measured on the same shapes.
+``OptimizedLSTMCell``, lax.scan under jit) is measured on the same shapes; when Keras 3 and
+jax are installed, Keras's ``LSTM`` on its JAX backend too (in a worker process, since a
+process has one Keras backend; its repetitions interleaved with ours over a pipe, each
+timed inside the worker).
 
 Run ``lstmkit bench`` or ``python -m lstmkit bench`` (``--quick`` for a ~30 s run).
 """
@@ -53,6 +56,8 @@ MODELS: tuple[str, ...] = ("standard", "standard/fused", "vanilla", "hochreiter1
 #: rows that are also timed on the ``xlstm`` package's CPU paths (when it is importable):
 #: the sLSTM on its ``vanilla`` backend, the mLSTM on ``parallel_stabilized_simple``.
 XLSTM_PEERS: tuple[str, ...] = ("slstm", "mlstm")
+#: rows also timed on flax's and Keras's LSTM (the same equations as torch.nn.LSTM's)
+LSTM_PEER_MODELS: tuple[str, ...] = ("standard", "vanilla")
 
 
 @dataclass
@@ -70,6 +75,8 @@ class _Timer:
     max_reps: int = 200
 
     def paired(self, fns: Sequence[Callable[[], object]]) -> list[float]:
+        """Median seconds of each callable. A callable with ``self_timed = True`` returns
+        its own seconds (a worker process's peer: the pipe's round trip is not its time)."""
         slowest = 0.0
         for f in fns:
             for _ in range(self.warmup):
@@ -84,8 +91,9 @@ class _Timer:
         for _ in range(n):
             for k, f in enumerate(fns):
                 t0 = time.perf_counter()
-                f()
-                times[k].append(time.perf_counter() - t0)
+                own = f()
+                elapsed = time.perf_counter() - t0
+                times[k].append(float(own) if getattr(f, "self_timed", False) else elapsed)
         return [statistics.median(t) for t in times]
 
 
@@ -187,7 +195,7 @@ def _xlstm_functions(name: str, ours, x):
     return {"inference": infer, "training": train}
 
 
-def _bench_shape(name: str, shape, timer: _Timer, flax_fns=None) -> list[dict]:
+def _bench_shape(name: str, shape, timer: _Timer, flax_fns=None, keras_fns=None) -> list[dict]:
     B, T, I, H = shape
     torch.manual_seed(0)
     x = torch.randn(T, B, I)
@@ -218,8 +226,14 @@ def _bench_shape(name: str, shape, timer: _Timer, flax_fns=None) -> list[dict]:
     for mode, fo, fr, mult in (("inference", ours_infer, ref_infer, 1.0), ("training", ours_train, ref_train, 3.0)):
         ours.eval() if mode == "inference" else ours.train()
         fns = [fo, fr]
-        if flax_fns is not None and name in ("standard", "vanilla") and mode in flax_fns:
+        lstm_row = name in LSTM_PEER_MODELS
+        flax_at = keras_at = None
+        if flax_fns is not None and lstm_row and mode in flax_fns:
+            flax_at = len(fns)
             fns.append(flax_fns[mode])
+        if keras_fns is not None and lstm_row and mode in keras_fns:
+            keras_at = len(fns)
+            fns.append(keras_fns[mode])
         if peer is not None:
             fns.append(peer[mode])
         times = timer.paired(fns)
@@ -236,8 +250,10 @@ def _bench_shape(name: str, shape, timer: _Timer, flax_fns=None) -> list[dict]:
         if peer is not None:  # the xlstm package's time, last of the paired callables
             row["xlstm_ms"] = times[-1] * 1e3
             row["xlstm_ratio"] = times[0] / times[-1]
-        elif len(times) > 2:
-            row["flax_ms"] = times[2] * 1e3
+        if flax_at is not None:
+            row["flax_ms"] = times[flax_at] * 1e3
+        if keras_at is not None:
+            row["keras_jax_ms"] = times[keras_at] * 1e3
         rows.append(row)
         for p in ours.parameters():
             p.grad = None
@@ -316,6 +332,115 @@ def _flax_functions(shape):
     }
 
 
+#: The Keras peer's worker: a script run as ``python -c`` with KERAS_BACKEND=jax (it imports
+#: neither torch nor lstmkit). argv: B T I H. It builds ``keras.layers.LSTM(H,
+#: return_sequences=True)``, jit-compiles its forward and its gradient through
+#: ``stateless_call``, warms both up, prints ``ready``, then answers each line
+#: ``inference`` / ``training`` with the seconds one call took; ``quit`` ends it.
+_KERAS_WORKER = r"""
+import os, sys, time
+try:
+    import numpy as np
+    import jax
+    import keras
+    if keras.backend.backend() != "jax":
+        raise ImportError("Keras runs on the " + keras.backend.backend() + " backend, not jax")
+except Exception as e:
+    print("unavailable: " + type(e).__name__ + ": " + str(e).splitlines()[0], flush=True)
+    sys.exit(0)
+B, T, I, H = map(int, sys.argv[1:5])
+layer = keras.layers.LSTM(H, return_sequences=True)
+layer.build((B, T, I))
+x = jax.numpy.asarray(np.random.default_rng(0).standard_normal((B, T, I)).astype(np.float32))
+tv = [v.value for v in layer.trainable_variables]
+ntv = [v.value for v in layer.non_trainable_variables]
+def forward(tv, x):
+    return layer.stateless_call(tv, ntv, x)[0]
+fns = {"inference": jax.jit(forward), "training": jax.jit(jax.grad(lambda tv, x: forward(tv, x).sum()))}
+for f in fns.values():
+    for _ in range(2):
+        jax.block_until_ready(f(tv, x))
+print("ready " + keras.__version__ + " jax " + jax.__version__, flush=True)
+for line in sys.stdin:
+    cmd = line.strip()
+    if cmd not in fns:
+        break
+    t0 = time.perf_counter()
+    jax.block_until_ready(fns[cmd](tv, x))
+    print(repr(time.perf_counter() - t0), flush=True)
+"""
+
+
+class _KerasPeer:
+    """Keras 3's LSTM on the JAX backend for one shape, in a worker process.
+
+    ``fns`` maps ``"inference"`` / ``"training"`` to self-timed callables (see
+    :meth:`_Timer.paired`), or is None when Keras or jax cannot run (``reason`` says why).
+    Close it (or use it as a context manager) to end the worker.
+    """
+
+    def __init__(self, shape) -> None:
+        import subprocess
+
+        self.proc = None
+        self.fns = None
+        self.version = None
+        self.reason = None
+        try:
+            import importlib.util
+
+            if importlib.util.find_spec("keras") is None or importlib.util.find_spec("jax") is None:
+                self.reason = "keras or jax not installed"
+                return
+        except (ImportError, ValueError) as e:
+            self.reason = f"{type(e).__name__}: {e}"
+            return
+        env = {**os.environ, "KERAS_BACKEND": "jax"}
+        self.proc = subprocess.Popen([sys.executable, "-c", _KERAS_WORKER, *map(str, shape)], stdin=subprocess.PIPE,
+                                     stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=env)
+        first = self.proc.stdout.readline().strip()
+        if not first.startswith("ready"):
+            self.reason = first or f"the worker exited with status {self.proc.wait()}"
+            self.close()
+            return
+        self.version = first.split(" ", 1)[1]
+        self.fns = {mode: self._call(mode) for mode in ("inference", "training")}
+
+    def _call(self, mode: str):
+        def run() -> float:
+            self.proc.stdin.write(mode + "\n")
+            self.proc.stdin.flush()
+            reply = self.proc.stdout.readline()
+            if not reply:
+                raise RuntimeError("the Keras peer's worker process ended unexpectedly")
+            return float(reply)
+
+        run.self_timed = True
+        return run
+
+    def close(self) -> None:
+        proc, self.proc = self.proc, None
+        if proc is None:
+            return
+        try:
+            if proc.poll() is None:
+                proc.stdin.write("quit\n")
+                proc.stdin.flush()
+            proc.stdin.close()
+            proc.wait(timeout=30)
+        except Exception:  # noqa: BLE001 - a stuck or broken worker is killed, whatever went wrong
+            proc.kill()
+            proc.wait()
+        finally:
+            proc.stdout.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
 def run_bench(
     *,
     quick: bool = False,
@@ -376,6 +501,7 @@ def run_bench(
 
         bar = progress_bar(len(tasks), "lstmkit bench", "row")
     flax_cache: dict = {}
+    keras_peers: dict = {}
     rows = []
     for kind, m, s in tasks:
         if bar is not None:
@@ -383,13 +509,22 @@ def run_bench(
         if kind == "shape":
             if s not in flax_cache:
                 flax_cache[s] = _flax_functions(s)
-            rows.extend(_bench_shape(m, s, timer, flax_cache[s]))
+            if s not in keras_peers and any(x in LSTM_PEER_MODELS for x in models):
+                for old_peer in keras_peers.values():  # one worker at a time
+                    old_peer.close()
+                keras_peers[s] = _KerasPeer(s)
+            peer_fns = keras_peers[s].fns if s in keras_peers else None
+            rows.extend(_bench_shape(m, s, timer, flax_cache[s], peer_fns))
         else:
             rows.append(_bench_stream(m, timer, stream_steps))
         if bar is not None:
             bar.update()
     if bar is not None:
         bar.close()
+    keras_versions = sorted({p.version for p in keras_peers.values() if p.version})
+    keras_reasons = sorted({p.reason for p in keras_peers.values() if p.reason})
+    for p in keras_peers.values():
+        p.close()
     peak_after = matmul_gflops()
     peak = max(peak, peak_after)
     for r in rows:
@@ -413,6 +548,8 @@ def run_bench(
         "loadavg_before": load_before,
         "loadavg_after": os.getloadavg() if hasattr(os, "getloadavg") else None,
         "flax": any(v is not None for v in flax_cache.values()),
+        "keras_jax": keras_versions[0] if keras_versions else None,
+        "keras_jax_unavailable": keras_reasons[0] if keras_reasons and not keras_versions else None,
         "backend_env": os.environ.get("LSTMKIT_BACKEND", "auto"),
         # the paths chosen on this machine (kernels/choose.py): forced, rule, cached or measured
         "choices": _choices(),
@@ -438,6 +575,7 @@ def format_table(result: dict) -> str:
     rows = result["rows"]
     meta = result["meta"]
     flax = any("flax_ms" in r for r in rows)
+    keras = any("keras_jax_ms" in r for r in rows)
     peer = any("xlstm_ms" in r for r in rows)
     lines = [
         f"matmul (1024^3 float32, {meta['threads']} threads): {meta['matmul_gflops']:.0f} GFLOP/s; "
@@ -446,8 +584,10 @@ def format_table(result: dict) -> str:
         "streaming: the layer module's stepper per step (kernel: run_direction per step, no module overhead)",
         "",
         "| model | B | T | I | H | mode | lstmkit | torch.nn.LSTM | ratio | GFLOP/s | of matmul |"
-        + (" flax |" if flax else "") + (" xlstm package | ours / xlstm |" if peer else ""),
-        "|---|---|---|---|---|---|---|---|---|---|---|" + ("---|" if flax else "") + ("---|---|" if peer else ""),
+        + (" flax |" if flax else "") + (" Keras (jax) |" if keras else "")
+        + (" xlstm package | ours / xlstm |" if peer else ""),
+        "|---|---|---|---|---|---|---|---|---|---|---|" + ("---|" if flax else "") + ("---|" if keras else "")
+        + ("---|---|" if peer else ""),
     ]
     if meta.get("choices"):
         names = ("streaming", "small", "large")
@@ -466,6 +606,8 @@ def format_table(result: dict) -> str:
                      f"{100 * r['matmul_fraction']:.0f}%"]
         if flax:
             cells.append(f"{r['flax_ms']:.1f} ms" if "flax_ms" in r else "")
+        if keras:
+            cells.append(f"{r['keras_jax_ms']:.1f} ms" if "keras_jax_ms" in r else "")
         if peer:
             cells += ([f"{r['xlstm_ms']:.1f} ms", f"{r['xlstm_ratio']:.2f}x"] if "xlstm_ms" in r else ["", ""])
         lines.append("| " + " | ".join(str(c) for c in cells) + " |")

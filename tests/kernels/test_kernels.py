@@ -589,19 +589,54 @@ def test_the_other_matrix_product_path_equals_reference(ext):
     assert " passed" in r.stdout and "skipped" not in r.stdout.splitlines()[-1], r.stdout[-500:]
 
 
-def test_bench_flax_peer_column(tmp_path):
-    """With jax + flax installed (the ``bench`` extra) the bench times flax's LSTM beside ours."""
-    pytest.importorskip("flax", reason="flax/jax not installed (pip install 'lstmkit[bench]')")
+def test_bench_peer_columns(tmp_path):
+    """With jax + flax installed (the ``bench`` extra) the bench times flax's LSTM beside
+    ours; with Keras 3 too, Keras's LSTM on the JAX backend (in a worker process), on the
+    LSTM rows only, and the meta says which versions ran. One bench run checks both."""
+    import importlib.util
     import json
 
-    from lstmkit.bench import _flax_functions
+    has_flax = importlib.util.find_spec("flax") is not None and importlib.util.find_spec("jax") is not None
+    # keras is not imported here: a process has one Keras backend (the tests' is torch)
+    has_keras = importlib.util.find_spec("keras") is not None and importlib.util.find_spec("jax") is not None
+    if not (has_flax or has_keras):
+        pytest.skip("neither flax nor keras + jax installed (pip install 'lstmkit[keras,bench]')")
     from lstmkit.cli import main
 
-    fns = _flax_functions((2, 3, 2, 4))
-    assert tuple(fns["inference"]().shape) == (2, 3, 4)  # (B, T, H): an LSTM over the same shape
+    if has_flax:
+        from lstmkit.bench import _flax_functions
+
+        fns = _flax_functions((2, 3, 2, 4))
+        assert tuple(fns["inference"]().shape) == (2, 3, 4)  # (B, T, H): an LSTM over the same shape
     path = tmp_path / "bench.json"
     assert main(["bench", "--models", "standard,gru", "--shape", "2x3x2x4", "--reps", "1", "--stream-steps", "2",
                  "--no-progress", "--json", str(path)]) == 0
-    rows = json.loads(path.read_text())["rows"]
-    peer = {(r["model"], r["mode"]) for r in rows if r.get("flax_ms", 0) > 0}
-    assert peer == {("standard", "inference"), ("standard", "training")}  # flax rows for LSTM presets only
+    data = json.loads(path.read_text())
+    lstm_rows = {("standard", "inference"), ("standard", "training")}  # peers on LSTM presets only
+    for key, present in (("flax_ms", has_flax), ("keras_jax_ms", has_keras)):
+        rows = {(r["model"], r["mode"]) for r in data["rows"] if r.get(key, 0) > 0}
+        assert rows == (lstm_rows if present else set()), key
+    if has_keras:
+        assert data["meta"]["keras_jax"].startswith("3."), data["meta"]
+        assert all(r["keras_jax_ms"] < 5e3 for r in data["rows"] if "keras_jax_ms" in r)  # the worker's seconds, in ms
+
+
+def test_bench_keras_peer_reports_why_it_cannot_run(monkeypatch):
+    from lstmkit import bench
+
+    monkeypatch.setattr(bench, "_KERAS_WORKER", "print('unavailable: ImportError: no keras here')")
+    peer = bench._KerasPeer((2, 3, 2, 4))
+    assert peer.fns is None and peer.reason == "unavailable: ImportError: no keras here" and peer.proc is None
+
+
+def test_bench_timer_takes_a_self_timed_callables_own_seconds():
+    from lstmkit.bench import _Timer
+
+    def peer():
+        return 123.0  # what a worker process reports
+
+    peer.self_timed = True
+    ours, theirs = _Timer(3, budget_s=0.0).paired([lambda: None, peer])
+    assert theirs == 123.0 and ours < 1.0
+
+
