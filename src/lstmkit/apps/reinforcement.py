@@ -23,6 +23,7 @@ from ..train.reinforce import PGConfig, RecurrentPolicy, train_policy
 from .runfiles import write_report_files
 
 __all__ = ["run_tmaze", "run_control", "format_tmaze", "format_control", "PAPER_TMAZE", "PAPER_CONTROL",
+           "PAPER_DOUBLE_POLE",
            "TMAZE_LENGTHS", "plot_policy_curves"]
 
 TMAZE_LENGTHS = (10, 50, 100, 200)
@@ -40,6 +41,13 @@ PAPER_TMAZE = (
 PAPER_CONTROL = (
     {"who": "Wierstra et al. 2007 (RPG, LSTM policy)", "result":
      "non-Markovian (no velocities) pole balancing solved", "verified": False},
+)
+
+PAPER_DOUBLE_POLE = (
+    {"who": "Gomez & Miikkulainen 1999 (ESP, neuroevolution of recurrent nets)", "result":
+     "double pole balancing without velocities solved (the first method reported to)", "verified": False},
+    {"who": "Wierstra et al. (RPG, LSTM policy)", "result":
+     "non-Markov double pole balancing reported among the RPG tasks", "verified": False},
 )
 
 _MODELS = ("lstm", "mlp", "elman")
@@ -151,6 +159,10 @@ _CONTROL = {
     # the like); with discount 0.95 and 4 epochs an LSTM policy reached -992 in 2,000 episodes.
     "Pendulum-v1-angle": {"solved": -250.0, "obs_scale": 1.0, "hidden": 32, "gamma": 0.9, "episodes": 5000,
                           "reward_scale": 0.1, "epochs": 10, "minibatches": 4, "lr": 1e-3},
+    # Double pole balancing without velocities (Wieland 1991; Gomez & Miikkulainen 1999):
+    # solved = both poles up for the whole 1,000-step (20 s) episode, greedy.
+    "DoublePole-novel": {"solved": 1000.0, "obs_scale": 1.0, "hidden": 32, "gamma": 0.99, "episodes": 5000,
+                         "reward_scale": 0.01},
 }
 
 
@@ -161,9 +173,10 @@ def run_control(env_name: str, models=None, seeds: int = 1, first_seed: int = 0,
     """A Gymnasium control task with hidden velocities, for each model and seed.
 
     Args:
-        env_name: ``"CartPole-v1-novel"`` (observes x and the angle) or
+        env_name: ``"CartPole-v1-novel"`` (observes x and the angle),
             ``"Pendulum-v1-angle"`` (observes cos and sin of the angle; continuous torque,
-            a Gaussian policy).
+            a Gaussian policy) or ``"DoublePole-novel"`` (observes x and both poles'
+            angles; a continuous force, :mod:`lstmkit.tasks.double_pole`).
         models: policy kinds (default ``lstm``, ``mlp``, ``elman``).
         episodes: the budget per run (default: the task's, 5,000; quick 300).
         seconds: a run's time cap (default 600 s; quick 30 s).
@@ -172,7 +185,7 @@ def run_control(env_name: str, models=None, seeds: int = 1, first_seed: int = 0,
         ``{"experiment", "rows": [{"model", "success", "episodes_to_success",
         "best_check_return", "final_check_return"}], "runs", "paper"}``; success is a
         greedy check (10 episodes) with mean return >= the task's threshold (CartPole
-        475, Gymnasium's; Pendulum -250, ours).
+        475, Gymnasium's; Pendulum -250, ours; double pole 1,000: the whole episode).
 
     Example:
         >>> s = run_control("CartPole-v1-novel", ["mlp"], quick=True, out_dir=None, episodes=32, log=None)
@@ -229,7 +242,8 @@ def run_control(env_name: str, models=None, seeds: int = 1, first_seed: int = 0,
     summary = {"experiment": name, "env": env_name, "title": f"{env_name}: velocities hidden", "quick": quick,
                "method": method, "episodes": budget, "seconds": cap, "threshold": spec["solved"],
                "criterion": f"greedy mean return over 10 episodes >= {spec['solved']:g}", "rows": rows,
-               "paper": list(PAPER_CONTROL), "threads": torch.get_num_threads(),
+               "paper": list(PAPER_DOUBLE_POLE if env_name.startswith("DoublePole") else PAPER_CONTROL),
+               "threads": torch.get_num_threads(),
                "written": time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime()),
                "runs": [{k: v for k, v in r.items() if k not in ("history", "checks")} for r in runs]}
     if root is not None:

@@ -56,6 +56,9 @@ _LIST = [
     Runner("pendulum-angle", "Pendulum-v1 observing the angle only (continuous torque, Gaussian policy)",
            "reinforcement:run_control", "reinforcement:format_control",
            {"env_name": "Pendulum-v1-angle", "experiment": "pendulum-angle"}, ("lstm", "mlp", "elman")),
+    Runner("double-pole-novel", "double pole balancing without velocities (Wieland 1991): recurrent policy "
+           "gradients, LSTM vs MLP vs Elman", "reinforcement:run_control", "reinforcement:format_control",
+           {"env_name": "DoublePole-novel", "experiment": "double-pole-novel"}, ("lstm", "mlp", "elman")),
     Runner("learn-to-learn-boolean", "learning to learn two-input Boolean functions (Hochreiter et al. 2001): "
            "frozen LSTM vs Elman meta-learners, beside gradient descent", "meta:run_learning_to_learn",
            "meta:format_meta", {"family": "boolean", "experiment": "learn-to-learn-boolean"}, ("lstm", "elman"),

@@ -93,14 +93,17 @@ def _wrapper_class():
     return _Hide
 
 
-ENVIRONMENTS = ("tmaze", "CartPole-v1-novel", "Pendulum-v1-angle", "CartPole-v1", "Pendulum-v1")
+ENVIRONMENTS = ("tmaze", "CartPole-v1-novel", "Pendulum-v1-angle", "DoublePole-novel", "CartPole-v1", "Pendulum-v1",
+                "DoublePole")
 """The environment names :func:`make_env` builds."""
 
 
 def make_env(name: str, **kw):
     """An environment by name: ``"tmaze"`` (:class:`lstmkit.tasks.tmaze.TMaze`, keywords
     ``length``, ``max_steps``), ``"CartPole-v1-novel"`` / ``"Pendulum-v1-angle"`` (the
-    Gymnasium task with its velocities hidden), or the plain Gymnasium ids.
+    Gymnasium task with its velocities hidden), ``"DoublePole-novel"`` / ``"DoublePole"``
+    (:class:`lstmkit.tasks.double_pole.DoublePole` without / with velocities; keywords
+    ``max_steps``, ``start_noise``, ...), or the plain Gymnasium ids.
 
     Example:
         >>> make_env("Pendulum-v1-angle").observation_space.shape
@@ -111,6 +114,10 @@ def make_env(name: str, **kw):
         from .tmaze import TMaze
 
         return TMaze(**kw)
+    if name in ("DoublePole-novel", "DoublePole"):
+        from .double_pole import DoublePole
+
+        return DoublePole(velocities=name == "DoublePole", **kw)
     if name.endswith("-novel") or name.endswith("-angle"):
         base = name.rsplit("-", 1)[0]
         return HideVelocities(gym.make(base, **kw))

@@ -1,0 +1,114 @@
+"""Double pole balancing (Wieland 1991): the equations against gymnasium's CartPole, the
+integrator, the episode's rules and the environment's misuse errors."""
+
+import math
+
+import numpy as np
+import pytest
+
+pytest.importorskip("gymnasium", reason="the control tasks need gymnasium (pip install 'lstmkit[evolve]')")
+
+from lstmkit.tasks.double_pole import POLE_CONSTANTS, DoublePole, double_pole_derivatives, rk4_step  # noqa: E402
+from lstmkit.tasks.pomdp import make_env  # noqa: E402
+
+
+def _gym_cartpole_accelerations(theta, theta_dot, force, M=1.0, m=0.1, l=0.5, g=9.8):
+    """gymnasium's CartPole-v1 equations (Florian 2007's frictionless form, as gymnasium
+    writes them): (x'', theta'') for one pole of half-length l."""
+    total = M + m
+    temp = (force + m * l * theta_dot**2 * math.sin(theta)) / total
+    tacc = (g * math.sin(theta) - math.cos(theta) * temp) / (l * (4.0 / 3.0 - m * math.cos(theta) ** 2 / total))
+    return temp - m * l * tacc * math.cos(theta) / total, tacc
+
+
+@pytest.mark.parametrize("theta,theta_dot,force", [(0.1, 0.0, 0.0), (-0.3, 1.2, 10.0), (0.5, -2.0, -7.5)])
+def test_one_pole_without_friction_is_gymnasiums_cartpole(theta, theta_dot, force):
+    c = {**POLE_CONSTANTS, "m2": 0.0, "mu_p": 0.0, "mu_c": 0.0}
+    d = double_pole_derivatives(np.array([0.3, 0.7, theta, theta_dot, 0.0, 0.0]), force, c)
+    xacc, tacc = _gym_cartpole_accelerations(theta, theta_dot, force)
+    assert d[0] == 0.7 and d[2] == theta_dot
+    assert d[1] == pytest.approx(xacc, rel=1e-12) and d[3] == pytest.approx(tacc, rel=1e-12)
+
+
+def test_the_short_pole_falls_faster_and_friction_damps():
+    s = np.array([0.0, 0.0, 0.1, 0.0, 0.1, 0.0])
+    d = double_pole_derivatives(s, 0.0)
+    assert d[5] > 5 * d[3] > 0  # angular acceleration ~ 1/l: the 0.1 m pole falls ~10x faster
+    spinning = np.array([0.0, 0.0, 0.0, 1.0, 0.0, 0.0])
+    with_friction = double_pole_derivatives(spinning, 0.0, {**POLE_CONSTANTS, "mu_p": 0.1})
+    assert with_friction[3] < double_pole_derivatives(spinning, 0.0)[3]  # the hinge slows the pole
+
+
+def test_rk4_is_fourth_order():
+    s0 = np.array([0.0, 0.0, 0.2, 0.0, -0.05, 0.0])
+    smooth = {**POLE_CONSTANTS, "mu_c": 0.0}  # the cart's Coulomb friction sgn(x') is not smooth at rest
+
+    def run(dt, n):
+        s = s0.copy()
+        for _ in range(n):
+            s = rk4_step(s, 3.0, dt, smooth)
+        return s
+
+    ref = run(0.0005, 400)  # 0.2 s
+    e1 = np.abs(run(0.01, 20) - ref).max()
+    e2 = np.abs(run(0.005, 40) - ref).max()
+    assert e2 < e1 / 10  # halving the step cuts the error ~16x
+
+
+def test_episode_rules_and_observations():
+    env = DoublePole(max_steps=5)
+    obs, _ = env.reset(seed=0)
+    assert obs.dtype == np.float32 and obs.tolist() == pytest.approx([0.0, 0.0785 / (36 * math.pi / 180), 0.0])
+    total, trunc = 0.0, False
+    # a constant push that keeps the long pole from falling for 5 steps
+    for _ in range(5):
+        obs, r, term, trunc, info = env.step(np.array([0.4], dtype=np.float32))
+        total += r
+        assert not term
+    assert trunc and total == 5.0 and info["steps"] == 5
+    env = make_env("DoublePole", max_steps=1000)
+    assert env.observation_space.shape == (6,) and make_env("DoublePole-novel").observation_space.shape == (3,)
+    env.reset(seed=0)
+    steps = 0
+    while True:  # full force one way: the cart leaves the track or a pole falls, reward 0 then
+        _, r, term, trunc, _ = env.step(np.array([5.0], dtype=np.float32))  # clipped to 1
+        steps += 1
+        if term or trunc:
+            break
+    assert term and not trunc and r == 0.0 and steps < 200
+
+
+def test_noisy_starts_follow_the_seed():
+    env = DoublePole(start_noise=0.1)
+    a, _ = env.reset(seed=3)
+    b, _ = env.reset(seed=3)
+    c, _ = env.reset(seed=4)
+    assert np.array_equal(a, b) and not np.array_equal(a, c)
+
+
+@pytest.mark.parametrize("kw,match", [({"max_steps": 0}, "max_steps"), ({"start_angle": 1.0}, "start_angle"),
+                                      ({"start_noise": 1.5}, "start_noise"), ({"cart_friction": -1.0}, "cart_friction"),
+                                      ({"start_angle": float("nan")}, "start_angle")])
+def test_bad_arguments_fail_in_one_line(kw, match):
+    with pytest.raises(ValueError, match=match):
+        DoublePole(**kw)
+    with pytest.raises(TypeError, match="velocities"):
+        DoublePole(velocities="yes")
+
+
+def test_the_experiment_is_listed_and_runs_quick():
+    from lstmkit.apps.reinforcement import run_control
+    from lstmkit.apps.runners import RUNNERS
+
+    assert RUNNERS["double-pole-novel"].kwargs["env_name"] == "DoublePole-novel"
+    s = run_control("DoublePole-novel", ["mlp"], quick=True, out_dir=None, episodes=32, seconds=30, log=None)
+    row = s["rows"][0]
+    assert row["model"] == "mlp" and row["success"] == "0/1" and s["threshold"] == 1000.0
+    assert any("Gomez" in p["who"] for p in s["paper"])
+
+
+@pytest.mark.parametrize("velocities", [False, True])
+def test_passes_gymnasium_env_checker(velocities):
+    from gymnasium.utils.env_checker import check_env
+
+    check_env(DoublePole(velocities=velocities, start_noise=0.05), skip_render_check=True)
