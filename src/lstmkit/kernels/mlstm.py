@@ -12,7 +12,8 @@ stabilised row by row by m_t = max(m_0 + F_t, max_s log D_{ts}) — exactly the
 recurrent form's stabiliser m_t, so both forms divide by the same
 max{|n_t·q_t|, exp(−m_t)} + ε and agree to rounding (not only up to ε).
 
-The **chunkwise form** cuts time into chunks of L steps: the parallel form inside each
+The **chunkwise form** cuts time into chunks of L steps (as few chunks of at most
+``chunk_size`` steps as cover T, of equal length, so that little padding is computed): the parallel form inside each
 chunk (a (L x L) matrix per chunk, all chunks in one batched product) and the
 recurrence across them (one d x d memory per chunk boundary). Its memory is linear in T
 (B·NH·T·(L + d) numbers plus B·NH·(T/L)·d² for the boundary memories) where the
@@ -77,8 +78,10 @@ def _run(spec: mLSTMCellSpec, params, x: Tensor, state, lengths, reverse: bool, 
         log_f = torch.where(vh, log_f, torch.zeros_like(log_f))
     _, C0, n0, m0 = state
 
-    L = max(1, min(chunk, T))
-    NC = -(-T // L)
+    # as few chunks of at most `chunk` steps as cover T, all of the same length: T = 100
+    # with chunk 64 runs 2 chunks of 50 (not 64 + 36 padded to 128: 25% less work)
+    NC = -(-T // max(1, min(chunk, T)))
+    L = -(-T // NC)
     pad = NC * L - T
     # (T, B, NH, ...) -> (B, NH, NC, L, ...)
     def chunks(t: Tensor, fill: float) -> Tensor:
