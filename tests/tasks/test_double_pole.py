@@ -112,3 +112,38 @@ def test_passes_gymnasium_env_checker(velocities):
     from gymnasium.utils.env_checker import check_env
 
     check_env(DoublePole(velocities=velocities, start_noise=0.05), skip_render_check=True)
+
+
+def test_a_start_state_from_the_options_and_the_625_starts():
+    from lstmkit.tasks.double_pole import generalisation_starts
+
+    starts = generalisation_starts()
+    assert starts.shape == (625, 6) and len({tuple(s) for s in starts}) == 625
+    assert np.allclose(np.unique(starts[:, 1]), [-1.215, -0.675, 0.0, 0.675, 1.215])
+    env = DoublePole(velocities=True)
+    obs, _ = env.reset(seed=0, options={"state": starts[7].tolist()})
+    assert np.array_equal(env.state, starts[7]) and obs[0] == pytest.approx(starts[7][0] / 2.4)
+    with pytest.raises(ValueError, match="options"):
+        env.reset(options={"state": [0.0, 1.0]})
+    env = DoublePole(max_steps=3)
+    env.reset(seed=0)
+    infos = [env.step(np.array([0.1], dtype=np.float32))[-1] for _ in range(3)]
+    assert [i["success"] for i in infos] == [False, False, True]  # held for the whole episode
+
+
+def test_solved_policies_get_the_long_and_the_generalisation_test():
+    import torch
+
+    from lstmkit.apps.reinforcement import _double_pole_tests, format_control
+    from lstmkit.train.reinforce import RecurrentPolicy
+
+    torch.manual_seed(0)
+    policy = RecurrentPolicy(3, 1, 8, cell="lstm", continuous=True, action_scale=1.0)
+    t = _double_pole_tests(policy, "DoublePole-novel", quick=True)
+    assert t["long_test"]["of"] == 5000 and 0 < t["long_test"]["steps"] < 5000  # an untrained policy drops the poles
+    assert t["generalisation"] == {"passed": 0, "of": 25}
+    summary = {"title": "T", "criterion": "c", "paper": [],
+               "rows": [{"description": "LSTM", "success": "1/1", "episodes_to_success": 10, "best_check_return": [1000.0],
+                         "median_seconds": 3.0, **{k: [v] for k, v in t.items()}}]}
+    table = format_control(summary)
+    assert "generalisation" in table and f"{t['long_test']['steps']:,} of 5,000" in table and "0 of 25" in table

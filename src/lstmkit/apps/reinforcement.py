@@ -19,7 +19,7 @@ from pathlib import Path
 import torch
 
 from ..io import claim_dir
-from ..train.reinforce import PGConfig, RecurrentPolicy, train_policy
+from ..train.reinforce import PGConfig, RecurrentPolicy, evaluate_policy, train_policy
 from .runfiles import write_report_files
 
 __all__ = ["run_tmaze", "run_control", "format_tmaze", "format_control", "PAPER_TMAZE", "PAPER_CONTROL",
@@ -221,11 +221,14 @@ def run_control(env_name: str, models=None, seeds: int = 1, first_seed: int = 0,
             r = train_policy(policy, lambda: make_env(env_name), cfg,
                              solved=lambda c: c["mean_return"] >= spec["solved"], progress=progress)
             best = max((c["mean_return"] for c in r["checks"]), default=None)
-            runs.append({"model": model, "description": policy.description, "seed": seed, "solved": r["solved"],
-                         "solved_at": r["solved_at"], "episodes": r["episodes"], "steps": r["steps"],
-                         "seconds": r["wall_seconds"], "best_check_return": best,
-                         "final_check_return": r["checks"][-1]["mean_return"] if r["checks"] else None,
-                         "history": r["history"], "checks": r["checks"]})
+            run = {"model": model, "description": policy.description, "seed": seed, "solved": r["solved"],
+                   "solved_at": r["solved_at"], "episodes": r["episodes"], "steps": r["steps"],
+                   "seconds": r["wall_seconds"], "best_check_return": best,
+                   "final_check_return": r["checks"][-1]["mean_return"] if r["checks"] else None,
+                   "history": r["history"], "checks": r["checks"]}
+            if r["solved"] and env_name.startswith("DoublePole"):
+                run.update(_double_pole_tests(policy, env_name, quick))
+            runs.append(run)
             if log is not None:
                 met = f"solved after {r['solved_at']['episodes']:,} episodes" if r["solved"] else "not solved"
                 log(f"  {model:>8s} seed {seed}: {met}; best greedy return {best:.1f} "
@@ -234,11 +237,15 @@ def run_control(env_name: str, models=None, seeds: int = 1, first_seed: int = 0,
     for model in models:
         mr = [r for r in runs if r["model"] == model]
         ok = [r for r in mr if r["solved"]]
-        rows.append({"model": model, "description": mr[0]["description"], "success": f"{len(ok)}/{len(mr)}",
-                     "episodes_to_success": _median([r["solved_at"]["episodes"] for r in ok]),
-                     "best_check_return": [r["best_check_return"] for r in mr],
-                     "final_check_return": [r["final_check_return"] for r in mr],
-                     "median_seconds": _median([r["seconds"] for r in mr])})
+        row = {"model": model, "description": mr[0]["description"], "success": f"{len(ok)}/{len(mr)}",
+               "episodes_to_success": _median([r["solved_at"]["episodes"] for r in ok]),
+               "best_check_return": [r["best_check_return"] for r in mr],
+               "final_check_return": [r["final_check_return"] for r in mr],
+               "median_seconds": _median([r["seconds"] for r in mr])}
+        if env_name.startswith("DoublePole"):  # per seed; None where the run did not solve the task
+            row["long_test"] = [r.get("long_test") for r in mr]
+            row["generalisation"] = [r.get("generalisation") for r in mr]
+        rows.append(row)
     summary = {"experiment": name, "env": env_name, "title": f"{env_name}: velocities hidden", "quick": quick,
                "method": method, "episodes": budget, "seconds": cap, "threshold": spec["solved"],
                "criterion": f"greedy mean return over 10 episodes >= {spec['solved']:g}", "rows": rows,
@@ -249,6 +256,23 @@ def run_control(env_name: str, models=None, seeds: int = 1, first_seed: int = 0,
     if root is not None:
         _write(root, summary, runs, name, kind="control")
     return summary
+
+
+def _double_pole_tests(policy, env_name: str, quick: bool) -> dict:
+    """The literature's two tests of a solved double-pole policy, greedy: steps balanced
+    from the standard start out of 100,000 (quick: 5,000), and of the 625 starts of
+    :func:`~lstmkit.tasks.double_pole.generalisation_starts` (quick: 25), how many it
+    balances for 1,000 steps."""
+    from ..tasks.double_pole import generalisation_starts
+    from ..tasks.pomdp import make_env
+
+    long_steps = 5_000 if quick else 100_000
+    held = evaluate_policy(policy, lambda: make_env(env_name, max_steps=long_steps), episodes=1)["mean_length"]
+    starts = generalisation_starts()[:: 25 if quick else 1]
+    g = evaluate_policy(policy, lambda: make_env(env_name, max_steps=1000), episodes=len(starts),
+                        options=[{"state": s.tolist()} for s in starts])
+    return {"long_test": {"steps": int(held), "of": long_steps},
+            "generalisation": {"passed": int(round(g["success_rate"] * len(starts))), "of": len(starts)}}
 
 
 def _median(xs):
@@ -351,15 +375,24 @@ def format_control(summary: dict) -> str:
         >>> print(format_control({"title": "T", "criterion": "c", "rows": [], "paper": []}).splitlines()[0])
         ### T
     """
+    tests = any("long_test" in r for r in summary["rows"])
     lines = [f"### {summary['title']}", "", f"Criterion: {summary['criterion']}.", "",
-             "| model | success | episodes to success (median) | best greedy return per seed | time (median) |",
-             "|---|---|---|---|---|"]
+             "| model | success | episodes to success (median) | best greedy return per seed | time (median) |"
+             + (" steps held from the standard start (per solved seed) | generalisation: starts held 1,000 steps |"
+                if tests else ""),
+             "|---|---|---|---|---|" + ("---|---|" if tests else "")]
     for r in summary["rows"]:
         best = ", ".join("-" if b is None else f"{b:.0f}" for b in r["best_check_return"])
         secs = "-" if r["median_seconds"] is None else f"{r['median_seconds']:.0f} s"
-        lines.append(f"| {r['description']} | {r['success']} | {_fi(r['episodes_to_success'])} | {best} | {secs} |")
+        line = f"| {r['description']} | {r['success']} | {_fi(r['episodes_to_success'])} | {best} | {secs} |"
+        if tests:
+            held = [f"{t['steps']:,} of {t['of']:,}" for t in r.get("long_test", []) if t]
+            gen = [f"{t['passed']} of {t['of']}" for t in r.get("generalisation", []) if t]
+            line += f" {', '.join(held) or '-'} | {', '.join(gen) or '-'} |"
+        lines.append(line)
     for p in summary["paper"]:
-        lines.append(f"| paper: {p['who']} | {p['result']}{'' if p['verified'] else ' (unverified)'} | | | |")
+        lines.append(f"| paper: {p['who']} | {p['result']}{'' if p['verified'] else ' (unverified)'} | | | |"
+                     + (" | |" if tests else ""))
     return "\n".join(lines)
 
 
