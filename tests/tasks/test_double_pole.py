@@ -147,3 +147,31 @@ def test_solved_policies_get_the_long_and_the_generalisation_test():
                          "median_seconds": 3.0, **{k: [v] for k, v in t.items()}}]}
     table = format_control(summary)
     assert "generalisation" in table and f"{t['long_test']['steps']:,} of 5,000" in table and "0 of 25" in table
+
+
+@pytest.mark.parametrize("cell", ["lstm", "mlp"])
+def test_neuroevolution_of_the_whole_policy_improves_on_its_start(cell):
+    import torch
+
+    from lstmkit.apps.reinforcement import _ActingPolicy, evolve_policy
+    from lstmkit.train.reinforce import RecurrentPolicy, evaluate_policy
+
+    torch.manual_seed(0)
+    policy = RecurrentPolicy(3, 1, 4, cell=cell, continuous=True, action_scale=1.0)
+    acting = _ActingPolicy(policy)
+    searched = {id(p) for p in acting.parameters()}
+    assert id(policy.value.weight) not in searched and id(policy.head.weight) in searched  # actor + head only
+    start = evaluate_policy(policy, lambda: make_env("DoublePole-novel", max_steps=300), episodes=1)["mean_return"]
+    r = evolve_policy(policy, lambda: make_env("DoublePole-novel", max_steps=300), episodes=120, seconds=60,
+                      seed=0, solved_return=300.0)
+    best = max(c["mean_return"] for c in r["checks"])
+    after = evaluate_policy(policy, lambda: make_env("DoublePole-novel", max_steps=300), episodes=1)["mean_return"]
+    assert r["episodes"] >= 1 and r["steps"] > 0 and r["dim"] == sum(p.numel() for p in acting.parameters())
+    assert after == best > start  # the best individual, written back, replays its fitness episode greedily
+
+
+def test_cmaes_is_refused_where_it_is_not_built():
+    from lstmkit.apps.reinforcement import run_control
+
+    with pytest.raises(ValueError, match="cmaes"):
+        run_control("CartPole-v1-novel", ["mlp"], quick=True, out_dir=None, episodes=2, method="cmaes", log=None)

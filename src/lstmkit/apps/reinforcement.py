@@ -18,12 +18,14 @@ from pathlib import Path
 
 import torch
 
+from torch import Tensor
+
 from ..io import claim_dir
 from ..train.reinforce import PGConfig, RecurrentPolicy, evaluate_policy, train_policy
 from .runfiles import write_report_files
 
 __all__ = ["run_tmaze", "run_control", "format_tmaze", "format_control", "PAPER_TMAZE", "PAPER_CONTROL",
-           "PAPER_DOUBLE_POLE",
+           "PAPER_DOUBLE_POLE", "evolve_policy", "EVOLUTION_HIDDEN",
            "TMAZE_LENGTHS", "plot_policy_curves"]
 
 TMAZE_LENGTHS = (10, 50, 100, 200)
@@ -196,6 +198,8 @@ def run_control(env_name: str, models=None, seeds: int = 1, first_seed: int = 0,
 
     if env_name not in _CONTROL:
         raise ValueError(f"env_name must be one of {sorted(_CONTROL)}, got {env_name!r}")
+    if method == "cmaes" and not env_name.startswith("DoublePole"):
+        raise ValueError(f"method 'cmaes' (neuroevolution) is built for the double pole, not {env_name!r}")
     spec = _CONTROL[env_name]
     models = list(models or _MODELS)
     budget = episodes or (300 if quick else spec["episodes"])
@@ -213,13 +217,18 @@ def run_control(env_name: str, models=None, seeds: int = 1, first_seed: int = 0,
         for k in range(seeds):
             seed = first_seed + k
             torch.manual_seed(seed)
-            policy = RecurrentPolicy(O, A, spec["hidden"], cell=model, continuous=continuous, action_scale=scale,
+            hidden = EVOLUTION_HIDDEN if method == "cmaes" else spec["hidden"]
+            policy = RecurrentPolicy(O, A, hidden, cell=model, continuous=continuous, action_scale=scale,
                                      init_log_std=-0.5 if continuous else 0.0, obs_scale=spec["obs_scale"])
-            cfg = _pg(budget, cap, seed, method=method, gamma=spec["gamma"], entropy=0.0 if continuous else 0.01,
-                      eval_every=10, eval_episodes=10, lr=spec.get("lr", 0.003), reward_scale=spec["reward_scale"],
-                      epochs=spec.get("epochs", 4), minibatches=spec.get("minibatches", 2))
-            r = train_policy(policy, lambda: make_env(env_name), cfg,
-                             solved=lambda c: c["mean_return"] >= spec["solved"], progress=progress)
+            if method == "cmaes":
+                r = evolve_policy(policy, lambda: make_env(env_name), budget, cap, seed, spec["solved"])
+            else:
+                cfg = _pg(budget, cap, seed, method=method, gamma=spec["gamma"], entropy=0.0 if continuous else 0.01,
+                          eval_every=10, eval_episodes=10, lr=spec.get("lr", 0.003),
+                          reward_scale=spec["reward_scale"], epochs=spec.get("epochs", 4),
+                          minibatches=spec.get("minibatches", 2))
+                r = train_policy(policy, lambda: make_env(env_name), cfg,
+                                 solved=lambda c: c["mean_return"] >= spec["solved"], progress=progress)
             best = max((c["mean_return"] for c in r["checks"]), default=None)
             run = {"model": model, "description": policy.description, "seed": seed, "solved": r["solved"],
                    "solved_at": r["solved_at"], "episodes": r["episodes"], "steps": r["steps"],
@@ -256,6 +265,87 @@ def run_control(env_name: str, models=None, seeds: int = 1, first_seed: int = 0,
     if root is not None:
         _write(root, summary, runs, name, kind="control")
     return summary
+
+
+#: units of the policies evolved by CMA-ES (Gomez & Schmidhuber 2005 evolved a few units;
+#: a 32-unit LSTM policy has ~4,800 weights, a search space CMA-ES crosses slowly)
+EVOLUTION_HIDDEN = 8
+
+
+class _ActingPolicy(torch.nn.Module):
+    """A policy's actor and action head alone, stepped with its state:
+    ``forward(obs (1, B, O), state) -> (action mean (B, A), state)``; the parameters
+    neuroevolution searches (the baseline and the log-std are not used)."""
+
+    def __init__(self, policy: RecurrentPolicy) -> None:
+        super().__init__()
+        self.actor, self.head = policy.actor, policy.head
+        self.register_buffer("obs_scale", policy.obs_scale.clone())
+        scale = policy.action_scale if policy.continuous else torch.ones(policy.action_size)
+        self.register_buffer("action_scale", scale.clone())
+
+    def forward(self, obs: Tensor, state=None):
+        obs = obs * self.obs_scale
+        if self.actor.rnn is None:  # no memory: a placeholder state (vmap returns tensors only)
+            f, state = self.actor.mlp(obs), obs.new_zeros(1)
+        else:
+            f, state = self.actor.rnn(obs, state)
+        return self.head(f[0]) * self.action_scale, state
+
+
+def evolve_policy(policy: RecurrentPolicy, make_env, episodes: int, seconds: float, seed: int,
+                  solved_return: float) -> dict:
+    """Neuroevolution of the whole policy (issue 17, section 2): CMA-ES (``cma``) on every
+    weight of the actor and its action head, each individual's fitness the return of one
+    greedy episode from the environment's standard start, the whole population stepped
+    as one batched forward (:class:`~lstmkit.train.evolution.Population`), one
+    environment per individual. Stops when an individual's return reaches
+    ``solved_return``, after ``episodes`` episodes (evaluations) or ``seconds``.
+
+    The best individual is written into ``policy``; returns train_policy's fields
+    (``solved``, ``solved_at``, ``episodes``, ``steps``, ``wall_seconds``, ``checks``,
+    ``history``) with ``generations`` and ``dim``.
+    """
+    import math
+
+    import numpy as np
+
+    from ..train.evolution import evolve_network
+
+    acting = _ActingPolicy(policy)
+    steps_total = [0]
+
+    def fitness(pop) -> Tensor:
+        P = pop.size
+        envs = [make_env() for _ in range(P)]
+        obs = torch.from_numpy(np.stack([np.asarray(e.reset(seed=seed)[0], dtype=np.float32) for e in envs]))
+        returns = torch.zeros(P, dtype=torch.float64)
+        alive = np.ones(P, dtype=bool)
+        state = None
+        while alive.any():
+            act, state = pop(obs.view(P, 1, 1, -1), state, batched=True)
+            a = act.reshape(P, -1).numpy()
+            for b in np.flatnonzero(alive):
+                space = envs[b].action_space
+                o, r, term, trunc, _ = envs[b].step(np.clip(a[b], space.low, space.high).astype(space.dtype))
+                returns[b] += float(r)
+                obs[b] = torch.as_tensor(np.asarray(o, dtype=np.float32))
+                steps_total[0] += 1
+                alive[b] = not (term or trunc)
+        for e in envs:
+            e.close()
+        return -returns
+
+    D = sum(p.numel() for p in acting.parameters())
+    popsize = 4 + int(3 * math.log(D))  # CMA-ES's default
+    r = evolve_network(acting, fitness, sigma0=0.5, popsize=popsize, generations=max(1, episodes // popsize),
+                       max_seconds=seconds, target=-solved_return, seed=seed)
+    solved = r["stop_reason"] == "target"
+    history = [{"episodes": h["generation"] * popsize, "mean_return": -h["mean_loss"]} for h in r["history"]]
+    checks = [{"episodes": h["generation"] * popsize, "mean_return": -h["best_loss"]} for h in r["history"]]
+    return {"solved": solved, "solved_at": {"episodes": r["evaluations"]} if solved else None,
+            "episodes": r["evaluations"], "steps": steps_total[0], "wall_seconds": r["seconds"],
+            "history": history, "checks": checks, "generations": r["generations"], "dim": r["dim"]}
 
 
 def _double_pole_tests(policy, env_name: str, quick: bool) -> dict:

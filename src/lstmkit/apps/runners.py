@@ -59,6 +59,11 @@ _LIST = [
     Runner("double-pole-novel", "double pole balancing without velocities (Wieland 1991): recurrent policy "
            "gradients, LSTM vs MLP vs Elman", "reinforcement:run_control", "reinforcement:format_control",
            {"env_name": "DoublePole-novel", "experiment": "double-pole-novel"}, ("lstm", "mlp", "elman")),
+    Runner("double-pole-novel-cmaes", "double pole balancing without velocities by neuroevolution: CMA-ES on "
+           "every weight of 8-unit LSTM, MLP and Elman policies (Gomez & Schmidhuber 2005)",
+           "reinforcement:run_control", "reinforcement:format_control",
+           {"env_name": "DoublePole-novel", "experiment": "double-pole-novel-cmaes", "method": "cmaes"},
+           ("lstm", "mlp", "elman")),
     Runner("learn-to-learn-boolean", "learning to learn two-input Boolean functions (Hochreiter et al. 2001): "
            "frozen LSTM vs Elman meta-learners, beside gradient descent", "meta:run_learning_to_learn",
            "meta:format_meta", {"family": "boolean", "experiment": "learn-to-learn-boolean"}, ("lstm", "elman"),
