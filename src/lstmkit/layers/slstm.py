@@ -8,6 +8,7 @@ from torch import Tensor
 
 from ..cells.slstm import sLSTMCellSpec, params_from_xlstm, params_to_xlstm
 from ..families import Family, register_family
+from ..kernels.slstm import plan_slstm
 from .recurrent import Recurrent
 
 __all__ = ["sLSTM"]
@@ -238,5 +239,6 @@ register_family(
         module=sLSTM,
         title="sLSTM",
         paper="Beck et al. 2024, xLSTM (Sec. 2.2, eqs. 8-17)",
+        runner=plan_slstm,
     )
 )
