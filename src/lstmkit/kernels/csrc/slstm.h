@@ -12,12 +12,11 @@
 //
 // The recurrent weights are block-diagonal: weight_hh (N, 4, d, d), head k's block of all
 // four gates is the (4d x d) row-major matrix weight_hh[k]. The per-step product is one
-// BLAS call per head, h_{t-1} read in place (head k's d columns, leading dimension H),
-// written to a head-major buffer G (B, N, 4d). Measured against at::bmm, which copies its
-// strided operands and pays the dispatcher on every step, see docs/performance.md.
+// StepGemm (gemm.h: the house's per-step product, its weight packed once per call) per
+// head, on h_{t-1} kept head-major (N, B, d), into head-major pre-activations (N, B, 4d).
 //
-// Training saves, indexed by time t: the full pre-activations (T, B, N, 4d) (head-major)
-// and the state entering each step (h, c, n, m), each (T, B, H). The backward recomputes
+// Training saves, indexed by time t: the full pre-activations, head-major
+// (T, N, B, 4d) and the state entering each step (h, c, n, m), each (T, B, H). The backward recomputes
 // the gates from them (a few exps per unit: cheaper than saving four more (T, B, H)
 // buffers and reading them back).
 //
@@ -30,6 +29,7 @@
 #include "gemm.h"
 
 #include <limits>
+#include <type_traits>
 
 namespace lstmkit {
 namespace {
@@ -46,20 +46,28 @@ struct SLSTMGrads {
   Tensor input, weight_hh, h0, c0, n0, m0;
 };
 
-// C (col-major m x n, ldc) = op(A) (m x k) @ B (k x n) + beta C, with op = A^T when ta == 'T';
-// BLAS when torch links one, else ATen on strided views.
+// C (col-major m x n, ldc) = op(A) (m x k) @ op(B) (k x n) + beta C (op = transpose where
+// 'T'): the weight gradient's products on strided slices (BLAS where torch links one, else
+// ATen on strided views).
 template <typename T>
-inline void slstm_gemm(char ta, int m, int n, int k, const T* a, int lda, const T* b, int ldb, T beta, T* c,
+inline void slstm_gemm(char ta, char tb, int m, int n, int k, const T* a, int lda, const T* b, int ldb, T beta, T* c,
                        int ldc, const at::TensorOptions& opt) {
   if (have_blas()) {
-    const char t[2] = {ta, 0};
-    blas<T>(t, m, n, k, a, lda, b, ldb, beta, c, ldc);
+    const char sa[2] = {ta, 0}, sb[2] = {tb, 0};
+    const T one = T(1);
+    if constexpr (std::is_same<T, float>::value) {
+      sgemm_(sa, sb, &m, &n, &k, &one, a, &lda, b, &ldb, &beta, c, &ldc);
+    } else {
+      dgemm_(sa, sb, &m, &n, &k, &one, a, &lda, b, &ldb, &beta, c, &ldc);
+    }
     return;
   }
-  // column-major (r x s) with leading dimension ld is the row-major (s x r) view with stride (ld, 1), transposed
+  // a column-major (r x s) matrix with leading dimension ld is the row-major (s x r) view
+  // with strides (ld, 1), transposed
   Tensor A = ta == 'T' ? at::from_blob(const_cast<T*>(a), {m, k}, {lda, 1}, opt)
                        : at::from_blob(const_cast<T*>(a), {k, m}, {lda, 1}, opt).t();
-  Tensor Bm = at::from_blob(const_cast<T*>(b), {n, k}, {ldb, 1}, opt).t();
+  Tensor Bm = tb == 'T' ? at::from_blob(const_cast<T*>(b), {k, n}, {ldb, 1}, opt)
+                        : at::from_blob(const_cast<T*>(b), {n, k}, {ldb, 1}, opt).t();
   Tensor C = at::from_blob(c, {n, m}, {ldc, 1}, opt).t();
   if (beta == T(0)) {
     C.copy_(at::mm(A, Bm));
@@ -68,25 +76,83 @@ inline void slstm_gemm(char ta, int m, int n, int k, const T* a, int lda, const 
   }
 }
 
+// log(sigmoid(x)) = min(x, 0) - log1p(exp(-|x|)) (torch's formula). The float version is
+// branch-free (it vectorises inside the step's loop): exp_fast, and log1p(e) for e in
+// (0, 1] as log(u) e / (u - 1) with u = 1 + e (exact where u rounds to 1), log(u) by
+// Cephes' logf polynomial (~1 ulp on [sqrt(1/2), sqrt(2)), u halved above sqrt(2)).
 template <typename T>
 inline T slstm_logsigmoid(T x) {
-  // torch's formula: min(x, 0) - log1p(exp(-|x|))
   return (x < T(0) ? x : T(0)) - std::log1p(std::exp(-std::abs(x)));
 }
 
-// G (B, N, 4d) = per head h_{t-1,k} (B x d, leading dim H) @ R_k^T (d x 4d).
-template <typename T>
-inline void slstm_recurrent(const T* R, const T* h, T* G, int64_t B, int64_t N, int64_t d,
-                            const at::TensorOptions& opt) {
-  const int64_t H = N * d;
-  for (int64_t k = 0; k < N; ++k) {
-    // column-major: G_k^T (4d x B) = R_k^T-as-col-major... R_k row-major (4d x d) is col-major (d x 4d): op = T
-    slstm_gemm<T>('T', int(4 * d), int(B), int(d), R + k * 4 * d * d, int(d), h + k * d, int(H), T(0),
-                  G + k * 4 * d, int(4 * H), opt);
-  }
+template <>
+inline float slstm_logsigmoid<float>(float x) {
+  const float e = exp_fast(-std::fabs(x));
+  const float u = 1.0f + e;
+  const bool big = u > 1.41421356237f;
+  const float w = (big ? u * 0.5f : u) - 1.0f;
+  const float ex = big ? 1.0f : 0.0f;
+  const float z = w * w;
+  float y = 7.0376836292e-2f;
+  y = y * w - 1.1514610310e-1f;
+  y = y * w + 1.1676998740e-1f;
+  y = y * w - 1.2420140846e-1f;
+  y = y * w + 1.4249322787e-1f;
+  y = y * w - 1.6668057665e-1f;
+  y = y * w + 2.0000714765e-1f;
+  y = y * w - 2.4999993993e-1f;
+  y = y * w + 3.3333331174e-1f;
+  y = y * w * z;
+  y += -2.12194440e-4f * ex;
+  y += -0.5f * z;
+  const float logu = (w + y) + 0.693359375f * ex;
+  const float dn = u - 1.0f;
+  const float l1p = dn == 0.0f ? e : logu * (e / dn);
+  return (x < 0.0f ? x : 0.0f) - l1p;
 }
 
+// One unit's stabilised step (eqs. 8-17), shared by the forward and the backward's
+// recomputation so that both see the same numbers. empty: n_prev == 0 (m_prev = -inf).
+template <typename T, bool SIG>
+struct SUnit {
+  T z, og, m, is, fs, a, c, n;
+  inline void step(T ip, T fp, T zp, T op, T c_prev, T n_prev, T m_prev) {
+    z = M<T>::tanh(zp);
+    og = M<T>::sigmoid(op);
+    const bool empty = n_prev == T(0);
+    const T lf = SIG ? slstm_logsigmoid<T>(fp) : fp;
+    a = lf + m_prev;
+    const T mm = a > ip ? a : ip;
+    m = empty ? ip : mm;
+    is = empty ? T(1) : exp_fast(ip - mm);
+    fs = empty ? T(0) : exp_fast(a - mm);
+    c = fs * c_prev + is * z;
+    n = fs * n_prev + is;
+  }
+};
+
+// The per-head products of a time loop: head k's rows of a head-major (N, B, w_in) buffer
+// times its block of weight_hh, into a head-major (N, B, w_out) buffer, one StepGemm
+// (the house's per-step product: packed panels / MKL's packed format where chosen) per head.
 template <typename T>
+struct HeadGemms {
+  std::vector<std::unique_ptr<StepGemm<T>>> g;
+  int64_t B = 0, in = 0, out = 0;
+  // forward (transposed): G_k (B x 4d) = h_k (B x d) @ R_k^T; backward: dh_k (B x d) += dG_k (B x 4d) @ R_k
+  HeadGemms(const T* R, int64_t N, int64_t d, int64_t B_, int64_t steps, bool forward, const at::TensorOptions& opt,
+            bool inference)
+      : B(B_), in(forward ? d : 4 * d), out(forward ? 4 * d : d) {
+    for (int64_t k = 0; k < N; ++k)
+      g.emplace_back(new StepGemm<T>(R + k * 4 * d * d, forward, B, out, in, steps, opt, inference));
+  }
+  void run(const T* A, T* C, T beta) const {
+    for (size_t k = 0; k < g.size(); ++k) g[k]->run(A + k * B * in, C + k * B * out, beta);
+  }
+};
+
+// The pre-activations are kept head-major per step, (N, B, 4d): head k's (i, f, z, o) of row b
+// at ((k * B + b) * 4 + g) * d + j; h also travels head-major, (N, B, d), for the products.
+template <typename T, bool SIG>
 SLSTMOutput slstm_forward_impl(const Tensor& xp_in, const Tensor& w_hh, const Tensor& h0_in, const Tensor& c0_in,
                                const Tensor& n0_in, const Tensor& m0_in, const OptTensor& lengths, bool reverse,
                                bool sigmoid_forget, bool save) {
@@ -96,34 +162,43 @@ SLSTMOutput slstm_forward_impl(const Tensor& xp_in, const Tensor& w_hh, const Te
   TORCH_CHECK(N * d == H && w_hh.size(1) == 4 && w_hh.size(3) == d, "weight_hh must be (N, 4, d, d) with N*d = H");
   const auto opt = xp.options();
   const Tensor R = w_hh.contiguous();
-  const T* pR = R.data_ptr<T>();
   const Validity V = make_validity(lengths, Tn);
-  auto hs = StateSeq<T>::make(h0_in.contiguous(), Tn, save, reverse);
+  const Tensor h0 = h0_in.contiguous();
+  auto hs = StateSeq<T>::make(h0, Tn, save, reverse);
   auto cs = StateSeq<T>::make(c0_in.contiguous(), Tn, save, reverse);
   auto ns = StateSeq<T>::make(n0_in.contiguous(), Tn, save, reverse);
   auto ms = StateSeq<T>::make(m0_in.contiguous(), Tn, save, reverse);
   Tensor out = at::empty({Tn, B, H}, opt);
-  Tensor pre_all;
-  Tensor G1;
+  Tensor pre_all, G1;
   if (save) {
-    pre_all = buffer({Tn, B, 4 * H}, opt);
+    pre_all = buffer({Tn, 4 * H * B}, opt);
   } else {
-    G1 = at::empty({B, 4 * H}, opt);
+    G1 = at::empty({4 * H * B}, opt);
   }
+  // h head-major, two buffers (the state entering and leaving a step)
+  std::vector<T> hm(2 * B * H);
+  {
+    const T* p0 = h0.data_ptr<T>();
+    for (int64_t b = 0; b < B; ++b)
+      for (int64_t k = 0; k < N; ++k) std::memcpy(&hm[(k * B + b) * d], p0 + b * H + k * d, sizeof(T) * d);
+  }
+  HeadGemms<T> mm(R.data_ptr<T>(), N, d, B, Tn, true, opt, !save);
   const T* pxp = xp.data_ptr<T>();
   T* pout = out.data_ptr<T>();
   for (int64_t s = 0; s < Tn; ++s) {
     const int64_t t = reverse ? Tn - 1 - s : s;
-    const T* hp = hs.prev(s);
-    const T* cp = cs.prev(s);
-    const T* np = ns.prev(s);
-    const T* mp = ms.prev(s);
-    T* hn = hs.next(s);
-    T* cn = cs.next(s);
-    T* nn = ns.next(s);
-    T* mn = ms.next(s);
+    const T* __restrict hp = hs.prev(s);
+    const T* __restrict cp = cs.prev(s);
+    const T* __restrict np = ns.prev(s);
+    const T* __restrict mp = ms.prev(s);
+    T* __restrict hn = hs.next(s);
+    T* __restrict cn = cs.next(s);
+    T* __restrict nn = ns.next(s);
+    T* __restrict mn = ms.next(s);
+    const T* hm_in = hm.data() + (s % 2) * B * H;
+    T* hm_out = hm.data() + ((s + 1) % 2) * B * H;
     T* G = save ? pre_all.data_ptr<T>() + t * B * 4 * H : G1.data_ptr<T>();
-    slstm_recurrent<T>(pR, hp, G, B, N, d, opt);
+    mm.run(hm_in, G, T(0));
     const T* x_t = pxp + t * B * 4 * H;
     for (int64_t b = 0; b < B; ++b) {
       const int64_t o = b * H;
@@ -133,44 +208,39 @@ SLSTMOutput slstm_forward_impl(const Tensor& xp_in, const Tensor& w_hh, const Te
         std::memcpy(cn + o, cp + o, sizeof(T) * H);
         std::memcpy(nn + o, np + o, sizeof(T) * H);
         std::memcpy(mn + o, mp + o, sizeof(T) * H);
+        for (int64_t k = 0; k < N; ++k) std::memcpy(hm_out + (k * B + b) * d, hm_in + (k * B + b) * d, sizeof(T) * d);
         std::memset(y, 0, sizeof(T) * H);
         continue;
       }
       const T* xb = x_t + b * 4 * H;
-      T* gb = G + b * 4 * H;
       for (int64_t k = 0; k < N; ++k) {
-        T* gk = gb + k * 4 * d;  // (i, f, z, o) of head k, d each
+        const int64_t u0 = k * d;
+        T* __restrict gi = G + (k * B + b) * 4 * d;
+        T* __restrict gf = gi + d;
+        T* __restrict gz = gi + 2 * d;
+        T* __restrict go = gi + 3 * d;
+        const T* __restrict xi = xb + u0;
+        const T* __restrict xf = xb + H + u0;
+        const T* __restrict xz = xb + 2 * H + u0;
+        const T* __restrict xo = xb + 3 * H + u0;
+        T* __restrict hk = hm_out + (k * B + b) * d;
+        const int64_t q = o + u0;
+#pragma omp simd
         for (int64_t j = 0; j < d; ++j) {
-          const int64_t u = k * d + j;
-          const T ip = xb[u] + gk[j];
-          const T fp = xb[H + u] + gk[d + j];
-          const T zp = xb[2 * H + u] + gk[2 * d + j];
-          const T op = xb[3 * H + u] + gk[3 * d + j];
-          gk[j] = ip;
-          gk[d + j] = fp;
-          gk[2 * d + j] = zp;
-          gk[3 * d + j] = op;
-          const T z = M<T>::tanh(zp);
-          const T og = M<T>::sigmoid(op);
-          T m, is, fs;
-          if (np[o + u] == T(0)) {
-            m = ip;
-            is = T(1);
-            fs = T(0);
-          } else {
-            const T a = (sigmoid_forget ? slstm_logsigmoid<T>(fp) : fp) + mp[o + u];
-            m = a > ip ? a : ip;
-            is = exp_fast(ip - m);
-            fs = exp_fast(a - m);
-          }
-          const T c = fs * cp[o + u] + is * z;
-          const T n = fs * np[o + u] + is;
-          const T h = og * (c / n);
-          cn[o + u] = c;
-          nn[o + u] = n;
-          mn[o + u] = m;
-          hn[o + u] = h;
-          y[u] = h;
+          const T ip = xi[j] + gi[j], fp = xf[j] + gf[j], zp = xz[j] + gz[j], op = xo[j] + go[j];
+          gi[j] = ip;
+          gf[j] = fp;
+          gz[j] = zp;
+          go[j] = op;
+          SUnit<T, SIG> U;
+          U.step(ip, fp, zp, op, cp[q + j], np[q + j], mp[q + j]);
+          const T h = U.og * (U.c / U.n);
+          cn[q + j] = U.c;
+          nn[q + j] = U.n;
+          mn[q + j] = U.m;
+          hn[q + j] = h;
+          y[u0 + j] = h;
+          hk[j] = h;
         }
       }
     }
@@ -191,127 +261,126 @@ SLSTMOutput slstm_forward_impl(const Tensor& xp_in, const Tensor& w_hh, const Te
   return r;
 }
 
-template <typename T>
+template <typename T, bool SIG>
 SLSTMGrads slstm_backward_impl(const Tensor& w_hh, const Tensor& pre_all, const Tensor& hprev, const Tensor& cprev,
                                const Tensor& nprev, const Tensor& mprev, const Tensor& grad_out_in,
                                const Tensor& g_h, const Tensor& g_c, const Tensor& g_n, const Tensor& g_m,
                                const OptTensor& lengths, bool reverse, bool sigmoid_forget) {
-  const int64_t Tn = pre_all.size(0), B = pre_all.size(1), H = pre_all.size(2) / 4;
+  const int64_t Tn = hprev.size(0), B = hprev.size(1), H = hprev.size(2);
   const int64_t N = w_hh.size(0), d = w_hh.size(2);
-  const auto opt = pre_all.options();
+  const auto opt = hprev.options();
   const Tensor R = w_hh.contiguous();
-  const T* pR = R.data_ptr<T>();
   const Validity V = make_validity(lengths, Tn);
   const Tensor grad_out = grad_out_in.contiguous();
-  Tensor dh = g_h.contiguous().clone(), dc = g_c.contiguous().clone(), dn = g_n.contiguous().clone(),
-         dm = g_m.contiguous().clone();
-  // dpre, head-major like pre (T, B, N, 4d): the per-step product and dR read it per head
-  Tensor dpre = buffer({Tn, B, 4 * H}, opt);
+  Tensor dc = g_c.contiguous().clone(), dn = g_n.contiguous().clone(), dm = g_m.contiguous().clone();
+  // dh head-major (N, B, d): the per-head products add into it
+  Tensor dh = g_h.contiguous().view({B, N, d}).permute({1, 0, 2}).contiguous();
+  // the gradient of xp, (T, B, 4H) gate-major, written by the step; and the step's dpre,
+  // head-major like pre (N, B, 4d), for the per-head products
+  Tensor g_x = at::empty({Tn, B, 4 * H}, opt);
+  std::vector<T> dpre(4 * H * B);
+  HeadGemms<T> mm(R.data_ptr<T>(), N, d, B, Tn, false, opt, false);
   T* pdh = dh.data_ptr<T>();
   T* pdc = dc.data_ptr<T>();
   T* pdn = dn.data_ptr<T>();
   T* pdm = dm.data_ptr<T>();
   const T* pgo = grad_out.data_ptr<T>();
   const T* ppre = pre_all.data_ptr<T>();
-  const T* php = hprev.data_ptr<T>();
   const T* pcp = cprev.data_ptr<T>();
   const T* pnp = nprev.data_ptr<T>();
   const T* pmp = mprev.data_ptr<T>();
-  T* pdpre = dpre.data_ptr<T>();
+  T* dpt = dpre.data();
+  T* pgx = g_x.data_ptr<T>();
   for (int64_t s = Tn - 1; s >= 0; --s) {
     const int64_t t = reverse ? Tn - 1 - s : s;
-    T* dpt = pdpre + t * B * 4 * H;
+    T* gxt = pgx + t * B * 4 * H;
+    const T* pt = ppre + t * B * 4 * H;
     for (int64_t b = 0; b < B; ++b) {
       const int64_t o = b * H;
-      T* dpb = dpt + b * 4 * H;
       if (!V.row(b, t)) {
-        std::memset(dpb, 0, sizeof(T) * 4 * H);
-        continue;  // the state is held: its gradient passes through unchanged
+        // the state is held: its gradient passes through unchanged, no gate sees one
+        for (int64_t k = 0; k < N; ++k) std::memset(dpt + (k * B + b) * 4 * d, 0, sizeof(T) * 4 * d);
+        std::memset(gxt + b * 4 * H, 0, sizeof(T) * 4 * H);
+        continue;
       }
       const int64_t ts = (t * B + b) * H;
-      const T* pb = ppre + (t * B + b) * 4 * H;
-      const T* go = pgo + ts;
       for (int64_t k = 0; k < N; ++k) {
-        const T* pk = pb + k * 4 * d;
-        T* dk = dpb + k * 4 * d;
+        const int64_t u0 = k * d, q = o + u0;
+        const T* __restrict pk = pt + (k * B + b) * 4 * d;
+        T* __restrict dk = dpt + (k * B + b) * 4 * d;
+        T* __restrict dxi = gxt + b * 4 * H + u0;
+        T* __restrict dxf = dxi + H;
+        T* __restrict dxz = dxi + 2 * H;
+        T* __restrict dxo = dxi + 3 * H;
+        T* __restrict dhk = pdh + (k * B + b) * d;
+        const T* __restrict go = pgo + ts + u0;
+        const T* __restrict c_p = pcp + ts + u0;
+        const T* __restrict n_p = pnp + ts + u0;
+        const T* __restrict m_p = pmp + ts + u0;
+        T* __restrict dck = pdc + q;
+        T* __restrict dnk = pdn + q;
+        T* __restrict dmk = pdm + q;
+#pragma omp simd
         for (int64_t j = 0; j < d; ++j) {
-          const int64_t u = k * d + j;
           const T ip = pk[j], fp = pk[d + j], zp = pk[2 * d + j], op = pk[3 * d + j];
-          const T c_prev = pcp[ts + u], n_prev = pnp[ts + u], m_prev = pmp[ts + u];
-          const T z = M<T>::tanh(zp);
-          const T og = M<T>::sigmoid(op);
+          const T c_prev = c_p[j], n_prev = n_p[j];
+          SUnit<T, SIG> U;
+          U.step(ip, fp, zp, op, c_prev, n_prev, m_p[j]);
           const bool empty = n_prev == T(0);
-          T a = T(0), m, is, fs;
-          if (empty) {
-            m = ip;
-            is = T(1);
-            fs = T(0);
-          } else {
-            a = (sigmoid_forget ? slstm_logsigmoid<T>(fp) : fp) + m_prev;
-            m = a > ip ? a : ip;
-            is = exp_fast(ip - m);
-            fs = exp_fast(a - m);
-          }
-          const T c = fs * c_prev + is * z;
-          const T n = fs * n_prev + is;
-          const T hh = c / n;
-          // h = o * c / n
-          const T gh = pdh[o + u] + go[u];
+          const T inv_n = T(1) / U.n;
+          const T hh = U.c * inv_n;
+          // h = o c / n
+          const T gh = dhk[j] + go[j];
           const T d_o = gh * hh;
-          T gc = pdc[o + u] + gh * og / n;
-          T gn = pdn[o + u] - gh * og * hh / n;
+          const T gc = dck[j] + gh * U.og * inv_n;
+          const T gn = dnk[j] - gh * U.og * hh * inv_n;
           // c = f' c_prev + i' z, n = f' n_prev + i'
           const T dfs = gc * c_prev + gn * n_prev;
-          const T dis = gc * z + gn;
-          const T dz = gc * is;
-          // i' = exp(i~ - m), f' = exp(a - m)
-          const T ei = dis * is, ef = dfs * fs;
-          T di = ei, da = ef;
-          const T gm = pdm[o + u] - ei - ef;
-          // m = max(a, i~): torch.maximum's derivative (a tie halves it)
-          if (empty || a < ip) {
-            di += gm;
-          } else if (a > ip) {
-            da += gm;
-          } else {
-            di += gm / T(2);
-            da += gm / T(2);
-          }
-          T df;
-          if (empty) {
-            df = T(0);  // f' = 0 whatever f~ is: exp(-inf)'s derivative is 0
-            da = T(0);
-          } else {
-            df = sigmoid_forget ? da * M<T>::sigmoid(-fp) : da;
-          }
+          const T dis = gc * U.z + gn;
+          const T dz = gc * U.is;
+          // i' = exp(i~ - m), f' = exp(a - m); m = max(a, i~) as torch.maximum (a tie halves it)
+          const T ei = dis * U.is, ef = dfs * U.fs;
+          const T gm = dmk[j] - ei - ef;
+          const bool lt = empty || U.a < ip, gt = !empty && U.a > ip;
+          const T di = ei + (lt ? gm : (gt ? T(0) : gm * T(0.5)));
+          T da = ef + (gt ? gm : (lt ? T(0) : gm * T(0.5)));
+          da = empty ? T(0) : da;  // f' = 0 whatever f~ and m_prev are
+          const T df = SIG ? da * M<T>::sigmoid(-fp) : da;
+          const T dzp = dz * (T(1) - U.z * U.z), dop = d_o * U.og * (T(1) - U.og);
           dk[j] = di;
           dk[d + j] = df;
-          dk[2 * d + j] = dz * (T(1) - z * z);
-          dk[3 * d + j] = d_o * og * (T(1) - og);
-          pdc[o + u] = gc * fs;
-          pdn[o + u] = gn * fs;
-          pdm[o + u] = empty ? T(0) : da;
-          pdh[o + u] = T(0);  // filled below by R^T dpre
+          dk[2 * d + j] = dzp;
+          dk[3 * d + j] = dop;
+          dxi[j] = di;
+          dxf[j] = df;
+          dxz[j] = dzp;
+          dxo[j] = dop;
+          dck[j] = gc * U.fs;
+          dnk[j] = gn * U.fs;
+          dmk[j] = da;
+          dhk[j] = T(0);  // filled below by R^T dpre
         }
       }
     }
-    // dh_{t-1} += per head dpre_k (B x 4d) @ R_k (4d x d); invalid rows add zeros
-    for (int64_t k = 0; k < N; ++k) {
-      slstm_gemm<T>('N', int(d), int(B), int(4 * d), pR + k * 4 * d * d, int(d), dpt + k * 4 * d, int(4 * H), T(1),
-                    pdh + k * d, int(H), opt);
+    mm.run(dpt, pdh, T(1));  // dh_{t-1} += dpre_k @ R_k per head; invalid rows add zeros
+  }
+  // dR[k, g] (d x d) = sum over (t, b) of dxp[t, b, gate g of head k]^T h_{t-1}[t, b, head k]:
+  // one product per head and gate on strided slices of dxp and hprev, no copies
+  const int64_t TB = Tn * B;
+  Tensor g_w = at::empty({N, 4, d, d}, opt);
+  const T* ph = hprev.data_ptr<T>();
+  T* pgw = g_w.data_ptr<T>();
+  for (int64_t k = 0; k < N; ++k) {
+    for (int64_t g = 0; g < 4; ++g) {
+      // row-major dR[k, g] (j, l) is column-major C (l, j) = sum_tb h[tb, k*d + l] dxp[tb, g*H + k*d + j]
+      slstm_gemm<T>('N', 'T', int(d), int(d), int(TB), ph + k * d, int(H), pgx + g * H + k * d, int(4 * H), T(0),
+                    pgw + (k * 4 + g) * d * d, int(d), opt);
     }
   }
-  // dR_k = sum over (t, b) of dpre_k^T (4d) h_k (d): one batched product over heads
-  const int64_t TB = Tn * B;
-  Tensor dp3 = dpre.view({TB, N, 4 * d}).permute({1, 2, 0});  // (N, 4d, TB)
-  Tensor h3 = hprev.view({TB, N, d}).permute({1, 0, 2});      // (N, TB, d)
-  Tensor g_w = at::bmm(dp3, h3).view({N, 4, d, d});
-  // dxp in xp's layout (T, B, 4H) gate-major: (T, B, N, 4, d) -> (T, B, 4, N, d)
-  Tensor g_x = dpre.view({Tn, B, N, 4, d}).permute({0, 1, 3, 2, 4}).contiguous().view({Tn, B, 4 * H});
   SLSTMGrads r;
   r.input = g_x;
   r.weight_hh = g_w;
-  r.h0 = dh;
+  r.h0 = dh.permute({1, 0, 2}).contiguous().view({B, H});
   r.c0 = dc;
   r.n0 = dn;
   r.m0 = dm;
@@ -338,7 +407,9 @@ SLSTMOutput slstm_forward(const Tensor& input, const Tensor& weight_hh, const Te
   slstm_check(input, weight_hh, h0);
   SLSTMOutput res;
   AT_DISPATCH_FLOATING_TYPES(input.scalar_type(), "slstm_forward", [&] {
-    res = slstm_forward_impl<scalar_t>(input, weight_hh, h0, c0, n0, m0, lengths, reverse, sigmoid_forget, save);
+    res = sigmoid_forget
+              ? slstm_forward_impl<scalar_t, true>(input, weight_hh, h0, c0, n0, m0, lengths, reverse, true, save)
+              : slstm_forward_impl<scalar_t, false>(input, weight_hh, h0, c0, n0, m0, lengths, reverse, false, save);
   });
   return res;
 }
@@ -351,8 +422,12 @@ SLSTMGrads slstm_backward(const Tensor& weight_hh, const Tensor& pre, const Tens
                           const OptTensor& lengths, bool reverse, bool sigmoid_forget) {
   SLSTMGrads res;
   AT_DISPATCH_FLOATING_TYPES(pre.scalar_type(), "slstm_backward", [&] {
-    res = slstm_backward_impl<scalar_t>(weight_hh, pre, hprev, cprev, nprev, mprev, grad_output, grad_h_n, grad_c_n,
-                                        grad_n_n, grad_m_n, lengths, reverse, sigmoid_forget);
+    res = sigmoid_forget ? slstm_backward_impl<scalar_t, true>(weight_hh, pre, hprev, cprev, nprev, mprev, grad_output,
+                                                               grad_h_n, grad_c_n, grad_n_n, grad_m_n, lengths, reverse,
+                                                               true)
+                         : slstm_backward_impl<scalar_t, false>(weight_hh, pre, hprev, cprev, nprev, mprev, grad_output,
+                                                                grad_h_n, grad_c_n, grad_n_n, grad_m_n, lengths, reverse,
+                                                                false);
   });
   return res;
 }
