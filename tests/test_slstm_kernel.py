@@ -235,3 +235,35 @@ def test_reference_backend_declines(monkeypatch):
     spec = sLSTMCellSpec(3, 8, num_heads=2)
     p = {k: torch.randn(s) for k, s in spec.param_shapes().items()}
     assert plan(spec).runners[0](p, torch.randn(4, 2, 3), spec.initial_state(2)) is None
+
+
+@pytest.mark.parametrize("T,B,I,H,N,lengths,reverse,gate,bias", [
+    (7, 3, 5, 8, 2, [7, 4, 1], True, "sigmoid", True),
+    (9, 2, 3, 12, 3, None, False, "exp", False),
+    (30, 4, 40, 16, 4, [30, 11, 30, 2], False, "sigmoid", True),  # I > 4: the chunked product
+])
+def test_inference_matches_reference(T, B, I, H, N, lengths, reverse, gate, bias):
+    gen = torch.Generator().manual_seed(T + H)
+    spec = sLSTMCellSpec(I, H, num_heads=N, bias=bias, forget_gate=gate)
+    p = {k: v.detach() for k, v in _params(spec, torch.float32, gen).items()}
+    x = torch.randn(T, B, I, generator=gen)
+    state = tuple(s.detach() for s in _state(spec, B, torch.float32, gen, empty=False))
+    lens = None if lengths is None else torch.tensor(lengths)
+    with torch.no_grad():
+        fused, ref = _run_both(spec, p, x, state, lens, reverse)
+    torch.testing.assert_close(fused[0], ref[0], atol=2e-5, rtol=1e-4)
+    for a, b in zip(fused[1], ref[1]):
+        torch.testing.assert_close(a, b, atol=2e-5, rtol=1e-4)
+
+
+def test_no_bias_gradients():
+    gen = torch.Generator().manual_seed(2)
+    spec = sLSTMCellSpec(4, 8, num_heads=2, bias=False)
+    p = _params(spec, torch.float32, gen)
+    x = torch.randn(6, 3, 4, generator=gen).requires_grad_(True)
+    state = _state(spec, 3, torch.float32, gen, empty=True)
+    fused, ref = _run_both(spec, p, x, state, torch.tensor([6, 3, 5]), True)
+    leaves = [x, *p.values()]
+    for a, b in zip(_grads(fused, leaves, torch.Generator().manual_seed(1)),
+                    _grads(ref, leaves, torch.Generator().manual_seed(1))):
+        torch.testing.assert_close(a, b, atol=1e-4, rtol=1e-3)

@@ -137,19 +137,25 @@ def slstm_fused(spec: sLSTMCellSpec, params, x: Tensor, state, *, lengths: Tenso
 
         raise RuntimeError(f"the fused CPU extension is unavailable: {extension_error()}")
     state = tuple(state)
-    xp = spec.input_projection(x, params)
     w_hh = params["weight_hh"]
     if lengths is not None:
         lengths = lengths.to(device="cpu", dtype=torch.int64).contiguous()
         if int(lengths.min()) >= x.shape[0]:
             lengths = None
     h0, c0, n0, m0 = (s.contiguous() for s in state)
+    sigmoid = spec.forget_gate == "sigmoid"
     needs_grad = torch.is_grad_enabled() and (
-        xp.requires_grad or w_hh.requires_grad or any(s.requires_grad for s in state))
+        x.requires_grad or any(p.requires_grad for p in params.values()) or any(s.requires_grad for s in state))
+    if not needs_grad and type(spec) is sLSTMCellSpec:
+        # inference: the projection too, a few steps at a time inside the loop (stays in cache)
+        r = ext.slstm_infer(input=x, weight_ih=params["weight_ih"], bias=params.get("bias") if spec.bias else None,
+                            weight_hh=w_hh.contiguous(), h0=h0, c0=c0, n0=n0, m0=m0, lengths=lengths,
+                            reverse=reverse, sigmoid_forget=sigmoid)
+        return r.output, (r.h_n, r.c_n, r.n_n, r.m_n)
+    xp = spec.input_projection(x, params)
     if not needs_grad:
         r = ext.slstm_forward(input=xp.contiguous(), weight_hh=w_hh.contiguous(), h0=h0, c0=c0, n0=n0, m0=m0,
-                              lengths=lengths, reverse=reverse, sigmoid_forget=spec.forget_gate == "sigmoid",
-                              save=False)
+                              lengths=lengths, reverse=reverse, sigmoid_forget=sigmoid, save=False)
         return r.output, (r.h_n, r.c_n, r.n_n, r.m_n)
     out, h, c, n, m = _SLSTMFunction.apply(xp.contiguous(), w_hh, h0, c0, n0, m0, lengths, reverse, spec)
     return out, (h, c, n, m)

@@ -376,6 +376,10 @@ PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
         py::kw_only(), py::arg("input"), py::arg("weight_hh"), py::arg("h0"), py::arg("c0"), py::arg("n0"),
         py::arg("m0"), py::arg("lengths") = none, py::arg("reverse") = false, py::arg("sigmoid_forget") = true,
         py::arg("save") = false);
+  m.def("slstm_infer", &slstm_infer, "sLSTM inference: input projection (by chunks of steps) and time loop",
+        py::kw_only(), py::arg("input"), py::arg("weight_ih"), py::arg("bias") = none, py::arg("weight_hh"),
+        py::arg("h0"), py::arg("c0"), py::arg("n0"), py::arg("m0"), py::arg("lengths") = none,
+        py::arg("reverse") = false, py::arg("sigmoid_forget") = true);
   m.def("slstm_backward", &slstm_backward, "sLSTM backward through time", py::kw_only(), py::arg("weight_hh"),
         py::arg("pre"), py::arg("hprev"), py::arg("cprev"), py::arg("nprev"), py::arg("mprev"),
         py::arg("grad_output"), py::arg("grad_h_n"), py::arg("grad_c_n"), py::arg("grad_n_n"), py::arg("grad_m_n"),

@@ -26,7 +26,7 @@
 
 #pragma once
 
-#include "gemm.h"
+#include "projection.h"
 
 #include <limits>
 #include <type_traits>
@@ -152,15 +152,16 @@ struct HeadGemms {
 
 // The pre-activations are kept head-major per step, (N, B, 4d): head k's (i, f, z, o) of row b
 // at ((k * B + b) * 4 + g) * d + j; h also travels head-major, (N, B, d), for the products.
+// src: the projected input of each step (precomputed in training, computed by chunks of
+// a few steps in inference, XSource in projection.h).
 template <typename T, bool SIG>
-SLSTMOutput slstm_forward_impl(const Tensor& xp_in, const Tensor& w_hh, const Tensor& h0_in, const Tensor& c0_in,
+SLSTMOutput slstm_forward_impl(XSource<T>& src, const Tensor& w_hh, const Tensor& h0_in, const Tensor& c0_in,
                                const Tensor& n0_in, const Tensor& m0_in, const OptTensor& lengths, bool reverse,
-                               bool sigmoid_forget, bool save) {
-  const Tensor xp = xp_in.contiguous();
-  const int64_t Tn = xp.size(0), B = xp.size(1), H4 = xp.size(2), H = H4 / 4;
+                               bool save) {
+  const int64_t Tn = src.Tn, B = src.B, H = src.K / 4;
   const int64_t N = w_hh.size(0), d = w_hh.size(2);
   TORCH_CHECK(N * d == H && w_hh.size(1) == 4 && w_hh.size(3) == d, "weight_hh must be (N, 4, d, d) with N*d = H");
-  const auto opt = xp.options();
+  const auto opt = h0_in.options();
   const Tensor R = w_hh.contiguous();
   const Validity V = make_validity(lengths, Tn);
   const Tensor h0 = h0_in.contiguous();
@@ -183,7 +184,6 @@ SLSTMOutput slstm_forward_impl(const Tensor& xp_in, const Tensor& w_hh, const Te
       for (int64_t k = 0; k < N; ++k) std::memcpy(&hm[(k * B + b) * d], p0 + b * H + k * d, sizeof(T) * d);
   }
   HeadGemms<T> mm(R.data_ptr<T>(), N, d, B, Tn, true, opt, !save);
-  const T* pxp = xp.data_ptr<T>();
   T* pout = out.data_ptr<T>();
   for (int64_t s = 0; s < Tn; ++s) {
     const int64_t t = reverse ? Tn - 1 - s : s;
@@ -199,7 +199,7 @@ SLSTMOutput slstm_forward_impl(const Tensor& xp_in, const Tensor& w_hh, const Te
     T* hm_out = hm.data() + ((s + 1) % 2) * B * H;
     T* G = save ? pre_all.data_ptr<T>() + t * B * 4 * H : G1.data_ptr<T>();
     mm.run(hm_in, G, T(0));
-    const T* x_t = pxp + t * B * 4 * H;
+    const T* x_t = src.at(t);
     for (int64_t b = 0; b < B; ++b) {
       const int64_t o = b * H;
       T* y = pout + (t * B + b) * H;
@@ -405,11 +405,36 @@ SLSTMOutput slstm_forward(const Tensor& input, const Tensor& weight_hh, const Te
                           const Tensor& n0, const Tensor& m0, const OptTensor& lengths, bool reverse,
                           bool sigmoid_forget, bool save) {
   slstm_check(input, weight_hh, h0);
+  const Tensor xp = input.contiguous();
   SLSTMOutput res;
   AT_DISPATCH_FLOATING_TYPES(input.scalar_type(), "slstm_forward", [&] {
-    res = sigmoid_forget
-              ? slstm_forward_impl<scalar_t, true>(input, weight_hh, h0, c0, n0, m0, lengths, reverse, true, save)
-              : slstm_forward_impl<scalar_t, false>(input, weight_hh, h0, c0, n0, m0, lengths, reverse, false, save);
+    auto src = XSource<scalar_t>::precomputed(xp);
+    res = sigmoid_forget ? slstm_forward_impl<scalar_t, true>(src, weight_hh, h0, c0, n0, m0, lengths, reverse, save)
+                         : slstm_forward_impl<scalar_t, false>(src, weight_hh, h0, c0, n0, m0, lengths, reverse, save);
+  });
+  return res;
+}
+
+// Inference: the input projection W x_t + b (by chunks of a few steps, so that it stays in
+// cache and no (T, B, 4H) tensor is allocated) and the time loop; nothing is saved.
+SLSTMOutput slstm_infer(const Tensor& input, const Tensor& weight_ih, const OptTensor& bias, const Tensor& weight_hh,
+                        const Tensor& h0, const Tensor& c0, const Tensor& n0, const Tensor& m0,
+                        const OptTensor& lengths, bool reverse, bool sigmoid_forget) {
+  TORCH_CHECK(input.dim() == 3, "input must be a (T, B, I) tensor, got ", input.sizes());
+  TORCH_CHECK(weight_ih.dim() == 2 && weight_ih.size(0) % 4 == 0 && weight_ih.size(1) == input.size(2),
+              "weight_ih must be (4H, I), got ", weight_ih.sizes());
+  TORCH_CHECK(weight_ih.scalar_type() == input.scalar_type(), "input and weight_ih must share a dtype");
+  const Tensor xc = input.contiguous(), wc = weight_ih.contiguous();
+  const OptTensor bc = cont(bias);
+  TORCH_CHECK(!defined(bc) || (bc->numel() == wc.size(0) && bc->scalar_type() == input.scalar_type()),
+              "bias must have 4H entries of the input's dtype");
+  TORCH_CHECK(h0.dim() == 2 && h0.size(0) == input.size(1) && h0.size(1) * 4 == wc.size(0),
+              "state entries must be (B, H), got ", h0.sizes());
+  SLSTMOutput res;
+  AT_DISPATCH_FLOATING_TYPES(input.scalar_type(), "slstm_infer", [&] {
+    auto src = XSource<scalar_t>::project(xc, wc, bc, OptTensor(), OptTensor(), reverse, 0.0);
+    res = sigmoid_forget ? slstm_forward_impl<scalar_t, true>(src, weight_hh, h0, c0, n0, m0, lengths, reverse, false)
+                         : slstm_forward_impl<scalar_t, false>(src, weight_hh, h0, c0, n0, m0, lengths, reverse, false);
   });
   return res;
 }
