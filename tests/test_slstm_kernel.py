@@ -214,6 +214,7 @@ def test_fallbacks():
                   tuple(s.bfloat16() for s in st)) is None
     assert runner(p, torch.randn(4, 0, 3), spec.initial_state(0)) is None
     assert runner(p, torch.randn(4, 2, 3), tuple(s.double() for s in st)) is None
+    assert runner(p, torch.randn(4, 2, 3), (st[0], st[1], st[2], torch.zeros(2, 7))) is None
     # torch.func transforms take the loop of plain torch ops
     x = torch.randn(4, 2, 3)
     g = torch.func.grad(lambda w: run_recurrence(spec, {**p, "weight_hh": w}, x, st)[0].sum())(p["weight_hh"])

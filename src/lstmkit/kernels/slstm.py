@@ -187,8 +187,12 @@ class sLSTMRunner(Runner):
         if x.device.type != "cpu" or x.dtype not in _DTYPES:
             return None
         state = tuple(state)
+        shape = (x.shape[1], self.spec.hidden_size)
         if len(state) != 4 or any(not isinstance(s, Tensor) or s.dtype != x.dtype or s.device.type != "cpu"
-                                  or s.dim() != 2 for s in state):
+                                  or tuple(s.shape) != shape for s in state):
+            return None  # (a malformed state: the reference loop says what is wrong)
+        if x.shape[2] != self.spec.input_size or tuple(params["weight_hh"].shape) != (
+                self.spec.num_heads, 4, self.spec.head_size, self.spec.head_size):
             return None
         if any(not isinstance(p, Tensor) or p.dtype != x.dtype or p.device.type != "cpu" for p in params.values()):
             return None
