@@ -230,6 +230,8 @@ def _fast_paths(state: str, cpu: dict, native: bool) -> dict:
         "other LSTM variants, GRU, Elman (CPU, float32/float64)": ours,
         "LSTM variational dropout (recurrent mask), zoneout, truncated gradient": ours,
         "GRU/Elman recurrent dropout, zoneout or truncated gradient": "reference loop",
+        "sLSTM (CPU, float32/float64; lengths, reverse, either forget gate)": ours,
+        "sLSTM recurrent dropout (training), zoneout, truncated gradient": "reference loop",
         "CUDA: standard LSTM / other cells": "torch's kernel (cuDNN) / reference loop",
         "a batch across threads (LSTM, GRU, Elman kernels)": _batch_split(threads),
     }

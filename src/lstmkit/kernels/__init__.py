@@ -12,6 +12,9 @@ type (:func:`register_runner`; the family registry registers them); this package
 - torch's own LSTM kernel (:mod:`lstmkit.kernels.torch_lstm`) for the "standard" variant,
   on CPU where it measures faster than ours (see :func:`prefer_torch`) and always on CUDA
   (cuDNN).
+- the xLSTM's runners, registered by their families: the sLSTM's fused CPU time loop with
+  a hand-written backward (:mod:`lstmkit.kernels.slstm`, ``csrc/slstm.h``) and the
+  mLSTM's parallel and chunkwise forms (:mod:`lstmkit.kernels.mlstm`).
 
 The fused LSTM kernel also serves the recurrent mask (variational dropout on h_{t-1}),
 zoneout and the 1997 truncated gradient. The reference loop serves everything else: a

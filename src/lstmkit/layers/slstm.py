@@ -8,6 +8,7 @@ from torch import Tensor
 
 from ..cells.slstm import sLSTMCellSpec, params_from_xlstm, params_to_xlstm
 from ..families import Family, register_family
+from ..kernels.slstm import plan_slstm
 from .recurrent import Recurrent
 
 __all__ = ["sLSTM"]
@@ -67,9 +68,12 @@ class sLSTM(Recurrent):
     units from +5 to -7 by a power law (:func:`lstmkit.cells.slstm.forget_bias_init`;
     log sigma of those values for ``forget_gate="exp"``). The input gate's bias is 0.
 
-    There is no fused kernel for the sLSTM yet: every call runs the reference loop
-    (:mod:`lstmkit.recurrent`); ``lengths``, streaming (:meth:`stepper`) and everything
-    else the generic layer does come with it.
+    On CPU tensors (float32, float64) every (layer, direction) runs the fused kernel
+    (:mod:`lstmkit.kernels.slstm`: the time loop and a hand-written backward in C++), which
+    computes what the reference loop (:mod:`lstmkit.recurrent`) computes, ``lengths``,
+    reverse and the initial state included; ``recurrent_dropout`` in training, CUDA and
+    torch.compile / torch.func transforms run the reference loop. Streaming
+    (:meth:`stepper`) and everything else the generic layer does come with it.
 
     Example:
         >>> import torch, lstmkit
@@ -238,5 +242,6 @@ register_family(
         module=sLSTM,
         title="sLSTM",
         paper="Beck et al. 2024, xLSTM (Sec. 2.2, eqs. 8-17)",
+        runner=plan_slstm,
     )
 )

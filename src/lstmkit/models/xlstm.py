@@ -43,6 +43,7 @@ from ..cells.mlstm import mLSTMCellSpec
 from ..cells.slstm import sLSTMCellSpec
 from ..kernels import backend
 from ..kernels.mlstm import mlstm_chunkwise
+from ..kernels.slstm import sLSTMRunner
 from ..layers import portable
 from ..layers.portable import traced_recurrence
 from ..recurrent import run_recurrence
@@ -305,15 +306,18 @@ class sLSTMBlock(nn.Module):
 
     @torch.jit.unused
     def _recurrence(self, xp: Tensor, cell_state: Optional[List[Tensor]]) -> Tuple[Tensor, List[Tensor]]:
-        """The sLSTM over the block's pre-activations: the reference loop (a scripted loop
-        while tracing, so that a traced block runs any length)."""
+        """The sLSTM over the block's pre-activations: the fused sLSTM kernel
+        (:class:`lstmkit.kernels.slstm.sLSTMRunner`; the step is the sLSTM's, only the input
+        projection differs), the reference loop where it declines, a scripted loop while
+        tracing (so that a traced block runs any length)."""
         if cell_state is None:
             cell_state = self.spec.initial_state(xp.shape[1], dtype=xp.dtype, device=xp.device)
         p = {"weight_hh": self.weight_hh, "bias": self.bias}
         if torch.jit.is_tracing():
             h, cell = traced_recurrence(self.spec, p, xp, cell_state)
         else:
-            h, cell = run_recurrence(self.spec, p, xp, cell_state)
+            res = sLSTMRunner(self.spec)(p, xp, cell_state)
+            h, cell = res if res is not None else run_recurrence(self.spec, p, xp, cell_state)
         return h, list(cell)
 
     # ---- the reference package ----------------------------------------------------------

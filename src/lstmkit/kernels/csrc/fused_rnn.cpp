@@ -24,6 +24,7 @@
 //   lstm.h           the LSTM's named structs: LSTMConfig, LSTMWeights, LSTMSaved, LSTMOutput, LSTMGrads
 //   lstm_forward.h   LSTM forward and inference; lstm_backward.h: LSTM backward through time
 //   gru.h, elman.h   the GRU and the Elman RNN
+//   slstm.h          the sLSTM (xLSTM): forward and backward through time
 //   fused_rnn.cpp    this file: the Python bindings
 // They form ONE translation unit (this file includes them; kernels/_build.py compiles only
 // this file, and its build key hashes every file in csrc/): the compiler sees the whole
@@ -35,6 +36,7 @@
 #include "lstm_backward.h"
 #include "gru.h"
 #include "elman.h"
+#include "slstm.h"
 #include "batch_split.h"
 
 #include <sstream>
@@ -349,6 +351,39 @@ PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
   m.def("elman_backward", &elman_backward, "Elman RNN backward through time", py::kw_only(), py::arg("grad_output"),
         py::arg("grad_h_n"), py::arg("hprev"), py::arg("output"), py::arg("weight_hh"), py::arg("lengths") = none,
         py::arg("reverse") = false, py::arg("relu") = false);
+
+  // ---- sLSTM ---------------------------------------------------------------------------
+  py::class_<SLSTMOutput>(m, "SLSTMOutput", "The sLSTM forward's output, final state and (training) saved tensors")
+      .def_readonly("output", &SLSTMOutput::output)
+      .def_readonly("h_n", &SLSTMOutput::h_n)
+      .def_readonly("c_n", &SLSTMOutput::c_n)
+      .def_readonly("n_n", &SLSTMOutput::n_n)
+      .def_readonly("m_n", &SLSTMOutput::m_n)
+      .def_readonly("pre", &SLSTMOutput::pre)
+      .def_readonly("hprev", &SLSTMOutput::hprev)
+      .def_readonly("cprev", &SLSTMOutput::cprev)
+      .def_readonly("nprev", &SLSTMOutput::nprev)
+      .def_readonly("mprev", &SLSTMOutput::mprev);
+  py::class_<SLSTMGrads>(m, "SLSTMGrads", "The sLSTM backward's gradients, by name")
+      .def_readonly("input", &SLSTMGrads::input)
+      .def_readonly("weight_hh", &SLSTMGrads::weight_hh)
+      .def_readonly("h0", &SLSTMGrads::h0)
+      .def_readonly("c0", &SLSTMGrads::c0)
+      .def_readonly("n0", &SLSTMGrads::n0)
+      .def_readonly("m0", &SLSTMGrads::m0);
+  m.def("slstm_forward", &slstm_forward,
+        "sLSTM forward over time of the projected input (T, B, 4H) (save: keep what slstm_backward needs)",
+        py::kw_only(), py::arg("input"), py::arg("weight_hh"), py::arg("h0"), py::arg("c0"), py::arg("n0"),
+        py::arg("m0"), py::arg("lengths") = none, py::arg("reverse") = false, py::arg("sigmoid_forget") = true,
+        py::arg("save") = false);
+  m.def("slstm_infer", &slstm_infer, "sLSTM inference: input projection (by chunks of steps) and time loop",
+        py::kw_only(), py::arg("input"), py::arg("weight_ih"), py::arg("bias") = none, py::arg("weight_hh"),
+        py::arg("h0"), py::arg("c0"), py::arg("n0"), py::arg("m0"), py::arg("lengths") = none,
+        py::arg("reverse") = false, py::arg("sigmoid_forget") = true);
+  m.def("slstm_backward", &slstm_backward, "sLSTM backward through time", py::kw_only(), py::arg("weight_hh"),
+        py::arg("pre"), py::arg("hprev"), py::arg("cprev"), py::arg("nprev"), py::arg("mprev"),
+        py::arg("grad_output"), py::arg("grad_h_n"), py::arg("grad_c_n"), py::arg("grad_n_n"), py::arg("grad_m_n"),
+        py::arg("lengths") = none, py::arg("reverse") = false, py::arg("sigmoid_forget") = true);
 
   // ---- prepared inference calls (kernels/fused.py: infer_runner and the inference paths) ----
   const char* call_doc =
