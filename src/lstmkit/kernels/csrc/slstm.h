@@ -28,7 +28,6 @@
 
 #include "projection.h"
 
-#include <limits>
 #include <type_traits>
 
 namespace lstmkit {
