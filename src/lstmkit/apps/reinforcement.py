@@ -222,7 +222,7 @@ def run_control(env_name: str, models=None, seeds: int = 1, first_seed: int = 0,
             policy = RecurrentPolicy(O, A, hidden, cell=model, continuous=continuous, action_scale=scale,
                                      init_log_std=-0.5 if continuous else 0.0, obs_scale=spec["obs_scale"])
             if method == "cmaes":
-                r = evolve_policy(policy, lambda: make_env(env_name), budget, cap, seed, spec["solved"])
+                r = evolve_policy(policy, lambda: make_env(env_name), budget, cap, seed)
             else:
                 cfg = _pg(budget, cap, seed, method=method, gamma=spec["gamma"], entropy=0.0 if continuous else 0.01,
                           eval_every=10, eval_episodes=10, lr=spec.get("lr", 0.003),
@@ -295,12 +295,14 @@ class _ActingPolicy(torch.nn.Module):
 
 
 def evolve_policy(policy: RecurrentPolicy, make_env, episodes: int, seconds: float, seed: int,
-                  solved_return: float) -> dict:
+                  fitness: str = "damping") -> dict:
     """Neuroevolution of the whole policy (issue 17, section 2): CMA-ES (``cma``) on every
     weight of the actor and its action head, each individual's fitness the return of one
     greedy episode from the environment's standard start, the whole population stepped
-    as one batched forward (:class:`~lstmkit.train.evolution.Population`), one
-    environment per individual. Stops when an individual's return reaches
+    as one batched forward (:class:`~lstmkit.train.evolution.Population`) and the
+    individuals' carts as one batch of states (:func:`lstmkit.tasks.double_pole.advance`,
+    the environment's own step). Built for the double pole (``make_env`` must make a
+    :class:`~lstmkit.tasks.double_pole.DoublePole`). Stops when an individual's return reaches
     ``solved_return``, after ``episodes`` episodes (evaluations) or ``seconds``.
 
     The best individual is written into ``policy``; returns train_policy's fields
@@ -311,42 +313,68 @@ def evolve_policy(policy: RecurrentPolicy, make_env, episodes: int, seconds: flo
 
     import numpy as np
 
+    from ..tasks.double_pole import DoublePole, advance, observe
     from ..train.evolution import evolve_network
 
     acting = _ActingPolicy(policy)
     steps_total = [0]
+    env = make_env()
+    env.reset(seed=seed)
+    pole = getattr(env, "unwrapped", env)
+    if not isinstance(pole, DoublePole):
+        raise TypeError(f"evolve_policy steps the double pole's carts in a batch: make_env must make a DoublePole, "
+                        f"got {type(pole).__name__}")
+    start, horizon = pole.state.copy(), pole.max_steps
+    env.close()
 
-    def fitness(pop) -> Tensor:
+    if fitness not in ("damping", "steps"):
+        raise ValueError(f"fitness must be 'damping' or 'steps', got {fitness!r}")
+    generations_seen = []  # per generation: the steps balanced, mean and best
+
+    def losses(pop) -> Tensor:
+        # the whole population's carts stepped at once (tasks.double_pole.advance), as
+        # DoublePole.step steps one
         P = pop.size
-        envs = [make_env() for _ in range(P)]
-        obs = torch.from_numpy(np.stack([np.asarray(e.reset(seed=seed)[0], dtype=np.float32) for e in envs]))
-        returns = torch.zeros(P, dtype=torch.float64)
+        states = np.repeat(start[None], P, 0)
+        steps = np.zeros(P)
         alive = np.ones(P, dtype=bool)
+        wobble = np.zeros((100, P))  # |x| + |x'| + |th1| + |th1'| over the last 100 steps (a ring)
         state = None
-        while alive.any():
+        for t in range(horizon):
+            obs = torch.from_numpy(observe(states, pole.velocities))
             act, state = pop(obs.view(P, 1, 1, -1), state, batched=True)
-            a = act.reshape(P, -1).numpy()
-            for b in np.flatnonzero(alive):
-                space = envs[b].action_space
-                o, r, term, trunc, _ = envs[b].step(np.clip(a[b], space.low, space.high).astype(space.dtype))
-                returns[b] += float(r)
-                obs[b] = torch.as_tensor(np.asarray(o, dtype=np.float32))
-                steps_total[0] += 1
-                alive[b] = not (term or trunc)
-        for e in envs:
-            e.close()
-        return -returns
+            states, failed = advance(states, act.reshape(P, -1)[:, 0].double().numpy(), pole.constants)
+            steps_total[0] += int(alive.sum())
+            alive &= ~failed
+            steps += alive
+            wobble[t % 100, alive] = np.abs(states[alive, :4]).sum(1)
+            if not alive.any():
+                break
+        generations_seen.append((float(steps.mean()), float(steps.max())))
+        full = steps >= horizon
+        if fitness == "steps":
+            score = steps
+        else:  # Gruau et al. 1996: 0.1 f1 + 0.9 f2, f2 rewarding a still cart and long pole
+            f2 = np.where(steps >= 100, 0.75 / np.maximum(wobble.sum(0), 1e-9), 0.0)
+            score = 0.1 * steps / horizon + 0.9 * np.minimum(f2, 1.0)
+        # a whole episode balanced ranks above any partial one (CMA-ES's stop: the target)
+        return -torch.from_numpy(score + full * _SOLVED_BONUS)
 
     D = sum(p.numel() for p in acting.parameters())
     popsize = 4 + int(3 * math.log(D))  # CMA-ES's default
-    r = evolve_network(acting, fitness, sigma0=0.5, popsize=popsize, generations=max(1, episodes // popsize),
-                       max_seconds=seconds, target=-solved_return, seed=seed)
+    r = evolve_network(acting, losses, sigma0=0.5, popsize=popsize, generations=max(1, episodes // popsize),
+                       max_seconds=seconds, target=-_SOLVED_BONUS, seed=seed)
     solved = r["stop_reason"] == "target"
-    history = [{"episodes": h["generation"] * popsize, "mean_return": -h["mean_loss"]} for h in r["history"]]
-    checks = [{"episodes": h["generation"] * popsize, "mean_return": -h["best_loss"]} for h in r["history"]]
+    history = [{"episodes": (g + 1) * popsize, "mean_return": m} for g, (m, _) in enumerate(generations_seen)]
+    checks = [{"episodes": (g + 1) * popsize, "mean_return": b} for g, (_, b) in enumerate(generations_seen)]
     return {"solved": solved, "solved_at": {"episodes": r["evaluations"]} if solved else None,
             "episodes": r["evaluations"], "steps": steps_total[0], "wall_seconds": r["seconds"],
-            "history": history, "checks": checks, "generations": r["generations"], "dim": r["dim"]}
+            "history": history, "checks": checks, "generations": r["generations"], "dim": r["dim"],
+            "fitness": fitness}
+
+
+#: added to a whole-episode individual's score, so that it ranks first and stops the search
+_SOLVED_BONUS = 1e6
 
 
 def _double_pole_tests(policy, env_name: str, quick: bool) -> dict:

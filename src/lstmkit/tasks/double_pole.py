@@ -47,7 +47,8 @@ import math
 
 import numpy as np
 
-__all__ = ["DoublePole", "double_pole_derivatives", "rk4_step", "POLE_CONSTANTS", "generalisation_starts"]
+__all__ = ["DoublePole", "double_pole_derivatives", "rk4_step", "advance", "observe", "POLE_CONSTANTS",
+           "generalisation_starts"]
 
 #: The physical constants (SI units); l1, l2 are half-lengths.
 POLE_CONSTANTS = {"g": 9.8, "M": 1.0, "m1": 0.1, "l1": 0.5, "m2": 0.01, "l2": 0.05, "mu_p": 2e-6, "mu_c": 5e-4,
@@ -58,42 +59,51 @@ _ANGLE_LIMIT = 36.0 * math.pi / 180.0  # 0.628 rad
 _TAU = 0.01
 
 
-def double_pole_derivatives(state: np.ndarray, force: float, c: dict = POLE_CONSTANTS) -> np.ndarray:
+def double_pole_derivatives(state: np.ndarray, force, c: dict = POLE_CONSTANTS) -> np.ndarray:
     """d/dt of the state (x, ẋ, θ_1, θ̇_1, θ_2, θ̇_2) under ``force`` (N): the module's equations.
 
-    A pole of zero mass contributes nothing, so ``m2=0`` is the single pole on a cart.
+    ``state`` is one state (6,) or a batch (..., 6) with ``force`` a number or one per
+    state (...,): the population of a neuroevolution run is stepped at once. A pole of
+    zero mass contributes nothing, so ``m2=0`` is the single pole on a cart.
 
     Example:
         >>> s = np.array([0.0, 0.0, 0.1, 0.0, 0.0, 0.0])
         >>> d = double_pole_derivatives(s, 0.0)
         >>> bool(d[3] > 0 and d[1] < 0)   # leaning forward, the long pole falls forward, the cart goes back
         True
+        >>> batch = double_pole_derivatives(np.stack([s, -s]), np.array([0.0, 0.0]))
+        >>> bool(np.allclose(batch[0], d) and np.allclose(batch[1], -d))
+        True
     """
-    x, xd, t1, t1d, t2, t2d = state
+    state = np.asarray(state, dtype=np.float64)
+    one = state.ndim == 1  # one state: Python floats (math is ~10x faster than numpy on scalars)
+    sin, cos, sign = (math.sin, math.cos, _sign) if one else (np.sin, np.cos, np.sign)
+    x, xd, t1, t1d, t2, t2d = state.tolist() if one else np.moveaxis(state, -1, 0)
     g, M = c["g"], c["M"]
     mu_p, mu_c = c["mu_p"], c["mu_c"]
     fsum, msum = 0.0, 0.0
-    fric = []
+    poles = []
     for theta, thetad, m, l in ((t1, t1d, c["m1"], c["l1"]), (t2, t2d, c["m2"], c["l2"])):
-        if m == 0.0:
-            fric.append(0.0)
-            continue
-        s, co = math.sin(theta), math.cos(theta)
-        hinge = mu_p * thetad / (m * l)
-        fric.append(hinge)
-        fsum += m * l * thetad * thetad * s + 0.75 * m * co * (hinge - g * s)
-        msum += m * (1.0 - 0.75 * co * co)
-    xdd = (force - mu_c * np.sign(xd) + fsum) / (M + msum)
-    out = np.empty(6)
-    out[0], out[1] = xd, xdd
-    for k, (theta, thetad, l) in enumerate(((t1, t1d, c["l1"]), (t2, t2d, c["l2"]))):
-        out[2 + 2 * k] = thetad
-        out[3 + 2 * k] = -0.75 * (xdd * math.cos(theta) - g * math.sin(theta) + fric[k]) / l
-    return out
+        s, co = sin(theta), cos(theta)
+        hinge = mu_p * thetad / (m * l) if m != 0.0 else 0.0 * thetad
+        poles.append((thetad, s, co, hinge, l))
+        if m != 0.0:
+            fsum = fsum + m * l * thetad * thetad * s + 0.75 * m * co * (hinge - g * s)
+            msum = msum + m * (1.0 - 0.75 * co * co)
+    xdd = (force - mu_c * sign(xd) + fsum) / (M + msum)
+    out = [xd, xdd]
+    for thetad, s, co, hinge, l in poles:
+        out += [thetad, -0.75 * (xdd * co - g * s + hinge) / l]
+    return np.array(out) if one else np.stack(np.broadcast_arrays(*out), -1)
 
 
-def rk4_step(state: np.ndarray, force: float, dt: float = _TAU, c: dict = POLE_CONSTANTS) -> np.ndarray:
-    """One 4th-order Runge-Kutta step of :func:`double_pole_derivatives` (force held).
+def _sign(v: float) -> float:
+    return (v > 0) - (v < 0)
+
+
+def rk4_step(state: np.ndarray, force, dt: float = _TAU, c: dict = POLE_CONSTANTS) -> np.ndarray:
+    """One 4th-order Runge-Kutta step of :func:`double_pole_derivatives` (force held);
+    one state (6,) or a batch (..., 6) with one force per state.
 
     Example:
         >>> s = rk4_step(np.zeros(6), 10.0)
@@ -105,6 +115,42 @@ def rk4_step(state: np.ndarray, force: float, dt: float = _TAU, c: dict = POLE_C
     k3 = double_pole_derivatives(state + 0.5 * dt * k2, force, c)
     k4 = double_pole_derivatives(state + dt * k3, force, c)
     return state + dt / 6.0 * (k1 + 2 * k2 + 2 * k3 + k4)
+
+
+def advance(states: np.ndarray, actions, c: dict = POLE_CONSTANTS) -> tuple[np.ndarray, np.ndarray]:
+    """One environment step (0.02 s: two RK4 steps of 0.01 s) of a batch of states (..., 6)
+    under actions in [-1, 1] (clipped; x 10 N): returns (new states, failed) where failed
+    means the cart left the track or a pole fell past 36 degrees. :meth:`DoublePole.step`
+    is this on one state; neuroevolution steps its whole population with it.
+
+    Example:
+        >>> s, failed = advance(np.zeros((2, 6)), np.array([1.0, -1.0]))
+        >>> bool(s[0, 1] > 0 > s[1, 1]), failed.tolist()
+        (True, [False, False])
+    """
+    force = np.clip(np.asarray(actions, dtype=np.float64), -1.0, 1.0) * c["force"]
+    for _ in range(2):  # the policy acts every 0.02 s; RK4 steps of 0.01 s
+        states = rk4_step(states, force, _TAU, c)
+    failed = ((np.abs(states[..., 0]) > _X_LIMIT) | (np.abs(states[..., 2]) > _ANGLE_LIMIT)
+              | (np.abs(states[..., 4]) > _ANGLE_LIMIT))
+    return states, failed
+
+
+def observe(states: np.ndarray, velocities: bool = False) -> np.ndarray:
+    """The policy's view of a batch of states (..., 6), float32: (x / 2.4, θ_1 / 0.628,
+    θ_2 / 0.628) or, with ``velocities``, (x / 2.4, ẋ / 1.5, θ_1 / 0.628, θ̇_1 / 2,
+    θ_2 / 0.628, θ̇_2 / 2).
+
+    Example:
+        >>> observe(np.array([1.2, 3.0, 0.0, 0.0, 0.0, 0.0])).tolist()
+        [0.5, 0.0, 0.0]
+    """
+    s = np.asarray(states, dtype=np.float64)
+    if velocities:
+        v = s / np.array([_X_LIMIT, 1.5, _ANGLE_LIMIT, 2.0, _ANGLE_LIMIT, 2.0])
+    else:
+        v = s[..., (0, 2, 4)] / np.array([_X_LIMIT, _ANGLE_LIMIT, _ANGLE_LIMIT])
+    return v.astype(np.float32)
 
 
 def generalisation_starts() -> np.ndarray:
@@ -195,12 +241,7 @@ class DoublePole(_gym().Env):
         self.steps = 0
 
     def _obs(self) -> np.ndarray:
-        x, xd, t1, t1d, t2, t2d = self.state
-        if self.velocities:
-            v = (x / _X_LIMIT, xd / 1.5, t1 / _ANGLE_LIMIT, t1d / 2.0, t2 / _ANGLE_LIMIT, t2d / 2.0)
-        else:
-            v = (x / _X_LIMIT, t1 / _ANGLE_LIMIT, t2 / _ANGLE_LIMIT)
-        return np.asarray(v, dtype=np.float32)
+        return observe(self.state, self.velocities)
 
     def reset(self, *, seed: int | None = None, options: dict | None = None):
         """Start an episode; ``options={"state": (x, x', th1, th1', th2, th2')}`` starts
@@ -220,14 +261,11 @@ class DoublePole(_gym().Env):
         return self._obs(), {}
 
     def step(self, action):
-        a = float(np.clip(np.asarray(action, dtype=np.float64).reshape(-1)[0], -1.0, 1.0))
-        force = a * self.constants["force"]
-        for _ in range(2):  # the policy acts every 0.02 s; RK4 steps of 0.01 s
-            self.state = rk4_step(self.state, force, _TAU, self.constants)
+        a = float(np.asarray(action, dtype=np.float64).reshape(-1)[0])
+        self.state, failed = advance(self.state, a, self.constants)
+        failed = bool(failed)
         self.steps += 1
-        x, _, t1, _, t2, _ = self.state
-        failed = abs(x) > _X_LIMIT or abs(t1) > _ANGLE_LIMIT or abs(t2) > _ANGLE_LIMIT
         truncated = not failed and self.steps >= self.max_steps
         # success: the poles stayed up for the whole episode
-        return self._obs(), 0.0 if failed else 1.0, bool(failed), bool(truncated), {"steps": self.steps,
-                                                                                   "success": bool(truncated)}
+        return self._obs(), 0.0 if failed else 1.0, failed, bool(truncated), {"steps": self.steps,
+                                                                              "success": bool(truncated)}
